@@ -1,0 +1,238 @@
+//! The command line: commands, flags and their help texts.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kith_domain::{CheckInStatus, LocationPrecision, MemberId, Rating, Role, Visibility};
+
+const AFTER_HELP: &str = "\
+Everything is saved on this device first. There is no server yet, so nothing is shared with your
+team until syncing arrives: for an emergency, phone your team or the emergency services.
+
+Exit codes: 0 done; 2 wrong command line or value; 3 not possible now (no profile yet, already or
+not on shift); 4 this device's data cannot be used (damaged or foreign database, permissions, disk).
+With --json, an error is one JSON object on stderr: {\"error\": {\"kind\", \"exit_code\", \"message\"}}.
+
+Environment:
+  KITH_DATA_DIR  where Kith keeps this device's data (same as --data-dir)
+  KITH_NOW       for testing only: pretend the current time is this (RFC 3339, or milliseconds
+                 since 1970). Never set it in real use: due times would be wrong.";
+
+/// Kith: check in with your team while you work alone. Works offline.
+#[derive(Debug, Parser)]
+#[command(name = "kith", version, after_long_help = AFTER_HELP)]
+pub struct Cli {
+    /// Where Kith keeps this device's data [default: your platform's data directory, e.g.
+    /// ~/.local/share/kith]
+    #[arg(long, env = "KITH_DATA_DIR", global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Print machine-readable JSON (stable field names) instead of sentences
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create your profile on this device (once): you, this device and a local team
+    Init(InitArgs),
+    /// Start a shift or trip
+    #[command(subcommand)]
+    Shift(ShiftCommand),
+    /// Check in: ok (default), support ("I'd like support") or emergency
+    #[command(alias = "check-in")]
+    Checkin(CheckinArgs),
+    /// Move the planned end of your shift, with a reason
+    Extend(ExtendArgs),
+    /// End your shift: "I'm done, all fine"
+    End(EndArgs),
+    /// Your shift now: next check-in due, planned end, last check-in
+    Status,
+    /// History of your check-ins, extensions and shift ends
+    Log(LogArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShiftCommand {
+    /// Start a shift: what it is for, when you will be back, how often you check in
+    Start(StartArgs),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    Member,
+    Lead,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Role {
+        match r {
+            RoleArg::Member => Role::Member,
+            RoleArg::Lead => Role::Lead,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Your name, as your team will see it
+    #[arg(long)]
+    pub name: String,
+    /// Your team's name
+    #[arg(long, default_value = "My team")]
+    pub team: String,
+    /// Your role in the team
+    #[arg(long, value_enum, default_value_t = RoleArg::Member)]
+    pub role: RoleArg,
+    /// The number to phone when Kith cannot reach anyone (shown with emergencies)
+    #[arg(long, value_name = "NUMBER")]
+    pub team_phone: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// What this shift is for [default: your last shift's purpose]
+    #[arg(long)]
+    pub purpose: Option<String>,
+    /// When you plan to be back: 17:30 (today, or tomorrow if already past), +2h, 2h30m, or an
+    /// RFC 3339 time
+    #[arg(long, value_name = "WHEN")]
+    pub until: String,
+    /// How often you check in, e.g. 30m or 1h, within your team's policy [default: your last
+    /// shift's, else the team's default]
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// A teammate (member id) to look out for you; repeat for several [default: your last
+    /// shift's buddies]
+    #[arg(long = "buddy", value_name = "MEMBER_ID", conflicts_with = "no_buddies")]
+    pub buddies: Vec<MemberId>,
+    /// Start without buddies even if your last shift had some
+    #[arg(long)]
+    pub no_buddies: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// I'm OK
+    Ok,
+    /// I'd like support: someone should reach out soon (not an alarm)
+    Support,
+    /// Emergency: I need help now
+    Emergency,
+}
+
+impl From<StatusArg> for CheckInStatus {
+    fn from(s: StatusArg) -> CheckInStatus {
+        match s {
+            StatusArg::Ok => CheckInStatus::Ok,
+            StatusArg::Support => CheckInStatus::Support,
+            StatusArg::Emergency => CheckInStatus::Emergency,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VisibilityArg {
+    /// Everyone in the team
+    Team,
+    /// Leads only
+    Leads,
+}
+
+impl From<VisibilityArg> for Visibility {
+    fn from(v: VisibilityArg) -> Visibility {
+        match v {
+            VisibilityArg::Team => Visibility::Team,
+            VisibilityArg::Leads => Visibility::Leads,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    /// Share no location
+    None,
+    /// Rounded to about a kilometre
+    Coarse,
+    /// As given
+    Precise,
+}
+
+impl From<PrecisionArg> for LocationPrecision {
+    fn from(p: PrecisionArg) -> LocationPrecision {
+        match p {
+            PrecisionArg::None => LocationPrecision::None,
+            PrecisionArg::Coarse => LocationPrecision::Coarse,
+            PrecisionArg::Precise => LocationPrecision::Precise,
+        }
+    }
+}
+
+fn mood(s: &str) -> Result<Rating, String> {
+    rating(s, "mood")
+}
+
+fn confidence(s: &str) -> Result<Rating, String> {
+    rating(s, "confidence")
+}
+
+fn rating(s: &str, what: &'static str) -> Result<Rating, String> {
+    let v: i64 = s.trim().parse().map_err(|_| format!("{what} must be a whole number from 1 to 5"))?;
+    let v = u8::try_from(v).map_err(|_| format!("{what} must be a whole number from 1 to 5, got {v}"))?;
+    Rating::new(v, what).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct CheckinArgs {
+    /// How you are
+    #[arg(value_enum, default_value_t = StatusArg::Ok)]
+    pub status: StatusArg,
+    /// How you feel, 1 (bad) to 5 (great)
+    #[arg(long, value_name = "1-5", value_parser = mood, allow_negative_numbers = true)]
+    pub mood: Option<Rating>,
+    /// How on top of things you are, 1 to 5
+    #[arg(long, value_name = "1-5", value_parser = confidence, allow_negative_numbers = true)]
+    pub confidence: Option<Rating>,
+    /// A short note
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Who may read the note
+    #[arg(long, value_enum, requires = "note", default_value_t = VisibilityArg::Team)]
+    pub visibility: VisibilityArg,
+    /// How precisely to share where you are
+    #[arg(long, value_enum, default_value_t = PrecisionArg::None)]
+    pub location: PrecisionArg,
+    /// Latitude, -90 to 90 (with --location coarse|precise)
+    #[arg(long, allow_negative_numbers = true, requires = "lon")]
+    pub lat: Option<f64>,
+    /// Longitude, -180 to 180 (with --location coarse|precise)
+    #[arg(long, allow_negative_numbers = true, requires = "lat")]
+    pub lon: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtendArgs {
+    /// The new planned end: 18:30, +1h, 1h30m, or an RFC 3339 time
+    #[arg(long, value_name = "WHEN")]
+    pub until: String,
+    /// Why (your team sees it)
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EndArgs {
+    /// A closing note
+    #[arg(long)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Every shift on this device, not only the current or last one
+    #[arg(long)]
+    pub all: bool,
+}

@@ -1,0 +1,281 @@
+//! The shift document: one per worker per shift.
+//!
+//! ```text
+//! { schema: "kith.shift", v: 1, shift_id, team_id, worker_id,
+//!   purpose, started_at, planned_end, interval_s,
+//!   buddies:    { <member id>: true },
+//!   extensions: { <extension id>: { new_end, reason, at } },
+//!   ended:      { at, note? }                       (absent while the shift runs)
+//!   checkins:   { <check-in id>: { status, mood?, confidence?, note?, note_vis?,
+//!                                   loc_precision?, lat?, lon?, device_time, by, device } },
+//!   acks:       { <ack id>: { checkin, by, at, reply? } } }
+//! ```
+//! Times are integer milliseconds since the Unix epoch; `interval_s` is seconds.
+//! The worker writes the header, check-ins, extensions and the end; leads write `acks` and may
+//! edit `purpose`. Check-ins and acks are never edited or deleted once written.
+
+use automerge::transaction::Transactable;
+use automerge::{ObjType, ROOT, ReadDoc};
+
+use super::{
+    SCHEMA_VERSION, SHIFT_SCHEMA, check_schema, enum_from_str, enum_to_str, get_f64, get_int, get_obj, get_str, id_set,
+    malformed, map_entries, parse, req_int, req_obj, req_str,
+};
+use crate::model::{
+    Ack, CheckIn, CheckInStatus, Extension, Location, LocationPrecision, MAX_NOTE_BYTES, Note, Rating, Shift, ShiftEnd,
+    Visibility,
+};
+use crate::{DomainError, Secs, Timestamp, check_line};
+
+/// Writes a new shift document's header and empty collections. Call once, on an empty document.
+pub fn init<T: Transactable + ReadDoc>(tx: &mut T, shift: &Shift) -> Result<(), DomainError> {
+    check_line("purpose", &shift.purpose)?;
+    if shift.initial_end <= shift.started_at {
+        return Err(DomainError::EndNotAfter { after: shift.started_at, now: false });
+    }
+    if tx.get(ROOT, "schema")?.is_some() {
+        return Err(malformed("this document already has a header"));
+    }
+    tx.put(ROOT, "schema", SHIFT_SCHEMA)?;
+    tx.put(ROOT, "v", SCHEMA_VERSION)?;
+    tx.put(ROOT, "shift_id", shift.id.to_string())?;
+    tx.put(ROOT, "team_id", shift.team.to_string())?;
+    tx.put(ROOT, "worker_id", shift.worker.to_string())?;
+    tx.put(ROOT, "purpose", shift.purpose.as_str())?;
+    tx.put(ROOT, "started_at", shift.started_at.millis())?;
+    tx.put(ROOT, "planned_end", shift.initial_end.millis())?;
+    tx.put(ROOT, "interval_s", shift.interval.get())?;
+    let buddies = tx.put_object(ROOT, "buddies", ObjType::Map)?;
+    for b in &shift.buddies {
+        tx.put(&buddies, b.to_string(), true)?;
+    }
+    tx.put_object(ROOT, "extensions", ObjType::Map)?;
+    tx.put_object(ROOT, "checkins", ObjType::Map)?;
+    tx.put_object(ROOT, "acks", ObjType::Map)?;
+    for c in &shift.checkins {
+        add_checkin(tx, c)?;
+    }
+    Ok(())
+}
+
+/// Appends one check-in. Refused once the shift has ended.
+pub fn add_checkin<T: Transactable + ReadDoc>(tx: &mut T, c: &CheckIn) -> Result<(), DomainError> {
+    if tx.get(ROOT, "ended")?.is_some() {
+        return Err(DomainError::ShiftEnded);
+    }
+    if let Some(note) = &c.note
+        && note.text.len() > MAX_NOTE_BYTES
+    {
+        return Err(DomainError::TooLong { what: "note", len: note.text.len(), max: MAX_NOTE_BYTES });
+    }
+    let checkins = req_obj(tx, &ROOT, "checkins", ObjType::Map)?;
+    let key = c.id.to_string();
+    if tx.get(&checkins, key.as_str())?.is_some() {
+        return Err(malformed(format!("check-in {key} already exists")));
+    }
+    let o = tx.put_object(&checkins, key, ObjType::Map)?;
+    tx.put(&o, "status", enum_to_str(&c.status))?;
+    if let Some(m) = c.mood {
+        tx.put(&o, "mood", i64::from(m.get()))?;
+    }
+    if let Some(m) = c.confidence {
+        tx.put(&o, "confidence", i64::from(m.get()))?;
+    }
+    if let Some(n) = &c.note {
+        tx.put(&o, "note", n.text.as_str())?;
+        tx.put(&o, "note_vis", enum_to_str(&n.visibility))?;
+    }
+    if let Some(l) = &c.location {
+        tx.put(&o, "loc_precision", enum_to_str(&l.precision))?;
+        tx.put(&o, "lat", l.lat)?;
+        tx.put(&o, "lon", l.lon)?;
+    }
+    tx.put(&o, "device_time", c.device_time.millis())?;
+    tx.put(&o, "by", c.by.to_string())?;
+    tx.put(&o, "device", c.device.to_string())?;
+    Ok(())
+}
+
+/// Adds a lead's acknowledgement (and optional reply) to a check-in the writer has seen.
+pub fn add_ack<T: Transactable + ReadDoc>(tx: &mut T, a: &Ack) -> Result<(), DomainError> {
+    if let Some(r) = &a.reply
+        && r.len() > MAX_NOTE_BYTES
+    {
+        return Err(DomainError::TooLong { what: "reply", len: r.len(), max: MAX_NOTE_BYTES });
+    }
+    let checkins = req_obj(tx, &ROOT, "checkins", ObjType::Map)?;
+    if tx.get(&checkins, a.checkin.to_string())?.is_none() {
+        return Err(DomainError::UnknownCheckIn(a.checkin));
+    }
+    let acks = req_obj(tx, &ROOT, "acks", ObjType::Map)?;
+    let o = tx.put_object(&acks, a.id.to_string(), ObjType::Map)?;
+    tx.put(&o, "checkin", a.checkin.to_string())?;
+    tx.put(&o, "by", a.by.to_string())?;
+    tx.put(&o, "at", a.at.millis())?;
+    if let Some(r) = &a.reply {
+        tx.put(&o, "reply", r.as_str())?;
+    }
+    Ok(())
+}
+
+/// Moves the planned end, explicitly and with a reason.
+pub fn extend<T: Transactable + ReadDoc>(tx: &mut T, e: &Extension) -> Result<(), DomainError> {
+    check_line("reason", &e.reason)?;
+    if e.reason.trim().is_empty() {
+        return Err(DomainError::Invalid("an extension needs a reason: say why the shift runs longer".into()));
+    }
+    if e.new_end <= e.at {
+        return Err(DomainError::EndNotAfter { after: e.at, now: true });
+    }
+    if tx.get(ROOT, "ended")?.is_some() {
+        return Err(DomainError::ShiftEnded);
+    }
+    let started = Timestamp(req_int(tx, &ROOT, "started_at")?);
+    if e.new_end <= started {
+        return Err(DomainError::EndNotAfter { after: started, now: false });
+    }
+    let exts = req_obj(tx, &ROOT, "extensions", ObjType::Map)?;
+    let o = tx.put_object(&exts, e.id.to_string(), ObjType::Map)?;
+    tx.put(&o, "new_end", e.new_end.millis())?;
+    tx.put(&o, "reason", e.reason.as_str())?;
+    tx.put(&o, "at", e.at.millis())?;
+    Ok(())
+}
+
+/// Ends the shift ("I'm done, all fine").
+pub fn end<T: Transactable + ReadDoc>(tx: &mut T, end: &ShiftEnd) -> Result<(), DomainError> {
+    if tx.get(ROOT, "ended")?.is_some() {
+        return Err(DomainError::ShiftEnded);
+    }
+    if let Some(n) = &end.note {
+        check_line("note", n)?;
+    }
+    let o = tx.put_object(ROOT, "ended", ObjType::Map)?;
+    tx.put(&o, "at", end.at.millis())?;
+    if let Some(n) = &end.note {
+        tx.put(&o, "note", n.as_str())?;
+    }
+    Ok(())
+}
+
+/// Changes the shift's stated purpose (worker or lead).
+pub fn set_purpose<T: Transactable + ReadDoc>(tx: &mut T, purpose: &str) -> Result<(), DomainError> {
+    check_line("purpose", purpose)?;
+    tx.put(ROOT, "purpose", purpose)?;
+    Ok(())
+}
+
+/// Reads and checks a whole shift document.
+pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
+    check_schema(doc, SHIFT_SCHEMA)?;
+    let r = &ROOT;
+    let started_at = Timestamp(req_int(doc, r, "started_at")?);
+    let initial_end = Timestamp(req_int(doc, r, "planned_end")?);
+    let interval = Secs(req_int(doc, r, "interval_s")?);
+    if interval.get() <= 0 {
+        return Err(malformed("interval_s must be positive"));
+    }
+    let buddies_obj = req_obj(doc, r, "buddies", ObjType::Map)?;
+
+    let ext_obj = req_obj(doc, r, "extensions", ObjType::Map)?;
+    let mut extensions = Vec::new();
+    for (k, id) in map_entries(doc, &ext_obj)? {
+        extensions.push(Extension {
+            id: parse(&k, "extension id")?,
+            new_end: Timestamp(req_int(doc, &id, "new_end")?),
+            reason: req_str(doc, &id, "reason")?,
+            at: Timestamp(req_int(doc, &id, "at")?),
+        });
+    }
+    extensions.sort_by_key(|e| (e.at, e.id));
+
+    let ended = match get_obj(doc, r, "ended", ObjType::Map)? {
+        None => None,
+        Some(o) => Some(ShiftEnd { at: Timestamp(req_int(doc, &o, "at")?), note: get_str(doc, &o, "note")? }),
+    };
+
+    let ci_obj = req_obj(doc, r, "checkins", ObjType::Map)?;
+    let mut checkins = Vec::new();
+    for (k, o) in map_entries(doc, &ci_obj)? {
+        checkins.push(read_checkin(doc, &k, &o)?);
+    }
+    checkins.sort_by_key(|c| (c.device_time, c.id));
+
+    let ack_obj = req_obj(doc, r, "acks", ObjType::Map)?;
+    let mut acks = Vec::new();
+    for (k, o) in map_entries(doc, &ack_obj)? {
+        let ack = Ack {
+            id: parse(&k, "ack id")?,
+            checkin: parse(&req_str(doc, &o, "checkin")?, "check-in id")?,
+            by: parse(&req_str(doc, &o, "by")?, "member id")?,
+            at: Timestamp(req_int(doc, &o, "at")?),
+            reply: get_str(doc, &o, "reply")?,
+        };
+        if !checkins.iter().any(|c| c.id == ack.checkin) {
+            return Err(malformed(format!("ack {} refers to unknown check-in {}", ack.id, ack.checkin)));
+        }
+        acks.push(ack);
+    }
+    acks.sort_by_key(|a| (a.at, a.id));
+
+    Ok(Shift {
+        id: parse(&req_str(doc, r, "shift_id")?, "shift id")?,
+        team: parse(&req_str(doc, r, "team_id")?, "team id")?,
+        worker: parse(&req_str(doc, r, "worker_id")?, "member id")?,
+        purpose: get_str(doc, r, "purpose")?.unwrap_or_default(),
+        started_at,
+        initial_end,
+        interval,
+        buddies: id_set(doc, &buddies_obj, "member id")?,
+        extensions,
+        ended,
+        checkins,
+        acks,
+    })
+}
+
+fn rating<D: ReadDoc>(doc: &D, o: &automerge::ObjId, key: &'static str) -> Result<Option<Rating>, DomainError> {
+    match get_int(doc, o, key)? {
+        None => Ok(None),
+        Some(v) => u8::try_from(v)
+            .ok()
+            .and_then(|v| Rating::new(v, key).ok())
+            .map(Some)
+            .ok_or(DomainError::BadRating { what: key, value: v }),
+    }
+}
+
+fn read_checkin<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjId) -> Result<CheckIn, DomainError> {
+    let status: CheckInStatus = enum_from_str(&req_str(doc, o, "status")?, "check-in status")?;
+    let note = match get_str(doc, o, "note")? {
+        None => None,
+        Some(text) => {
+            let visibility: Visibility = match get_str(doc, o, "note_vis")? {
+                // A note with no visibility stays with the leads: the safer reading.
+                None => Visibility::Leads,
+                Some(v) => enum_from_str(&v, "note visibility")?,
+            };
+            Some(Note { text, visibility })
+        }
+    };
+    let location = match get_str(doc, o, "loc_precision")? {
+        None => None,
+        Some(p) => {
+            let precision: LocationPrecision = enum_from_str(&p, "location precision")?;
+            let lat = get_f64(doc, o, "lat")?.ok_or_else(|| malformed("location without 'lat'"))?;
+            let lon = get_f64(doc, o, "lon")?.ok_or_else(|| malformed("location without 'lon'"))?;
+            Location::shared(precision, lat, lon)?
+        }
+    };
+    Ok(CheckIn {
+        id: parse(key, "check-in id")?,
+        status,
+        mood: rating(doc, o, "mood")?,
+        confidence: rating(doc, o, "confidence")?,
+        note,
+        location,
+        device_time: Timestamp(req_int(doc, o, "device_time")?),
+        by: parse(&req_str(doc, o, "by")?, "member id")?,
+        device: parse(&req_str(doc, o, "device")?, "device id")?,
+    })
+}

@@ -1,0 +1,353 @@
+//! The domain model: teams, members, shifts, check-ins, acknowledgements and the team policy.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+use crate::DomainError;
+use crate::ids::{AckId, CheckInId, DeviceId, ExtensionId, MemberId, ShiftId, TeamId};
+use crate::time::{Secs, Timestamp};
+
+/// What a person may do in a team.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Checks in and sees the team board.
+    Member,
+    /// A member who also acknowledges check-ins, owns alerts and edits policy and roster.
+    Lead,
+    /// Runs the server: teams, invites, devices.
+    Admin,
+}
+
+impl Role {
+    /// Leads and admins may acknowledge check-ins and edit the team document.
+    pub fn is_lead(self) -> bool {
+        matches!(self, Role::Lead | Role::Admin)
+    }
+}
+
+/// How the worker is, as they said in a check-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckInStatus {
+    /// "I'm OK".
+    Ok,
+    /// "I'd like support": someone should reach out soon; not an alarm.
+    Support,
+    /// Immediate alert.
+    Emergency,
+}
+
+/// Who may read a check-in's note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Everyone in the team.
+    #[default]
+    Team,
+    /// Leads only.
+    Leads,
+}
+
+/// How precisely the worker chose to share where they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LocationPrecision {
+    /// No location at all.
+    #[default]
+    None,
+    /// Rounded to about a kilometre.
+    Coarse,
+    /// As measured.
+    Precise,
+}
+
+/// A location as shared: already reduced to the precision the worker chose.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    pub precision: LocationPrecision,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+impl Location {
+    /// Builds a location at the chosen precision; `None` precision shares nothing.
+    /// Coarse rounds to two decimals (about 1 km), so the precise point never leaves the device.
+    pub fn shared(precision: LocationPrecision, lat: f64, lon: f64) -> Result<Option<Self>, DomainError> {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) || !lat.is_finite() || !lon.is_finite() {
+            return Err(DomainError::BadLocation { lat, lon });
+        }
+        Ok(match precision {
+            LocationPrecision::None => None,
+            LocationPrecision::Coarse => {
+                Some(Location { precision, lat: (lat * 100.0).round() / 100.0, lon: (lon * 100.0).round() / 100.0 })
+            }
+            LocationPrecision::Precise => Some(Location { precision, lat, lon }),
+        })
+    }
+}
+
+/// A rating from 1 to 5 (mood, or confidence "on top of things").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub struct Rating(u8);
+
+impl Rating {
+    pub fn new(value: u8, what: &'static str) -> Result<Self, DomainError> {
+        if (1..=5).contains(&value) {
+            Ok(Self(value))
+        } else {
+            Err(DomainError::BadRating { what, value: i64::from(value) })
+        }
+    }
+    pub fn get(self) -> u8 {
+        self.0
+    }
+}
+
+impl TryFrom<u8> for Rating {
+    type Error = DomainError;
+    fn try_from(v: u8) -> Result<Self, Self::Error> {
+        Rating::new(v, "rating")
+    }
+}
+
+impl From<Rating> for u8 {
+    fn from(r: Rating) -> u8 {
+        r.0
+    }
+}
+
+/// An optional note, with who may read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub text: String,
+    pub visibility: Visibility,
+}
+
+/// Longest note accepted, in bytes: a check-in is a message, not a document.
+pub const MAX_NOTE_BYTES: usize = 2000;
+/// Longest purpose, name or reason accepted, in bytes.
+pub const MAX_LINE_BYTES: usize = 300;
+
+/// One check-in: appended by the worker to their shift document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckIn {
+    pub id: CheckInId,
+    pub status: CheckInStatus,
+    pub mood: Option<Rating>,
+    pub confidence: Option<Rating>,
+    pub note: Option<Note>,
+    pub location: Option<Location>,
+    /// The device's own clock when the check-in was made.
+    pub device_time: Timestamp,
+    /// Who checked in (the shift's worker).
+    pub by: MemberId,
+    /// From which device.
+    pub device: DeviceId,
+}
+
+/// A lead's (or buddy's) acknowledgement of a check-in, with an optional reply ("seen — thanks").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub id: AckId,
+    pub checkin: CheckInId,
+    pub by: MemberId,
+    pub at: Timestamp,
+    pub reply: Option<String>,
+}
+
+/// An explicit extension of the planned end, with a reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub id: ExtensionId,
+    pub new_end: Timestamp,
+    pub reason: String,
+    /// When the extension was made (device time).
+    pub at: Timestamp,
+}
+
+/// How a shift ended: "I'm done, all fine".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftEnd {
+    pub at: Timestamp,
+    pub note: Option<String>,
+}
+
+/// One shift or trip of one worker, as materialised from its shift document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Shift {
+    pub id: ShiftId,
+    pub team: TeamId,
+    pub worker: MemberId,
+    pub purpose: String,
+    pub started_at: Timestamp,
+    /// The planned end as first set; see [`Shift::planned_end`] for the one in force.
+    pub initial_end: Timestamp,
+    pub interval: Secs,
+    pub buddies: Vec<MemberId>,
+    /// Sorted by the time they were made.
+    pub extensions: Vec<Extension>,
+    pub ended: Option<ShiftEnd>,
+    /// Sorted by device time, then id.
+    pub checkins: Vec<CheckIn>,
+    /// Sorted by time, then id.
+    pub acks: Vec<Ack>,
+}
+
+impl Shift {
+    /// The planned end in force: the latest extension made, or the initial end.
+    pub fn planned_end(&self) -> Timestamp {
+        self.extensions.last().map_or(self.initial_end, |e| e.new_end)
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.ended.is_none()
+    }
+
+    pub fn last_checkin(&self) -> Option<&CheckIn> {
+        self.checkins.last()
+    }
+
+    pub fn checkin(&self, id: CheckInId) -> Option<&CheckIn> {
+        self.checkins.iter().find(|c| c.id == id)
+    }
+
+    /// Acknowledgements of one check-in, oldest first.
+    pub fn acks_for(&self, id: CheckInId) -> impl Iterator<Item = &Ack> {
+        self.acks.iter().filter(move |a| a.checkin == id)
+    }
+}
+
+/// What to do at one step of an escalation chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Notify {
+    Worker,
+    Buddies,
+    Leads,
+}
+
+impl FromStr for Notify {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "worker" => Ok(Notify::Worker),
+            "buddies" => Ok(Notify::Buddies),
+            "leads" => Ok(Notify::Leads),
+            other => Err(DomainError::Malformed(format!("unknown escalation target '{other}'"))),
+        }
+    }
+}
+
+impl fmt::Display for Notify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Notify::Worker => "worker",
+            Notify::Buddies => "buddies",
+            Notify::Leads => "leads",
+        })
+    }
+}
+
+/// One step of the escalation chain: `after` the overdue moment (cumulative), notify `notify`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationStep {
+    pub after: Secs,
+    pub notify: Notify,
+}
+
+/// The team's policy, edited by leads, stored in the team document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// Shortest check-in interval a worker may choose.
+    pub min_interval: Secs,
+    /// Longest check-in interval a worker may choose.
+    pub max_interval: Secs,
+    /// Interval offered when a worker has no previous shift.
+    pub default_interval: Secs,
+    /// How long past due before a check-in counts as overdue.
+    pub grace: Secs,
+    /// How long before a due time (or planned end) the worker is reminded.
+    pub reminder_lead: Secs,
+    /// Ordered escalation steps once a check-in is overdue.
+    pub escalation: Vec<EscalationStep>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            min_interval: Secs::minutes(15),
+            max_interval: Secs::hours(4),
+            default_interval: Secs::hours(1),
+            grace: Secs::minutes(10),
+            reminder_lead: Secs::minutes(5),
+            escalation: vec![
+                EscalationStep { after: Secs(0), notify: Notify::Worker },
+                EscalationStep { after: Secs::minutes(5), notify: Notify::Buddies },
+                EscalationStep { after: Secs::minutes(15), notify: Notify::Leads },
+            ],
+        }
+    }
+}
+
+impl Policy {
+    /// A worker chooses their own rhythm, inside the team's bounds.
+    pub fn check_interval(&self, interval: Secs) -> Result<(), DomainError> {
+        if interval < self.min_interval || interval > self.max_interval {
+            return Err(DomainError::IntervalOutOfPolicy { interval, min: self.min_interval, max: self.max_interval });
+        }
+        Ok(())
+    }
+
+    /// Whether the policy itself is coherent.
+    pub fn check(&self) -> Result<(), DomainError> {
+        let bad = |m: &str| Err(DomainError::Invalid(format!("policy: {m}")));
+        if self.min_interval.get() <= 0 || self.min_interval > self.max_interval {
+            return bad("min interval must be positive and not above the max interval");
+        }
+        if self.default_interval < self.min_interval || self.default_interval > self.max_interval {
+            return bad("default interval must lie between min and max");
+        }
+        if self.grace.get() < 0 || self.reminder_lead.get() < 0 {
+            return bad("grace and reminder lead must not be negative");
+        }
+        if self.escalation.windows(2).any(|w| w[1].after < w[0].after) {
+            return bad("escalation steps must be in time order");
+        }
+        Ok(())
+    }
+}
+
+/// One person on a team's roster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: MemberId,
+    pub name: String,
+    pub role: Role,
+    /// This member's standing buddies (a shift may name others).
+    pub buddies: Vec<MemberId>,
+}
+
+/// A team, as materialised from its team document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: TeamId,
+    pub name: String,
+    pub purpose: String,
+    /// Who to phone when the app cannot reach anyone.
+    pub phone: Option<String>,
+    pub policy: Policy,
+    /// Sorted by name, then id.
+    pub members: Vec<Member>,
+}
+
+impl Team {
+    pub fn member(&self, id: MemberId) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+    pub fn leads(&self) -> impl Iterator<Item = &Member> {
+        self.members.iter().filter(|m| m.role.is_lead())
+    }
+}

@@ -1,0 +1,181 @@
+//! Per-change authorisation: each change is checked against its author's rights, operation by
+//! operation, before the server applies it.
+
+mod common;
+use automerge::transaction::Transactable;
+use automerge::{Automerge, ROOT, ReadDoc};
+use common::*;
+use kith_domain::authz::{Author, AuthzError, authorize};
+use kith_domain::doc::{shift, team};
+use kith_domain::*;
+
+fn author(p: &Peer, team: TeamId, role: Role) -> Author {
+    Author { team, member: p.member, device: p.device, role }
+}
+
+/// Makes an edit on `p` and returns the document before it and the change it produced.
+fn change_of<O>(
+    p: &mut Peer,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<O, DomainError>,
+) -> (Automerge, automerge::Change) {
+    let before = p.doc.clone();
+    p.edit(f).expect("edit");
+    (before, p.doc.get_last_local_change().expect("a change"))
+}
+
+fn raw<O>(
+    p: &mut Peer,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<O, automerge::AutomergeError>,
+) -> (Automerge, automerge::Change) {
+    let before = p.doc.clone();
+    p.doc.transact(f).map_err(|f| f.error).expect("edit");
+    (before, p.doc.get_last_local_change().expect("a change"))
+}
+
+fn is_forbidden(r: Result<(), AuthzError>) -> bool {
+    eprintln!("refused: {r:?}");
+    matches!(r, Err(AuthzError::Forbidden(_)))
+}
+
+#[test]
+fn a_worker_may_create_their_shift_and_check_in_and_a_lead_may_acknowledge() {
+    let team_id = TeamId::new();
+    let mut alice = Peer::new("alice", MemberId::new());
+    let s = new_shift(alice.member, team_id);
+    let (empty, create) = change_of(&mut alice, |tx| shift::init(tx, &s));
+    assert_eq!(authorize(&empty, &create, &author(&alice, team_id, Role::Member)), Ok(()));
+
+    let before = alice.doc.clone();
+    let c = alice.checkin(CheckInStatus::Ok, at_min(20)).expect("check in");
+    let ch = alice.doc.get_last_local_change().expect("change");
+    assert_eq!(authorize(&before, &ch, &author(&alice, team_id, Role::Member)), Ok(()));
+
+    let mut lead = Peer::new("lead", MemberId::new());
+    lead.merge_from(&alice);
+    let ack = Ack { id: AckId::new(), checkin: c.id, by: lead.member, at: at_min(21), reply: Some("thanks".into()) };
+    let (before, ch) = change_of(&mut lead, |tx| shift::add_ack(tx, &ack));
+    assert_eq!(authorize(&before, &ch, &author(&lead, team_id, Role::Lead)), Ok(()));
+    let (before, ch) = change_of(&mut lead, |tx| shift::set_purpose(tx, "Also the east estate"));
+    assert_eq!(authorize(&before, &ch, &author(&lead, team_id, Role::Lead)), Ok(()));
+}
+
+#[test]
+fn a_member_cannot_forge_an_acknowledgement() {
+    let team_id = TeamId::new();
+    let (mut alice, _) = worker_with_shift("alice", team_id);
+    let c = alice.checkin(CheckInStatus::Support, at_min(5)).expect("check in");
+    let mut bob = Peer::new("bob", MemberId::new());
+    bob.merge_from(&alice);
+    let ack = Ack { id: AckId::new(), checkin: c.id, by: bob.member, at: at_min(6), reply: None };
+    let (before, ch) = change_of(&mut bob, |tx| shift::add_ack(tx, &ack));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&bob, team_id, Role::Member))));
+    // Nor may the worker acknowledge their own check-in.
+    let own = Ack { id: AckId::new(), checkin: c.id, by: alice.member, at: at_min(6), reply: None };
+    let (before, ch) = change_of(&mut alice, |tx| shift::add_ack(tx, &own));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+}
+
+#[test]
+fn nobody_writes_into_another_members_shift_or_checks_in_as_someone_else() {
+    let team_id = TeamId::new();
+    let (alice, _) = worker_with_shift("alice", team_id);
+    let mut bob = Peer::new("bob", MemberId::new());
+    bob.merge_from(&alice);
+    let before = bob.doc.clone();
+    bob.checkin(CheckInStatus::Ok, at_min(3)).expect("local edit works; the server refuses it");
+    let ch = bob.doc.get_last_local_change().expect("change");
+    assert!(is_forbidden(authorize(&before, &ch, &author(&bob, team_id, Role::Member))));
+    // A lead may not check in on a worker's behalf either.
+    assert!(is_forbidden(authorize(&before, &ch, &author(&bob, team_id, Role::Lead))));
+
+    // The worker's own device writing a check-in that claims another device or person.
+    let mut alice = alice;
+    let forged = CheckIn {
+        id: CheckInId::new(),
+        status: CheckInStatus::Ok,
+        mood: None,
+        confidence: None,
+        note: None,
+        location: None,
+        device_time: at_min(4),
+        by: MemberId::new(),
+        device: alice.device,
+    };
+    let (before, ch) = change_of(&mut alice, |tx| shift::add_checkin(tx, &forged));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+}
+
+#[test]
+fn a_checkin_is_never_edited_or_deleted_once_written_even_by_its_author() {
+    let team_id = TeamId::new();
+    let (mut alice, _) = worker_with_shift("alice", team_id);
+    let c = alice.checkin(CheckInStatus::Emergency, at_min(5)).expect("check in");
+    let key = c.id.to_string();
+    let k2 = key.clone();
+    let (before, ch) = raw(&mut alice, move |tx| {
+        let checkins = tx.get(ROOT, "checkins")?.expect("checkins").1;
+        let entry = tx.get(&checkins, k2.as_str())?.expect("entry").1;
+        tx.put(&entry, "status", "ok")
+    });
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+    let (before, ch) = raw(&mut alice, move |tx| {
+        let checkins = tx.get(ROOT, "checkins")?.expect("checkins").1;
+        tx.delete(&checkins, key.as_str())
+    });
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+    let (before, ch) = raw(&mut alice, |tx| tx.put(ROOT, "worker_id", MemberId::new().to_string()));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Lead))));
+}
+
+#[test]
+fn shifts_are_created_only_by_their_worker_in_their_own_team() {
+    let team_id = TeamId::new();
+    let mut mallory = Peer::new("mallory", MemberId::new());
+    let victim = MemberId::new();
+    let s = new_shift(victim, team_id);
+    let (empty, ch) = change_of(&mut mallory, |tx| shift::init(tx, &s));
+    assert!(is_forbidden(authorize(&empty, &ch, &author(&mallory, team_id, Role::Lead))));
+
+    let mut other_team = Peer::new("eve", MemberId::new());
+    let s = new_shift(other_team.member, TeamId::new());
+    let (empty, ch) = change_of(&mut other_team, |tx| shift::init(tx, &s));
+    assert!(is_forbidden(authorize(&empty, &ch, &author(&other_team, team_id, Role::Member))));
+
+    // And nobody writes into another team's existing shift.
+    let (alice, _) = worker_with_shift("alice", TeamId::new());
+    let mut lead = Peer::new("lead-elsewhere", MemberId::new());
+    lead.merge_from(&alice);
+    let (before, ch) = change_of(&mut lead, |tx| shift::set_purpose(tx, "mine now"));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&lead, team_id, Role::Lead))));
+}
+
+#[test]
+fn team_document_is_edited_by_leads_and_members_touch_only_their_own_entry() {
+    let sam = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![] };
+    let alice_m = Member { id: MemberId::new(), name: "Alice".into(), role: Role::Member, buddies: vec![] };
+    let t = new_team(vec![sam.clone(), alice_m.clone()]);
+
+    // Devices never create team documents: the server does.
+    let mut creator = Peer::new("creator", sam.id);
+    let (empty, ch) = change_of(&mut creator, |tx| team::init(tx, &t));
+    assert!(is_forbidden(authorize(&empty, &ch, &author(&creator, t.id, Role::Lead))));
+
+    let mut lead = Peer::new("sam", sam.id);
+    lead.merge_from(&creator);
+    let mut p = t.policy.clone();
+    p.grace = Secs::minutes(30);
+    let (before, ch) = change_of(&mut lead, |tx| team::set_policy(tx, &p));
+    assert_eq!(authorize(&before, &ch, &author(&lead, t.id, Role::Lead)), Ok(()));
+
+    let mut alice = Peer::new("alice", alice_m.id);
+    alice.merge_from(&lead);
+    let renamed = Member { name: "Alice B".into(), buddies: vec![sam.id], ..alice_m.clone() };
+    let (before, ch) = change_of(&mut alice, |tx| team::upsert_member(tx, &renamed));
+    assert_eq!(authorize(&before, &ch, &author(&alice, t.id, Role::Member)), Ok(()));
+
+    let promoted = Member { role: Role::Lead, ..renamed };
+    let (before, ch) = change_of(&mut alice, |tx| team::upsert_member(tx, &promoted));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, t.id, Role::Member))));
+    let (before, ch) = change_of(&mut alice, |tx| team::set_policy(tx, &Policy::default()));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, t.id, Role::Member))));
+}

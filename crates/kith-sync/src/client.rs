@@ -1,0 +1,131 @@
+//! The HTTP side: join, sync and the team board, over reqwest.
+
+use std::time::Duration;
+
+use kith_proto::{ApiError, CONTENT_TYPE, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+use url::Url;
+
+use crate::error::SyncError;
+
+/// A connection to one team server, with this device's credential once it has joined.
+#[derive(Clone, Debug)]
+pub struct ServerClient {
+    base: Url,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+/// How long one request may take before it counts as failed (and is retried later).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl ServerClient {
+    /// A client for the server at `base` (e.g. `https://kith.example.org`).
+    pub fn new(base: &str, token: Option<String>) -> Result<Self, SyncError> {
+        let mut url = Url::parse(base.trim()).map_err(|_| SyncError::BadServerAddress(base.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(SyncError::BadServerAddress(base.to_string()));
+        }
+        if !url.path().ends_with('/') {
+            let p = format!("{}/", url.path());
+            url.set_path(&p);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("kith/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| SyncError::Protocol(e.to_string()))?;
+        Ok(ServerClient { base: url, token, http })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn url(&self, path: &str) -> Result<Url, SyncError> {
+        self.base.join(path).map_err(|_| SyncError::BadServerAddress(self.base.to_string()))
+    }
+
+    pub(crate) fn authed(&self, rb: reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, SyncError> {
+        let token = self.token.as_deref().ok_or(SyncError::NotJoined)?;
+        Ok(rb.bearer_auth(token))
+    }
+
+    pub(crate) fn transport(&self, e: reqwest::Error) -> SyncError {
+        let server = self.base.to_string();
+        // Anything else on the way (refused, reset, cut mid-body) means "not reachable now".
+        if e.is_timeout() {
+            SyncError::Timeout { server }
+        } else {
+            SyncError::Offline { server, reason: root_cause(&e) }
+        }
+    }
+
+    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, SyncError> {
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let code = status.as_u16();
+        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
+        let api = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
+            code: format!("http_{code}"),
+            message: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            retryable: status.is_server_error() || code == 429,
+        });
+        Err(SyncError::from_api(code, api))
+    }
+
+    /// Redeems an invite code; the answer carries this device's own credential.
+    pub async fn join(&self, req: &JoinRequest) -> Result<JoinResponse, SyncError> {
+        let resp = self
+            .http
+            .post(self.url("v1/join")?)
+            .timeout(REQUEST_TIMEOUT)
+            .json(req)
+            .send()
+            .await
+            .map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// One sync exchange.
+    pub async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse, SyncError> {
+        let body = kith_proto::encode(req).map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let rb = self
+            .http
+            .post(self.url("v1/sync")?)
+            .timeout(REQUEST_TIMEOUT)
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .header(reqwest::header::ACCEPT, CONTENT_TYPE)
+            .body(body);
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
+        kith_proto::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// The team board as the server computes it (JSON), with presence.
+    pub async fn board(&self) -> Result<serde_json::Value, SyncError> {
+        let rb = self.http.get(self.url("v1/board")?).timeout(REQUEST_TIMEOUT);
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

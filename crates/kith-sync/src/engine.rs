@@ -1,0 +1,252 @@
+//! One sync exchange, split so the logic needs no network: [`prepare`] builds the request from the
+//! store, [`absorb`] applies the server's answer to it. [`sync_now`] joins them over HTTP and
+//! repeats while the server has more.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use automerge::ChangeHash;
+use kith_proto::{Cursor, DocPush, Kind, Outcome, PROTOCOL_VERSION, RejectCode, SyncRequest, SyncResponse};
+use kith_store::Store;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+use crate::client::ServerClient;
+use crate::error::SyncError;
+
+const CURSOR_KEY: &str = "sync.cursor";
+const OFFSET_KEY: &str = "sync.clock_offset_ms";
+const LAST_SYNCED_KEY: &str = "sync.last_synced_ms";
+const REJECTED_KEY: &str = "sync.rejected";
+
+/// At most this many documents are pushed in one request; the rest go in the next round.
+pub const MAX_DOCS_PER_REQUEST: usize = 200;
+/// A safety bound on rounds in one [`sync_now`] (each round makes progress or stops).
+pub const MAX_ROUNDS: usize = 64;
+
+/// A document the server refused, remembered with the heads it had then so the same changes are
+/// not pushed again and again; a new local change makes it eligible again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub heads: Vec<String>,
+    pub code: RejectCode,
+    pub message: String,
+}
+
+/// What one exchange did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Absorbed {
+    /// The server has more for us, or asked for a re-send: run another round.
+    pub again: bool,
+    /// Documents that received something from the server.
+    pub received: Vec<Uuid>,
+    /// Documents that were refused, with the server's code and message.
+    pub rejected: Vec<(Uuid, RejectCode, String)>,
+    /// Documents accepted.
+    pub accepted: Vec<Uuid>,
+    /// The estimated offset of the server clock from this device's clock (server minus device).
+    pub clock_offset_ms: i64,
+}
+
+/// What a whole [`sync_now`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncReport {
+    pub rounds: usize,
+    pub pushed_docs: usize,
+    pub received: Vec<Uuid>,
+    pub rejected: Vec<(Uuid, RejectCode, String)>,
+    pub clock_offset_ms: i64,
+    pub synced_at_ms: i64,
+}
+
+fn hash_bytes(h: &ChangeHash) -> ByteBuf {
+    ByteBuf::from(h.0.to_vec())
+}
+
+fn to_hashes(v: &[ByteBuf]) -> Result<Vec<ChangeHash>, SyncError> {
+    v.iter()
+        .map(|b| ChangeHash::try_from(b.as_slice()).map_err(|_| SyncError::Protocol("a head is not 32 bytes".into())))
+        .collect()
+}
+
+fn kind_of(s: &str) -> Result<Kind, SyncError> {
+    Kind::parse(s).ok_or_else(|| SyncError::Protocol(format!("unknown document kind '{s}' in the local store")))
+}
+
+fn rejections(store: &Store) -> Result<BTreeMap<Uuid, Rejection>, SyncError> {
+    Ok(store.meta_get(REJECTED_KEY)?.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
+}
+
+/// The feed cursor this device last applied.
+pub fn cursor(store: &Store) -> Result<Option<Cursor>, SyncError> {
+    Ok(store.meta_get(CURSOR_KEY)?.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+/// When this device last completed a sync (its own clock, ms), if ever.
+pub fn last_synced_ms(store: &Store) -> Result<Option<i64>, SyncError> {
+    Ok(store.meta_get(LAST_SYNCED_KEY)?.and_then(|s| s.parse().ok()))
+}
+
+/// The last measured offset of the server's clock from this device's (server minus device, ms).
+pub fn clock_offset_ms(store: &Store) -> Result<Option<i64>, SyncError> {
+    Ok(store.meta_get(OFFSET_KEY)?.and_then(|s| s.parse().ok()))
+}
+
+/// Documents the server refused, and why.
+pub fn rejected_docs(store: &Store) -> Result<BTreeMap<Uuid, Rejection>, SyncError> {
+    rejections(store)
+}
+
+/// Local changes the server does not have yet, over all documents.
+pub fn pending_change_count(store: &mut Store) -> Result<usize, SyncError> {
+    let mut n = 0;
+    for id in store.docs_with_pending_changes()? {
+        n += store.pending_changes(id)?.len();
+    }
+    Ok(n)
+}
+
+/// Builds the next request: every document with changes the server lacks (up to
+/// [`MAX_DOCS_PER_REQUEST`]), except those refused at their current heads, plus the feed cursor.
+pub fn prepare(store: &mut Store, now_ms: i64) -> Result<SyncRequest, SyncError> {
+    let rejected = rejections(store)?;
+    let mut docs = Vec::new();
+    for id in store.docs_with_pending_changes()? {
+        if docs.len() >= MAX_DOCS_PER_REQUEST {
+            break;
+        }
+        let heads = store.doc(id)?.get_heads();
+        if let Some(r) = rejected.get(&id)
+            && r.heads == heads.iter().map(ToString::to_string).collect::<Vec<_>>()
+        {
+            continue;
+        }
+        let kind = kind_of(&store.doc_kind(id)?)?;
+        let have = store.server_heads(id)?;
+        let changes = store.pending_changes(id)?.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+        docs.push(DocPush {
+            id,
+            kind,
+            have: have.iter().map(hash_bytes).collect(),
+            changes,
+            heads: heads.iter().map(hash_bytes).collect(),
+        });
+    }
+    Ok(SyncRequest { protocol: PROTOCOL_VERSION, client_time: now_ms, cursor: cursor(store)?, docs })
+}
+
+/// Applies the server's answer: its changes, the new server heads, refusals, the cursor and the
+/// clock offset (from the request's send time and the answer's receive time, device clock).
+/// Everything received is durable before the cursor moves, so a crash in between only means
+/// receiving some changes twice, which is harmless.
+pub fn absorb(
+    store: &mut Store,
+    req: &SyncRequest,
+    resp: &SyncResponse,
+    sent_ms: i64,
+    received_ms: i64,
+) -> Result<Absorbed, SyncError> {
+    if resp.protocol != PROTOCOL_VERSION {
+        return Err(SyncError::Protocol(format!(
+            "server speaks protocol {}, this device {PROTOCOL_VERSION}",
+            resp.protocol
+        )));
+    }
+    let mut out = Absorbed {
+        clock_offset_ms: resp.server_time - (sent_ms + received_ms) / 2,
+        again: resp.more,
+        ..Absorbed::default()
+    };
+    let mut rejected = rejections(store)?;
+    let mut gap = false;
+
+    for reply in &resp.docs {
+        let Some(push) = req.docs.iter().find(|d| d.id == reply.id) else {
+            return Err(SyncError::Protocol(format!("server answered for document {} that was not sent", reply.id)));
+        };
+        match &reply.outcome {
+            Outcome::Accepted => {
+                for chunk in &reply.data {
+                    let applied = store.apply_remote(reply.id, push.kind.as_str(), chunk)?;
+                    gap |= !applied.missing_deps.is_empty();
+                }
+                if !reply.data.is_empty() {
+                    out.received.push(reply.id);
+                }
+                store.set_server_heads(reply.id, &to_hashes(&reply.heads)?)?;
+                rejected.remove(&reply.id);
+                out.accepted.push(reply.id);
+            }
+            Outcome::ResendAll => {
+                // The server lost changes it once had (restored from a backup): push everything.
+                store.set_server_heads(reply.id, &[])?;
+                out.again = true;
+            }
+            Outcome::Rejected { code, message } => {
+                let heads = push.heads.iter().map(|h| hex(h)).collect();
+                rejected.insert(reply.id, Rejection { heads, code: *code, message: message.clone() });
+                out.rejected.push((reply.id, *code, message.clone()));
+            }
+        }
+    }
+
+    for feed in &resp.feed {
+        for chunk in &feed.data {
+            let applied = store.apply_remote(feed.id, feed.kind.as_str(), chunk)?;
+            gap |= !applied.missing_deps.is_empty();
+        }
+        store.set_server_heads(feed.id, &to_hashes(&feed.heads)?)?;
+        out.received.push(feed.id);
+    }
+
+    store.meta_set(REJECTED_KEY, &serde_json::to_string(&rejected).unwrap_or_default())?;
+    if resp.reset || gap {
+        // The server does not know our cursor (restored from an older backup), or we missed
+        // something: start the feed over and push everything it may have lost.
+        store.meta_set(CURSOR_KEY, "null")?;
+        for info in store.list_docs(None)? {
+            store.set_server_heads(info.id, &[])?;
+        }
+        out.again = true;
+    } else {
+        store.meta_set(CURSOR_KEY, &serde_json::to_string(&resp.cursor).unwrap_or_default())?;
+    }
+    store.meta_set(OFFSET_KEY, &out.clock_offset_ms.to_string())?;
+    store.meta_set(LAST_SYNCED_KEY, &received_ms.to_string())?;
+    Ok(out)
+}
+
+fn hex(b: &[u8]) -> String {
+    ChangeHash::try_from(b).map(|h| h.to_string()).unwrap_or_default()
+}
+
+/// Syncs until the server has nothing more: pushes local changes, pulls the feed.
+/// The store lock is never held across the network.
+pub async fn sync_now(store: &Mutex<Store>, client: &ServerClient) -> Result<SyncReport, SyncError> {
+    let mut report = SyncReport::default();
+    let lock = || store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut resets = 0;
+    for round in 1..=MAX_ROUNDS {
+        let sent = crate::now_ms();
+        let req = prepare(&mut lock(), sent)?;
+        let resp = client.sync(&req).await?;
+        let received = crate::now_ms();
+        let absorbed = absorb(&mut lock(), &req, &resp, sent, received)?;
+        report.rounds = round;
+        report.pushed_docs += req.docs.len();
+        report.received.extend(absorbed.received);
+        report.rejected.extend(absorbed.rejected);
+        report.clock_offset_ms = absorbed.clock_offset_ms;
+        report.synced_at_ms = received;
+        if resp.reset {
+            resets += 1;
+        }
+        if !absorbed.again || resets > 2 {
+            break;
+        }
+    }
+    report.received.sort();
+    report.received.dedup();
+    Ok(report)
+}

@@ -1,0 +1,74 @@
+//! The live channel: server-sent events that say "these documents changed" and carry presence.
+//! It only ever prompts a sync; documents always arrive through the sync exchange.
+
+use eventsource_stream::Eventsource;
+use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::client::ServerClient;
+use crate::error::SyncError;
+
+/// One teammate's presence, as the server sees their devices' live connections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    pub member_id: Uuid,
+    pub online: bool,
+    /// Last time one of their devices was connected (server clock, ms).
+    pub last_seen: Option<i64>,
+}
+
+/// What the live channel said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// Documents changed on the server: sync now.
+    Changed(Vec<Uuid>),
+    Presence(Presence),
+    /// Anything else (e.g. a newer server's event), passed on by name.
+    Other(String, String),
+}
+
+#[derive(Deserialize)]
+struct ChangedBody {
+    docs: Vec<Uuid>,
+}
+
+/// Opens the live channel. The stream ends when the connection drops; reconnecting (with backoff)
+/// is the caller's job, see [`crate::runner`].
+pub async fn connect(
+    client: &ServerClient,
+) -> Result<impl Stream<Item = Result<LiveEvent, SyncError>> + use<>, SyncError> {
+    let rb = client.http().get(client.url("v1/live")?).header(reqwest::header::ACCEPT, "text/event-stream");
+    let resp = client.authed(rb)?.send().await.map_err(|e| client.transport(e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let code = status.as_u16();
+        let body = resp.bytes().await.unwrap_or_default();
+        let api = serde_json::from_slice(&body).unwrap_or(kith_proto::ApiError {
+            code: format!("http_{code}"),
+            message: String::from_utf8_lossy(&body).into_owned(),
+            retryable: status.is_server_error(),
+        });
+        return Err(SyncError::from_api(code, api));
+    }
+    let server = client.base().to_string();
+    Ok(resp.bytes_stream().eventsource().map(move |ev| match ev {
+        Err(e) => Err(SyncError::Offline { server: server.clone(), reason: e.to_string() }),
+        Ok(ev) => Ok(parse(&ev.event, &ev.data)),
+    }))
+}
+
+/// Parses one event by name and JSON data; unknown or unreadable events are passed on as `Other`.
+pub fn parse(event: &str, data: &str) -> LiveEvent {
+    match event {
+        "changed" => match serde_json::from_str::<ChangedBody>(data) {
+            Ok(b) => LiveEvent::Changed(b.docs),
+            Err(_) => LiveEvent::Other(event.into(), data.into()),
+        },
+        "presence" => match serde_json::from_str::<Presence>(data) {
+            Ok(p) => LiveEvent::Presence(p),
+            Err(_) => LiveEvent::Other(event.into(), data.into()),
+        },
+        _ => LiveEvent::Other(event.into(), data.into()),
+    }
+}

@@ -1,0 +1,222 @@
+//! Background sync: after a local change (debounced), on a live poke, periodically and at start,
+//! with exponential backoff and jitter after failures. The state is published for the UI.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use kith_store::Store;
+use rand::Rng;
+use serde::Serialize;
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use crate::client::ServerClient;
+use crate::engine;
+use crate::live::{self, LiveEvent, Presence};
+
+/// Timing of the background loop.
+#[derive(Clone, Debug)]
+pub struct RunnerOptions {
+    /// Wait this long after a local change before syncing, to batch quick successive edits.
+    pub debounce: Duration,
+    /// Sync at least this often even with no trigger.
+    pub period: Duration,
+    /// First retry delay after a failure; doubles up to `max_backoff`, with full jitter.
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Open the live channel (pokes and presence).
+    pub live: bool,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            debounce: Duration::from_millis(250),
+            period: Duration::from_secs(60),
+            min_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            live: true,
+        }
+    }
+}
+
+/// The sync state shown to the user: staleness is never hidden.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SyncStatus {
+    /// The last exchange with the server succeeded.
+    pub online: bool,
+    /// Whether the live channel is connected.
+    pub live: bool,
+    pub last_synced_ms: Option<i64>,
+    /// Local changes not yet on the server.
+    pub pending_changes: usize,
+    pub last_error: Option<String>,
+    /// The last error cannot be fixed by waiting (e.g. the device was revoked).
+    pub needs_attention: bool,
+    pub clock_offset_ms: Option<i64>,
+    /// How many sync exchanges completed since start.
+    pub syncs: u64,
+}
+
+/// Controls a running background sync.
+#[derive(Debug, Clone)]
+pub struct SyncHandle {
+    trigger: Arc<Notify>,
+    local: Arc<Notify>,
+    status: watch::Receiver<SyncStatus>,
+    presence: watch::Receiver<BTreeMap<Uuid, Presence>>,
+    stop: Arc<watch::Sender<bool>>,
+}
+
+impl SyncHandle {
+    /// A local change was made: sync soon (debounced).
+    pub fn local_change(&self) {
+        self.local.notify_one();
+    }
+    /// Sync now.
+    pub fn sync_now(&self) {
+        self.trigger.notify_one();
+    }
+    pub fn status(&self) -> SyncStatus {
+        self.status.borrow().clone()
+    }
+    /// A receiver that sees every status change.
+    pub fn watch_status(&self) -> watch::Receiver<SyncStatus> {
+        self.status.clone()
+    }
+    pub fn watch_presence(&self) -> watch::Receiver<BTreeMap<Uuid, Presence>> {
+        self.presence.clone()
+    }
+    /// Stops the background tasks.
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+}
+
+/// A delay of `attempt` failures: exponential from `min` to `max`, with full jitter so many
+/// devices coming back at once do not all retry together.
+pub fn backoff(attempt: u32, min: Duration, max: Duration) -> Duration {
+    let exp = min.saturating_mul(2u32.saturating_pow(attempt.min(20)));
+    let cap = exp.min(max).max(min);
+    let jittered = rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64);
+    Duration::from_millis(jittered)
+}
+
+/// Starts background sync on the current tokio runtime.
+pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions) -> SyncHandle {
+    let (status_tx, status_rx) = watch::channel(SyncStatus::default());
+    let (presence_tx, presence_rx) = watch::channel(BTreeMap::new());
+    let handle = SyncHandle {
+        trigger: Arc::new(Notify::new()),
+        local: Arc::new(Notify::new()),
+        status: status_rx,
+        presence: presence_rx,
+        stop: Arc::new(watch::channel(false).0),
+    };
+    let status_tx = Arc::new(status_tx);
+
+    {
+        let (h, store, client, opts, status_tx) =
+            (handle.clone(), store.clone(), client.clone(), opts.clone(), status_tx.clone());
+        tokio::spawn(async move {
+            let mut stop = h.stop.subscribe();
+            let mut failures = 0u32;
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                let result = engine::sync_now(&store, &client).await;
+                let pending = {
+                    let mut s = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    engine::pending_change_count(&mut s).unwrap_or(0)
+                };
+                let delay = match &result {
+                    Ok(report) => {
+                        failures = 0;
+                        status_tx.send_modify(|st| {
+                            st.online = true;
+                            st.last_synced_ms = Some(report.synced_at_ms);
+                            st.pending_changes = pending;
+                            st.last_error = None;
+                            st.needs_attention = false;
+                            st.clock_offset_ms = Some(report.clock_offset_ms);
+                            st.syncs += 1;
+                        });
+                        opts.period
+                    }
+                    Err(e) => {
+                        failures = failures.saturating_add(1);
+                        let retry = e.retryable();
+                        status_tx.send_modify(|st| {
+                            st.online = false;
+                            st.pending_changes = pending;
+                            st.last_error = Some(e.to_string());
+                            st.needs_attention = !retry;
+                        });
+                        if retry { backoff(failures - 1, opts.min_backoff, opts.max_backoff) } else { opts.max_backoff }
+                    }
+                };
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = h.trigger.notified() => {}
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = h.local.notified() => {
+                        // Debounce: a burst of local edits becomes one sync.
+                        tokio::time::sleep(opts.debounce).await;
+                    }
+                }
+            }
+        });
+    }
+
+    if opts.live {
+        let (h, client, status_tx) = (handle.clone(), client, status_tx);
+        tokio::spawn(async move {
+            let mut stop = h.stop.subscribe();
+            let mut failures = 0u32;
+            loop {
+                if *stop.borrow() {
+                    return;
+                }
+                match live::connect(&client).await {
+                    Ok(mut stream) => {
+                        failures = 0;
+                        status_tx.send_modify(|st| st.live = true);
+                        // Whatever happened while we were not listening: catch up.
+                        h.trigger.notify_one();
+                        loop {
+                            tokio::select! {
+                                _ = stop.changed() => return,
+                                ev = stream.next() => match ev {
+                                    Some(Ok(LiveEvent::Changed(_))) => h.trigger.notify_one(),
+                                    Some(Ok(LiveEvent::Presence(p))) => {
+                                        presence_tx.send_modify(|m| { m.insert(p.member_id, p); });
+                                    }
+                                    Some(Ok(LiveEvent::Other(..))) => {}
+                                    Some(Err(_)) | None => break,
+                                },
+                            }
+                        }
+                        status_tx.send_modify(|st| st.live = false);
+                    }
+                    Err(e) if !e.retryable() => {
+                        status_tx.send_modify(|st| {
+                            st.live = false;
+                            st.last_error = Some(e.to_string());
+                            st.needs_attention = true;
+                        });
+                    }
+                    Err(_) => {}
+                }
+                failures = failures.saturating_add(1);
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(backoff(failures - 1, Duration::from_millis(500), Duration::from_secs(60))) => {}
+                }
+            }
+        });
+    }
+    handle
+}
