@@ -6,11 +6,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use kith_domain::{CheckInStatus, LocationPrecision, MemberId, Rating, Role, Visibility};
 
 const AFTER_HELP: &str = "\
-Everything is saved on this device first. There is no server yet, so nothing is shared with your
-team until syncing arrives: for an emergency, phone your team or the emergency services.
+Everything is saved on this device first, then shared with your team server when there is a
+connection (kith join once, then every change syncs; kith sync to retry). Without a connection
+nobody has been reached yet: for an emergency, phone your team or the emergency services.
 
 Exit codes: 0 done; 2 wrong command line or value; 3 not possible now (no profile yet, already or
-not on shift); 4 this device's data cannot be used (damaged or foreign database, permissions, disk).
+not on shift); 4 this device's data cannot be used (damaged or foreign database, permissions, disk);
+5 the team server cannot be reached now (retry later, nothing is lost); 6 the server refused.
 With --json, an error is one JSON object on stderr: {\"error\": {\"kind\", \"exit_code\", \"message\"}}.
 
 Environment:
@@ -53,6 +55,38 @@ pub enum Command {
     Status,
     /// History of your check-ins, extensions and shift ends
     Log(LogArgs),
+    /// Join a team on a server with an invite (from a lead or admin): a server address and code,
+    /// or a kith://join?... link
+    Join(JoinArgs),
+    /// Send this device's changes to the team server and fetch the team's
+    Sync,
+    /// The team board: who is out, how they are, who needs a reply (most urgent first)
+    Team,
+    /// Acknowledge a check-in, optionally with a reply (leads)
+    Ack(AckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The server address (https://kith.example.org) or a kith://join?server=...&code=... link
+    pub target: String,
+    /// The invite code (not needed with a link)
+    pub code: Option<String>,
+    /// Your name, as your team will see it
+    #[arg(long)]
+    pub name: String,
+    /// A label for this device, e.g. "Alice's phone" [default: "<name>'s kith"]
+    #[arg(long)]
+    pub device_label: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The check-in's id (kith team --json or kith log --json show them)
+    pub checkin: kith_domain::CheckInId,
+    /// A reply the worker will see, e.g. "Seen, thanks!"
+    #[arg(long)]
+    pub reply: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

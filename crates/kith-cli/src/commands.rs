@@ -19,11 +19,9 @@ use kith_store::Store;
 use crate::cli::{CheckinArgs, EndArgs, ExtendArgs, InitArgs, LogArgs, StartArgs, StatusArg};
 use crate::clock::{self, clock, format_duration, relative, rfc3339};
 use crate::error::CliError;
+use crate::net;
 use crate::session::{self, PROFILE_KEY, Profile, SHIFT_KIND, Session, TEAM_KIND};
 use crate::view::{self, CheckInView, DueView, ShiftLog, ShiftSummary};
-
-/// The honest line after every write.
-pub const NOT_SHARED: &str = "Not yet shared with your team: this device has no server yet (syncing comes later).";
 
 const START_HINT: &str = "kith shift start --purpose \"...\" --until 17:30";
 
@@ -44,7 +42,7 @@ impl std::fmt::Debug for Ctx<'_> {
 
 impl Ctx<'_> {
     /// Prints `value` as JSON with `--json`, else `text`.
-    fn emit<T: Serialize>(&mut self, value: &T, text: &str) -> Result<(), CliError> {
+    pub(crate) fn emit<T: Serialize>(&mut self, value: &T, text: &str) -> Result<(), CliError> {
         if self.json {
             let s = serde_json::to_string_pretty(value)
                 .map_err(|e| CliError::Data(format!("could not write JSON output: {e}")))?;
@@ -58,7 +56,7 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn clock(&self, ts: Timestamp) -> String {
+    pub(crate) fn clock(&self, ts: Timestamp) -> String {
         clock(ts, self.now)
     }
 }
@@ -243,6 +241,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     };
     s.store.create_doc(new.id.uuid(), SHIFT_KIND, |tx| shift::init(tx, &new).map_err(CliError::from))?;
     s.remember_shift(new.id, cx.err);
+    let sharing = net::share(&mut s, cx.now);
 
     let next_due = rules::next_due(&new);
     let unknown: Vec<String> =
@@ -254,7 +253,8 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
         "defaults_from_last_shift": defaulted,
         "buddies_not_on_roster": unknown,
         "saved_at": rfc3339(cx.now),
-        "shared": false,
+        "shared": sharing.shared(),
+        "sharing": sharing.json(),
     });
     let mut text = format!(
         "Shift started at {}: \"{}\".\nCheck in every {}; first check-in due {} ({}).\nPlanned end: {} ({}).",
@@ -287,7 +287,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     if !defaulted.is_empty() {
         text.push_str(&format!("\nFrom your last shift: {}.", defaulted.join(", ")));
     }
-    text.push_str(&format!("\nSaved on this device at {}. {NOT_SHARED}", cx.clock(cx.now)));
+    text.push_str(&format!("\nSaved on this device at {}. {}", cx.clock(cx.now), sharing.line(|t| cx.clock(t))));
     let out = cx.emit(&value, &text);
     s.finish();
     out
@@ -398,6 +398,7 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
         device: s.profile.device_id,
     };
     s.store.change_doc(shift_id.uuid(), |tx| shift::add_checkin(tx, &c).map_err(CliError::from))?;
+    let sharing = net::share(&mut s, cx.now);
     let current = s.shift(shift_id)?;
     let next_due = rules::next_due(&current);
 
@@ -406,17 +407,22 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
         Some(p) => format!("phone your team on {p} or the emergency services (112 / 999 / 911)"),
         None => "phone your lead or the emergency services (112 / 999 / 911)".to_string(),
     };
-    let advice = match status {
-        CheckInStatus::Emergency => Some(format!(
-            "Nobody has been reached yet: this device has no server, so the alert has not left this device. \
-             If you can, {call} now."
+    let advice = match (status, sharing.shared()) {
+        (CheckInStatus::Emergency, true) => Some(format!(
+            "Your emergency has reached the team server and your team can see it. If you can, also {call} now."
         )),
-        CheckInStatus::Support => Some(format!(
+        (CheckInStatus::Emergency, false) => {
+            Some(format!("Nobody has been reached yet: the alert has not left this device. If you can, {call} now."))
+        }
+        (CheckInStatus::Support, true) => {
+            Some("Your team can see that you'd like support; a lead or buddy should reach out soon.".to_string())
+        }
+        (CheckInStatus::Support, false) => Some(format!(
             "Nobody knows yet that you'd like support: it has not left this device. If you need someone soon, \
              phone your lead{}.",
             phone.as_deref().map(|p| format!(" or your team on {p}")).unwrap_or_default()
         )),
-        CheckInStatus::Ok => None,
+        (CheckInStatus::Ok, _) => None,
     };
     let value = json!({
         "checkin": CheckInView::from(&c),
@@ -424,7 +430,8 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
         "started_shift_for_this": auto_started,
         "next_due": rfc3339(next_due),
         "saved_at": rfc3339(cx.now),
-        "shared": false,
+        "shared": sharing.shared(),
+        "sharing": sharing.json(),
         "advice": advice,
         "team_phone": phone,
     });
@@ -432,7 +439,9 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
     let details = if details.is_empty() { String::new() } else { format!(" ({details})") };
     let saved = cx.clock(cx.now);
     let mut text = match status {
-        CheckInStatus::Ok => format!("Checked in: OK{details}.\nSaved on this device at {saved}. {NOT_SHARED}"),
+        CheckInStatus::Ok => {
+            format!("Checked in: OK{details}.\nSaved on this device at {saved}. {}", sharing.line(|t| cx.clock(t)))
+        }
         CheckInStatus::Support => format!("Support request{details} saved on this device at {saved}."),
         CheckInStatus::Emergency => format!("EMERGENCY{details} saved on this device at {saved}."),
     };
@@ -475,6 +484,7 @@ pub fn extend(cx: &mut Ctx<'_>, a: &ExtendArgs) -> Result<(), CliError> {
     let old_end = active.planned_end();
     let e = Extension { id: ExtensionId::new(), new_end: until.at, reason, at: cx.now };
     s.store.change_doc(active.id.uuid(), |tx| shift::extend(tx, &e).map_err(CliError::from))?;
+    let sharing = net::share(&mut s, cx.now);
     let value = json!({
         "shift_id": active.id.to_string(),
         "extension": view::ExtensionView::from(&e),
@@ -482,7 +492,8 @@ pub fn extend(cx: &mut Ctx<'_>, a: &ExtendArgs) -> Result<(), CliError> {
         "planned_end": rfc3339(e.new_end),
         "planned_end_is_tomorrow": until.rolled_to_tomorrow,
         "saved_at": rfc3339(cx.now),
-        "shared": false,
+        "shared": sharing.shared(),
+        "sharing": sharing.json(),
     });
     let mut text = format!(
         "Planned end moved from {} to {} ({}): \"{}\".",
@@ -497,7 +508,7 @@ pub fn extend(cx: &mut Ctx<'_>, a: &ExtendArgs) -> Result<(), CliError> {
     if e.new_end < old_end {
         text.push_str("\nThat is earlier than before: fine if you will be back sooner.");
     }
-    text.push_str(&format!("\nSaved on this device at {}. {NOT_SHARED}", cx.clock(cx.now)));
+    text.push_str(&format!("\nSaved on this device at {}. {}", cx.clock(cx.now), sharing.line(|t| cx.clock(t))));
     let out = cx.emit(&value, &text);
     s.finish();
     out
@@ -516,6 +527,7 @@ pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
     };
     let e = ShiftEnd { at: cx.now, note };
     s.store.change_doc(active.id.uuid(), |tx| shift::end(tx, &e).map_err(CliError::from))?;
+    let sharing = net::share(&mut s, cx.now);
     let planned = active.planned_end();
     let value = json!({
         "shift_id": active.id.to_string(),
@@ -525,7 +537,8 @@ pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
         "seconds_after_planned_end": e.at.secs_since(planned).get(),
         "checkins": active.checkins.len(),
         "saved_at": rfc3339(cx.now),
-        "shared": false,
+        "shared": sharing.shared(),
+        "sharing": sharing.json(),
     });
     let late = e.at.secs_since(planned);
     let timing = if late.get() > 0 {
@@ -534,12 +547,13 @@ pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
         format!("planned end was {}", cx.clock(planned))
     };
     let text = format!(
-        "Shift \"{}\" ended at {} ({timing}); {} check-in{} this shift.\nSaved on this device at {}. {NOT_SHARED}",
+        "Shift \"{}\" ended at {} ({timing}); {} check-in{} this shift.\nSaved on this device at {}. {}",
         active.purpose,
         cx.clock(e.at),
         active.checkins.len(),
         if active.checkins.len() == 1 { "" } else { "s" },
         cx.clock(cx.now),
+        sharing.line(|t| cx.clock(t)),
     );
     let out = cx.emit(&value, &text);
     s.finish();

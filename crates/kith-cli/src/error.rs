@@ -11,6 +11,10 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_STATE: u8 = 3;
 /// This device's data cannot be used: a damaged or foreign database file, permissions, disk.
 pub const EXIT_DATA: u8 = 4;
+/// The team server could not be reached now (try again later; nothing is lost).
+pub const EXIT_OFFLINE: u8 = 5;
+/// The team server refused (revoked device, bad invite, ...): waiting will not help.
+pub const EXIT_REFUSED: u8 = 6;
 
 /// A failed command. Every message says what is wrong and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,12 @@ pub enum CliError {
     /// Kith's own data on this device is damaged or unreadable.
     #[error("{0}")]
     Data(String),
+    /// The team server could not be reached; retrying later can help.
+    #[error("{0}")]
+    Offline(String),
+    /// The team server refused the request; retrying will not help until something changes.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl CliError {
@@ -39,6 +49,8 @@ impl CliError {
             CliError::Usage(_) => EXIT_USAGE,
             CliError::NoProfile { .. } | CliError::State(_) => EXIT_STATE,
             CliError::Store(_) | CliError::Data(_) => EXIT_DATA,
+            CliError::Offline(_) => EXIT_OFFLINE,
+            CliError::Remote(_) => EXIT_REFUSED,
         }
     }
 
@@ -50,6 +62,8 @@ impl CliError {
             CliError::State(_) => "state",
             CliError::Store(_) => "store",
             CliError::Data(_) => "data",
+            CliError::Offline(_) => "offline",
+            CliError::Remote(_) => "refused",
         }
     }
 }

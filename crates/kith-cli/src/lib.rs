@@ -1,4 +1,5 @@
-//! The `kith` command-line client: a worker's shifts and check-ins on this device, offline.
+//! The `kith` command-line client: a worker's shifts and check-ins on this device, saved offline
+//! first and synced with the team server; the team board and acknowledgements for leads.
 //!
 //! `main.rs` only calls [`main`]; everything else lives here so it can be tested. The current
 //! time comes from the real clock, or from `KITH_NOW` (for tests and scripts).
@@ -9,6 +10,8 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod error;
+pub mod net;
+pub mod remote;
 pub mod session;
 pub mod view;
 
@@ -41,6 +44,10 @@ pub fn run(cli: &Cli, now: Timestamp, out: &mut dyn Write, err: &mut dyn Write) 
         cli::Command::End(a) => commands::end(&mut cx, a),
         cli::Command::Status => commands::status(&mut cx),
         cli::Command::Log(a) => commands::log(&mut cx, a),
+        cli::Command::Join(a) => remote::join(&mut cx, a),
+        cli::Command::Sync => remote::sync(&mut cx),
+        cli::Command::Team => remote::team(&mut cx),
+        cli::Command::Ack(a) => remote::ack(&mut cx, a),
     }
 }
 

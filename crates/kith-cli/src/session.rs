@@ -89,7 +89,12 @@ impl Session {
     pub fn team(&mut self) -> Result<Team, CliError> {
         let id = self.profile.team_id.uuid();
         let path = self.store.path().to_path_buf();
+        let joined = self.store.meta_get(crate::net::SERVER_KEY)?.is_some();
         let doc = self.store.doc(id).map_err(|e| match e {
+            StoreError::UnknownDocument { .. } if joined => CliError::State(
+                "this device has not received its team from the server yet: run `kith sync` once you are online"
+                    .to_string(),
+            ),
             StoreError::UnknownDocument { .. } => CliError::Data(format!(
                 "your team's document ({id}) is missing from '{}'. Restore the data directory from a backup, \
                  or move it away and run kith init again",

@@ -70,6 +70,19 @@ pub struct DocPush {
     pub changes: Vec<ByteBuf>,
     /// The client's current heads.
     pub heads: Vec<Hash>,
+    /// The last heads this server vouched for, with its receipt: proof that the server once held
+    /// every change up to them. After the server is restored from an older backup, the changes
+    /// under these heads may be sent back whoever wrote them; any other change must be the
+    /// sending device's own.
+    #[serde(default)]
+    pub vouch: Option<Vouch>,
+}
+
+/// A server's receipt for a document's heads (an HMAC only that server can make).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vouch {
+    pub heads: Vec<Hash>,
+    pub receipt: ByteBuf,
 }
 
 /// The answer to a [`SyncRequest`].
@@ -101,6 +114,9 @@ pub struct DocReply {
     pub data: Vec<ByteBuf>,
     /// The server's heads for the document after this exchange.
     pub heads: Vec<Hash>,
+    /// The server's receipt for `heads` (see [`Vouch`]); the client keeps it and sends it back.
+    #[serde(default)]
+    pub receipt: Option<ByteBuf>,
 }
 
 /// Whether a pushed document was taken.
@@ -153,6 +169,9 @@ pub struct FeedDoc {
     /// Automerge chunks to `load_incremental`, in order.
     pub data: Vec<ByteBuf>,
     pub heads: Vec<Hash>,
+    /// The server's receipt for `heads` (see [`Vouch`]).
+    #[serde(default)]
+    pub receipt: Option<ByteBuf>,
 }
 
 /// An error body (JSON) for requests refused as a whole.
@@ -227,6 +246,7 @@ mod tests {
                 have: vec![],
                 changes: vec![ByteBuf::from(vec![0x85, 0x6f])],
                 heads: vec![ByteBuf::from(vec![2; 32])],
+                vouch: Some(Vouch { heads: vec![ByteBuf::from(vec![3; 32])], receipt: ByteBuf::from(vec![4; 32]) }),
             }],
         };
         let bytes = encode(&req).unwrap();

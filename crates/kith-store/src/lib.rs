@@ -79,6 +79,13 @@ pub struct SyncState {
     pub last_synced_ms: Option<i64>,
 }
 
+/// The server's last receipt for a document: proof the server once held these heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub heads: Vec<ChangeHash>,
+    pub receipt: Vec<u8>,
+}
+
 /// Size numbers of the whole store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStats {
@@ -607,6 +614,40 @@ impl Store {
             .execute(params![id.to_string(), encode_heads(&sorted(heads)), now_ms()])
             .map_err(sql_err(&self.path))?;
         Ok(())
+    }
+
+    /// Records the server's receipt for `heads` of document `id` (kept even when the server heads
+    /// are reset). Durable when this returns.
+    pub fn set_receipt(&mut self, id: Uuid, heads: &[ChangeHash], receipt: &[u8]) -> Result<(), StoreError> {
+        if !self.has_doc(id)? {
+            return Err(StoreError::UnknownDocument { id });
+        }
+        let heads = encode_heads(&sorted(heads));
+        self.conn
+            .prepare_cached(
+                "INSERT INTO sync_state (doc_id, server_heads, vouch_heads, receipt) VALUES (?1, ?2, ?2, ?3) \
+                 ON CONFLICT (doc_id) DO UPDATE SET vouch_heads = excluded.vouch_heads, receipt = excluded.receipt",
+            )
+            .map_err(sql_err(&self.path))?
+            .execute(params![id.to_string(), heads, receipt])
+            .map_err(sql_err(&self.path))?;
+        Ok(())
+    }
+
+    /// The server's last receipt for document `id`, with the heads it vouches for.
+    pub fn receipt(&self, id: Uuid) -> Result<Option<Receipt>, StoreError> {
+        type Row = (Option<Vec<u8>>, Option<Vec<u8>>);
+        let row: Option<Row> = self
+            .conn
+            .prepare_cached("SELECT vouch_heads, receipt FROM sync_state WHERE doc_id = ?1")
+            .map_err(sql_err(&self.path))?
+            .query_row(params![id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(sql_err(&self.path))?;
+        match row {
+            Some((Some(heads), Some(receipt))) => Ok(Some(Receipt { heads: decode_heads(id, &heads)?, receipt })),
+            _ => Ok(None),
+        }
     }
 
     /// The changes of document `id` that the server does not have (according to its recorded

@@ -13,7 +13,7 @@ use crate::StoreError;
 pub const KITH_APPLICATION_ID: i32 = 0x4B49_5448;
 
 /// The newest schema version this build knows (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for another one holding the write lock.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,8 +55,15 @@ const MIGRATION_2: &str = "
 ALTER TABLE docs ADD COLUMN heads BLOB;
 ";
 
+/// The server's last receipt for a document's heads, kept apart from `server_heads` because it
+/// must survive a reset of those (it proves what the server once held; see docs/protocol.md).
+const MIGRATION_3: &str = "
+ALTER TABLE sync_state ADD COLUMN vouch_heads BLOB;
+ALTER TABLE sync_state ADD COLUMN receipt BLOB;
+";
+
 /// Every migration, in order; the schema version is their count.
-const MIGRATIONS: [&str; 2] = [MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: [&str; 3] = [MIGRATION_1, MIGRATION_2, MIGRATION_3];
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect())

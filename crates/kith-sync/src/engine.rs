@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use automerge::ChangeHash;
-use kith_proto::{Cursor, DocPush, Kind, Outcome, PROTOCOL_VERSION, RejectCode, SyncRequest, SyncResponse};
+use kith_proto::{Cursor, DocPush, Kind, Outcome, PROTOCOL_VERSION, RejectCode, SyncRequest, SyncResponse, Vouch};
 use kith_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -125,12 +125,16 @@ pub fn prepare(store: &mut Store, now_ms: i64) -> Result<SyncRequest, SyncError>
         let kind = kind_of(&store.doc_kind(id)?)?;
         let have = store.server_heads(id)?;
         let changes = store.pending_changes(id)?.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+        let vouch = store
+            .receipt(id)?
+            .map(|r| Vouch { heads: r.heads.iter().map(hash_bytes).collect(), receipt: r.receipt.into() });
         docs.push(DocPush {
             id,
             kind,
             have: have.iter().map(hash_bytes).collect(),
             changes,
             heads: heads.iter().map(hash_bytes).collect(),
+            vouch,
         });
     }
     Ok(SyncRequest { protocol: PROTOCOL_VERSION, client_time: now_ms, cursor: cursor(store)?, docs })
@@ -174,7 +178,11 @@ pub fn absorb(
                 if !reply.data.is_empty() {
                     out.received.push(reply.id);
                 }
-                store.set_server_heads(reply.id, &to_hashes(&reply.heads)?)?;
+                let heads = to_hashes(&reply.heads)?;
+                store.set_server_heads(reply.id, &heads)?;
+                if let Some(r) = &reply.receipt {
+                    keep_receipt(store, reply.id, &heads, r)?;
+                }
                 rejected.remove(&reply.id);
                 out.accepted.push(reply.id);
             }
@@ -196,7 +204,11 @@ pub fn absorb(
             let applied = store.apply_remote(feed.id, feed.kind.as_str(), chunk)?;
             gap |= !applied.missing_deps.is_empty();
         }
-        store.set_server_heads(feed.id, &to_hashes(&feed.heads)?)?;
+        let heads = to_hashes(&feed.heads)?;
+        store.set_server_heads(feed.id, &heads)?;
+        if let Some(r) = &feed.receipt {
+            keep_receipt(store, feed.id, &heads, r)?;
+        }
         out.received.push(feed.id);
     }
 
@@ -217,22 +229,59 @@ pub fn absorb(
     Ok(out)
 }
 
+/// Keeps the server's receipt for `heads` unless the receipt already kept vouches for changes
+/// these heads do not cover: a server restored from an older backup hands out receipts for its
+/// older state, and the newer receipt is what lets devices give it back what it lost.
+fn keep_receipt(store: &mut Store, id: Uuid, heads: &[ChangeHash], receipt: &[u8]) -> Result<(), SyncError> {
+    if let Some(old) = store.receipt(id)?.map(|r| r.heads) {
+        let uncovered: std::collections::HashSet<ChangeHash> =
+            store.doc(id)?.get_changes(heads).iter().map(|c| c.hash()).collect();
+        if old.iter().any(|h| uncovered.contains(h)) {
+            return Ok(());
+        }
+    }
+    store.set_receipt(id, heads, receipt)?;
+    Ok(())
+}
+
 fn hex(b: &[u8]) -> String {
     ChangeHash::try_from(b).map(|h| h.to_string()).unwrap_or_default()
+}
+
+/// Access to the store for the duration of one step, never across the network.
+pub trait StoreAccess {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R;
+}
+
+impl StoreAccess for &Mutex<Store> {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(&mut self.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+impl StoreAccess for &mut Store {
+    fn with<R>(&mut self, f: impl FnOnce(&mut Store) -> R) -> R {
+        f(self)
+    }
 }
 
 /// Syncs until the server has nothing more: pushes local changes, pulls the feed.
 /// The store lock is never held across the network.
 pub async fn sync_now(store: &Mutex<Store>, client: &ServerClient) -> Result<SyncReport, SyncError> {
+    sync_with(store, client).await
+}
+
+/// [`sync_now`] for any way of reaching the store (a shared mutex, or a store owned by a
+/// one-shot command).
+pub async fn sync_with(mut store: impl StoreAccess, client: &ServerClient) -> Result<SyncReport, SyncError> {
     let mut report = SyncReport::default();
-    let lock = || store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut resets = 0;
     for round in 1..=MAX_ROUNDS {
         let sent = crate::now_ms();
-        let req = prepare(&mut lock(), sent)?;
+        let req = store.with(|s| prepare(s, sent))?;
         let resp = client.sync(&req).await?;
         let received = crate::now_ms();
-        let absorbed = absorb(&mut lock(), &req, &resp, sent, received)?;
+        let absorbed = store.with(|s| absorb(s, &req, &resp, sent, received))?;
         report.rounds = round;
         report.pushed_docs += req.docs.len();
         report.received.extend(absorbed.received);

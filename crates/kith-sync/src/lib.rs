@@ -14,7 +14,7 @@ pub mod live;
 pub mod runner;
 
 pub use client::ServerClient;
-pub use engine::{Absorbed, SyncReport, absorb, prepare, sync_now};
+pub use engine::{Absorbed, StoreAccess, SyncReport, absorb, prepare, sync_now, sync_with};
 pub use error::SyncError;
 pub use runner::{SyncHandle, SyncStatus};
 

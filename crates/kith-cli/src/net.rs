@@ -1,0 +1,144 @@
+//! The network side of the client: joining a team, syncing, the team board, and the honest
+//! "shared / not yet shared" line after every change. Sync itself is the kith-sync engine.
+
+use std::time::Duration;
+
+use kith_domain::Timestamp;
+use kith_sync::{ServerClient, SyncError, SyncReport};
+use serde::{Deserialize, Serialize};
+
+use crate::error::CliError;
+use crate::session::Session;
+
+/// The store's meta key holding this device's link to its team server (JSON). The token in it is
+/// this device's own credential; it never leaves the device except to that server.
+pub const SERVER_KEY: &str = "server";
+
+/// How long a command waits for the server after a change before saying "not yet shared".
+pub const SHARE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// This device's team server and credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerLink {
+    pub url: String,
+    pub token: String,
+    /// The role the server gave this member when joining ("member" or "lead").
+    pub role: String,
+}
+
+impl ServerLink {
+    pub fn client(&self) -> Result<ServerClient, CliError> {
+        ServerClient::new(&self.url, Some(self.token.clone())).map_err(sync_err)
+    }
+    pub fn is_lead(&self) -> bool {
+        matches!(self.role.as_str(), "lead" | "admin")
+    }
+}
+
+/// Reads the server link, if this device has joined a team.
+pub fn server_link(s: &Session) -> Result<Option<ServerLink>, CliError> {
+    let Some(json) = s.store.meta_get(SERVER_KEY)? else { return Ok(None) };
+    serde_json::from_str(&json).map(Some).map_err(|e| {
+        CliError::Data(format!(
+            "this device's server link is damaged ({e}). Join again with: kith join <server> <invite code>"
+        ))
+    })
+}
+
+/// Runs a future on a small runtime of its own (the CLI is otherwise synchronous).
+pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Data(format!("could not start the network runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
+pub fn sync_err(e: SyncError) -> CliError {
+    match e {
+        SyncError::Store(s) => CliError::Store(s),
+        SyncError::BadServerAddress(_) => CliError::Usage(e.to_string()),
+        SyncError::NotJoined => CliError::State(e.to_string()),
+        other if other.retryable() => CliError::Offline(other.to_string()),
+        other => CliError::Remote(other.to_string()),
+    }
+}
+
+/// Syncs now, waiting at most `timeout`.
+pub fn sync(s: &mut Session, link: &ServerLink, timeout: Duration) -> Result<SyncReport, CliError> {
+    let client = link.client()?;
+    let server = link.url.clone();
+    let store = &mut s.store;
+    block_on(async move {
+        match tokio::time::timeout(timeout, kith_sync::sync_with(store, &client)).await {
+            Ok(r) => r.map_err(sync_err),
+            Err(_) => Err(sync_err(SyncError::Timeout { server })),
+        }
+    })?
+}
+
+/// Whether the change just saved reached the team server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// No server: this device works alone.
+    NoServer,
+    /// The server has it.
+    Shared { at: Timestamp },
+    /// Saved here, queued for the server; why it did not go now.
+    Queued { why: String },
+    /// The server refused it (a per-document rejection); the message says why.
+    Refused { why: String },
+}
+
+impl Sharing {
+    pub fn shared(&self) -> bool {
+        matches!(self, Sharing::Shared { .. })
+    }
+
+    /// The line to print after "Saved on this device at HH:MM."
+    pub fn line(&self, clock: impl Fn(Timestamp) -> String) -> String {
+        match self {
+            Sharing::NoServer => {
+                "Not yet shared with your team: this device has not joined a team server (kith join).".into()
+            }
+            Sharing::Shared { at } => format!("Shared with your team at {}.", clock(*at)),
+            Sharing::Queued { why } => format!(
+                "Not yet shared with your team: {why}. It is queued on this device and goes out with the next sync \
+                 (kith sync)."
+            ),
+            Sharing::Refused { why } => format!("The team server refused it: {why}"),
+        }
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        match self {
+            Sharing::NoServer => serde_json::json!({"shared": false, "queued": true, "reason": "no_server"}),
+            Sharing::Shared { at } => serde_json::json!({"shared": true, "at": crate::clock::rfc3339(*at)}),
+            Sharing::Queued { why } => serde_json::json!({"shared": false, "queued": true, "reason": why}),
+            Sharing::Refused { why } => serde_json::json!({"shared": false, "queued": false, "reason": why}),
+        }
+    }
+}
+
+/// After a local change: try to get it to the server now, briefly; never fails the command
+/// (the change is already durable on this device).
+pub fn share(s: &mut Session, now: Timestamp) -> Sharing {
+    let link = match server_link(s) {
+        Ok(Some(l)) => l,
+        Ok(None) => return Sharing::NoServer,
+        Err(e) => return Sharing::Queued { why: e.to_string() },
+    };
+    match sync(s, &link, SHARE_TIMEOUT) {
+        Ok(report) if report.rejected.is_empty() => Sharing::Shared { at: now },
+        Ok(report) => {
+            Sharing::Refused { why: report.rejected.iter().map(|(_, _, m)| m.as_str()).collect::<Vec<_>>().join("; ") }
+        }
+        Err(CliError::Offline(why)) => Sharing::Queued { why: short(&why) },
+        Err(e) => Sharing::Queued { why: short(&e.to_string()) },
+    }
+}
+
+fn short(why: &str) -> String {
+    // The engine's offline message already says the data is safe; keep the reason only.
+    why.split(". Your check-ins").next().unwrap_or(why).to_string()
+}

@@ -1,0 +1,154 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `KITH_` environment variables
+//! (nested keys with `__`, e.g. `KITH_LIMITS__MAX_BODY_BYTES=1048576`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the server can be told.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the database lives (default: the platform's data directory for kith-server).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// The address devices reach this server at, used in invite links (default: the request's Host).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Log filter, e.g. `info` or `kith_server=debug,tower_http=info`.
+    pub log: String,
+    pub limits: Limits,
+    pub join_rate: JoinRate,
+    pub cache: CacheConfig,
+}
+
+/// Request limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest request body, after decompression (bytes).
+    pub max_body_bytes: usize,
+    /// Most documents in one sync request.
+    pub max_docs_per_request: usize,
+    /// Most changes for one document in one sync request.
+    pub max_changes_per_doc: usize,
+    /// Most bytes of changes for one document in one sync request.
+    pub max_doc_bytes: usize,
+    /// The feed stops after this many bytes of document data (and says `more`).
+    pub feed_budget_bytes: usize,
+    /// The feed stops after this many documents (and says `more`).
+    pub feed_max_docs: usize,
+    /// A request that takes longer gets 408.
+    pub request_timeout_s: u64,
+    /// Seconds between SSE keep-alive comments.
+    pub live_keepalive_s: u64,
+}
+
+/// Rate limit on invite redemption (`POST /v1/join`), per client IP address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JoinRate {
+    /// Attempts allowed in a burst.
+    pub burst: u32,
+    /// One more attempt is allowed every this many milliseconds.
+    pub replenish_ms: u64,
+}
+
+/// Hot documents kept in memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    /// Most documents kept in memory.
+    pub max_docs: usize,
+    /// Write a snapshot of a document after this many new changes.
+    pub snapshot_every: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8457)),
+            data_dir: None,
+            public_url: None,
+            log: "info".into(),
+            limits: Limits::default(),
+            join_rate: JoinRate::default(),
+            cache: CacheConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_docs_per_request: 500,
+            max_changes_per_doc: 2000,
+            max_doc_bytes: 4 * 1024 * 1024,
+            feed_budget_bytes: 4 * 1024 * 1024,
+            feed_max_docs: 1000,
+            request_timeout_s: 30,
+            live_keepalive_s: 15,
+        }
+    }
+}
+
+impl Default for JoinRate {
+    fn default() -> Self {
+        JoinRate { burst: 10, replenish_ms: 6000 }
+    }
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig { max_docs: 20_000, snapshot_every: 64 }
+    }
+}
+
+/// Why the configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// The platform's data directory for kith-server (e.g. `~/.local/share/kith-server`).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "kith-server")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from("kith-server-data"))
+}
+
+impl Config {
+    /// Defaults, then `file` (if given), then `KITH_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError(format!("the configuration file {} does not exist", f.display())));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(Env::prefixed("KITH_").split("__").ignore(&["config"]));
+        fig.extract().map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// The data directory in force.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    /// The SQLite database file.
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir().join("kith-server.sqlite3")
+    }
+
+    /// The defaults as TOML, with the default data directory spelled out.
+    pub fn defaults_toml() -> String {
+        let c = Config { data_dir: Some(default_data_dir()), ..Config::default() };
+        toml::to_string(&c).unwrap_or_else(|e| format!("# could not render the defaults: {e}\n"))
+    }
+}

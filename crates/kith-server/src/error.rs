@@ -1,0 +1,111 @@
+//! Errors: [`ServerError`] inside the library, [`ApiErr`] on the wire (every non-2xx answer is a
+//! JSON [`kith_proto::ApiError`] with a stable code and a message saying what to do).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use kith_proto::ApiError;
+
+use crate::storage::StorageError;
+
+/// What can go wrong inside the server library.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Domain(#[from] kith_domain::DomainError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the document could not be written: {0}")]
+    Automerge(String),
+}
+
+/// An error answer: HTTP status plus the JSON body.
+#[derive(Debug, Clone)]
+pub struct ApiErr {
+    pub status: StatusCode,
+    pub body: ApiError,
+}
+
+pub const REVOKED_MESSAGE: &str = "This device's access was revoked. Ask a lead for a new invite and run `kith join`.";
+
+impl ApiErr {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>, retryable: bool) -> ApiErr {
+        ApiErr { status, body: ApiError { code: code.into(), message: message.into(), retryable } }
+    }
+
+    pub fn unauthorized() -> ApiErr {
+        ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", REVOKED_MESSAGE, false)
+    }
+
+    pub fn bad_request(code: &str, message: impl Into<String>) -> ApiErr {
+        ApiErr::new(StatusCode::BAD_REQUEST, code, message, false)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> ApiErr {
+        ApiErr::new(StatusCode::FORBIDDEN, "forbidden", message, false)
+    }
+
+    /// The body limit's answer.
+    pub fn too_large(message: impl Into<String>) -> ApiErr {
+        ApiErr::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message, false)
+    }
+
+    /// The default answer for a status that reached the client without a JSON body.
+    pub fn for_status(status: StatusCode) -> ApiErr {
+        let (code, msg, retry) = match status.as_u16() {
+            400 => ("bad_request", "The request could not be read: check the body and try again.", false),
+            401 => ("unauthorized", REVOKED_MESSAGE, false),
+            404 => ("not_found", "There is no such endpoint: check the server address and update Kith.", false),
+            405 => ("method_not_allowed", "This endpoint does not take that method: update Kith.", false),
+            408 => ("timeout", "The request took too long: check the connection and try again.", true),
+            413 => (
+                "payload_too_large",
+                "The request is larger than the server accepts: sync fewer documents at a time.",
+                false,
+            ),
+            415 => ("unsupported_media_type", "The body's content type or encoding is not supported.", false),
+            422 => ("unprocessable", "The request body does not have the expected fields.", false),
+            429 => ("rate_limited", "Too many attempts: wait a minute and try again.", true),
+            s if s >= 500 => ("server_error", "The server could not answer: try again later.", true),
+            _ => ("error", "The request was refused.", false),
+        };
+        ApiErr::new(status, code, msg, retry)
+    }
+}
+
+impl IntoResponse for ApiErr {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(self.body)).into_response()
+    }
+}
+
+impl From<StorageError> for ApiErr {
+    fn from(e: StorageError) -> Self {
+        tracing::error!(error = %e, "storage error");
+        ApiErr::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "The server cannot reach its storage right now: try again shortly.",
+            true,
+        )
+    }
+}
+
+impl From<ServerError> for ApiErr {
+    fn from(e: ServerError) -> Self {
+        match e {
+            ServerError::Storage(s) => s.into(),
+            ServerError::Invalid(m) => ApiErr::bad_request("invalid", m),
+            ServerError::Domain(d) => ApiErr::bad_request("invalid", d.to_string()),
+            other => {
+                tracing::error!(error = %other, "internal error");
+                ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}

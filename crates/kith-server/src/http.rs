@@ -1,0 +1,688 @@
+//! The HTTP API (axum): routes, handlers, the middleware stack and the OpenAPI document.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use automerge::ActorId;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt as _;
+use kith_domain::doc::team;
+use kith_domain::rules::{self, BoardStatus};
+use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp};
+use kith_proto::{JoinRequest, JoinResponse, PROTOCOL_VERSION, SyncRequest};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::BroadcastStream;
+use tower_governor::GovernorLayer;
+use tower_governor::governor::GovernorConfigBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate, SizeAbove};
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use uuid::Uuid;
+
+use crate::auth;
+use crate::config::Config;
+use crate::docs::DocCache;
+use crate::error::{ApiErr, ServerError};
+use crate::live::{ChangedEvent, LiveEvent, LiveHub, PresenceEvent, visible};
+use crate::storage::{DeviceAuth, NewDevice, Redeem, Storage};
+use crate::sync::SyncService;
+
+/// The running server's state.
+#[derive(Debug)]
+pub struct App {
+    pub config: Config,
+    pub sync: SyncService,
+    pub metrics: PrometheusHandle,
+}
+
+impl App {
+    /// Builds the state over a storage.
+    pub async fn new(config: Config, storage: Arc<dyn Storage>) -> Result<Arc<App>, ServerError> {
+        let actor = ActorId::from(storage.server_actor().await?);
+        let receipt_key = storage.receipt_key().await?;
+        let docs = storage.count_docs().await?;
+        let metrics = metrics_handle();
+        metrics::gauge!("kith_documents").set(docs as f64);
+        Ok(Arc::new(App {
+            sync: SyncService {
+                storage,
+                cache: DocCache::new(config.cache.max_docs),
+                live: Arc::new(LiveHub::new()),
+                limits: config.limits.clone(),
+                cache_config: config.cache.clone(),
+                server_actor: actor,
+                receipt_key,
+            },
+            config,
+            metrics,
+        }))
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.sync.storage
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+            let builder = PrometheusBuilder::new();
+            let builder =
+                match builder.set_buckets_for_metric(Matcher::Full("kith_sync_duration_seconds".into()), &buckets) {
+                    Ok(b) => b,
+                    Err(_) => PrometheusBuilder::new(),
+                };
+            match builder.install_recorder() {
+                Ok(h) => h,
+                Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+            }
+        })
+        .clone()
+}
+
+/// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests, ends live
+/// streams and closes the storage.
+pub async fn run(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let hub = app.sync.live.clone();
+    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            hub.shutdown();
+        })
+        .await;
+    app.storage().close().await;
+    result.map_err(ServerError::Io)
+}
+
+/// The routes and the middleware stack.
+pub fn router(app: Arc<App>) -> Router {
+    let limits = &app.config.limits;
+    let rate = &app.config.join_rate;
+    let governor = GovernorConfigBuilder::default()
+        .per_millisecond(rate.replenish_ms.max(1))
+        .burst_size(rate.burst.max(1))
+        .finish()
+        .map(|conf| {
+            GovernorLayer::new(Arc::new(conf)).error_handler(|e| match e {
+                tower_governor::GovernorError::TooManyRequests { .. } => {
+                    ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response()
+                }
+                _ => ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
+            })
+        });
+    let mut join_route = Router::new().route("/v1/join", post(join));
+    if let Some(g) = governor {
+        join_route = join_route.route_layer(g);
+    }
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .route("/v1/sync", post(sync))
+        .route("/v1/live", get(live))
+        .route("/v1/board", get(board))
+        .route("/v1/invites", post(invites))
+        .merge(join_route)
+        .fallback(|| async { ApiErr::for_status(StatusCode::NOT_FOUND) })
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+        .layer(RequestDecompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(limits.request_timeout_s),
+        ))
+        .layer(middleware::from_fn(json_errors))
+        .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
+        .layer(middleware::from_fn(track))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}
+
+/// Every error answer is JSON: replaces the plain bodies of layers and extractors.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let mut r = ApiErr::for_status(status).into_response();
+        if let Some(v) = retry_after {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    resp
+}
+
+async fn track(req: Request, next: Next) -> Response {
+    let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().to_string();
+    let resp = next.run(req).await;
+    metrics::counter!("kith_http_requests_total", "method" => method, "path" => path, "status" => resp.status().as_u16().to_string())
+        .increment(1);
+    resp
+}
+
+/// An authenticated device (`Authorization: Bearer <token>`), not revoked.
+#[derive(Debug, Clone)]
+pub struct AuthDevice(pub DeviceAuth);
+
+impl FromRequestParts<Arc<App>> for AuthDevice {
+    type Rejection = ApiErr;
+
+    async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
+        let token = bearer(&parts.headers).ok_or_else(ApiErr::unauthorized)?;
+        let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unauthorized)?;
+        if dev.device.revoked_at.is_some() {
+            return Err(ApiErr::unauthorized());
+        }
+        Ok(AuthDevice(dev))
+    }
+}
+
+fn bearer(h: &HeaderMap) -> Option<&str> {
+    let v = h.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+}
+
+/// `GET /healthz` body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    pub status: String,
+    pub server_time: i64,
+}
+
+#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health, description = "The server is up")))]
+async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok".into(), server_time: crate::now_ms() })
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String,
+    description = "Prometheus metrics: kith_http_requests_total, kith_sync_duration_seconds, kith_documents, kith_live_connections, ...")))]
+async fn metrics_text(State(app): State<Arc<App>>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], app.metrics.render())
+}
+
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "This document")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The JSON error body of every non-2xx answer.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ApiError)]
+#[allow(dead_code)]
+struct ApiErrorDoc {
+    /// Stable machine code, e.g. `unauthorized`, `payload_too_large`.
+    code: String,
+    /// What went wrong and what to do next.
+    message: String,
+    retryable: bool,
+}
+
+/// Redeeming an invite.
+#[derive(utoipa::ToSchema)]
+#[schema(as = JoinRequest)]
+#[allow(dead_code)]
+struct JoinRequestDoc {
+    code: String,
+    name: String,
+    device_label: String,
+    /// The device's Automerge actor id, hex.
+    actor: String,
+}
+
+/// The device's credential, shown once.
+#[derive(utoipa::ToSchema)]
+#[schema(as = JoinResponse)]
+#[allow(dead_code)]
+struct JoinResponseDoc {
+    team_id: Uuid,
+    team_name: String,
+    member_id: Uuid,
+    device_id: Uuid,
+    role: String,
+    token: String,
+    server_time: i64,
+}
+
+fn join_err(status: StatusCode, code: &str, msg: &str) -> ApiErr {
+    ApiErr::new(status, code, msg, false)
+}
+
+#[utoipa::path(post, path = "/v1/join", request_body = JoinRequestDoc,
+    responses((status = 200, body = JoinResponseDoc, description = "Joined: the device's own token"),
+        (status = 400, body = ApiErrorDoc, description = "Malformed request"),
+        (status = 403, body = ApiErrorDoc, description = "Unknown, expired or used-up invite"),
+        (status = 409, body = ApiErrorDoc, description = "The actor id belongs to another device"),
+        (status = 429, body = ApiErrorDoc, description = "Too many attempts")))]
+async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinResponse>, ApiErr> {
+    let req: JoinRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiErr::bad_request("malformed_json", format!("The join request is not the expected JSON ({e}): update Kith."))
+    })?;
+    let name = req.name.trim().to_string();
+    if name.is_empty() || kith_domain::check_line("name", &name).is_err() {
+        return Err(ApiErr::bad_request(
+            "bad_name",
+            "Give a name of 1 to 300 bytes, as it should appear on the team board.",
+        ));
+    }
+    let label = req.device_label.trim().to_string();
+    if kith_domain::check_line("device label", &label).is_err() {
+        return Err(ApiErr::bad_request("bad_label", "The device label is too long: at most 300 bytes."));
+    }
+    let actor = hex::decode(req.actor.trim())
+        .ok()
+        .filter(|a| !a.is_empty() && a.len() <= 32)
+        .ok_or_else(|| ApiErr::bad_request("bad_actor", "The actor id must be 1 to 32 bytes in hex: update Kith."))?;
+    let now = crate::now_ms();
+    let token = auth::new_token();
+    let member_id = MemberId::new();
+    let device_id = DeviceId::new();
+    let new = NewDevice {
+        member_id,
+        member_name: name.clone(),
+        device_id,
+        label,
+        actor,
+        token_hash: auth::token_hash(&token),
+        created_at: now,
+    };
+    let redeemed = app.storage().redeem_invite(auth::invite_hash(&req.code), now, new).await?;
+    let (team, role) = match redeemed {
+        Redeem::Joined { team, role } => (team, role),
+        Redeem::Unknown => {
+            return Err(join_err(
+                StatusCode::FORBIDDEN,
+                "invite_unknown",
+                "This invite code is not known to this server: check the code and the server address, or ask a lead for a new invite.",
+            ));
+        }
+        Redeem::Expired => {
+            return Err(join_err(
+                StatusCode::FORBIDDEN,
+                "invite_expired",
+                "This invite has expired: ask a lead for a new one.",
+            ));
+        }
+        Redeem::UsedUp => {
+            return Err(join_err(
+                StatusCode::FORBIDDEN,
+                "invite_used_up",
+                "This invite has already been used: ask a lead for a new one.",
+            ));
+        }
+        Redeem::ActorTaken => {
+            return Err(join_err(
+                StatusCode::CONFLICT,
+                "actor_taken",
+                "This device's actor id is already registered to another device: give this device a new identity and join again.",
+            ));
+        }
+    };
+    let member = Member { id: member_id, name, role, buddies: vec![] };
+    if let Err(e) = app.sync.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
+        tracing::error!(team = %team.id, error = %e, "could not add the new member to the team document");
+    }
+    Ok(Json(JoinResponse {
+        team_id: team.id.uuid(),
+        team_name: team.name,
+        member_id: member_id.uuid(),
+        device_id: device_id.uuid(),
+        role: role_name(role).into(),
+        token,
+        server_time: crate::now_ms(),
+    }))
+}
+
+fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::Member => "member",
+        Role::Lead => "lead",
+        Role::Admin => "admin",
+    }
+}
+
+#[derive(Deserialize)]
+struct ProtocolProbe {
+    protocol: u32,
+}
+
+#[utoipa::path(post, path = "/v1/sync",
+    request_body(content = Vec<u8>, content_type = "application/cbor", description = "A CBOR `SyncRequest` (kith-proto, docs/protocol.md)"),
+    responses((status = 200, content_type = "application/cbor", body = Vec<u8>, description = "A CBOR `SyncResponse`"),
+        (status = 400, body = ApiErrorDoc, description = "The body is not a sync request"),
+        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
+        (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
+    security(("bearer" = [])))]
+async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: Bytes) -> Result<Response, ApiErr> {
+    let started = Instant::now();
+    let req: SyncRequest = match kith_proto::decode(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            if let Ok(p) = kith_proto::decode::<ProtocolProbe>(&body)
+                && p.protocol != PROTOCOL_VERSION
+            {
+                return Err(wrong_version(p.protocol));
+            }
+            return Err(ApiErr::bad_request(
+                "malformed_body",
+                format!(
+                    "The body is not a Kith sync request ({e}): update Kith, or report the bug if it is up to date."
+                ),
+            ));
+        }
+    };
+    if req.protocol != PROTOCOL_VERSION {
+        return Err(wrong_version(req.protocol));
+    }
+    let max = app.config.limits.max_docs_per_request;
+    if req.docs.len() > max {
+        return Err(ApiErr::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_documents",
+            format!(
+                "{} documents in one request; the server takes at most {max}: sync them in several requests.",
+                req.docs.len()
+            ),
+            false,
+        ));
+    }
+    let resp = app.sync.sync(&dev, req, crate::now_ms()).await?;
+    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Invalid(e.to_string()))?;
+    metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
+    Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
+}
+
+fn wrong_version(v: u32) -> ApiErr {
+    ApiErr::new(
+        StatusCode::UPGRADE_REQUIRED,
+        "protocol_version",
+        format!(
+            "This server speaks sync protocol {PROTOCOL_VERSION} but the request uses {v}: update Kith (or the server)."
+        ),
+        false,
+    )
+}
+
+#[utoipa::path(get, path = "/v1/live",
+    responses((status = 200, content_type = "text/event-stream",
+        description = "Server-sent events: `changed` (ChangedEvent: documents to sync), `presence` (PresenceEvent), keep-alive comments"),
+        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+    security(("bearer" = [])))]
+async fn live(
+    State(app): State<Arc<App>>,
+    AuthDevice(dev): AuthDevice,
+) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
+    let hub = app.sync.live.clone();
+    let d = dev.device.clone();
+    let is_lead = dev.role.is_lead();
+    let rx = hub.subscribe();
+    let initial: Vec<Event> = hub.team_presence(d.team).iter().filter_map(presence_event).collect();
+    let guard = hub.connect(d.team, d.member, crate::now_ms());
+    let mut shutdown = hub.shutdown_signal();
+    let events = BroadcastStream::new(rx).filter_map(move |item| {
+        let _held = &guard;
+        let out = match item {
+            Ok(ev) => match &*ev {
+                LiveEvent::Changed { team, docs, from_device } => {
+                    if *team != d.team || *from_device == Some(d.id) {
+                        None
+                    } else {
+                        let ids: Vec<Uuid> =
+                            docs.iter().filter(|m| visible(m, d.team, d.member, is_lead)).map(|m| m.id).collect();
+                        (!ids.is_empty())
+                            .then(|| {
+                                Event::default().event("changed").json_data(ChangedEvent { docs: ids, all: false }).ok()
+                            })
+                            .flatten()
+                    }
+                }
+                LiveEvent::Presence { team, presence } if *team == d.team => presence_event(presence),
+                LiveEvent::Presence { .. } => None,
+            },
+            Err(_) => Event::default().event("changed").json_data(ChangedEvent { docs: vec![], all: true }).ok(),
+        };
+        std::future::ready(out.map(Ok))
+    });
+    let stream = futures_util::stream::iter(initial.into_iter().map(Ok)).chain(events).take_until(async move {
+        let _ = shutdown.wait_for(|v| *v).await;
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(app.config.limits.live_keepalive_s.max(1))))
+}
+
+fn presence_event(p: &PresenceEvent) -> Option<Event> {
+    Event::default().event("presence").json_data(p).ok()
+}
+
+/// One member on the team board.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BoardEntry {
+    pub member: Uuid,
+    pub name: String,
+    /// emergency | support | overdue | due_soon | fine | off_shift
+    #[schema(value_type = String)]
+    pub status: BoardStatus,
+    pub shift: Option<Uuid>,
+    pub purpose: Option<String>,
+    /// Device time of the last check-in (ms).
+    #[schema(value_type = Option<i64>)]
+    pub last_checkin: Option<Timestamp>,
+    #[schema(value_type = Option<i64>)]
+    pub next_due: Option<Timestamp>,
+    #[schema(value_type = Option<i64>)]
+    pub planned_end: Option<Timestamp>,
+    /// Connected to the live channel now.
+    pub online: bool,
+    /// Server time the member was last connected (since the server started).
+    pub last_seen: Option<i64>,
+}
+
+/// `GET /v1/board`: the team board on the server clock.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BoardResponse {
+    pub server_time: i64,
+    pub team_id: Uuid,
+    pub team_name: String,
+    pub team_purpose: String,
+    pub phone: Option<String>,
+    /// Most urgent first.
+    pub rows: Vec<BoardEntry>,
+}
+
+/// Shift documents looked at per member to find their current shift.
+const BOARD_SHIFTS_PER_MEMBER: usize = 4;
+
+#[utoipa::path(get, path = "/v1/board",
+    responses((status = 200, body = BoardResponse, description = "The team board, most urgent first"),
+        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+    security(("bearer" = [])))]
+async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Result<Json<BoardResponse>, ApiErr> {
+    let now = crate::now_ms();
+    let team_id = dev.device.team;
+    let team = app
+        .sync
+        .with_doc(team_id.uuid(), |st| team::read(&st.doc))
+        .await?
+        .ok_or_else(|| ApiErr::for_status(StatusCode::NOT_FOUND))?
+        .map_err(|e| ServerError::Invalid(format!("the team document is not readable: {e}")))?;
+    let mut shifts = Vec::new();
+    for m in &team.members {
+        for id in app.storage().recent_shifts(team_id, m.id, BOARD_SHIFTS_PER_MEMBER).await? {
+            if let Some(Ok(s)) = app.sync.with_doc(id, |st| kith_domain::doc::shift::read(&st.doc)).await? {
+                shifts.push(s);
+            }
+        }
+    }
+    let presence = app.sync.live.team_presence(team_id);
+    let rows = rules::board(&team, &shifts, Timestamp(now))
+        .into_iter()
+        .map(|r| {
+            let p = presence.iter().find(|p| p.member_id == r.member);
+            BoardEntry {
+                member: r.member.uuid(),
+                name: r.name,
+                status: r.status,
+                shift: r.shift.map(|s| s.uuid()),
+                purpose: r.purpose,
+                last_checkin: r.last_checkin,
+                next_due: r.next_due,
+                planned_end: r.planned_end,
+                online: p.is_some_and(|p| p.online),
+                last_seen: p.and_then(|p| p.last_seen),
+            }
+        })
+        .collect();
+    Ok(Json(BoardResponse {
+        server_time: now,
+        team_id: team.id.uuid(),
+        team_name: team.name,
+        team_purpose: team.purpose,
+        phone: team.phone,
+        rows,
+    }))
+}
+
+/// `POST /v1/invites` body.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InviteRequest {
+    /// `member` or `lead`.
+    pub role: String,
+    /// Seconds until the invite expires (default 7 days, at most 90 days).
+    #[serde(default = "default_expiry")]
+    pub expires_in_s: u64,
+    /// How many devices may join with it (default 1).
+    #[serde(default = "default_uses")]
+    pub uses: u32,
+}
+
+fn default_expiry() -> u64 {
+    7 * 24 * 3600
+}
+
+fn default_uses() -> u32 {
+    1
+}
+
+/// A new invite.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InviteResponse {
+    pub code: String,
+    /// `kith://join?server=...&code=...`
+    pub link: String,
+    pub expires_at: i64,
+}
+
+#[utoipa::path(post, path = "/v1/invites", request_body = InviteRequest,
+    responses((status = 200, body = InviteResponse, description = "A new invite"),
+        (status = 400, body = ApiErrorDoc, description = "Bad role, expiry or uses"),
+        (status = 403, body = ApiErrorDoc, description = "Only leads invite")),
+    security(("bearer" = [])))]
+async fn invites(
+    State(app): State<Arc<App>>,
+    AuthDevice(dev): AuthDevice,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<InviteResponse>, ApiErr> {
+    if !dev.role.is_lead() {
+        return Err(ApiErr::forbidden("Only a lead can invite people: ask a lead of your team."));
+    }
+    let req: InviteRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiErr::bad_request(
+            "malformed_json",
+            format!("Expected {{\"role\": \"member\"|\"lead\", \"expires_in_s\", \"uses\"}} ({e})."),
+        )
+    })?;
+    let role = match req.role.as_str() {
+        "member" => Role::Member,
+        "lead" => Role::Lead,
+        _ => return Err(ApiErr::bad_request("bad_role", "The role must be \"member\" or \"lead\".")),
+    };
+    let inv = crate::admin::create_invite(
+        app.storage().as_ref(),
+        dev.device.team,
+        role,
+        Duration::from_secs(req.expires_in_s),
+        req.uses,
+        crate::now_ms(),
+    )
+    .await?;
+    let server = app.config.public_url.clone().unwrap_or_else(|| {
+        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        format!("http://{host}")
+    });
+    Ok(Json(InviteResponse { link: join_link(&server, &inv.code), code: inv.code, expires_at: inv.expires_at }))
+}
+
+/// `kith://join?server=...&code=...`
+pub fn join_link(server: &str, code: &str) -> String {
+    format!("kith://join?server={}&code={}", pct(server), pct(code))
+}
+
+fn pct(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document of the HTTP API.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Kith team server", description = "Sync, live channel, board and invites. The sync body is CBOR: see docs/protocol.md."),
+    paths(healthz, metrics_text, openapi_json, join, sync, live, board, invites),
+    components(schemas(ApiErrorDoc, JoinRequestDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, InviteRequest,
+        InviteResponse, ChangedEvent, PresenceEvent)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;

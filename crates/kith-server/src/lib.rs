@@ -1,0 +1,49 @@
+//! The Kith team server: batched sync of Automerge shift and team documents over HTTP (axum),
+//! device credentials, per-change authorisation, a live channel (SSE) with presence, and the
+//! team board on the server clock. Storage sits behind [`storage::Storage`] (SQLite now).
+//!
+//! Start one with [`serve`] (what the `kith-server` binary does), or in tests with
+//! [`testing::TestServer`]. The sync protocol is described in docs/protocol.md.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod docs;
+pub mod error;
+pub mod http;
+pub mod live;
+pub mod storage;
+pub mod sync;
+pub mod testing;
+
+use std::future::Future;
+use std::sync::Arc;
+
+pub use config::Config;
+pub use error::{ApiErr, ServerError};
+pub use http::{App, router, run};
+pub use storage::Storage;
+pub use storage::sqlite::SqliteStorage;
+
+/// The server clock: milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Opens the SQLite storage in the configured data directory.
+pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServerError> {
+    Ok(Arc::new(SqliteStorage::open(&config.database_path())?))
+}
+
+/// Binds `config.listen` and serves until `shutdown` resolves.
+pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    let storage = open_storage(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, db = %config.database_path().display(), "kith-server listening");
+    let app = App::new(config, storage).await?;
+    run(app, listener, shutdown).await
+}

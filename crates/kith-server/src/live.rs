@@ -1,0 +1,167 @@
+//! The live channel: "these documents changed, sync now" pokes and presence, fanned out in memory
+//! to connected devices. Presence (online, last seen) lives here only, never in a document.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use kith_domain::{DeviceId, MemberId, TeamId};
+use kith_proto::Kind;
+use serde::Serialize;
+use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
+
+use crate::storage::DocMeta;
+
+/// An event on the hub, before per-device filtering.
+#[derive(Clone, Debug)]
+pub enum LiveEvent {
+    /// Documents that changed, and the device that pushed them (it is not poked).
+    Changed {
+        team: TeamId,
+        docs: Vec<DocMeta>,
+        from_device: Option<DeviceId>,
+    },
+    Presence {
+        team: TeamId,
+        presence: PresenceEvent,
+    },
+}
+
+/// The `presence` SSE event's data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PresenceEvent {
+    #[schema(value_type = String, format = Uuid)]
+    pub member_id: MemberId,
+    pub online: bool,
+    /// Milliseconds since the epoch (server clock) when the member was last connected.
+    pub last_seen: Option<i64>,
+}
+
+/// The `changed` SSE event's data: documents to sync. `all` means events were missed: sync everything.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ChangedEvent {
+    pub docs: Vec<Uuid>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+}
+
+#[derive(Debug, Default)]
+struct MemberPresence {
+    connections: usize,
+    last_seen: Option<i64>,
+}
+
+/// Who is connected, and the fan-out channel.
+#[derive(Debug)]
+pub struct LiveHub {
+    tx: broadcast::Sender<Arc<LiveEvent>>,
+    presence: Mutex<HashMap<(TeamId, MemberId), MemberPresence>>,
+    shutdown: watch::Sender<bool>,
+}
+
+impl Default for LiveHub {
+    fn default() -> Self {
+        LiveHub::new()
+    }
+}
+
+impl LiveHub {
+    pub fn new() -> LiveHub {
+        let (tx, _) = broadcast::channel(4096);
+        let (shutdown, _) = watch::channel(false);
+        LiveHub { tx, presence: Mutex::new(HashMap::new()), shutdown }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.tx.subscribe()
+    }
+
+    pub fn publish(&self, ev: LiveEvent) {
+        let _ = self.tx.send(Arc::new(ev));
+    }
+
+    /// Tells documents changed.
+    pub fn changed(&self, team: TeamId, docs: Vec<DocMeta>, from_device: Option<DeviceId>) {
+        if !docs.is_empty() {
+            self.publish(LiveEvent::Changed { team, docs, from_device });
+        }
+    }
+
+    /// Resolves when the server starts shutting down (live streams end then).
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown.subscribe()
+    }
+
+    /// Ends every live stream.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Records a new connection; publishes `online` on the member's first.
+    pub fn connect(self: &Arc<Self>, team: TeamId, member: MemberId, now: i64) -> PresenceGuard {
+        let first = {
+            let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+            let e = p.entry((team, member)).or_default();
+            e.connections += 1;
+            e.last_seen = Some(now);
+            e.connections == 1
+        };
+        metrics::gauge!("kith_live_connections").increment(1.0);
+        if first {
+            self.publish(LiveEvent::Presence {
+                team,
+                presence: PresenceEvent { member_id: member, online: true, last_seen: Some(now) },
+            });
+        }
+        PresenceGuard { hub: self.clone(), team, member }
+    }
+
+    fn disconnect(&self, team: TeamId, member: MemberId) {
+        let now = crate::now_ms();
+        let last = {
+            let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+            let e = p.entry((team, member)).or_default();
+            e.connections = e.connections.saturating_sub(1);
+            e.last_seen = Some(now);
+            e.connections == 0
+        };
+        metrics::gauge!("kith_live_connections").decrement(1.0);
+        if last {
+            self.publish(LiveEvent::Presence {
+                team,
+                presence: PresenceEvent { member_id: member, online: false, last_seen: Some(now) },
+            });
+        }
+    }
+
+    /// Presence of the members of a team that were ever seen since the server started.
+    pub fn team_presence(&self, team: TeamId) -> Vec<PresenceEvent> {
+        let p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<PresenceEvent> = p
+            .iter()
+            .filter(|((t, _), _)| *t == team)
+            .map(|((_, m), e)| PresenceEvent { member_id: *m, online: e.connections > 0, last_seen: e.last_seen })
+            .collect();
+        out.sort_by_key(|e| e.member_id);
+        out
+    }
+}
+
+/// Held by a live stream; marks the member offline when the last of their streams ends.
+#[derive(Debug)]
+pub struct PresenceGuard {
+    hub: Arc<LiveHub>,
+    team: TeamId,
+    member: MemberId,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        self.hub.disconnect(self.team, self.member);
+    }
+}
+
+/// Whether a device of `member` (a lead or not) in `team` may see a document.
+pub fn visible(meta: &DocMeta, team: TeamId, member: MemberId, is_lead: bool) -> bool {
+    meta.team == team && (meta.kind == Kind::Team || is_lead || meta.owner == Some(member))
+}

@@ -1,0 +1,236 @@
+//! Server storage behind one trait: teams, members, devices, invites, and documents as an
+//! append-only log of Automerge changes with a global sequence number, plus periodic snapshots.
+//!
+//! The server logic only talks to [`Storage`]. [`sqlite::SqliteStorage`] is the embedded default;
+//! a PostgreSQL implementation comes later and must keep the same guarantees:
+//! - `append_changes` returns only after the changes are durable (committed and synced);
+//! - every stored change gets a `seq` that is unique, increasing in commit order, and never reused
+//!   while the database lives (a restored backup may reuse numbers: clients detect it by hash);
+//! - `(doc_id, hash)` is unique.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use kith_domain::{DeviceId, MemberId, Role, TeamId};
+use kith_proto::Kind;
+use uuid::Uuid;
+
+/// Why storage failed. Cloneable so one failed batch commit can answer every request in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    #[error("the storage is shut down")]
+    Closed,
+    #[error("database error: {0}")]
+    Db(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the database holds data this build cannot read: {0}")]
+    Corrupt(String),
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamRecord {
+    pub id: TeamId,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberRecord {
+    pub id: MemberId,
+    pub team: TeamId,
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub id: DeviceId,
+    pub member: MemberId,
+    pub team: TeamId,
+    pub label: String,
+    /// The Automerge actor id this device writes with (raw bytes).
+    pub actor: Vec<u8>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A device as the sync path needs it: the device and its member's name and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceAuth {
+    pub device: DeviceRecord,
+    pub member_name: String,
+    pub role: Role,
+    /// The feed position when the member's role last changed (what they may see changed then).
+    pub role_seq: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InviteRecord {
+    /// SHA-256 of the normalised code.
+    pub code_hash: Vec<u8>,
+    pub team: TeamId,
+    pub role: Role,
+    pub expires_at: i64,
+    pub uses_left: u32,
+    pub created_at: i64,
+}
+
+/// What redeeming an invite creates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewDevice {
+    pub member_id: MemberId,
+    pub member_name: String,
+    pub device_id: DeviceId,
+    pub label: String,
+    pub actor: Vec<u8>,
+    /// SHA-256 of the bearer token.
+    pub token_hash: Vec<u8>,
+    pub created_at: i64,
+}
+
+/// The result of redeeming an invite.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redeem {
+    Joined {
+        team: TeamRecord,
+        role: Role,
+    },
+    Unknown,
+    Expired,
+    UsedUp,
+    /// The actor id is already bound to another device.
+    ActorTaken,
+}
+
+/// What a document is and whose it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocMeta {
+    pub id: Uuid,
+    pub team: TeamId,
+    pub kind: Kind,
+    /// The worker, for shift documents.
+    pub owner: Option<MemberId>,
+}
+
+/// One stored change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredChange {
+    pub seq: u64,
+    pub hash: Vec<u8>,
+    pub bytes: Vec<u8>,
+}
+
+/// A document as stored: its latest snapshot (with the seq it covers) and the changes after it.
+#[derive(Clone, Debug)]
+pub struct LoadedDoc {
+    pub meta: DocMeta,
+    pub snapshot: Option<(u64, Vec<u8>)>,
+    pub changes: Vec<StoredChange>,
+}
+
+/// A change to append.
+#[derive(Clone, Debug)]
+pub struct NewChange {
+    pub hash: Vec<u8>,
+    pub bytes: Vec<u8>,
+    pub actor: Vec<u8>,
+    /// The device that pushed it (None: written by the server itself).
+    pub device: Option<DeviceId>,
+}
+
+/// Changes of one document to store in one transaction.
+#[derive(Clone, Debug)]
+pub struct AppendChanges {
+    pub meta: DocMeta,
+    /// The document is new: record it.
+    pub create: bool,
+    pub changes: Vec<NewChange>,
+    pub received_at: i64,
+}
+
+/// See [`Storage::feed_position`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedPosition {
+    pub max_seq: u64,
+    pub max_hash: Option<Vec<u8>>,
+    pub hash_at_cursor: Option<Vec<u8>>,
+}
+
+/// Which documents a device may see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedScope {
+    pub team: TeamId,
+    pub member: MemberId,
+    /// Leads see every shift of their team.
+    pub all_shifts: bool,
+}
+
+/// A document with changes after a feed position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedEntry {
+    pub meta: DocMeta,
+    /// The seq of the document's first change ever.
+    pub first_seq: u64,
+    /// The seq of its first change after the position asked for.
+    pub min_seq_after: u64,
+}
+
+/// The storage the server runs on.
+#[async_trait]
+pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
+    /// The server's own Automerge actor id (created once, kept forever).
+    async fn server_actor(&self) -> StorageResult<Vec<u8>>;
+
+    /// The server's secret for receipts (created once with the database, kept forever): a
+    /// receipt proves the server once held a document's heads, even after a restore.
+    async fn receipt_key(&self) -> StorageResult<Vec<u8>>;
+
+    /// Creates a team and its team document's first change, atomically.
+    async fn create_team(&self, team: TeamRecord, team_doc: AppendChanges) -> StorageResult<()>;
+    async fn team(&self, id: TeamId) -> StorageResult<Option<TeamRecord>>;
+    async fn teams(&self) -> StorageResult<Vec<TeamRecord>>;
+    async fn members(&self, team: TeamId) -> StorageResult<Vec<MemberRecord>>;
+    /// Sets the roles of a team's existing members (from the team document's roster); returns how
+    /// many changed. Unknown members are ignored. A changed role records the current greatest seq
+    /// as the member's `role_seq`.
+    async fn set_member_roles(&self, team: TeamId, roles: Vec<(MemberId, Role)>) -> StorageResult<usize>;
+
+    async fn create_invite(&self, invite: InviteRecord) -> StorageResult<()>;
+    /// Atomically checks the invite (known, not expired, uses left), uses it once, and creates
+    /// the member and the device.
+    async fn redeem_invite(&self, code_hash: Vec<u8>, now: i64, join: NewDevice) -> StorageResult<Redeem>;
+
+    async fn device_by_token(&self, token_hash: Vec<u8>) -> StorageResult<Option<DeviceAuth>>;
+    async fn devices(&self, team: Option<TeamId>) -> StorageResult<Vec<DeviceRecord>>;
+    /// Revokes a device; false if there is no such device or it was already revoked.
+    async fn revoke_device(&self, id: DeviceId, at: i64) -> StorageResult<bool>;
+
+    async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>>;
+    async fn load_doc(&self, id: Uuid) -> StorageResult<Option<LoadedDoc>>;
+    /// Stores changes durably; returns their seqs in order.
+    async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>>;
+    async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()>;
+    async fn count_docs(&self) -> StorageResult<u64>;
+
+    /// Documents visible in `scope` with changes after `after`, by their first such change, at most `limit`.
+    async fn feed_docs(&self, scope: FeedScope, after: u64, limit: usize) -> StorageResult<Vec<FeedEntry>>;
+    /// A document's changes with seq > `after`, in seq order.
+    async fn changes_after(&self, doc: Uuid, after: u64) -> StorageResult<Vec<StoredChange>>;
+    /// The change with the greatest seq <= `seq` (any document): its seq and hash.
+    async fn change_at_or_before(&self, seq: u64) -> StorageResult<Option<(u64, Vec<u8>)>>;
+    /// The hash of the change with exactly this seq.
+    async fn change_hash_at(&self, seq: u64) -> StorageResult<Option<Vec<u8>>>;
+    /// The greatest seq stored (0 if none).
+    async fn max_seq(&self) -> StorageResult<u64>;
+    /// Where the feed stands, in one read: the greatest seq stored with its hash, and the hash
+    /// of the change at `cursor_seq` (if there is one).
+    async fn feed_position(&self, cursor_seq: u64) -> StorageResult<FeedPosition>;
+    /// A member's shift documents, most recently created first.
+    async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>>;
+
+    /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
+    async fn close(&self);
+}

@@ -1,0 +1,613 @@
+//! The sync service: validates, authorises, stores and answers pushed documents, and builds the
+//! feed. See docs/protocol.md for the rules implemented here.
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use kith_domain::authz::{Author, AuthzError, authorize};
+use kith_domain::doc::{self, DocKind};
+use kith_domain::{MemberId, TeamId};
+use kith_proto::{Cursor, DocPush, DocReply, FeedDoc, Kind, Outcome, RejectCode, SyncRequest, SyncResponse};
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+use crate::config::{CacheConfig, Limits};
+use crate::docs::{DocCache, DocState, ensure_loaded};
+use crate::live::{LiveHub, visible};
+use crate::storage::{AppendChanges, DeviceAuth, DocMeta, FeedScope, NewChange, Storage, StorageError};
+
+/// The message for a document that does not exist or may not be seen: the same either way.
+pub const UNKNOWN_DOC_MESSAGE: &str = "The server has no such document for this device. If it belongs to another \
+     team or member, drop it from this device; otherwise create it again.";
+
+/// Shared server state for syncing.
+#[derive(Debug)]
+pub struct SyncService {
+    pub storage: Arc<dyn Storage>,
+    pub cache: DocCache,
+    pub live: Arc<LiveHub>,
+    pub limits: Limits,
+    pub cache_config: CacheConfig,
+    pub server_actor: ActorId,
+    /// Secret for receipts (see [`SyncService::receipt`]).
+    pub receipt_key: Vec<u8>,
+}
+
+fn rejected(id: Uuid, code: RejectCode, message: impl Into<String>) -> DocReply {
+    metrics::counter!("kith_docs_rejected_total", "code" => format!("{code:?}")).increment(1);
+    DocReply {
+        id,
+        outcome: Outcome::Rejected { code, message: message.into() },
+        data: vec![],
+        heads: vec![],
+        receipt: None,
+    }
+}
+
+/// The changes of `batch` that `heads` depend on (the heads themselves included).
+fn ancestors_within(batch: &[Change], heads: &[ChangeHash]) -> HashSet<ChangeHash> {
+    let by_hash: std::collections::HashMap<ChangeHash, &Change> = batch.iter().map(|c| (c.hash(), c)).collect();
+    let mut out = HashSet::new();
+    let mut stack: Vec<ChangeHash> = heads.to_vec();
+    while let Some(h) = stack.pop() {
+        if let Some(c) = by_hash.get(&h)
+            && out.insert(h)
+        {
+            stack.extend(c.deps().iter().copied());
+        }
+    }
+    out
+}
+
+fn to_hashes(hs: &[ByteBuf]) -> Option<Vec<ChangeHash>> {
+    hs.iter().map(|h| ChangeHash::try_from(h.as_slice()).ok()).collect()
+}
+
+fn heads_of(doc: &Automerge) -> Vec<ByteBuf> {
+    doc.get_heads().iter().map(|h| ByteBuf::from(h.0.to_vec())).collect()
+}
+
+/// Whether the document has (or has queued) the change with this hash.
+fn has(doc: &Automerge, h: &ChangeHash) -> bool {
+    doc.get_missing_deps(&[*h]).is_empty()
+}
+
+/// What the client lacks: changes after its heads if the server knows them all, else after its
+/// `have`, else the whole document.
+fn reply_data(doc: &Automerge, heads: &[ByteBuf], have: &[ByteBuf]) -> Vec<ByteBuf> {
+    let known = |hs: &[ByteBuf]| to_hashes(hs).filter(|hs| hs.iter().all(|h| has(doc, h)));
+    let bytes = match known(heads).or_else(|| known(have)) {
+        Some(hs) if !hs.is_empty() => doc.save_after(&hs),
+        _ => {
+            if doc.get_heads().is_empty() {
+                Vec::new()
+            } else {
+                doc.save()
+            }
+        }
+    };
+    if bytes.is_empty() { vec![] } else { vec![ByteBuf::from(bytes)] }
+}
+
+/// Orders changes so that each comes after the changes of the same batch it depends on.
+fn causal_order(changes: Vec<Change>) -> Vec<Change> {
+    let mut pending = changes;
+    let mut out: Vec<Change> = Vec::with_capacity(pending.len());
+    let mut placed: HashSet<ChangeHash> = HashSet::new();
+    let in_batch: HashSet<ChangeHash> = pending.iter().map(|c| c.hash()).collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut rest = Vec::new();
+        for c in pending {
+            if c.deps().iter().all(|d| !in_batch.contains(d) || placed.contains(d)) {
+                placed.insert(c.hash());
+                out.push(c);
+            } else {
+                rest.push(c);
+            }
+        }
+        if rest.len() == before {
+            // A cycle cannot happen with real hashes; keep what is left in the order given.
+            out.extend(rest);
+            break;
+        }
+        pending = rest;
+    }
+    out
+}
+
+fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
+    match std::panic::catch_unwind(move || Change::from_bytes(bytes)) {
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("undecodable change".into()),
+    }
+}
+
+/// The outcome of pushing one document.
+struct Pushed {
+    reply: DocReply,
+    /// The document took new changes.
+    changed: Option<DocMeta>,
+}
+
+impl SyncService {
+    /// The server's receipt for a document's heads: HMAC-SHA256 under the server's secret of
+    /// the document id and its sorted heads. Devices keep the last one and send it back; it
+    /// proves this server once held every change under those heads (see docs/protocol.md).
+    pub fn receipt(&self, id: Uuid, heads: &[ChangeHash]) -> ByteBuf {
+        use hmac::{Hmac, Mac};
+        let mut heads = heads.to_vec();
+        heads.sort();
+        let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(&self.receipt_key) {
+            Ok(m) => m,
+            Err(_) => return ByteBuf::new(),
+        };
+        mac.update(b"kith-receipt-v1");
+        mac.update(id.as_bytes());
+        for h in &heads {
+            mac.update(&h.0);
+        }
+        ByteBuf::from(mac.finalize().into_bytes().to_vec())
+    }
+
+    fn receipt_of(&self, id: Uuid, doc: &Automerge) -> Option<ByteBuf> {
+        let heads = doc.get_heads();
+        (!heads.is_empty()).then(|| self.receipt(id, &heads))
+    }
+
+    /// Whether `vouch` is a receipt this server made for document `id`.
+    fn verify(&self, id: Uuid, vouch: &kith_proto::Vouch) -> Option<Vec<ChangeHash>> {
+        let heads = to_hashes(&vouch.heads)?;
+        let expected = self.receipt(id, &heads);
+        // Constant-time comparison: a receipt is a credential for relaying changes.
+        let ok = expected.len() == vouch.receipt.len()
+            && expected.iter().zip(vouch.receipt.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        (ok && !heads.is_empty()).then_some(heads)
+    }
+
+    /// One sync exchange for an authenticated device.
+    pub async fn sync(&self, dev: &DeviceAuth, req: SyncRequest, now: i64) -> Result<SyncResponse, StorageError> {
+        let ids: HashSet<Uuid> = req.docs.iter().map(|d| d.id).collect();
+        let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, now));
+        let results = futures_util::future::join_all(pushes).await;
+        let mut docs = Vec::with_capacity(results.len());
+        let mut changed = Vec::new();
+        for r in results {
+            if let Some(m) = r.changed {
+                changed.push(m);
+            }
+            docs.push(r.reply);
+        }
+        if !changed.is_empty() {
+            self.live.changed(dev.device.team, changed, Some(dev.device.id));
+        }
+        let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids).await?;
+        Ok(SyncResponse {
+            protocol: kith_proto::PROTOCOL_VERSION,
+            server_time: crate::now_ms(),
+            docs,
+            feed,
+            cursor,
+            more,
+            reset,
+        })
+    }
+
+    async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64) -> Pushed {
+        let id = push.id;
+        let plain = |reply| Pushed { reply, changed: None };
+        if push.changes.len() > self.limits.max_changes_per_doc {
+            return plain(rejected(
+                id,
+                RejectCode::TooLarge,
+                format!(
+                    "{} changes in one document; the server takes at most {} per request: send them in several syncs",
+                    push.changes.len(),
+                    self.limits.max_changes_per_doc
+                ),
+            ));
+        }
+        let total: usize = push.changes.iter().map(|c| c.len()).sum();
+        if total > self.limits.max_doc_bytes {
+            return plain(rejected(
+                id,
+                RejectCode::TooLarge,
+                format!(
+                    "{total} bytes of changes in one document; the server takes at most {} per request: send them in several syncs",
+                    self.limits.max_doc_bytes
+                ),
+            ));
+        }
+        let slot = self.cache.slot(id);
+        let mut guard = slot.lock().await;
+        let exists = match ensure_loaded(self.storage.as_ref(), id, &mut guard).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(doc = %id, error = %e, "could not load a document");
+                return plain(rejected(
+                    id,
+                    RejectCode::Busy,
+                    "The server could not read this document now: sync again later.",
+                ));
+            }
+        };
+        let d = &dev.device;
+        let is_lead = dev.role.is_lead();
+        if let Some(st) = guard.as_ref()
+            && !visible(&st.meta, d.team, d.member, is_lead)
+        {
+            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
+        }
+        if !exists && push.changes.is_empty() {
+            if !push.have.is_empty() {
+                // The client saw this document here before: the server lost it (restored backup).
+                return self.missing_deps(id, &push, None);
+            }
+            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
+        }
+        let state = guard.as_ref();
+        // From here on, rejections of an existing document still tell the client what it lacks.
+        let reject = |code: RejectCode, msg: String| {
+            let mut r = rejected(id, code, msg);
+            if let Some(st) = state {
+                r.data = reply_data(&st.doc, &push.heads, &push.have);
+                r.heads = heads_of(&st.doc);
+                r.receipt = self.receipt_of(id, &st.doc);
+            }
+            Pushed { reply: r, changed: None }
+        };
+
+        let mut decoded = Vec::with_capacity(push.changes.len());
+        for (i, bytes) in push.changes.iter().enumerate() {
+            match decode_change(bytes.to_vec()) {
+                Ok(c) => decoded.push(c),
+                Err(e) => {
+                    return reject(
+                        RejectCode::Malformed,
+                        format!("change {i} is not an Automerge change ({e}): this client has a bug, report it"),
+                    );
+                }
+            }
+        }
+        let mut fork = state.map(|s| s.doc.clone()).unwrap_or_default();
+        let mut seen = HashSet::new();
+        let new: Vec<Change> =
+            decoded.into_iter().filter(|c| !has(&fork, &c.hash()) && seen.insert(c.hash())).collect();
+        let new = causal_order(new);
+        // Changes under heads this server vouched for were accepted here once (it was restored
+        // from an older backup since): they may come back from any device, as they were.
+        let vouched = match push.vouch.as_ref().and_then(|v| self.verify(id, v)) {
+            Some(heads) => ancestors_within(&new, &heads),
+            None => HashSet::new(),
+        };
+
+        for c in &new {
+            if !vouched.contains(&c.hash()) && c.actor_id().to_bytes() != d.actor.as_slice() {
+                return reject(
+                    RejectCode::ActorNotYours,
+                    format!(
+                        "a change is written by actor {} which is not this device's ({}): devices only send their own \
+                         new changes, and never share an actor id",
+                        c.actor_id(),
+                        hex::encode(&d.actor)
+                    ),
+                );
+            }
+        }
+        let missing = new.iter().any(|c| c.deps().iter().any(|dep| !has(&fork, dep) && !seen.contains(dep)));
+        if missing {
+            return self.missing_deps(id, &push, state);
+        }
+
+        let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
+        for c in &new {
+            if vouched.contains(&c.hash()) {
+                // Authorised when it was first accepted; its author may not be this device.
+            } else if let Err(e) = authorize(&fork, c, &author) {
+                let (code, msg) = match e {
+                    AuthzError::Malformed(m) => (RejectCode::Malformed, format!("a change could not be read: {m}")),
+                    AuthzError::Forbidden(m) => (RejectCode::Forbidden, m),
+                    AuthzError::UnknownObject => (RejectCode::Invalid, e.to_string()),
+                };
+                return reject(code, msg);
+            }
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| fork.apply_changes([c.clone()])));
+            match applied {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return reject(RejectCode::Invalid, format!("a change does not apply: {e}")),
+                Err(_) => return reject(RejectCode::Malformed, "a change could not be applied".into()),
+            }
+        }
+        // The client has changes the server lacks and did not send (e.g. the server was restored
+        // from an older backup), or some are still waiting for dependencies.
+        let client_heads = to_hashes(&push.heads).unwrap_or_default();
+        if !fork.get_missing_deps(&[]).is_empty() || client_heads.iter().any(|h| !has(&fork, h)) {
+            return self.missing_deps(id, &push, state);
+        }
+
+        let mut changed = None;
+        if !new.is_empty() {
+            let kind = match doc::validate(&fork) {
+                Ok(k) => k,
+                Err(e) => return reject(RejectCode::Invalid, format!("the document would not be valid: {e}")),
+            };
+            let kind = match kind {
+                DocKind::Shift => Kind::Shift,
+                DocKind::Team => Kind::Team,
+            };
+            if kind != push.kind {
+                return reject(
+                    RejectCode::Invalid,
+                    format!("the document is a {} document but was sent as a {}", kind.as_str(), push.kind.as_str()),
+                );
+            }
+            let meta = match state {
+                Some(st) => st.meta.clone(),
+                None => match new_doc_meta(&fork, id, kind, d.team, d.member, !vouched.is_empty()) {
+                    Ok(m) => m,
+                    Err(msg) => return reject(RejectCode::Forbidden, msg),
+                },
+            };
+            let batch = AppendChanges {
+                meta: meta.clone(),
+                create: state.is_none(),
+                changes: new
+                    .iter()
+                    .map(|c| NewChange {
+                        hash: c.hash().0.to_vec(),
+                        bytes: c.raw_bytes().to_vec(),
+                        actor: c.actor_id().to_bytes().to_vec(),
+                        device: Some(d.id),
+                    })
+                    .collect(),
+                received_at: now,
+            };
+            let seqs = match self.storage.append_changes(batch).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(doc = %id, error = %e, "could not store changes");
+                    return reject(
+                        RejectCode::Busy,
+                        "The server could not store this document now: sync again later.".into(),
+                    );
+                }
+            };
+            metrics::counter!("kith_changes_stored_total").increment(seqs.len() as u64);
+            if state.is_none() {
+                metrics::gauge!("kith_documents").increment(1.0);
+            }
+            let last_seq = seqs.iter().copied().max().unwrap_or(0);
+            let since = state.map_or(0, |s| s.since_snapshot) + seqs.len();
+            *guard = Some(DocState { meta: meta.clone(), doc: fork, last_seq, since_snapshot: since });
+            self.maybe_snapshot(&mut guard);
+            if meta.kind == Kind::Team
+                && let Some(st) = guard.as_ref()
+            {
+                self.sync_roles(&st.doc, meta.team).await;
+            }
+            changed = Some(meta);
+        }
+        let Some(st) = guard.as_ref() else {
+            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
+        };
+        Pushed {
+            reply: DocReply {
+                id,
+                outcome: Outcome::Accepted,
+                data: reply_data(&st.doc, &push.heads, &push.have),
+                heads: heads_of(&st.doc),
+                receipt: self.receipt_of(id, &st.doc),
+            },
+            changed,
+        }
+    }
+
+    /// The team document's roster decides roles: copy them to the member records used for
+    /// authorisation and visibility.
+    async fn sync_roles(&self, doc: &Automerge, team: TeamId) {
+        let Ok(t) = doc::team::read(doc) else { return };
+        let roles = t.members.iter().map(|m| (m.id, m.role)).collect();
+        match self.storage.set_member_roles(team, roles).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(team = %team, changed = n, "member roles updated from the team document"),
+            Err(e) => tracing::error!(team = %team, error = %e, "could not update member roles"),
+        }
+    }
+
+    fn missing_deps(&self, id: Uuid, push: &DocPush, state: Option<&DocState>) -> Pushed {
+        let mut reply = if push.have.is_empty() {
+            rejected(
+                id,
+                RejectCode::MissingDeps,
+                "some changes depend on changes neither the server nor this request has: send every change of the \
+                 document (empty `have`)",
+            )
+        } else {
+            metrics::counter!("kith_docs_resend_all_total").increment(1);
+            DocReply { id, outcome: Outcome::ResendAll, data: vec![], heads: vec![], receipt: None }
+        };
+        if let Some(st) = state {
+            reply.heads = heads_of(&st.doc);
+        }
+        Pushed { reply, changed: None }
+    }
+
+    fn maybe_snapshot(&self, guard: &mut Option<DocState>) {
+        let Some(st) = guard.as_mut() else { return };
+        if st.since_snapshot < self.cache_config.snapshot_every {
+            return;
+        }
+        st.since_snapshot = 0;
+        let bytes = st.doc.save();
+        let (id, upto) = (st.meta.id, st.last_seq);
+        let storage = self.storage.clone();
+        tokio::spawn(async move {
+            if let Err(e) = storage.put_snapshot(id, upto, bytes).await {
+                tracing::warn!(doc = %id, error = %e, "could not write a snapshot");
+            }
+        });
+    }
+
+    /// The feed after `cursor`: documents visible to the device, not in this request.
+    async fn feed(
+        &self,
+        dev: &DeviceAuth,
+        cursor: Option<Cursor>,
+        exclude: &HashSet<Uuid>,
+    ) -> Result<(Vec<FeedDoc>, Cursor, bool, bool), StorageError> {
+        let pos = self.storage.feed_position(cursor.as_ref().map_or(0, |c| c.seq)).await?;
+        let max = pos.max_seq;
+        let (after, reset) = match cursor {
+            None => (0, false),
+            Some(c) if c.seq == 0 => (0, false),
+            Some(c) if c.seq > max => (0, true),
+            Some(c) => match (c.hash, pos.hash_at_cursor) {
+                (Some(h), Some(stored)) if h.as_slice() == stored.as_slice() => (c.seq, false),
+                _ => (0, true),
+            },
+        };
+        if reset {
+            metrics::counter!("kith_cursor_resets_total").increment(1);
+        }
+        // The member's role changed after the cursor: what they may see changed, so the feed
+        // starts over (documents they already hold come again, harmlessly; no reset needed).
+        let after = if after > 0 && after < dev.role_seq { 0 } else { after };
+        let d = &dev.device;
+        let scope = FeedScope { team: d.team, member: d.member, all_shifts: dev.role.is_lead() };
+        let limit = self.limits.feed_max_docs.max(1);
+        // Documents in the request are answered in their replies: skip them, without counting them.
+        let entries = self.storage.feed_docs(scope, after, limit + 1 + exclude.len()).await?;
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        let mut cut: Option<u64> = None;
+        for e in entries.iter().filter(|e| !exclude.contains(&e.meta.id)) {
+            if out.len() >= limit || (bytes >= self.limits.feed_budget_bytes && !out.is_empty()) {
+                cut = Some(e.min_seq_after);
+                break;
+            }
+            let slot = self.cache.slot(e.meta.id);
+            let mut guard = slot.lock().await;
+            if !ensure_loaded(self.storage.as_ref(), e.meta.id, &mut guard).await? {
+                continue;
+            }
+            let Some(st) = guard.as_ref() else { continue };
+            let data = if e.first_seq > after {
+                vec![ByteBuf::from(st.doc.save())]
+            } else {
+                let changes = self.storage.changes_after(e.meta.id, after).await?;
+                let mut chunk = Vec::with_capacity(changes.iter().map(|c| c.bytes.len()).sum());
+                for c in changes {
+                    chunk.extend_from_slice(&c.bytes);
+                }
+                vec![ByteBuf::from(chunk)]
+            };
+            bytes += data.iter().map(|b| b.len()).sum::<usize>();
+            out.push(FeedDoc {
+                id: e.meta.id,
+                kind: e.meta.kind,
+                data,
+                heads: heads_of(&st.doc),
+                receipt: self.receipt_of(e.meta.id, &st.doc),
+            });
+        }
+        let upto = match cut {
+            Some(next) => next.saturating_sub(1),
+            None => max,
+        };
+        let last = match (cut, pos.max_hash) {
+            (None, Some(h)) => Some((max, h)),
+            (None, None) => None,
+            (Some(_), _) => self.storage.change_at_or_before(upto).await?,
+        };
+        let cursor = match last {
+            Some((seq, hash)) if seq >= after || reset => Cursor { seq, hash: Some(ByteBuf::from(hash)) },
+            _ => Cursor { seq: 0, hash: None },
+        };
+        Ok((out, cursor, cut.is_some(), reset))
+    }
+
+    /// Makes a change as the server itself (e.g. adding a member to the team document) and stores it.
+    pub async fn server_edit<F>(&self, doc_id: Uuid, edit: F, now: i64) -> Result<(), crate::ServerError>
+    where
+        F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
+    {
+        let slot = self.cache.slot(doc_id);
+        let mut guard = slot.lock().await;
+        if !ensure_loaded(self.storage.as_ref(), doc_id, &mut guard).await? {
+            return Err(crate::ServerError::Invalid(format!("there is no document {doc_id}")));
+        }
+        let Some(st) = guard.as_ref() else { return Err(crate::ServerError::Invalid("document vanished".into())) };
+        let mut fork = st.doc.clone();
+        fork.set_actor(self.server_actor.clone());
+        fork.transact(edit).map_err(|f| crate::ServerError::Domain(f.error))?;
+        let Some(change) = fork.get_last_local_change() else { return Ok(()) };
+        if st.doc.get_change_by_hash(&change.hash()).is_some() {
+            return Ok(());
+        }
+        let meta = st.meta.clone();
+        let seqs = self
+            .storage
+            .append_changes(AppendChanges {
+                meta: meta.clone(),
+                create: false,
+                changes: vec![NewChange {
+                    hash: change.hash().0.to_vec(),
+                    bytes: change.raw_bytes().to_vec(),
+                    actor: self.server_actor.to_bytes().to_vec(),
+                    device: None,
+                }],
+                received_at: now,
+            })
+            .await?;
+        let since = st.since_snapshot + 1;
+        *guard = Some(DocState {
+            meta: meta.clone(),
+            doc: fork,
+            last_seq: seqs.first().copied().unwrap_or(0),
+            since_snapshot: since,
+        });
+        self.maybe_snapshot(&mut guard);
+        drop(guard);
+        self.live.changed(meta.team, vec![meta], None);
+        Ok(())
+    }
+
+    /// Reads a document (loading it if needed) with `f`.
+    pub async fn with_doc<R>(&self, id: Uuid, f: impl FnOnce(&DocState) -> R) -> Result<Option<R>, StorageError> {
+        let slot = self.cache.slot(id);
+        let mut guard = slot.lock().await;
+        if !ensure_loaded(self.storage.as_ref(), id, &mut guard).await? {
+            return Ok(None);
+        }
+        Ok(guard.as_ref().map(f))
+    }
+}
+
+/// The team and owner of a document a device creates, from the validated document.
+/// The record of a document the server sees for the first time. `relayed`: it comes back under
+/// this server's receipt (after a restore), possibly from a lead's device rather than the owner's.
+fn new_doc_meta(
+    doc: &Automerge,
+    id: Uuid,
+    kind: Kind,
+    team: TeamId,
+    member: MemberId,
+    relayed: bool,
+) -> Result<DocMeta, String> {
+    match kind {
+        Kind::Team => Err("team documents are created on the server: ask an admin".into()),
+        Kind::Shift => {
+            let s = doc::shift::read(doc).map_err(|e| e.to_string())?;
+            if s.id.uuid() != id {
+                return Err(format!("the shift's id {} is not the document id {id}", s.id));
+            }
+            if s.team != team || (s.worker != member && !relayed) {
+                return Err("a shift document must be your own, in your own team".into());
+            }
+            Ok(DocMeta { id, team, kind, owner: Some(s.worker) })
+        }
+    }
+}

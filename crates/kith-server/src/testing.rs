@@ -1,0 +1,232 @@
+//! An in-process server for tests: SQLite in a temporary data directory, listening on
+//! 127.0.0.1:0, ready when `start` returns (the socket is bound before), shut down on drop.
+//!
+//! ```no_run
+//! # async fn t() {
+//! use kith_server::testing::TestServer;
+//! let server = TestServer::start().await;
+//! let (team, lead_code) = server.create_team("North estate").await;
+//! let member_code = server.invite(team, kith_domain::Role::Member).await;
+//! let url = server.url("/v1/join");
+//! # }
+//! ```
+//! From a test without a runtime, use [`BlockingTestServer`].
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kith_domain::{DeviceId, Role, TeamId};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::http::App;
+use crate::storage::Storage;
+use crate::storage::sqlite::SqliteStorage;
+
+struct Running {
+    app: Arc<App>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+/// A running in-process server.
+pub struct TestServer {
+    /// `http://127.0.0.1:<port>` (changes after [`TestServer::restart`]).
+    pub base_url: String,
+    pub addr: SocketAddr,
+    config: Config,
+    dir: TempDir,
+    running: Option<Running>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer").field("base_url", &self.base_url).field("dir", &self.dir.path()).finish()
+    }
+}
+
+impl TestServer {
+    /// Starts a server with the default configuration (but a generous join rate limit).
+    pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts a server after `tweak` adjusted its configuration (limits, rate limits, ...).
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        };
+        config.join_rate.burst = 1000;
+        config.join_rate.replenish_ms = 1;
+        tweak(&mut config);
+        let mut s = TestServer { base_url: String::new(), addr: config.listen, config, dir, running: None };
+        s.launch().await;
+        s
+    }
+
+    async fn launch(&mut self) {
+        let storage: Arc<dyn Storage> =
+            Arc::new(SqliteStorage::open(&self.config.database_path()).expect("open the test database"));
+        let listener = tokio::net::TcpListener::bind(self.config.listen).await.expect("bind 127.0.0.1:0");
+        self.addr = listener.local_addr().expect("local address");
+        self.base_url = format!("http://{}", self.addr);
+        let app = App::new(self.config.clone(), storage).await.expect("server state");
+        let (stop, rx) = oneshot::channel::<()>();
+        let a = app.clone();
+        let task = tokio::spawn(async move {
+            let _ = crate::http::run(a, listener, async move {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        self.running = Some(Running { app, stop, task });
+    }
+
+    /// The full URL of `path` (e.g. `/v1/sync`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// The running server's state.
+    pub fn app(&self) -> &Arc<App> {
+        &self.running.as_ref().expect("the server is running").app
+    }
+
+    /// The running server's storage.
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        self.app().storage().clone()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The SQLite database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.config.database_path()
+    }
+
+    /// Creates a team; returns its id and a first lead invite code.
+    pub async fn create_team(&self, name: &str) -> (TeamId, String) {
+        let (team, invite) =
+            crate::admin::create_team(self.storage().as_ref(), name, None, crate::now_ms()).await.expect("create team");
+        (team, invite.code)
+    }
+
+    /// A single-use invite valid for a day.
+    pub async fn invite(&self, team: TeamId, role: Role) -> String {
+        self.invite_with(team, role, Duration::from_secs(24 * 3600), 1).await
+    }
+
+    /// An invite with the given lifetime and number of uses.
+    pub async fn invite_with(&self, team: TeamId, role: Role, expires_in: Duration, uses: u32) -> String {
+        crate::admin::create_invite(self.storage().as_ref(), team, role, expires_in, uses, crate::now_ms())
+            .await
+            .expect("create invite")
+            .code
+    }
+
+    /// Revokes a device.
+    pub async fn revoke(&self, device: DeviceId) -> bool {
+        crate::admin::revoke(self.storage().as_ref(), device, crate::now_ms()).await.expect("revoke")
+    }
+
+    /// Shuts the server down gracefully (in-flight requests finish) and closes the database.
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.stop.send(());
+            let _ = r.task.await;
+            r.app.storage().close().await;
+        }
+    }
+
+    /// Starts the server again on the same data directory (a new port).
+    pub async fn start_again(&mut self) {
+        if self.running.is_none() {
+            self.launch().await;
+        }
+    }
+
+    /// Stops and starts again on the same data directory.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(r) = self.running.take() {
+            let _ = r.stop.send(());
+        }
+    }
+}
+
+/// A [`TestServer`] on its own runtime, for tests that are not async.
+#[derive(Debug)]
+pub struct BlockingTestServer {
+    server: Option<TestServer>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl BlockingTestServer {
+    pub fn start() -> BlockingTestServer {
+        BlockingTestServer::start_with(|_| {})
+    }
+
+    pub fn start_with(tweak: impl FnOnce(&mut Config)) -> BlockingTestServer {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime for the test server");
+        let server = runtime.block_on(TestServer::start_with(tweak));
+        BlockingTestServer { server: Some(server), runtime }
+    }
+
+    pub fn server(&self) -> &TestServer {
+        self.server.as_ref().expect("running")
+    }
+
+    pub fn base_url(&self) -> String {
+        self.server().base_url.clone()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.server().url(path)
+    }
+
+    pub fn create_team(&self, name: &str) -> (TeamId, String) {
+        self.runtime.block_on(self.server().create_team(name))
+    }
+
+    pub fn invite(&self, team: TeamId, role: Role) -> String {
+        self.runtime.block_on(self.server().invite(team, role))
+    }
+
+    pub fn restart(&mut self) {
+        let s = self.server.as_mut().expect("running");
+        self.runtime.block_on(s.restart());
+    }
+
+    /// Runs a future on the server's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+impl Drop for BlockingTestServer {
+    fn drop(&mut self) {
+        if let Some(mut s) = self.server.take() {
+            self.runtime.block_on(s.stop());
+        }
+    }
+}

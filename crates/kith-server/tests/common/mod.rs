@@ -1,0 +1,274 @@
+//! A minimal sync client for server tests: named devices that join, edit documents with the
+//! domain functions, and sync over real HTTP.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+
+use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
+use kith_domain::doc::shift;
+use kith_domain::*;
+use kith_proto::{Cursor, DocPush, JoinRequest, JoinResponse, Kind, Outcome, SyncRequest, SyncResponse};
+use kith_server::testing::TestServer;
+use serde_bytes::ByteBuf;
+use uuid::Uuid;
+
+/// Nine hours ago, the same for the whole test process: shifts start then and last eight hours.
+pub fn t0() -> Timestamp {
+    static T: std::sync::OnceLock<Timestamp> = std::sync::OnceLock::new();
+    *T.get_or_init(|| Timestamp(kith_server::now_ms() - 9 * 3600 * 1000))
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+/// One device with its own actor, token and replicas.
+#[derive(Debug)]
+pub struct Dev {
+    pub name: String,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: String,
+    pub team: TeamId,
+    pub member: MemberId,
+    pub device: DeviceId,
+    pub role: String,
+    pub actor: ActorId,
+    pub docs: HashMap<Uuid, Automerge>,
+    pub kinds: HashMap<Uuid, Kind>,
+    pub server_heads: HashMap<Uuid, Vec<ChangeHash>>,
+    pub cursor: Option<Cursor>,
+}
+
+pub fn join_request(code: &str, name: &str, actor: &ActorId) -> JoinRequest {
+    JoinRequest {
+        code: code.to_string(),
+        name: name.to_string(),
+        device_label: format!("{name}'s laptop"),
+        actor: actor.to_hex_string(),
+    }
+}
+
+impl Dev {
+    pub async fn join(server: &TestServer, code: &str, name: &str) -> Dev {
+        let actor = ActorId::random();
+        let http = http();
+        let resp = http.post(server.url("/v1/join")).json(&join_request(code, name, &actor)).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "join failed: {}", resp.text().await.unwrap());
+        let j: JoinResponse = resp.json().await.unwrap();
+        Dev {
+            name: name.to_string(),
+            base: server.base_url.clone(),
+            http,
+            token: j.token,
+            team: TeamId(j.team_id),
+            member: MemberId(j.member_id),
+            device: DeviceId(j.device_id),
+            role: j.role,
+            actor,
+            docs: HashMap::new(),
+            kinds: HashMap::new(),
+            server_heads: HashMap::new(),
+            cursor: None,
+        }
+    }
+
+    /// Points the device at a server again (after a restart on a new port).
+    pub fn reconnect(&mut self, server: &TestServer) {
+        self.base = server.base_url.clone();
+    }
+
+    pub fn doc(&self, id: Uuid) -> &Automerge {
+        self.docs.get(&id).expect("the device holds the document")
+    }
+
+    pub fn shift(&self, id: ShiftId) -> Shift {
+        shift::read(self.doc(id.uuid())).expect("a readable shift")
+    }
+
+    /// Starts a shift (a new shift document) and returns its id.
+    pub fn start_shift(&mut self) -> ShiftId {
+        let s = Shift {
+            id: ShiftId::new(),
+            team: self.team,
+            worker: self.member,
+            purpose: format!("{}'s rounds", self.name),
+            started_at: t0(),
+            initial_end: t0() + Secs::hours(8),
+            interval: Secs::minutes(30),
+            buddies: vec![],
+            extensions: vec![],
+            ended: None,
+            checkins: vec![],
+            acks: vec![],
+        };
+        let mut doc = Automerge::new().with_actor(self.actor.clone());
+        doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
+        self.docs.insert(s.id.uuid(), doc);
+        self.kinds.insert(s.id.uuid(), Kind::Shift);
+        s.id
+    }
+
+    pub fn checkin(&mut self, shift_id: ShiftId, status: CheckInStatus, minute: i64) -> CheckInId {
+        let c = CheckIn {
+            id: CheckInId::new(),
+            status,
+            mood: None,
+            confidence: None,
+            note: None,
+            location: None,
+            device_time: t0() + Secs::minutes(minute),
+            by: self.member,
+            device: self.device,
+        };
+        let doc = self.docs.get_mut(&shift_id.uuid()).expect("shift held");
+        doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
+        c.id
+    }
+
+    pub fn ack(&mut self, shift_id: ShiftId, checkin: CheckInId, reply: &str) -> AckId {
+        let a = Ack { id: AckId::new(), checkin, by: self.member, at: t0(), reply: Some(reply.into()) };
+        let doc = self.docs.get_mut(&shift_id.uuid()).expect("shift held");
+        doc.transact(|tx| shift::add_ack(tx, &a)).map_err(|f| f.error).unwrap();
+        a.id
+    }
+
+    /// What to push for a document: changes since the server heads last seen.
+    pub fn push_for(&self, id: Uuid) -> DocPush {
+        let doc = self.doc(id);
+        let have = self.server_heads.get(&id).cloned().unwrap_or_default();
+        DocPush {
+            id,
+            kind: self.kinds.get(&id).copied().unwrap_or(Kind::Shift),
+            have: hashes(&have),
+            changes: doc.get_changes(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+            heads: hashes(&doc.get_heads()),
+            vouch: None,
+        }
+    }
+
+    pub fn request(&self, docs: Vec<DocPush>) -> SyncRequest {
+        SyncRequest {
+            protocol: kith_proto::PROTOCOL_VERSION,
+            client_time: kith_server::now_ms(),
+            cursor: self.cursor.clone(),
+            docs,
+        }
+    }
+
+    /// Posts a CBOR body to /v1/sync with this device's token.
+    pub async fn post_sync(&self, body: Vec<u8>) -> reqwest::Response {
+        self.http
+            .post(format!("{}/v1/sync", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", kith_proto::CONTENT_TYPE)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends a request as is and decodes the answer (must be 200).
+    pub async fn send(&self, req: &SyncRequest) -> SyncResponse {
+        let resp = self.post_sync(kith_proto::encode(req).unwrap()).await;
+        let status = resp.status();
+        let bytes = resp.bytes().await.unwrap();
+        assert_eq!(status, 200, "sync failed: {}", String::from_utf8_lossy(&bytes));
+        kith_proto::decode(&bytes).unwrap()
+    }
+
+    /// Pushes the given documents and applies everything in the answer.
+    pub async fn sync_docs(&mut self, ids: &[Uuid]) -> SyncResponse {
+        let req = self.request(ids.iter().map(|id| self.push_for(*id)).collect());
+        let resp = self.send(&req).await;
+        self.apply(&resp);
+        resp
+    }
+
+    /// Pushes every document held and pulls the feed.
+    pub async fn sync(&mut self) -> SyncResponse {
+        let ids: Vec<Uuid> = self.docs.keys().copied().collect();
+        self.sync_docs(&ids).await
+    }
+
+    /// Syncs until the feed has no more.
+    pub async fn sync_all(&mut self) -> usize {
+        let mut rounds = 1;
+        while self.sync().await.more {
+            rounds += 1;
+        }
+        rounds
+    }
+
+    pub fn apply(&mut self, resp: &SyncResponse) {
+        for r in &resp.docs {
+            if let Some(doc) = self.docs.get_mut(&r.id) {
+                for d in &r.data {
+                    doc.load_incremental(d).unwrap();
+                }
+            }
+            if r.outcome == Outcome::Accepted {
+                self.server_heads.insert(r.id, unhash(&r.heads));
+            }
+        }
+        for f in &resp.feed {
+            let doc = self.docs.entry(f.id).or_insert_with(|| Automerge::new().with_actor(self.actor.clone()));
+            for d in &f.data {
+                doc.load_incremental(d).unwrap();
+            }
+            self.kinds.insert(f.id, f.kind);
+            self.server_heads.insert(f.id, unhash(&f.heads));
+        }
+        self.cursor = Some(resp.cursor.clone());
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap()
+    }
+}
+
+pub fn hashes(hs: &[ChangeHash]) -> Vec<ByteBuf> {
+    hs.iter().map(|h| ByteBuf::from(h.0.to_vec())).collect()
+}
+
+pub fn unhash(hs: &[ByteBuf]) -> Vec<ChangeHash> {
+    hs.iter().map(|h| ChangeHash::try_from(h.as_slice()).unwrap()).collect()
+}
+
+/// The reject code of a reply, if rejected.
+pub fn code_of(o: &Outcome) -> Option<kith_proto::RejectCode> {
+    match o {
+        Outcome::Rejected { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+/// The server's copy of a document, read straight from its state.
+pub async fn server_doc(server: &TestServer, id: Uuid) -> Option<Automerge> {
+    server.app().sync.with_doc(id, |st| st.doc.clone()).await.unwrap()
+}
+
+pub async fn max_seq(server: &TestServer) -> u64 {
+    server.storage().max_seq().await.unwrap()
+}
+
+/// A team with a lead and a worker who joined.
+pub async fn team_of_two(server: &TestServer) -> (Dev, Dev) {
+    let (team, lead_code) = server.create_team("North estate").await;
+    let lead = Dev::join(server, &lead_code, "Sam").await;
+    let code = server.invite(team, Role::Member).await;
+    let alice = Dev::join(server, &code, "Alice").await;
+    (lead, alice)
+}
+
+pub fn checkin_ids(s: &Shift) -> Vec<CheckInId> {
+    s.checkins.iter().map(|c| c.id).collect()
+}
+
+pub fn has_doc_heads(doc: &Automerge) -> usize {
+    doc.get_heads().len()
+}
+
+pub fn doc_has_key(doc: &Automerge, key: &str) -> bool {
+    doc.get(automerge::ROOT, key).ok().flatten().is_some()
+}
