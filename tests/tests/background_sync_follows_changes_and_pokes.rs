@@ -44,20 +44,7 @@ async fn a_checkin_reaches_the_leads_device_through_a_live_poke() {
     until(&mut alice_status, "alice's first sync", |s| s.syncs >= 1).await;
 
     // Alice starts a shift and checks in; the engine is told, and does the rest.
-    let s = Shift {
-        id: ShiftId::new(),
-        team,
-        worker: alice_member,
-        purpose: "Meter readings".into(),
-        started_at: T0,
-        initial_end: T0 + Secs::hours(8),
-        interval: Secs::minutes(30),
-        buddies: vec![],
-        extensions: vec![],
-        ended: None,
-        checkins: vec![],
-        acks: vec![],
-    };
+    let s = Shift::begin(team, alice_member, "Meter readings", T0, T0 + Secs::hours(8), Secs::minutes(30));
     let c = CheckIn {
         id: CheckInId::new(),
         status: CheckInStatus::Support,
