@@ -1,8 +1,10 @@
 //! Hot documents in memory: a bounded cache of `Automerge` documents by id, loaded on a miss from
 //! the latest snapshot plus the changes after it. Each document sits behind its own async lock, so
-//! applies to one document are serialised while different documents proceed in parallel. The
-//! cached state only ever holds committed changes: a push is applied to a copy, stored, and only
-//! then swapped in.
+//! applies to one document are serialised while different documents proceed in parallel. Outside
+//! a push, the cached state only ever holds committed changes: a push applies its changes to the
+//! cached document itself while it holds the slot's lock (no copy per push), and if anything then
+//! refuses the push, or storing fails, the sync service empties the slot so the document is
+//! reloaded from storage (see `SyncService::refuse` in `sync.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -77,6 +77,14 @@ fn has(doc: &Automerge, h: &ChangeHash) -> bool {
 /// What the client lacks: changes after its heads if the server knows them all, else after its
 /// `have`, else the whole document.
 fn reply_data(doc: &Automerge, heads: &[ByteBuf], have: &[ByteBuf]) -> Vec<ByteBuf> {
+    // The common case: the client has exactly what the server has.
+    let server_heads = doc.get_heads();
+    if !heads.is_empty()
+        && heads.len() == server_heads.len()
+        && heads.iter().all(|h| server_heads.iter().any(|s| s.0.as_slice() == h.as_slice()))
+    {
+        return vec![];
+    }
     let known = |hs: &[ByteBuf]| to_hashes(hs).filter(|hs| hs.iter().all(|h| has(doc, h)));
     let bytes = match known(heads).or_else(|| known(have)) {
         Some(hs) if !hs.is_empty() => doc.save_after(&hs),
@@ -124,6 +132,27 @@ fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("undecodable change".into()),
     }
+}
+
+/// Empties a document's cache slot when dropped while armed: the slot's document holds applied
+/// changes that are not known to be stored.
+struct Unstored<'a, 'b> {
+    guard: &'a mut tokio::sync::MutexGuard<'b, Option<DocState>>,
+    armed: bool,
+}
+
+impl Drop for Unstored<'_, '_> {
+    fn drop(&mut self) {
+        if self.armed {
+            **self.guard = None;
+        }
+    }
+}
+
+/// Why a push is refused after its changes were applied.
+enum Refusal {
+    Reject(RejectCode, String),
+    MissingDeps,
 }
 
 /// The outcome of pushing one document.
@@ -272,10 +301,11 @@ impl SyncService {
                 }
             }
         }
-        let mut fork = state.map(|s| s.doc.clone()).unwrap_or_default();
+        let empty = Automerge::new();
+        let current = state.map_or(&empty, |s| &s.doc);
         let mut seen = HashSet::new();
         let new: Vec<Change> =
-            decoded.into_iter().filter(|c| !has(&fork, &c.hash()) && seen.insert(c.hash())).collect();
+            decoded.into_iter().filter(|c| !has(current, &c.hash()) && seen.insert(c.hash())).collect();
         let new = causal_order(new);
         // Changes under heads this server vouched for were accepted here once (it was restored
         // from an older backup since): they may come back from any device, as they were.
@@ -297,101 +327,95 @@ impl SyncService {
                 );
             }
         }
-        let missing = new.iter().any(|c| c.deps().iter().any(|dep| !has(&fork, dep) && !seen.contains(dep)));
+        let missing = new.iter().any(|c| c.deps().iter().any(|dep| !has(current, dep) && !seen.contains(dep)));
         if missing {
             return self.missing_deps(id, &push, state);
         }
-
-        let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
-        for c in &new {
-            if vouched.contains(&c.hash()) {
-                // Authorised when it was first accepted; its author may not be this device.
-            } else if let Err(e) = authorize(&fork, c, &author) {
-                let (code, msg) = match e {
-                    AuthzError::Malformed(m) => (RejectCode::Malformed, format!("a change could not be read: {m}")),
-                    AuthzError::Forbidden(m) => (RejectCode::Forbidden, m),
-                    AuthzError::UnknownObject => (RejectCode::Invalid, e.to_string()),
-                };
-                return reject(code, msg);
-            }
-            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| fork.apply_changes([c.clone()])));
-            match applied {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return reject(RejectCode::Invalid, format!("a change does not apply: {e}")),
-                Err(_) => return reject(RejectCode::Malformed, "a change could not be applied".into()),
-            }
-        }
-        // The client has changes the server lacks and did not send (e.g. the server was restored
-        // from an older backup), or some are still waiting for dependencies.
         let client_heads = to_hashes(&push.heads).unwrap_or_default();
-        if !fork.get_missing_deps(&[]).is_empty() || client_heads.iter().any(|h| !has(&fork, h)) {
-            return self.missing_deps(id, &push, state);
+        if new.is_empty() {
+            // Nothing new: the client may still have changes the server lacks and did not send.
+            if client_heads.iter().any(|h| !has(current, h)) {
+                return self.missing_deps(id, &push, state);
+            }
+            return self.accepted(id, &push, state, None);
         }
 
-        let mut changed = None;
-        if !new.is_empty() {
-            let kind = match doc::validate(&fork) {
-                Ok(k) => k,
-                Err(e) => return reject(RejectCode::Invalid, format!("the document would not be valid: {e}")),
+        // Apply, authorise and validate. An existing document is changed in the cache itself (no
+        // copy of it per push); if anything below refuses the push, the cache entry is dropped
+        // and reloaded from storage, which only ever holds accepted changes.
+        let existing_kind = state.map(|s| s.meta.kind);
+        let mut scratch = Automerge::new();
+        let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
+        let checked: Result<Option<DocMeta>, Refusal> = {
+            let doc = match guard.as_mut() {
+                Some(st) => &mut st.doc,
+                None => &mut scratch,
             };
-            let kind = match kind {
-                DocKind::Shift => Kind::Shift,
-                DocKind::Team => Kind::Team,
-            };
-            if kind != push.kind {
-                return reject(
-                    RejectCode::Invalid,
-                    format!("the document is a {} document but was sent as a {}", kind.as_str(), push.kind.as_str()),
-                );
+            self.apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
+        };
+        let created_meta = match checked {
+            Ok(m) => m,
+            Err(refusal) => return self.refuse(id, &push, &mut guard, refusal).await,
+        };
+        let meta = match (guard.as_ref(), created_meta) {
+            (Some(st), _) => st.meta.clone(),
+            (None, Some(m)) => m,
+            (None, None) => return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE)),
+        };
+        let create = guard.is_none();
+        let batch = AppendChanges {
+            meta: meta.clone(),
+            create,
+            changes: new
+                .iter()
+                .map(|c| NewChange {
+                    hash: c.hash().0.to_vec(),
+                    bytes: c.raw_bytes().to_vec(),
+                    actor: c.actor_id().to_bytes().to_vec(),
+                    device: Some(d.id),
+                })
+                .collect(),
+            received_at: now,
+        };
+        // If this future is dropped while storing (the client went away, a timeout), the cached
+        // document must not keep changes that may not be stored: `Unstored` empties the slot then.
+        let mut unstored = Unstored { guard: &mut guard, armed: true };
+        let stored = self.storage.append_changes(batch).await;
+        unstored.armed = false;
+        drop(unstored);
+        let seqs = match stored {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(doc = %id, error = %e, "could not store changes");
+                let msg = "The server could not store this document now: sync again later.".to_string();
+                return self.refuse(id, &push, &mut guard, Refusal::Reject(RejectCode::Busy, msg)).await;
             }
-            let meta = match state {
-                Some(st) => st.meta.clone(),
-                None => match new_doc_meta(&fork, id, kind, d.team, d.member, !vouched.is_empty()) {
-                    Ok(m) => m,
-                    Err(msg) => return reject(RejectCode::Forbidden, msg),
-                },
-            };
-            let batch = AppendChanges {
-                meta: meta.clone(),
-                create: state.is_none(),
-                changes: new
-                    .iter()
-                    .map(|c| NewChange {
-                        hash: c.hash().0.to_vec(),
-                        bytes: c.raw_bytes().to_vec(),
-                        actor: c.actor_id().to_bytes().to_vec(),
-                        device: Some(d.id),
-                    })
-                    .collect(),
-                received_at: now,
-            };
-            let seqs = match self.storage.append_changes(batch).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!(doc = %id, error = %e, "could not store changes");
-                    return reject(
-                        RejectCode::Busy,
-                        "The server could not store this document now: sync again later.".into(),
-                    );
-                }
-            };
-            metrics::counter!("kith_changes_stored_total").increment(seqs.len() as u64);
-            if state.is_none() {
+        };
+        metrics::counter!("kith_changes_stored_total").increment(seqs.len() as u64);
+        let last_seq = seqs.iter().copied().max().unwrap_or(0);
+        match guard.as_mut() {
+            Some(st) => {
+                st.last_seq = st.last_seq.max(last_seq);
+                st.since_snapshot += seqs.len();
+            }
+            None => {
                 metrics::gauge!("kith_documents").increment(1.0);
+                *guard = Some(DocState { meta: meta.clone(), doc: scratch, last_seq, since_snapshot: seqs.len() });
             }
-            let last_seq = seqs.iter().copied().max().unwrap_or(0);
-            let since = state.map_or(0, |s| s.since_snapshot) + seqs.len();
-            *guard = Some(DocState { meta: meta.clone(), doc: fork, last_seq, since_snapshot: since });
-            self.maybe_snapshot(&mut guard);
-            if meta.kind == Kind::Team
-                && let Some(st) = guard.as_ref()
-            {
-                self.sync_roles(&st.doc, meta.team).await;
-            }
-            changed = Some(meta);
         }
-        let Some(st) = guard.as_ref() else {
-            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
+        self.maybe_snapshot(&mut guard);
+        if meta.kind == Kind::Team
+            && let Some(st) = guard.as_ref()
+        {
+            self.sync_roles(&st.doc, meta.team).await;
+        }
+        self.accepted(id, &push, guard.as_ref(), Some(meta))
+    }
+
+    /// The answer to an accepted push: what the client lacks and the server's heads.
+    fn accepted(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, changed: Option<DocMeta>) -> Pushed {
+        let Some(st) = state else {
+            return Pushed { reply: rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE), changed: None };
         };
         Pushed {
             reply: DocReply {
@@ -402,6 +426,104 @@ impl SyncService {
                 receipt: self.receipt_of(id, &st.doc),
             },
             changed,
+        }
+    }
+
+    /// Applies `new` (in causal order) to `doc`, authorising each change against the document just
+    /// before it, then checks dependencies and validates the result. For a document the server
+    /// does not have yet (`existing` is `None`), returns the record to create.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_checked(
+        &self,
+        doc: &mut Automerge,
+        new: &[Change],
+        vouched: &HashSet<ChangeHash>,
+        author: &Author,
+        client_heads: &[ChangeHash],
+        push: &DocPush,
+        existing: Option<Kind>,
+        id: Uuid,
+    ) -> Result<Option<DocMeta>, Refusal> {
+        for c in new {
+            if vouched.contains(&c.hash()) {
+                // Authorised when it was first accepted; its author may not be this device.
+            } else if let Err(e) = authorize(doc, c, author) {
+                let (code, msg) = match e {
+                    AuthzError::Malformed(m) => (RejectCode::Malformed, format!("a change could not be read: {m}")),
+                    AuthzError::Forbidden(m) => (RejectCode::Forbidden, m),
+                    AuthzError::UnknownObject => (RejectCode::Invalid, e.to_string()),
+                };
+                return Err(Refusal::Reject(code, msg));
+            }
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| doc.apply_changes([c.clone()])));
+            match applied {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(Refusal::Reject(RejectCode::Invalid, format!("a change does not apply: {e}")));
+                }
+                Err(_) => return Err(Refusal::Reject(RejectCode::Malformed, "a change could not be applied".into())),
+            }
+        }
+        // The client has changes the server lacks and did not send (e.g. the server was restored
+        // from an older backup), or some are still waiting for dependencies.
+        if !doc.get_missing_deps(&[]).is_empty() || client_heads.iter().any(|h| !has(doc, h)) {
+            return Err(Refusal::MissingDeps);
+        }
+        let valid = match existing {
+            // The stored state was valid: check what the new changes add (falls back to reading
+            // the whole document for edits it does not model).
+            Some(Kind::Shift) => doc::validate_shift_changes(&*doc, new),
+            _ => doc::validate(&*doc),
+        };
+        let kind = match valid {
+            Ok(DocKind::Shift) => Kind::Shift,
+            Ok(DocKind::Team) => Kind::Team,
+            Err(e) => {
+                return Err(Refusal::Reject(RejectCode::Invalid, format!("the document would not be valid: {e}")));
+            }
+        };
+        if kind != push.kind {
+            return Err(Refusal::Reject(
+                RejectCode::Invalid,
+                format!("the document is a {} document but was sent as a {}", kind.as_str(), push.kind.as_str()),
+            ));
+        }
+        if existing.is_some() {
+            return Ok(None);
+        }
+        let d = author;
+        match new_doc_meta(doc, id, kind, d.team, d.member, !vouched.is_empty()) {
+            Ok(m) => Ok(Some(m)),
+            Err(msg) => Err(Refusal::Reject(RejectCode::Forbidden, msg)),
+        }
+    }
+
+    /// Refuses a push after it was (partly) applied to the cached document: drops the cache
+    /// entry, reloads the document from storage, and answers from the stored state.
+    async fn refuse(
+        &self,
+        id: Uuid,
+        push: &DocPush,
+        guard: &mut tokio::sync::MutexGuard<'_, Option<DocState>>,
+        refusal: Refusal,
+    ) -> Pushed {
+        let had = guard.is_some();
+        **guard = None;
+        if had && let Err(e) = ensure_loaded(self.storage.as_ref(), id, guard).await {
+            tracing::error!(doc = %id, error = %e, "could not reload a document");
+        }
+        let state = guard.as_ref();
+        match refusal {
+            Refusal::MissingDeps => self.missing_deps(id, push, state),
+            Refusal::Reject(code, msg) => {
+                let mut r = rejected(id, code, msg);
+                if let Some(st) = state {
+                    r.data = reply_data(&st.doc, &push.heads, &push.have);
+                    r.heads = heads_of(&st.doc);
+                    r.receipt = self.receipt_of(id, &st.doc);
+                }
+                Pushed { reply: r, changed: None }
+            }
         }
     }
 

@@ -5,8 +5,11 @@
 //! the same key and the server can authorise each change by the paths it writes.
 //! Reading is tolerant of fields it does not know, so newer clients can add fields.
 
+pub mod incremental;
 pub mod shift;
 pub mod team;
+
+pub use incremental::validate_shift_changes;
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
 

@@ -234,6 +234,58 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
     })
 }
 
+/// Everything [`read`] checks except the entries of `extensions`, `checkins` and `acks`: the
+/// schema, the header fields, the buddies, the end, and that the collections are maps.
+pub(crate) fn read_header<D: ReadDoc>(doc: &D) -> Result<(), DomainError> {
+    check_schema(doc, SHIFT_SCHEMA)?;
+    let r = &ROOT;
+    req_int(doc, r, "started_at")?;
+    req_int(doc, r, "planned_end")?;
+    if req_int(doc, r, "interval_s")? <= 0 {
+        return Err(malformed("interval_s must be positive"));
+    }
+    let buddies_obj = req_obj(doc, r, "buddies", ObjType::Map)?;
+    req_obj(doc, r, "extensions", ObjType::Map)?;
+    read_ended(doc)?;
+    req_obj(doc, r, "checkins", ObjType::Map)?;
+    req_obj(doc, r, "acks", ObjType::Map)?;
+    parse::<crate::ShiftId>(&req_str(doc, r, "shift_id")?, "shift id")?;
+    parse::<crate::TeamId>(&req_str(doc, r, "team_id")?, "team id")?;
+    parse::<crate::MemberId>(&req_str(doc, r, "worker_id")?, "member id")?;
+    get_str(doc, r, "purpose")?;
+    id_set::<_, crate::MemberId>(doc, &buddies_obj, "member id")?;
+    Ok(())
+}
+
+/// The shift's end, as [`read`] reads it.
+pub(crate) fn read_ended<D: ReadDoc>(doc: &D) -> Result<Option<ShiftEnd>, DomainError> {
+    Ok(match get_obj(doc, &ROOT, "ended", ObjType::Map)? {
+        None => None,
+        Some(o) => Some(ShiftEnd { at: Timestamp(req_int(doc, &o, "at")?), note: get_str(doc, &o, "note")? }),
+    })
+}
+
+/// One extension entry, as [`read`] reads it.
+pub(crate) fn read_extension<D: ReadDoc>(doc: &D, key: &str, id: &automerge::ObjId) -> Result<Extension, DomainError> {
+    Ok(Extension {
+        id: parse(key, "extension id")?,
+        new_end: Timestamp(req_int(doc, id, "new_end")?),
+        reason: req_str(doc, id, "reason")?,
+        at: Timestamp(req_int(doc, id, "at")?),
+    })
+}
+
+/// One acknowledgement entry, as [`read`] reads it (without checking its check-in exists).
+pub(crate) fn read_ack_entry<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjId) -> Result<Ack, DomainError> {
+    Ok(Ack {
+        id: parse(key, "ack id")?,
+        checkin: parse(&req_str(doc, o, "checkin")?, "check-in id")?,
+        by: parse(&req_str(doc, o, "by")?, "member id")?,
+        at: Timestamp(req_int(doc, o, "at")?),
+        reply: get_str(doc, o, "reply")?,
+    })
+}
+
 fn rating<D: ReadDoc>(doc: &D, o: &automerge::ObjId, key: &'static str) -> Result<Option<Rating>, DomainError> {
     match get_int(doc, o, key)? {
         None => Ok(None),
@@ -245,7 +297,7 @@ fn rating<D: ReadDoc>(doc: &D, o: &automerge::ObjId, key: &'static str) -> Resul
     }
 }
 
-fn read_checkin<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjId) -> Result<CheckIn, DomainError> {
+pub(crate) fn read_checkin<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjId) -> Result<CheckIn, DomainError> {
     let status: CheckInStatus = enum_from_str(&req_str(doc, o, "status")?, "check-in status")?;
     let note = match get_str(doc, o, "note")? {
         None => None,

@@ -612,33 +612,27 @@ impl Storage for SqliteStorage {
 
     async fn feed_docs(&self, scope: FeedScope, after: u64, limit: usize) -> StorageResult<Vec<FeedEntry>> {
         self.read(move |c| {
+            // The limit is part of the SQL text: SQLite re-prepares a statement on every run when a
+            // bound parameter is used by the planner, as `LIMIT ?` is.
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
             let mut st = c
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "SELECT c.doc_id, MIN(c.seq), d.kind, d.owner, d.first_seq
                      FROM changes c JOIN docs d ON d.id = c.doc_id
                      WHERE c.team_id = ?1 AND c.seq > ?2 AND (c.kind = 'team' OR ?3 OR c.owner = ?4)
-                     GROUP BY c.doc_id ORDER BY MIN(c.seq) LIMIT ?5",
-                )
+                     GROUP BY c.doc_id ORDER BY MIN(c.seq) LIMIT {limit}"
+                ))
                 .map_err(db)?;
             let rows = st
-                .query_map(
-                    params![
-                        scope.team.to_string(),
-                        i(after),
-                        scope.all_shifts,
-                        scope.member.to_string(),
-                        i64::try_from(limit).unwrap_or(i64::MAX)
-                    ],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, i64>(1)?,
-                            r.get::<_, String>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, i64>(4)?,
-                        ))
-                    },
-                )
+                .query_map(params![scope.team.to_string(), i(after), scope.all_shifts, scope.member.to_string()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                })
                 .map_err(db)?;
             let mut out = Vec::new();
             for row in rows {

@@ -1,0 +1,290 @@
+//! Cheap validation of a shift document after new changes, for a document that was valid before
+//! them (the server validates every stored state, so each new state only needs its new parts
+//! checked): the header, and the entries the changes create. Anything else a change writes
+//! (another object, a delete, a field of an existing entry) falls back to the full
+//! [`validate`](super::validate), so the answer is always the full validation's.
+
+use std::collections::HashSet;
+
+use automerge::legacy::{Key, ObjectId, OpType};
+use automerge::{Change, ObjType, ROOT, ReadDoc};
+
+use super::shift::{read_ack_entry, read_checkin, read_extension, read_header};
+use super::{DocKind, SHIFT_SCHEMA, get_obj, get_str, malformed, req_obj};
+use crate::DomainError;
+
+/// What a set of changes touched, if it is only what [`validate_shift_changes`] knows how to check.
+#[derive(Debug, Default)]
+struct Touched {
+    checkins: Vec<String>,
+    acks: Vec<String>,
+    extensions: Vec<String>,
+    ended: bool,
+    buddies: bool,
+    /// A header field (a value at the root) was written.
+    header: bool,
+}
+
+fn obj_str(id: &automerge::legacy::OpId) -> String {
+    format!("{}@{}", id.counter(), id.actor())
+}
+
+/// The root collection an object is, found by asking only for the collections needed (a check-in
+/// change targets `checkins` only, so one lookup).
+struct Collections<'a, D: ReadDoc> {
+    doc: &'a D,
+    known: Vec<(&'static str, Option<String>)>,
+}
+
+impl<'a, D: ReadDoc> Collections<'a, D> {
+    fn new(doc: &'a D) -> Self {
+        Collections { doc, known: Vec::new() }
+    }
+
+    fn which(&mut self, obj: &str) -> Result<Option<&'static str>, DomainError> {
+        for name in ["checkins", "acks", "extensions", "buddies", "ended"] {
+            let id = match self.known.iter().find(|(n, _)| *n == name) {
+                Some((_, id)) => id.clone(),
+                None => {
+                    let id = get_obj(self.doc, &ROOT, name, ObjType::Map)?.map(|o| o.to_string());
+                    self.known.push((name, id.clone()));
+                    id
+                }
+            };
+            if id.as_deref() == Some(obj) {
+                return Ok(Some(name));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The entries `changes` create, or `None` if they do anything else (then validate fully).
+fn touched<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<Option<Touched>, DomainError> {
+    let mut maps = Collections::new(doc);
+    let mut t = Touched::default();
+    for change in changes {
+        let Ok(decoded) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())) else {
+            return Ok(None);
+        };
+        let start = change.start_op().get();
+        // Objects this change creates inside a recognised entry (their fields are read with it).
+        let mut inside: HashSet<String> = HashSet::new();
+        for (i, op) in decoded.operations.iter().enumerate() {
+            let this = || format!("{}@{}", start + i as u64, change.actor_id());
+            let Key::Map(key) = &op.key else { return Ok(None) };
+            let obj = match &op.obj {
+                ObjectId::Root => {
+                    match (key.as_str(), &op.action) {
+                        ("ended", OpType::Make(_)) => {
+                            t.ended = true;
+                            inside.insert(this());
+                        }
+                        (_, OpType::Put(_)) => t.header = true,
+                        _ => return Ok(None),
+                    }
+                    continue;
+                }
+                ObjectId::Id(id) => obj_str(id),
+            };
+            if inside.contains(&obj) {
+                if !matches!(op.action, OpType::Put(_)) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let made = matches!(op.action, OpType::Make(_));
+            let put = matches!(op.action, OpType::Put(_));
+            match (maps.which(&obj)?, made) {
+                (Some("checkins"), true) => t.checkins.push(key.to_string()),
+                (Some("acks"), true) => t.acks.push(key.to_string()),
+                (Some("extensions"), true) => t.extensions.push(key.to_string()),
+                (Some("buddies"), false) if put || matches!(op.action, OpType::Delete) => {
+                    t.buddies = true;
+                    continue;
+                }
+                (Some("ended"), false) if put => {
+                    t.ended = true;
+                    continue;
+                }
+                _ => return Ok(None),
+            }
+            inside.insert(this());
+        }
+    }
+    Ok(Some(t))
+}
+
+/// Checks a shift document after `changes` were applied to it, assuming it was a valid shift
+/// document before them: the header and every entry the changes create are read and checked as
+/// [`shift::read`](super::shift::read) would; changes that write anything else are checked by
+/// reading the whole document. Returns the same verdict as the full validation, in time
+/// proportional to the changes rather than to the document.
+pub fn validate_shift_changes<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<DocKind, DomainError> {
+    match get_str(doc, &ROOT, "schema")?.as_deref() {
+        Some(SHIFT_SCHEMA) => {}
+        _ => return super::validate(doc),
+    }
+    if changes.is_empty() {
+        return super::validate(doc);
+    }
+    let Some(t) = touched(doc, changes)? else {
+        return super::validate(doc);
+    };
+    // The header, the buddies and the end are checked whenever a change writes any of them;
+    // a change that only adds entries leaves them as they were (valid).
+    if t.header || t.buddies || t.ended {
+        read_header(doc)?;
+    }
+    let checkins = req_obj(doc, &ROOT, "checkins", ObjType::Map)?;
+    for key in &t.checkins {
+        let o = req_obj(doc, &checkins, key, ObjType::Map)?;
+        read_checkin(doc, key, &o)?;
+    }
+    let acks = req_obj(doc, &ROOT, "acks", ObjType::Map)?;
+    for key in &t.acks {
+        let o = req_obj(doc, &acks, key, ObjType::Map)?;
+        let ack = read_ack_entry(doc, key, &o)?;
+        if doc.get(&checkins, ack.checkin.to_string())?.is_none() {
+            return Err(malformed(format!("ack {} refers to unknown check-in {}", ack.id, ack.checkin)));
+        }
+    }
+    let exts = req_obj(doc, &ROOT, "extensions", ObjType::Map)?;
+    for key in &t.extensions {
+        let o = req_obj(doc, &exts, key, ObjType::Map)?;
+        read_extension(doc, key, &o)?;
+    }
+    Ok(DocKind::Shift)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ObjType, ROOT, ReadDoc};
+
+    use super::*;
+    use crate::doc::{shift, validate};
+    use crate::*;
+
+    fn setup() -> (Automerge, Shift, CheckIn) {
+        let s = Shift::begin(TeamId::new(), MemberId::new(), "p", Timestamp(1_000), Timestamp(100_000), Secs(600));
+        let mut doc = Automerge::new();
+        doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
+        let c = CheckIn {
+            id: CheckInId::new(),
+            status: CheckInStatus::Ok,
+            mood: None,
+            confidence: None,
+            note: None,
+            location: None,
+            device_time: Timestamp(2_000),
+            by: s.worker,
+            device: DeviceId::new(),
+        };
+        (doc, s, c)
+    }
+
+    /// Applies `edit` as one change and returns both verdicts: incremental and full.
+    fn verdicts(
+        doc: &mut Automerge,
+        edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+    ) -> (Result<DocKind, DomainError>, Result<DocKind, DomainError>) {
+        let heads = doc.get_heads();
+        doc.transact::<_, _, DomainError>(|tx| {
+            edit(tx);
+            Ok(())
+        })
+        .unwrap();
+        let changes: Vec<Change> = doc.get_changes(&heads);
+        (validate_shift_changes(doc, &changes), validate(doc))
+    }
+
+    #[test]
+    fn a_good_checkin_ack_extension_and_end_pass_like_the_full_validation() {
+        let (mut doc, s, c) = setup();
+        let (inc, full) = verdicts(&mut doc, |tx| shift::add_checkin(tx, &c).unwrap());
+        assert_eq!((inc.unwrap(), full.unwrap()), (DocKind::Shift, DocKind::Shift));
+        // The cheap path is taken: the check-in is recognised as the one new entry.
+        let last = doc.get_last_local_change().unwrap().clone();
+        let t = touched(&doc, &[last]).unwrap().expect("a check-in is a known edit");
+        assert_eq!(t.checkins, vec![c.id.to_string()]);
+        let a = Ack { id: AckId::new(), checkin: c.id, by: MemberId::new(), at: Timestamp(3_000), reply: None };
+        let (inc, full) = verdicts(&mut doc, |tx| shift::add_ack(tx, &a).unwrap());
+        assert!(inc.is_ok() && full.is_ok());
+        let e = Extension {
+            id: ExtensionId::new(),
+            new_end: Timestamp(200_000),
+            reason: "late".into(),
+            at: Timestamp(4_000),
+        };
+        let (inc, full) = verdicts(&mut doc, |tx| shift::extend(tx, &e).unwrap());
+        assert!(inc.is_ok() && full.is_ok());
+        let (inc, full) = verdicts(&mut doc, |tx| shift::set_purpose(tx, "other").unwrap());
+        assert!(inc.is_ok() && full.is_ok());
+        let (inc, full) =
+            verdicts(&mut doc, |tx| shift::end(tx, &ShiftEnd { at: Timestamp(5_000), note: None }).unwrap());
+        assert!(inc.is_ok() && full.is_ok());
+        let last = doc.get_last_local_change().unwrap().clone();
+        assert!(touched(&doc, &[last]).unwrap().expect("ending is a known edit").ended);
+        assert_eq!(shift::read(&doc).unwrap().id, s.id);
+    }
+
+    #[test]
+    fn bad_entries_are_refused_like_the_full_validation() {
+        let (doc, _, c) = setup();
+        let checkins = doc.get(ROOT, "checkins").unwrap().unwrap().1;
+        let acks = doc.get(ROOT, "acks").unwrap().unwrap().1;
+        // A check-in with an unknown status.
+        let mut d = doc.fork();
+        let (inc, full) = verdicts(&mut d, |tx| {
+            let o = tx.put_object(&checkins, c.id.to_string(), ObjType::Map).unwrap();
+            tx.put(&o, "status", "bogus").unwrap();
+            tx.put(&o, "device_time", 5i64).unwrap();
+            tx.put(&o, "by", c.by.to_string()).unwrap();
+            tx.put(&o, "device", c.device.to_string()).unwrap();
+        });
+        assert!(inc.is_err() && full.is_err(), "{inc:?} {full:?}");
+        // A check-in keyed by something that is not an id.
+        let mut d = doc.fork();
+        let (inc, full) = verdicts(&mut d, |tx| {
+            let o = tx.put_object(&checkins, "not-an-id", ObjType::Map).unwrap();
+            tx.put(&o, "status", "ok").unwrap();
+        });
+        assert!(inc.is_err() && full.is_err());
+        // An ack for a check-in that does not exist.
+        let mut d = doc.fork();
+        let (inc, full) = verdicts(&mut d, |tx| {
+            let o = tx.put_object(&acks, AckId::new().to_string(), ObjType::Map).unwrap();
+            tx.put(&o, "checkin", CheckInId::new().to_string()).unwrap();
+            tx.put(&o, "by", MemberId::new().to_string()).unwrap();
+            tx.put(&o, "at", 5i64).unwrap();
+        });
+        assert!(inc.is_err() && full.is_err());
+        // A header field broken: the header is always re-read.
+        let mut d = doc.fork();
+        let (inc, full) = verdicts(&mut d, |tx| tx.put(ROOT, "interval_s", 0i64).unwrap());
+        assert!(inc.is_err() && full.is_err());
+        // A collection replaced by a value: not an entry, so the full validation decides.
+        let mut d = doc.fork();
+        let (inc, full) = verdicts(&mut d, |tx| tx.put(ROOT, "acks", "gone").unwrap());
+        assert!(inc.is_err() && full.is_err());
+    }
+
+    #[test]
+    fn edits_it_does_not_model_fall_back_to_the_full_validation() {
+        let (mut doc, _, c) = setup();
+        doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
+        let checkins = doc.get(ROOT, "checkins").unwrap().unwrap().1;
+        let entry = doc.get(&checkins, c.id.to_string()).unwrap().unwrap().1;
+        // Editing an existing check-in into something invalid.
+        let (inc, full) = verdicts(&mut doc.fork(), |tx| tx.put(&entry, "status", "nope").unwrap());
+        assert!(inc.is_err() && full.is_err());
+        // Deleting a required field of an existing check-in.
+        let (inc, full) = verdicts(&mut doc.fork(), |tx| tx.delete(&entry, "by").unwrap());
+        assert!(inc.is_err() && full.is_err());
+        // A harmless edit of an existing entry passes, as fully validated.
+        let (inc, full) = verdicts(&mut doc.fork(), |tx| tx.put(&entry, "extra", 1i64).unwrap());
+        assert!(inc.is_ok() && full.is_ok());
+    }
+}
