@@ -118,11 +118,13 @@ fn a_device_clock_three_hours_fast_or_slow_never_hides_an_overdue_worker() {
 fn past_the_planned_end_the_worker_is_reminded_before_anyone_else() {
     let mut s = new_shift(MemberId::new(), TeamId::new());
     s.initial_end = at_min(20);
-    let mut p = Policy::default();
-    p.escalation = vec![
-        EscalationStep { after: Secs::minutes(5), notify: Notify::Buddies },
-        EscalationStep { after: Secs::minutes(15), notify: Notify::Leads },
-    ];
+    let p = Policy {
+        escalation: vec![
+            EscalationStep { after: Secs::minutes(5), notify: Notify::Buddies },
+            EscalationStep { after: Secs::minutes(15), notify: Notify::Leads },
+        ],
+        ..Policy::default()
+    };
     let tl = timeline(&s, 0, 0, at_min(0));
     let w = alerts::wanted(&tl, &p, at_min(30));
     assert_eq!(kinds(&w), vec![AlertKind::PastPlannedEnd]);

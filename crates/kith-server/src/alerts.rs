@@ -155,10 +155,8 @@ impl AlertEngine {
     /// Rebuilds the index from storage and evaluates every active shift at `now` (firing anything
     /// that came due while the server was down, once).
     pub async fn load(&self, sync: &SyncService, now: i64) -> Result<(), StorageError> {
-        {
-            let mut o = self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            o.extend(self.storage.device_offsets().await?);
-        }
+        let stored = self.storage.device_offsets().await?;
+        self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(stored);
         let mut st = self.state.lock().await;
         for a in self.storage.alerts(None, true, usize::MAX >> 1).await? {
             st.known.insert(a.key.clone());
@@ -235,6 +233,7 @@ impl AlertEngine {
     ) -> Result<(), StorageError> {
         let Some(Ok(shift)) = sync.with_doc(meta.id, |d| shift::read(&d.doc)).await? else { return Ok(()) };
         let id = shift.id;
+        #[allow(clippy::map_entry)] // the entry cannot be held across the storage read
         if !st.shifts.contains_key(&id) {
             let receipts: HashMap<CheckInId, CheckinReceipt> =
                 self.storage.checkin_receipts(id).await?.into_iter().map(|r| (r.checkin, r)).collect();
