@@ -290,6 +290,21 @@ impl AlertEngine {
         Ok(due.len())
     }
 
+    /// Forgets the cached team document (its roster or policy changed).
+    pub async fn forget_team(&self, team: TeamId) {
+        self.state.lock().await.teams.remove(&team);
+    }
+
+    /// Re-evaluates every watched shift at `now` (what a start does after loading; benchmarks).
+    pub async fn rescan(&self, sync: &SyncService, now: i64) -> Result<usize, StorageError> {
+        let mut st = self.state.lock().await;
+        let ids: Vec<ShiftId> = st.shifts.keys().copied().collect();
+        for id in &ids {
+            self.evaluate(&mut st, sync, *id, now).await?;
+        }
+        Ok(ids.len())
+    }
+
     /// The earliest moment something is due (for the ticker).
     pub async fn next_wake(&self) -> Option<i64> {
         self.state.lock().await.wake.iter().next().map(|(t, _)| *t)

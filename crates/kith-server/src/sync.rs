@@ -571,6 +571,12 @@ impl SyncService {
         });
         self.maybe_snapshot(&mut guard);
         drop(guard);
+        if meta.kind == Kind::Team
+            && let Some(engine) = self.alerts.get()
+        {
+            // A new member (lead or buddy) must be reached by the next alert step.
+            engine.forget_team(meta.team).await;
+        }
         self.live.changed(meta.team, vec![meta], None);
         Ok(())
     }
