@@ -202,13 +202,10 @@ impl AlertEngine {
         if write {
             self.storage.set_device_offset(d, offset, now).await?;
         }
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let mut st = self.state.lock().await;
         for meta in changed {
             match meta.kind {
                 Kind::Team => {
+                    let mut st = self.state.lock().await;
                     st.teams.remove(&meta.team);
                     let ids: Vec<ShiftId> =
                         st.shifts.iter().filter(|(_, w)| w.meta.team == meta.team).map(|(id, _)| *id).collect();
@@ -216,15 +213,17 @@ impl AlertEngine {
                         self.evaluate(&mut st, sync, id, now).await?;
                     }
                 }
-                Kind::Shift => self.shift_changed(&mut st, sync, dev, offset, meta, now).await?,
+                Kind::Shift => self.shift_changed(sync, dev, offset, meta, now).await?,
             }
         }
         Ok(())
     }
 
+    /// Takes a changed shift into account. The engine's lock is held only for in-memory work and
+    /// the evaluation (which writes only when an alert changes), never across the receipts' write,
+    /// so concurrent check-in syncs are not serialised behind one another's fsync.
     async fn shift_changed(
         &self,
-        st: &mut State,
         sync: &SyncService,
         dev: &DeviceAuth,
         offset: i64,
@@ -233,50 +232,62 @@ impl AlertEngine {
     ) -> Result<(), StorageError> {
         let Some(Ok(shift)) = sync.with_doc(meta.id, |d| shift::read(&d.doc)).await? else { return Ok(()) };
         let id = shift.id;
-        #[allow(clippy::map_entry)] // the entry cannot be held across the storage read
-        if !st.shifts.contains_key(&id) {
-            let receipts: HashMap<CheckInId, CheckinReceipt> =
-                self.storage.checkin_receipts(id).await?.into_iter().map(|r| (r.checkin, r)).collect();
-            let meta = TrackedShift {
-                shift: id,
-                team: shift.team,
-                worker: shift.worker,
-                offset_ms: offset,
-                first_seen: now,
-                ended_seen: None,
-            };
-            st.shifts.insert(id, Watched { meta, shift: shift.clone(), receipts });
-        }
-        let Some(w) = st.shifts.get_mut(&id) else { return Ok(()) };
-        let mut fresh = Vec::new();
-        for c in &shift.checkins {
-            if w.receipts.contains_key(&c.id) {
-                continue;
+        let known = self.state.lock().await.shifts.contains_key(&id);
+        let stored: Option<HashMap<CheckInId, CheckinReceipt>> = if known {
+            None
+        } else {
+            Some(self.storage.checkin_receipts(id).await?.into_iter().map(|r| (r.checkin, r)).collect())
+        };
+        let (tracked, fresh) = {
+            let mut st = self.state.lock().await;
+            let first = !st.shifts.contains_key(&id);
+            let w = st.shifts.entry(id).or_insert_with(|| Watched {
+                meta: TrackedShift {
+                    shift: id,
+                    team: shift.team,
+                    worker: shift.worker,
+                    offset_ms: offset,
+                    first_seen: now,
+                    ended_seen: None,
+                },
+                shift: shift.clone(),
+                receipts: stored.unwrap_or_default(),
+            });
+            let mut fresh = Vec::new();
+            for c in &shift.checkins {
+                if w.receipts.contains_key(&c.id) {
+                    continue;
+                }
+                let off = if c.device == dev.device.id { offset } else { self.offset(c.device).unwrap_or(offset) };
+                let r = CheckinReceipt {
+                    checkin: c.id,
+                    shift: id,
+                    device: c.device,
+                    device_time: c.device_time.0,
+                    received_at: now,
+                    offset_ms: off,
+                    effective_at: alerts::effective_time(c.device_time, off, Timestamp(now)).0,
+                };
+                w.receipts.insert(c.id, r.clone());
+                fresh.push(r);
             }
-            let off = if c.device == dev.device.id { offset } else { self.offset(c.device).unwrap_or(offset) };
-            let r = CheckinReceipt {
-                checkin: c.id,
-                shift: id,
-                device: c.device,
-                device_time: c.device_time.0,
-                received_at: now,
-                offset_ms: off,
-                effective_at: alerts::effective_time(c.device_time, off, Timestamp(now)).0,
-            };
-            w.receipts.insert(c.id, r.clone());
-            fresh.push(r);
+            let mut moved = first;
+            if dev.device.member == shift.worker && (w.meta.offset_ms - offset).abs() > OFFSET_WRITE_THRESHOLD_MS {
+                w.meta.offset_ms = offset;
+                moved = true;
+            }
+            if shift.ended.is_some() && w.meta.ended_seen.is_none() {
+                w.meta.ended_seen = Some(now);
+                moved = true;
+            }
+            w.shift = shift;
+            ((moved || !fresh.is_empty()).then(|| w.meta.clone()), fresh)
+        };
+        if let Some(tracked) = tracked {
+            self.storage.track_shift(tracked, fresh).await?;
         }
-        if dev.device.member == shift.worker {
-            w.meta.offset_ms = offset;
-        }
-        if shift.ended.is_some() && w.meta.ended_seen.is_none() {
-            w.meta.ended_seen = Some(now);
-        }
-        w.shift = shift;
-        let tracked = w.meta.clone();
-        self.storage.record_checkins(fresh).await?;
-        self.storage.track_shift(tracked).await?;
-        self.evaluate(st, sync, id, now).await
+        let mut st = self.state.lock().await;
+        self.evaluate(&mut st, sync, id, now).await
     }
 
     /// Evaluates every shift whose next deadline or escalation step is due at `now`. Returns how

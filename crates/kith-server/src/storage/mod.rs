@@ -379,13 +379,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn alerts(&self, team: Option<TeamId>, unresolved: bool, limit: usize) -> StorageResult<Vec<AlertRecord>>;
     async fn alert_steps(&self, alert: uuid::Uuid) -> StorageResult<Vec<FiredStep>>;
 
-    /// Keeps the first receipt of each check-in (later ones are ignored).
-    async fn record_checkins(&self, receipts: Vec<CheckinReceipt>) -> StorageResult<()>;
     async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>>;
     async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()>;
     async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64)>>;
-    /// Inserts or updates a watched shift (first_seen is kept from the first insert).
-    async fn track_shift(&self, shift: TrackedShift) -> StorageResult<()>;
+    /// Inserts or updates a watched shift (first_seen is kept from the first insert, ended_seen
+    /// once set) and keeps the first receipt of each of its check-ins, in one transaction.
+    async fn track_shift(&self, shift: TrackedShift, receipts: Vec<CheckinReceipt>) -> StorageResult<()>;
     /// Shifts not seen ended.
     async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>>;
 

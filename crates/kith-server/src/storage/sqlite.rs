@@ -919,35 +919,6 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn record_checkins(&self, receipts: Vec<CheckinReceipt>) -> StorageResult<()> {
-        if receipts.is_empty() {
-            return Ok(());
-        }
-        self.write(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO checkin_receipts
-                     (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(db)?;
-            for r in receipts {
-                st.execute(params![
-                    r.checkin.to_string(),
-                    r.shift.to_string(),
-                    r.device.to_string(),
-                    r.device_time,
-                    r.received_at,
-                    r.offset_ms,
-                    r.effective_at
-                ])
-                .map_err(db)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
     async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>> {
         self.read(move |c| {
             let mut st = c
@@ -1014,8 +985,27 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn track_shift(&self, s: TrackedShift) -> StorageResult<()> {
+    async fn track_shift(&self, s: TrackedShift, receipts: Vec<CheckinReceipt>) -> StorageResult<()> {
         self.write(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO checkin_receipts
+                     (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db)?;
+            for r in receipts {
+                st.execute(params![
+                    r.checkin.to_string(),
+                    r.shift.to_string(),
+                    r.device.to_string(),
+                    r.device_time,
+                    r.received_at,
+                    r.offset_ms,
+                    r.effective_at
+                ])
+                .map_err(db)?;
+            }
             c.prepare_cached(
                 "INSERT INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)
