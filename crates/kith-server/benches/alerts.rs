@@ -157,7 +157,7 @@ async fn latency() {
     }
     // 200 spread over 20 s, and a burst of 200 at one instant, starting once everything is set up.
     let setup_done = kith_server::now_ms();
-    let spread_start = setup_done + 5_000;
+    let spread_start = setup_done + 15_000;
     let spread: Vec<i64> = (0..MEASURED).map(|k| spread_start + k as i64 * 100).collect();
     let burst_at = spread_start + 25_000;
     let burst: Vec<i64> = vec![burst_at; MEASURED];

@@ -202,6 +202,24 @@ impl AlertEngine {
         if write {
             self.storage.set_device_offset(d, offset, now).await?;
         }
+        // Every changed shift's receipts in one write, then the evaluations.
+        let mut writes = Vec::new();
+        let mut shifts = Vec::new();
+        for meta in changed.iter().filter(|m| m.kind == Kind::Shift) {
+            if let Some((id, write)) = self.shift_changed(sync, dev, offset, meta, now).await? {
+                writes.extend(write);
+                shifts.push(id);
+            }
+        }
+        if !writes.is_empty() {
+            self.storage.track_shifts(writes).await?;
+        }
+        if !shifts.is_empty() {
+            let mut st = self.state.lock().await;
+            for id in shifts {
+                self.evaluate(&mut st, sync, id, now).await?;
+            }
+        }
         for meta in changed {
             match meta.kind {
                 Kind::Team => {
@@ -213,15 +231,16 @@ impl AlertEngine {
                         self.evaluate(&mut st, sync, id, now).await?;
                     }
                 }
-                Kind::Shift => self.shift_changed(sync, dev, offset, meta, now).await?,
+                Kind::Shift => {}
             }
         }
         Ok(())
     }
 
-    /// Takes a changed shift into account. The engine's lock is held only for in-memory work and
-    /// the evaluation (which writes only when an alert changes), never across the receipts' write,
-    /// so concurrent check-in syncs are not serialised behind one another's fsync.
+    /// Takes a changed shift into account in memory; returns what to store. The engine's lock is
+    /// held only for in-memory work and the evaluation (which writes only when an alert changes),
+    /// never across the receipts' write, so concurrent check-in syncs are not serialised behind
+    /// one another's fsync.
     async fn shift_changed(
         &self,
         sync: &SyncService,
@@ -229,8 +248,8 @@ impl AlertEngine {
         offset: i64,
         meta: &DocMeta,
         now: i64,
-    ) -> Result<(), StorageError> {
-        let Some(Ok(shift)) = sync.with_doc(meta.id, |d| shift::read(&d.doc)).await? else { return Ok(()) };
+    ) -> Result<Option<(ShiftId, Option<(TrackedShift, Vec<CheckinReceipt>)>)>, StorageError> {
+        let Some(Ok(shift)) = sync.with_doc(meta.id, |d| shift::read(&d.doc)).await? else { return Ok(None) };
         let id = shift.id;
         let known = self.state.lock().await.shifts.contains_key(&id);
         let stored: Option<HashMap<CheckInId, CheckinReceipt>> = if known {
@@ -283,11 +302,7 @@ impl AlertEngine {
             w.shift = shift;
             ((moved || !fresh.is_empty()).then(|| w.meta.clone()), fresh)
         };
-        if let Some(tracked) = tracked {
-            self.storage.track_shift(tracked, fresh).await?;
-        }
-        let mut st = self.state.lock().await;
-        self.evaluate(&mut st, sync, id, now).await
+        Ok(Some((id, tracked.map(|t| (t, fresh)))))
     }
 
     /// Evaluates every shift whose next deadline or escalation step is due at `now`. Returns how

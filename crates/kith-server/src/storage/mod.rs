@@ -382,9 +382,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>>;
     async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()>;
     async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64)>>;
-    /// Inserts or updates a watched shift (first_seen is kept from the first insert, ended_seen
-    /// once set) and keeps the first receipt of each of its check-ins, in one transaction.
-    async fn track_shift(&self, shift: TrackedShift, receipts: Vec<CheckinReceipt>) -> StorageResult<()>;
+    /// Inserts or updates watched shifts (first_seen is kept from the first insert, ended_seen
+    /// once set) and keeps the first receipt of each of their check-ins, in one transaction.
+    async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()>;
     /// Shifts not seen ended.
     async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>>;
 

@@ -985,43 +985,11 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn track_shift(&self, s: TrackedShift, receipts: Vec<CheckinReceipt>) -> StorageResult<()> {
+    async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()> {
         self.write(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO checkin_receipts
-                     (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .map_err(db)?;
-            for r in receipts {
-                st.execute(params![
-                    r.checkin.to_string(),
-                    r.shift.to_string(),
-                    r.device.to_string(),
-                    r.device_time,
-                    r.received_at,
-                    r.offset_ms,
-                    r.effective_at
-                ])
-                .map_err(db)?;
+            for (s, receipts) in shifts {
+                track_one(c, s, receipts)?;
             }
-            c.prepare_cached(
-                "INSERT INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (shift_id) DO UPDATE SET offset_ms = excluded.offset_ms,
-                    ended_seen = COALESCE(tracked_shifts.ended_seen, excluded.ended_seen)",
-            )
-            .map_err(db)?
-            .execute(params![
-                s.shift.to_string(),
-                s.team.to_string(),
-                s.worker.to_string(),
-                s.offset_ms,
-                s.first_seen,
-                s.ended_seen
-            ])
-            .map_err(db)?;
             Ok(())
         })
         .await
@@ -1207,6 +1175,47 @@ const DELIVERY_COLS: &str = "id, team_id, key, url, secret, body, attempts, next
 
 fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
+fn track_one(c: &Connection, s: TrackedShift, receipts: Vec<CheckinReceipt>) -> Result<(), StorageError> {
+    {
+        let mut st = c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO checkin_receipts
+                     (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db)?;
+        for r in receipts {
+            st.execute(params![
+                r.checkin.to_string(),
+                r.shift.to_string(),
+                r.device.to_string(),
+                r.device_time,
+                r.received_at,
+                r.offset_ms,
+                r.effective_at
+            ])
+            .map_err(db)?;
+        }
+        c.prepare_cached(
+            "INSERT INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (shift_id) DO UPDATE SET offset_ms = excluded.offset_ms,
+                    ended_seen = COALESCE(tracked_shifts.ended_seen, excluded.ended_seen)",
+        )
+        .map_err(db)?
+        .execute(params![
+            s.shift.to_string(),
+            s.team.to_string(),
+            s.worker.to_string(),
+            s.offset_ms,
+            s.first_seen,
+            s.ended_seen
+        ])
+        .map_err(db)?;
+    }
+    Ok(())
 }
 
 fn doc_meta(c: &Connection, id: Uuid) -> Result<Option<DocMeta>, StorageError> {
