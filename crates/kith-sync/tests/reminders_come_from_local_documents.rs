@@ -77,3 +77,14 @@ fn the_next_checkin_and_the_planned_end_are_reminded_a_lead_before() {
         .unwrap();
     assert!(kith_sync::reminders(&mut store, alice).unwrap().is_empty());
 }
+
+#[test]
+fn an_alert_on_the_live_channel_is_passed_to_the_app() {
+    use kith_sync::live::{LiveEvent, parse};
+    let data = r#"{"action":"step","notify":"leads","step":2,"alert":{"kind":"missed_checkin","worker_name":"Alice"}}"#;
+    match parse("alert", data) {
+        LiveEvent::Alert(v) => assert_eq!(v["alert"]["worker_name"], "Alice"),
+        other => panic!("not an alert: {other:?}"),
+    }
+    assert!(matches!(parse("alert", "not json"), LiveEvent::Other(..)));
+}
