@@ -320,3 +320,21 @@ async fn a_device_clock_three_hours_off_still_makes_her_overdue_on_time() {
         assert_eq!(open[0]["due"], T + 40 * MIN, "skew {skew_h}h");
     }
 }
+
+#[tokio::test]
+async fn a_teammate_who_is_not_a_buddy_neither_sees_nor_claims_the_alert() {
+    let server = TestServer::start_manual().await;
+    let (lead, mut alice, bob) = crew(&server).await;
+    let carol = Dev::join(&server, &server.invite(lead.team, Role::Member).await, "Carol").await;
+    alice_starts(&mut alice, bob.member).await;
+    at(&server, T + 40 * MIN).await;
+    let id = alerts_of(&lead, false).await[0]["id"].as_str().unwrap().to_string();
+    assert!(alerts_of(&carol, true).await.is_empty());
+    let resp = carol.post_json(&format!("/v1/alerts/{id}/claim"), json!({})).await;
+    assert_eq!(resp.status(), 404, "the same answer as for an alert that does not exist");
+    let resp = lead.post_json(&format!("/v1/alerts/{}/claim", uuid::Uuid::now_v7()), json!({})).await;
+    assert_eq!(resp.status(), 404);
+    let err: Value = resp.json().await.unwrap();
+    assert_eq!(err["code"], "alert_unknown");
+    assert_eq!(lead.post_json("/v1/alerts/not-an-id/claim", json!({})).await.status(), 400);
+}
