@@ -385,7 +385,8 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Inserts or updates watched shifts (first_seen is kept from the first insert, ended_seen
     /// once set) and keeps the first receipt of each of their check-ins, in one transaction.
     async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()>;
-    /// Shifts not seen ended.
+    /// Shifts not seen ended, and ended ones that still have an unresolved alert (a crash
+    /// between storing the end and resolving its alerts must not leave them open forever).
     async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>>;
 
     /// Sets (or with None removes) a team's webhook.

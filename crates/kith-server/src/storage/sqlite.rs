@@ -1000,7 +1000,7 @@ impl Storage for SqliteStorage {
             let mut st = c
                 .prepare(
                     "SELECT shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen FROM tracked_shifts
-                     WHERE ended_seen IS NULL",
+                     WHERE ended_seen IS NULL OR shift_id IN (SELECT shift_id FROM alerts WHERE state <> 'resolved')",
                 )
                 .map_err(db)?;
             let rows = st
