@@ -1,35 +1,156 @@
 #!/usr/bin/env bash
-# Builds Kith and runs the product. For now Kith is its offline headless client: this walks one lone
-# worker's shift on this device, with no network, in a fresh demo data directory.
+# Builds Kith and runs it: the team server (kith-server, embedded SQLite) on 127.0.0.1:8457, a demo
+# team made with the admin commands, a lead and a worker who join it with the `kith` client, and a
+# short scripted shift. The server then keeps running in the foreground until Ctrl-C.
+# Everything lives in .kith-demo/ and starts fresh on every run.
 # Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/ensure-toolchain.sh
 kith_ensure_rust
 
-echo "==> building kith"
-cargo build --locked --release -p kith-cli
-kith="$PWD/target/release/kith"
-export KITH_DATA_DIR="$PWD/.kith-demo"
-rm -rf "$KITH_DATA_DIR"
+echo "==> building kith-server and kith (release)"
+cargo build --locked --release -p kith-server -p kith-cli
+root="$PWD"
+server_bin="$root/target/release/kith-server"
+kith_bin="$root/target/release/kith"
+demo="$root/.kith-demo"
+addr="127.0.0.1:8457"
+url="http://$addr"
 
-step() { printf '\n\033[1m$ kith %s\033[0m\n' "$*"; "$kith" "$@"; }
-at() { KITH_NOW="$1" "$kith" "${@:2}"; }
+# A server left running by an earlier run of this script (its pid file) is stopped first.
+if [ -f "$demo/server.pid" ]; then
+  old=$(cat "$demo/server.pid")
+  if [ -n "$old" ] && [ "$(cat "/proc/$old/comm" 2>/dev/null)" = "kith-server" ]; then
+    echo "==> stopping the demo server of an earlier run (pid $old)"
+    kill -TERM "$old" 2>/dev/null || true
+    while kill -0 "$old" 2>/dev/null; do sleep 0.1; done
+  fi
+fi
+if curl -fsS "$url/healthz" >/dev/null 2>&1; then
+  echo "Something else already answers on $addr: stop it and run scripts/demo.sh again." >&2
+  exit 1
+fi
+rm -rf "$demo"
+mkdir -p "$demo"
+unset KITH_DATA_DIR KITH_NOW KITH_CONFIG
 
-# A fixed morning, so the countdowns read the same on every run (KITH_NOW is for demos and tests).
-day=$(date -u +%Y-%m-%d)
-export TZ=UTC
-export KITH_NOW="${day}T08:00:00Z"
-step init --name "Alice Field" --team "North estate" --team-phone "+44 20 7946 0000"
-step shift start --purpose "Meter readings, north estate" --until 16:30 --every 1h
-KITH_NOW="${day}T08:55:00Z" step status
-KITH_NOW="${day}T09:02:00Z" step checkin ok --mood 4 --confidence 4 --note "First block done"
-KITH_NOW="${day}T10:05:00Z" step checkin support --note "Dog loose at no. 14, waiting" --visibility leads
-KITH_NOW="${day}T11:20:00Z" step status
-printf '\n(11:20 and no check-in since 10:05: the shift is overdue; on a server this would escalate)\n'
-KITH_NOW="${day}T11:22:00Z" step checkin ok --mood 3 --confidence 3 --location coarse --lat 53.4808 --lon -2.2426
-KITH_NOW="${day}T16:10:00Z" step extend --until 17:15 --reason "Last meters behind a locked gate"
-KITH_NOW="${day}T17:05:00Z" step end --note "All fine"
-KITH_NOW="${day}T17:06:00Z" step log
-KITH_NOW="${day}T17:06:00Z" step status --json
-printf '\nThe demo data is in %s; run %s --data-dir %s --help to try more.\n' "$KITH_DATA_DIR" "$kith" "$KITH_DATA_DIR"
+server_pid=""
+stop_server() {
+  if [ -n "$server_pid" ]; then
+    echo
+    echo "==> stopping kith-server (it finishes in-flight syncs first)"
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    echo "==> kith-server stopped; the demo data stays in .kith-demo/ until the next run"
+  fi
+  rm -f "$demo/server.pid"
+  server_pid=""
+}
+trap 'stop_server; exit 130' INT
+trap 'stop_server; exit 143' TERM
+trap 'stop_server' EXIT
+
+echo "==> starting kith-server on $url (data in .kith-demo/server, log in .kith-demo/server.log)"
+NO_COLOR=1 "$server_bin" --data-dir "$demo/server" --listen "$addr" serve >"$demo/server.log" 2>&1 &
+server_pid=$!
+echo "$server_pid" >"$demo/server.pid"
+for _ in $(seq 1 100); do
+  curl -fsS "$url/healthz" >/dev/null 2>&1 && break
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "kith-server did not start; its log:" >&2
+    cat "$demo/server.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+curl -fsS "$url/healthz" >/dev/null
+
+# Prints a command as one would type it (on stderr, so that $(...) captures only its output).
+show() {
+  local line="" a
+  for a in "$@"; do
+    case "$a" in
+      *[!A-Za-z0-9_./:+=@-]*) line+=" \"$a\"" ;;
+      *) line+=" $a" ;;
+    esac
+  done
+  printf '\n\033[1m$%s\033[0m\n' "$line" >&2
+}
+admin() {
+  show kith-server --data-dir .kith-demo/server admin "$@"
+  "$server_bin" --data-dir "$demo/server" admin "$@"
+}
+as() {
+  local who=$1
+  shift
+  show kith --data-dir ".kith-demo/$who" "$@"
+  "$kith_bin" --data-dir "$demo/$who" "$@"
+}
+quiet() {
+  local who=$1
+  shift
+  "$kith_bin" --data-dir "$demo/$who" "$@"
+}
+
+printf '\n\033[1m== An admin creates the team (on the same SQLite database, while the server runs) ==\033[0m\n'
+created=$(admin create-team --name "North estate" --phone "+44 20 7946 0000")
+echo "$created"
+team_id=$(echo "$created" | awk '/^team /{print $2}')
+lead_code=$(echo "$created" | awk '/^lead invite /{print $3}')
+member_code=$(admin invite --team "$team_id" --role member --expires 1d)
+echo "$member_code"
+
+printf '\n\033[1m== A lead and a worker join, each on their own device ==\033[0m\n'
+as lead join "$url" "$lead_code" --name "Lee Lead" --device-label "Lee's laptop"
+link="kith://join?server=http%3A%2F%2F${addr/:/%3A}&code=$member_code"
+as worker join "$link" --name "Alice Field" --device-label "Alice's phone"
+
+printf '\n\033[1m== The worker starts a shift, checks in, and asks for support ==\033[0m\n'
+as worker shift start --purpose "Meter readings, north estate" --until +8h --every 1h
+as worker checkin ok --mood 4 --confidence 4 --note "First block done"
+as worker checkin support --note "Dog loose at no. 14, waiting in the van" --visibility leads
+
+printf '\n\033[1m== The lead sees the board and replies ==\033[0m\n'
+as lead team
+checkin_id=$(quiet lead --json team | grep -o '"checkin_id": "[^"]*"' | head -n 1 | cut -d'"' -f4)
+if [ -z "$checkin_id" ]; then
+  echo "The lead's board shows no check-in waiting for a reply; that is a bug." >&2
+  exit 1
+fi
+as lead ack "$checkin_id" --reply "Seen, calling you in 5"
+
+printf '\n\033[1m== The worker syncs and sees the reply ==\033[0m\n'
+as worker sync
+as worker log
+as worker status
+as lead team
+
+cat <<EOF
+
+== Kith is running ==
+Team server:  $url   (health: $url/healthz, metrics: $url/metrics, API: $url/openapi.json)
+Server data:  .kith-demo/server (SQLite), log: .kith-demo/server.log
+Devices:      .kith-demo/lead (Lee Lead, lead), .kith-demo/worker (Alice Field, member)
+
+Try next, in another terminal, from $root:
+  $kith_bin --data-dir .kith-demo/worker checkin ok --mood 5
+  $kith_bin --data-dir .kith-demo/worker checkin emergency --note "Need help"
+  $kith_bin --data-dir .kith-demo/lead team
+  $kith_bin --data-dir .kith-demo/lead ack <check-in id from kith team> --reply "On my way"
+  $kith_bin --data-dir .kith-demo/worker sync
+  $kith_bin --data-dir .kith-demo/worker log
+  $kith_bin --data-dir .kith-demo/worker end --note "All fine"
+  $kith_bin --data-dir .kith-demo/worker --help
+  $server_bin --data-dir .kith-demo/server admin devices
+  $server_bin --data-dir .kith-demo/server admin invite --team $team_id --role member
+
+Offline: stop the server (Ctrl-C here), check in as the worker (saved and queued), start the
+server again on the same data with
+  $server_bin --data-dir .kith-demo/server --listen $addr
+then run kith sync as the worker and kith team as the lead. scripts/demo.sh starts afresh.
+
+The server keeps running here; press Ctrl-C to stop it.
+EOF
+wait "$server_pid" || true
+server_pid=""

@@ -80,20 +80,7 @@ impl Device {
 
     /// Starts a shift document owned by this device's member.
     pub fn start_shift(&mut self, purpose: &str) -> ShiftId {
-        let s = Shift {
-            id: ShiftId::new(),
-            team: self.team,
-            worker: self.member,
-            purpose: purpose.to_string(),
-            started_at: T0,
-            initial_end: T0 + Secs::hours(8),
-            interval: Secs::minutes(30),
-            buddies: vec![],
-            extensions: vec![],
-            ended: None,
-            checkins: vec![],
-            acks: vec![],
-        };
+        let s = Shift::begin(self.team, self.member, purpose, T0, T0 + Secs::hours(8), Secs::minutes(30));
         self.store
             .create_doc(s.id.uuid(), "shift", |tx| shift::init(tx, &s).map_err(StoryError::from))
             .expect("start shift");

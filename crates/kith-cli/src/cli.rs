@@ -6,19 +6,30 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use kith_domain::{CheckInStatus, LocationPrecision, MemberId, Rating, Role, Visibility};
 
 const AFTER_HELP: &str = "\
+Getting started:
+  kith join https://kith.example.org ABCD-EFGH-JKLM-NPQR --name \"Alice Field\"
+  kith join \"kith://join?server=...&code=...\" --name \"Alice Field\"   (the link a lead sent you)
+  kith shift start --purpose \"Meter readings\" --until 17:30 --every 1h
+  kith checkin ok --mood 4     kith checkin support     kith checkin emergency
+  kith team                    (the board; leads answer with kith ack <check-in id> --reply \"...\")
+Without a team server, kith init --name \"Alice\" makes a profile for this device alone.
+
 Everything is saved on this device first, then shared with your team server when there is a
 connection (kith join once, then every change syncs; kith sync to retry). Without a connection
 nobody has been reached yet: for an emergency, phone your team or the emergency services.
 
-Exit codes: 0 done; 2 wrong command line or value; 3 not possible now (no profile yet, already or
-not on shift); 4 this device's data cannot be used (damaged or foreign database, permissions, disk);
-5 the team server cannot be reached now (retry later, nothing is lost); 6 the server refused.
+Exit codes: 0 done (a check-in saved while offline is done: it is queued); 2 wrong command line or
+value; 3 not possible now (no profile yet, already or not on shift, a member acknowledging, joining
+into a data directory that has a profile); 4 this device's data cannot be used (damaged or foreign
+database, permissions, disk); 5 the team server cannot be reached now (retry later, nothing is
+lost); 6 the server refused (unknown or used invite, revoked device): waiting will not help.
 With --json, an error is one JSON object on stderr: {\"error\": {\"kind\", \"exit_code\", \"message\"}}.
 
 Environment:
   KITH_DATA_DIR  where Kith keeps this device's data (same as --data-dir)
   KITH_NOW       for testing only: pretend the current time is this (RFC 3339, or milliseconds
-                 since 1970). Never set it in real use: due times would be wrong.";
+                 since 1970). Never set it in real use: due times would be wrong. The team
+                 server always uses its own clock.";
 
 /// Kith: check in with your team while you work alone. Works offline.
 #[derive(Debug, Parser)]
@@ -39,7 +50,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create your profile on this device (once): you, this device and a local team
+    /// Create an offline profile on this device (once): you, this device and a local team. To
+    /// work with a team server, use kith join instead
     Init(InitArgs),
     /// Start a shift or trip
     #[command(subcommand)]
@@ -112,7 +124,7 @@ pub struct JoinArgs {
 
 #[derive(Debug, Args)]
 pub struct AckArgs {
-    /// The check-in's id (kith team --json or kith log --json show them)
+    /// The check-in's id (kith team lists the check-ins waiting for a reply, with their ids)
     pub checkin: kith_domain::CheckInId,
     /// A reply the worker will see, e.g. "Seen, thanks!"
     #[arg(long)]

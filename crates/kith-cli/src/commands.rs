@@ -145,7 +145,8 @@ pub fn init(cx: &mut Ctx<'_>, a: &InitArgs) -> Result<(), CliError> {
     let p = &team.policy;
     let text = format!(
         "Welcome, {name}. Your Kith profile is saved in {}.\n\
-         You are a {} of \"{}\" (a team on this device only, until syncing comes).\n\
+         You are a {} of \"{}\", a team on this device only. To work with a team server, join it instead \
+         (in another --data-dir): kith join <server> <invite code>.\n\
          Your member id: {} (teammates use it to name you as a buddy).\n\
          Team policy: check in every {} to {} (default {}); overdue {} after a check-in is due.\n\
          Next: {START_HINT}",
@@ -438,15 +439,18 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
     let details = view::checkin_details(&c);
     let details = if details.is_empty() { String::new() } else { format!(" ({details})") };
     let saved = cx.clock(cx.now);
+    let share_line = sharing.line(|t| cx.clock(t));
     let mut text = match status {
-        CheckInStatus::Ok => {
-            format!("Checked in: OK{details}.\nSaved on this device at {saved}. {}", sharing.line(|t| cx.clock(t)))
-        }
+        CheckInStatus::Ok => format!("Checked in: OK{details}.\nSaved on this device at {saved}. {share_line}"),
         CheckInStatus::Support => format!("Support request{details} saved on this device at {saved}."),
         CheckInStatus::Emergency => format!("EMERGENCY{details} saved on this device at {saved}."),
     };
-    if let Some(adv) = &advice {
-        text.push_str(&format!("\n{adv}"));
+    // For a call for help, what to do comes first when it has not gone out; then where it is.
+    match (&advice, status, sharing.shared()) {
+        (Some(adv), CheckInStatus::Ok, _) => text.push_str(&format!("\n{adv}")),
+        (Some(adv), _, false) => text.push_str(&format!("\n{adv}\n{share_line}")),
+        (Some(adv), _, true) => text.push_str(&format!(" {share_line}\n{adv}")),
+        (None, _, _) => {}
     }
     if auto_started {
         text.push_str(&format!(
@@ -568,6 +572,8 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
     let team = s.team()?;
     let shifts = s.my_shifts(cx.err)?;
     let unsynced = s.unsynced_changes()?;
+    let link = net::server_link(&s)?;
+    let last_synced = kith_sync::engine::last_synced_ms(&s.store).map_err(net::sync_err)?.map(Timestamp);
     let current = rules::current_shift(s.me(), &shifts);
     let active = current.filter(|x| x.is_active());
     let due = active.map(|x| rules::due_status(x, &team.policy, cx.now));
@@ -586,7 +592,11 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
         "due": due.map(|d| DueView::new(&d, cx.now)),
         "last_checkin": last.map(CheckInView::from),
         "unsynced_changes": unsynced,
-        "server": serde_json::Value::Null,
+        "server": link.as_ref().map(|l| json!({
+            "url": l.url,
+            "role": l.role,
+            "last_synced": last_synced.map(rfc3339),
+        })),
     });
 
     let mut t = String::new();
@@ -643,19 +653,46 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             view::status_words(c.status),
             if details.is_empty() { String::new() } else { format!(", {details}") }
         ));
-        if active.is_some() && c.status == CheckInStatus::Emergency {
-            t.push_str(
-                "Your emergency has not reached anyone: there is no server yet. Phone your team or the emergency services if you can.\n",
-            );
+        let shift_pending = match current {
+            Some(sh) => !s.store.pending_changes(sh.id.uuid())?.is_empty(),
+            None => false,
+        };
+        let emergency = active.is_some_and(|sh| sh.checkins.iter().any(|c| c.status == CheckInStatus::Emergency));
+        if emergency && (link.is_none() || shift_pending) {
+            t.push_str(&format!(
+                "Your emergency {}. Phone {} or the emergency services (112 / 999 / 911) if you can.\n",
+                if link.is_none() {
+                    "has not reached anyone: this device has not joined a team server"
+                } else {
+                    "may not have reached anyone yet: this shift has changes that are still only on this device \
+                     (kith sync)"
+                },
+                team.phone.as_deref().map_or_else(|| "your lead".to_string(), |p| format!("your team on {p}")),
+            ));
         }
     } else if active.is_some() {
         t.push_str("No check-ins yet this shift.\n");
     }
     if unsynced > 0 {
         t.push_str(&format!(
-            "Not yet shared: {unsynced} change{} only on this device (no server yet).\n",
-            if unsynced == 1 { " is" } else { "s are" }
+            "Not yet shared: {unsynced} change{} only on this device ({}).\n",
+            if unsynced == 1 { " is" } else { "s are" },
+            if link.is_some() {
+                "they go out with the next sync: kith sync"
+            } else {
+                "this device has not joined a team server: kith join"
+            }
         ));
+    }
+    if link.is_some() {
+        match last_synced {
+            Some(at) => t.push_str(&format!(
+                "Last synced with the team server at {} ({}).\n",
+                cx.clock(at),
+                relative(at, cx.now)
+            )),
+            None => t.push_str("Never synced with the team server yet: kith sync\n"),
+        }
     }
     let out = cx.emit(&value, &t);
     s.finish();

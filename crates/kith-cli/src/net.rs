@@ -59,6 +59,11 @@ pub fn sync_err(e: SyncError) -> CliError {
         SyncError::Store(s) => CliError::Store(s),
         SyncError::BadServerAddress(_) => CliError::Usage(e.to_string()),
         SyncError::NotJoined => CliError::State(e.to_string()),
+        SyncError::Unauthorized { .. } => CliError::Remote(format!(
+            "{e} (The check-ins on this device stay here. The server binds this device's identity to the old \
+             credential, so join again from a fresh data directory: kith --data-dir <new dir> join <server> <invite \
+             code>.)"
+        )),
         other if other.retryable() => CliError::Offline(other.to_string()),
         other => CliError::Remote(other.to_string()),
     }
@@ -86,7 +91,8 @@ pub enum Sharing {
     Shared { at: Timestamp },
     /// Saved here, queued for the server; why it did not go now.
     Queued { why: String },
-    /// The server refused it (a per-document rejection); the message says why.
+    /// The server refused it (a per-document rejection, or this device's access was revoked);
+    /// the message says why.
     Refused { why: String },
 }
 
@@ -106,7 +112,10 @@ impl Sharing {
                 "Not yet shared with your team: {why}. It is queued on this device and goes out with the next sync \
                  (kith sync)."
             ),
-            Sharing::Refused { why } => format!("The team server refused it: {why}"),
+            Sharing::Refused { why } => {
+                let end = if why.ends_with(['.', ')']) { "" } else { "." };
+                format!("Not shared with your team: {why}{end}")
+            }
         }
     }
 
@@ -131,14 +140,17 @@ pub fn share(s: &mut Session, now: Timestamp) -> Sharing {
     match sync(s, &link, SHARE_TIMEOUT) {
         Ok(report) if report.rejected.is_empty() => Sharing::Shared { at: now },
         Ok(report) => {
-            Sharing::Refused { why: report.rejected.iter().map(|(_, _, m)| m.as_str()).collect::<Vec<_>>().join("; ") }
+            let msgs = report.rejected.iter().map(|(_, _, m)| m.as_str()).collect::<Vec<_>>().join("; ");
+            Sharing::Refused { why: format!("the team server refused it: {msgs}") }
         }
         Err(CliError::Offline(why)) => Sharing::Queued { why: short(&why) },
+        // Revoked, or another refusal: waiting will not help, so do not promise the next sync.
+        Err(CliError::Remote(why)) => Sharing::Refused { why },
         Err(e) => Sharing::Queued { why: short(&e.to_string()) },
     }
 }
 
-fn short(why: &str) -> String {
+pub fn short(why: &str) -> String {
     // The engine's offline message already says the data is safe; keep the reason only.
     why.split(". Your check-ins").next().unwrap_or(why).to_string()
 }

@@ -2,11 +2,14 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use uuid::Uuid;
 
 use kith_domain::doc::shift;
 use kith_domain::rules;
-use kith_domain::{Ack, AckId, CheckInId, DeviceId, MemberId, Shift, ShiftId, TeamId, Timestamp};
+use kith_domain::rules::BoardStatus;
+use kith_domain::{Ack, AckId, CheckInId, CheckInStatus, DeviceId, MemberId, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::JoinRequest;
 use kith_store::Store;
 
@@ -16,6 +19,7 @@ use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::net::{self, SERVER_KEY, ServerLink, Sharing};
 use crate::session::{self, PROFILE_KEY, Profile, SHIFT_KIND, Session};
+use crate::view;
 
 /// How long `kith sync` waits for the server.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -59,7 +63,14 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     let client = kith_sync::ServerClient::new(&server, None).map_err(net::sync_err)?;
     let label = a.device_label.clone().unwrap_or_else(|| format!("{name}'s kith"));
     let req = JoinRequest { code, name: name.clone(), device_label: label, actor: store.actor_id().to_hex_string() };
-    let resp = net::block_on(client.join(&req))?.map_err(net::sync_err)?;
+    let resp = net::block_on(client.join(&req))?.map_err(|e| match e {
+        // The server's message says what is wrong with the invite and what to do.
+        kith_sync::SyncError::Unauthorized { message }
+        | kith_sync::SyncError::Server { message, retryable: false, .. } => {
+            CliError::Remote(format!("could not join: {message}"))
+        }
+        other => net::sync_err(other),
+    })?;
 
     let profile = Profile {
         version: 1,
@@ -160,91 +171,320 @@ pub fn sync(cx: &mut Ctx<'_>) -> Result<(), CliError> {
     out
 }
 
-/// The team board: from the server when it answers (everyone's presence and status), else from
-/// the documents on this device, saying plainly how old they are.
-pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
-    let mut s = Session::open(&cx.dir)?;
-    let link = net::server_link(&s)?;
-    let mut online_error = None;
-    if let Some(link) = &link {
-        match net::sync(&mut s, link, net::SHARE_TIMEOUT) {
-            Ok(_) => {}
-            Err(e) => online_error = Some(e.to_string()),
-        }
-        if online_error.is_none() {
-            match net::block_on(link.client()?.board())? {
-                Ok(board) => {
-                    let text = server_board_text(cx, &board);
-                    let out = cx.emit(&board, &text);
-                    s.finish();
-                    return out;
-                }
-                Err(e) => online_error = Some(e.to_string()),
-            }
-        }
+/// `GET /v1/board` as the server sends it (kith-server's `BoardResponse`); a test checks the two
+/// stay in step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerBoard {
+    pub server_time: i64,
+    pub team_id: Uuid,
+    pub team_name: String,
+    #[serde(default)]
+    pub team_purpose: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Most urgent first.
+    pub rows: Vec<ServerBoardRow>,
+    /// Unresolved alerts this member may see (kith-server's `AlertView`s; docs/alerts.md).
+    #[serde(default)]
+    pub alerts: Vec<serde_json::Value>,
+}
+
+/// One member on the server's board (kith-server's `BoardEntry`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerBoardRow {
+    pub member: Uuid,
+    pub name: String,
+    pub status: BoardStatus,
+    #[serde(default)]
+    pub shift: Option<Uuid>,
+    #[serde(default)]
+    pub purpose: Option<String>,
+    #[serde(default)]
+    pub last_checkin: Option<Timestamp>,
+    #[serde(default)]
+    pub next_due: Option<Timestamp>,
+    #[serde(default)]
+    pub planned_end: Option<Timestamp>,
+    /// Connected to the live channel now.
+    #[serde(default)]
+    pub online: bool,
+    /// Server time the member was last connected.
+    #[serde(default)]
+    pub last_seen: Option<i64>,
+}
+
+/// Words for a board status, the same on the live and the offline board.
+pub fn board_status_words(s: BoardStatus) -> &'static str {
+    match s {
+        BoardStatus::Emergency => "EMERGENCY",
+        BoardStatus::Support => "SUPPORT",
+        BoardStatus::Overdue => "OVERDUE",
+        BoardStatus::DueSoon => "DUE SOON",
+        BoardStatus::Fine => "FINE",
+        BoardStatus::OffShift => "OFF SHIFT",
     }
-    let team = s.team()?;
+}
+
+/// A check-in nobody has acknowledged yet, for the lead to answer with `kith ack`.
+#[derive(Clone, Debug, Serialize)]
+struct Awaiting {
+    checkin_id: String,
+    shift_id: String,
+    worker_id: String,
+    worker: String,
+    status: CheckInStatus,
+    at: String,
+    #[serde(skip)]
+    at_ts: Timestamp,
+    note: Option<String>,
+}
+
+/// The shift documents on this device.
+fn local_shifts(s: &mut Session) -> Result<Vec<Shift>, CliError> {
     let mut shifts = Vec::new();
     for info in s.store.list_docs(Some(SHIFT_KIND))? {
         if let Ok(sh) = shift::read(s.store.doc(info.id)?) {
             shifts.push(sh);
         }
     }
-    let board = rules::board(&team, &shifts, cx.now);
-    let last_synced = kith_sync::engine::last_synced_ms(&s.store).map_err(net::sync_err)?.map(Timestamp);
-    let value = json!({
-        "source": "device",
-        "team_id": team.id.to_string(),
-        "team_name": team.name,
-        "now": rfc3339(cx.now),
-        "last_synced": last_synced.map(rfc3339),
-        "offline_reason": online_error,
-        "rows": board,
-    });
-    let mut text = format!("Team \"{}\"", team.name);
-    match (&link, last_synced) {
-        (None, _) => text.push_str(" (this device only: not joined to a team server)\n"),
-        (Some(_), Some(t)) => {
-            text.push_str(&format!(" (offline: as last synced at {}, {})\n", cx.clock(t), relative(t, cx.now)))
+    Ok(shifts)
+}
+
+/// Check-ins of teammates' current shifts that wait for a reply: every unacknowledged support
+/// request or emergency, and the last check-in if unacknowledged. Most urgent first.
+fn awaiting_reply(team: &Team, shifts: &[Shift], me: MemberId) -> Vec<Awaiting> {
+    let mut out = Vec::new();
+    for m in team.members.iter().filter(|m| m.id != me) {
+        let Some(sh) = rules::current_shift(m.id, shifts).filter(|sh| sh.is_active()) else { continue };
+        let last = sh.last_checkin().map(|c| c.id);
+        for c in &sh.checkins {
+            let acked = sh.acks.iter().any(|a| a.checkin == c.id);
+            if acked || (c.status == CheckInStatus::Ok && Some(c.id) != last) {
+                continue;
+            }
+            out.push(Awaiting {
+                checkin_id: c.id.to_string(),
+                shift_id: sh.id.to_string(),
+                worker_id: m.id.to_string(),
+                worker: m.name.clone(),
+                status: c.status,
+                at: rfc3339(c.device_time),
+                at_ts: c.device_time,
+                note: c.note.as_ref().map(|n| n.text.clone()),
+            });
         }
-        (Some(_), None) => text.push_str(" (offline: never synced)\n"),
     }
-    for row in &board {
-        text.push_str(&format!(
-            "  {:<10} {:<20} {}{}\n",
-            format!("{:?}", row.status).to_uppercase(),
-            row.name,
-            row.purpose.as_deref().map(|p| format!("\"{p}\"")).unwrap_or_default(),
-            row.next_due.map(|d| format!("  next due {}", cx.clock(d))).unwrap_or_default()
+    let rank = |s: CheckInStatus| match s {
+        CheckInStatus::Emergency => 0,
+        CheckInStatus::Support => 1,
+        CheckInStatus::Ok => 2,
+    };
+    out.sort_by_key(|a| (rank(a.status), a.at_ts));
+    out
+}
+
+/// The id of a shift's last check-in and whether it was acknowledged (when this device holds
+/// the shift).
+fn last_checkin_facts(shifts: &[Shift], shift: Option<Uuid>) -> (Option<String>, Option<bool>) {
+    let Some(sh) = shift.and_then(|id| shifts.iter().find(|s| s.id.uuid() == id)) else { return (None, None) };
+    match sh.last_checkin() {
+        Some(c) => (Some(c.id.to_string()), Some(sh.acks.iter().any(|a| a.checkin == c.id))),
+        None => (None, None),
+    }
+}
+
+/// One line of the board, live or offline.
+struct Line<'a> {
+    status: BoardStatus,
+    name: &'a str,
+    purpose: Option<&'a str>,
+    last_checkin: Option<Timestamp>,
+    next_due: Option<Timestamp>,
+    online: Option<bool>,
+}
+
+fn board_line(cx: &Ctx<'_>, l: &Line<'_>) -> String {
+    let mut t = format!("  {:<10} {:<20}", board_status_words(l.status), l.name);
+    if let Some(p) = l.purpose.filter(|p| !p.is_empty()) {
+        t.push_str(&format!(" \"{p}\""));
+    }
+    if let Some(c) = l.last_checkin {
+        t.push_str(&format!("  last check-in {}", cx.clock(c)));
+    }
+    if let Some(d) = l.next_due {
+        t.push_str(&format!("  next due {}", cx.clock(d)));
+    }
+    if l.online == Some(true) {
+        t.push_str("  (online)");
+    }
+    let mut t = t.trim_end().to_string();
+    t.push('\n');
+    t
+}
+
+fn awaiting_text(cx: &Ctx<'_>, awaiting: &[Awaiting]) -> String {
+    if awaiting.is_empty() {
+        return String::new();
+    }
+    let mut t = String::from("Waiting for a reply (kith ack <check-in id> --reply \"...\"):\n");
+    for a in awaiting {
+        t.push_str(&format!(
+            "  {:<20} {} at {}{}\n    kith ack {}\n",
+            a.worker,
+            view::status_words(a.status),
+            cx.clock(a.at_ts),
+            a.note.as_deref().map(|n| format!(": \"{n}\"")).unwrap_or_default(),
+            a.checkin_id
         ));
+    }
+    t
+}
+
+/// The team board: from the server when it answers (everyone's presence and status), else from
+/// the documents on this device, saying plainly how old they are.
+pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
+    let mut s = Session::open(&cx.dir)?;
+    let link = net::server_link(&s)?;
+    let mut online_error = None;
+    let mut live = None;
+    if let Some(link) = &link {
+        match net::sync(&mut s, link, net::SHARE_TIMEOUT) {
+            Ok(_) => match net::block_on(link.client()?.board())? {
+                Ok(v) => match serde_json::from_value::<ServerBoard>(v) {
+                    Ok(b) => live = Some(b),
+                    Err(e) => {
+                        online_error = Some(format!(
+                            "the team server sent a board this version of Kith cannot read ({e}); update Kith"
+                        ))
+                    }
+                },
+                Err(e) => online_error = Some(net::sync_err(e).to_string()),
+            },
+            Err(e) => online_error = Some(e.to_string()),
+        }
+    }
+    let team = s.team()?;
+    let me = s.me();
+    let is_lead = is_lead(&team, me, link.as_ref());
+    let shifts = local_shifts(&mut s)?;
+    let awaiting = awaiting_reply(&team, &shifts, me);
+    let last_synced = kith_sync::engine::last_synced_ms(&s.store).map_err(net::sync_err)?.map(Timestamp);
+
+    let (value, mut text) = if let Some(b) = live {
+        let rows: Vec<serde_json::Value> = b
+            .rows
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                let (id, acked) = last_checkin_facts(&shifts, r.shift);
+                v["last_checkin_id"] = json!(id);
+                v["last_checkin_acknowledged"] = json!(acked);
+                v
+            })
+            .collect();
+        let value = json!({
+            "source": "server",
+            "server_time": b.server_time,
+            "team_id": b.team_id.to_string(),
+            "team_name": b.team_name,
+            "team_purpose": b.team_purpose,
+            "phone": b.phone,
+            "now": rfc3339(cx.now),
+            "last_synced": last_synced.map(rfc3339),
+            "rows": rows,
+            "alerts": b.alerts,
+            "awaiting_reply": awaiting,
+        });
+        let mut text = format!("Team \"{}\" (live from the server at {})\n", b.team_name, cx.clock(cx.now));
+        if !b.team_purpose.is_empty() {
+            text.push_str(&format!("Our purpose: {}\n", b.team_purpose));
+        }
+        for r in &b.rows {
+            text.push_str(&board_line(
+                cx,
+                &Line {
+                    status: r.status,
+                    name: &r.name,
+                    purpose: r.purpose.as_deref(),
+                    last_checkin: r.last_checkin,
+                    next_due: r.next_due,
+                    online: Some(r.online),
+                },
+            ));
+        }
+        text.push_str(&alerts_text(cx, &b.alerts));
+        (value, text)
+    } else {
+        let board = rules::board(&team, &shifts, cx.now);
+        let rows: Vec<serde_json::Value> = board
+            .iter()
+            .map(|r| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                let (id, acked) = last_checkin_facts(&shifts, r.shift.map(|s| s.uuid()));
+                v["last_checkin_id"] = json!(id);
+                v["last_checkin_acknowledged"] = json!(acked);
+                v
+            })
+            .collect();
+        let value = json!({
+            "source": "device",
+            "team_id": team.id.to_string(),
+            "team_name": team.name,
+            "now": rfc3339(cx.now),
+            "last_synced": last_synced.map(rfc3339),
+            "offline_reason": online_error,
+            "rows": rows,
+            "awaiting_reply": awaiting,
+        });
+        let mut text = format!("Team \"{}\"", team.name);
+        match (&link, last_synced) {
+            (None, _) => text.push_str(" (this device only: not joined to a team server)\n"),
+            (Some(_), Some(t)) => {
+                text.push_str(&format!(" (offline: as last synced at {}, {})\n", cx.clock(t), relative(t, cx.now)))
+            }
+            (Some(_), None) => text.push_str(" (offline: never synced)\n"),
+        }
+        if let Some(why) = &online_error {
+            text.push_str(&format!("Not live: {}.\n", net::short(why).trim_end_matches('.')));
+        }
+        for r in &board {
+            text.push_str(&board_line(
+                cx,
+                &Line {
+                    status: r.status,
+                    name: &r.name,
+                    purpose: r.purpose.as_deref(),
+                    last_checkin: r.last_checkin,
+                    next_due: r.next_due,
+                    online: None,
+                },
+            ));
+        }
+        (value, text)
+    };
+    if is_lead {
+        text.push_str(&awaiting_text(cx, &awaiting));
     }
     let out = cx.emit(&value, &text);
     s.finish();
     out
 }
 
-fn server_board_text(cx: &Ctx<'_>, board: &serde_json::Value) -> String {
-    let mut text =
-        format!("Team \"{}\" (live from the server)\n", board.get("team_name").and_then(|v| v.as_str()).unwrap_or("?"));
-    let rows = board.get("rows").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-    for row in rows {
-        let s = |k: &str| row.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-        let t = |k: &str| row.get(k).and_then(serde_json::Value::as_i64).map(|ms| cx.clock(Timestamp(ms)));
-        let online = row.get("online").and_then(serde_json::Value::as_bool).unwrap_or(false);
-        text.push_str(&format!(
-            "  {:<10} {:<20} {}{}{}{}\n",
-            s("status").to_uppercase(),
-            s("name"),
-            if s("purpose").is_empty() { String::new() } else { format!("\"{}\"", s("purpose")) },
-            t("last_checkin").map(|c| format!("  last check-in {c}")).unwrap_or_default(),
-            t("next_due").map(|c| format!("  next due {c}")).unwrap_or_default(),
-            if online { "  (online)" } else { "" }
-        ));
+/// Whether this device's member may acknowledge: the team roster on this device decides (a
+/// lead may have changed roles since joining), else the role given at joining.
+fn is_lead(team: &Team, me: MemberId, link: Option<&ServerLink>) -> bool {
+    match team.member(me) {
+        Some(m) => m.role.is_lead(),
+        None => link.is_some_and(ServerLink::is_lead),
     }
-    let alerts = board.get("alerts").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+}
+
+/// The open alerts under the live board, with who owns each.
+fn alerts_text(cx: &Ctx<'_>, alerts: &[serde_json::Value]) -> String {
+    let mut text = String::new();
     if !alerts.is_empty() {
         text.push_str("Alerts:\n");
-        for a in &alerts {
+        for a in alerts {
             text.push_str(&alert_line(cx, a));
         }
     }
@@ -347,12 +587,22 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
 pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
     let mut s = Session::open(&cx.dir)?;
     let link = linked(&s)?;
-    if !link.is_lead() {
-        return Err(CliError::State("only leads acknowledge check-ins; you joined as a member".into()));
+    let team = s.team()?;
+    if !is_lead(&team, s.me(), Some(&link)) {
+        return Err(CliError::State(
+            "only leads acknowledge check-ins, and you are a member of this team: ask a lead to reply".into(),
+        ));
     }
-    let (shift_id, worker) = find_checkin(&mut s, a.checkin)?.ok_or_else(|| {
+    let mut found = find_checkin(&mut s, a.checkin)?;
+    if found.is_none() {
+        // Perhaps it has not arrived yet: fetch, briefly, then look again.
+        let _ = net::sync(&mut s, &link, net::SHARE_TIMEOUT);
+        found = find_checkin(&mut s, a.checkin)?;
+    }
+    let (shift_id, worker) = found.ok_or_else(|| {
         CliError::State(format!(
-            "no check-in {} on this device: run kith sync, then check the id with kith team --json",
+            "no check-in {} on this device, even after syncing: check the id with kith team (it lists the \
+             check-ins waiting for a reply)",
             a.checkin
         ))
     })?;

@@ -161,7 +161,7 @@ impl Session {
         shifts.iter().rev().find(|s| s.is_active())
     }
 
-    /// Changes on this device that no server has yet (all of them, as there is no server yet).
+    /// Changes on this device that the team server does not have yet (all of them without a server).
     pub fn unsynced_changes(&mut self) -> Result<usize, CliError> {
         let mut n = 0;
         for id in self.store.docs_with_pending_changes()? {

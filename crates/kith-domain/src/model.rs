@@ -197,6 +197,31 @@ pub struct Shift {
 }
 
 impl Shift {
+    /// A new shift starting at `started_at`, with no buddies, check-ins or extensions yet.
+    pub fn begin(
+        team: TeamId,
+        worker: MemberId,
+        purpose: impl Into<String>,
+        started_at: Timestamp,
+        initial_end: Timestamp,
+        interval: Secs,
+    ) -> Shift {
+        Shift {
+            id: ShiftId::new(),
+            team,
+            worker,
+            purpose: purpose.into(),
+            started_at,
+            initial_end,
+            interval,
+            buddies: Vec::new(),
+            extensions: Vec::new(),
+            ended: None,
+            checkins: Vec::new(),
+            acks: Vec::new(),
+        }
+    }
+
     /// The planned end in force: the latest extension made, or the initial end.
     pub fn planned_end(&self) -> Timestamp {
         self.extensions.last().map_or(self.initial_end, |e| e.new_end)

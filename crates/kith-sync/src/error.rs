@@ -41,7 +41,9 @@ impl SyncError {
     }
 
     pub(crate) fn from_api(status: u16, api: ApiError) -> Self {
-        if status == 401 || status == 403 {
+        // 401 is about this device's credential; a 403 (e.g. a refused invite) is a refusal of
+        // this request only, and keeps its code.
+        if status == 401 {
             SyncError::Unauthorized { message: api.message }
         } else {
             SyncError::Server { status, code: api.code, message: api.message, retryable: api.retryable }

@@ -231,3 +231,22 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
     }
     handle
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_minimum_up_to_the_cap_with_jitter() {
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(60));
+        for attempt in 0..30 {
+            let cap = min.saturating_mul(2u32.saturating_pow(attempt.min(20))).min(max);
+            for _ in 0..20 {
+                let d = backoff(attempt, min, max);
+                assert!(d <= cap, "attempt {attempt}: {d:?} over {cap:?}");
+                assert!(d >= cap / 2, "attempt {attempt}: {d:?} under half of {cap:?}");
+            }
+        }
+        assert!(backoff(50, min, max) <= max);
+    }
+}

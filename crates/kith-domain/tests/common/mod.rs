@@ -73,20 +73,7 @@ impl Peer {
 }
 
 pub fn new_shift(worker: MemberId, team: TeamId) -> Shift {
-    Shift {
-        id: ShiftId::new(),
-        team,
-        worker,
-        purpose: "Meter readings, north estate".into(),
-        started_at: T0,
-        initial_end: at_min(8 * 60),
-        interval: Secs::minutes(30),
-        buddies: vec![],
-        extensions: vec![],
-        ended: None,
-        checkins: vec![],
-        acks: vec![],
-    }
+    Shift::begin(team, worker, "Meter readings, north estate", T0, at_min(8 * 60), Secs::minutes(30))
 }
 
 /// A worker peer that has created the shift document, and the shift as created.
