@@ -169,8 +169,9 @@ impl AlertKind {
 /// An alert a shift should have now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WantedAlert {
-    /// Identifies the alert across restarts: the same situation always gives the same key, so it
-    /// is raised once, and never raised again once resolved.
+    /// Identifies the alert within its shift across restarts: the same situation always gives
+    /// the same key, so it is raised once, and never raised again once resolved. (The server
+    /// prefixes the shift id: two shifts due at the same moment are two alerts.)
     pub key: String,
     pub kind: AlertKind,
     /// The moment the alert starts: the overdue moment, or the check-in's effective time.

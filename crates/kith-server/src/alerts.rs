@@ -369,7 +369,11 @@ impl AlertEngine {
             |c| w.receipts.get(&c).map(|r| (Timestamp(r.received_at), r.offset_ms)),
             tnow,
         );
-        let wanted = alerts::wanted(&tl, policy, tnow);
+        let mut wanted = alerts::wanted(&tl, policy, tnow);
+        // Domain keys are unique within a shift; the table's are unique across all shifts.
+        for w in &mut wanted {
+            w.key = format!("{id}:{}", w.key);
+        }
         let audience = Audience::of(&team, &w.shift);
         let receipts = w.receipts.clone();
         let (worker, shift_id, team_of) = (w.shift.worker, w.shift.id, w.shift.team);

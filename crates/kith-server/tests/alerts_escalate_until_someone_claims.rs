@@ -338,3 +338,17 @@ async fn a_teammate_who_is_not_a_buddy_neither_sees_nor_claims_the_alert() {
     assert_eq!(err["code"], "alert_unknown");
     assert_eq!(lead.post_json("/v1/alerts/not-an-id/claim", json!({})).await.status(), 400);
 }
+
+#[tokio::test]
+async fn two_workers_due_at_the_same_moment_raise_two_alerts() {
+    let server = TestServer::start_manual().await;
+    let (lead, mut alice, mut bob) = crew(&server).await;
+    alice_starts(&mut alice, bob.member).await;
+    alice_starts(&mut bob, alice.member).await;
+    at(&server, T + 40 * MIN).await;
+    let open = alerts_of(&lead, false).await;
+    assert_eq!(open.len(), 2);
+    let mut names: Vec<&str> = open.iter().map(|a| a["worker_name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["Alice", "Bob"]);
+}
