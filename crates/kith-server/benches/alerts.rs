@@ -189,7 +189,8 @@ async fn latency() {
         let now = kith_server::now_ms();
         let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
         let opened = v["alert"]["opened_at"].as_i64().unwrap();
-        if opened == burst_at {
+        // Opened at the deadline corrected by the device's measured offset (a few ms).
+        if opened >= burst_at - 2_000 {
             burst_lat.push(now - opened);
         } else {
             spread_lat.push(now - opened);
@@ -239,7 +240,7 @@ async fn scan_cost() {
     assert_eq!(app.alerts.watched().await, ACTIVE);
 
     // An idle tick: nothing due.
-    let n = 200_000;
+    let n = 20_000_000;
     let (c0, t0) = (cpu_ms(), Instant::now());
     for _ in 0..n {
         app.run_due(now).await.unwrap();
