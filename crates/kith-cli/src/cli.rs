@@ -76,6 +76,36 @@ pub enum Command {
     Team,
     /// Acknowledge a check-in, optionally with a reply (leads)
     Ack(AckArgs),
+    /// Alerts from the team server: list them, claim one (everyone sees you own it and it stops
+    /// escalating), resolve one you claimed with a note
+    Alerts(AlertsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub action: Option<AlertsCommand>,
+    /// List resolved alerts too (the history)
+    #[arg(long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// List alerts (the default): open and claimed ones, newest first
+    List,
+    /// Take an alert: you own it, everyone sees that, and it escalates no further
+    Claim {
+        /// The alert's id (kith alerts shows them)
+        id: uuid::Uuid,
+    },
+    /// Resolve an alert you claimed, saying what happened
+    Resolve {
+        id: uuid::Uuid,
+        /// What happened, e.g. "Phoned her: fine, battery was flat"
+        #[arg(long)]
+        note: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -48,6 +48,7 @@ pub fn run(cli: &Cli, now: Timestamp, out: &mut dyn Write, err: &mut dyn Write) 
         cli::Command::Sync => remote::sync(&mut cx),
         cli::Command::Team => remote::team(&mut cx),
         cli::Command::Ack(a) => remote::ack(&mut cx, a),
+        cli::Command::Alerts(a) => remote::alerts(&mut cx, a),
     }
 }
 

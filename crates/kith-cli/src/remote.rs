@@ -13,7 +13,7 @@ use kith_domain::{Ack, AckId, CheckInId, CheckInStatus, DeviceId, MemberId, Shif
 use kith_proto::JoinRequest;
 use kith_store::Store;
 
-use crate::cli::{AckArgs, JoinArgs};
+use crate::cli::{AckArgs, AlertsArgs, AlertsCommand, JoinArgs};
 use crate::clock::{relative, rfc3339};
 use crate::commands::Ctx;
 use crate::error::CliError;
@@ -184,6 +184,9 @@ pub struct ServerBoard {
     pub phone: Option<String>,
     /// Most urgent first.
     pub rows: Vec<ServerBoardRow>,
+    /// Unresolved alerts this member may see (kith-server's `AlertView`s; docs/alerts.md).
+    #[serde(default)]
+    pub alerts: Vec<serde_json::Value>,
 }
 
 /// One member on the server's board (kith-server's `BoardEntry`).
@@ -389,6 +392,7 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             "now": rfc3339(cx.now),
             "last_synced": last_synced.map(rfc3339),
             "rows": rows,
+            "alerts": b.alerts,
             "awaiting_reply": awaiting,
         });
         let mut text = format!("Team \"{}\" (live from the server at {})\n", b.team_name, cx.clock(cx.now));
@@ -408,6 +412,7 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
                 },
             ));
         }
+        text.push_str(&alerts_text(cx, &b.alerts));
         (value, text)
     } else {
         let board = rules::board(&team, &shifts, cx.now);
@@ -472,6 +477,111 @@ fn is_lead(team: &Team, me: MemberId, link: Option<&ServerLink>) -> bool {
         Some(m) => m.role.is_lead(),
         None => link.is_some_and(ServerLink::is_lead),
     }
+}
+
+/// The open alerts under the live board, with who owns each.
+fn alerts_text(cx: &Ctx<'_>, alerts: &[serde_json::Value]) -> String {
+    let mut text = String::new();
+    if !alerts.is_empty() {
+        text.push_str("Alerts:\n");
+        for a in alerts {
+            text.push_str(&alert_line(cx, a));
+        }
+    }
+    text
+}
+
+/// One alert on one line: what, about whom, since when, who was told, who owns it.
+fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
+    let s = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+    let t = |k: &str| a.get(k).and_then(serde_json::Value::as_i64).map(|ms| cx.clock(Timestamp(ms)));
+    let kind = match s("kind").as_str() {
+        "missed_checkin" => "MISSED CHECK-IN",
+        "past_planned_end" => "PAST PLANNED END",
+        "support" => "SUPPORT REQUESTED",
+        "emergency" => "EMERGENCY",
+        _ => "ALERT",
+    };
+    let notified: Vec<String> = a
+        .get("notified")
+        .and_then(|v| v.as_array())
+        .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    let owner = match s("state").as_str() {
+        "claimed" => format!("claimed by {}", s("claimed_by_name")),
+        "resolved" => format!(
+            "resolved ({}){}",
+            s("resolved_by").replace('_', "-"),
+            a.get("note").and_then(|v| v.as_str()).map(|n| format!(": \"{n}\"")).unwrap_or_default()
+        ),
+        _ => "OPEN: nobody owns it yet".into(),
+    };
+    let late = if a.get("late_checkin").and_then(serde_json::Value::as_bool) == Some(true) {
+        a.get("resolving_checkin")
+            .map(|c| {
+                let ct = |k: &str| c.get(k).and_then(serde_json::Value::as_i64).map(|ms| cx.clock(Timestamp(ms)));
+                format!(
+                    "  (late check-in: made {} on the device, received {})",
+                    ct("device_time").unwrap_or_default(),
+                    ct("received_at").unwrap_or_default()
+                )
+            })
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    format!(
+        "  {:<18} {:<16} since {}  notified: {}  {}{}\n    id {}\n",
+        kind,
+        s("worker_name"),
+        t("opened_at").unwrap_or_default(),
+        if notified.is_empty() { "nobody yet".to_string() } else { notified.join(", ") },
+        owner,
+        late,
+        s("id")
+    )
+}
+
+/// `kith alerts [list|claim <id>|resolve <id> --note ...]`: always online (alerts live on the
+/// server, which owns every deadline).
+pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
+    let s = Session::open(&cx.dir)?;
+    let link = linked(&s)?;
+    let client = link.client()?;
+    let (value, text) = match &a.action {
+        None | Some(AlertsCommand::List) => {
+            let v = net::block_on(client.alerts(a.all))?.map_err(net::sync_err)?;
+            let list = v.get("alerts").and_then(|x| x.as_array()).cloned().unwrap_or_default();
+            let mut text = if list.is_empty() {
+                format!("No {}alerts.\n", if a.all { "" } else { "open " })
+            } else {
+                format!("{} alert(s), newest first:\n", list.len())
+            };
+            for al in &list {
+                text.push_str(&alert_line(cx, al));
+            }
+            if !list.is_empty() && !a.all {
+                text.push_str("Claim one with: kith alerts claim <id>\n");
+            }
+            (v, text)
+        }
+        Some(AlertsCommand::Claim { id }) => {
+            let v = net::block_on(client.claim_alert(*id))?.map_err(net::sync_err)?;
+            let text = format!(
+                "You own this alert now; everyone sees that, and it escalates no further.\n{}When it is dealt with: kith alerts resolve {id} --note \"...\"\n",
+                alert_line(cx, &v)
+            );
+            (v, text)
+        }
+        Some(AlertsCommand::Resolve { id, note }) => {
+            let v = net::block_on(client.resolve_alert(*id, note))?.map_err(net::sync_err)?;
+            let text = format!("Resolved.\n{}", alert_line(cx, &v));
+            (v, text)
+        }
+    };
+    let out = cx.emit(&value, &text);
+    s.finish();
+    out
 }
 
 pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {

@@ -116,6 +116,7 @@ fn the_cli_reads_the_board_the_server_sends() {
             online: true,
             last_seen: Some(8),
         }],
+        alerts: vec![],
     };
     let parsed: kith_cli::remote::ServerBoard =
         serde_json::from_value(serde_json::to_value(&sample).expect("serialise")).expect("the CLI reads the board");

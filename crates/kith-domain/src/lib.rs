@@ -1,8 +1,10 @@
 //! The Kith domain: teams, shifts, check-ins and policy, their Automerge documents, and the pure
-//! rules (next due, overdue, board order, connection health). No IO and no clock: time is passed in.
+//! rules (next due, overdue, board order, connection health, alerts and escalation on the server
+//! clock). No IO and no clock: time is passed in.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod alerts;
 pub mod authz;
 pub mod doc;
 pub mod health;

@@ -25,6 +25,36 @@ pub struct Config {
     pub limits: Limits,
     pub join_rate: JoinRate,
     pub cache: CacheConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// The deadline engine and webhook delivery.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertsConfig {
+    /// Run the deadline ticker and the webhook deliverer in the background (tests on a manual
+    /// clock turn this off and drive them explicitly).
+    pub background: bool,
+    /// The ticker sleeps until the next deadline or step, but at most this long (ms).
+    pub tick_ms: u64,
+    /// First retry delay of a failed webhook delivery (s); doubles per attempt.
+    pub webhook_min_backoff_s: u64,
+    /// Longest retry delay of a webhook delivery (s).
+    pub webhook_max_backoff_s: u64,
+    /// How long one webhook request may take (s).
+    pub webhook_timeout_s: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            background: true,
+            tick_ms: 1000,
+            webhook_min_backoff_s: 5,
+            webhook_max_backoff_s: 3600,
+            webhook_timeout_s: 10,
+        }
+    }
 }
 
 /// Request limits.
@@ -79,6 +109,7 @@ impl Default for Config {
             limits: Limits::default(),
             join_rate: JoinRate::default(),
             cache: CacheConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }

@@ -36,13 +36,16 @@ use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use uuid::Uuid;
 
+use crate::alerts::{AlertEngine, AlertError, AlertEvent, AlertView, CheckinTimes};
 use crate::auth;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::docs::DocCache;
 use crate::error::{ApiErr, ServerError};
 use crate::live::{ChangedEvent, LiveEvent, LiveHub, PresenceEvent, visible};
 use crate::storage::{DeviceAuth, NewDevice, Redeem, Storage};
 use crate::sync::SyncService;
+use crate::webhooks::Webhooks;
 
 /// The running server's state.
 #[derive(Debug)]
@@ -50,29 +53,64 @@ pub struct App {
     pub config: Config,
     pub sync: SyncService,
     pub metrics: PrometheusHandle,
+    /// Every deadline is decided on this clock.
+    pub clock: Arc<dyn Clock>,
+    pub alerts: Arc<AlertEngine>,
+    pub webhooks: Webhooks,
 }
 
 impl App {
-    /// Builds the state over a storage.
+    /// Builds the state over a storage, on the system clock.
     pub async fn new(config: Config, storage: Arc<dyn Storage>) -> Result<Arc<App>, ServerError> {
+        App::with_clock(config, storage, Arc::new(SystemClock)).await
+    }
+
+    /// Builds the state over a storage and a clock, and re-derives every deadline and open alert
+    /// from storage (anything that came due while the server was down fires now, once).
+    pub async fn with_clock(
+        config: Config,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<App>, ServerError> {
         let actor = ActorId::from(storage.server_actor().await?);
         let receipt_key = storage.receipt_key().await?;
         let docs = storage.count_docs().await?;
         let metrics = metrics_handle();
         metrics::gauge!("kith_documents").set(docs as f64);
-        Ok(Arc::new(App {
+        let live = Arc::new(LiveHub::new());
+        let alerts = Arc::new(AlertEngine::new(storage.clone(), live.clone()));
+        let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
+        let app = Arc::new(App {
             sync: SyncService {
                 storage,
                 cache: DocCache::new(config.cache.max_docs),
-                live: Arc::new(LiveHub::new()),
+                live,
                 limits: config.limits.clone(),
                 cache_config: config.cache.clone(),
                 server_actor: actor,
                 receipt_key,
+                alerts: std::sync::OnceLock::new(),
             },
             config,
             metrics,
-        }))
+            clock,
+            alerts: alerts.clone(),
+            webhooks,
+        });
+        let _ = app.sync.alerts.set(alerts.clone());
+        alerts.load(&app.sync, app.clock.now_ms()).await?;
+        Ok(app)
+    }
+
+    /// Evaluates every deadline and escalation step due at `now` (the ticker calls this on the
+    /// system clock; tests call it on a manual clock).
+    pub async fn run_due(&self, now: i64) -> Result<usize, ServerError> {
+        Ok(self.alerts.run_due(&self.sync, now).await?)
+    }
+
+    /// Attempts every webhook delivery due at `now`; returns how many were delivered.
+    pub async fn deliver_due(&self, now: i64) -> Result<usize, ServerError> {
+        Ok(self.webhooks.deliver_due(now).await?)
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
@@ -108,6 +146,9 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let hub = app.sync.live.clone();
+    if app.config.alerts.background {
+        spawn_background(app.clone());
+    }
     let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move {
@@ -117,6 +158,50 @@ pub async fn run(
         .await;
     app.storage().close().await;
     result.map_err(ServerError::Io)
+}
+
+/// The deadline ticker and the webhook deliverer, on the app's clock, until shutdown. They sleep
+/// until the next thing is due (at most `alerts.tick_ms`), so a deadline is acted on within
+/// milliseconds of passing, and a restart loses nothing (both re-read their work from storage).
+fn spawn_background(app: Arc<App>) {
+    let tick = Duration::from_millis(app.config.alerts.tick_ms.max(10));
+    let a = app.clone();
+    let mut stop = app.sync.live.shutdown_signal();
+    tokio::spawn(async move {
+        loop {
+            let now = a.clock.now_ms();
+            if let Err(e) = a.run_due(now).await {
+                tracing::error!(error = %e, "deadline scan failed; retrying");
+            }
+            let wait = match a.alerts.next_wake().await {
+                Some(t) => Duration::from_millis(u64::try_from(t - a.clock.now_ms()).unwrap_or(0)).min(tick),
+                None => tick,
+            };
+            tokio::select! {
+                _ = stop.wait_for(|v| *v) => return,
+                _ = tokio::time::sleep(wait) => {}
+                _ = a.alerts.wake.notified() => {}
+            }
+        }
+    });
+    let mut stop = app.sync.live.shutdown_signal();
+    tokio::spawn(async move {
+        loop {
+            let now = app.clock.now_ms();
+            if let Err(e) = app.deliver_due(now).await {
+                tracing::error!(error = %e, "webhook delivery failed; retrying");
+            }
+            let wait = match app.storage().next_delivery_at().await {
+                Ok(Some(t)) => Duration::from_millis(u64::try_from(t - app.clock.now_ms()).unwrap_or(0)).min(tick),
+                _ => tick,
+            };
+            tokio::select! {
+                _ = stop.wait_for(|v| *v) => return,
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
+                _ = app.webhooks.queued.notified() => {}
+            }
+        }
+    });
 }
 
 /// The routes and the middleware stack.
@@ -147,6 +232,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/live", get(live))
         .route("/v1/board", get(board))
         .route("/v1/invites", post(invites))
+        .route("/v1/alerts", get(list_alerts))
+        .route("/v1/alerts/{id}/claim", post(claim_alert))
+        .route("/v1/alerts/{id}/resolve", post(resolve_alert))
+        .route("/v1/webhook", axum::routing::put(put_webhook))
         .merge(join_route)
         .fallback(|| async { ApiErr::for_status(StatusCode::NOT_FOUND) })
         .layer(DefaultBodyLimit::disable())
@@ -305,7 +394,7 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
         .ok()
         .filter(|a| !a.is_empty() && a.len() <= 32)
         .ok_or_else(|| ApiErr::bad_request("bad_actor", "The actor id must be 1 to 32 bytes in hex: update Kith."))?;
-    let now = crate::now_ms();
+    let now = app.clock.now_ms();
     let token = auth::new_token();
     let member_id = MemberId::new();
     let device_id = DeviceId::new();
@@ -361,7 +450,7 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
         device_id: device_id.uuid(),
         role: role_name(role).into(),
         token,
-        server_time: crate::now_ms(),
+        server_time: now,
     }))
 }
 
@@ -419,7 +508,7 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
             false,
         ));
     }
-    let resp = app.sync.sync(&dev, req, crate::now_ms()).await?;
+    let resp = app.sync.sync(&dev, req, app.clock.now_ms()).await?;
     let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Invalid(e.to_string()))?;
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
@@ -438,7 +527,7 @@ fn wrong_version(v: u32) -> ApiErr {
 
 #[utoipa::path(get, path = "/v1/live",
     responses((status = 200, content_type = "text/event-stream",
-        description = "Server-sent events: `changed` (ChangedEvent: documents to sync), `presence` (PresenceEvent), keep-alive comments"),
+        description = "Server-sent events: `changed` (ChangedEvent: documents to sync), `presence` (PresenceEvent), `alert` (AlertEvent: a step, claim or resolution of an alert that concerns this member), keep-alive comments"),
         (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
     security(("bearer" = [])))]
 async fn live(
@@ -450,7 +539,7 @@ async fn live(
     let is_lead = dev.role.is_lead();
     let rx = hub.subscribe();
     let initial: Vec<Event> = hub.team_presence(d.team).iter().filter_map(presence_event).collect();
-    let guard = hub.connect(d.team, d.member, crate::now_ms());
+    let guard = hub.connect(d.team, d.member, app.clock.now_ms());
     let mut shutdown = hub.shutdown_signal();
     let events = BroadcastStream::new(rx).filter_map(move |item| {
         let _held = &guard;
@@ -471,6 +560,10 @@ async fn live(
                 }
                 LiveEvent::Presence { team, presence } if *team == d.team => presence_event(presence),
                 LiveEvent::Presence { .. } => None,
+                LiveEvent::Alert { team, members, event } if *team == d.team && members.contains(&d.member) => {
+                    Event::default().event("alert").json_data(event).ok()
+                }
+                LiveEvent::Alert { .. } => None,
             },
             Err(_) => Event::default().event("changed").json_data(ChangedEvent { docs: vec![], all: true }).ok(),
         };
@@ -520,6 +613,8 @@ pub struct BoardResponse {
     pub phone: Option<String>,
     /// Most urgent first.
     pub rows: Vec<BoardEntry>,
+    /// Unresolved alerts this member may see, with who owns each (newest first).
+    pub alerts: Vec<AlertView>,
 }
 
 /// Shift documents looked at per member to find their current shift.
@@ -530,7 +625,7 @@ const BOARD_SHIFTS_PER_MEMBER: usize = 4;
         (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
     security(("bearer" = [])))]
 async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Result<Json<BoardResponse>, ApiErr> {
-    let now = crate::now_ms();
+    let now = app.clock.now_ms();
     let team_id = dev.device.team;
     let team = app
         .sync
@@ -565,7 +660,9 @@ async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Resu
             }
         })
         .collect();
+    let alerts = app.alerts.list(&app.sync, &dev, false).await?;
     Ok(Json(BoardResponse {
+        alerts,
         server_time: now,
         team_id: team.id.uuid(),
         team_name: team.name,
@@ -636,7 +733,7 @@ async fn invites(
         role,
         Duration::from_secs(req.expires_in_s),
         req.uses,
-        crate::now_ms(),
+        app.clock.now_ms(),
     )
     .await?;
     let server = app.config.public_url.clone().unwrap_or_else(|| {
@@ -680,9 +777,135 @@ impl utoipa::Modify for BearerAuth {
 #[derive(Debug, OpenApi)]
 #[openapi(
     info(title = "Kith team server", description = "Sync, live channel, board and invites. The sync body is CBOR: see docs/protocol.md."),
-    paths(healthz, metrics_text, openapi_json, join, sync, live, board, invites),
+    paths(healthz, metrics_text, openapi_json, join, sync, live, board, invites, list_alerts, claim_alert,
+        resolve_alert, put_webhook),
     components(schemas(ApiErrorDoc, JoinRequestDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, InviteRequest,
-        InviteResponse, ChangedEvent, PresenceEvent)),
+        InviteResponse, ChangedEvent, PresenceEvent, AlertView, AlertEvent, CheckinTimes, AlertList, ResolveRequest,
+        WebhookRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// `GET /v1/alerts` answer.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AlertList {
+    pub server_time: i64,
+    /// Newest first.
+    pub alerts: Vec<AlertView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertsQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+fn alert_err(e: AlertError) -> ApiErr {
+    match e {
+        AlertError::NotFound => ApiErr::new(StatusCode::NOT_FOUND, "alert_unknown", e.to_string(), false),
+        AlertError::Forbidden(m) => ApiErr::forbidden(m),
+        AlertError::Conflict(m) => ApiErr::new(StatusCode::CONFLICT, "alert_conflict", m, false),
+        AlertError::Storage(s) => s.into(),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/alerts",
+    params(("all" = Option<bool>, Query, description = "Include resolved alerts (default: open and claimed only)")),
+    responses((status = 200, body = AlertList, description = "Alerts this member may see: a lead sees the team's, a member those about themselves and the workers they are a buddy of"),
+        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+    security(("bearer" = [])))]
+async fn list_alerts(
+    State(app): State<Arc<App>>,
+    AuthDevice(dev): AuthDevice,
+    axum::extract::Query(q): axum::extract::Query<AlertsQuery>,
+) -> Result<Json<AlertList>, ApiErr> {
+    let alerts = app.alerts.list(&app.sync, &dev, q.all).await?;
+    Ok(Json(AlertList { server_time: app.clock.now_ms(), alerts }))
+}
+
+fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
+    Uuid::parse_str(raw.trim()).map_err(|_| {
+        ApiErr::bad_request("bad_id", format!("'{raw}' is not an alert id: list them with `kith alerts`."))
+    })
+}
+
+#[utoipa::path(post, path = "/v1/alerts/{id}/claim", params(("id" = Uuid, Path, description = "The alert")),
+    responses((status = 200, body = AlertView, description = "Claimed by this member (or already was): no further escalation"),
+        (status = 403, body = ApiErrorDoc, description = "Only a lead or a buddy of the worker may claim"),
+        (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
+        (status = 409, body = ApiErrorDoc, description = "Claimed by someone else, or resolved")),
+    security(("bearer" = [])))]
+async fn claim_alert(
+    State(app): State<Arc<App>>,
+    AuthDevice(dev): AuthDevice,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Json<AlertView>, ApiErr> {
+    let id = alert_id(&id)?;
+    app.alerts.claim(&app.sync, &dev, id, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+}
+
+/// `POST /v1/alerts/{id}/resolve` body.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ResolveRequest {
+    /// What happened, e.g. "Phoned her: fine, phone battery died".
+    pub note: String,
+}
+
+#[utoipa::path(post, path = "/v1/alerts/{id}/resolve", params(("id" = Uuid, Path, description = "The alert")),
+    request_body = ResolveRequest,
+    responses((status = 200, body = AlertView, description = "Resolved, with the note"),
+        (status = 400, body = ApiErrorDoc, description = "No note"),
+        (status = 403, body = ApiErrorDoc, description = "Only the member who claimed it may resolve it"),
+        (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
+        (status = 409, body = ApiErrorDoc, description = "Not claimed yet, or already resolved")),
+    security(("bearer" = [])))]
+async fn resolve_alert(
+    State(app): State<Arc<App>>,
+    AuthDevice(dev): AuthDevice,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Bytes,
+) -> Result<Json<AlertView>, ApiErr> {
+    let id = alert_id(&id)?;
+    let req: ResolveRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiErr::bad_request("malformed_json", format!("Expected {{\"note\": \"...\"}} ({e}).")))?;
+    let note = req.note.trim();
+    if note.is_empty() {
+        return Err(ApiErr::bad_request("note_required", "Say what happened in a note when resolving an alert."));
+    }
+    if kith_domain::check_line("note", note).is_err() {
+        return Err(ApiErr::bad_request("note_too_long", "The note is too long: at most 300 bytes."));
+    }
+    app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+}
+
+/// `PUT /v1/webhook` body: where the team's alerts are delivered.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WebhookRequest {
+    /// An http(s) URL; empty removes the webhook.
+    pub url: String,
+    /// The HMAC-SHA256 key for `X-Kith-Signature` (at least 16 bytes).
+    pub secret: String,
+}
+
+#[utoipa::path(put, path = "/v1/webhook", request_body = WebhookRequest,
+    responses((status = 204, description = "Set (or removed)"),
+        (status = 400, body = ApiErrorDoc, description = "Bad URL or secret"),
+        (status = 403, body = ApiErrorDoc, description = "Only leads configure the webhook")),
+    security(("bearer" = [])))]
+async fn put_webhook(
+    State(app): State<Arc<App>>,
+    AuthDevice(dev): AuthDevice,
+    body: Bytes,
+) -> Result<StatusCode, ApiErr> {
+    if !dev.role.is_lead() {
+        return Err(ApiErr::forbidden("Only a lead can configure the team's webhook."));
+    }
+    let req: WebhookRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiErr::bad_request(
+            "malformed_json",
+            format!("Expected {{\"url\": \"https://...\", \"secret\": \"...\"}} ({e})."),
+        )
+    })?;
+    crate::webhooks::configure(app.storage().as_ref(), dev.device.team, &req.url, &req.secret).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

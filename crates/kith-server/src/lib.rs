@@ -1,13 +1,17 @@
 //! The Kith team server: batched sync of Automerge shift and team documents over HTTP (axum),
-//! device credentials, per-change authorisation, a live channel (SSE) with presence, and the
-//! team board on the server clock. Storage sits behind [`storage::Storage`] (SQLite now).
+//! device credentials, per-change authorisation, a live channel (SSE) with presence, the team
+//! board, and the deadline engine ([`alerts`]): alerts that climb an escalation chain on the
+//! server clock ([`clock`]), pushed live and to webhooks ([`webhooks`]). Storage sits behind
+//! [`storage::Storage`] (SQLite now).
 //!
 //! Start one with [`serve`] (what the `kith-server` binary does), or in tests with
 //! [`testing::TestServer`]. The sync protocol is described in docs/protocol.md.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod docs;
 pub mod error;
@@ -16,6 +20,7 @@ pub mod live;
 pub mod storage;
 pub mod sync;
 pub mod testing;
+pub mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;

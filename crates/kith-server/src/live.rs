@@ -25,6 +25,12 @@ pub enum LiveEvent {
         team: TeamId,
         presence: PresenceEvent,
     },
+    /// An alert step, claim or resolution, for the members it concerns.
+    Alert {
+        team: TeamId,
+        members: Vec<MemberId>,
+        event: Box<crate::alerts::AlertEvent>,
+    },
 }
 
 /// The `presence` SSE event's data.

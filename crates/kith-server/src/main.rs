@@ -68,6 +68,21 @@ enum AdminCommand {
     },
     /// Revoke a device: its token stops working at once.
     Revoke { device: DeviceId },
+    /// Deliver a team's alerts to a webhook (JSON, signed with HMAC-SHA256); --url "" removes it.
+    Webhook {
+        #[arg(long)]
+        team: TeamId,
+        #[arg(long)]
+        url: String,
+        /// The signing key (at least 16 characters); the receiver verifies X-Kith-Signature with it.
+        #[arg(long, env = "KITH_WEBHOOK_SECRET", default_value = "")]
+        secret: String,
+    },
+    /// The webhook delivery log of a team.
+    Deliveries {
+        #[arg(long)]
+        team: TeamId,
+    },
 }
 
 fn main() -> Result<()> {
@@ -133,6 +148,30 @@ async fn run_admin(config: &Config, cmd: AdminCommand) -> Result<()> {
             for d in admin::devices(s, team).await? {
                 let state = d.revoked_at.map_or("active".to_string(), |t| format!("revoked {}", fmt_time(t)));
                 println!("{}  team {}  member {}  {:?}  {}", d.id, d.team, d.member, d.label, state);
+            }
+        }
+        AdminCommand::Webhook { team, url, secret } => {
+            kith_server::webhooks::configure(s, team, &url, &secret).await?;
+            if url.trim().is_empty() {
+                println!("webhook removed for team {team}");
+            } else {
+                println!("alerts of team {team} go to {url}");
+            }
+        }
+        AdminCommand::Deliveries { team } => {
+            for d in s.deliveries(team).await? {
+                let state = d.delivered_at.map_or_else(
+                    || format!("pending, next attempt {}", fmt_time(d.next_attempt_at)),
+                    |t| format!("delivered {}", fmt_time(t)),
+                );
+                println!(
+                    "{}  {}  attempts {}  {}{}",
+                    d.id,
+                    d.key,
+                    d.attempts,
+                    state,
+                    d.last_error.map(|e| format!("  last error: {e}")).unwrap_or_default()
+                );
             }
         }
         AdminCommand::Revoke { device } => {

@@ -33,6 +33,8 @@ pub struct SyncService {
     pub server_actor: ActorId,
     /// Secret for receipts (see [`SyncService::receipt`]).
     pub receipt_key: Vec<u8>,
+    /// The deadline engine, told about every exchange (set once the server is built).
+    pub alerts: std::sync::OnceLock<Arc<crate::alerts::AlertEngine>>,
 }
 
 fn rejected(id: Uuid, code: RejectCode, message: impl Into<String>) -> DocReply {
@@ -210,19 +212,17 @@ impl SyncService {
             }
             docs.push(r.reply);
         }
+        // Before answering: an emergency's alert is raised by the time the device hears "accepted".
+        if let Some(engine) = self.alerts.get()
+            && let Err(e) = engine.synced(self, dev, req.client_time, now, &changed).await
+        {
+            tracing::error!(error = %e, "the deadline engine could not take this sync into account");
+        }
         if !changed.is_empty() {
             self.live.changed(dev.device.team, changed, Some(dev.device.id));
         }
         let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids).await?;
-        Ok(SyncResponse {
-            protocol: kith_proto::PROTOCOL_VERSION,
-            server_time: crate::now_ms(),
-            docs,
-            feed,
-            cursor,
-            more,
-            reset,
-        })
+        Ok(SyncResponse { protocol: kith_proto::PROTOCOL_VERSION, server_time: now, docs, feed, cursor, more, reset })
     }
 
     async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64) -> Pushed {
@@ -693,6 +693,12 @@ impl SyncService {
         });
         self.maybe_snapshot(&mut guard);
         drop(guard);
+        if meta.kind == Kind::Team
+            && let Some(engine) = self.alerts.get()
+        {
+            // A new member (lead or buddy) must be reached by the next alert step.
+            engine.forget_team(meta.team).await;
+        }
         self.live.changed(meta.team, vec![meta], None);
         Ok(())
     }

@@ -23,10 +23,14 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::config::Config;
 use crate::http::App;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
+
+/// A fixed start for manual clocks: 2027-01-15T08:00:00Z.
+pub const MANUAL_START_MS: i64 = 1_800_000_000_000;
 
 struct Running {
     app: Arc<App>,
@@ -42,6 +46,8 @@ pub struct TestServer {
     config: Config,
     dir: TempDir,
     running: Option<Running>,
+    clock: Arc<dyn Clock>,
+    manual: Option<Arc<ManualClock>>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -67,9 +73,74 @@ impl TestServer {
         config.join_rate.burst = 1000;
         config.join_rate.replenish_ms = 1;
         tweak(&mut config);
-        let mut s = TestServer { base_url: String::new(), addr: config.listen, config, dir, running: None };
+        let mut s = TestServer {
+            base_url: String::new(),
+            addr: config.listen,
+            config,
+            dir,
+            running: None,
+            clock: Arc::new(SystemClock),
+            manual: None,
+        };
         s.launch().await;
         s
+    }
+
+    /// Starts a server on a manual clock at [`MANUAL_START_MS`], with no background ticker or
+    /// webhook deliverer: the test moves the clock and calls [`TestServer::run_due`] and
+    /// [`TestServer::deliver_due`] itself. The clock survives restarts.
+    pub async fn start_manual() -> TestServer {
+        TestServer::start_manual_with(|_| {}).await
+    }
+
+    pub async fn start_manual_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        let mut config = Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..Config::default()
+        };
+        config.join_rate.burst = 1000;
+        config.join_rate.replenish_ms = 1;
+        config.alerts.background = false;
+        tweak(&mut config);
+        let manual = Arc::new(ManualClock::new(MANUAL_START_MS));
+        let mut s = TestServer {
+            base_url: String::new(),
+            addr: config.listen,
+            config,
+            dir,
+            running: None,
+            clock: manual.clone(),
+            manual: Some(manual),
+        };
+        s.launch().await;
+        s
+    }
+
+    /// The manual clock (servers started with [`TestServer::start_manual`]).
+    pub fn clock(&self) -> Arc<ManualClock> {
+        self.manual.clone().expect("a server started with start_manual")
+    }
+
+    /// The manual clock, if the server runs on one.
+    pub fn manual_clock(&self) -> Option<Arc<ManualClock>> {
+        self.manual.clone()
+    }
+
+    /// The server clock now.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Evaluates deadlines and escalation steps due now (server clock).
+    pub async fn run_due(&self) -> usize {
+        self.app().run_due(self.now()).await.expect("run the deadline engine")
+    }
+
+    /// Attempts webhook deliveries due now (server clock); returns how many were delivered.
+    pub async fn deliver_due(&self) -> usize {
+        self.app().deliver_due(self.now()).await.expect("deliver webhooks")
     }
 
     async fn launch(&mut self) {
@@ -78,7 +149,7 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind(self.config.listen).await.expect("bind 127.0.0.1:0");
         self.addr = listener.local_addr().expect("local address");
         self.base_url = format!("http://{}", self.addr);
-        let app = App::new(self.config.clone(), storage).await.expect("server state");
+        let app = App::with_clock(self.config.clone(), storage, self.clock.clone()).await.expect("server state");
         let (stop, rx) = oneshot::channel::<()>();
         let a = app.clone();
         let task = tokio::spawn(async move {
@@ -117,7 +188,7 @@ impl TestServer {
     /// Creates a team; returns its id and a first lead invite code.
     pub async fn create_team(&self, name: &str) -> (TeamId, String) {
         let (team, invite) =
-            crate::admin::create_team(self.storage().as_ref(), name, None, crate::now_ms()).await.expect("create team");
+            crate::admin::create_team(self.storage().as_ref(), name, None, self.now()).await.expect("create team");
         (team, invite.code)
     }
 
@@ -128,7 +199,7 @@ impl TestServer {
 
     /// An invite with the given lifetime and number of uses.
     pub async fn invite_with(&self, team: TeamId, role: Role, expires_in: Duration, uses: u32) -> String {
-        crate::admin::create_invite(self.storage().as_ref(), team, role, expires_in, uses, crate::now_ms())
+        crate::admin::create_invite(self.storage().as_ref(), team, role, expires_in, uses, self.now())
             .await
             .expect("create invite")
             .code
@@ -136,7 +207,7 @@ impl TestServer {
 
     /// Revokes a device.
     pub async fn revoke(&self, device: DeviceId) -> bool {
-        crate::admin::revoke(self.storage().as_ref(), device, crate::now_ms()).await.expect("revoke")
+        crate::admin::revoke(self.storage().as_ref(), device, self.now()).await.expect("revoke")
     }
 
     /// Shuts the server down gracefully (in-flight requests finish) and closes the database.

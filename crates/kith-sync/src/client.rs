@@ -113,6 +113,35 @@ impl ServerClient {
         kith_proto::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
+    /// Alerts this member may see (JSON `{server_time, alerts}`), unresolved only unless `all`.
+    pub async fn alerts(&self, all: bool) -> Result<serde_json::Value, SyncError> {
+        let path = if all { "v1/alerts?all=true" } else { "v1/alerts" };
+        let rb = self.http.get(self.url(path)?).timeout(REQUEST_TIMEOUT);
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// Claims an alert: everyone sees this member owns it, and it escalates no further.
+    pub async fn claim_alert(&self, id: uuid::Uuid) -> Result<serde_json::Value, SyncError> {
+        let rb = self.http.post(self.url(&format!("v1/alerts/{id}/claim"))?).timeout(REQUEST_TIMEOUT);
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
+    /// Resolves an alert this member claimed, with a note.
+    pub async fn resolve_alert(&self, id: uuid::Uuid, note: &str) -> Result<serde_json::Value, SyncError> {
+        let rb = self
+            .http
+            .post(self.url(&format!("v1/alerts/{id}/resolve"))?)
+            .timeout(REQUEST_TIMEOUT)
+            .json(&serde_json::json!({ "note": note }));
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
     /// The team board as the server computes it (JSON), with presence.
     pub async fn board(&self) -> Result<serde_json::Value, SyncError> {
         let rb = self.http.get(self.url("v1/board")?).timeout(REQUEST_TIMEOUT);

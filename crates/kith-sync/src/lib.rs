@@ -11,11 +11,13 @@ pub mod client;
 pub mod engine;
 pub mod error;
 pub mod live;
+pub mod reminders;
 pub mod runner;
 
 pub use client::ServerClient;
 pub use engine::{Absorbed, StoreAccess, SyncReport, absorb, prepare, sync_now, sync_with};
 pub use error::SyncError;
+pub use reminders::{LocalReminder, next_reminder, reminders};
 pub use runner::{SyncHandle, SyncStatus};
 
 /// Milliseconds since the Unix epoch on this device's clock.

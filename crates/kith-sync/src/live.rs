@@ -24,6 +24,9 @@ pub enum LiveEvent {
     /// Documents changed on the server: sync now.
     Changed(Vec<Uuid>),
     Presence(Presence),
+    /// An alert step, claim or resolution that concerns this member (the server's `AlertEvent`
+    /// JSON: `{action, notify, step, alert}`, see docs/alerts.md): the app raises a notification.
+    Alert(serde_json::Value),
     /// Anything else (e.g. a newer server's event), passed on by name.
     Other(String, String),
 }
@@ -68,6 +71,10 @@ pub fn parse(event: &str, data: &str) -> LiveEvent {
         "presence" => match serde_json::from_str::<Presence>(data) {
             Ok(p) => LiveEvent::Presence(p),
             Err(_) => LiveEvent::Other(event.into(), data.into()),
+        },
+        "alert" => match serde_json::from_str::<serde_json::Value>(data) {
+            Ok(v) if v.get("alert").is_some() => LiveEvent::Alert(v),
+            _ => LiveEvent::Other(event.into(), data.into()),
         },
         _ => LiveEvent::Other(event.into(), data.into()),
     }

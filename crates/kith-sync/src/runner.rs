@@ -67,6 +67,7 @@ pub struct SyncHandle {
     local: Arc<Notify>,
     status: watch::Receiver<SyncStatus>,
     presence: watch::Receiver<BTreeMap<Uuid, Presence>>,
+    alerts: watch::Receiver<Option<serde_json::Value>>,
     stop: Arc<watch::Sender<bool>>,
 }
 
@@ -89,6 +90,11 @@ impl SyncHandle {
     pub fn watch_presence(&self) -> watch::Receiver<BTreeMap<Uuid, Presence>> {
         self.presence.clone()
     }
+    /// The latest `alert` event from the live channel (for desktop notifications); the full
+    /// list is `ServerClient::alerts`.
+    pub fn watch_alerts(&self) -> watch::Receiver<Option<serde_json::Value>> {
+        self.alerts.clone()
+    }
     /// Stops the background tasks.
     pub fn stop(&self) {
         self.stop.send_replace(true);
@@ -108,11 +114,13 @@ pub fn backoff(attempt: u32, min: Duration, max: Duration) -> Duration {
 pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions) -> SyncHandle {
     let (status_tx, status_rx) = watch::channel(SyncStatus::default());
     let (presence_tx, presence_rx) = watch::channel(BTreeMap::new());
+    let (alerts_tx, alerts_rx) = watch::channel(None);
     let handle = SyncHandle {
         trigger: Arc::new(Notify::new()),
         local: Arc::new(Notify::new()),
         status: status_rx,
         presence: presence_rx,
+        alerts: alerts_rx,
         stop: Arc::new(watch::channel(false).0),
     };
     let status_tx = Arc::new(status_tx);
@@ -193,6 +201,9 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                                     Some(Ok(LiveEvent::Changed(_))) => h.trigger.notify_one(),
                                     Some(Ok(LiveEvent::Presence(p))) => {
                                         presence_tx.send_modify(|m| { m.insert(p.member_id, p); });
+                                    }
+                                    Some(Ok(LiveEvent::Alert(a))) => {
+                                        alerts_tx.send_replace(Some(a));
                                     }
                                     Some(Ok(LiveEvent::Other(..))) => {}
                                     Some(Err(_)) | None => break,

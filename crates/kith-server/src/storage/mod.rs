@@ -11,8 +11,10 @@
 pub mod sqlite;
 
 use async_trait::async_trait;
-use kith_domain::{DeviceId, MemberId, Role, TeamId};
+use kith_domain::alerts::{AlertKind, Resolution};
+use kith_domain::{CheckInId, DeviceId, EscalationStep, MemberId, Notify, Role, ShiftId, TeamId};
 use kith_proto::Kind;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Why storage failed. Cloneable so one failed batch commit can answer every request in it.
@@ -178,6 +180,134 @@ pub struct FeedEntry {
     pub min_seq_after: u64,
 }
 
+/// Where an alert is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    /// Someone owns it: no further escalation steps.
+    Claimed,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Claimed => "claimed",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// A stored alert (see docs/alerts.md). Kept as one JSON body plus the columns queries need.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub id: uuid::Uuid,
+    /// The situation it is about ([`kith_domain::alerts::WantedAlert::key`]): unique, so an alert
+    /// is raised once even across restarts, and never again once resolved.
+    pub key: String,
+    pub team: TeamId,
+    pub shift: ShiftId,
+    pub worker: MemberId,
+    pub kind: AlertKind,
+    pub urgent: bool,
+    /// Server clock: when it started (the overdue moment, or the check-in's effective time).
+    pub opened_at: i64,
+    /// The deadline missed (overdue alerts).
+    pub due: Option<i64>,
+    /// The check-in that raised it (support, emergency).
+    pub checkin: Option<CheckInId>,
+    /// The chain as it was when the alert opened (a later policy edit does not reshuffle it).
+    pub chain: Vec<EscalationStep>,
+    /// Extensions the shift had when it opened.
+    pub extensions_then: usize,
+    /// Steps fired so far (each also recorded in the step log).
+    pub steps_fired: usize,
+    pub state: AlertState,
+    pub claimed_by: Option<MemberId>,
+    pub claimed_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub resolution: Option<Resolution>,
+    pub resolved_by: Option<MemberId>,
+    pub note: Option<String>,
+}
+
+/// One fired escalation step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FiredStep {
+    pub index: usize,
+    pub notify: Notify,
+    pub fired_at: i64,
+}
+
+/// A webhook delivery to queue in the same transaction as the alert change it reports, if the
+/// team has a webhook. `key` is the idempotency key: the same event always has the same key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub team: TeamId,
+    pub key: String,
+    pub body: String,
+}
+
+/// A check-in as the server first received it: history keeps all three times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckinReceipt {
+    pub checkin: CheckInId,
+    pub shift: ShiftId,
+    pub device: DeviceId,
+    pub device_time: i64,
+    pub received_at: i64,
+    /// The offset (server minus device, ms) of the device that made it, when received.
+    pub offset_ms: i64,
+    pub effective_at: i64,
+}
+
+/// A shift the deadline engine watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedShift {
+    pub shift: ShiftId,
+    pub team: TeamId,
+    pub worker: MemberId,
+    /// Clock offset of the worker's device that last pushed the shift (server minus device, ms).
+    pub offset_ms: i64,
+    pub first_seen: i64,
+    pub ended_seen: Option<i64>,
+}
+
+/// A team's webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: String,
+}
+
+/// A queued webhook delivery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub team: TeamId,
+    pub key: String,
+    pub url: String,
+    pub secret: String,
+    pub body: String,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub delivered_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryAttempt {
+    pub at: i64,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    pub delivered: bool,
+    /// When to try again (not delivered).
+    pub next_attempt_at: i64,
+}
+
 /// The storage the server runs on.
 #[async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
@@ -230,6 +360,46 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn feed_position(&self, cursor_seq: u64) -> StorageResult<FeedPosition>;
     /// A member's shift documents, most recently created first.
     async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>>;
+
+    // --- alerts (docs/alerts.md) ---
+
+    /// Stores a new alert unless one with the same key exists; true if stored.
+    async fn insert_alert(&self, alert: AlertRecord, event: Option<WebhookEvent>) -> StorageResult<bool>;
+    /// Records that step `index` fired (once: false if it had already) and counts it on the alert.
+    async fn fire_step(&self, alert: uuid::Uuid, step: FiredStep, event: Option<WebhookEvent>) -> StorageResult<bool>;
+    /// Replaces an alert if its state is still `expect` (claim and resolve race safely); true if replaced.
+    async fn update_alert(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        event: Option<WebhookEvent>,
+    ) -> StorageResult<bool>;
+    async fn alert(&self, id: uuid::Uuid) -> StorageResult<Option<AlertRecord>>;
+    /// Alerts of a team (or of every team), newest first; only open and claimed ones if `unresolved`.
+    async fn alerts(&self, team: Option<TeamId>, unresolved: bool, limit: usize) -> StorageResult<Vec<AlertRecord>>;
+    async fn alert_steps(&self, alert: uuid::Uuid) -> StorageResult<Vec<FiredStep>>;
+
+    async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>>;
+    async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()>;
+    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64)>>;
+    /// Inserts or updates watched shifts (first_seen is kept from the first insert, ended_seen
+    /// once set) and keeps the first receipt of each of their check-ins, in one transaction.
+    async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()>;
+    /// Shifts not seen ended, and ended ones that still have an unresolved alert (a crash
+    /// between storing the end and resolving its alerts must not leave them open forever).
+    async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>>;
+
+    /// Sets (or with None removes) a team's webhook.
+    async fn set_webhook(&self, team: TeamId, hook: Option<WebhookConfig>) -> StorageResult<()>;
+    async fn webhook(&self, team: TeamId) -> StorageResult<Option<WebhookConfig>>;
+    /// Undelivered deliveries due at `now`, oldest first.
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StorageResult<Vec<Delivery>>;
+    /// The earliest next attempt of an undelivered delivery.
+    async fn next_delivery_at(&self) -> StorageResult<Option<i64>>;
+    /// Logs an attempt and updates the delivery.
+    async fn record_attempt(&self, delivery: i64, attempt: DeliveryAttempt) -> StorageResult<()>;
+    /// A team's deliveries, oldest first (the delivery log).
+    async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>>;
 
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);

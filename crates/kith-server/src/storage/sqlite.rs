@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use kith_domain::{DeviceId, MemberId, Role, TeamId};
+use kith_domain::{CheckInId, DeviceId, MemberId, Notify, Role, ShiftId, TeamId};
 use kith_proto::Kind;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::*;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -44,6 +44,31 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE INDEX IF NOT EXISTS changes_team_seq ON changes(team_id, seq);
 CREATE INDEX IF NOT EXISTS changes_doc_seq ON changes(doc_id, seq);
 CREATE TABLE IF NOT EXISTS snapshots (doc_id TEXT PRIMARY KEY, upto_seq INTEGER NOT NULL, bytes BLOB NOT NULL);
+-- version 2: alerts, escalation steps, check-in receipts, device clocks, webhooks
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, shift_id TEXT NOT NULL,
+    state TEXT NOT NULL, opened_at INTEGER NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_team ON alerts(team_id, state, opened_at);
+CREATE TABLE IF NOT EXISTS alert_steps (
+    alert_id TEXT NOT NULL, step INTEGER NOT NULL, notify TEXT NOT NULL, fired_at INTEGER NOT NULL,
+    PRIMARY KEY (alert_id, step));
+CREATE TABLE IF NOT EXISTS checkin_receipts (
+    checkin_id TEXT PRIMARY KEY, shift_id TEXT NOT NULL, device_id TEXT NOT NULL, device_time INTEGER NOT NULL,
+    received_at INTEGER NOT NULL, offset_ms INTEGER NOT NULL, effective_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS checkin_receipts_shift ON checkin_receipts(shift_id);
+CREATE TABLE IF NOT EXISTS device_clocks (device_id TEXT PRIMARY KEY, offset_ms INTEGER NOT NULL, measured_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tracked_shifts (
+    shift_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, worker_id TEXT NOT NULL, offset_ms INTEGER NOT NULL,
+    first_seen INTEGER NOT NULL, ended_seen INTEGER);
+CREATE INDEX IF NOT EXISTS tracked_shifts_active ON tracked_shifts(ended_seen);
+CREATE TABLE IF NOT EXISTS webhooks (team_id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, team_id TEXT NOT NULL, key TEXT NOT NULL UNIQUE, url TEXT NOT NULL,
+    secret TEXT NOT NULL, body TEXT NOT NULL, created_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL, delivered_at INTEGER, last_error TEXT);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(delivered_at, next_attempt_at);
+CREATE TABLE IF NOT EXISTS webhook_attempts (
+    delivery_id INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER, error TEXT, delivered INTEGER NOT NULL);
 "#;
 
 type Done = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
@@ -733,9 +758,458 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn insert_alert(&self, alert: AlertRecord, event: Option<WebhookEvent>) -> StorageResult<bool> {
+        self.write(move |c| {
+            let body = serde_json::to_string(&alert).map_err(json_err)?;
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO alerts (id, key, team_id, shift_id, state, opened_at, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db)?
+                .execute(params![
+                    alert.id.to_string(),
+                    alert.key,
+                    alert.team.to_string(),
+                    alert.shift.to_string(),
+                    alert.state.as_str(),
+                    alert.opened_at,
+                    body
+                ])
+                .map_err(db)?;
+            if n > 0 {
+                enqueue(c, event.as_ref(), alert.opened_at)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn fire_step(&self, alert: Uuid, step: FiredStep, event: Option<WebhookEvent>) -> StorageResult<bool> {
+        self.write(move |c| {
+            // A claimed or resolved alert climbs no further.
+            let open: bool = c
+                .query_row("SELECT state = 'open' FROM alerts WHERE id = ?1", params![alert.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(db)?
+                .unwrap_or(false);
+            if !open {
+                return Ok(false);
+            }
+            let n = c
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO alert_steps (alert_id, step, notify, fired_at) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db)?
+                .execute(params![
+                    alert.to_string(),
+                    i64::try_from(step.index).unwrap_or(i64::MAX),
+                    notify_str(step.notify),
+                    step.fired_at
+                ])
+                .map_err(db)?;
+            if n == 0 {
+                return Ok(false);
+            }
+            let body: String = c
+                .query_row("SELECT body FROM alerts WHERE id = ?1", params![alert.to_string()], |r| r.get(0))
+                .map_err(db)?;
+            let mut rec = alert_from_body(body)?;
+            rec.steps_fired = rec.steps_fired.max(step.index + 1);
+            let body = serde_json::to_string(&rec).map_err(json_err)?;
+            c.execute("UPDATE alerts SET body = ?2 WHERE id = ?1", params![alert.to_string(), body]).map_err(db)?;
+            enqueue(c, event.as_ref(), step.fired_at)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn update_alert(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        event: Option<WebhookEvent>,
+    ) -> StorageResult<bool> {
+        self.write(move |c| {
+            let current: Option<String> = c
+                .query_row(
+                    "SELECT body FROM alerts WHERE id = ?1 AND state = ?2",
+                    params![alert.id.to_string(), expect.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some(current) = current else { return Ok(false) };
+            // Steps fired meanwhile are kept: the step log is the truth.
+            let mut alert = alert;
+            alert.steps_fired = alert.steps_fired.max(alert_from_body(current)?.steps_fired);
+            let body = serde_json::to_string(&alert).map_err(json_err)?;
+            c.execute(
+                "UPDATE alerts SET state = ?2, body = ?3 WHERE id = ?1",
+                params![alert.id.to_string(), alert.state.as_str(), body],
+            )
+            .map_err(db)?;
+            let at = alert.resolved_at.or(alert.claimed_at).unwrap_or(alert.opened_at);
+            enqueue(c, event.as_ref(), at)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn alert(&self, id: Uuid) -> StorageResult<Option<AlertRecord>> {
+        self.read(move |c| {
+            let body: Option<String> = c
+                .query_row("SELECT body FROM alerts WHERE id = ?1", params![id.to_string()], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            body.map(alert_from_body).transpose()
+        })
+        .await
+    }
+
+    async fn alerts(&self, team: Option<TeamId>, unresolved: bool, limit: usize) -> StorageResult<Vec<AlertRecord>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT body FROM alerts WHERE (?1 IS NULL OR team_id = ?1) AND (NOT ?2 OR state <> 'resolved')
+                     ORDER BY opened_at DESC, id DESC LIMIT ?3",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map(
+                    params![team.map(|t| t.to_string()), unresolved, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(alert_from_body(r.map_err(db)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn alert_steps(&self, alert: Uuid) -> StorageResult<Vec<FiredStep>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached("SELECT step, notify, fired_at FROM alert_steps WHERE alert_id = ?1 ORDER BY step")
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![alert.to_string()], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (index, notify, fired_at) = r.map_err(db)?;
+                let notify = notify
+                    .parse()
+                    .map_err(|_| StorageError::Corrupt(format!("unknown escalation target '{notify}'")))?;
+                out.push(FiredStep { index: usize::try_from(index).unwrap_or(0), notify, fired_at });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(
+                    "SELECT checkin_id, device_id, device_time, received_at, offset_ms, effective_at
+                     FROM checkin_receipts WHERE shift_id = ?1",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![shift.to_string()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (id, dev, device_time, received_at, offset_ms, effective_at) = r.map_err(db)?;
+                out.push(CheckinReceipt {
+                    checkin: CheckInId(parse_uuid(&id)?),
+                    shift,
+                    device: DeviceId(parse_uuid(&dev)?),
+                    device_time,
+                    received_at,
+                    offset_ms,
+                    effective_at,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO device_clocks (device_id, offset_ms, measured_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (device_id) DO UPDATE SET offset_ms = excluded.offset_ms, measured_at = excluded.measured_at",
+            )
+            .map_err(db)?
+            .execute(params![device.to_string(), offset_ms, at])
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64)>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT device_id, offset_ms FROM device_clocks").map_err(db)?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (d, o) = r.map_err(db)?;
+                out.push((DeviceId(parse_uuid(&d)?), o));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()> {
+        self.write(move |c| {
+            for (s, receipts) in shifts {
+                track_one(c, s, receipts)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>> {
+        self.read(|c| {
+            let mut st = c
+                .prepare(
+                    "SELECT shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen FROM tracked_shifts
+                     WHERE ended_seen IS NULL OR shift_id IN (SELECT shift_id FROM alerts WHERE state <> 'resolved')",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let (s, t, w, offset_ms, first_seen, ended_seen) = r.map_err(db)?;
+                out.push(TrackedShift {
+                    shift: ShiftId(parse_uuid(&s)?),
+                    team: TeamId(parse_uuid(&t)?),
+                    worker: MemberId(parse_uuid(&w)?),
+                    offset_ms,
+                    first_seen,
+                    ended_seen,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_webhook(&self, team: TeamId, hook: Option<WebhookConfig>) -> StorageResult<()> {
+        self.write(move |c| {
+            match hook {
+                Some(h) => c
+                    .execute(
+                        "INSERT INTO webhooks (team_id, url, secret) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (team_id) DO UPDATE SET url = excluded.url, secret = excluded.secret",
+                        params![team.to_string(), h.url, h.secret],
+                    )
+                    .map_err(db)?,
+                None => c.execute("DELETE FROM webhooks WHERE team_id = ?1", params![team.to_string()]).map_err(db)?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    async fn webhook(&self, team: TeamId) -> StorageResult<Option<WebhookConfig>> {
+        self.read(move |c| {
+            c.query_row("SELECT url, secret FROM webhooks WHERE team_id = ?1", params![team.to_string()], |r| {
+                Ok(WebhookConfig { url: r.get(0)?, secret: r.get(1)? })
+            })
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StorageResult<Vec<Delivery>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE delivered_at IS NULL AND next_attempt_at <= ?1
+                     ORDER BY next_attempt_at, id LIMIT ?2"
+                ))
+                .map_err(db)?;
+            let rows =
+                st.query_map(params![now, i64::try_from(limit).unwrap_or(i64::MAX)], delivery_row).map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(delivery(r.map_err(db)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn next_delivery_at(&self) -> StorageResult<Option<i64>> {
+        self.read(|c| {
+            c.query_row("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE delivered_at IS NULL", [], |r| {
+                r.get(0)
+            })
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn record_attempt(&self, id: i64, a: DeliveryAttempt) -> StorageResult<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO webhook_attempts (delivery_id, at, status, error, delivered) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, a.at, a.status, a.error, a.delivered],
+            )
+            .map_err(db)?;
+            c.execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = ?2,
+                    delivered_at = CASE WHEN ?3 THEN ?4 ELSE NULL END, next_attempt_at = ?5
+                 WHERE id = ?1 AND delivered_at IS NULL",
+                params![id, a.error, a.delivered, a.at, a.next_attempt_at],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>> {
+        self.read(move |c| {
+            let mut st = c
+                .prepare(&format!("SELECT {DELIVERY_COLS} FROM webhook_deliveries WHERE team_id = ?1 ORDER BY id"))
+                .map_err(db)?;
+            let rows = st.query_map(params![team.to_string()], delivery_row).map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(delivery(r.map_err(db)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn close(&self) {
         self.shutdown_now();
     }
+}
+
+fn json_err(e: serde_json::Error) -> StorageError {
+    StorageError::Corrupt(format!("a stored alert is unreadable: {e}"))
+}
+
+fn alert_from_body(body: String) -> Result<AlertRecord, StorageError> {
+    serde_json::from_str(&body).map_err(json_err)
+}
+
+/// Queues a webhook delivery if the team has a webhook; the same key is never queued twice.
+fn enqueue(c: &Connection, ev: Option<&WebhookEvent>, now: i64) -> Result<(), StorageError> {
+    let Some(ev) = ev else { return Ok(()) };
+    c.prepare_cached(
+        "INSERT OR IGNORE INTO webhook_deliveries (team_id, key, url, secret, body, created_at, next_attempt_at)
+         SELECT team_id, ?2, url, secret, ?3, ?4, ?4 FROM webhooks WHERE team_id = ?1",
+    )
+    .map_err(db)?
+    .execute(params![ev.team.to_string(), ev.key, ev.body, now])
+    .map_err(db)?;
+    Ok(())
+}
+
+fn notify_str(n: Notify) -> String {
+    n.to_string()
+}
+
+type DeliveryRow = (i64, String, String, String, String, String, i64, i64, Option<i64>, Option<String>);
+
+fn delivery(row: DeliveryRow) -> Result<Delivery, StorageError> {
+    let (id, team, key, url, secret, body, attempts, next, delivered_at, last_error) = row;
+    Ok(Delivery {
+        id,
+        team: TeamId(parse_uuid(&team)?),
+        key,
+        url,
+        secret,
+        body,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        next_attempt_at: next,
+        delivered_at,
+        last_error,
+    })
+}
+
+const DELIVERY_COLS: &str = "id, team_id, key, url, secret, body, attempts, next_attempt_at, delivered_at, last_error";
+
+fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
+}
+
+fn track_one(c: &Connection, s: TrackedShift, receipts: Vec<CheckinReceipt>) -> Result<(), StorageError> {
+    {
+        let mut st = c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO checkin_receipts
+                     (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db)?;
+        for r in receipts {
+            st.execute(params![
+                r.checkin.to_string(),
+                r.shift.to_string(),
+                r.device.to_string(),
+                r.device_time,
+                r.received_at,
+                r.offset_ms,
+                r.effective_at
+            ])
+            .map_err(db)?;
+        }
+        c.prepare_cached(
+            "INSERT INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (shift_id) DO UPDATE SET offset_ms = excluded.offset_ms,
+                    ended_seen = COALESCE(tracked_shifts.ended_seen, excluded.ended_seen)",
+        )
+        .map_err(db)?
+        .execute(params![
+            s.shift.to_string(),
+            s.team.to_string(),
+            s.worker.to_string(),
+            s.offset_ms,
+            s.first_seen,
+            s.ended_seen
+        ])
+        .map_err(db)?;
+    }
+    Ok(())
 }
 
 fn doc_meta(c: &Connection, id: Uuid) -> Result<Option<DocMeta>, StorageError> {

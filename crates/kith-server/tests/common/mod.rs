@@ -38,6 +38,10 @@ pub struct Dev {
     pub kinds: HashMap<Uuid, Kind>,
     pub server_heads: HashMap<Uuid, Vec<ChangeHash>>,
     pub cursor: Option<Cursor>,
+    /// The server's manual clock, if it runs on one: this device's clock follows it plus `skew_ms`.
+    pub clock: Option<std::sync::Arc<kith_server::clock::ManualClock>>,
+    /// How far this device's clock is ahead of the server's (ms; negative: behind).
+    pub skew_ms: i64,
 }
 
 pub fn join_request(code: &str, name: &str, actor: &ActorId) -> JoinRequest {
@@ -70,7 +74,70 @@ impl Dev {
             kinds: HashMap::new(),
             server_heads: HashMap::new(),
             cursor: None,
+            clock: server.manual_clock(),
+            skew_ms: 0,
         }
+    }
+
+    /// This device's clock now (ms): the server's manual clock plus the skew, else the system clock.
+    pub fn device_now(&self) -> i64 {
+        use kith_server::clock::Clock;
+        self.clock.as_ref().map_or_else(kith_server::now_ms, |c| c.now_ms()) + self.skew_ms
+    }
+
+    /// Starts a shift at `start` (device clock) with the given planned end, interval and buddies.
+    pub fn start_shift_at(&mut self, start: i64, end: i64, interval: Secs, buddies: Vec<MemberId>) -> ShiftId {
+        let s = Shift {
+            id: ShiftId::new(),
+            team: self.team,
+            worker: self.member,
+            purpose: format!("{}'s rounds", self.name),
+            started_at: Timestamp(start),
+            initial_end: Timestamp(end),
+            interval,
+            buddies,
+            extensions: vec![],
+            ended: None,
+            checkins: vec![],
+            acks: vec![],
+        };
+        let mut doc = Automerge::new().with_actor(self.actor.clone());
+        doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
+        self.docs.insert(s.id.uuid(), doc);
+        self.kinds.insert(s.id.uuid(), Kind::Shift);
+        s.id
+    }
+
+    /// A check-in stamped with `device_time` (this device's clock, ms).
+    pub fn checkin_at(&mut self, shift_id: ShiftId, status: CheckInStatus, device_time: i64) -> CheckInId {
+        let c = CheckIn {
+            id: CheckInId::new(),
+            status,
+            mood: None,
+            confidence: None,
+            note: None,
+            location: None,
+            device_time: Timestamp(device_time),
+            by: self.member,
+            device: self.device,
+        };
+        let doc = self.docs.get_mut(&shift_id.uuid()).expect("shift held");
+        doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
+        c.id
+    }
+
+    /// Ends the shift ("I'm done, all fine") at `at` (device clock).
+    pub fn end_shift_at(&mut self, shift_id: ShiftId, at: i64) {
+        let doc = self.docs.get_mut(&shift_id.uuid()).expect("shift held");
+        doc.transact(|tx| shift::end(tx, &ShiftEnd { at: Timestamp(at), note: None })).map_err(|f| f.error).unwrap();
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await.unwrap()
+    }
+
+    pub async fn put_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.http.put(format!("{}{path}", self.base)).bearer_auth(&self.token).json(&body).send().await.unwrap()
     }
 
     /// Points the device at a server again (after a restart on a new port).
@@ -150,7 +217,7 @@ impl Dev {
     pub fn request(&self, docs: Vec<DocPush>) -> SyncRequest {
         SyncRequest {
             protocol: kith_proto::PROTOCOL_VERSION,
-            client_time: kith_server::now_ms(),
+            client_time: self.device_now(),
             cursor: self.cursor.clone(),
             docs,
         }
