@@ -45,17 +45,7 @@ async fn a_checkin_reaches_the_leads_device_through_a_live_poke() {
 
     // Alice starts a shift and checks in; the engine is told, and does the rest.
     let s = Shift::begin(team, alice_member, "Meter readings", T0, T0 + Secs::hours(8), Secs::minutes(30));
-    let c = CheckIn {
-        id: CheckInId::new(),
-        status: CheckInStatus::Support,
-        mood: None,
-        confidence: None,
-        note: None,
-        location: None,
-        device_time: T0 + Secs::minutes(5),
-        by: alice_member,
-        device: alice_device,
-    };
+    let c = CheckIn::new(CheckInStatus::Support, T0 + Secs::minutes(5), alice_member, alice_device);
     {
         let mut st = alice_store.lock().unwrap();
         st.create_doc(s.id.uuid(), "shift", |tx| shift::init(tx, &s).map_err(StoryError::from)).unwrap();

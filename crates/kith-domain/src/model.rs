@@ -148,6 +148,24 @@ pub struct CheckIn {
     pub device: DeviceId,
 }
 
+impl CheckIn {
+    /// A check-in with nothing but its status; mood, confidence, note and location are optional
+    /// and set with struct update syntax (`CheckIn { mood: Some(m), ..CheckIn::new(...) }`).
+    pub fn new(status: CheckInStatus, device_time: Timestamp, by: MemberId, device: DeviceId) -> CheckIn {
+        CheckIn {
+            id: CheckInId::new(),
+            status,
+            mood: None,
+            confidence: None,
+            note: None,
+            location: None,
+            device_time,
+            by,
+            device,
+        }
+    }
+}
+
 /// A lead's (or buddy's) acknowledgement of a check-in, with an optional reply ("seen — thanks").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {

@@ -10,17 +10,7 @@ use kith_domain::*;
 const HOUR_MS: i64 = 3_600_000;
 
 fn checkin(s: &Shift, status: CheckInStatus, at: Timestamp) -> CheckIn {
-    CheckIn {
-        id: CheckInId::new(),
-        status,
-        mood: None,
-        confidence: None,
-        note: None,
-        location: None,
-        device_time: at,
-        by: s.worker,
-        device: DeviceId::new(),
-    }
+    CheckIn::new(status, at, s.worker, DeviceId::new())
 }
 
 /// A timeline where every check-in was received at its device time plus `delay_min` minutes

@@ -6,17 +6,7 @@ use kith_domain::rules::{self, BoardStatus, DueReason, DueState};
 use kith_domain::*;
 
 fn checkin(s: &Shift, status: CheckInStatus, at: Timestamp) -> CheckIn {
-    CheckIn {
-        id: CheckInId::new(),
-        status,
-        mood: None,
-        confidence: None,
-        note: None,
-        location: None,
-        device_time: at,
-        by: s.worker,
-        device: DeviceId::new(),
-    }
+    CheckIn::new(status, at, s.worker, DeviceId::new())
 }
 
 #[test]

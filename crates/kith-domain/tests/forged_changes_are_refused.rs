@@ -90,17 +90,7 @@ fn nobody_writes_into_another_members_shift_or_checks_in_as_someone_else() {
 
     // The worker's own device writing a check-in that claims another device or person.
     let mut alice = alice;
-    let forged = CheckIn {
-        id: CheckInId::new(),
-        status: CheckInStatus::Ok,
-        mood: None,
-        confidence: None,
-        note: None,
-        location: None,
-        device_time: at_min(4),
-        by: MemberId::new(),
-        device: alice.device,
-    };
+    let forged = CheckIn::new(CheckInStatus::Ok, at_min(4), MemberId::new(), alice.device);
     let (before, ch) = change_of(&mut alice, |tx| shift::add_checkin(tx, &forged));
     assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
 }

@@ -71,20 +71,14 @@ impl Client {
                 .iter()
                 .map(|&o| {
                     let start = o - (30 + 10) * 60_000;
-                    let s = Shift {
-                        id: ShiftId::new(),
-                        team: self.team,
-                        worker: self.member,
-                        purpose: "rounds".into(),
-                        started_at: Timestamp(start),
-                        initial_end: Timestamp(start) + Secs::hours(8),
-                        interval: Secs::minutes(30),
-                        buddies: vec![],
-                        extensions: vec![],
-                        ended: None,
-                        checkins: vec![],
-                        acks: vec![],
-                    };
+                    let s = Shift::begin(
+                        self.team,
+                        self.member,
+                        "rounds",
+                        Timestamp(start),
+                        Timestamp(start) + Secs::hours(8),
+                        Secs::minutes(30),
+                    );
                     let mut doc = Automerge::new().with_actor(self.actor.clone());
                     doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
                     DocPush {

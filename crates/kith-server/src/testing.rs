@@ -64,6 +64,15 @@ impl TestServer {
 
     /// Starts a server after `tweak` adjusted its configuration (limits, rate limits, ...).
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::launch_new(tweak, Arc::new(SystemClock), None).await
+    }
+
+    /// A temporary data directory, 127.0.0.1:0 and a generous join rate limit, then `tweak`.
+    async fn launch_new(
+        tweak: impl FnOnce(&mut Config),
+        clock: Arc<dyn Clock>,
+        manual: Option<Arc<ManualClock>>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("a temporary data directory");
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -72,16 +81,11 @@ impl TestServer {
         };
         config.join_rate.burst = 1000;
         config.join_rate.replenish_ms = 1;
+        // A manual clock means the test drives deadlines and deliveries itself.
+        config.alerts.background = manual.is_none();
         tweak(&mut config);
-        let mut s = TestServer {
-            base_url: String::new(),
-            addr: config.listen,
-            config,
-            dir,
-            running: None,
-            clock: Arc::new(SystemClock),
-            manual: None,
-        };
+        let mut s =
+            TestServer { base_url: String::new(), addr: config.listen, config, dir, running: None, clock, manual };
         s.launch().await;
         s
     }
@@ -94,28 +98,8 @@ impl TestServer {
     }
 
     pub async fn start_manual_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let dir = tempfile::tempdir().expect("a temporary data directory");
-        let mut config = Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            data_dir: Some(dir.path().to_path_buf()),
-            ..Config::default()
-        };
-        config.join_rate.burst = 1000;
-        config.join_rate.replenish_ms = 1;
-        config.alerts.background = false;
-        tweak(&mut config);
         let manual = Arc::new(ManualClock::new(MANUAL_START_MS));
-        let mut s = TestServer {
-            base_url: String::new(),
-            addr: config.listen,
-            config,
-            dir,
-            running: None,
-            clock: manual.clone(),
-            manual: Some(manual),
-        };
-        s.launch().await;
-        s
+        TestServer::launch_new(tweak, manual.clone(), Some(manual)).await
     }
 
     /// The manual clock (servers started with [`TestServer::start_manual`]).

@@ -41,20 +41,7 @@ fn the_next_checkin_and_the_planned_end_are_reminded_a_lead_before() {
         members: vec![],
     };
     store.create_doc(t.id.uuid(), "team", |tx| team::init(tx, &t).map_err(Failed::from)).unwrap();
-    let s = Shift {
-        id: ShiftId::new(),
-        team: t.id,
-        worker: alice,
-        purpose: "Visits".into(),
-        started_at: T0,
-        initial_end: T0 + Secs::hours(2),
-        interval: Secs::minutes(30),
-        buddies: vec![],
-        extensions: vec![],
-        ended: None,
-        checkins: vec![],
-        acks: vec![],
-    };
+    let s = Shift::begin(t.id, alice, "Visits", T0, T0 + Secs::hours(2), Secs::minutes(30));
     store.create_doc(s.id.uuid(), "shift", |tx| shift::init(tx, &s).map_err(Failed::from)).unwrap();
 
     let r = kith_sync::reminders(&mut store, alice).unwrap();

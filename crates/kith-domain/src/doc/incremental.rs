@@ -171,17 +171,7 @@ mod tests {
         let s = Shift::begin(TeamId::new(), MemberId::new(), "p", Timestamp(1_000), Timestamp(100_000), Secs(600));
         let mut doc = Automerge::new();
         doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
-        let c = CheckIn {
-            id: CheckInId::new(),
-            status: CheckInStatus::Ok,
-            mood: None,
-            confidence: None,
-            note: None,
-            location: None,
-            device_time: Timestamp(2_000),
-            by: s.worker,
-            device: DeviceId::new(),
-        };
+        let c = CheckIn::new(CheckInStatus::Ok, Timestamp(2_000), s.worker, DeviceId::new());
         (doc, s, c)
     }
 

@@ -110,17 +110,7 @@ impl Dev {
 
     /// A check-in stamped with `device_time` (this device's clock, ms).
     pub fn checkin_at(&mut self, shift_id: ShiftId, status: CheckInStatus, device_time: i64) -> CheckInId {
-        let c = CheckIn {
-            id: CheckInId::new(),
-            status,
-            mood: None,
-            confidence: None,
-            note: None,
-            location: None,
-            device_time: Timestamp(device_time),
-            by: self.member,
-            device: self.device,
-        };
+        let c = CheckIn::new(status, Timestamp(device_time), self.member, self.device);
         let doc = self.docs.get_mut(&shift_id.uuid()).expect("shift held");
         doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
         c.id
@@ -155,20 +145,14 @@ impl Dev {
 
     /// Starts a shift (a new shift document) and returns its id.
     pub fn start_shift(&mut self) -> ShiftId {
-        let s = Shift {
-            id: ShiftId::new(),
-            team: self.team,
-            worker: self.member,
-            purpose: format!("{}'s rounds", self.name),
-            started_at: t0(),
-            initial_end: t0() + Secs::hours(8),
-            interval: Secs::minutes(30),
-            buddies: vec![],
-            extensions: vec![],
-            ended: None,
-            checkins: vec![],
-            acks: vec![],
-        };
+        let s = Shift::begin(
+            self.team,
+            self.member,
+            format!("{}'s rounds", self.name),
+            t0(),
+            t0() + Secs::hours(8),
+            Secs::minutes(30),
+        );
         let mut doc = Automerge::new().with_actor(self.actor.clone());
         doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
         self.docs.insert(s.id.uuid(), doc);
@@ -177,17 +161,7 @@ impl Dev {
     }
 
     pub fn checkin(&mut self, shift_id: ShiftId, status: CheckInStatus, minute: i64) -> CheckInId {
-        let c = CheckIn {
-            id: CheckInId::new(),
-            status,
-            mood: None,
-            confidence: None,
-            note: None,
-            location: None,
-            device_time: t0() + Secs::minutes(minute),
-            by: self.member,
-            device: self.device,
-        };
+        let c = CheckIn::new(status, t0() + Secs::minutes(minute), self.member, self.device);
         let doc = self.docs.get_mut(&shift_id.uuid()).expect("shift held");
         doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
         c.id
