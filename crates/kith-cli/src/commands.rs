@@ -8,22 +8,22 @@ use chrono::Local;
 use serde::Serialize;
 use serde_json::json;
 
-use kith_domain::doc::{shift, team};
+use kith_client::local::{self, Buddies, NewCheckIn, StartShift};
+use kith_client::{ClientError, profile};
+use kith_domain::doc::team;
 use kith_domain::rules::{self, DueReason, DueState};
 use kith_domain::{
-    CheckIn, CheckInId, CheckInStatus, Extension, ExtensionId, Location, LocationPrecision, Member, MemberId, Note,
-    Policy, Role, Secs, Shift, ShiftEnd, ShiftId, Team, TeamId, Timestamp, check_line,
+    CheckInStatus, Location, LocationPrecision, Member, MemberId, Policy, Role, Shift, Team, TeamId, Timestamp,
+    check_line,
 };
 use kith_store::Store;
 
 use crate::cli::{CheckinArgs, EndArgs, ExtendArgs, InitArgs, LogArgs, StartArgs, StatusArg};
 use crate::clock::{self, clock, format_duration, relative, rfc3339};
-use crate::error::CliError;
+use crate::error::{CliError, START_HINT};
 use crate::net;
-use crate::session::{self, PROFILE_KEY, Profile, SHIFT_KIND, Session, TEAM_KIND};
+use crate::session::{self, Profile, Session, TEAM_KIND, warn_to};
 use crate::view::{self, CheckInView, DueView, ShiftLog, ShiftSummary};
-
-const START_HINT: &str = "kith shift start --purpose \"...\" --until 17:30";
 
 /// Where output goes and what time it is.
 pub struct Ctx<'a> {
@@ -65,18 +65,6 @@ fn line(what: &'static str, value: &str) -> Result<String, CliError> {
     let v = value.trim();
     check_line(what, v)?;
     Ok(v.to_string())
-}
-
-fn interval_in_policy(interval: Secs, policy: &Policy) -> Result<(), CliError> {
-    policy.check_interval(interval).map_err(|_| {
-        CliError::Usage(format!(
-            "a check-in every {} is outside your team's policy: choose between {} and {} (e.g. --every {})",
-            format_duration(interval),
-            format_duration(policy.min_interval),
-            format_duration(policy.max_interval),
-            format_duration(policy.default_interval).replace(' ', ""),
-        ))
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -128,9 +116,7 @@ pub fn init(cx: &mut Ctx<'_>, a: &InitArgs) -> Result<(), CliError> {
         name: name.clone(),
         created_at: cx.now,
     };
-    let json =
-        serde_json::to_string(&profile).map_err(|e| CliError::Data(format!("could not save the profile: {e}")))?;
-    store.meta_set(PROFILE_KEY, &json)?;
+    profile::write_profile(&mut store, &profile, None)?;
     store.wait_for_background_compaction();
 
     let value = json!({
@@ -172,81 +158,36 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     let purpose_arg = a.purpose.as_deref().map(|p| line("purpose", p)).transpose()?;
 
     let mut s = Session::open(&cx.dir)?;
-    let me = s.me();
-    if a.buddies.contains(&me) {
-        return Err(CliError::Usage(format!("{me} is your own member id: you cannot be your own buddy")));
-    }
-    let team = s.team()?;
-    let shifts = s.my_shifts(cx.err)?;
-    if let Some(active) = Session::active_shift(&shifts) {
-        return Err(CliError::State(format!(
+    let req = StartShift {
+        purpose: purpose_arg,
+        planned_end: until.at,
+        interval: every,
+        buddies: if !a.buddies.is_empty() {
+            Buddies::These(a.buddies.clone())
+        } else if a.no_buddies {
+            Buddies::None
+        } else {
+            Buddies::FromLastShift
+        },
+    };
+    let now = cx.now;
+    let started = local::start_shift(&mut s.store, &s.profile, req, now, &mut warn_to(cx.err));
+    let started = started.map_err(|e| match e {
+        ClientError::AlreadyOnShift { shift: active } => CliError::State(format!(
             "You are already on shift: \"{}\" since {} (planned end {}). End it first with: kith end \
              (or move its end with: kith extend --until <when> --reason \"...\")",
             active.purpose,
             cx.clock(active.started_at),
             cx.clock(active.planned_end())
-        )));
-    }
-    let last = shifts.iter().max_by_key(|x| (x.started_at, x.id));
-    let mut defaulted = Vec::new();
-
-    let purpose = match (purpose_arg, last) {
-        (Some(p), _) => p,
-        (None, Some(l)) => {
-            defaulted.push("purpose");
-            l.purpose.clone()
-        }
-        (None, None) => {
-            return Err(CliError::Usage(
-                "say what this shift is for, so your team knows: --purpose \"...\" (e.g. \"Meter readings, north estate\")"
-                    .into(),
-            ));
-        }
-    };
-    let interval = match (every, last) {
-        (Some(i), _) => i,
-        (None, Some(l)) => {
-            defaulted.push("check-in interval");
-            l.interval
-        }
-        (None, None) => team.policy.default_interval,
-    };
-    interval_in_policy(interval, &team.policy)?;
-    let buddies = if !a.buddies.is_empty() {
-        let mut b = a.buddies.clone();
-        b.sort();
-        b.dedup();
-        b
-    } else if a.no_buddies {
-        Vec::new()
-    } else if let Some(l) = last.filter(|l| !l.buddies.is_empty()) {
-        defaulted.push("buddies");
-        l.buddies.clone()
-    } else {
-        Vec::new()
-    };
-
-    let new = Shift {
-        id: ShiftId::new(),
-        team: s.profile.team_id,
-        worker: me,
-        purpose,
-        started_at: cx.now,
-        initial_end: until.at,
-        interval,
-        buddies,
-        extensions: Vec::new(),
-        ended: None,
-        checkins: Vec::new(),
-        acks: Vec::new(),
-    };
-    s.store.create_doc(new.id.uuid(), SHIFT_KIND, |tx| shift::init(tx, &new).map_err(CliError::from))?;
-    s.remember_shift(new.id, cx.err);
+        )),
+        other => other.into(),
+    })?;
+    let (new, team, defaulted) = (started.shift, started.team, started.defaulted);
+    let interval = new.interval;
     let sharing = net::share(&mut s, cx.now);
 
     let next_due = rules::next_due(&new);
-    let unknown: Vec<String> =
-        new.buddies.iter().filter(|b| team.member(**b).is_none()).map(ToString::to_string).collect();
+    let unknown: Vec<String> = started.unknown_buddies.iter().map(ToString::to_string).collect();
     let value = json!({
         "shift": ShiftSummary::from(&new),
         "next_due": rfc3339(next_due),
@@ -325,80 +266,13 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
             return Err(CliError::Usage("--location coarse|precise needs your position: add --lat and --lon".into()));
         }
     };
-    let note = match &a.note {
-        Some(n) if !n.trim().is_empty() => {
-            let text = n.trim().to_string();
-            if text.len() > kith_domain::MAX_NOTE_BYTES {
-                return Err(kith_domain::DomainError::TooLong {
-                    what: "note",
-                    len: text.len(),
-                    max: kith_domain::MAX_NOTE_BYTES,
-                }
-                .into());
-            }
-            Some(Note { text, visibility: a.visibility.into() })
-        }
-        _ => None,
-    };
+    let note = local::note(a.note.as_deref(), a.visibility.into())?;
 
     let mut s = Session::open(&cx.dir)?;
-    let me = s.me();
-    // A damaged team document must not stop a check-in: fall back to the default policy.
-    let team = match s.team() {
-        Ok(t) => Some(t),
-        Err(e) => {
-            writeln!(cx.err, "warning: using the default team policy: {e}")?;
-            None
-        }
-    };
-    let policy = team.as_ref().map(|t| t.policy.clone()).unwrap_or_default();
-    let active = s.find_active(cx.err)?;
-    let mut auto_started = false;
-    let shift_id = match &active {
-        Some(active) => active.id,
-        None if status != CheckInStatus::Ok => {
-            // Never refuse a call for help: open a shift for it, and say so.
-            let interval = policy.default_interval;
-            let new = Shift {
-                id: ShiftId::new(),
-                team: s.profile.team_id,
-                worker: me,
-                purpose: match status {
-                    CheckInStatus::Emergency => "Emergency".to_string(),
-                    _ => "Asked for support".to_string(),
-                },
-                started_at: cx.now,
-                initial_end: cx.now + interval,
-                interval,
-                buddies: Vec::new(),
-                extensions: Vec::new(),
-                ended: None,
-                checkins: Vec::new(),
-                acks: Vec::new(),
-            };
-            s.store.create_doc(new.id.uuid(), SHIFT_KIND, |tx| shift::init(tx, &new).map_err(CliError::from))?;
-            s.remember_shift(new.id, cx.err);
-            auto_started = true;
-            new.id
-        }
-        None => {
-            return Err(CliError::State(format!(
-                "You are not on shift, so there is nothing to check in to. Start a shift with: {START_HINT}"
-            )));
-        }
-    };
-    let c = CheckIn {
-        id: CheckInId::new(),
-        status,
-        mood: a.mood,
-        confidence: a.confidence,
-        note,
-        location,
-        device_time: cx.now,
-        by: me,
-        device: s.profile.device_id,
-    };
-    s.store.change_doc(shift_id.uuid(), |tx| shift::add_checkin(tx, &c).map_err(CliError::from))?;
+    let req = NewCheckIn { status, mood: a.mood, confidence: a.confidence, note, location };
+    let now = cx.now;
+    let done = local::check_in(&mut s.store, &s.profile, req, now, &mut warn_to(cx.err))?;
+    let (c, team, auto_started, shift_id) = (done.checkin, done.team, done.auto_started, done.shift.id);
     let sharing = net::share(&mut s, cx.now);
     let current = s.shift(shift_id)?;
     let next_due = rules::next_due(&current);
@@ -480,14 +354,9 @@ pub fn extend(cx: &mut Ctx<'_>, a: &ExtendArgs) -> Result<(), CliError> {
         return Err(CliError::Usage("say why, so your team knows: --reason \"...\"".into()));
     }
     let mut s = Session::open(&cx.dir)?;
-    let Some(active) = s.find_active(cx.err)? else {
-        return Err(CliError::State(format!(
-            "You are not on shift, so there is no planned end to move. Start a shift with: {START_HINT}"
-        )));
-    };
+    let now = cx.now;
+    let (active, e) = local::extend(&mut s.store, &s.profile, until.at, &reason, now, &mut warn_to(cx.err))?;
     let old_end = active.planned_end();
-    let e = Extension { id: ExtensionId::new(), new_end: until.at, reason, at: cx.now };
-    s.store.change_doc(active.id.uuid(), |tx| shift::extend(tx, &e).map_err(CliError::from))?;
     let sharing = net::share(&mut s, cx.now);
     let value = json!({
         "shift_id": active.id.to_string(),
@@ -524,13 +393,8 @@ pub fn extend(cx: &mut Ctx<'_>, a: &ExtendArgs) -> Result<(), CliError> {
 pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
     let note = a.note.as_deref().map(|n| line("note", n)).transpose()?.filter(|n| !n.is_empty());
     let mut s = Session::open(&cx.dir)?;
-    let Some(active) = s.find_active(cx.err)? else {
-        return Err(CliError::State(format!(
-            "You are not on shift, so there is nothing to end. Start a shift with: {START_HINT}"
-        )));
-    };
-    let e = ShiftEnd { at: cx.now, note };
-    s.store.change_doc(active.id.uuid(), |tx| shift::end(tx, &e).map_err(CliError::from))?;
+    let now = cx.now;
+    let (active, e) = local::end(&mut s.store, &s.profile, note.as_deref(), now, &mut warn_to(cx.err))?;
     let sharing = net::share(&mut s, cx.now);
     let planned = active.planned_end();
     let value = json!({

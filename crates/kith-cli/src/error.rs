@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use kith_client::ClientError;
 use kith_domain::DomainError;
 use kith_store::StoreError;
+
+use crate::clock::format_duration;
 
 /// The command line, or a value in it, is wrong. (clap uses 2 for its own usage errors too.)
 pub const EXIT_USAGE: u8 = 2;
@@ -90,5 +93,86 @@ impl From<DomainError> for CliError {
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
         CliError::Data(format!("could not write the output: {e}"))
+    }
+}
+
+/// How to start a shift, for the messages that need it.
+pub const START_HINT: &str = "kith shift start --purpose \"...\" --until 17:30";
+
+/// The command line's words for kith-client's refusals: the same facts, with the flags and
+/// commands to use here. (Refusals that need the clock, like "already on shift since 09:00", are
+/// worded where the clock is known.)
+impl From<ClientError> for CliError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::NotJoined => CliError::State(
+                "this device has not joined a team server: run kith join <server> <invite code>".into(),
+            ),
+            ClientError::AlreadyJoined { name, on_server } => CliError::State(format!(
+                "this data directory already has a profile ({name}){}. Join with a fresh one: kith --data-dir <new dir> join ...",
+                if on_server { " on a team server" } else { " for offline use" }
+            )),
+            ClientError::Invalid(m) => CliError::Usage(m),
+            ClientError::PurposeMissing => CliError::Usage(
+                "say what this shift is for, so your team knows: --purpose \"...\" (e.g. \"Meter readings, north estate\")"
+                    .into(),
+            ),
+            ClientError::ReasonMissing => CliError::Usage("say why, so your team knows: --reason \"...\"".into()),
+            ClientError::IntervalOutOfPolicy { interval, min, max, default } => CliError::Usage(format!(
+                "a check-in every {} is outside your team's policy: choose between {} and {} (e.g. --every {})",
+                format_duration(interval),
+                format_duration(min),
+                format_duration(max),
+                format_duration(default).replace(' ', ""),
+            )),
+            ClientError::OwnBuddy(me) => {
+                CliError::Usage(format!("{me} is your own member id: you cannot be your own buddy"))
+            }
+            ClientError::AlreadyOnShift { shift } => CliError::State(format!(
+                "You are already on shift: \"{}\". End it first with: kith end (or move its end with: kith extend --until <when> --reason \"...\")",
+                shift.purpose
+            )),
+            ClientError::NotOnShift { what } => CliError::State(format!(
+                "You are not on shift, so there is {}. Start a shift with: {START_HINT}",
+                match what {
+                    "extend" => "no planned end to move".to_string(),
+                    other => format!("nothing to {other}"),
+                }
+            )),
+            ClientError::NotLead => CliError::State(
+                "only leads acknowledge check-ins, and you are a member of this team: ask a lead to reply".into(),
+            ),
+            ClientError::CheckInNotFound(id) => CliError::State(format!(
+                "no check-in {id} on this device, even after syncing: check the id with kith team (it lists the \
+                 check-ins waiting for a reply)"
+            )),
+            e @ (ClientError::ShiftNotFound(_) | ClientError::MemberNotFound(_)) => CliError::State(e.to_string()),
+            ClientError::TeamNotReceived => CliError::State(
+                "this device has not received its team from the server yet: run `kith sync` once you are online"
+                    .to_string(),
+            ),
+            ClientError::TeamMissing { id, path } => CliError::Data(format!(
+                "your team's document ({id}) is missing from '{}'. Restore the data directory from a backup, \
+                 or move it away and run kith init again",
+                path.display()
+            )),
+            ClientError::Damaged { what: "server link", reason, .. } => CliError::Data(format!(
+                "this device's server link is damaged ({reason}). Join again with: kith join <server> <invite code>"
+            )),
+            ClientError::Damaged { what, path, reason } => CliError::Data(format!(
+                "the Kith {what} in '{}' is damaged ({reason}). Kith did not change it. Restore the data directory \
+                 from a backup, or move it away and run kith init again",
+                path.display()
+            )),
+            ClientError::Domain(d) => d.into(),
+            ClientError::Store(s) => CliError::Store(s),
+            ClientError::Offline(m) => CliError::Offline(m),
+            ClientError::Refused { message, .. } => CliError::Remote(message),
+            e @ ClientError::Unauthorized(_) => CliError::Remote(e.to_string()),
+            e @ ClientError::BadServerAddress(_) => CliError::Usage(e.to_string()),
+            e @ ClientError::Protocol(_) => CliError::Remote(e.to_string()),
+            e @ ClientError::Internal(_) => CliError::Data(e.to_string()),
+            ClientError::EmergencyNotSaved(inner) => (*inner).into(),
+        }
     }
 }

@@ -4,45 +4,19 @@
 use std::time::Duration;
 
 use kith_domain::Timestamp;
-use kith_sync::{ServerClient, SyncError, SyncReport};
-use serde::{Deserialize, Serialize};
+use kith_sync::{SyncError, SyncReport};
 
 use crate::error::CliError;
 use crate::session::Session;
 
-/// The store's meta key holding this device's link to its team server (JSON). The token in it is
-/// this device's own credential; it never leaves the device except to that server.
-pub const SERVER_KEY: &str = "server";
-
 /// How long a command waits for the server after a change before saying "not yet shared".
 pub const SHARE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// This device's team server and credential.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerLink {
-    pub url: String,
-    pub token: String,
-    /// The role the server gave this member when joining ("member" or "lead").
-    pub role: String,
-}
-
-impl ServerLink {
-    pub fn client(&self) -> Result<ServerClient, CliError> {
-        ServerClient::new(&self.url, Some(self.token.clone())).map_err(sync_err)
-    }
-    pub fn is_lead(&self) -> bool {
-        matches!(self.role.as_str(), "lead" | "admin")
-    }
-}
+pub use kith_client::profile::{SERVER_KEY, ServerLink};
 
 /// Reads the server link, if this device has joined a team.
 pub fn server_link(s: &Session) -> Result<Option<ServerLink>, CliError> {
-    let Some(json) = s.store.meta_get(SERVER_KEY)? else { return Ok(None) };
-    serde_json::from_str(&json).map(Some).map_err(|e| {
-        CliError::Data(format!(
-            "this device's server link is damaged ({e}). Join again with: kith join <server> <invite code>"
-        ))
-    })
+    Ok(kith_client::profile::read_link(&s.store)?)
 }
 
 /// Runs a future on a small runtime of its own (the CLI is otherwise synchronous).

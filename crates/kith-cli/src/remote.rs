@@ -6,19 +6,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use kith_domain::doc::shift;
 use kith_domain::rules;
 use kith_domain::rules::BoardStatus;
-use kith_domain::{Ack, AckId, CheckInId, CheckInStatus, DeviceId, MemberId, Shift, ShiftId, Team, TeamId, Timestamp};
+use kith_domain::{CheckInStatus, MemberId, Shift, Team, Timestamp};
 use kith_proto::JoinRequest;
-use kith_store::Store;
 
 use crate::cli::{AckArgs, AlertsArgs, AlertsCommand, JoinArgs};
 use crate::clock::{relative, rfc3339};
 use crate::commands::Ctx;
 use crate::error::CliError;
-use crate::net::{self, SERVER_KEY, ServerLink, Sharing};
-use crate::session::{self, PROFILE_KEY, Profile, SHIFT_KIND, Session};
+use crate::net::{self, ServerLink, Sharing};
+use crate::session::Session;
 use crate::view;
 
 /// How long `kith sync` waits for the server.
@@ -26,16 +24,8 @@ const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Splits `kith://join?server=...&code=...` or `<server> <code>` into (server, code).
 pub fn parse_join_target(target: &str, code: Option<&str>) -> Result<(String, String), CliError> {
-    if let Some(query) = target.strip_prefix("kith://join?") {
-        let url = url::Url::parse(&format!("kith://join/?{query}"))
-            .map_err(|_| CliError::Usage(format!("'{target}' is not a valid Kith join link")))?;
-        let get = |k: &str| url.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
-        let (Some(server), Some(code)) = (get("server"), get("code")) else {
-            return Err(CliError::Usage(
-                "a join link needs both server= and code=, like kith://join?server=https://...&code=ABCD-1234".into(),
-            ));
-        };
-        return Ok((server, code));
+    if target.trim().starts_with("kith://") {
+        return Ok(kith_client::local::parse_join_link(target)?);
     }
     let code = code.ok_or_else(|| {
         CliError::Usage("give the invite code after the server address: kith join <server> <code>".into())
@@ -52,14 +42,7 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     }
     std::fs::create_dir_all(&cx.dir)
         .map_err(|e| CliError::Data(format!("could not create the data directory {}: {e}", cx.dir.display())))?;
-    let mut store = Store::open(session::db_path(&cx.dir))?;
-    if let Some(p) = session::read_profile(&store)? {
-        return Err(CliError::State(format!(
-            "this data directory already has a profile ({}){}. Join with a fresh one: kith --data-dir <new dir> join ...",
-            p.name,
-            if store.meta_get(SERVER_KEY)?.is_some() { " on a team server" } else { " for offline use" }
-        )));
-    }
+    let mut store = kith_client::local::open_for_join(&cx.dir)?;
     let client = kith_sync::ServerClient::new(&server, None).map_err(net::sync_err)?;
     let label = a.device_label.clone().unwrap_or_else(|| format!("{name}'s kith"));
     let req = JoinRequest { code, name: name.clone(), device_label: label, actor: store.actor_id().to_hex_string() };
@@ -72,18 +55,7 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
         other => net::sync_err(other),
     })?;
 
-    let profile = Profile {
-        version: 1,
-        member_id: MemberId(resp.member_id),
-        device_id: DeviceId(resp.device_id),
-        team_id: TeamId(resp.team_id),
-        name,
-        created_at: cx.now,
-    };
-    let link = ServerLink { url: client.base().to_string(), token: resp.token.clone(), role: resp.role.clone() };
-    // The link first: a profile without it would look like an offline profile.
-    store.meta_set(SERVER_KEY, &json_string(&link)?)?;
-    store.meta_set(PROFILE_KEY, &json_string(&profile)?)?;
+    let (profile, link) = kith_client::local::save_join(&mut store, client.base().as_str(), &resp, &name, cx.now)?;
     let mut s = Session { store, profile, dir: cx.dir.clone() };
     let synced = net::sync(&mut s, &link, SYNC_TIMEOUT);
     let value = json!({
@@ -110,10 +82,6 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     let out = cx.emit(&value, &text);
     s.finish();
     out
-}
-
-fn json_string<T: serde::Serialize>(v: &T) -> Result<String, CliError> {
-    serde_json::to_string(v).map_err(|e| CliError::Data(format!("could not save: {e}")))
 }
 
 fn linked(s: &Session) -> Result<ServerLink, CliError> {
@@ -239,15 +207,9 @@ struct Awaiting {
     note: Option<String>,
 }
 
-/// The shift documents on this device.
+/// The shift documents on this device (unreadable ones left out).
 fn local_shifts(s: &mut Session) -> Result<Vec<Shift>, CliError> {
-    let mut shifts = Vec::new();
-    for info in s.store.list_docs(Some(SHIFT_KIND))? {
-        if let Ok(sh) = shift::read(s.store.doc(info.id)?) {
-            shifts.push(sh);
-        }
-    }
-    Ok(shifts)
+    Ok(kith_client::local::all_shifts(&mut s.store, &mut |_| {})?)
 }
 
 /// Check-ins of teammates' current shifts that wait for a reply: every unacknowledged support
@@ -470,13 +432,9 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
     out
 }
 
-/// Whether this device's member may acknowledge: the team roster on this device decides (a
-/// lead may have changed roles since joining), else the role given at joining.
+/// Whether this device's member may acknowledge (see [`kith_client::local::is_lead`]).
 fn is_lead(team: &Team, me: MemberId, link: Option<&ServerLink>) -> bool {
-    match team.member(me) {
-        Some(m) => m.role.is_lead(),
-        None => link.is_some_and(ServerLink::is_lead),
-    }
+    kith_client::local::is_lead(team, me, link)
 }
 
 /// The open alerts under the live board, with who owns each.
@@ -587,30 +545,15 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
 pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
     let mut s = Session::open(&cx.dir)?;
     let link = linked(&s)?;
-    let team = s.team()?;
-    if !is_lead(&team, s.me(), Some(&link)) {
-        return Err(CliError::State(
-            "only leads acknowledge check-ins, and you are a member of this team: ask a lead to reply".into(),
-        ));
-    }
-    let mut found = find_checkin(&mut s, a.checkin)?;
+    kith_client::local::check_may_ack(&mut s.store, &s.profile, Some(&link))?;
+    let mut found = kith_client::local::find_checkin(&mut s.store, a.checkin)?;
     if found.is_none() {
         // Perhaps it has not arrived yet: fetch, briefly, then look again.
         let _ = net::sync(&mut s, &link, net::SHARE_TIMEOUT);
-        found = find_checkin(&mut s, a.checkin)?;
+        found = kith_client::local::find_checkin(&mut s.store, a.checkin)?;
     }
-    let (shift_id, worker) = found.ok_or_else(|| {
-        CliError::State(format!(
-            "no check-in {} on this device, even after syncing: check the id with kith team (it lists the \
-             check-ins waiting for a reply)",
-            a.checkin
-        ))
-    })?;
-    if let Some(r) = &a.reply {
-        kith_domain::check_line("reply", r)?;
-    }
-    let ack = Ack { id: AckId::new(), checkin: a.checkin, by: s.me(), at: cx.now, reply: a.reply.clone() };
-    s.store.change_doc(shift_id.uuid(), |tx| shift::add_ack(tx, &ack).map_err(CliError::from))?;
+    let (shift_id, worker) = found.ok_or(kith_client::ClientError::CheckInNotFound(a.checkin))?;
+    let ack = kith_client::local::ack(&mut s.store, &s.profile, shift_id, a.checkin, a.reply.as_deref(), cx.now)?;
     let sharing = net::share(&mut s, cx.now);
     let value = json!({
         "ack_id": ack.id.to_string(),
@@ -631,17 +574,6 @@ pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
     let out = cx.emit(&value, &text);
     s.finish();
     out
-}
-
-fn find_checkin(s: &mut Session, id: CheckInId) -> Result<Option<(ShiftId, MemberId)>, CliError> {
-    for info in s.store.list_docs(Some(SHIFT_KIND))? {
-        let Ok(sh) = shift::read(s.store.doc(info.id)?) else { continue };
-        let sh: Shift = sh;
-        if sh.checkin(id).is_some() {
-            return Ok(Some((sh.id, sh.worker)));
-        }
-    }
-    Ok(None)
 }
 
 /// Used by the writing commands: the sharing state after a local change.

@@ -99,7 +99,7 @@ fn the_cli_reads_the_board_the_server_sends() {
     assert!(board["server_time"].is_i64(), "{board}");
     assert_eq!(row["status"], "fine");
     let sample = kith_server::http::BoardResponse {
-        server_time: 1,
+        server_time: kith_domain::Timestamp(1),
         team_id: uuid::Uuid::nil(),
         team_name: "T".into(),
         team_purpose: "P".into(),
@@ -114,9 +114,12 @@ fn the_cli_reads_the_board_the_server_sends() {
             next_due: Some(kith_domain::Timestamp(6)),
             planned_end: Some(kith_domain::Timestamp(7)),
             online: true,
-            last_seen: Some(8),
+            last_seen: Some(kith_domain::Timestamp(8)),
+            alert_owner: None,
         }],
         alerts: vec![],
+        source: kith_server::http::BoardSource::Server,
+        synced_at: None,
     };
     let parsed: kith_cli::remote::ServerBoard =
         serde_json::from_value(serde_json::to_value(&sample).expect("serialise")).expect("the CLI reads the board");

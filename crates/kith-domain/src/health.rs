@@ -24,6 +24,8 @@ impl Window {
 }
 
 /// The figures for one worker over a window. Rates are `None` when there is nothing to rate.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkerHealth {
     pub member: Option<MemberId>,
@@ -146,6 +148,8 @@ pub fn active_connections(member: MemberId, team: &Team, latest: Option<&Shift>)
 }
 
 /// The team's figures: every member's, and the team's totals (rates over all members' counts).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TeamHealth {
     pub members: Vec<WorkerHealth>,

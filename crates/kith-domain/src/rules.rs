@@ -10,6 +10,8 @@ use crate::model::{CheckInStatus, Policy, Shift, Team};
 use crate::{MemberId, ShiftId, Timestamp};
 
 /// Where a shift stands with respect to its deadlines.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DueState {
@@ -23,6 +25,8 @@ pub enum DueState {
 }
 
 /// Why a shift is overdue (or about to be).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DueReason {
@@ -97,6 +101,8 @@ pub fn reminders(shift: &Shift, policy: &Policy) -> Vec<Reminder> {
 }
 
 /// A worker's place on the team board, most urgent first.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BoardStatus {

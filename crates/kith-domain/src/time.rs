@@ -6,13 +6,17 @@ use std::ops::{Add, Sub};
 
 /// A moment in UTC, in milliseconds since the Unix epoch.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(transparent)]
-pub struct Timestamp(pub i64);
+pub struct Timestamp(#[cfg_attr(feature = "ts", ts(type = "number"))] pub i64);
 
 /// A span of time in whole seconds (intervals, grace periods, delays).
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(transparent)]
-pub struct Secs(pub i64);
+pub struct Secs(#[cfg_attr(feature = "ts", ts(type = "number"))] pub i64);
 
 impl Timestamp {
     pub const fn from_millis(ms: i64) -> Self {

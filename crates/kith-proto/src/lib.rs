@@ -175,6 +175,8 @@ pub struct FeedDoc {
 }
 
 /// An error body (JSON) for requests refused as a whole.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// Stable machine code, e.g. `unauthorized`, `payload_too_large`.

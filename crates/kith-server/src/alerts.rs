@@ -16,7 +16,6 @@ use kith_domain::alerts::{self, Resolution, Timeline};
 use kith_domain::doc::{shift, team};
 use kith_domain::{CheckInId, DeviceId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::Kind;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::live::{LiveEvent, LiveHub};
@@ -30,64 +29,7 @@ use crate::sync::SyncService;
 /// not worth a write for network jitter.
 const OFFSET_WRITE_THRESHOLD_MS: i64 = 1000;
 
-/// A check-in's three times, shown with the alert it resolved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CheckinTimes {
-    pub checkin: Uuid,
-    /// The device's clock when it was made.
-    pub device_time: i64,
-    /// When the server received it.
-    pub received_at: i64,
-    /// When it counts as made, on the server clock.
-    pub effective_at: i64,
-}
-
-/// An alert as the API and the live channel show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AlertView {
-    pub id: Uuid,
-    /// missed_checkin | past_planned_end | support | emergency
-    pub kind: String,
-    pub urgent: bool,
-    #[schema(value_type = String)]
-    pub state: AlertState,
-    pub team: Uuid,
-    pub shift: Uuid,
-    pub worker: Uuid,
-    pub worker_name: String,
-    /// Server clock (ms).
-    pub opened_at: i64,
-    /// The deadline missed (overdue alerts).
-    pub due: Option<i64>,
-    pub checkin: Option<Uuid>,
-    pub steps_fired: usize,
-    /// Who has been notified so far, in order: worker | buddies | leads.
-    pub notified: Vec<String>,
-    /// When the next escalation step fires, if the alert is open and has one.
-    pub next_step_at: Option<i64>,
-    pub claimed_by: Option<Uuid>,
-    pub claimed_by_name: Option<String>,
-    pub claimed_at: Option<i64>,
-    pub resolved_at: Option<i64>,
-    /// check_in | end | extension | claimer
-    pub resolved_by: Option<String>,
-    /// The check-in that resolved it, with its device, receipt and effective times.
-    pub resolving_checkin: Option<CheckinTimes>,
-    /// A check-in that resolved it had been made before the alert opened (it arrived late).
-    pub late_checkin: bool,
-    pub note: Option<String>,
-}
-
-/// The `alert` live event's data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AlertEvent {
-    /// step | claimed | resolved
-    pub action: String,
-    /// For a step: who it notifies (worker | buddies | leads).
-    pub notify: Option<String>,
-    pub step: Option<usize>,
-    pub alert: AlertView,
-}
+pub use kith_api::{AlertEvent, AlertView, CheckinTimes};
 
 /// Why a claim or resolve was refused.
 #[derive(Debug, thiserror::Error)]
@@ -479,8 +421,12 @@ impl AlertEngine {
         step: Option<(usize, Notify)>,
         alert: AlertView,
     ) {
-        let event =
-            AlertEvent { action: action.into(), notify: step.map(|s| s.1.to_string()), step: step.map(|s| s.0), alert };
+        let event = AlertEvent {
+            action: action.into(),
+            notify: step.map(|s| s.1.to_string()),
+            step: step.map(|s| u32::try_from(s.0).unwrap_or(u32::MAX)),
+            alert,
+        };
         self.live.publish(LiveEvent::Alert { team, members, event: Box::new(event) });
     }
 
@@ -511,7 +457,7 @@ impl AlertEngine {
             opened_at: a.opened_at,
             due: a.due,
             checkin: a.checkin.map(|c| c.uuid()),
-            steps_fired: a.steps_fired,
+            steps_fired: u32::try_from(a.steps_fired).unwrap_or(u32::MAX),
             notified: a.chain.iter().take(a.steps_fired).map(|s| s.notify.to_string()).collect(),
             next_step_at,
             claimed_by: a.claimed_by.map(|m| m.uuid()),

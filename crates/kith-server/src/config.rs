@@ -22,10 +22,30 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Log filter, e.g. `info` or `kith_server=debug,tower_http=info`.
     pub log: String,
+    /// The built dashboard (`ui/dist`, from `npm --prefix ui run build`), served at `/`. Unset:
+    /// `ui/dist` under the current directory if it holds an `index.html`, else no dashboard;
+    /// an empty path: no dashboard. See [`Config::ui_dir`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ui_dir: Option<PathBuf>,
     pub limits: Limits,
     pub join_rate: JoinRate,
     pub cache: CacheConfig,
     pub alerts: AlertsConfig,
+    pub kudos_rate: KudosRate,
+}
+
+/// How many kudos (waves) one member may send: a burst, then one more every `replenish_ms`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KudosRate {
+    pub burst: u32,
+    pub replenish_ms: u64,
+}
+
+impl Default for KudosRate {
+    fn default() -> Self {
+        KudosRate { burst: 10, replenish_ms: 6000 }
+    }
 }
 
 /// The deadline engine and webhook delivery.
@@ -106,10 +126,12 @@ impl Default for Config {
             data_dir: None,
             public_url: None,
             log: "info".into(),
+            ui_dir: None,
             limits: Limits::default(),
             join_rate: JoinRate::default(),
             cache: CacheConfig::default(),
             alerts: AlertsConfig::default(),
+            kudos_rate: KudosRate::default(),
         }
     }
 }
@@ -140,6 +162,16 @@ impl Default for CacheConfig {
         CacheConfig { max_docs: 20_000, snapshot_every: 64 }
     }
 }
+
+/// Where the dashboard is looked for when `ui_dir` is not set (relative to the current directory).
+pub const DEFAULT_UI_DIR: &str = "ui/dist";
+
+const UI_DIR_HELP: &str = "\
+# ui_dir: the built browser dashboard, served at / (build it: npm --prefix ui ci && npm --prefix ui run build).
+# Not set (the default): ui/dist under the current directory if it holds an index.html, else no dashboard
+# (/ then says how to install it). \"\" serves no dashboard. Environment: KITH_UI_DIR.
+# ui_dir = \"ui/dist\"
+";
 
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -177,9 +209,42 @@ impl Config {
         self.data_dir().join("kith-server.sqlite3")
     }
 
+    /// The dashboard directory in force: `ui_dir` if set (an empty path: none), else `ui/dist`
+    /// under the current directory if it holds an `index.html`. Relative paths are taken from
+    /// the current directory.
+    pub fn ui_dir(&self) -> Option<PathBuf> {
+        match &self.ui_dir {
+            Some(d) if d.as_os_str().is_empty() => None,
+            Some(d) => Some(std::path::absolute(d).unwrap_or_else(|_| d.clone())),
+            None => {
+                let d = std::path::absolute(DEFAULT_UI_DIR).ok()?;
+                d.join("index.html").is_file().then_some(d)
+            }
+        }
+    }
+
     /// The defaults as TOML, with the default data directory spelled out.
     pub fn defaults_toml() -> String {
         let c = Config { data_dir: Some(default_data_dir()), ..Config::default() };
-        toml::to_string(&c).unwrap_or_else(|e| format!("# could not render the defaults: {e}\n"))
+        let body = toml::to_string(&c).unwrap_or_else(|e| format!("# could not render the defaults: {e}\n"));
+        format!("{UI_DIR_HELP}{body}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_directory_is_explicit_empty_or_found_in_the_current_directory() {
+        let off = Config { ui_dir: Some(PathBuf::new()), ..Config::default() };
+        assert_eq!(off.ui_dir(), None);
+        let dir = tempfile::tempdir().unwrap();
+        let set = Config { ui_dir: Some(dir.path().to_path_buf()), ..Config::default() };
+        assert_eq!(set.ui_dir().as_deref(), Some(dir.path()));
+        let relative = Config { ui_dir: Some(PathBuf::from("somewhere/dist")), ..Config::default() };
+        assert!(relative.ui_dir().unwrap().is_absolute());
+        // Tests run in crates/kith-server, which has no built UI.
+        assert_eq!(Config::default().ui_dir(), None);
     }
 }

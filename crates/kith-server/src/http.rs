@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt as _;
 use kith_domain::doc::team;
-use kith_domain::rules::{self, BoardStatus};
+use kith_domain::rules;
 use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp};
 use kith_proto::{JoinRequest, JoinResponse, PROTOCOL_VERSION, SyncRequest};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -45,6 +45,7 @@ use crate::error::{ApiErr, ServerError};
 use crate::live::{ChangedEvent, LiveEvent, LiveHub, PresenceEvent, visible};
 use crate::storage::{DeviceAuth, NewDevice, Redeem, Storage};
 use crate::sync::SyncService;
+use crate::views;
 use crate::webhooks::Webhooks;
 
 /// The running server's state.
@@ -57,6 +58,10 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     pub alerts: Arc<AlertEngine>,
     pub webhooks: Webhooks,
+    /// The built dashboard served at `/` (see [`crate::ui`]), if installed.
+    pub ui_dir: Option<std::path::PathBuf>,
+    /// Kudos sent per member, for the rate limit.
+    pub kudos_limiter: crate::views::RateLimiter,
 }
 
 impl App {
@@ -80,7 +85,11 @@ impl App {
         let live = Arc::new(LiveHub::new());
         let alerts = Arc::new(AlertEngine::new(storage.clone(), live.clone()));
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
+        let ui_dir = crate::ui::resolve(&config);
+        let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
         let app = Arc::new(App {
+            ui_dir,
+            kudos_limiter,
             sync: SyncService {
                 storage,
                 cache: DocCache::new(config.cache.max_docs),
@@ -220,6 +229,7 @@ pub fn router(app: Arc<App>) -> Router {
                 _ => ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
             })
         });
+    let [csp, nosniff, referrer] = crate::ui::security_headers();
     let mut join_route = Router::new().route("/v1/join", post(join));
     if let Some(g) = governor {
         join_route = join_route.route_layer(g);
@@ -236,8 +246,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/alerts/{id}/claim", post(claim_alert))
         .route("/v1/alerts/{id}/resolve", post(resolve_alert))
         .route("/v1/webhook", axum::routing::put(put_webhook))
+        .route("/v1/me", get(views::me))
+        .route("/v1/shifts/{id}", get(views::get_shift))
+        .route("/v1/shifts/{id}/checkins/{checkin}/ack", post(views::ack))
+        .route("/v1/members/{id}/shifts", get(views::member_history))
+        .route("/v1/health", get(views::health))
+        .route("/v1/kudos", post(views::kudos))
         .merge(join_route)
-        .fallback(|| async { ApiErr::for_status(StatusCode::NOT_FOUND) })
+        .fallback(crate::ui::fallback)
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(RequestDecompressionLayer::new())
@@ -249,6 +265,9 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
         .layer(middleware::from_fn(track))
         .layer(TraceLayer::new_for_http())
+        .layer(csp)
+        .layer(nosniff)
+        .layer(referrer)
         .with_state(app)
 }
 
@@ -331,7 +350,7 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 #[derive(utoipa::ToSchema)]
 #[schema(as = ApiError)]
 #[allow(dead_code)]
-struct ApiErrorDoc {
+pub(crate) struct ApiErrorDoc {
     /// Stable machine code, e.g. `unauthorized`, `payload_too_large`.
     code: String,
     /// What went wrong and what to do next.
@@ -564,6 +583,10 @@ async fn live(
                     Event::default().event("alert").json_data(event).ok()
                 }
                 LiveEvent::Alert { .. } => None,
+                LiveEvent::Kudos { team, kudos } if *team == d.team && kudos.to == d.member => {
+                    Event::default().event("kudos").json_data(kudos).ok()
+                }
+                LiveEvent::Kudos { .. } => None,
             },
             Err(_) => Event::default().event("changed").json_data(ChangedEvent { docs: vec![], all: true }).ok(),
         };
@@ -580,42 +603,7 @@ fn presence_event(p: &PresenceEvent) -> Option<Event> {
     Event::default().event("presence").json_data(p).ok()
 }
 
-/// One member on the team board.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BoardEntry {
-    pub member: Uuid,
-    pub name: String,
-    /// emergency | support | overdue | due_soon | fine | off_shift
-    #[schema(value_type = String)]
-    pub status: BoardStatus,
-    pub shift: Option<Uuid>,
-    pub purpose: Option<String>,
-    /// Device time of the last check-in (ms).
-    #[schema(value_type = Option<i64>)]
-    pub last_checkin: Option<Timestamp>,
-    #[schema(value_type = Option<i64>)]
-    pub next_due: Option<Timestamp>,
-    #[schema(value_type = Option<i64>)]
-    pub planned_end: Option<Timestamp>,
-    /// Connected to the live channel now.
-    pub online: bool,
-    /// Server time the member was last connected (since the server started).
-    pub last_seen: Option<i64>,
-}
-
-/// `GET /v1/board`: the team board on the server clock.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BoardResponse {
-    pub server_time: i64,
-    pub team_id: Uuid,
-    pub team_name: String,
-    pub team_purpose: String,
-    pub phone: Option<String>,
-    /// Most urgent first.
-    pub rows: Vec<BoardEntry>,
-    /// Unresolved alerts this member may see, with who owns each (newest first).
-    pub alerts: Vec<AlertView>,
-}
+pub use kith_api::{BoardEntry, BoardResponse, BoardSource};
 
 /// Shift documents looked at per member to find their current shift.
 const BOARD_SHIFTS_PER_MEMBER: usize = 4;
@@ -642,10 +630,17 @@ async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Resu
         }
     }
     let presence = app.sync.live.team_presence(team_id);
+    let alerts = app.alerts.list(&app.sync, &dev, false).await?;
     let rows = rules::board(&team, &shifts, Timestamp(now))
         .into_iter()
         .map(|r| {
             let p = presence.iter().find(|p| p.member_id == r.member);
+            // Who owns the member's open alert: the most urgent first, then the newest.
+            let alert_owner = alerts
+                .iter()
+                .filter(|a| a.worker == r.member.uuid())
+                .max_by_key(|a| (a.urgent, a.opened_at))
+                .and_then(|a| a.claimed_by_name.clone());
             BoardEntry {
                 member: r.member.uuid(),
                 name: r.name,
@@ -657,50 +652,24 @@ async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Resu
                 planned_end: r.planned_end,
                 online: p.is_some_and(|p| p.online),
                 last_seen: p.and_then(|p| p.last_seen),
+                alert_owner,
             }
         })
         .collect();
-    let alerts = app.alerts.list(&app.sync, &dev, false).await?;
     Ok(Json(BoardResponse {
         alerts,
-        server_time: now,
+        server_time: Timestamp(now),
         team_id: team.id.uuid(),
         team_name: team.name,
         team_purpose: team.purpose,
         phone: team.phone,
         rows,
+        source: BoardSource::Server,
+        synced_at: None,
     }))
 }
 
-/// `POST /v1/invites` body.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InviteRequest {
-    /// `member` or `lead`.
-    pub role: String,
-    /// Seconds until the invite expires (default 7 days, at most 90 days).
-    #[serde(default = "default_expiry")]
-    pub expires_in_s: u64,
-    /// How many devices may join with it (default 1).
-    #[serde(default = "default_uses")]
-    pub uses: u32,
-}
-
-fn default_expiry() -> u64 {
-    7 * 24 * 3600
-}
-
-fn default_uses() -> u32 {
-    1
-}
-
-/// A new invite.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct InviteResponse {
-    pub code: String,
-    /// `kith://join?server=...&code=...`
-    pub link: String,
-    pub expires_at: i64,
-}
+pub use kith_api::{InviteRequest, InviteResponse};
 
 #[utoipa::path(post, path = "/v1/invites", request_body = InviteRequest,
     responses((status = 200, body = InviteResponse, description = "A new invite"),
@@ -736,10 +705,7 @@ async fn invites(
         app.clock.now_ms(),
     )
     .await?;
-    let server = app.config.public_url.clone().unwrap_or_else(|| {
-        let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        format!("http://{host}")
-    });
+    let server = views::server_url(&app, &headers);
     Ok(Json(InviteResponse { link: join_link(&server, &inv.code), code: inv.code, expires_at: inv.expires_at }))
 }
 
@@ -776,23 +742,21 @@ impl utoipa::Modify for BearerAuth {
 /// The OpenAPI document of the HTTP API.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Kith team server", description = "Sync, live channel, board and invites. The sync body is CBOR: see docs/protocol.md."),
+    info(title = "Kith team server", description = "Sync, live channel, board, invites, alerts and the browser dashboard's JSON API. The sync body is CBOR: see docs/protocol.md. The JSON types are kith-api's (docs/app.md)."),
     paths(healthz, metrics_text, openapi_json, join, sync, live, board, invites, list_alerts, claim_alert,
-        resolve_alert, put_webhook),
-    components(schemas(ApiErrorDoc, JoinRequestDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, InviteRequest,
-        InviteResponse, ChangedEvent, PresenceEvent, AlertView, AlertEvent, CheckinTimes, AlertList, ResolveRequest,
-        WebhookRequest)),
+        resolve_alert, put_webhook, views::me, views::get_shift, views::member_history, views::ack, views::health,
+        views::kudos),
+    components(schemas(ApiErrorDoc, JoinRequestDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, BoardSource,
+        InviteRequest, InviteResponse, ChangedEvent, PresenceEvent, AlertView, AlertEvent, CheckinTimes, AlertList,
+        ResolveRequest, WebhookRequest, kith_api::AlertState, kith_api::MeResponse, kith_api::Me, kith_api::MemberRef,
+        kith_api::PolicyView, kith_api::ShiftView, kith_api::CheckInView, kith_api::AckView, kith_api::LocationView,
+        kith_api::ExtensionView, kith_api::EndView, kith_api::AckRequest, kith_api::HealthResponse,
+        kith_domain::health::WorkerHealth, kith_domain::health::TeamHealth, kith_api::Kudos, kith_api::KudosRequest)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
 
-/// `GET /v1/alerts` answer.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct AlertList {
-    pub server_time: i64,
-    /// Newest first.
-    pub alerts: Vec<AlertView>,
-}
+pub use kith_api::AlertList;
 
 #[derive(Debug, Deserialize)]
 struct AlertsQuery {
@@ -844,12 +808,7 @@ async fn claim_alert(
     app.alerts.claim(&app.sync, &dev, id, app.clock.now_ms()).await.map(Json).map_err(alert_err)
 }
 
-/// `POST /v1/alerts/{id}/resolve` body.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct ResolveRequest {
-    /// What happened, e.g. "Phoned her: fine, phone battery died".
-    pub note: String,
-}
+pub use kith_api::ResolveRequest;
 
 #[utoipa::path(post, path = "/v1/alerts/{id}/resolve", params(("id" = Uuid, Path, description = "The alert")),
     request_body = ResolveRequest,

@@ -4,6 +4,8 @@
 //! server clock ([`clock`]), pushed live and to webhooks ([`webhooks`]). Storage sits behind
 //! [`storage::Storage`] (SQLite now).
 //!
+//! The browser dashboard is served from the built UI ([`ui`]), with its JSON API in [`views`].
+//!
 //! Start one with [`serve`] (what the `kith-server` binary does), or in tests with
 //! [`testing::TestServer`]. The sync protocol is described in docs/protocol.md.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -20,6 +22,8 @@ pub mod live;
 pub mod storage;
 pub mod sync;
 pub mod testing;
+pub mod ui;
+pub mod views;
 pub mod webhooks;
 
 use std::future::Future;

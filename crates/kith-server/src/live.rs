@@ -1,14 +1,13 @@
-//! The live channel: "these documents changed, sync now" pokes and presence, fanned out in memory
-//! to connected devices. Presence (online, last seen) lives here only, never in a document.
+//! The live channel: "these documents changed, sync now" pokes, presence and kudos, fanned out in
+//! memory to connected devices. Presence (online, last seen) and kudos live here only, never in a
+//! document.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use kith_domain::{DeviceId, MemberId, TeamId};
+use kith_domain::{DeviceId, MemberId, TeamId, Timestamp};
 use kith_proto::Kind;
-use serde::Serialize;
 use tokio::sync::{broadcast, watch};
-use uuid::Uuid;
 
 use crate::storage::DocMeta;
 
@@ -31,25 +30,21 @@ pub enum LiveEvent {
         members: Vec<MemberId>,
         event: Box<crate::alerts::AlertEvent>,
     },
+    /// A wave from one teammate to another: for the connections of `kudos.to` only.
+    Kudos {
+        team: TeamId,
+        kudos: Kudos,
+    },
 }
 
 /// The `presence` SSE event's data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct PresenceEvent {
-    #[schema(value_type = String, format = Uuid)]
-    pub member_id: MemberId,
-    pub online: bool,
-    /// Milliseconds since the epoch (server clock) when the member was last connected.
-    pub last_seen: Option<i64>,
-}
+pub type PresenceEvent = kith_api::PresenceView;
 
 /// The `changed` SSE event's data: documents to sync. `all` means events were missed: sync everything.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct ChangedEvent {
-    pub docs: Vec<Uuid>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub all: bool,
-}
+pub use kith_api::ChangedEvent;
+
+/// The `kudos` SSE event's data.
+pub use kith_api::Kudos;
 
 #[derive(Debug, Default)]
 struct MemberPresence {
@@ -86,6 +81,11 @@ impl LiveHub {
         let _ = self.tx.send(Arc::new(ev));
     }
 
+    /// Sends a kudos to the live connections of its target.
+    pub fn kudos(&self, team: TeamId, kudos: Kudos) {
+        self.publish(LiveEvent::Kudos { team, kudos });
+    }
+
     /// Tells documents changed.
     pub fn changed(&self, team: TeamId, docs: Vec<DocMeta>, from_device: Option<DeviceId>) {
         if !docs.is_empty() {
@@ -116,7 +116,7 @@ impl LiveHub {
         if first {
             self.publish(LiveEvent::Presence {
                 team,
-                presence: PresenceEvent { member_id: member, online: true, last_seen: Some(now) },
+                presence: PresenceEvent { member_id: member, online: true, last_seen: Some(Timestamp(now)) },
             });
         }
         PresenceGuard { hub: self.clone(), team, member }
@@ -135,7 +135,7 @@ impl LiveHub {
         if last {
             self.publish(LiveEvent::Presence {
                 team,
-                presence: PresenceEvent { member_id: member, online: false, last_seen: Some(now) },
+                presence: PresenceEvent { member_id: member, online: false, last_seen: Some(Timestamp(now)) },
             });
         }
     }
@@ -146,7 +146,11 @@ impl LiveHub {
         let mut out: Vec<PresenceEvent> = p
             .iter()
             .filter(|((t, _), _)| *t == team)
-            .map(|((_, m), e)| PresenceEvent { member_id: *m, online: e.connections > 0, last_seen: e.last_seen })
+            .map(|((_, m), e)| PresenceEvent {
+                member_id: *m,
+                online: e.connections > 0,
+                last_seen: e.last_seen.map(Timestamp),
+            })
             .collect();
         out.sort_by_key(|e| e.member_id);
         out

@@ -703,6 +703,83 @@ impl SyncService {
         Ok(())
     }
 
+    /// Writes into a document on behalf of an authenticated device, as the server's own actor
+    /// (the browser dashboard has no Automerge document of its own): only a document the device
+    /// may see, of the expected `kind` ([`EditError::Unknown`] otherwise, the same as a document
+    /// that does not exist), and only what the device's member could write from their own device: the change is authorised
+    /// with [`authorize`] as that member and the result validated, exactly as a pushed change would
+    /// be. It is stored durably before this returns, announced on the live channel like any
+    /// accepted push, and reaches devices through their feed. Returns `read` of the new state.
+    pub async fn edit_as<F, R>(
+        &self,
+        dev: &DeviceAuth,
+        doc_id: Uuid,
+        kind: Kind,
+        edit: F,
+        read: impl FnOnce(&DocState) -> R,
+        now: i64,
+    ) -> Result<R, EditError>
+    where
+        F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
+    {
+        let d = &dev.device;
+        let slot = self.cache.slot(doc_id);
+        let mut guard = slot.lock().await;
+        if !ensure_loaded(self.storage.as_ref(), doc_id, &mut guard).await? {
+            return Err(EditError::Unknown);
+        }
+        let Some(st) = guard.as_ref() else { return Err(EditError::Unknown) };
+        if st.meta.kind != kind || !visible(&st.meta, d.team, d.member, dev.role.is_lead()) {
+            return Err(EditError::Unknown);
+        }
+        let mut fork = st.doc.clone();
+        fork.set_actor(self.server_actor.clone());
+        fork.transact(edit).map_err(|f| EditError::Domain(f.error))?;
+        let Some(change) = fork.get_last_local_change() else { return Ok(read(st)) };
+        let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
+        authorize(&st.doc, &change, &author).map_err(|e| EditError::Forbidden(e.to_string()))?;
+        let valid = match st.meta.kind {
+            Kind::Shift => doc::validate_shift_changes(&fork, std::slice::from_ref(&change)),
+            Kind::Team => doc::validate(&fork),
+        };
+        valid.map_err(EditError::Domain)?;
+        let meta = st.meta.clone();
+        let seqs = self
+            .storage
+            .append_changes(AppendChanges {
+                meta: meta.clone(),
+                create: false,
+                changes: vec![NewChange {
+                    hash: change.hash().0.to_vec(),
+                    bytes: change.raw_bytes().to_vec(),
+                    actor: self.server_actor.to_bytes().to_vec(),
+                    device: Some(d.id),
+                }],
+                received_at: now,
+            })
+            .await?;
+        metrics::counter!("kith_changes_stored_total").increment(1);
+        let since = st.since_snapshot + 1;
+        *guard = Some(DocState {
+            meta: meta.clone(),
+            doc: fork,
+            last_seq: seqs.first().copied().unwrap_or(0),
+            since_snapshot: since,
+        });
+        self.maybe_snapshot(&mut guard);
+        let Some(st) = guard.as_ref() else { return Err(EditError::Unknown) };
+        let out = read(st);
+        if meta.kind == Kind::Team {
+            self.sync_roles(&st.doc, meta.team).await;
+            if let Some(engine) = self.alerts.get() {
+                engine.forget_team(meta.team).await;
+            }
+        }
+        drop(guard);
+        self.live.changed(meta.team, vec![meta], None);
+        Ok(out)
+    }
+
     /// Reads a document (loading it if needed) with `f`.
     pub async fn with_doc<R>(&self, id: Uuid, f: impl FnOnce(&DocState) -> R) -> Result<Option<R>, StorageError> {
         let slot = self.cache.slot(id);
@@ -712,6 +789,22 @@ impl SyncService {
         }
         Ok(guard.as_ref().map(f))
     }
+}
+
+/// Why [`SyncService::edit_as`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// No such document, or one the device may not see (the same answer either way).
+    #[error("{UNKNOWN_DOC_MESSAGE}")]
+    Unknown,
+    /// The member may not make this change.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The edit itself refused (e.g. an unknown check-in), or the result would not be valid.
+    #[error(transparent)]
+    Domain(#[from] kith_domain::DomainError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 /// The team and owner of a document a device creates, from the validated document.

@@ -77,6 +77,8 @@ impl TestServer {
         let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: Some(dir.path().to_path_buf()),
+            // No dashboard unless a test asks for one (`ui_dir`), whatever the current directory holds.
+            ui_dir: Some(PathBuf::new()),
             ..Config::default()
         };
         config.join_rate.burst = 1000;

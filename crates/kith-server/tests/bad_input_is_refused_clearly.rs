@@ -50,7 +50,7 @@ async fn malformed_oversize_and_wrong_version_bodies_get_json_errors_and_store_n
     let (status, e) = api_error(resp).await;
     assert_eq!((status, e.code.as_str()), (401, "unauthorized"));
 
-    let (status, e) = api_error(http().get(server.url("/nowhere")).send().await.unwrap()).await;
+    let (status, e) = api_error(http().get(server.url("/v1/nowhere")).send().await.unwrap()).await;
     assert_eq!((status, e.code.as_str()), (404, "not_found"));
 
     assert_eq!(max_seq(&server).await, seq);

@@ -16,6 +16,10 @@ fn print_config_prints_the_defaults_as_toml() {
     assert_eq!(v["listen"].as_str(), Some("127.0.0.1:8457"));
     assert!(v["limits"]["max_body_bytes"].as_integer().unwrap() > 0);
     assert!(v["data_dir"].as_str().is_some());
+    // Where the dashboard comes from is documented in the output, not set by default.
+    assert!(v.get("ui_dir").is_none());
+    assert!(out.contains("# ui_dir = \"ui/dist\"") && out.contains("KITH_UI_DIR"), "{out}");
+    assert_eq!(v["kudos_rate"]["burst"].as_integer(), Some(10));
 }
 
 #[test]

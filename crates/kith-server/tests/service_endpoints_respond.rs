@@ -22,12 +22,48 @@ async fn healthz_metrics_and_openapi_respond() {
     }
 
     let api: serde_json::Value = http().get(server.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
-    for path in ["/v1/sync", "/v1/join", "/v1/live", "/v1/board", "/v1/invites", "/healthz", "/metrics"] {
+    for path in [
+        "/v1/sync",
+        "/v1/join",
+        "/v1/live",
+        "/v1/board",
+        "/v1/invites",
+        "/healthz",
+        "/metrics",
+        "/v1/me",
+        "/v1/shifts/{id}",
+        "/v1/members/{id}/shifts",
+        "/v1/shifts/{id}/checkins/{checkin}/ack",
+        "/v1/health",
+        "/v1/kudos",
+    ] {
         assert!(api["paths"][path].is_object(), "{path} missing from the OpenAPI document");
     }
-    for schema in ["ApiError", "JoinRequest", "JoinResponse", "BoardResponse", "InviteRequest"] {
+    for schema in [
+        "ApiError",
+        "JoinRequest",
+        "JoinResponse",
+        "BoardResponse",
+        "InviteRequest",
+        "MeResponse",
+        "ShiftView",
+        "CheckInView",
+        "AckRequest",
+        "HealthResponse",
+        "WorkerHealth",
+        "Kudos",
+        "KudosRequest",
+        "AlertView",
+    ] {
         assert!(api["components"]["schemas"][schema].is_object(), "{schema} missing");
     }
+    // The shared kith-api types are what the document describes, field by field.
+    let shift = &api["components"]["schemas"]["ShiftView"]["properties"];
+    for field in ["id", "worker", "worker_name", "checkins", "next_due", "due", "active"] {
+        assert!(shift[field].is_object(), "ShiftView.{field} missing: {shift}");
+    }
+    let ack = &api["paths"]["/v1/shifts/{id}/checkins/{checkin}/ack"]["post"];
+    assert!(ack["responses"]["403"].is_object() && ack["security"].is_array(), "{ack}");
 
     let raw = reqwest::Client::builder().no_gzip().build().unwrap();
     let resp = raw.get(server.url("/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();

@@ -142,6 +142,14 @@ impl ServerClient {
         resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
+    /// Sends a wave to a teammate (`POST /v1/kudos`): ephemeral, delivered on their live channel.
+    pub async fn kudos(&self, to: uuid::Uuid) -> Result<(), SyncError> {
+        let rb = self.http.post(self.url("v1/kudos")?).timeout(REQUEST_TIMEOUT).json(&serde_json::json!({ "to": to }));
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        self.check(resp).await?;
+        Ok(())
+    }
+
     /// The team board as the server computes it (JSON), with presence.
     pub async fn board(&self) -> Result<serde_json::Value, SyncError> {
         let rb = self.http.get(self.url("v1/board")?).timeout(REQUEST_TIMEOUT);

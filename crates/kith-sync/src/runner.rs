@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use kith_store::Store;
 use rand::Rng;
 use serde::Serialize;
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, broadcast, watch};
 use uuid::Uuid;
 
 use crate::client::ServerClient;
@@ -68,6 +68,11 @@ pub struct SyncHandle {
     status: watch::Receiver<SyncStatus>,
     presence: watch::Receiver<BTreeMap<Uuid, Presence>>,
     alerts: watch::Receiver<Option<serde_json::Value>>,
+    /// Every live event, in order (a watch keeps only the latest: two alerts or waves arriving
+    /// together must both reach the app).
+    live_events: broadcast::Sender<LiveEvent>,
+    /// The documents each successful sync received, so the app can refresh what changed.
+    received: broadcast::Sender<Vec<Uuid>>,
     stop: Arc<watch::Sender<bool>>,
 }
 
@@ -95,6 +100,15 @@ impl SyncHandle {
     pub fn watch_alerts(&self) -> watch::Receiver<Option<serde_json::Value>> {
         self.alerts.clone()
     }
+    /// Every event of the live channel from now on (alerts, waves, presence, pokes). A receiver
+    /// that falls behind by more than [`EVENT_BUFFER`] events gets `Lagged` and continues.
+    pub fn subscribe_live(&self) -> broadcast::Receiver<LiveEvent> {
+        self.live_events.subscribe()
+    }
+    /// The documents received by each successful sync from now on (only syncs that received any).
+    pub fn subscribe_received(&self) -> broadcast::Receiver<Vec<Uuid>> {
+        self.received.subscribe()
+    }
     /// Stops the background tasks.
     pub fn stop(&self) {
         self.stop.send_replace(true);
@@ -110,6 +124,10 @@ pub fn backoff(attempt: u32, min: Duration, max: Duration) -> Duration {
     Duration::from_millis(jittered)
 }
 
+/// How many events [`SyncHandle::subscribe_live`] and [`SyncHandle::subscribe_received`] keep
+/// for a slow receiver.
+pub const EVENT_BUFFER: usize = 256;
+
 /// Starts background sync on the current tokio runtime.
 pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions) -> SyncHandle {
     let (status_tx, status_rx) = watch::channel(SyncStatus::default());
@@ -121,6 +139,8 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
         status: status_rx,
         presence: presence_rx,
         alerts: alerts_rx,
+        live_events: broadcast::channel(EVENT_BUFFER).0,
+        received: broadcast::channel(EVENT_BUFFER).0,
         stop: Arc::new(watch::channel(false).0),
     };
     let status_tx = Arc::new(status_tx);
@@ -143,6 +163,10 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                 let delay = match &result {
                     Ok(report) => {
                         failures = 0;
+                        if !report.received.is_empty() {
+                            // Nobody listening is fine: the documents are in the store already.
+                            let _ = h.received.send(report.received.clone());
+                        }
                         status_tx.send_modify(|st| {
                             st.online = true;
                             st.last_synced_ms = Some(report.synced_at_ms);
@@ -197,17 +221,23 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                         loop {
                             tokio::select! {
                                 _ = stop.changed() => return,
-                                ev = stream.next() => match ev {
-                                    Some(Ok(LiveEvent::Changed(_))) => h.trigger.notify_one(),
-                                    Some(Ok(LiveEvent::Presence(p))) => {
-                                        presence_tx.send_modify(|m| { m.insert(p.member_id, p); });
+                                ev = stream.next() => {
+                                    if let Some(Ok(ev)) = &ev {
+                                        // Nobody subscribed is fine: then nobody needs it.
+                                        let _ = h.live_events.send(ev.clone());
                                     }
-                                    Some(Ok(LiveEvent::Alert(a))) => {
-                                        alerts_tx.send_replace(Some(a));
+                                    match ev {
+                                        Some(Ok(LiveEvent::Changed(_))) => h.trigger.notify_one(),
+                                        Some(Ok(LiveEvent::Presence(p))) => {
+                                            presence_tx.send_modify(|m| { m.insert(p.member_id, p); });
+                                        }
+                                        Some(Ok(LiveEvent::Alert(a))) => {
+                                            alerts_tx.send_replace(Some(a));
+                                        }
+                                        Some(Ok(LiveEvent::Other(..))) => {}
+                                        Some(Err(_)) | None => break,
                                     }
-                                    Some(Ok(LiveEvent::Other(..))) => {}
-                                    Some(Err(_)) | None => break,
-                                },
+                                }
                             }
                         }
                         status_tx.send_modify(|st| st.live = false);

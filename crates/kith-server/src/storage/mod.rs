@@ -180,25 +180,8 @@ pub struct FeedEntry {
     pub min_seq_after: u64,
 }
 
-/// Where an alert is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertState {
-    Open,
-    /// Someone owns it: no further escalation steps.
-    Claimed,
-    Resolved,
-}
-
-impl AlertState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertState::Open => "open",
-            AlertState::Claimed => "claimed",
-            AlertState::Resolved => "resolved",
-        }
-    }
-}
+/// Where an alert is in its life (the shared view type, stored as is).
+pub use kith_api::AlertState;
 
 /// A stored alert (see docs/alerts.md). Kept as one JSON body plus the columns queries need.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

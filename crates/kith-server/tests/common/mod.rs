@@ -313,3 +313,58 @@ pub fn has_doc_heads(doc: &Automerge) -> usize {
 pub fn doc_has_key(doc: &Automerge, key: &str) -> bool {
     doc.get(automerge::ROOT, key).ok().flatten().is_some()
 }
+
+impl Dev {
+    /// Posts `body` as is (JSON or not) with this device's token.
+    pub async fn post_raw(&self, path: &str, body: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GETs a JSON endpoint: the status and the body.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let resp = self.get(path).await;
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+}
+
+/// A device's live stream (SSE) as parsed events.
+pub type LiveEvents = std::pin::Pin<Box<dyn futures_util::Stream<Item = eventsource_stream::Event> + Send>>;
+
+/// Opens the live channel of `dev` and waits until the member's own arrival is announced on it,
+/// so the stream is known to be subscribed.
+pub async fn open_live(dev: &Dev) -> LiveEvents {
+    use eventsource_stream::Eventsource;
+    use futures_util::StreamExt;
+    let resp = dev.get("/v1/live").await;
+    assert_eq!(resp.status(), 200);
+    let mut events: LiveEvents = Box::pin(resp.bytes_stream().eventsource().map(|e| e.expect("a well-formed event")));
+    let me = dev.member.to_string();
+    next_live(&mut events, "presence", |v| v["member_id"] == me.as_str() && v["online"] == true).await;
+    events
+}
+
+/// The next live event named `name` whose data satisfies `pred`.
+pub async fn next_live(
+    events: &mut LiveEvents,
+    name: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    use futures_util::StreamExt;
+    loop {
+        let e = events.next().await.expect("the stream is open");
+        if e.event == name {
+            let v: serde_json::Value = serde_json::from_str(&e.data).unwrap();
+            if pred(&v) {
+                return v;
+            }
+        }
+    }
+}

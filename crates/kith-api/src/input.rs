@@ -1,0 +1,144 @@
+//! What the app's commands take (generated into TypeScript like the views): one struct per command (JSON, snake_case, as in docs/app.md).
+//! Optional fields may be left out; the client fills them from the last shift, the settings or
+//! the team's policy.
+
+use crate::Settings;
+use kith_domain::{CheckInId, CheckInStatus, MemberId, ShiftId, Timestamp, Visibility};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uuid::Uuid;
+
+/// `join`: `{ server, code, name }` or `{ link, name }` (a `kith://join?server=...&code=...` link).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct JoinInput {
+    #[serde(default)]
+    #[ts(optional)]
+    pub server: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub code: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub link: Option<String>,
+    pub name: String,
+}
+
+/// `start_shift`. `purpose` empty or absent: the last shift's. `interval_s` absent: the last
+/// shift's, else the policy's default. `buddies` absent: the last shift's; `[]`: none.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct StartShiftInput {
+    #[serde(default)]
+    #[ts(optional)]
+    pub purpose: Option<String>,
+    /// Milliseconds since the epoch; must be in the future.
+    pub planned_end: Timestamp,
+    #[serde(default)]
+    #[ts(optional)]
+    pub interval_s: Option<i64>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub buddies: Option<Vec<MemberId>>,
+}
+
+/// `check_in`. The position (`lat` and `lon`, both or neither) is shared at the precision chosen
+/// in the settings, and not at all when that is "none". `note_visibility` absent: the settings'.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct CheckInInput {
+    pub status: CheckInStatus,
+    #[serde(default)]
+    #[ts(optional)]
+    pub mood: Option<u8>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub confidence: Option<u8>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub note: Option<String>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub note_visibility: Option<Visibility>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub lon: Option<f64>,
+}
+
+/// `extend_shift`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ExtendInput {
+    pub new_end: Timestamp,
+    pub reason: String,
+}
+
+/// `end_shift`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EndInput {
+    #[serde(default)]
+    #[ts(optional)]
+    pub note: Option<String>,
+}
+
+/// `ack` (leads): a check-in of a shift, with an optional reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AckInput {
+    pub shift: ShiftId,
+    pub checkin: CheckInId,
+    #[serde(default)]
+    #[ts(optional)]
+    pub reply: Option<String>,
+}
+
+/// `shift`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ShiftInput {
+    pub id: ShiftId,
+}
+
+/// `history`: a member's shifts (mine when absent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct HistoryInput {
+    #[serde(default)]
+    #[ts(optional)]
+    pub member: Option<MemberId>,
+}
+
+/// `health`: the figures over the last `days` days (1 to 366).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct HealthInput {
+    pub days: i64,
+}
+
+/// `alerts`: unresolved only, unless `all`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AlertsInput {
+    #[serde(default)]
+    #[ts(optional)]
+    pub all: Option<bool>,
+}
+
+/// `claim_alert`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AlertIdInput {
+    pub id: Uuid,
+}
+
+/// `resolve_alert`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ResolveInput {
+    pub id: Uuid,
+    pub note: String,
+}
+
+/// `kudos`: a wave to a teammate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct KudosInput {
+    pub to: MemberId,
+}
+
+/// `save_settings`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SaveSettingsInput {
+    pub settings: Settings,
+}

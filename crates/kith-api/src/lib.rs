@@ -1,0 +1,592 @@
+//! The JSON view types shared by the team server's browser API, the app core (`kith-client`) and
+//! the UI. They are the one description of what the UI shows: the TypeScript in
+//! `ui/src/generated/` is generated from them by ts-rs (`cargo test -p kith-api`), never written by
+//! hand. Conversions from the domain's documents live here too, so the server and the app show a
+//! shift the same way, with the same redaction of leads-only notes.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+use kith_domain::health::{TeamHealth, WorkerHealth};
+use kith_domain::rules::{self, BoardStatus, DueReason, DueState};
+use kith_domain::{
+    AckId, CheckIn, CheckInId, CheckInStatus, DeviceId, LocationPrecision, MemberId, Role, Shift, ShiftId, Team,
+    TeamId, Timestamp, Visibility,
+};
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use uuid::Uuid;
+
+pub use kith_proto::ApiError;
+
+pub mod input;
+
+/// Who this device is: the member, their device and their team.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub member_id: MemberId,
+    pub device_id: DeviceId,
+    pub team_id: TeamId,
+    pub team_name: String,
+    pub team_purpose: String,
+    /// The team's phone number, shown with an emergency made offline.
+    pub team_phone: Option<String>,
+    pub name: String,
+    pub role: Role,
+    /// The team server's address.
+    pub server: String,
+}
+
+/// A teammate as the UI lists them (buddy pickers, names on acks).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct MemberRef {
+    pub id: MemberId,
+    pub name: String,
+    pub role: Role,
+}
+
+/// The team's check-in policy, in seconds, for the start-shift form.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct PolicyView {
+    pub min_interval_s: i64,
+    pub max_interval_s: i64,
+    pub default_interval_s: i64,
+    pub grace_s: i64,
+    pub reminder_lead_s: i64,
+}
+
+/// `GET /v1/me`, and the identity part of the app's state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct MeResponse {
+    pub me: Me,
+    pub policy: PolicyView,
+    pub team: Vec<MemberRef>,
+    pub server_time: Timestamp,
+}
+
+/// The device's sync state: staleness is never hidden.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct SyncState {
+    /// The last exchange with the server succeeded.
+    pub online: bool,
+    /// The live channel is connected.
+    pub live: bool,
+    pub last_synced_ms: Option<Timestamp>,
+    /// Local changes not yet on the server.
+    pub pending_changes: u32,
+    pub last_error: Option<String>,
+    /// Waiting will not fix the last error (e.g. the device was revoked).
+    pub needs_attention: bool,
+    /// Server clock minus device clock, as last measured.
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// An acknowledgement of a check-in, with its optional reply.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AckView {
+    pub id: AckId,
+    pub by: MemberId,
+    pub by_name: String,
+    pub at: Timestamp,
+    pub reply: Option<String>,
+}
+
+/// A shared location, already reduced to the precision the worker chose.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct LocationView {
+    pub precision: LocationPrecision,
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// One check-in as a viewer may see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CheckInView {
+    pub id: CheckInId,
+    pub status: CheckInStatus,
+    pub mood: Option<u8>,
+    pub confidence: Option<u8>,
+    /// Absent when the note is for leads only and the viewer is not a lead (nor its author).
+    pub note: Option<String>,
+    pub note_visibility: Option<Visibility>,
+    pub location: Option<LocationView>,
+    /// The device's clock when it was made.
+    pub device_time: Timestamp,
+    pub by: MemberId,
+    pub by_name: String,
+    /// Oldest first.
+    pub acks: Vec<AckView>,
+}
+
+/// A change of planned end, with its reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ExtensionView {
+    pub new_end: Timestamp,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// How a shift ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct EndView {
+    pub at: Timestamp,
+    pub note: Option<String>,
+}
+
+/// A shift, as of `now`, for one viewer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ShiftView {
+    pub id: ShiftId,
+    pub worker: MemberId,
+    pub worker_name: String,
+    pub purpose: String,
+    pub started_at: Timestamp,
+    /// The planned end in force (after extensions).
+    pub planned_end: Timestamp,
+    pub interval_s: i64,
+    pub buddies: Vec<MemberRef>,
+    pub extensions: Vec<ExtensionView>,
+    pub ended: Option<EndView>,
+    /// Newest first.
+    pub checkins: Vec<CheckInView>,
+    /// When the next check-in is due (active shifts).
+    pub next_due: Option<Timestamp>,
+    /// When the shift becomes overdue if nothing happens (active shifts).
+    pub overdue_at: Option<Timestamp>,
+    pub due: DueState,
+    pub due_reason: Option<DueReason>,
+    pub active: bool,
+}
+
+fn name_of(team: &Team, id: MemberId) -> String {
+    team.member(id).map_or_else(|| "a former member".to_string(), |m| m.name.clone())
+}
+
+impl MemberRef {
+    /// Every member of the team, in the team document's order.
+    pub fn team(team: &Team) -> Vec<MemberRef> {
+        team.members.iter().map(|m| MemberRef { id: m.id, name: m.name.clone(), role: m.role }).collect()
+    }
+}
+
+impl PolicyView {
+    pub fn from_team(team: &Team) -> PolicyView {
+        let p = &team.policy;
+        PolicyView {
+            min_interval_s: p.min_interval.get(),
+            max_interval_s: p.max_interval.get(),
+            default_interval_s: p.default_interval.get(),
+            grace_s: p.grace.get(),
+            reminder_lead_s: p.reminder_lead.get(),
+        }
+    }
+}
+
+/// Whether `viewer` may read a note written with `visibility` by `author`.
+pub fn may_read_note(team: &Team, visibility: Visibility, author: MemberId, viewer: MemberId) -> bool {
+    match visibility {
+        Visibility::Team => true,
+        Visibility::Leads => viewer == author || team.member(viewer).is_some_and(|m| m.role.is_lead()),
+    }
+}
+
+impl CheckInView {
+    pub fn from_checkin(shift: &Shift, c: &CheckIn, team: &Team, viewer: MemberId) -> CheckInView {
+        let readable = c.note.as_ref().filter(|n| may_read_note(team, n.visibility, c.by, viewer));
+        CheckInView {
+            id: c.id,
+            status: c.status,
+            mood: c.mood.map(|r| r.get()),
+            confidence: c.confidence.map(|r| r.get()),
+            note: readable.map(|n| n.text.clone()),
+            note_visibility: c.note.as_ref().map(|n| n.visibility),
+            location: c.location.map(|l| LocationView { precision: l.precision, lat: l.lat, lon: l.lon }),
+            device_time: c.device_time,
+            by: c.by,
+            by_name: name_of(team, c.by),
+            acks: shift
+                .acks_for(c.id)
+                .map(|a| AckView { id: a.id, by: a.by, by_name: name_of(team, a.by), at: a.at, reply: a.reply.clone() })
+                .collect(),
+        }
+    }
+}
+
+impl ShiftView {
+    /// The shift as `viewer` sees it at `now` (device times, as in the documents).
+    pub fn from_shift(shift: &Shift, team: &Team, now: Timestamp, viewer: MemberId) -> ShiftView {
+        let status = rules::due_status(shift, &team.policy, now);
+        let active = shift.is_active();
+        let mut acks_sorted = shift.acks.clone();
+        acks_sorted.sort_by_key(|a| (a.at, a.id));
+        let mut checkins: Vec<CheckInView> =
+            shift.checkins.iter().map(|c| CheckInView::from_checkin(shift, c, team, viewer)).collect();
+        for c in &mut checkins {
+            c.acks.sort_by_key(|a| (a.at, a.id));
+        }
+        checkins.sort_by_key(|c| std::cmp::Reverse((c.device_time, c.id)));
+        ShiftView {
+            id: shift.id,
+            worker: shift.worker,
+            worker_name: name_of(team, shift.worker),
+            purpose: shift.purpose.clone(),
+            started_at: shift.started_at,
+            planned_end: shift.planned_end(),
+            interval_s: shift.interval.get(),
+            buddies: shift
+                .buddies
+                .iter()
+                .map(|b| MemberRef {
+                    id: *b,
+                    name: name_of(team, *b),
+                    role: team.member(*b).map_or(Role::Member, |m| m.role),
+                })
+                .collect(),
+            extensions: shift
+                .extensions
+                .iter()
+                .map(|e| ExtensionView { new_end: e.new_end, reason: e.reason.clone(), at: e.at })
+                .collect(),
+            ended: shift.ended.as_ref().map(|e| EndView { at: e.at, note: e.note.clone() }),
+            checkins,
+            next_due: active.then_some(status.next_due),
+            overdue_at: active.then_some(status.overdue_at),
+            due: status.state,
+            due_reason: active.then_some(status.reason),
+            active,
+        }
+    }
+}
+
+/// One member on the team board.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct BoardEntry {
+    pub member: Uuid,
+    pub name: String,
+    pub status: BoardStatus,
+    pub shift: Option<Uuid>,
+    pub purpose: Option<String>,
+    /// Device time of the last check-in (ms).
+    pub last_checkin: Option<Timestamp>,
+    pub next_due: Option<Timestamp>,
+    pub planned_end: Option<Timestamp>,
+    /// Connected to the live channel now.
+    pub online: bool,
+    /// Server time the member was last connected (since the server started).
+    pub last_seen: Option<Timestamp>,
+    /// Who owns the member's open alert, if someone claimed it.
+    #[serde(default)]
+    pub alert_owner: Option<String>,
+}
+
+/// Where a board came from: the server's (current), or this device's own documents (offline).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum BoardSource {
+    #[default]
+    Server,
+    Local,
+}
+
+/// `GET /v1/board`: the team board, most urgent first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct BoardResponse {
+    pub server_time: Timestamp,
+    pub team_id: Uuid,
+    pub team_name: String,
+    pub team_purpose: String,
+    pub phone: Option<String>,
+    /// Most urgent first.
+    pub rows: Vec<BoardEntry>,
+    /// Unresolved alerts this member may see, with who owns each (newest first).
+    pub alerts: Vec<AlertView>,
+    #[serde(default)]
+    pub source: BoardSource,
+    /// For a local board: when this device last synced (so staleness is shown).
+    #[serde(default)]
+    pub synced_at: Option<Timestamp>,
+}
+
+/// Where an alert stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Open,
+    /// Someone owns it: no further escalation steps.
+    Claimed,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Open => "open",
+            AlertState::Claimed => "claimed",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// A check-in's three times, shown with the alert it resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct CheckinTimes {
+    pub checkin: Uuid,
+    /// The device's clock when it was made.
+    pub device_time: i64,
+    /// When the server received it.
+    pub received_at: i64,
+    /// When it counts as made, on the server clock.
+    pub effective_at: i64,
+}
+
+/// An alert as the API and the live channel show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AlertView {
+    pub id: Uuid,
+    /// missed_checkin | past_planned_end | support | emergency
+    pub kind: String,
+    pub urgent: bool,
+    pub state: AlertState,
+    pub team: Uuid,
+    pub shift: Uuid,
+    pub worker: Uuid,
+    pub worker_name: String,
+    /// Server clock (ms).
+    pub opened_at: i64,
+    /// The deadline missed (overdue alerts).
+    pub due: Option<i64>,
+    pub checkin: Option<Uuid>,
+    pub steps_fired: u32,
+    /// Who has been notified so far, in order: worker | buddies | leads.
+    pub notified: Vec<String>,
+    /// When the next escalation step fires, if the alert is open and has one.
+    pub next_step_at: Option<i64>,
+    pub claimed_by: Option<Uuid>,
+    pub claimed_by_name: Option<String>,
+    pub claimed_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    /// check_in | end | extension | claimer
+    pub resolved_by: Option<String>,
+    /// The check-in that resolved it, with its device, receipt and effective times.
+    pub resolving_checkin: Option<CheckinTimes>,
+    /// A check-in that resolved it had been made before the alert opened (it arrived late).
+    pub late_checkin: bool,
+    pub note: Option<String>,
+}
+
+/// The `alert` live event's data.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AlertEvent {
+    /// step | claimed | resolved
+    pub action: String,
+    /// For a step: who it notifies (worker | buddies | leads).
+    pub notify: Option<String>,
+    pub step: Option<u32>,
+    pub alert: AlertView,
+}
+
+/// `GET /v1/alerts` answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AlertList {
+    pub server_time: i64,
+    /// Newest first.
+    pub alerts: Vec<AlertView>,
+}
+
+/// `POST /v1/alerts/{id}/resolve` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ResolveRequest {
+    /// What happened, e.g. "Phoned her: fine, phone battery died".
+    pub note: String,
+}
+
+/// `POST /v1/invites` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct InviteRequest {
+    /// `member` or `lead`.
+    pub role: String,
+    /// Seconds until the invite expires (default 7 days, at most 90 days).
+    #[serde(default = "default_expiry")]
+    #[ts(optional, as = "Option<i64>")]
+    pub expires_in_s: u64,
+    /// How many devices may join with it (default 1).
+    #[serde(default = "default_uses")]
+    #[ts(optional, as = "Option<u32>")]
+    pub uses: u32,
+}
+
+fn default_expiry() -> u64 {
+    7 * 24 * 3600
+}
+
+fn default_uses() -> u32 {
+    1
+}
+
+/// A new invite.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct InviteResponse {
+    pub code: String,
+    /// `kith://join?server=...&code=...`
+    pub link: String,
+    pub expires_at: i64,
+}
+
+/// `POST /v1/shifts/{id}/checkins/{checkin}/ack` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AckRequest {
+    #[serde(default)]
+    pub reply: Option<String>,
+}
+
+/// A wave to a teammate: ephemeral (like presence), never written into a document.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Kudos {
+    pub from: MemberId,
+    pub from_name: String,
+    pub to: MemberId,
+    pub at: Timestamp,
+}
+
+/// `POST /v1/kudos` body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct KudosRequest {
+    pub to: MemberId,
+}
+
+/// One teammate's presence (never stored in a document).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct PresenceView {
+    pub member_id: MemberId,
+    pub online: bool,
+    /// Server clock (ms) when one of their devices was last connected.
+    pub last_seen: Option<Timestamp>,
+}
+
+/// `GET /v1/health?days=`: the seven protective factors as figures, for me and (leads) the team.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct HealthResponse {
+    pub days: i64,
+    pub worker: WorkerHealth,
+    /// Only for leads.
+    pub team: Option<TeamHealth>,
+    /// Names for the members in `team`.
+    pub members: Vec<MemberRef>,
+}
+
+/// The device's remembered choices.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct Settings {
+    pub location_precision: LocationPrecision,
+    /// Who reads notes by default.
+    pub note_visibility: Visibility,
+    /// Default buddies for a new shift.
+    pub buddies: Vec<MemberId>,
+    pub last_purpose: Option<String>,
+    pub last_interval_s: Option<i64>,
+    pub last_mood: Option<u8>,
+    pub last_confidence: Option<u8>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            location_precision: LocationPrecision::None,
+            note_visibility: Visibility::Team,
+            buddies: vec![],
+            last_purpose: None,
+            last_interval_s: None,
+            last_mood: None,
+            last_confidence: None,
+        }
+    }
+}
+
+/// The next local reminder (fires offline).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ReminderView {
+    pub shift: ShiftId,
+    pub reason: DueReason,
+    pub at_ms: Timestamp,
+    pub deadline_ms: Timestamp,
+}
+
+/// Everything the app's main screens need, in one call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AppState {
+    pub joined: bool,
+    pub me: Option<Me>,
+    pub policy: Option<PolicyView>,
+    pub team: Vec<MemberRef>,
+    /// My running shift.
+    pub shift: Option<ShiftView>,
+    /// My last ended shift (defaults for the next).
+    pub last_shift: Option<ShiftView>,
+    pub sync: SyncState,
+    pub next_reminder: Option<ReminderView>,
+    pub settings: Settings,
+    /// The device clock now (ms), so countdowns agree with the engine.
+    pub now: Timestamp,
+}
+
+/// What a write did: the shift as it is now, and whether the server already has it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct WriteResult {
+    pub shift: ShiftView,
+    /// `false`: saved on this device, waiting to sync.
+    pub shared: bool,
+}
+
+/// The app's events' names (Tauri `emit`), so the shell and the UI agree.
+pub mod events {
+    pub const SYNC: &str = "kith://sync";
+    pub const PRESENCE: &str = "kith://presence";
+    pub const CHANGED: &str = "kith://changed";
+    pub const ALERT: &str = "kith://alert";
+    pub const KUDOS: &str = "kith://kudos";
+    pub const JOIN_LINK: &str = "kith://join-link";
+}
+
+/// `kith://changed` payload (and the server's `changed` SSE event).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct ChangedEvent {
+    pub docs: Vec<Uuid>,
+    /// Events were missed: refresh everything.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[ts(optional = nullable, as = "Option<bool>")]
+    pub all: bool,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,3 @@
+//! What the app's commands take: defined in kith-api, so TypeScript is generated from them.
+
+pub use kith_api::input::*;

@@ -1,0 +1,959 @@
+//! The typed core of the Kith app: one device's profile, store and background sync, and the
+//! operations the app's commands call, each returning the `kith-api` view the UI shows.
+//!
+//! Every write goes to the local store first (durable before the call returns), then pokes the
+//! background sync; [`kith_api::WriteResult::shared`] says honestly whether the server already has
+//! it (the client waits briefly, never failing the write). Reads come from the local documents, so
+//! the app works offline; the team board comes from the server when it answers, else from the
+//! local documents with when they last synced. [`Client::subscribe`] delivers what the UI must
+//! refresh on ([`ClientEvent`]).
+//!
+//! The store-only operations shared with the `kith` command line are in [`local`].
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod error;
+pub mod input;
+pub mod local;
+pub mod profile;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use kith_api::{
+    AlertList, AlertView, AppState, BoardEntry, BoardResponse, BoardSource, ChangedEvent, HealthResponse, Kudos, Me,
+    MemberRef, PolicyView, PresenceView, ReminderView, Settings, ShiftView, SyncState, WriteResult,
+};
+use kith_domain::health::{self, Window};
+use kith_domain::{CheckInStatus, Location, LocationPrecision, MemberId, Role, Secs, Shift, Team, Timestamp};
+use kith_proto::JoinRequest;
+use kith_store::Store;
+use kith_sync::live::LiveEvent;
+use kith_sync::runner::RunnerOptions;
+use kith_sync::{ServerClient, SyncHandle, SyncStatus};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use error::ClientError;
+pub use input::*;
+pub use profile::{Profile, ServerLink};
+
+/// The current time, as the client sees it.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// How the client behaves; the defaults are the app's.
+#[derive(Clone)]
+pub struct ClientOptions {
+    /// Timing of the background sync.
+    pub runner: RunnerOptions,
+    /// How long a write waits for the server before answering `shared: false`.
+    pub share_wait: Duration,
+    /// How long `join` and `sync_now` wait for a sync to finish.
+    pub sync_wait: Duration,
+    /// How long the board waits for the server before showing the local board.
+    pub board_wait: Duration,
+    /// This device's name for the server's device list (default: from the host name).
+    pub device_label: Option<String>,
+    /// The clock (the system clock by default; tests may fix it).
+    pub clock: Clock,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            runner: RunnerOptions::default(),
+            share_wait: Duration::from_secs(2),
+            sync_wait: Duration::from_secs(15),
+            board_wait: Duration::from_secs(5),
+            device_label: None,
+            clock: Arc::new(|| Timestamp(kith_sync::now_ms())),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("runner", &self.runner)
+            .field("share_wait", &self.share_wait)
+            .field("sync_wait", &self.sync_wait)
+            .field("board_wait", &self.board_wait)
+            .field("device_label", &self.device_label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the UI refreshes on. Serialised with the event name as tag (`{"sync": {...}}`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientEvent {
+    /// The sync state changed (online, pending count, last error...).
+    Sync(SyncState),
+    /// Teammates' presence (everyone known so far).
+    Presence(Vec<PresenceView>),
+    /// Documents changed: received from the server, or written here.
+    Changed(ChangedEvent),
+    /// The server's alert event (`{action, notify, step, alert}`), for a notification.
+    Alert(serde_json::Value),
+    /// A teammate waved.
+    Kudos(Kudos),
+}
+
+/// How many events a slow subscriber may fall behind before it misses some (it is then told
+/// to refresh everything with `Changed { all: true }` on its next receive error).
+pub const EVENT_CAPACITY: usize = 256;
+
+/// Who this device is, once it has a profile.
+#[derive(Debug, Default)]
+struct Session {
+    profile: Option<Profile>,
+    link: Option<ServerLink>,
+    server: Option<ServerClient>,
+    runner: Option<SyncHandle>,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    dir: PathBuf,
+    store: Arc<Mutex<Store>>,
+    opts: ClientOptions,
+    session: Mutex<Session>,
+    events: broadcast::Sender<ClientEvent>,
+    /// Serialises joins, so two at once cannot both redeem an invite for one store.
+    joining: tokio::sync::Mutex<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let s = self.session.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(r) = s.runner.take() {
+            r.stop();
+        }
+        if let Some(f) = s.forwarder.take() {
+            f.abort();
+        }
+    }
+}
+
+/// One device's Kith: cheap to clone, usable from any thread (`Send + Sync`, methods on `&self`).
+/// Must be opened inside a tokio runtime (the background sync runs on it).
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn ts_opt(v: Option<i64>) -> Option<Timestamp> {
+    v.map(Timestamp)
+}
+
+impl Client {
+    /// Opens (creating if needed) the device's store in `data_dir`, with the app's defaults.
+    pub async fn open(data_dir: impl AsRef<Path>) -> Result<Client, ClientError> {
+        Client::open_with(data_dir, ClientOptions::default()).await
+    }
+
+    /// Opens the device's store in `data_dir`. If the device has joined a team server, background
+    /// sync starts at once.
+    pub async fn open_with(data_dir: impl AsRef<Path>, opts: ClientOptions) -> Result<Client, ClientError> {
+        let dir = data_dir.as_ref().to_path_buf();
+        let d = dir.clone();
+        let (store, prof, link) = tokio::task::spawn_blocking(move || -> Result<_, ClientError> {
+            std::fs::create_dir_all(&d).map_err(|e| {
+                ClientError::Invalid(format!(
+                    "could not create the data directory {}: {e}. Check the path and its permissions",
+                    d.display()
+                ))
+            })?;
+            let store = Store::open(profile::db_path(&d))?;
+            let prof = profile::read_profile(&store)?;
+            let link = profile::read_link(&store)?;
+            Ok((store, prof, link))
+        })
+        .await
+        .map_err(|e| ClientError::Internal(format!("opening the store failed: {e}")))??;
+        let client = Client {
+            inner: Arc::new(Inner {
+                dir,
+                store: Arc::new(Mutex::new(store)),
+                opts,
+                session: Mutex::new(Session { profile: prof, ..Session::default() }),
+                events: broadcast::channel(EVENT_CAPACITY).0,
+                joining: tokio::sync::Mutex::new(()),
+            }),
+        };
+        if let Some(link) = link {
+            client.connect(link)?;
+        }
+        Ok(client)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Events from now on: sync state, presence, changed documents, alerts, waves.
+    pub fn subscribe(&self) -> broadcast::Receiver<ClientEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// The background sync, when this device has joined a team server.
+    pub fn sync_handle(&self) -> Option<SyncHandle> {
+        lock(&self.inner.session).runner.clone()
+    }
+
+    fn now(&self) -> Timestamp {
+        (self.inner.opts.clock)()
+    }
+
+    fn emit(&self, e: ClientEvent) {
+        // No subscriber is fine: nobody needs telling.
+        let _ = self.inner.events.send(e);
+    }
+
+    /// Runs `f` on the store on a blocking thread (SQLite writes wait for the disk).
+    async fn with_store<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<R, ClientError> + Send + 'static,
+    ) -> Result<R, ClientError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .map_err(|e| ClientError::Internal(format!("a store operation failed: {e}")))?
+    }
+
+    fn profile(&self) -> Result<Profile, ClientError> {
+        lock(&self.inner.session).profile.clone().ok_or(ClientError::NotJoined)
+    }
+
+    fn link(&self) -> Option<ServerLink> {
+        lock(&self.inner.session).link.clone()
+    }
+
+    fn server(&self) -> Result<ServerClient, ClientError> {
+        let s = lock(&self.inner.session);
+        match (&s.profile, &s.server) {
+            (_, Some(c)) => Ok(c.clone()),
+            (Some(_), None) => Err(ClientError::Invalid(
+                "this device keeps its shifts for itself and has not joined a team server, so it cannot do this".into(),
+            )),
+            (None, None) => Err(ClientError::NotJoined),
+        }
+    }
+
+    /// Starts the background sync for `link` and forwards its channels as [`ClientEvent`]s.
+    fn connect(&self, link: ServerLink) -> Result<(), ClientError> {
+        let server = link.client()?;
+        let handle = kith_sync::runner::spawn(self.inner.store.clone(), server.clone(), self.inner.opts.runner.clone());
+        let forwarder = tokio::spawn(forward(handle.clone(), self.inner.events.clone()));
+        let mut s = lock(&self.inner.session);
+        if let Some(old) = s.runner.replace(handle) {
+            old.stop();
+        }
+        if let Some(old) = s.forwarder.replace(forwarder) {
+            old.abort();
+        }
+        s.link = Some(link);
+        s.server = Some(server);
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // state
+
+    /// The sync state: the background sync's, with the pending count and last sync read from
+    /// the store (so a change made a moment ago is counted before the next sync runs).
+    pub async fn sync_state(&self) -> Result<SyncState, ClientError> {
+        let status = self.sync_handle().map(|h| h.status());
+        let (pending, last, offset) = self
+            .with_store(|s| {
+                Ok((
+                    local::pending_changes(s)?,
+                    kith_sync::engine::last_synced_ms(s)?,
+                    kith_sync::engine::clock_offset_ms(s)?,
+                ))
+            })
+            .await?;
+        Ok(sync_view(status.as_ref(), pending, last, offset))
+    }
+
+    /// Everything the main screens need.
+    pub async fn state(&self) -> Result<AppState, ClientError> {
+        let sync = self.sync_state().await?;
+        let settings = self.with_store(|s| profile::read_settings(s)).await?;
+        let now = self.now();
+        let Ok(prof) = self.profile() else {
+            return Ok(AppState {
+                joined: false,
+                me: None,
+                policy: None,
+                team: Vec::new(),
+                shift: None,
+                last_shift: None,
+                sync,
+                next_reminder: None,
+                settings,
+                now,
+            });
+        };
+        let link = self.link();
+        let p = prof.clone();
+        let (team, shifts, reminder) = self
+            .with_store(move |s| {
+                let team = match local::team(s, &p) {
+                    Ok(t) => Some(t),
+                    Err(ClientError::TeamNotReceived) => None,
+                    Err(e) => return Err(e),
+                };
+                let shifts = local::my_shifts(s, p.member_id, &mut |_| {})?;
+                let reminder = kith_sync::next_reminder(s, p.member_id, now)?;
+                Ok((team, shifts, reminder))
+            })
+            .await?;
+        let team_or_empty = team.clone().unwrap_or_else(|| empty_team(&prof));
+        let view = |sh: &Shift| ShiftView::from_shift(sh, &team_or_empty, now, prof.member_id);
+        let shift = local::active_shift(&shifts).map(view);
+        let last_shift = shifts.iter().rev().find(|s| !s.is_active()).map(view);
+        Ok(AppState {
+            joined: true,
+            me: Some(me_view(&prof, team.as_ref(), link.as_ref())),
+            policy: team.as_ref().map(PolicyView::from_team),
+            team: team.as_ref().map(MemberRef::team).unwrap_or_default(),
+            shift,
+            last_shift,
+            sync,
+            next_reminder: reminder.map(reminder_view),
+            settings,
+            now,
+        })
+    }
+
+    /// Every reminder of my running shifts (device clock), earliest first, including those
+    /// whose time has passed: the app's offline timer fires each once.
+    pub async fn reminders(&self) -> Result<Vec<ReminderView>, ClientError> {
+        let Ok(prof) = self.profile() else { return Ok(Vec::new()) };
+        let all = self.with_store(move |s| Ok(kith_sync::reminders(s, prof.member_id)?)).await?;
+        Ok(all.into_iter().map(reminder_view).collect())
+    }
+
+    /// The next local reminder still to come (device clock), for the app's offline timer.
+    pub async fn next_reminder(&self) -> Result<Option<ReminderView>, ClientError> {
+        let Ok(prof) = self.profile() else { return Ok(None) };
+        let now = self.now();
+        let r = self.with_store(move |s| Ok(kith_sync::next_reminder(s, prof.member_id, now)?)).await?;
+        Ok(r.map(reminder_view))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // join
+
+    /// Joins a team with an invite (server and code, or a `kith://join` link), then syncs (waiting
+    /// a little for the team to arrive) and keeps syncing in the background.
+    pub async fn join(&self, input: JoinInput) -> Result<AppState, ClientError> {
+        let _one_at_a_time = self.inner.joining.lock().await;
+        let (server, code) = match (&input.link, &input.server, &input.code) {
+            (Some(link), _, _) if !link.trim().is_empty() => local::parse_join_link(link)?,
+            (_, Some(server), Some(code)) if !server.trim().is_empty() && !code.trim().is_empty() => {
+                (server.trim().to_string(), code.trim().to_string())
+            }
+            _ => {
+                return Err(ClientError::Invalid(
+                    "give your team server's address and the invite code, or the kith://join link your lead sent you"
+                        .into(),
+                ));
+            }
+        };
+        let name = local::join_name(&input.name)?;
+        let (existing, actor) = self
+            .with_store(|s| {
+                let p = profile::read_profile(s)?;
+                let on_server = s.meta_get(profile::SERVER_KEY)?.is_some();
+                Ok((p.map(|p| (p.name, on_server)), s.actor_id().to_hex_string()))
+            })
+            .await?;
+        if let Some((name, on_server)) = existing {
+            return Err(ClientError::AlreadyJoined { name, on_server });
+        }
+        let http = ServerClient::new(&server, None)?;
+        let label = self.inner.opts.device_label.clone().unwrap_or_else(|| device_label(&name));
+        let req = JoinRequest { code, name: name.clone(), device_label: label, actor };
+        let resp = http.join(&req).await.map_err(|e| match e {
+            // The server's message says what is wrong with the invite and what to do.
+            kith_sync::SyncError::Unauthorized { message } => ClientError::Refused {
+                code: "invite_refused".into(),
+                message: format!("could not join: {message}"),
+                retryable: false,
+            },
+            kith_sync::SyncError::Server { code, message, retryable: false, .. } => {
+                ClientError::Refused { code, message: format!("could not join: {message}"), retryable: false }
+            }
+            other => other.into(),
+        })?;
+        let url = http.base().to_string();
+        let now = self.now();
+        let (prof, link) = self.with_store(move |s| local::save_join(s, &url, &resp, &name, now)).await?;
+        lock(&self.inner.session).profile = Some(prof);
+        let mut status = None;
+        self.connect(link)?;
+        if let Some(h) = self.sync_handle() {
+            let mut rx = h.watch_status();
+            // The first sync brings the team; answer without it when offline.
+            let _ =
+                tokio::time::timeout(self.inner.opts.sync_wait, rx.wait_for(|s| s.syncs > 0 || s.last_error.is_some()))
+                    .await;
+            status = Some(h.status());
+        }
+        let state = self.state().await?;
+        tracing::info!(synced = status.is_some_and(|s| s.syncs > 0), "joined a team");
+        Ok(state)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // writes
+
+    /// After a durable local change to `doc`: tell the UI, poke the background sync and wait
+    /// (at most `share_wait`) until the server has it. Never fails: the change is saved.
+    async fn shared(&self, doc: Uuid) -> bool {
+        self.emit(ClientEvent::Changed(ChangedEvent { docs: vec![doc], all: false }));
+        let Some(h) = self.sync_handle() else {
+            self.emit_sync().await;
+            return false;
+        };
+        let mut rx = h.watch_status();
+        rx.borrow_and_update();
+        // The person is waiting to see it shared: sync now rather than after the debounce.
+        h.sync_now();
+        let deadline = tokio::time::Instant::now() + self.inner.opts.share_wait;
+        let shared = loop {
+            let pending = self.with_store(move |s| Ok(!s.pending_changes(doc)?.is_empty())).await;
+            match pending {
+                Ok(false) => break true,
+                Ok(true) => {}
+                Err(_) => break false,
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                _ => break false,
+            }
+        };
+        self.emit_sync().await;
+        shared
+    }
+
+    /// Sends the current sync state (a local change alters the pending count at once).
+    async fn emit_sync(&self) {
+        if let Ok(st) = self.sync_state().await {
+            self.emit(ClientEvent::Sync(st));
+        }
+    }
+
+    async fn write_result(&self, shift: Shift) -> Result<WriteResult, ClientError> {
+        let shared = self.shared(shift.id.uuid()).await;
+        let view = self.shift_view(shift).await?;
+        Ok(WriteResult { shift: view, shared })
+    }
+
+    /// The shift as I see it now, with the team's names (an empty roster before the team arrives).
+    async fn shift_view(&self, shift: Shift) -> Result<ShiftView, ClientError> {
+        let prof = self.profile()?;
+        let now = self.now();
+        let p = prof.clone();
+        let team = self.with_store(move |s| Ok(local::team(s, &p).ok())).await?;
+        let team = team.unwrap_or_else(|| empty_team(&prof));
+        Ok(ShiftView::from_shift(&shift, &team, now, prof.member_id))
+    }
+
+    /// Starts a shift; what is left out comes from the last shift, then the policy.
+    pub async fn start_shift(&self, input: StartShiftInput) -> Result<WriteResult, ClientError> {
+        let prof = self.profile()?;
+        let now = self.now();
+        let req = local::StartShift {
+            purpose: input.purpose.filter(|p| !p.trim().is_empty()),
+            planned_end: input.planned_end,
+            interval: input.interval_s.map(Secs),
+            buddies: match input.buddies {
+                None => local::Buddies::FromLastShift,
+                Some(b) if b.is_empty() => local::Buddies::None,
+                Some(b) => local::Buddies::These(b),
+            },
+        };
+        let started = self
+            .with_store(move |s| {
+                let started = local::start_shift(s, &prof, req, now, &mut warn_log)?;
+                // Remembered for the next start-shift form; a failure here never undoes the shift.
+                let old = profile::read_settings(s).unwrap_or_default();
+                let set = Settings {
+                    last_purpose: Some(started.shift.purpose.clone()),
+                    last_interval_s: Some(started.shift.interval.get()),
+                    buddies: started.shift.buddies.clone(),
+                    ..old.clone()
+                };
+                if set != old
+                    && let Err(e) = profile::write_settings(s, &set)
+                {
+                    warn_log(format!("could not remember this shift's choices: {e}"));
+                }
+                Ok(started)
+            })
+            .await?;
+        self.write_result(started.shift).await
+    }
+
+    /// Checks in to the running shift ("I'm OK", "I'd like support", emergency). A call for help
+    /// without a shift starts one for it.
+    pub async fn check_in(&self, input: CheckInInput) -> Result<WriteResult, ClientError> {
+        let prof = self.profile()?;
+        let now = self.now();
+        let checked = self
+            .with_store(move |s| {
+                let settings = profile::read_settings(s).unwrap_or_default();
+                let location = match (input.lat, input.lon) {
+                    (None, None) => None,
+                    (Some(lat), Some(lon)) => match settings.location_precision {
+                        // The worker chose to share no location: the position stays on the device.
+                        LocationPrecision::None => None,
+                        p => Location::shared(p, lat, lon)?,
+                    },
+                    _ => return Err(ClientError::Invalid("a position needs both lat and lon".into())),
+                };
+                let visibility = input.note_visibility.unwrap_or(settings.note_visibility);
+                let req = local::NewCheckIn {
+                    status: input.status,
+                    mood: local::rating(input.mood, "mood")?,
+                    confidence: local::rating(input.confidence, "confidence")?,
+                    note: local::note(input.note.as_deref(), visibility)?,
+                    location,
+                };
+                let checked = local::check_in(s, &prof, req, now, &mut warn_log)?;
+                // Only when they changed: a check-in costs one disk write, not two.
+                let set = Settings {
+                    last_mood: input.mood.or(settings.last_mood),
+                    last_confidence: input.confidence.or(settings.last_confidence),
+                    ..settings.clone()
+                };
+                if set != settings
+                    && let Err(e) = profile::write_settings(s, &set)
+                {
+                    warn_log(format!("could not remember the check-in's ratings: {e}"));
+                }
+                Ok(checked)
+            })
+            .await;
+        let checked = match checked {
+            Ok(c) => c,
+            // Never let a failed emergency look like a routine error.
+            Err(e) if input.status == CheckInStatus::Emergency => {
+                return Err(ClientError::EmergencyNotSaved(Box::new(e)));
+            }
+            Err(e) => return Err(e),
+        };
+        self.write_result(checked.shift).await
+    }
+
+    /// Moves the running shift's planned end, with a reason.
+    pub async fn extend_shift(&self, input: ExtendInput) -> Result<WriteResult, ClientError> {
+        let prof = self.profile()?;
+        let now = self.now();
+        let id = self
+            .with_store(move |s| {
+                let (before, _) = local::extend(s, &prof, input.new_end, &input.reason, now, &mut warn_log)?;
+                Ok(before.id)
+            })
+            .await?;
+        let shift = self.with_store(move |s| local::shift(s, id)).await?;
+        self.write_result(shift).await
+    }
+
+    /// Ends the running shift ("I'm done, all fine").
+    pub async fn end_shift(&self, input: EndInput) -> Result<WriteResult, ClientError> {
+        let prof = self.profile()?;
+        let now = self.now();
+        let shift = self
+            .with_store(move |s| {
+                let (before, _) = local::end(s, &prof, input.note.as_deref(), now, &mut warn_log)?;
+                local::shift(s, before.id)
+            })
+            .await?;
+        self.write_result(shift).await
+    }
+
+    /// A lead's "seen", with an optional reply, on a teammate's check-in.
+    pub async fn ack(&self, input: AckInput) -> Result<WriteResult, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let now = self.now();
+        let p = prof.clone();
+        let found = self
+            .with_store(move |s| {
+                local::check_may_ack(s, &p, link.as_ref())?;
+                let sh = local::shift(s, input.shift).ok().filter(|sh| sh.checkin(input.checkin).is_some());
+                Ok(sh.is_some())
+            })
+            .await?;
+        if !found {
+            // Perhaps it has not arrived yet: sync once, briefly, then look again.
+            let _ = self.sync_now().await;
+        }
+        let shift = self
+            .with_store(move |s| {
+                let sh = local::shift(s, input.shift)
+                    .ok()
+                    .filter(|sh| sh.checkin(input.checkin).is_some())
+                    .ok_or(ClientError::CheckInNotFound(input.checkin))?;
+                local::ack(s, &prof, sh.id, input.checkin, input.reply.as_deref(), now)?;
+                local::shift(s, sh.id)
+            })
+            .await?;
+        self.write_result(shift).await
+    }
+
+    /// Saves the settings and returns the new state.
+    pub async fn save_settings(&self, input: SaveSettingsInput) -> Result<AppState, ClientError> {
+        let settings = input.settings;
+        if let Ok(p) = self.profile()
+            && settings.buddies.contains(&p.member_id)
+        {
+            return Err(ClientError::OwnBuddy(p.member_id));
+        }
+        if settings.last_mood.is_some_and(|m| !(1..=5).contains(&m))
+            || settings.last_confidence.is_some_and(|m| !(1..=5).contains(&m))
+        {
+            return Err(ClientError::Invalid("ratings are whole numbers from 1 to 5".into()));
+        }
+        self.with_store(move |s| profile::write_settings(s, &settings)).await?;
+        self.state().await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // reads
+
+    /// The team board: the server's when it answers (presence, alerts and their owners), else
+    /// the one from this device's documents, with when they last synced.
+    pub async fn board(&self) -> Result<BoardResponse, ClientError> {
+        let prof = self.profile()?;
+        if let Ok(server) = self.server() {
+            match tokio::time::timeout(self.inner.opts.board_wait, server.board()).await {
+                Ok(Ok(v)) => match serde_json::from_value::<BoardResponse>(v) {
+                    Ok(mut b) => {
+                        b.source = BoardSource::Server;
+                        b.synced_at = Some(self.now());
+                        return Ok(b);
+                    }
+                    Err(e) => tracing::warn!("the server's board could not be read ({e}); showing the local one"),
+                },
+                Ok(Err(e)) => tracing::debug!("board from the server failed ({e}); showing the local one"),
+                Err(_) => tracing::debug!("board from the server timed out; showing the local one"),
+            }
+        }
+        let presence = self.sync_handle().map(|h| h.watch_presence().borrow().clone()).unwrap_or_default();
+        let now = self.now();
+        self.with_store(move |s| {
+            let team = local::team(s, &prof)?;
+            let shifts = local::all_shifts(s, &mut warn_log)?;
+            let synced_at = ts_opt(kith_sync::engine::last_synced_ms(s)?);
+            let rows = local::board(&team, &shifts, now)
+                .into_iter()
+                .map(|r| {
+                    let p = presence.get(&r.member.uuid());
+                    BoardEntry {
+                        member: r.member.uuid(),
+                        name: r.name,
+                        status: r.status,
+                        shift: r.shift.map(|s| s.uuid()),
+                        purpose: r.purpose,
+                        last_checkin: r.last_checkin,
+                        next_due: r.next_due,
+                        planned_end: r.planned_end,
+                        online: p.is_some_and(|p| p.online),
+                        last_seen: p.and_then(|p| ts_opt(p.last_seen)),
+                        alert_owner: None,
+                    }
+                })
+                .collect();
+            Ok(BoardResponse {
+                server_time: now,
+                team_id: team.id.uuid(),
+                team_name: team.name,
+                team_purpose: team.purpose,
+                phone: team.phone,
+                rows,
+                alerts: Vec::new(),
+                source: BoardSource::Local,
+                synced_at,
+            })
+        })
+        .await
+    }
+
+    /// One shift on this device, as I may see it.
+    pub async fn shift(&self, input: ShiftInput) -> Result<ShiftView, ClientError> {
+        self.profile()?;
+        let shift = self.with_store(move |s| local::shift(s, input.id)).await?;
+        self.shift_view(shift).await
+    }
+
+    /// A member's shifts on this device (mine by default), newest first.
+    pub async fn history(&self, input: HistoryInput) -> Result<Vec<ShiftView>, ClientError> {
+        let prof = self.profile()?;
+        let now = self.now();
+        let member = input.member.unwrap_or(prof.member_id);
+        self.with_store(move |s| {
+            let team = local::team(s, &prof).ok().unwrap_or_else(|| empty_team(&prof));
+            if member != prof.member_id && team.member(member).is_none() {
+                return Err(ClientError::MemberNotFound(member));
+            }
+            let mut shifts = local::my_shifts(s, member, &mut warn_log)?;
+            shifts.reverse();
+            Ok(shifts.iter().map(|sh| ShiftView::from_shift(sh, &team, now, prof.member_id)).collect())
+        })
+        .await
+    }
+
+    /// Connection health over the last `days` days: mine, and the team's for leads.
+    pub async fn health(&self, input: HealthInput) -> Result<HealthResponse, ClientError> {
+        if !(1..=366).contains(&input.days) {
+            return Err(ClientError::Invalid(format!(
+                "health covers 1 to 366 days, not {}: pick a number in that range (e.g. 28)",
+                input.days
+            )));
+        }
+        let prof = self.profile()?;
+        let link = self.link();
+        let now = self.now();
+        self.with_store(move |s| {
+            let team = local::team(s, &prof)?;
+            let shifts = local::all_shifts(s, &mut warn_log)?;
+            let window = Window::last_days(now, input.days);
+            let worker = health::worker_health(prof.member_id, &team, &shifts, window, now);
+            let lead = local::is_lead(&team, prof.member_id, link.as_ref());
+            let team_h = lead.then(|| health::team_health(&team, &shifts, window, now));
+            Ok(HealthResponse { days: input.days, worker, team: team_h, members: MemberRef::team(&team) })
+        })
+        .await
+    }
+
+    /// Everything this device holds about me, as pretty JSON: profile (without the credential),
+    /// settings, my shifts in full, and the sync state.
+    pub async fn export_data(&self) -> Result<String, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let sync = self.sync_state().await?;
+        let now = self.now();
+        self.with_store(move |s| {
+            let settings = profile::read_settings(s)?;
+            let team = local::team(s, &prof).ok();
+            let shifts = local::my_shifts(s, prof.member_id, &mut warn_log)?;
+            let v = serde_json::json!({
+                "format": "kith.export",
+                "version": 1,
+                "exported_at": now,
+                "profile": prof,
+                "server": link.as_ref().map(|l| serde_json::json!({ "url": l.url, "role": l.role })),
+                "team": team.as_ref().map(|t| serde_json::json!({
+                    "id": t.id, "name": t.name, "purpose": t.purpose,
+                    "me": t.member(prof.member_id),
+                })),
+                "settings": settings,
+                "shifts": shifts,
+                "sync": sync,
+            });
+            serde_json::to_string_pretty(&v)
+                .map_err(|e| ClientError::Internal(format!("could not write the export: {e}")))
+        })
+        .await
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // server only
+
+    /// Syncs now and waits (bounded) for that sync to finish; returns the sync state either way.
+    pub async fn sync_now(&self) -> Result<SyncState, ClientError> {
+        self.server()?;
+        let Some(h) = self.sync_handle() else { return Err(ClientError::NotJoined) };
+        let mut rx = h.watch_status();
+        let before = rx.borrow_and_update().clone();
+        h.sync_now();
+        let _ = tokio::time::timeout(
+            self.inner.opts.sync_wait,
+            rx.wait_for(|s| s.syncs > before.syncs || (s.last_error.is_some() && s.last_error != before.last_error)),
+        )
+        .await;
+        let st = self.sync_state().await?;
+        self.emit(ClientEvent::Sync(st.clone()));
+        Ok(st)
+    }
+
+    /// The alerts I may see (unresolved only unless `all`).
+    pub async fn alerts(&self, input: AlertsInput) -> Result<AlertList, ClientError> {
+        let v = self.server()?.alerts(input.all.unwrap_or(false)).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Claims an alert: everyone sees I own it, and it escalates no further.
+    pub async fn claim_alert(&self, input: AlertIdInput) -> Result<AlertView, ClientError> {
+        let v = self.server()?.claim_alert(input.id).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Resolves an alert I claimed, saying what happened.
+    pub async fn resolve_alert(&self, input: ResolveInput) -> Result<AlertView, ClientError> {
+        let note = local::line("note", &input.note)?;
+        if note.is_empty() {
+            return Err(ClientError::Invalid(
+                "say what happened, so the team knows (e.g. \"Phoned her: fine, battery died\")".into(),
+            ));
+        }
+        let v = self.server()?.resolve_alert(input.id, &note).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Waves to a teammate (ephemeral: never stored in a document).
+    pub async fn kudos(&self, input: KudosInput) -> Result<(), ClientError> {
+        let prof = self.profile()?;
+        if input.to == prof.member_id {
+            return Err(ClientError::Invalid("waving to yourself reaches nobody: pick a teammate".into()));
+        }
+        Ok(self.server()?.kudos(input.to.uuid()).await?)
+    }
+}
+
+/// Warnings from operations that must not fail because of them.
+fn warn_log(msg: String) {
+    tracing::warn!("{msg}");
+}
+
+/// A label for this device in the server's device list: "Kith on <host>".
+fn device_label(name: &str) -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty());
+    match host {
+        Some(h) => format!("Kith on {h}"),
+        None => format!("{name}'s Kith"),
+    }
+}
+
+fn reminder_view(r: kith_sync::LocalReminder) -> ReminderView {
+    ReminderView { shift: r.shift, reason: r.reason, at_ms: Timestamp(r.at_ms), deadline_ms: Timestamp(r.deadline_ms) }
+}
+
+/// A stand-in team before the team document has arrived: just me, the default policy.
+fn empty_team(p: &Profile) -> Team {
+    Team {
+        id: p.team_id,
+        name: String::new(),
+        purpose: String::new(),
+        phone: None,
+        policy: kith_domain::Policy::default(),
+        members: Vec::new(),
+    }
+}
+
+fn me_view(p: &Profile, team: Option<&Team>, link: Option<&ServerLink>) -> Me {
+    let member = team.and_then(|t| t.member(p.member_id));
+    let role = match (member, link) {
+        (Some(m), _) => m.role,
+        (None, Some(l)) if l.is_lead() => Role::Lead,
+        _ => Role::Member,
+    };
+    Me {
+        member_id: p.member_id,
+        device_id: p.device_id,
+        team_id: p.team_id,
+        team_name: team.map(|t| t.name.clone()).unwrap_or_default(),
+        team_purpose: team.map(|t| t.purpose.clone()).unwrap_or_default(),
+        team_phone: team.and_then(|t| t.phone.clone()),
+        name: member.map_or_else(|| p.name.clone(), |m| m.name.clone()),
+        role,
+        server: link.map(|l| l.url.clone()).unwrap_or_default(),
+    }
+}
+
+fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, offset: Option<i64>) -> SyncState {
+    let pending = u32::try_from(pending).unwrap_or(u32::MAX);
+    match status {
+        Some(st) => SyncState {
+            online: st.online,
+            live: st.live,
+            last_synced_ms: ts_opt(st.last_synced_ms.or(last)),
+            pending_changes: pending,
+            last_error: st.last_error.clone(),
+            needs_attention: st.needs_attention,
+            clock_offset_ms: st.clock_offset_ms.or(offset),
+        },
+        None => SyncState {
+            online: false,
+            live: false,
+            last_synced_ms: ts_opt(last),
+            pending_changes: pending,
+            last_error: None,
+            needs_attention: false,
+            clock_offset_ms: offset,
+        },
+    }
+}
+
+/// Forwards the background sync's channels as [`ClientEvent`]s until the sync stops.
+async fn forward(h: SyncHandle, events: broadcast::Sender<ClientEvent>) {
+    let mut status = h.watch_status();
+    let mut presence = h.watch_presence();
+    let mut live = h.subscribe_live();
+    let mut received = h.subscribe_received();
+    let send = |e: ClientEvent| {
+        let _ = events.send(e);
+    };
+    loop {
+        tokio::select! {
+            r = status.changed() => {
+                if r.is_err() { return }
+                let st = status.borrow_and_update().clone();
+                send(ClientEvent::Sync(sync_view(Some(&st), st.pending_changes, None, None)));
+            }
+            r = presence.changed() => {
+                if r.is_err() { return }
+                let list = presence
+                    .borrow_and_update()
+                    .values()
+                    .map(|p| PresenceView { member_id: MemberId(p.member_id), online: p.online, last_seen: ts_opt(p.last_seen) })
+                    .collect();
+                send(ClientEvent::Presence(list));
+            }
+            ev = live.recv() => match ev {
+                Ok(LiveEvent::Alert(v)) => send(ClientEvent::Alert(v)),
+                Ok(LiveEvent::Other(name, data)) if name == "kudos" => {
+                    match serde_json::from_str::<Kudos>(&data) {
+                        Ok(k) => send(ClientEvent::Kudos(k)),
+                        Err(e) => tracing::debug!("a kudos event could not be read: {e}"),
+                    }
+                }
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => send(ClientEvent::Changed(ChangedEvent { docs: Vec::new(), all: true })),
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            r = received.recv() => match r {
+                Ok(docs) => send(ClientEvent::Changed(ChangedEvent { docs, all: false })),
+                Err(broadcast::error::RecvError::Lagged(_)) => send(ClientEvent::Changed(ChangedEvent { docs: Vec::new(), all: true })),
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_client_can_be_shared_between_threads() {
+        fn is<T: Send + Sync + Clone>() {}
+        is::<super::Client>();
+    }
+}

@@ -1,0 +1,130 @@
+//! A real team server in-process (`kith_server::testing::TestServer`, SQLite in a temporary
+//! directory, on a fixed loopback port so it can stop and come back at the same address) and
+//! app clients, each with its own data directory. Nothing sleeps to wait: waits are on the
+//! client's events or sync state, with a timeout that only fails a broken test.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+
+use kith_api::AppState;
+use kith_client::{Client, ClientEvent, JoinInput};
+use kith_domain::{Role, TeamId};
+use kith_server::testing::TestServer;
+use tokio::sync::broadcast;
+
+/// Long enough never to fire on a working machine; only a broken test waits this long.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+pub struct Server {
+    pub server: TestServer,
+    pub url: String,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        // A fixed port (free now), so after `stop` the same address serves again and the
+        // devices' links stay valid.
+        let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+        let server = TestServer::start_with(|c| c.listen = addr).await;
+        let url = server.base_url.clone();
+        Server { server, url }
+    }
+
+    pub async fn team(&self, name: &str) -> (TeamId, String) {
+        self.server.create_team(name).await
+    }
+
+    pub async fn invite(&self, team: TeamId, role: Role) -> String {
+        self.server.invite(team, role).await
+    }
+
+    pub async fn stop(&mut self) {
+        self.server.stop().await;
+    }
+
+    pub async fn start_again(&mut self) {
+        self.server.start_again().await;
+        assert_eq!(self.server.base_url, self.url, "the server came back on another address");
+    }
+}
+
+/// One app install: a client on its own data directory.
+pub struct Device {
+    pub client: Client,
+    pub dir: tempfile::TempDir,
+}
+
+impl Device {
+    pub async fn new() -> Device {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let client = Client::open(dir.path().join("kith")).await.expect("open the client");
+        Device { client, dir }
+    }
+
+    /// A device joined to `team` with a fresh invite for `role`.
+    pub async fn joined(server: &Server, team: TeamId, role: Role, name: &str) -> Device {
+        let d = Device::new().await;
+        let code = server.invite(team, role).await;
+        d.join(server, &code, name).await;
+        d
+    }
+
+    pub async fn join(&self, server: &Server, code: &str, name: &str) -> AppState {
+        let input =
+            JoinInput { server: Some(server.url.clone()), code: Some(code.into()), link: None, name: name.into() };
+        let state = self.client.join(input).await.expect("join");
+        assert!(state.joined);
+        assert!(state.sync.online, "the first sync should have run: {:?}", state.sync);
+        state
+    }
+}
+
+/// A team with a lead and a worker ("Lee Lead", "Alice Field"), both joined and synced.
+pub struct Team {
+    pub server: Server,
+    pub team: TeamId,
+    pub lead: Device,
+    pub worker: Device,
+}
+
+impl Team {
+    pub async fn new() -> Team {
+        let server = Server::start().await;
+        let (team, lead_code) = server.team("North estate").await;
+        let lead = Device::new().await;
+        lead.join(&server, &lead_code, "Lee Lead").await;
+        let worker = Device::joined(&server, team, Role::Member, "Alice Field").await;
+        // The lead learns of the worker's roster entry with a sync.
+        lead.client.sync_now().await.expect("sync");
+        Team { server, team, lead, worker }
+    }
+}
+
+/// Waits for the first event that `pick` accepts.
+pub async fn next_event<T>(
+    rx: &mut broadcast::Receiver<ClientEvent>,
+    mut pick: impl FnMut(&ClientEvent) -> Option<T>,
+) -> T {
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match rx.recv().await {
+                Ok(e) => {
+                    if let Some(t) = pick(&e) {
+                        return t;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("the client's events ended"),
+            }
+        }
+    })
+    .await
+    .expect("the event should arrive")
+}
+
+/// In one hour from now (ms), for planned ends.
+pub fn in_hours(h: i64) -> kith_domain::Timestamp {
+    kith_domain::Timestamp(kith_sync::now_ms() + h * 3_600_000)
+}

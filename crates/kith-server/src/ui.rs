@@ -1,0 +1,119 @@
+//! The browser dashboard: the built UI (`ui/dist`) served at `/`, with a single-page-app fallback
+//! to `index.html`, and the security headers every answer carries.
+//!
+//! Paths under `/v1` never reach the UI: an unknown API path is a JSON 404 like any API error.
+//! A path whose last segment has no dot (`/team`, `/alerts/123`) is a route of the UI and gets
+//! `index.html`; a missing file (`/assets/app-123.js`) is a 404, so a stale page never receives
+//! HTML in place of a script.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::ApiErr;
+use crate::http::App;
+
+/// The Content-Security-Policy of every answer: the dashboard loads its own scripts and styles
+/// (Svelte sets inline styles), talks only to this server, and may not be framed.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
+     style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The security headers, added to every answer that does not set them itself.
+pub fn security_headers() -> [SetResponseHeaderLayer<HeaderValue>; 3] {
+    [
+        SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ),
+        SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+    ]
+}
+
+/// What `/` says when no dashboard is installed.
+pub const NOT_INSTALLED_MESSAGE: &str = "The Kith dashboard is not installed on this server. Build it with \
+     `npm --prefix ui ci && npm --prefix ui run build`, then start kith-server with KITH_UI_DIR=ui/dist (or \
+     `ui_dir` in its configuration; by default it serves ui/dist under its current directory). The JSON API is \
+     under /v1 (see /openapi.json).";
+
+/// The built UI's directory, checked at start.
+pub fn resolve(config: &crate::Config) -> Option<PathBuf> {
+    let dir = config.ui_dir()?;
+    if dir.join("index.html").is_file() {
+        tracing::info!(dir = %dir.display(), "serving the dashboard at /");
+        Some(dir)
+    } else {
+        tracing::warn!(dir = %dir.display(), "ui_dir has no index.html: the dashboard is not served (build the UI first)");
+        None
+    }
+}
+
+fn is_api(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// The router's fallback: the UI for anything that is not an API route.
+pub async fn fallback(State(app): State<Arc<App>>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if is_api(&path) {
+        return ApiErr::for_status(StatusCode::NOT_FOUND).into_response();
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return ApiErr::for_status(StatusCode::METHOD_NOT_ALLOWED).into_response();
+    }
+    let Some(dir) = app.ui_dir.as_deref() else {
+        return ApiErr::new(StatusCode::NOT_FOUND, "dashboard_not_installed", NOT_INSTALLED_MESSAGE, false)
+            .into_response();
+    };
+    let last = path.rsplit('/').next().unwrap_or("");
+    let route = !last.contains('.');
+    let (parts, _) = req.into_parts();
+    let resp = match serve(dir, &parts, &path).await {
+        Some(r) if r.status() == StatusCode::NOT_FOUND && route => serve(dir, &parts, "/index.html").await,
+        other => other,
+    };
+    let Some(mut resp) = resp else {
+        return ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response();
+    };
+    let cache = if resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
+        // The page names the current assets: always revalidate it.
+        Some("no-cache")
+    } else if path.starts_with("/assets/") && resp.status().is_success() {
+        // Vite puts a content hash in every asset's name.
+        Some("public, max-age=31536000, immutable")
+    } else {
+        None
+    };
+    if let Some(c) = cache {
+        resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(c));
+    }
+    resp
+}
+
+/// Serves the file at `path` in `dir`, for a request with these method and headers. `None` on an
+/// I/O error other than "not found".
+async fn serve(dir: &Path, req: &axum::http::request::Parts, path: &str) -> Option<Response> {
+    let mut b = axum::http::Request::builder().method(req.method.clone()).uri(path);
+    for name in
+        [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE, header::ACCEPT_ENCODING]
+    {
+        if let Some(v) = req.headers.get(&name) {
+            b = b.header(name, v.clone());
+        }
+    }
+    let inner = b.body(Body::empty()).ok()?;
+    match ServeDir::new(dir).try_call(inner).await {
+        Ok(r) => Some(r.map(Body::new)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(StatusCode::NOT_FOUND.into_response()),
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "could not read the dashboard's files");
+            None
+        }
+    }
+}

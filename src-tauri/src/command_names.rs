@@ -1,0 +1,22 @@
+/// The app's commands (`#[tauri::command]` names), in the order of docs/app.md.
+pub const NAMES: &[&str] = &[
+    "app_state",
+    "join",
+    "start_shift",
+    "check_in",
+    "extend_shift",
+    "end_shift",
+    "ack",
+    "board",
+    "shift",
+    "history",
+    "health",
+    "alerts",
+    "claim_alert",
+    "resolve_alert",
+    "kudos",
+    "save_settings",
+    "export_data",
+    "sync_now",
+    "pending_join_link",
+];

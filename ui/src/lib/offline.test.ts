@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import type { SyncState } from './types';
+import { emergencyNotice, queuedText, syncBanner, telHref, writeMessage } from './offline';
+
+function sync(over: Partial<SyncState> = {}): SyncState {
+  return {
+    online: true,
+    live: true,
+    last_synced_ms: 1000,
+    pending_changes: 0,
+    last_error: null,
+    needs_attention: false,
+    clock_offset_ms: 0,
+    ...over,
+  } as SyncState;
+}
+const clock = () => '14:02';
+
+describe('syncBanner', () => {
+  it('is hidden when online with nothing queued', () => {
+    expect(syncBanner(sync(), clock).show).toBe(false);
+  });
+  it('starts with Offline and counts what is queued', () => {
+    const b = syncBanner(sync({ online: false, pending_changes: 2 }), clock);
+    expect(b.show).toBe(true);
+    expect(b.offline).toBe(true);
+    expect(b.text.startsWith('Offline')).toBe(true);
+    expect(b.text).toContain('2 waiting to sync');
+    expect(b.text).toBe("Offline — 2 waiting to sync, kept on this device until there's a connection. Last synced 14:02.");
+    expect(b.queued).toBe('2 waiting to sync');
+  });
+  it('says when it never synced, and what the browser shows', () => {
+    const b = syncBanner(sync({ online: false, last_synced_ms: null }), clock, { browser: true });
+    expect(b.text).toBe("Offline — can't reach the server, showing what was last loaded. Not synced yet.");
+    expect(b.queued).toBeNull();
+  });
+  it('shows a queue while online', () => {
+    const b = syncBanner(sync({ pending_changes: 1 }), clock);
+    expect(b.show).toBe(true);
+    expect(b.offline).toBe(false);
+    expect(b.text).toBe('Syncing — 1 waiting to sync.');
+  });
+  it('surfaces an error that needs attention', () => {
+    const b = syncBanner(sync({ needs_attention: true, last_error: 'revoked' }), clock);
+    expect(b.text).toBe('Sync needs attention: revoked');
+  });
+  it('counts', () => {
+    expect(queuedText(0)).toBeNull();
+    expect(queuedText(3)).toBe('3 waiting to sync');
+  });
+});
+
+describe('after a write', () => {
+  it('is honest about where it is', () => {
+    expect(writeMessage('Checked in', true, true)).toBe('Checked in — sent to your team.');
+    expect(writeMessage('Checked in', false, false)).toMatch(/^Checked in — saved on this device\. Offline/);
+    expect(writeMessage('Checked in', false, true)).toBe('Checked in — saved on this device, sending now.');
+  });
+  it('tells the worker nobody has been reached after an offline emergency', () => {
+    expect(emergencyNotice(true, '+1 555')).toBeNull();
+    const n = emergencyNotice(false, '+44 20 7946 0000');
+    expect(n?.headline).toBe('Nobody has been reached yet.');
+    expect(n?.advice).toContain('phone your team now');
+    expect(n?.tel).toBe('tel:+442079460000');
+    const none = emergencyNotice(false, null);
+    expect(none?.tel).toBeNull();
+    expect(none?.headline).toBe('Nobody has been reached yet.');
+    expect(none?.advice).toContain('emergency number');
+  });
+  it('builds tel: links', () => {
+    expect(telHref('(555) 010-9999')).toBe('tel:5550109999');
+  });
+});

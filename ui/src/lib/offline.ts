@@ -1,0 +1,84 @@
+// Offline honesty: what the sync banner says, and what the worker is told after writing something.
+
+import type { SyncState } from './types';
+
+export type Banner = {
+  /** Show the banner at all. */
+  show: boolean;
+  offline: boolean;
+  /** The banner's whole text; starts with "Offline" when offline. */
+  text: string;
+  /** "N waiting to sync", or null when nothing is queued. */
+  queued: string | null;
+  /** Needs the user's attention (e.g. the device was revoked). */
+  attention: boolean;
+};
+
+export function queuedText(pending: number): string | null {
+  return pending > 0 ? `${pending} waiting to sync` : null;
+}
+
+/**
+ * The sync banner. `clock` formats the last-synced time; `browser` is true for the dashboard,
+ * which has no local queue (it only loses its view of the server).
+ */
+export function syncBanner(
+  sync: SyncState,
+  clock: (ms: number) => string,
+  opts: { browser?: boolean } = {},
+): Banner {
+  const queued = queuedText(sync.pending_changes);
+  const last = sync.last_synced_ms !== null ? `last synced ${clock(sync.last_synced_ms)}` : 'not synced yet';
+  const attention = sync.needs_attention;
+  if (!sync.online) {
+    const what = opts.browser
+      ? "can't reach the server, showing what was last loaded"
+      : queued
+        ? `${queued}, kept on this device until there's a connection`
+        : "check-ins are kept on this device until there's a connection";
+    return { show: true, offline: true, text: `Offline — ${what}. ${capitalize(last)}.`, queued, attention };
+  }
+  if (attention && sync.last_error) {
+    return { show: true, offline: false, text: `Sync needs attention: ${sync.last_error}`, queued, attention };
+  }
+  if (queued) {
+    return { show: true, offline: false, text: `Syncing — ${queued}.`, queued, attention };
+  }
+  return { show: false, offline: false, text: '', queued: null, attention };
+}
+
+function capitalize(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+/** What the worker is told right after a check-in, an extension or an end. */
+export function writeMessage(what: string, shared: boolean, online: boolean): string {
+  if (shared) return `${what} — sent to your team.`;
+  if (!online) return `${what} — saved on this device. Offline: it will be sent when there's a connection.`;
+  return `${what} — saved on this device, sending now.`;
+}
+
+export type EmergencyNotice = { headline: string; advice: string; phone: string | null; tel: string | null };
+
+/**
+ * After an emergency that has not reached the server: say plainly that nobody has been reached
+ * and offer the team phone number as a tel: link.
+ */
+export function emergencyNotice(shared: boolean, phone: string | null | undefined): EmergencyNotice | null {
+  if (shared) return null;
+  const p = phone?.trim() || null;
+  return {
+    headline: 'Nobody has been reached yet.',
+    advice: p
+      ? 'Your emergency is saved on this device and will be sent as soon as there is a connection. If you can, phone your team now:'
+      : 'Your emergency is saved on this device and will be sent as soon as there is a connection. If you can, phone someone now, or your emergency number if you are in danger.',
+    phone: p,
+    tel: p ? telHref(p) : null,
+  };
+}
+
+/** A tel: URL from a written phone number ("+44 20 7946 0000" → "tel:+442079460000"). */
+export function telHref(phone: string): string {
+  const digits = phone.replace(/[^\d+*#]/g, '');
+  return `tel:${digits}`;
+}

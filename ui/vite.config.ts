@@ -1,0 +1,24 @@
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { defineConfig } from 'vitest/config';
+
+// One build for both hosts: the Tauri app (frontendDist = ../ui/dist) and kith-server (`ui_dir`,
+// served at `/`). A relative base makes asset URLs work under either. Everything is bundled: no
+// remote content, no inline scripts (the app's CSP is `default-src 'self'`).
+export default defineConfig({
+  base: './',
+  plugins: [svelte()],
+  clearScreen: false,
+  server: { port: 5173, strictPort: true },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    target: 'es2022',
+    sourcemap: false,
+    // Inlined assets would become data: URLs; keep assets as files (img-src allows data: anyway).
+    assetsInlineLimit: 0,
+  },
+  test: {
+    include: ['src/**/*.test.ts'],
+    environment: 'node',
+  },
+});
