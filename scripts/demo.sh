@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Builds Kith and runs it: the team server (kith-server, embedded SQLite) on 127.0.0.1:8457, a demo
-# team made with the admin commands, a lead and a worker who join it with the `kith` client, and a
-# short scripted shift. The server then keeps running in the foreground until Ctrl-C.
+# Builds Kith and runs it: the team server (kith-server, embedded SQLite) on 127.0.0.1:8457, serving
+# the lead dashboard (ui/dist) at its root; a demo team made with the admin commands; a lead and a
+# worker who join it with the `kith` client and play a short scripted shift; and the desktop app
+# (Tauri), signed in as a second worker of the team. The server then keeps running in the
+# foreground until Ctrl-C (which also closes the app).
 # Everything lives in .kith-demo/ and starts fresh on every run.
 # Usage: scripts/demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/ensure-toolchain.sh
+. scripts/lib/ensure-app.sh
 kith_ensure_rust
+kith_ensure_app_build
+kith_ensure_ui
 
-echo "==> building kith-server and kith (release)"
-cargo build --locked --release -p kith-server -p kith-cli
+echo "==> building the UI (ui/dist)"
+(cd ui && npm run build)
+echo "==> building kith-server, kith and the app (release)"
+cargo build --locked --release -p kith-server -p kith-cli -p kith-app
 root="$PWD"
 server_bin="$root/target/release/kith-server"
 kith_bin="$root/target/release/kith"
+app_bin="$root/target/release/kith-app"
 demo="$root/.kith-demo"
 addr="127.0.0.1:8457"
 url="http://$addr"
@@ -36,7 +44,13 @@ mkdir -p "$demo"
 unset KITH_DATA_DIR KITH_NOW KITH_CONFIG
 
 server_pid=""
+app_pid=""
 stop_server() {
+  if [ -n "$app_pid" ]; then
+    kill -TERM "$app_pid" 2>/dev/null || true
+    wait "$app_pid" 2>/dev/null || true
+    app_pid=""
+  fi
   if [ -n "$server_pid" ]; then
     echo
     echo "==> stopping kith-server (it finishes in-flight syncs first)"
@@ -52,7 +66,8 @@ trap 'stop_server; exit 143' TERM
 trap 'stop_server' EXIT
 
 echo "==> starting kith-server on $url (data in .kith-demo/server, log in .kith-demo/server.log)"
-NO_COLOR=1 "$server_bin" --data-dir "$demo/server" --listen "$addr" serve >"$demo/server.log" 2>&1 &
+NO_COLOR=1 KITH_UI_DIR="$root/ui/dist" "$server_bin" --data-dir "$demo/server" --listen "$addr" serve \
+  >"$demo/server.log" 2>&1 &
 server_pid=$!
 echo "$server_pid" >"$demo/server.pid"
 for _ in $(seq 1 100); do
@@ -126,12 +141,38 @@ as worker log
 as worker status
 as lead team
 
+printf '\n\033[1m== A lead invite for the dashboard in a browser, and a device for the app ==\033[0m\n'
+browser_code=$(admin invite --team "$team_id" --role lead --expires 1d)
+echo "$browser_code"
+app_code=$(admin invite --team "$team_id" --role member --expires 1d)
+echo "$app_code"
+# The app joins with it itself on its first start (KITH_JOIN_LINK and KITH_NAME), as a device of
+# its own in .kith-demo/app: the same join its Join screen does.
+app_link="kith://join?server=http%3A%2F%2F${addr/:/%3A}&code=$app_code"
+app_env=(KITH_DATA_DIR="$demo/app" KITH_JOIN_LINK="$app_link" KITH_NAME="Sam Okafor")
+
+app_note=""
+if [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}" ]; then
+  echo "==> opening the app, signed in as Sam Okafor (data in .kith-demo/app, log in .kith-demo/app.log)"
+  env "${app_env[@]}" "$app_bin" >"$demo/app.log" 2>&1 &
+  app_pid=$!
+  app_note="App:          open, signed in as Sam Okafor (.kith-demo/app); closing it is fine, Ctrl-C here closes it too"
+else
+  echo "==> no display (\$DISPLAY and \$WAYLAND_DISPLAY are unset): the app is not opened; the dashboard runs"
+  app_note="App:          not opened: there is no display (\$DISPLAY and \$WAYLAND_DISPLAY are unset). On a desktop, run
+                KITH_DATA_DIR=$demo/app KITH_JOIN_LINK='$app_link' KITH_NAME='Sam Okafor' $app_bin"
+fi
+
 cat <<EOF
 
 == Kith is running ==
+Dashboard:    $url/   open it in a browser and join with the lead invite code $browser_code
+              (as the Join screen asks: server address $url, invite code $browser_code, your name)
+$app_note
 Team server:  $url   (health: $url/healthz, metrics: $url/metrics, API: $url/openapi.json)
 Server data:  .kith-demo/server (SQLite), log: .kith-demo/server.log
-Devices:      .kith-demo/lead (Lee Lead, lead), .kith-demo/worker (Alice Field, member)
+Devices:      .kith-demo/lead (Lee Lead, lead), .kith-demo/worker (Alice Field, member),
+              .kith-demo/app (Sam Okafor, member: the app's)
 
 Try next, in another terminal, from $root:
   $kith_bin --data-dir .kith-demo/worker checkin ok --mood 5
@@ -147,7 +188,7 @@ Try next, in another terminal, from $root:
 
 Offline: stop the server (Ctrl-C here), check in as the worker (saved and queued), start the
 server again on the same data with
-  $server_bin --data-dir .kith-demo/server --listen $addr
+  KITH_UI_DIR=ui/dist $server_bin --data-dir .kith-demo/server --listen $addr
 then run kith sync as the worker and kith team as the lead. scripts/demo.sh starts afresh.
 
 The server keeps running here; press Ctrl-C to stop it.

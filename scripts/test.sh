@@ -1,24 +1,89 @@
 #!/usr/bin/env bash
 # Runs every check and test of Kith. Installs what it needs first (idempotently).
 # Usage: scripts/test.sh
+#
+# 1. the UI (ui/): npm ci, vite build (the app's build embeds ui/dist), vitest, svelte-check
+# 2. Rust: cargo fmt --check, clippy -D warnings, cargo test --workspace (the app included)
+# 3. end to end (e2e/): the real kith-server, kith clients, the dashboard in Chromium (Playwright)
+#    and the real Tauri app under Xvfb through tauri-driver and WebKitWebDriver
+# The last line sums up every test run by all three: "Summary: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/ensure-toolchain.sh
+. scripts/lib/ensure-app.sh
 kith_ensure_rust
+kith_ensure_app_build
+kith_ensure_ui
+kith_ensure_e2e
 
-echo "==> cargo fmt --check"
-cargo fmt --all -- --check
-echo "==> cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "==> cargo test"
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-set +e
-cargo test --workspace --locked 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
-# One closing line over every test binary (cargo prints one summary per binary, the last of them
-# often a doc-test run with nothing in it).
-awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
-     END { printf "Summary: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+# CI builds once, from scratch: incremental compilation would only cost time and disk there, and
+# line tables are all the debug information a failing test's backtrace needs.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0 CARGO_PROFILE_DEV_DEBUG=line-tables-only
+fi
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+failed_steps=()
+
+# Counts the tests in one step's output: cargo's per-binary "test result:" lines, Vitest's
+# "Tests  N failed | N passed (N)" and node --test's "ℹ pass N" / "ℹ fail N" / "ℹ cancelled N".
+# Prints "passed failed".
+count_tests() {
+  sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
+    /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+    /^ *Tests +[0-9]/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+    /^ℹ pass [0-9]+$/ { p += $3 }
+    /^ℹ (fail|cancelled) [0-9]+$/ { f += $3 }
+    END { printf "%d %d\n", p, f }'
+}
+
+# Runs one step, its output also kept for the summary. A failure is remembered (and
+# $step_status set) and the remaining steps still run; a step that failed without a failing
+# test to show for it (a build, a lint, a type check) counts as one failed test in the summary.
+step_status=0
+steps=0
+passed=0
+failed=0
+run_step() {
+  local name=$1
+  shift
+  steps=$((steps + 1))
+  local out="$logs/$steps.log"
+  echo "==> $name"
+  set +e
+  "$@" 2>&1 | tee "$out"
+  step_status=${PIPESTATUS[0]}
+  set -e
+  local p f
+  read -r p f < <(count_tests "$out")
+  if [ "$step_status" -ne 0 ]; then
+    echo "==> FAILED: $name (exit $step_status)"
+    failed_steps+=("$name")
+    [ "$f" -eq 0 ] && f=1
+  fi
+  passed=$((passed + p))
+  failed=$((failed + f))
+}
+
+# The app's build embeds ui/dist: without it nothing else can be built.
+echo "==> building the UI (ui/dist)"
+(cd ui && npm run build)
+run_step "ui: vitest" env NO_COLOR=1 CI=true npm --prefix ui test
+run_step "ui: svelte-check" npm --prefix ui run check
+
+run_step "cargo fmt --check" cargo fmt --all -- --check
+run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+run_step "cargo test" cargo test --workspace --locked --no-fail-fast
+
+run_step "cargo build (kith-server, kith, kith-app) for the end-to-end tests" \
+  cargo build --locked -p kith-server -p kith-cli -p kith-app
+if [ "$step_status" -eq 0 ]; then
+  run_step "end to end (e2e/)" npm --prefix e2e test
+fi
+
+if [ ${#failed_steps[@]} -ne 0 ]; then
+  echo "==> failed: ${failed_steps[*]}"
+fi
+echo "Summary: $passed passed, $failed failed"
+[ ${#failed_steps[@]} -eq 0 ]

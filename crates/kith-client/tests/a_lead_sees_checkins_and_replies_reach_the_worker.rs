@@ -37,13 +37,19 @@ async fn a_lead_sees_checkins_and_replies_reach_the_worker() {
     assert!(done.shared);
     let checkin = done.shift.checkins[0].id;
 
-    // The lead's device is poked over the live channel and syncs the shift by itself.
-    next_event(&mut lead_events, |e| match e {
-        ClientEvent::Changed(c) if c.docs.contains(&shift.id.uuid()) => Some(()),
-        _ => None,
-    })
-    .await;
-    let seen = t.lead.client.shift(ShiftInput { id: shift.id }).await.unwrap();
+    // The lead's device is poked over the live channel and syncs the shift by itself. The shift's
+    // start may arrive in an exchange of its own, before the check-in: wait for the one with it.
+    let seen = loop {
+        next_event(&mut lead_events, |e| match e {
+            ClientEvent::Changed(c) if c.docs.contains(&shift.id.uuid()) => Some(()),
+            _ => None,
+        })
+        .await;
+        let s = t.lead.client.shift(ShiftInput { id: shift.id }).await.unwrap();
+        if !s.checkins.is_empty() {
+            break s;
+        }
+    };
     assert_eq!(seen.worker_name, "Alice Field");
     assert_eq!(seen.checkins[0].note.as_deref(), Some("Difficult visit, could do with a call"));
 
@@ -53,13 +59,17 @@ async fn a_lead_sees_checkins_and_replies_reach_the_worker() {
     assert!(acked.shared);
     assert_eq!(acked.shift.checkins[0].acks[0].by_name, "Lee Lead");
 
-    next_event(&mut worker_events, |e| match e {
-        ClientEvent::Changed(c) if c.docs.contains(&shift.id.uuid()) => Some(()),
-        _ => None,
-    })
-    .await;
-    let state = w.state().await.unwrap();
-    let mine = state.shift.expect("still on shift");
+    let mine = loop {
+        next_event(&mut worker_events, |e| match e {
+            ClientEvent::Changed(c) if c.docs.contains(&shift.id.uuid()) => Some(()),
+            _ => None,
+        })
+        .await;
+        let mine = w.state().await.unwrap().shift.expect("still on shift");
+        if !mine.checkins[0].acks.is_empty() {
+            break mine;
+        }
+    };
     assert_eq!(mine.checkins[0].acks[0].reply.as_deref(), Some("Calling you in 5"));
     let history = w.history(HistoryInput::default()).await.unwrap();
     assert_eq!(history.len(), 1);

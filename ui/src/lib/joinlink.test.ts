@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { looksLikeLink, normalizeServer, parseJoinLink, randomActor } from './joinlink';
+import { codeFromPageUrl, looksLikeLink, normalizeServer, parseJoinLink, randomActor } from './joinlink';
 
 describe('parseJoinLink', () => {
   it('reads the server and code of a kith:// link', () => {
@@ -47,5 +47,14 @@ describe('randomActor', () => {
     const a = randomActor();
     expect(a).toMatch(/^[0-9a-f]{32}$/);
     expect(randomActor()).not.toBe(a);
+  });
+});
+
+describe('codeFromPageUrl', () => {
+  it('reads the invite code from the query or the fragment of the dashboard address', () => {
+    expect(codeFromPageUrl('?code=ABCD-1234', '')).toBe('ABCD-1234');
+    expect(codeFromPageUrl('', '#code=%20XY%2BZ%20')).toBe('XY+Z');
+    expect(codeFromPageUrl('?other=1', '#x=2')).toBeNull();
+    expect(codeFromPageUrl('?code=', '')).toBeNull();
   });
 });

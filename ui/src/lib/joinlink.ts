@@ -65,3 +65,15 @@ export function randomActor(rand: (buf: Uint8Array) => Uint8Array = (b) => crypt
   const bytes = rand(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+/**
+ * The invite code in a dashboard address such as `https://kith.example/?code=ABCD-EFGH` (or
+ * `#code=...`), so a lead can send a browser link as well as a `kith://` one.
+ */
+export function codeFromPageUrl(search: string, hash: string): string | null {
+  for (const part of [search, hash]) {
+    const code = new URLSearchParams(part.replace(/^[?#]/, '')).get('code')?.trim();
+    if (code) return code;
+  }
+  return null;
+}

@@ -17,6 +17,10 @@ function sync(over: Partial<SyncState> = {}): SyncState {
 const clock = () => '14:02';
 
 describe('syncBanner', () => {
+  it('is hidden before joining: there is no server to be offline from', () => {
+    expect(syncBanner(sync({ online: false, last_synced_ms: null }), clock, { joined: false }).show).toBe(false);
+    expect(syncBanner(sync({ online: false, last_synced_ms: null }), clock, { joined: true }).show).toBe(true);
+  });
   it('is hidden when online with nothing queued', () => {
     expect(syncBanner(sync(), clock).show).toBe(false);
   });

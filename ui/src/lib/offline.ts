@@ -25,8 +25,10 @@ export function queuedText(pending: number): string | null {
 export function syncBanner(
   sync: SyncState,
   clock: (ms: number) => string,
-  opts: { browser?: boolean } = {},
+  opts: { browser?: boolean; joined?: boolean } = {},
 ): Banner {
+  // Before joining there is no server to be offline from, and nothing to sync.
+  if (opts.joined === false) return { show: false, offline: false, text: '', queued: null, attention: false };
   const queued = queuedText(sync.pending_changes);
   const last = sync.last_synced_ms !== null ? `last synced ${clock(sync.last_synced_ms)}` : 'not synced yet';
   const attention = sync.needs_attention;

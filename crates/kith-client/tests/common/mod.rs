@@ -98,6 +98,11 @@ impl Team {
         let worker = Device::joined(&server, team, Role::Member, "Alice Field").await;
         // The lead learns of the worker's roster entry with a sync.
         lead.client.sync_now().await.expect("sync");
+        // Pokes, alerts and waves reach only connected devices: wait for both live channels.
+        for d in [&lead, &worker] {
+            let mut status = d.client.sync_handle().expect("joined, so syncing").watch_status();
+            tokio::time::timeout(PATIENCE, status.wait_for(|s| s.live)).await.expect("live channel").expect("runner");
+        }
         Team { server, team, lead, worker }
     }
 }
