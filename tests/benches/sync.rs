@@ -67,6 +67,18 @@ fn gz(bytes: &[u8]) -> usize {
     e.finish().unwrap().len()
 }
 
+/// CPU time used so far (ms): by the whole process, and by the calling thread (the load
+/// generator's runtime runs on it). From /proc (Linux); None elsewhere.
+fn cpu_ms() -> Option<(f64, f64)> {
+    let ticks = |path: &str| -> Option<f64> {
+        let s = std::fs::read_to_string(path).ok()?;
+        let fields: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of stat(5), in clock ticks (100 per second).
+        Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) * 10.0)
+    };
+    Some((ticks("/proc/self/stat")?, ticks("/proc/thread-self/stat")?))
+}
+
 /// The server on its own runtime (2 worker threads, like the binary on this 2-core machine).
 struct Bench {
     server: Option<TestServer>,
@@ -274,8 +286,10 @@ fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
          the previous sync answered. Clients are members in teams of 20. {reps} run(s) per row; syncs/s is the \
          median run, latencies are over all runs.\n"
     );
-    println!("| concurrent clients | syncs per run | syncs/s (median) | runs (syncs/s) | p50 ms | p99 ms | max ms |");
-    println!("|---:|---:|---:|---|---:|---:|---:|");
+    println!(
+        "| concurrent clients | syncs per run | syncs/s (median) | runs (syncs/s) | p50 ms | p99 ms | max ms | CPU µs per sync: server + load generator (median run) |"
+    );
+    println!("|---:|---:|---:|---|---:|---:|---:|---|");
     let levels: Vec<usize> = std::env::var("KITH_BENCH_CLIENTS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
@@ -285,16 +299,26 @@ fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
         let rounds = (total / n).clamp(if quick() { 3 } else { 6 }, 200);
         let mut rates = Vec::new();
         let mut all = Vec::new();
+        let mut cpu = Vec::new();
         for _ in 0..reps {
             let scripts: Vec<Script> = pool[..n].iter().map(|d| script(d, rounds)).collect();
+            let before = cpu_ms();
             let (lat, wall) = b.cli.block_on(run_clients(http, &url, &scripts));
+            if let (Some(b0), Some(b1)) = (before, cpu_ms()) {
+                // Creating the shifts (not timed) is included: one sync per client.
+                let syncs = (lat.len() + n) as f64;
+                let load = b1.1 - b0.1;
+                cpu.push((((b1.0 - b0.0) - load) * 1000.0 / syncs, load * 1000.0 / syncs));
+            }
             rates.push(lat.len() as f64 / wall.as_secs_f64());
             all.extend(lat);
         }
+        cpu.sort_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)));
+        let cpu = cpu.get(cpu.len() / 2).map_or("?".to_string(), |(s, g)| format!("{s:.0} + {g:.0}"));
         all.sort();
         let runs: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
         println!(
-            "| {n} | {} | {:.0} | {} | {} | {} | {} |",
+            "| {n} | {} | {:.0} | {} | {} | {} | {} | {cpu} |",
             n * rounds,
             median(&mut rates.clone()),
             runs.join(", "),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use kith_domain::authz::{Author, AuthzError, authorize};
-use kith_domain::doc::{self, DocKind};
-use kith_domain::{MemberId, TeamId};
+use kith_domain::doc::{self, DocKind, ShiftAdditions};
+use kith_domain::{MemberId, Shift, ShiftId, TeamId};
 use kith_proto::{Cursor, DocPush, DocReply, FeedDoc, Kind, Outcome, RejectCode, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
@@ -16,7 +16,10 @@ use uuid::Uuid;
 use crate::config::{CacheConfig, Limits};
 use crate::docs::{DocCache, DocState, ensure_loaded};
 use crate::live::{LiveHub, visible};
-use crate::storage::{AppendChanges, DeviceAuth, DocMeta, FeedScope, NewChange, Storage, StorageError};
+use crate::storage::{
+    AppendChanges, CheckinReceipt, DeviceAuth, DocMeta, FeedScope, NewChange, Storage, StorageError, TrackedShift,
+    Tracking,
+};
 
 /// The message for a document that does not exist or may not be seen: the same either way.
 pub const UNKNOWN_DOC_MESSAGE: &str = "The server has no such document for this device. If it belongs to another \
@@ -157,11 +160,47 @@ enum Refusal {
     MissingDeps,
 }
 
+/// A document an exchange changed, with what the deadline engine needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    pub meta: DocMeta,
+    /// For a shift document: the shift after the push, or what the push added to it.
+    pub shift: Option<ShiftUpdate>,
+    /// The shift's tracking row and the first receipts of the push's new check-ins (`receipts`)
+    /// were stored in the same transaction as its changes.
+    pub tracked: bool,
+    pub receipts: Vec<CheckinReceipt>,
+}
+
+/// What a push did to a shift document, as the domain reads it.
+#[derive(Clone, Debug)]
+pub enum ShiftUpdate {
+    /// The whole shift after the push (a new document), and the document's heads.
+    Whole(Shift, Vec<ChangeHash>),
+    /// The push only added entries (and possibly the end) to the document at heads `before`;
+    /// applied to the shift read at `before`, `added` gives the shift at heads `after`.
+    Added { before: Vec<ChangeHash>, after: Vec<ChangeHash>, added: ShiftAdditions },
+}
+
+/// What the checks of a push found out.
+struct Checked {
+    /// The record of a document the server did not have.
+    created: Option<DocMeta>,
+    shift: Option<CheckedShift>,
+}
+
+enum CheckedShift {
+    Whole(Shift),
+    Added(ShiftAdditions),
+}
+
 /// The outcome of pushing one document.
 struct Pushed {
     reply: DocReply,
     /// The document took new changes.
-    changed: Option<DocMeta>,
+    changed: Option<Changed>,
+    /// Storing was refused because the device was revoked meanwhile.
+    revoked: bool,
 }
 
 impl SyncService {
@@ -202,15 +241,21 @@ impl SyncService {
     /// One sync exchange for an authenticated device.
     pub async fn sync(&self, dev: &DeviceAuth, req: SyncRequest, now: i64) -> Result<SyncResponse, StorageError> {
         let ids: HashSet<Uuid> = req.docs.iter().map(|d| d.id).collect();
-        let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, now));
+        let offset = now - req.client_time;
+        let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, now, offset));
         let results = futures_util::future::join_all(pushes).await;
         let mut docs = Vec::with_capacity(results.len());
         let mut changed = Vec::new();
+        let mut revoked = false;
         for r in results {
-            if let Some(m) = r.changed {
-                changed.push(m);
+            if let Some(c) = r.changed {
+                changed.push(c);
             }
+            revoked |= r.revoked;
             docs.push(r.reply);
+        }
+        if revoked {
+            return Err(StorageError::Revoked);
         }
         // Before answering: an emergency's alert is raised by the time the device hears "accepted".
         if let Some(engine) = self.alerts.get()
@@ -219,15 +264,15 @@ impl SyncService {
             tracing::error!(error = %e, "the deadline engine could not take this sync into account");
         }
         if !changed.is_empty() {
-            self.live.changed(dev.device.team, changed, Some(dev.device.id));
+            self.live.changed(dev.device.team, changed.into_iter().map(|c| c.meta).collect(), Some(dev.device.id));
         }
         let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids).await?;
         Ok(SyncResponse { protocol: kith_proto::PROTOCOL_VERSION, server_time: now, docs, feed, cursor, more, reset })
     }
 
-    async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64) -> Pushed {
+    async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64, offset: i64) -> Pushed {
         let id = push.id;
-        let plain = |reply| Pushed { reply, changed: None };
+        let plain = |reply| Pushed { reply, changed: None, revoked: false };
         if push.changes.len() > self.limits.max_changes_per_doc {
             return plain(rejected(
                 id,
@@ -286,7 +331,7 @@ impl SyncService {
                 r.heads = heads_of(&st.doc);
                 r.receipt = self.receipt_of(id, &st.doc);
             }
-            Pushed { reply: r, changed: None }
+            Pushed { reply: r, changed: None, revoked: false }
         };
 
         let mut decoded = Vec::with_capacity(push.changes.len());
@@ -301,11 +346,10 @@ impl SyncService {
                 }
             }
         }
-        let empty = Automerge::new();
-        let current = state.map_or(&empty, |s| &s.doc);
+        // Whether the server has a change (a document it does not have has none).
+        let stored = |h: &ChangeHash| state.is_some_and(|s| has(&s.doc, h));
         let mut seen = HashSet::new();
-        let new: Vec<Change> =
-            decoded.into_iter().filter(|c| !has(current, &c.hash()) && seen.insert(c.hash())).collect();
+        let new: Vec<Change> = decoded.into_iter().filter(|c| !stored(&c.hash()) && seen.insert(c.hash())).collect();
         let new = causal_order(new);
         // Changes under heads this server vouched for were accepted here once (it was restored
         // from an older backup since): they may come back from any device, as they were.
@@ -327,14 +371,14 @@ impl SyncService {
                 );
             }
         }
-        let missing = new.iter().any(|c| c.deps().iter().any(|dep| !has(current, dep) && !seen.contains(dep)));
+        let missing = new.iter().any(|c| c.deps().iter().any(|dep| !stored(dep) && !seen.contains(dep)));
         if missing {
             return self.missing_deps(id, &push, state);
         }
         let client_heads = to_hashes(&push.heads).unwrap_or_default();
         if new.is_empty() {
             // Nothing new: the client may still have changes the server lacks and did not send.
-            if client_heads.iter().any(|h| !has(current, h)) {
+            if client_heads.iter().any(|h| !stored(h)) {
                 return self.missing_deps(id, &push, state);
             }
             return self.accepted(id, &push, state, None);
@@ -344,25 +388,39 @@ impl SyncService {
         // copy of it per push); if anything below refuses the push, the cache entry is dropped
         // and reloaded from storage, which only ever holds accepted changes.
         let existing_kind = state.map(|s| s.meta.kind);
-        let mut scratch = Automerge::new();
+        let heads_before = state.map(|s| s.doc.get_heads()).unwrap_or_default();
+        // A document the server does not have yet is built here (not in the cache) until stored.
+        let mut scratch = if state.is_none() { Some(Automerge::new()) } else { None };
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
-        let checked: Result<Option<DocMeta>, Refusal> = {
+        let checked: Result<Checked, Refusal> = {
             let doc = match guard.as_mut() {
                 Some(st) => &mut st.doc,
-                None => &mut scratch,
+                None => scratch.get_or_insert_with(Automerge::new),
             };
             self.apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
         };
-        let created_meta = match checked {
-            Ok(m) => m,
+        let checked = match checked {
+            Ok(c) => c,
             Err(refusal) => return self.refuse(id, &push, &mut guard, refusal).await,
         };
-        let meta = match (guard.as_ref(), created_meta) {
+        let meta = match (guard.as_ref(), checked.created) {
             (Some(st), _) => st.meta.clone(),
             (None, Some(m)) => m,
             (None, None) => return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE)),
         };
         let create = guard.is_none();
+        let heads_after = match (guard.as_ref(), scratch.as_ref()) {
+            (Some(st), _) => st.doc.get_heads(),
+            (None, Some(doc)) => doc.get_heads(),
+            (None, None) => Vec::new(),
+        };
+        let shift = checked.shift.map(|s| match s {
+            CheckedShift::Whole(s) => ShiftUpdate::Whole(s, heads_after),
+            CheckedShift::Added(added) => ShiftUpdate::Added { before: heads_before, after: heads_after, added },
+        });
+        let track = self.tracking(dev, &meta, shift.as_ref(), now, offset);
+        let receipts = track.as_ref().map(|t| t.receipts.clone()).unwrap_or_default();
+        let tracked = track.is_some();
         let batch = AppendChanges {
             meta: meta.clone(),
             create,
@@ -380,15 +438,20 @@ impl SyncService {
         // If this future is dropped while storing (the client went away, a timeout), the cached
         // document must not keep changes that may not be stored: `Unstored` empties the slot then.
         let mut unstored = Unstored { guard: &mut guard, armed: true };
-        let stored = self.storage.append_changes(batch).await;
+        let stored = self.storage.append_changes_tracked(batch, track).await;
         unstored.armed = false;
         drop(unstored);
         let seqs = match stored {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(doc = %id, error = %e, "could not store changes");
+                let revoked = e == StorageError::Revoked;
+                if !revoked {
+                    tracing::error!(doc = %id, error = %e, "could not store changes");
+                }
                 let msg = "The server could not store this document now: sync again later.".to_string();
-                return self.refuse(id, &push, &mut guard, Refusal::Reject(RejectCode::Busy, msg)).await;
+                let mut p = self.refuse(id, &push, &mut guard, Refusal::Reject(RejectCode::Busy, msg)).await;
+                p.revoked = revoked;
+                return p;
             }
         };
         metrics::counter!("kith_changes_stored_total").increment(seqs.len() as u64);
@@ -400,7 +463,8 @@ impl SyncService {
             }
             None => {
                 metrics::gauge!("kith_documents").increment(1.0);
-                *guard = Some(DocState { meta: meta.clone(), doc: scratch, last_seq, since_snapshot: seqs.len() });
+                let doc = scratch.take().unwrap_or_else(Automerge::new);
+                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot: seqs.len() });
             }
         }
         self.maybe_snapshot(&mut guard);
@@ -409,13 +473,50 @@ impl SyncService {
         {
             self.sync_roles(&st.doc, meta.team).await;
         }
-        self.accepted(id, &push, guard.as_ref(), Some(meta))
+        let changed = Changed { meta, shift, tracked, receipts };
+        self.accepted(id, &push, guard.as_ref(), Some(changed))
+    }
+
+    /// What the deadline engine keeps about a pushed shift, to store with its changes: its
+    /// tracking row and the first receipts of the new check-ins. None when there is no engine,
+    /// the document is not a shift, or the push did more than the domain reads cheaply (the
+    /// engine then reads the shift and stores what it needs itself).
+    fn tracking(
+        &self,
+        dev: &DeviceAuth,
+        meta: &DocMeta,
+        shift: Option<&ShiftUpdate>,
+        now: i64,
+        offset: i64,
+    ) -> Option<Tracking> {
+        let engine = self.alerts.get()?;
+        let worker = meta.owner?;
+        let (checkins, ended) = match shift? {
+            ShiftUpdate::Whole(s, _) => (&s.checkins, s.ended.is_some()),
+            ShiftUpdate::Added { added, .. } => (&added.checkins, matches!(added.ended, Some(Some(_)))),
+        };
+        let shift_id = ShiftId(meta.id);
+        Some(Tracking {
+            shift: TrackedShift {
+                shift: shift_id,
+                team: meta.team,
+                worker,
+                offset_ms: offset,
+                first_seen: now,
+                ended_seen: ended.then_some(now),
+            },
+            receipts: checkins.iter().map(|c| engine.receipt(dev.device.id, offset, shift_id, c, now)).collect(),
+        })
     }
 
     /// The answer to an accepted push: what the client lacks and the server's heads.
-    fn accepted(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, changed: Option<DocMeta>) -> Pushed {
+    fn accepted(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, changed: Option<Changed>) -> Pushed {
         let Some(st) = state else {
-            return Pushed { reply: rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE), changed: None };
+            return Pushed {
+                reply: rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE),
+                changed: None,
+                revoked: false,
+            };
         };
         Pushed {
             reply: DocReply {
@@ -426,12 +527,14 @@ impl SyncService {
                 receipt: self.receipt_of(id, &st.doc),
             },
             changed,
+            revoked: false,
         }
     }
 
     /// Applies `new` (in causal order) to `doc`, authorising each change against the document just
     /// before it, then checks dependencies and validates the result. For a document the server
-    /// does not have yet (`existing` is `None`), returns the record to create.
+    /// does not have yet (`existing` is `None`), returns the record to create; for a shift, what
+    /// the validation read of it.
     #[allow(clippy::too_many_arguments)]
     fn apply_checked(
         &self,
@@ -443,7 +546,7 @@ impl SyncService {
         push: &DocPush,
         existing: Option<Kind>,
         id: Uuid,
-    ) -> Result<Option<DocMeta>, Refusal> {
+    ) -> Result<Checked, Refusal> {
         for c in new {
             if vouched.contains(&c.hash()) {
                 // Authorised when it was first accepted; its author may not be this device.
@@ -472,12 +575,19 @@ impl SyncService {
         let valid = match existing {
             // The stored state was valid: check what the new changes add (falls back to reading
             // the whole document for edits it does not model).
-            Some(Kind::Shift) => doc::validate_shift_changes(&*doc, new),
-            _ => doc::validate(&*doc),
+            Some(Kind::Shift) => {
+                doc::validate_shift_additions(&*doc, new).map(|(k, a)| (k, a.map(CheckedShift::Added)))
+            }
+            Some(Kind::Team) => doc::validate(&*doc).map(|k| (k, None)),
+            // A new document: read it whole (a shift), which validates it.
+            None => match doc::shift::read(&*doc) {
+                Ok(s) => Ok((DocKind::Shift, Some(CheckedShift::Whole(s)))),
+                Err(_) => doc::validate(&*doc).map(|k| (k, None)),
+            },
         };
-        let kind = match valid {
-            Ok(DocKind::Shift) => Kind::Shift,
-            Ok(DocKind::Team) => Kind::Team,
+        let (kind, shift) = match valid {
+            Ok((DocKind::Shift, shift)) => (Kind::Shift, shift),
+            Ok((DocKind::Team, _)) => (Kind::Team, None),
             Err(e) => {
                 return Err(Refusal::Reject(RejectCode::Invalid, format!("the document would not be valid: {e}")));
             }
@@ -489,11 +599,15 @@ impl SyncService {
             ));
         }
         if existing.is_some() {
-            return Ok(None);
+            return Ok(Checked { created: None, shift });
         }
         let d = author;
-        match new_doc_meta(doc, id, kind, d.team, d.member, !vouched.is_empty()) {
-            Ok(m) => Ok(Some(m)),
+        let whole = match &shift {
+            Some(CheckedShift::Whole(s)) => Some(s),
+            _ => None,
+        };
+        match new_doc_meta(whole, id, kind, d.team, d.member, !vouched.is_empty()) {
+            Ok(m) => Ok(Checked { created: Some(m), shift }),
             Err(msg) => Err(Refusal::Reject(RejectCode::Forbidden, msg)),
         }
     }
@@ -522,7 +636,7 @@ impl SyncService {
                     r.heads = heads_of(&st.doc);
                     r.receipt = self.receipt_of(id, &st.doc);
                 }
-                Pushed { reply: r, changed: None }
+                Pushed { reply: r, changed: None, revoked: false }
             }
         }
     }
@@ -554,7 +668,7 @@ impl SyncService {
         if let Some(st) = state {
             reply.heads = heads_of(&st.doc);
         }
-        Pushed { reply, changed: None }
+        Pushed { reply, changed: None, revoked: false }
     }
 
     fn maybe_snapshot(&self, guard: &mut Option<DocState>) {
@@ -718,7 +832,7 @@ impl SyncService {
 /// The record of a document the server sees for the first time. `relayed`: it comes back under
 /// this server's receipt (after a restore), possibly from a lead's device rather than the owner's.
 fn new_doc_meta(
-    doc: &Automerge,
+    shift: Option<&Shift>,
     id: Uuid,
     kind: Kind,
     team: TeamId,
@@ -728,7 +842,7 @@ fn new_doc_meta(
     match kind {
         Kind::Team => Err("team documents are created on the server: ask an admin".into()),
         Kind::Shift => {
-            let s = doc::shift::read(doc).map_err(|e| e.to_string())?;
+            let Some(s) = shift else { return Err("the shift document could not be read".into()) };
             if s.id.uuid() != id {
                 return Err(format!("the shift's id {} is not the document id {id}", s.id));
             }

@@ -9,7 +9,7 @@ pub mod incremental;
 pub mod shift;
 pub mod team;
 
-pub use incremental::validate_shift_changes;
+pub use incremental::{ShiftAdditions, validate_shift_additions, validate_shift_changes};
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
 
