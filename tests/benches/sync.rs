@@ -230,6 +230,7 @@ fn push(doc_id: Uuid, have: &[ChangeHash], change: &(Vec<u8>, ChangeHash)) -> Do
         changes: vec![ByteBuf::from(change.0.clone())],
         heads: vec![hb(&change.1)],
         vouch: None,
+        save: None,
     }
 }
 
@@ -242,9 +243,15 @@ async fn create(http: &reqwest::Client, url: &str, s: &Script) -> Cursor {
 }
 
 /// Each client checks in `rounds` times, one sync per check-in, as fast as the server answers.
-/// Returns every sync's latency.
-async fn run_clients(http: &reqwest::Client, url: &str, scripts: &[Script]) -> (Vec<Duration>, Duration) {
+/// Returns every sync's latency, the wall time, and the CPU time the process and the load
+/// generator used meanwhile (ms; see [`cpu_ms`]).
+async fn run_clients(
+    http: &reqwest::Client,
+    url: &str,
+    scripts: &[Script],
+) -> (Vec<Duration>, Duration, Option<(f64, f64)>) {
     let cursors = futures_util::future::join_all(scripts.iter().map(|s| create(http, url, s))).await;
+    let cpu_start = cpu_ms();
     let start = Instant::now();
     let runs = scripts.iter().zip(cursors).map(|(s, cursor)| async move {
         let mut cursor = Some(cursor);
@@ -268,7 +275,11 @@ async fn run_clients(http: &reqwest::Client, url: &str, scripts: &[Script]) -> (
     });
     let lats = futures_util::future::join_all(runs).await;
     let wall = start.elapsed();
-    (lats.into_iter().flatten().collect(), wall)
+    let cpu = match (cpu_start, cpu_ms()) {
+        (Some(a), Some(b)) => Some((b.0 - a.0, b.1 - a.1)),
+        _ => None,
+    };
+    (lats.into_iter().flatten().collect(), wall, cpu)
 }
 
 fn http_client() -> reqwest::Client {
@@ -302,13 +313,10 @@ fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
         let mut cpu = Vec::new();
         for _ in 0..reps {
             let scripts: Vec<Script> = pool[..n].iter().map(|d| script(d, rounds)).collect();
-            let before = cpu_ms();
-            let (lat, wall) = b.cli.block_on(run_clients(http, &url, &scripts));
-            if let (Some(b0), Some(b1)) = (before, cpu_ms()) {
-                // Creating the shifts (not timed) is included: one sync per client.
-                let syncs = (lat.len() + n) as f64;
-                let load = b1.1 - b0.1;
-                cpu.push((((b1.0 - b0.0) - load) * 1000.0 / syncs, load * 1000.0 / syncs));
+            let (lat, wall, used) = b.cli.block_on(run_clients(http, &url, &scripts));
+            if let Some((process, load)) = used {
+                let syncs = lat.len() as f64;
+                cpu.push(((process - load) * 1000.0 / syncs, load * 1000.0 / syncs));
             }
             rates.push(lat.len() as f64 / wall.as_secs_f64());
             all.extend(lat);
@@ -500,6 +508,9 @@ struct Wire {
     resp: usize,
     req_gz: usize,
     resp_gz: usize,
+    /// What crosses the network: the client gzips request bodies over 1 KiB
+    /// (`kith_sync::engine::gzip_body`), the server response bodies over 1 KiB.
+    sent: usize,
 }
 
 async fn kith_catch_up(dev: &mut Device, http: &reqwest::Client) -> Wire {
@@ -526,6 +537,8 @@ async fn kith_catch_up(dev: &mut Device, http: &reqwest::Client) -> Wire {
         w.resp += bytes.len();
         w.req_gz += gz(&body);
         w.resp_gz += gz(&bytes);
+        w.sent += kith_sync::engine::gzip_body(&body).map_or(body.len(), |b| b.len());
+        w.sent += if bytes.len() > 1024 { gz(&bytes).min(bytes.len()) } else { bytes.len() };
         let absorbed = kith_sync::absorb(&mut dev.store, &req, &resp, sent, kith_sync::now_ms()).unwrap();
         assert!(absorbed.rejected.is_empty(), "{:?}", absorbed.rejected);
         if !absorbed.again {
@@ -602,7 +615,7 @@ fn server_doc(b: &Bench, id: Uuid) -> Automerge {
 fn print_bytes_row(name: &str, docs: usize, w: &Wire, base: Baseline) {
     let kith = w.req + w.resp;
     println!(
-        "| {name} | {docs} | Kith protocol | {} | {} ({} gzip) | {} ({} gzip) | {} ({} gzip; {} as sent today: plain request, gzip response) |",
+        "| {name} | {docs} | Kith protocol | {} | {} ({} gzip) | {} ({} gzip) | {} ({} gzip; {} as sent: bodies over 1 KiB gzipped) |",
         w.round_trips,
         w.req,
         w.req_gz,
@@ -610,7 +623,7 @@ fn print_bytes_row(name: &str, docs: usize, w: &Wire, base: Baseline) {
         w.resp_gz,
         kith,
         w.req_gz + w.resp_gz,
-        w.req + w.resp_gz
+        w.sent
     );
     println!(
         "| {name} | {docs} | Automerge sync | {} per doc (all docs in lockstep); {} one doc at a time; {} messages | | | {} ({} gzip, each step's messages batched) |",
@@ -728,6 +741,7 @@ fn bytes(b: &Bench) {
                     changes: doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
                     heads: doc.get_heads().iter().map(hb).collect(),
                     vouch: None,
+                    save: None,
                 });
                 history.push(s.id.uuid());
             }

@@ -21,6 +21,9 @@ use crate::storage::{
     Tracking,
 };
 
+/// Bytes of a receipt: HMAC-SHA256 truncated to 128 bits (RFC 2104 allows truncating to half).
+pub const RECEIPT_BYTES: usize = 16;
+
 /// The message for a document that does not exist or may not be seen: the same either way.
 pub const UNKNOWN_DOC_MESSAGE: &str = "The server has no such document for this device. If it belongs to another \
      team or member, drop it from this device; otherwise create it again.";
@@ -131,6 +134,15 @@ fn causal_order(changes: Vec<Change>) -> Vec<Change> {
     out
 }
 
+/// The changes of a saved document (as `Automerge::load` rebuilds them, hashes checked).
+fn changes_of_save(bytes: &[u8]) -> Result<Vec<Change>, String> {
+    match std::panic::catch_unwind(|| Automerge::load(bytes).map(|doc| doc.get_changes(&[]))) {
+        Ok(Ok(changes)) => Ok(changes),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("undecodable document".into()),
+    }
+}
+
 fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
     match std::panic::catch_unwind(move || Change::from_bytes(bytes)) {
         Ok(Ok(c)) => Ok(c),
@@ -205,9 +217,16 @@ struct Pushed {
 
 impl SyncService {
     /// The server's receipt for a document's heads: HMAC-SHA256 under the server's secret of
-    /// the document id and its sorted heads. Devices keep the last one and send it back; it
-    /// proves this server once held every change under those heads (see docs/protocol.md).
+    /// the document id and its sorted heads, its first [`RECEIPT_BYTES`] bytes. Devices keep the
+    /// last one and send it back; it proves this server once held every change under those heads
+    /// (see docs/protocol.md).
     pub fn receipt(&self, id: Uuid, heads: &[ChangeHash]) -> ByteBuf {
+        let mut r = self.full_receipt(id, heads);
+        r.truncate(RECEIPT_BYTES);
+        r
+    }
+
+    fn full_receipt(&self, id: Uuid, heads: &[ChangeHash]) -> ByteBuf {
         use hmac::{Hmac, Mac};
         let mut heads = heads.to_vec();
         heads.sort();
@@ -231,10 +250,14 @@ impl SyncService {
     /// Whether `vouch` is a receipt this server made for document `id`.
     fn verify(&self, id: Uuid, vouch: &kith_proto::Vouch) -> Option<Vec<ChangeHash>> {
         let heads = to_hashes(&vouch.heads)?;
-        let expected = self.receipt(id, &heads);
-        // Constant-time comparison: a receipt is a credential for relaying changes.
-        let ok = expected.len() == vouch.receipt.len()
-            && expected.iter().zip(vouch.receipt.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+        let expected = self.full_receipt(id, &heads);
+        // A receipt is the HMAC's first RECEIPT_BYTES bytes, or all of it (receipts handed out
+        // before version 2 of the protocol). Constant-time comparison: a receipt is a credential
+        // for relaying changes.
+        let n = vouch.receipt.len();
+        let ok = (n == RECEIPT_BYTES || n == expected.len())
+            && (1..=expected.len()).contains(&n)
+            && expected[..n].iter().zip(vouch.receipt.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
         (ok && !heads.is_empty()).then_some(heads)
     }
 
@@ -266,8 +289,10 @@ impl SyncService {
         if !changed.is_empty() {
             self.live.changed(dev.device.team, changed.into_iter().map(|c| c.meta).collect(), Some(dev.device.id));
         }
-        let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids).await?;
-        Ok(SyncResponse { protocol: kith_proto::PROTOCOL_VERSION, server_time: now, docs, feed, cursor, more, reset })
+        // Version 2 leaves out the heads of a feed document sent whole: they are its own.
+        let compact = req.protocol >= 2;
+        let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids, compact).await?;
+        Ok(SyncResponse { protocol: req.protocol, server_time: now, docs, feed, cursor, more, reset })
     }
 
     async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64, offset: i64) -> Pushed {
@@ -284,7 +309,18 @@ impl SyncService {
                 ),
             ));
         }
-        let total: usize = push.changes.iter().map(|c| c.len()).sum();
+        let save_len = push.save.as_ref().map_or(0, |s| s.len());
+        if save_len > kith_proto::MAX_SAVE_BYTES {
+            return plain(rejected(
+                id,
+                RejectCode::TooLarge,
+                format!(
+                    "a saved document of {save_len} bytes; the server takes at most {} in `save`: send its changes instead",
+                    kith_proto::MAX_SAVE_BYTES
+                ),
+            ));
+        }
+        let total: usize = push.changes.iter().map(|c| c.len()).sum::<usize>() + save_len;
         if total > self.limits.max_doc_bytes {
             return plain(rejected(
                 id,
@@ -315,7 +351,7 @@ impl SyncService {
         {
             return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
         }
-        if !exists && push.changes.is_empty() {
+        if !exists && push.changes.is_empty() && push.save.is_none() {
             if !push.have.is_empty() {
                 // The client saw this document here before: the server lost it (restored backup).
                 return self.missing_deps(id, &push, None);
@@ -344,6 +380,29 @@ impl SyncService {
                         format!("change {i} is not an Automerge change ({e}): this client has a bug, report it"),
                     );
                 }
+            }
+        }
+        // A whole saved document stands for all its changes: each goes through every check
+        // below exactly as if it had been sent on its own.
+        if let Some(bytes) = &push.save {
+            match changes_of_save(bytes) {
+                Ok(changes) => decoded.extend(changes),
+                Err(e) => {
+                    return reject(
+                        RejectCode::Malformed,
+                        format!("`save` is not an Automerge document ({e}): this client has a bug, report it"),
+                    );
+                }
+            }
+            if decoded.len() > self.limits.max_changes_per_doc {
+                return reject(
+                    RejectCode::TooLarge,
+                    format!(
+                        "{} changes in one document; the server takes at most {} per request: send them in several syncs",
+                        decoded.len(),
+                        self.limits.max_changes_per_doc
+                    ),
+                );
             }
         }
         // Whether the server has a change (a document it does not have has none).
@@ -693,6 +752,7 @@ impl SyncService {
         dev: &DeviceAuth,
         cursor: Option<Cursor>,
         exclude: &HashSet<Uuid>,
+        compact: bool,
     ) -> Result<(Vec<FeedDoc>, Cursor, bool, bool), StorageError> {
         let pos = self.storage.feed_position(cursor.as_ref().map_or(0, |c| c.seq)).await?;
         let max = pos.max_seq;
@@ -730,7 +790,8 @@ impl SyncService {
                 continue;
             }
             let Some(st) = guard.as_ref() else { continue };
-            let data = if e.first_seq > after {
+            let whole = e.first_seq > after;
+            let data = if whole {
                 vec![ByteBuf::from(st.doc.save())]
             } else {
                 let changes = self.storage.changes_after(e.meta.id, after).await?;
@@ -745,7 +806,7 @@ impl SyncService {
                 id: e.meta.id,
                 kind: e.meta.kind,
                 data,
-                heads: heads_of(&st.doc),
+                heads: if whole && compact { vec![] } else { heads_of(&st.doc) },
                 receipt: self.receipt_of(e.meta.id, &st.doc),
             });
         }

@@ -4,22 +4,25 @@
 //! (another object, a delete, a field of an existing entry) falls back to the full
 //! [`validate`](super::validate), so the answer is always the full validation's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{Change, ObjType, ROOT, ReadDoc};
+use automerge::{Change, ObjType, ROOT, ReadDoc, ScalarValue};
 
 use super::shift::{read_ack_entry, read_checkin, read_ended, read_extension, read_header};
-use super::{DocKind, SHIFT_SCHEMA, get_obj, get_str, malformed, req_obj};
+use super::{DocKind, Fields, InDoc, SHIFT_SCHEMA, get_obj, get_str, malformed, req_obj};
 use crate::DomainError;
 use crate::model::{Ack, CheckIn, Extension, Shift, ShiftEnd};
 
 /// What a set of changes touched, if it is only what [`validate_shift_changes`] knows how to check.
 #[derive(Debug, Default)]
 struct Touched {
-    checkins: Vec<String>,
-    acks: Vec<String>,
-    extensions: Vec<String>,
+    /// New entries: (key, id of the object created for it).
+    checkins: Vec<(String, String)>,
+    acks: Vec<(String, String)>,
+    extensions: Vec<(String, String)>,
+    /// The fields each created object was given by the change that created it.
+    written: HashMap<String, Written>,
     ended: bool,
     buddies: bool,
     /// A header field (a value at the root) was written.
@@ -28,6 +31,26 @@ struct Touched {
 
 fn obj_str(id: &automerge::legacy::OpId) -> String {
     format!("{}@{}", id.counter(), id.actor())
+}
+
+/// The values a change put into an object it created. When every key is put once and no put
+/// overwrites anything (`regular`), these are exactly what the document holds for the object
+/// once the change is applied: no other change can write into an object before the change that
+/// creates it (it is not in their history), and [`touched`] refuses the cheap path when a later
+/// change of the same batch writes into it. Reading them saves reading the document.
+#[derive(Debug, Default)]
+struct Written {
+    fields: Vec<(String, ScalarValue)>,
+    regular: bool,
+}
+
+impl Fields for Written {
+    fn scalar(&self, key: &str) -> Result<Option<ScalarValue>, DomainError> {
+        Ok(self.fields.iter().find(|(k, _)| k == key).and_then(|(_, v)| match v {
+            ScalarValue::Null => None,
+            v => Some(v.clone()),
+        }))
+    }
 }
 
 /// The root collection an object is, found by asking only for the collections needed (a check-in
@@ -89,17 +112,20 @@ fn touched<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<Option<Touched>, D
                 ObjectId::Id(id) => obj_str(id),
             };
             if inside.contains(&obj) {
-                if !matches!(op.action, OpType::Put(_)) {
-                    return Ok(None);
+                let OpType::Put(v) = &op.action else { return Ok(None) };
+                let w = t.written.entry(obj).or_insert_with(|| Written { fields: Vec::new(), regular: true });
+                if !op.pred.is_empty() || w.fields.iter().any(|(k, _)| k.as_str() == key.as_str()) {
+                    w.regular = false;
                 }
+                w.fields.push((key.to_string(), v.clone()));
                 continue;
             }
             let made = matches!(op.action, OpType::Make(_));
             let put = matches!(op.action, OpType::Put(_));
             match (maps.which(&obj)?, made) {
-                (Some("checkins"), true) => t.checkins.push(key.to_string()),
-                (Some("acks"), true) => t.acks.push(key.to_string()),
-                (Some("extensions"), true) => t.extensions.push(key.to_string()),
+                (Some("checkins"), true) => t.checkins.push((key.to_string(), this())),
+                (Some("acks"), true) => t.acks.push((key.to_string(), this())),
+                (Some("extensions"), true) => t.extensions.push((key.to_string(), this())),
                 (Some("buddies"), false) if put || matches!(op.action, OpType::Delete) => {
                     t.buddies = true;
                     continue;
@@ -190,12 +216,17 @@ pub fn validate_shift_additions<D: ReadDoc>(
     }
     let mut added = ShiftAdditions::default();
     let checkins = req_obj(doc, &ROOT, "checkins", ObjType::Map)?;
-    for key in &t.checkins {
+    for (key, created) in &t.checkins {
         let o = req_obj(doc, &checkins, key, ObjType::Map)?;
-        added.checkins.push(read_checkin(doc, key, &o)?);
+        // The entry as its change wrote it, if that is surely what the document holds.
+        let c = match t.written.get(created) {
+            Some(w) if w.regular && o.to_string() == *created => read_checkin(w, key)?,
+            _ => read_checkin(&InDoc(doc, &o), key)?,
+        };
+        added.checkins.push(c);
     }
     let acks = req_obj(doc, &ROOT, "acks", ObjType::Map)?;
-    for key in &t.acks {
+    for (key, _) in &t.acks {
         let o = req_obj(doc, &acks, key, ObjType::Map)?;
         let ack = read_ack_entry(doc, key, &o)?;
         if doc.get(&checkins, ack.checkin.to_string())?.is_none() {
@@ -204,7 +235,7 @@ pub fn validate_shift_additions<D: ReadDoc>(
         added.acks.push(ack);
     }
     let exts = req_obj(doc, &ROOT, "extensions", ObjType::Map)?;
-    for key in &t.extensions {
+    for (key, _) in &t.extensions {
         let o = req_obj(doc, &exts, key, ObjType::Map)?;
         added.extensions.push(read_extension(doc, key, &o)?);
     }
@@ -256,7 +287,7 @@ mod tests {
         // The cheap path is taken: the check-in is recognised as the one new entry.
         let last = doc.get_last_local_change().unwrap().clone();
         let t = touched(&doc, &[last]).unwrap().expect("a check-in is a known edit");
-        assert_eq!(t.checkins, vec![c.id.to_string()]);
+        assert_eq!(t.checkins.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), vec![c.id.to_string()]);
         let a = Ack { id: AckId::new(), checkin: c.id, by: MemberId::new(), at: Timestamp(3_000), reply: None };
         let (inc, full) = verdicts(&mut doc, |tx| shift::add_ack(tx, &a).unwrap());
         assert!(inc.is_ok() && full.is_ok());
@@ -317,6 +348,24 @@ mod tests {
         let mut d = doc.fork();
         let (inc, full) = verdicts(&mut d, |tx| tx.put(ROOT, "acks", "gone").unwrap());
         assert!(inc.is_err() && full.is_err());
+    }
+
+    #[test]
+    fn a_checkin_is_read_as_the_document_holds_it_even_when_its_change_puts_a_field_twice() {
+        let (doc, s, c) = setup();
+        let checkins = doc.get(ROOT, "checkins").unwrap().unwrap().1;
+        for (first, last, valid) in [("bogus", "ok", true), ("ok", "bogus", false)] {
+            let mut d = doc.fork();
+            let (inc, full) = verdicts(&mut d, |tx| {
+                let o = tx.put_object(&checkins, c.id.to_string(), ObjType::Map).unwrap();
+                tx.put(&o, "status", first).unwrap();
+                tx.put(&o, "device_time", 5i64).unwrap();
+                tx.put(&o, "by", s.worker.to_string()).unwrap();
+                tx.put(&o, "device", c.device.to_string()).unwrap();
+                tx.put(&o, "status", last).unwrap();
+            });
+            assert_eq!((inc.is_ok(), full.is_ok()), (valid, valid), "{first} then {last}: {inc:?} {full:?}");
+        }
     }
 
     #[test]

@@ -185,6 +185,7 @@ impl Dev {
             changes: doc.get_changes(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
             heads: hashes(&doc.get_heads()),
             vouch: None,
+            save: None,
         }
     }
 
