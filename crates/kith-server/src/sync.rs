@@ -134,6 +134,31 @@ fn causal_order(changes: Vec<Change>) -> Vec<Change> {
     out
 }
 
+/// HMAC-SHA256 under `key` of `"kith-receipt-v1"`, the document id and its sorted heads.
+fn receipt_mac(key: &[u8], id: Uuid, heads: &[ChangeHash]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut heads = heads.to_vec();
+    heads.sort();
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else { return Vec::new() };
+    mac.update(b"kith-receipt-v1");
+    mac.update(id.as_bytes());
+    for h in &heads {
+        mac.update(&h.0);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Whether `given` is a receipt made under `key` for `heads` of document `id`: the HMAC's first
+/// [`RECEIPT_BYTES`] bytes, or all of it (receipts handed out before version 2 of the protocol).
+/// Compared in constant time: a receipt is a credential for relaying changes.
+fn vouches(key: &[u8], id: Uuid, heads: &[ChangeHash], given: &[u8]) -> bool {
+    let expected = receipt_mac(key, id, heads);
+    let n = given.len();
+    (n == RECEIPT_BYTES || n == expected.len())
+        && (1..=expected.len()).contains(&n)
+        && expected[..n].iter().zip(given).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
 /// The changes of a saved document (as `Automerge::load` rebuilds them, hashes checked).
 fn changes_of_save(bytes: &[u8]) -> Result<Vec<Change>, String> {
     match std::panic::catch_unwind(|| Automerge::load(bytes).map(|doc| doc.get_changes(&[]))) {
@@ -221,25 +246,9 @@ impl SyncService {
     /// last one and send it back; it proves this server once held every change under those heads
     /// (see docs/protocol.md).
     pub fn receipt(&self, id: Uuid, heads: &[ChangeHash]) -> ByteBuf {
-        let mut r = self.full_receipt(id, heads);
+        let mut r = receipt_mac(&self.receipt_key, id, heads);
         r.truncate(RECEIPT_BYTES);
-        r
-    }
-
-    fn full_receipt(&self, id: Uuid, heads: &[ChangeHash]) -> ByteBuf {
-        use hmac::{Hmac, Mac};
-        let mut heads = heads.to_vec();
-        heads.sort();
-        let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(&self.receipt_key) {
-            Ok(m) => m,
-            Err(_) => return ByteBuf::new(),
-        };
-        mac.update(b"kith-receipt-v1");
-        mac.update(id.as_bytes());
-        for h in &heads {
-            mac.update(&h.0);
-        }
-        ByteBuf::from(mac.finalize().into_bytes().to_vec())
+        ByteBuf::from(r)
     }
 
     fn receipt_of(&self, id: Uuid, doc: &Automerge) -> Option<ByteBuf> {
@@ -250,15 +259,7 @@ impl SyncService {
     /// Whether `vouch` is a receipt this server made for document `id`.
     fn verify(&self, id: Uuid, vouch: &kith_proto::Vouch) -> Option<Vec<ChangeHash>> {
         let heads = to_hashes(&vouch.heads)?;
-        let expected = self.full_receipt(id, &heads);
-        // A receipt is the HMAC's first RECEIPT_BYTES bytes, or all of it (receipts handed out
-        // before version 2 of the protocol). Constant-time comparison: a receipt is a credential
-        // for relaying changes.
-        let n = vouch.receipt.len();
-        let ok = (n == RECEIPT_BYTES || n == expected.len())
-            && (1..=expected.len()).contains(&n)
-            && expected[..n].iter().zip(vouch.receipt.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        (ok && !heads.is_empty()).then_some(heads)
+        (vouches(&self.receipt_key, id, &heads, &vouch.receipt) && !heads.is_empty()).then_some(heads)
     }
 
     /// One sync exchange for an authenticated device.
@@ -912,5 +913,34 @@ fn new_doc_meta(
             }
             Ok(DocMeta { id, team, kind, owner: Some(s.worker) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn receipts_are_128_bit_macs_and_full_length_ones_made_before_still_vouch() {
+        let (key, id) = (b"a secret made with the database".to_vec(), Uuid::now_v7());
+        let heads = vec![ChangeHash([7; 32]), ChangeHash([3; 32])];
+        let full = receipt_mac(&key, id, &heads);
+        assert_eq!(full.len(), 32);
+        let short = &full[..RECEIPT_BYTES];
+        assert!(vouches(&key, id, &heads, short));
+        assert!(vouches(&key, id, &heads, &full), "a receipt handed out before version 2");
+        let reversed: Vec<ChangeHash> = heads.iter().rev().copied().collect();
+        assert!(vouches(&key, id, &reversed, short), "heads in any order");
+        // Anything else does not vouch: another document, other heads, another key, a shorter
+        // prefix, a flipped bit.
+        assert!(!vouches(&key, Uuid::now_v7(), &heads, short));
+        assert!(!vouches(&key, id, &heads[..1], short));
+        assert!(!vouches(b"another secret", id, &heads, short));
+        assert!(!vouches(&key, id, &heads, &full[..8]));
+        assert!(!vouches(&key, id, &heads, &[]));
+        let mut flipped = short.to_vec();
+        flipped[5] ^= 1;
+        assert!(!vouches(&key, id, &heads, &flipped));
     }
 }
