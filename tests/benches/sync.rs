@@ -236,7 +236,12 @@ fn push(doc_id: Uuid, have: &[ChangeHash], change: &(Vec<u8>, ChangeHash)) -> Do
 
 /// Creates the shift on the server (not timed); returns the cursor to continue from.
 async fn create(http: &reqwest::Client, url: &str, s: &Script) -> Cursor {
-    let req = SyncRequest { protocol: 1, client_time: 0, cursor: None, docs: vec![push(s.doc_id, &[], &s.init)] };
+    let req = SyncRequest {
+        protocol: kith_proto::PROTOCOL_VERSION,
+        client_time: 0,
+        cursor: None,
+        docs: vec![push(s.doc_id, &[], &s.init)],
+    };
     let resp = post_sync(http, url, &s.dev.token, &req).await;
     assert_eq!(resp.docs[0].outcome, Outcome::Accepted);
     resp.cursor
@@ -259,7 +264,7 @@ async fn run_clients(
         let mut lat = Vec::with_capacity(s.checkins.len());
         for c in &s.checkins {
             let req = SyncRequest {
-                protocol: 1,
+                protocol: kith_proto::PROTOCOL_VERSION,
                 client_time: 0,
                 cursor: cursor.take(),
                 docs: vec![push(s.doc_id, &have, c)],
@@ -416,7 +421,7 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
                             break;
                         }
                         let req = SyncRequest {
-                            protocol: 1,
+                            protocol: kith_proto::PROTOCOL_VERSION,
                             client_time: 0,
                             cursor: cursor.take(),
                             docs: vec![push(s.doc_id, &have, c)],
@@ -745,7 +750,7 @@ fn bytes(b: &Bench) {
                 });
                 history.push(s.id.uuid());
             }
-            let req = SyncRequest { protocol: 1, client_time: 0, cursor: None, docs };
+            let req = SyncRequest { protocol: kith_proto::PROTOCOL_VERSION, client_time: 0, cursor: None, docs };
             let resp = post_sync(&http, &url, &w.token, &req).await;
             assert!(resp.docs.iter().all(|d| d.outcome == Outcome::Accepted));
         }

@@ -278,9 +278,6 @@ impl SyncService {
             revoked |= r.revoked;
             docs.push(r.reply);
         }
-        if revoked {
-            return Err(StorageError::Revoked);
-        }
         // Before answering: an emergency's alert is raised by the time the device hears "accepted".
         if let Some(engine) = self.alerts.get()
             && let Err(e) = engine.synced(self, dev, req.client_time, now, &changed).await
@@ -289,6 +286,11 @@ impl SyncService {
         }
         if !changed.is_empty() {
             self.live.changed(dev.device.team, changed.into_iter().map(|c| c.meta).collect(), Some(dev.device.id));
+        }
+        // Revoked while this request was in flight: what was stored before stays (and was taken
+        // into account above), the rest was refused; the device hears it is revoked.
+        if revoked {
+            return Err(StorageError::Revoked);
         }
         // Version 2 leaves out the heads of a feed document sent whole: they are its own.
         let compact = req.protocol >= 2;
