@@ -10,8 +10,11 @@
 //! the same file), the writer notices at its next transaction (the database's greatest seq is
 //! not the window's) and starts the window over from there, before it stores anything after
 //! them. Until then a reader may answer a feed from a window that lacks them; its cursor then
-//! stops below them, so they are delivered later, never skipped. A position outside the window
-//! (an old cursor, or right after the server started) is answered from the database.
+//! stops at the window's greatest seq, below them, so they are delivered later, never skipped. A
+//! position outside the window (an old cursor, one beyond it, or right after the server started)
+//! is answered from the database; if that shows a greater seq than the window's, the window
+//! answers nothing until the writer's next transaction has checked it (`stale`), so one feed never
+//! mixes a cursor from the database with documents from a window that lacks some changes.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -45,13 +48,16 @@ pub struct Recent {
     base_hash: Option<Vec<u8>>,
     /// Every change with seq > `base`, in seq order.
     changes: VecDeque<RecentChange>,
+    /// A reader saw a greater seq in the database than the window's: changes were stored by
+    /// another process. The window answers nothing until the writer starts it over.
+    stale: bool,
 }
 
 impl Recent {
     /// An empty window after the change `(seq, hash)`, the greatest stored (none: no changes).
     pub fn after(last: Option<(u64, Vec<u8>)>) -> Recent {
         match last {
-            Some((seq, hash)) => Recent { base: seq, base_hash: Some(hash), changes: VecDeque::new() },
+            Some((seq, hash)) => Recent { base: seq, base_hash: Some(hash), ..Recent::default() },
             None => Recent::default(),
         }
     }
@@ -78,18 +84,38 @@ impl Recent {
         }
     }
 
-    /// Whether every change after `seq` is in the window.
-    fn covers_after(&self, seq: u64) -> bool {
-        seq >= self.base
+    /// The writer found the database's greatest seq to be the window's: nothing was stored
+    /// elsewhere (a reader may have seen a commit before the writer added it here).
+    pub fn confirm(&mut self) {
+        self.stale = false;
     }
 
-    /// [`super::Storage::feed_position`] from the window, if it can tell.
+    /// Marks the window stale when the database holds a greater seq than it knows: see `stale`.
+    pub fn saw(&mut self, db_max: u64) {
+        if db_max > self.max().map_or(0, |(s, _)| s) {
+            self.stale = true;
+        }
+    }
+
+    /// Whether every change after `seq` is in the window (and the window knows `seq`).
+    fn covers_after(&self, seq: u64) -> bool {
+        !self.stale && seq >= self.base && seq <= self.max().map_or(0, |(s, _)| s)
+    }
+
+    /// [`super::Storage::feed_position`] from the window, if it can tell: not for a cursor beyond
+    /// the window's greatest seq (the database knows better).
     pub fn position(&self, cursor_seq: u64) -> Option<FeedPosition> {
+        if self.stale {
+            return None;
+        }
         let (max_seq, max_hash) = match self.max() {
             Some((s, h)) => (s, Some(h.to_vec())),
             None => (0, None),
         };
-        let hash_at_cursor = if cursor_seq == 0 || cursor_seq > max_seq {
+        if cursor_seq > max_seq {
+            return None;
+        }
+        let hash_at_cursor = if cursor_seq == 0 {
             None
         } else if cursor_seq == self.base {
             self.base_hash.clone()
@@ -108,7 +134,7 @@ impl Recent {
 
     /// [`super::Storage::change_at_or_before`] from the window, if it can tell.
     pub fn at_or_before(&self, seq: u64) -> Option<Option<(u64, Vec<u8>)>> {
-        if seq < self.base {
+        if self.stale || seq < self.base {
             return None;
         }
         let i = self.changes.partition_point(|c| c.seq <= seq);
@@ -196,9 +222,28 @@ mod tests {
         assert_eq!((p.max_seq, p.hash_at_cursor), (16, Some(12u64.to_be_bytes().to_vec())));
         assert_eq!(r.position(13).unwrap().hash_at_cursor, None, "no change has seq 13");
         assert_eq!(r.position(10).unwrap().hash_at_cursor, Some(vec![10]));
-        assert_eq!(r.position(17).unwrap().hash_at_cursor, None);
+        assert!(r.position(17).is_none(), "beyond the window: the database knows better");
+        assert!(r.feed_docs(&member, 17, 10).is_none());
         assert_eq!(r.at_or_before(13), Some(Some((12, 12u64.to_be_bytes().to_vec()))));
         assert_eq!(r.at_or_before(10), Some(Some((10, vec![10]))));
+    }
+
+    #[test]
+    fn a_window_that_saw_a_greater_seq_in_the_database_answers_nothing() {
+        let team = TeamId::new();
+        let mut r = Recent::after(Some((10, vec![10])));
+        r.extend([change(11, team.uuid(), team, None, false)]);
+        let scope = FeedScope { team, member: MemberId::new(), all_shifts: true };
+        r.saw(11);
+        assert!(r.position(11).is_some() && r.feed_docs(&scope, 10, 10).is_some(), "nothing new");
+        r.saw(13);
+        assert!(r.position(11).is_none());
+        assert!(r.feed_docs(&scope, 10, 10).is_none());
+        assert!(r.at_or_before(11).is_none());
+        // A commit of this server seen before it reached the window: once it has, it answers again.
+        r.extend([change(12, team.uuid(), team, None, false), change(13, team.uuid(), team, None, false)]);
+        r.confirm();
+        assert!(r.position(11).is_some());
     }
 
     #[test]

@@ -261,6 +261,33 @@ impl SqliteStorage {
         .map_err(|e| StorageError::Db(format!("read task failed: {e}")))?
     }
 
+    /// [`Storage::feed_position`] from the database.
+    async fn feed_position_stored(&self, cursor_seq: u64) -> StorageResult<FeedPosition> {
+        self.read(move |c| {
+            let max: Option<(i64, Vec<u8>)> = c
+                .prepare_cached("SELECT seq, hash FROM changes ORDER BY seq DESC LIMIT 1")
+                .map_err(db)?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            let at: Option<Vec<u8>> = if cursor_seq == 0 {
+                None
+            } else {
+                c.prepare_cached("SELECT hash FROM changes WHERE seq = ?1")
+                    .map_err(db)?
+                    .query_row(params![i(cursor_seq)], |r| r.get(0))
+                    .optional()
+                    .map_err(db)?
+            };
+            Ok(FeedPosition {
+                max_seq: max.as_ref().map_or(0, |m| u(m.0)),
+                max_hash: max.map(|m| m.1),
+                hash_at_cursor: at,
+            })
+        })
+        .await
+    }
+
     fn check_open(&self) -> StorageResult<()> {
         if self.closed.load(std::sync::atomic::Ordering::SeqCst) { Err(StorageError::Closed) } else { Ok(()) }
     }
@@ -340,6 +367,8 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, feed: &FeedShared) {
                 if recent.max().map(|(s, _)| s) != last.as_ref().map(|l| l.0) {
                     tracing::info!("changes were stored by another process: the feed reads them from the database");
                     *recent = Recent::after(last);
+                } else {
+                    recent.confirm();
                 }
             }
             Err(e) => {
@@ -941,31 +970,12 @@ impl Storage for SqliteStorage {
         if let Some(p) = read_lock(&self.feed.recent).position(cursor_seq) {
             return Ok(p);
         }
-        self.read(move |c| {
-            let max: Option<(i64, Vec<u8>)> = c
-                .prepare_cached("SELECT seq, hash FROM changes ORDER BY seq DESC LIMIT 1")
-                .map_err(db)?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(db)?;
-            let at: Option<Vec<u8>> = if cursor_seq == 0 {
-                None
-            } else {
-                c.prepare_cached("SELECT hash FROM changes WHERE seq = ?1")
-                    .map_err(db)?
-                    .query_row(params![i(cursor_seq)], |r| r.get(0))
-                    .optional()
-                    .map_err(db)?
-            };
-            Ok(FeedPosition {
-                max_seq: max.as_ref().map_or(0, |m| u(m.0)),
-                max_hash: max.map(|m| m.1),
-                hash_at_cursor: at,
-            })
-        })
-        .await
+        let pos = self.feed_position_stored(cursor_seq).await?;
+        // Changes the window does not know (stored by another process): it answers nothing more
+        // until the writer starts it over, so no feed mixes the two.
+        write_lock(&self.feed.recent).saw(pos.max_seq);
+        Ok(pos)
     }
-
     async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
         self.read(move |c| {
             let mut st = c
