@@ -67,6 +67,18 @@ fn gz(bytes: &[u8]) -> usize {
     e.finish().unwrap().len()
 }
 
+/// CPU time used so far (ms): by the whole process, and by the calling thread (the load
+/// generator's runtime runs on it). From /proc (Linux); None elsewhere.
+fn cpu_ms() -> Option<(f64, f64)> {
+    let ticks = |path: &str| -> Option<f64> {
+        let s = std::fs::read_to_string(path).ok()?;
+        let fields: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
+        // utime and stime: fields 14 and 15 of stat(5), in clock ticks (100 per second).
+        Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) * 10.0)
+    };
+    Some((ticks("/proc/self/stat")?, ticks("/proc/thread-self/stat")?))
+}
+
 /// The server on its own runtime (2 worker threads, like the binary on this 2-core machine).
 struct Bench {
     server: Option<TestServer>,
@@ -218,21 +230,33 @@ fn push(doc_id: Uuid, have: &[ChangeHash], change: &(Vec<u8>, ChangeHash)) -> Do
         changes: vec![ByteBuf::from(change.0.clone())],
         heads: vec![hb(&change.1)],
         vouch: None,
+        save: None,
     }
 }
 
 /// Creates the shift on the server (not timed); returns the cursor to continue from.
 async fn create(http: &reqwest::Client, url: &str, s: &Script) -> Cursor {
-    let req = SyncRequest { protocol: 1, client_time: 0, cursor: None, docs: vec![push(s.doc_id, &[], &s.init)] };
+    let req = SyncRequest {
+        protocol: kith_proto::PROTOCOL_VERSION,
+        client_time: 0,
+        cursor: None,
+        docs: vec![push(s.doc_id, &[], &s.init)],
+    };
     let resp = post_sync(http, url, &s.dev.token, &req).await;
     assert_eq!(resp.docs[0].outcome, Outcome::Accepted);
     resp.cursor
 }
 
 /// Each client checks in `rounds` times, one sync per check-in, as fast as the server answers.
-/// Returns every sync's latency.
-async fn run_clients(http: &reqwest::Client, url: &str, scripts: &[Script]) -> (Vec<Duration>, Duration) {
+/// Returns every sync's latency, the wall time, and the CPU time the process and the load
+/// generator used meanwhile (ms; see [`cpu_ms`]).
+async fn run_clients(
+    http: &reqwest::Client,
+    url: &str,
+    scripts: &[Script],
+) -> (Vec<Duration>, Duration, Option<(f64, f64)>) {
     let cursors = futures_util::future::join_all(scripts.iter().map(|s| create(http, url, s))).await;
+    let cpu_start = cpu_ms();
     let start = Instant::now();
     let runs = scripts.iter().zip(cursors).map(|(s, cursor)| async move {
         let mut cursor = Some(cursor);
@@ -240,7 +264,7 @@ async fn run_clients(http: &reqwest::Client, url: &str, scripts: &[Script]) -> (
         let mut lat = Vec::with_capacity(s.checkins.len());
         for c in &s.checkins {
             let req = SyncRequest {
-                protocol: 1,
+                protocol: kith_proto::PROTOCOL_VERSION,
                 client_time: 0,
                 cursor: cursor.take(),
                 docs: vec![push(s.doc_id, &have, c)],
@@ -256,7 +280,11 @@ async fn run_clients(http: &reqwest::Client, url: &str, scripts: &[Script]) -> (
     });
     let lats = futures_util::future::join_all(runs).await;
     let wall = start.elapsed();
-    (lats.into_iter().flatten().collect(), wall)
+    let cpu = match (cpu_start, cpu_ms()) {
+        (Some(a), Some(b)) => Some((b.0 - a.0, b.1 - a.1)),
+        _ => None,
+    };
+    (lats.into_iter().flatten().collect(), wall, cpu)
 }
 
 fn http_client() -> reqwest::Client {
@@ -274,8 +302,10 @@ fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
          the previous sync answered. Clients are members in teams of 20. {reps} run(s) per row; syncs/s is the \
          median run, latencies are over all runs.\n"
     );
-    println!("| concurrent clients | syncs per run | syncs/s (median) | runs (syncs/s) | p50 ms | p99 ms | max ms |");
-    println!("|---:|---:|---:|---|---:|---:|---:|");
+    println!(
+        "| concurrent clients | syncs per run | syncs/s (median) | runs (syncs/s) | p50 ms | p99 ms | max ms | CPU µs per sync: server + load generator (median run) |"
+    );
+    println!("|---:|---:|---:|---|---:|---:|---:|---|");
     let levels: Vec<usize> = std::env::var("KITH_BENCH_CLIENTS")
         .ok()
         .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
@@ -285,16 +315,23 @@ fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
         let rounds = (total / n).clamp(if quick() { 3 } else { 6 }, 200);
         let mut rates = Vec::new();
         let mut all = Vec::new();
+        let mut cpu = Vec::new();
         for _ in 0..reps {
             let scripts: Vec<Script> = pool[..n].iter().map(|d| script(d, rounds)).collect();
-            let (lat, wall) = b.cli.block_on(run_clients(http, &url, &scripts));
+            let (lat, wall, used) = b.cli.block_on(run_clients(http, &url, &scripts));
+            if let Some((process, load)) = used {
+                let syncs = lat.len() as f64;
+                cpu.push(((process - load) * 1000.0 / syncs, load * 1000.0 / syncs));
+            }
             rates.push(lat.len() as f64 / wall.as_secs_f64());
             all.extend(lat);
         }
+        cpu.sort_by(|a, b| (a.0 + a.1).total_cmp(&(b.0 + b.1)));
+        let cpu = cpu.get(cpu.len() / 2).map_or("?".to_string(), |(s, g)| format!("{s:.0} + {g:.0}"));
         all.sort();
         let runs: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
         println!(
-            "| {n} | {} | {:.0} | {} | {} | {} | {} |",
+            "| {n} | {} | {:.0} | {} | {} | {} | {} | {cpu} |",
             n * rounds,
             median(&mut rates.clone()),
             runs.join(", "),
@@ -384,7 +421,7 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
                             break;
                         }
                         let req = SyncRequest {
-                            protocol: 1,
+                            protocol: kith_proto::PROTOCOL_VERSION,
                             client_time: 0,
                             cursor: cursor.take(),
                             docs: vec![push(s.doc_id, &have, c)],
@@ -476,6 +513,9 @@ struct Wire {
     resp: usize,
     req_gz: usize,
     resp_gz: usize,
+    /// What crosses the network: the client gzips request bodies over 1 KiB
+    /// (`kith_sync::engine::gzip_body`), the server response bodies over 1 KiB.
+    sent: usize,
 }
 
 async fn kith_catch_up(dev: &mut Device, http: &reqwest::Client) -> Wire {
@@ -502,6 +542,8 @@ async fn kith_catch_up(dev: &mut Device, http: &reqwest::Client) -> Wire {
         w.resp += bytes.len();
         w.req_gz += gz(&body);
         w.resp_gz += gz(&bytes);
+        w.sent += kith_sync::engine::gzip_body(&body).map_or(body.len(), |b| b.len());
+        w.sent += if bytes.len() > 1024 { gz(&bytes).min(bytes.len()) } else { bytes.len() };
         let absorbed = kith_sync::absorb(&mut dev.store, &req, &resp, sent, kith_sync::now_ms()).unwrap();
         assert!(absorbed.rejected.is_empty(), "{:?}", absorbed.rejected);
         if !absorbed.again {
@@ -578,7 +620,7 @@ fn server_doc(b: &Bench, id: Uuid) -> Automerge {
 fn print_bytes_row(name: &str, docs: usize, w: &Wire, base: Baseline) {
     let kith = w.req + w.resp;
     println!(
-        "| {name} | {docs} | Kith protocol | {} | {} ({} gzip) | {} ({} gzip) | {} ({} gzip; {} as sent today: plain request, gzip response) |",
+        "| {name} | {docs} | Kith protocol | {} | {} ({} gzip) | {} ({} gzip) | {} ({} gzip; {} as sent: bodies over 1 KiB gzipped) |",
         w.round_trips,
         w.req,
         w.req_gz,
@@ -586,7 +628,7 @@ fn print_bytes_row(name: &str, docs: usize, w: &Wire, base: Baseline) {
         w.resp_gz,
         kith,
         w.req_gz + w.resp_gz,
-        w.req + w.resp_gz
+        w.sent
     );
     println!(
         "| {name} | {docs} | Automerge sync | {} per doc (all docs in lockstep); {} one doc at a time; {} messages | | | {} ({} gzip, each step's messages batched) |",
@@ -704,10 +746,11 @@ fn bytes(b: &Bench) {
                     changes: doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
                     heads: doc.get_heads().iter().map(hb).collect(),
                     vouch: None,
+                    save: None,
                 });
                 history.push(s.id.uuid());
             }
-            let req = SyncRequest { protocol: 1, client_time: 0, cursor: None, docs };
+            let req = SyncRequest { protocol: kith_proto::PROTOCOL_VERSION, client_time: 0, cursor: None, docs };
             let resp = post_sync(&http, &url, &w.token, &req).await;
             assert!(resp.docs.iter().all(|d| d.outcome == Outcome::Accepted));
         }

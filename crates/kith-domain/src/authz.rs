@@ -47,7 +47,17 @@ pub fn authorize(before: &Automerge, change: &Change, author: &Author) -> Result
     let mine = |id: &OpId| id.actor() == change.actor_id() && id.counter() >= start;
 
     let schema = get_str(before, &ROOT, "schema").map_err(|e| AuthzError::Malformed(e.to_string()))?;
-    let mut ctx = Ctx { before, author, created: HashMap::new(), paths: HashMap::new() };
+    // Whose document this is, read once per change rather than once per operation.
+    let member = author.member.to_string();
+    let (own_team, is_worker) = match schema {
+        Some(_) => {
+            let team = get_str(before, &ROOT, "team_id").ok().flatten();
+            let worker = get_str(before, &ROOT, "worker_id").ok().flatten();
+            (team.as_deref() == Some(author.team.to_string().as_str()), worker.as_deref() == Some(member.as_str()))
+        }
+        None => (false, false),
+    };
+    let mut ctx = Ctx { before, author, member, own_team, is_worker, created: HashMap::new(), paths: HashMap::new() };
 
     for (i, op) in decoded.operations.iter().enumerate() {
         let op_id = OpId(start + i as u64, change.actor_id().clone());
@@ -101,6 +111,12 @@ impl<'a> Action<'a> {
 struct Ctx<'a> {
     before: &'a Automerge,
     author: &'a Author,
+    /// The author's member id, as documents write it.
+    member: String,
+    /// The document's `team_id` is the author's team.
+    own_team: bool,
+    /// The document's `worker_id` is the author (shift documents).
+    is_worker: bool,
     /// Objects created by this change, by op id, with their paths.
     created: HashMap<OpId, Vec<String>>,
     /// Paths of existing objects already resolved.
@@ -131,14 +147,6 @@ impl Ctx<'_> {
         Ok(path)
     }
 
-    fn str_at(&self, path: &[&str], key: &str) -> Option<String> {
-        let mut obj = ROOT;
-        for p in path {
-            obj = get_obj(self.before, &obj, p, ObjType::Map).ok()??;
-        }
-        get_str(self.before, &obj, key).ok()?
-    }
-
     fn has_key(&self, path: &[&str], key: &str) -> bool {
         let mut obj = ROOT;
         for p in path {
@@ -165,7 +173,7 @@ impl Ctx<'_> {
         match (key, action) {
             ("schema", Action::Put(v)) if Self::is_str(v, SHIFT_SCHEMA) => Ok(()),
             ("schema", _) => forbidden("devices may only create shift documents; teams are created on the server"),
-            ("worker_id", Action::Put(v)) if Self::is_str(v, &self.author.member.to_string()) => Ok(()),
+            ("worker_id", Action::Put(v)) if Self::is_str(v, &self.member) => Ok(()),
             ("worker_id", _) => forbidden("a shift document must belong to the member who creates it"),
             ("team_id", Action::Put(v)) if Self::is_str(v, &self.author.team.to_string()) => Ok(()),
             ("team_id", _) => forbidden("a shift document must belong to your own team"),
@@ -182,7 +190,7 @@ impl Ctx<'_> {
             return forbidden("entries may only hold plain values");
         };
         match (path.first().map(String::as_str), key) {
-            (Some("checkins"), "by") | (Some("acks"), "by") if !Self::is_str(v, &self.author.member.to_string()) => {
+            (Some("checkins"), "by") | (Some("acks"), "by") if !Self::is_str(v, &self.member) => {
                 forbidden("an entry's 'by' must be its author: nobody can check in or acknowledge as someone else")
             }
             (Some("checkins"), "device") if !Self::is_str(v, &self.author.device.to_string()) => {
@@ -193,11 +201,10 @@ impl Ctx<'_> {
     }
 
     fn check_shift(&self, path: &[String], key: &str, action: &Action<'_>, obj_is_new: bool) -> Result<(), AuthzError> {
-        let team = self.str_at(&[], "team_id");
-        if team.as_deref() != Some(self.author.team.to_string().as_str()) {
+        if !self.own_team {
             return forbidden("this shift belongs to another team");
         }
-        let is_worker = self.str_at(&[], "worker_id").as_deref() == Some(self.author.member.to_string().as_str());
+        let is_worker = self.is_worker;
         let is_lead = self.author.role.is_lead();
         if obj_is_new {
             // Fields of an entry this change created: the entry's own rules applied at its creation.
@@ -236,8 +243,7 @@ impl Ctx<'_> {
     }
 
     fn check_team(&self, path: &[String], key: &str, action: &Action<'_>) -> Result<(), AuthzError> {
-        let team = self.str_at(&[], "team_id");
-        if team.as_deref() != Some(self.author.team.to_string().as_str()) {
+        if !self.own_team {
             return forbidden("this is another team's document");
         }
         if matches!(action, Action::Other) {
@@ -250,7 +256,7 @@ impl Ctx<'_> {
             };
         }
         // A member may edit only their own roster entry's name and buddies.
-        let me = self.author.member.to_string();
+        let me = self.member.as_str();
         let p: Vec<&str> = path.iter().map(String::as_str).collect();
         match (p.as_slice(), key, action) {
             (["members", m], "name", Action::Put(ScalarValue::Str(_))) if *m == me => Ok(()),

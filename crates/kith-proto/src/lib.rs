@@ -1,4 +1,4 @@
-//! The Kith sync protocol, version 1: the types both the client engine and the team server speak,
+//! The Kith sync protocol, version 2: the types both the client engine and the team server speak,
 //! and their CBOR encoding. No IO. See docs/protocol.md for the exchange and its guarantees.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
@@ -6,8 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-/// The protocol version this build speaks. Servers answer 426 to a request with another one.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this build speaks. Servers answer 426 to a request with a version outside
+/// [`OLDEST_PROTOCOL_VERSION`]`..=PROTOCOL_VERSION`, and answer in the request's version.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest protocol version servers of this build still answer. Version 2 added
+/// [`DocPush::save`] and [`FeedDoc`]s without heads; a version 1 request never gets the latter.
+pub const OLDEST_PROTOCOL_VERSION: u32 = 1;
+/// The largest [`DocPush::save`] a server takes (bytes); a bigger document is pushed as changes.
+pub const MAX_SAVE_BYTES: usize = 64 * 1024;
 /// Content type of sync request and response bodies.
 pub const CONTENT_TYPE: &str = "application/cbor";
 
@@ -68,6 +74,12 @@ pub struct DocPush {
     pub have: Vec<Hash>,
     /// The client's changes since `have`, each the raw bytes of one Automerge change.
     pub changes: Vec<ByteBuf>,
+    /// (Version 2.) The whole document, as one Automerge `save()`, in place of its changes: for a
+    /// document the server has not seen (`have` empty), it is smaller than its changes one by
+    /// one. The server takes every change in it exactly as if it had been sent in `changes`. At
+    /// most [`MAX_SAVE_BYTES`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub save: Option<ByteBuf>,
     /// The client's current heads.
     pub heads: Vec<Hash>,
     /// The last heads this server vouched for, with its receipt: proof that the server once held
@@ -168,6 +180,8 @@ pub struct FeedDoc {
     pub kind: Kind,
     /// Automerge chunks to `load_incremental`, in order.
     pub data: Vec<ByteBuf>,
+    /// The server's heads. (Version 2.) Empty when `data` is one whole saved document: the
+    /// server's heads are then that document's heads.
     pub heads: Vec<Hash>,
     /// The server's receipt for `heads` (see [`Vouch`]).
     #[serde(default)]
@@ -249,10 +263,14 @@ mod tests {
                 changes: vec![ByteBuf::from(vec![0x85, 0x6f])],
                 heads: vec![ByteBuf::from(vec![2; 32])],
                 vouch: Some(Vouch { heads: vec![ByteBuf::from(vec![3; 32])], receipt: ByteBuf::from(vec![4; 32]) }),
+                save: None,
             }],
         };
         let bytes = encode(&req).unwrap();
         assert_eq!(decode::<SyncRequest>(&bytes).unwrap(), req);
+        let mut with_save = req.clone();
+        with_save.docs[0].save = Some(ByteBuf::from(vec![0x85, 0x6f, 0x4a, 0x83]));
+        assert_eq!(decode::<SyncRequest>(&encode(&with_save).unwrap()).unwrap(), with_save);
         let rej = Outcome::Rejected { code: RejectCode::Forbidden, message: "no".into() };
         assert_eq!(decode::<Outcome>(&encode(&rej).unwrap()).unwrap(), rej);
     }

@@ -88,6 +88,7 @@ impl Client {
                         changes: doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
                         heads: doc.get_heads().iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
                         vouch: None,
+                        save: None,
                     }
                 })
                 .collect();

@@ -12,18 +12,18 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
+use automerge::ChangeHash;
 use kith_domain::alerts::{self, Resolution, Timeline};
 use kith_domain::doc::{shift, team};
-use kith_domain::{CheckInId, DeviceId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
+use kith_domain::{CheckIn, CheckInId, DeviceId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::Kind;
 use uuid::Uuid;
 
 use crate::live::{LiveEvent, LiveHub};
 use crate::storage::{
-    AlertRecord, AlertState, CheckinReceipt, DeviceAuth, DocMeta, FiredStep, Storage, StorageError, TrackedShift,
-    WebhookEvent,
+    AlertRecord, AlertState, CheckinReceipt, DeviceAuth, FiredStep, Storage, StorageError, TrackedShift, WebhookEvent,
 };
-use crate::sync::SyncService;
+use crate::sync::{Changed, ShiftUpdate, SyncService};
 
 /// Device clock offsets are stored again only when they move by more than this (ms): a sync is
 /// not worth a write for network jitter.
@@ -48,6 +48,8 @@ pub enum AlertError {
 struct Watched {
     meta: TrackedShift,
     shift: Shift,
+    /// The heads of the document `shift` was read from.
+    heads: Vec<ChangeHash>,
     receipts: HashMap<CheckInId, CheckinReceipt>,
 }
 
@@ -107,10 +109,10 @@ impl AlertEngine {
         let tracked = self.storage.active_shifts().await?;
         let mut ids = Vec::with_capacity(tracked.len());
         for t in tracked {
-            let Some(Ok(shift)) = sync.with_doc(t.shift.uuid(), |d| shift::read(&d.doc)).await? else { continue };
+            let Some((shift, heads)) = read_shift(sync, t.shift).await? else { continue };
             let receipts = self.storage.checkin_receipts(t.shift).await?.into_iter().map(|r| (r.checkin, r)).collect();
             ids.push(t.shift);
-            st.shifts.insert(t.shift, Watched { meta: t, shift, receipts });
+            st.shifts.insert(t.shift, Watched { meta: t, shift, heads, receipts });
         }
         for id in ids {
             self.evaluate(&mut st, sync, id, now).await?;
@@ -123,16 +125,32 @@ impl AlertEngine {
         self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&device).copied()
     }
 
+    /// The first receipt of check-in `c` of `shift`, received `now` from device `from` whose clock
+    /// offset is `offset`; a check-in made on another device (relayed after a restore) counts
+    /// with that device's measured offset.
+    pub fn receipt(&self, from: DeviceId, offset: i64, shift: ShiftId, c: &CheckIn, now: i64) -> CheckinReceipt {
+        let off = if c.device == from { offset } else { self.offset(c.device).unwrap_or(offset) };
+        CheckinReceipt {
+            checkin: c.id,
+            shift,
+            device: c.device,
+            device_time: c.device_time.0,
+            received_at: now,
+            offset_ms: off,
+            effective_at: alerts::effective_time(c.device_time, off, Timestamp(now)).0,
+        }
+    }
+
     /// After a sync exchange: records the device's clock offset, the receipt of every new
-    /// check-in, and re-evaluates the shifts that changed (an emergency raises its alert here,
-    /// before the sync is answered).
+    /// check-in (unless the push stored them with its changes), and re-evaluates the shifts that
+    /// changed (an emergency raises its alert here, before the sync is answered).
     pub async fn synced(
         &self,
         sync: &SyncService,
         dev: &DeviceAuth,
         client_time: i64,
         now: i64,
-        changed: &[DocMeta],
+        changed: &[Changed],
     ) -> Result<(), StorageError> {
         let offset = now - client_time;
         let d = dev.device.id;
@@ -147,8 +165,8 @@ impl AlertEngine {
         // Every changed shift's receipts in one write, then the evaluations.
         let mut writes = Vec::new();
         let mut shifts = Vec::new();
-        for meta in changed.iter().filter(|m| m.kind == Kind::Shift) {
-            if let Some((id, write)) = self.shift_changed(sync, dev, offset, meta, now).await? {
+        for c in changed.iter().filter(|c| c.meta.kind == Kind::Shift) {
+            if let Some((id, write)) = self.shift_changed(sync, dev, offset, c, now).await? {
                 writes.extend(write);
                 shifts.push(id);
             }
@@ -162,7 +180,7 @@ impl AlertEngine {
                 self.evaluate(&mut st, sync, id, now).await?;
             }
         }
-        for meta in changed {
+        for meta in changed.iter().map(|c| &c.meta) {
             match meta.kind {
                 Kind::Team => {
                     let mut st = self.state.lock().await;
@@ -179,30 +197,73 @@ impl AlertEngine {
         Ok(())
     }
 
-    /// Takes a changed shift into account in memory; returns what to store. The engine's lock is
-    /// held only for in-memory work and the evaluation (which writes only when an alert changes),
-    /// never across the receipts' write, so concurrent check-in syncs are not serialised behind
-    /// one another's fsync.
+    /// Takes a changed shift into account in memory; returns what is left to store (the push
+    /// stored the tracking row and the receipts of its new check-ins with its changes, when it
+    /// could read them). The shift after the push is the push's own reading of it: the whole
+    /// shift for a new document, or the entries it added, applied to the shift as last seen here
+    /// if nothing else changed the document since (same heads); otherwise the document is read
+    /// again. The engine's lock is held only for in-memory work and the evaluation (which writes
+    /// only when an alert changes), never across a write, so concurrent check-in syncs are not
+    /// serialised behind one another's fsync.
     async fn shift_changed(
         &self,
         sync: &SyncService,
         dev: &DeviceAuth,
         offset: i64,
-        meta: &DocMeta,
+        changed: &Changed,
         now: i64,
     ) -> Result<Option<(ShiftId, Option<(TrackedShift, Vec<CheckinReceipt>)>)>, StorageError> {
-        let Some(Ok(shift)) = sync.with_doc(meta.id, |d| shift::read(&d.doc)).await? else { return Ok(None) };
-        let id = shift.id;
-        let known = self.state.lock().await.shifts.contains_key(&id);
-        let stored: Option<HashMap<CheckInId, CheckinReceipt>> = if known {
+        let id = ShiftId(changed.meta.id);
+        let applies = |w: Option<&Watched>| match (&changed.shift, w) {
+            (Some(ShiftUpdate::Added { before, .. }), Some(w)) => &w.heads == before,
+            _ => false,
+        };
+        let known = {
+            let st = self.state.lock().await;
+            let w = st.shifts.get(&id);
+            (w.is_some(), applies(w))
+        };
+        let mut whole = match &changed.shift {
+            Some(ShiftUpdate::Whole(s, heads)) => Some((s.clone(), heads.clone())),
+            _ if known.1 => None,
+            _ => match read_shift(sync, id).await? {
+                Some(x) => Some(x),
+                None => return Ok(None),
+            },
+        };
+        let stored: Option<HashMap<CheckInId, CheckinReceipt>> = if known.0 {
             None
         } else {
             Some(self.storage.checkin_receipts(id).await?.into_iter().map(|r| (r.checkin, r)).collect())
         };
-        let (tracked, fresh) = {
-            let mut st = self.state.lock().await;
-            let first = !st.shifts.contains_key(&id);
-            let w = st.shifts.entry(id).or_insert_with(|| Watched {
+        let mut st = self.state.lock().await;
+        if whole.is_none() && !applies(st.shifts.get(&id)) {
+            // Another sync of this shift got in between: read it again.
+            drop(st);
+            whole = match read_shift(sync, id).await? {
+                Some(x) => Some(x),
+                None => return Ok(None),
+            };
+            st = self.state.lock().await;
+        }
+        let first = !st.shifts.contains_key(&id);
+        let w = match (st.shifts.entry(id), whole) {
+            (std::collections::hash_map::Entry::Occupied(e), whole) => {
+                let w = e.into_mut();
+                match (whole, &changed.shift) {
+                    (Some((shift, heads)), _) => {
+                        w.shift = shift;
+                        w.heads = heads;
+                    }
+                    (None, Some(ShiftUpdate::Added { after, added, .. })) => {
+                        added.clone().apply_to(&mut w.shift);
+                        w.heads = after.clone();
+                    }
+                    (None, _) => {}
+                }
+                w
+            }
+            (std::collections::hash_map::Entry::Vacant(e), Some((shift, heads))) => e.insert(Watched {
                 meta: TrackedShift {
                     shift: id,
                     team: shift.team,
@@ -211,39 +272,41 @@ impl AlertEngine {
                     first_seen: now,
                     ended_seen: None,
                 },
-                shift: shift.clone(),
+                shift,
+                heads,
                 receipts: stored.unwrap_or_default(),
-            });
-            let mut fresh = Vec::new();
-            for c in &shift.checkins {
-                if w.receipts.contains_key(&c.id) {
-                    continue;
-                }
-                let off = if c.device == dev.device.id { offset } else { self.offset(c.device).unwrap_or(offset) };
-                let r = CheckinReceipt {
-                    checkin: c.id,
-                    shift: id,
-                    device: c.device,
-                    device_time: c.device_time.0,
-                    received_at: now,
-                    offset_ms: off,
-                    effective_at: alerts::effective_time(c.device_time, off, Timestamp(now)).0,
-                };
-                w.receipts.insert(c.id, r.clone());
-                fresh.push(r);
-            }
-            let mut moved = first;
-            if dev.device.member == shift.worker && (w.meta.offset_ms - offset).abs() > OFFSET_WRITE_THRESHOLD_MS {
-                w.meta.offset_ms = offset;
-                moved = true;
-            }
-            if shift.ended.is_some() && w.meta.ended_seen.is_none() {
-                w.meta.ended_seen = Some(now);
-                moved = true;
-            }
-            w.shift = shift;
-            ((moved || !fresh.is_empty()).then(|| w.meta.clone()), fresh)
+            }),
+            (std::collections::hash_map::Entry::Vacant(_), None) => return Ok(None),
         };
+        for r in &changed.receipts {
+            w.receipts.entry(r.checkin).or_insert_with(|| r.clone());
+        }
+        let mut fresh = Vec::new();
+        for c in &w.shift.checkins {
+            if w.receipts.contains_key(&c.id) {
+                continue;
+            }
+            let r = self.receipt(dev.device.id, offset, id, c, now);
+            w.receipts.insert(c.id, r.clone());
+            fresh.push(r);
+        }
+        // The push stored the row if the shift was new to it, and the end if it wrote it.
+        let pushed_end = changed.tracked
+            && match &changed.shift {
+                Some(ShiftUpdate::Whole(s, _)) => s.ended.is_some(),
+                Some(ShiftUpdate::Added { added, .. }) => matches!(added.ended, Some(Some(_))),
+                None => false,
+            };
+        let mut moved = first && !changed.tracked;
+        if dev.device.member == w.shift.worker && (w.meta.offset_ms - offset).abs() > OFFSET_WRITE_THRESHOLD_MS {
+            w.meta.offset_ms = offset;
+            moved = true;
+        }
+        if w.shift.ended.is_some() && w.meta.ended_seen.is_none() {
+            w.meta.ended_seen = Some(now);
+            moved |= !pushed_end;
+        }
+        let tracked = (moved || !fresh.is_empty()).then(|| w.meta.clone());
         Ok(Some((id, tracked.map(|t| (t, fresh)))))
     }
 
@@ -605,6 +668,14 @@ impl AlertEngine {
         let receipts = self.storage.checkin_receipts(a.shift).await?.into_iter().map(|r| (r.checkin, r)).collect();
         Ok((team, a, receipts, audience))
     }
+}
+
+/// A shift as stored now, with the heads of the document it was read from.
+async fn read_shift(sync: &SyncService, id: ShiftId) -> Result<Option<(Shift, Vec<ChangeHash>)>, StorageError> {
+    Ok(match sync.with_doc(id.uuid(), |d| (shift::read(&d.doc), d.doc.get_heads())).await? {
+        Some((Ok(s), heads)) => Some((s, heads)),
+        _ => None,
+    })
 }
 
 fn replace_open(st: &mut State, rec: AlertRecord) {

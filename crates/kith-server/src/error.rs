@@ -86,6 +86,9 @@ impl IntoResponse for ApiErr {
 
 impl From<StorageError> for ApiErr {
     fn from(e: StorageError) -> Self {
+        if e == StorageError::Revoked {
+            return ApiErr::unauthorized();
+        }
         tracing::error!(error = %e, "storage error");
         ApiErr::new(
             StatusCode::SERVICE_UNAVAILABLE,

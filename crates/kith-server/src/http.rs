@@ -20,7 +20,7 @@ use futures_util::StreamExt as _;
 use kith_domain::doc::team;
 use kith_domain::rules;
 use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp};
-use kith_proto::{JoinRequest, JoinResponse, PROTOCOL_VERSION, SyncRequest};
+use kith_proto::{JoinRequest, JoinResponse, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncRequest};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -500,7 +500,7 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
         Ok(r) => r,
         Err(e) => {
             if let Ok(p) = kith_proto::decode::<ProtocolProbe>(&body)
-                && p.protocol != PROTOCOL_VERSION
+                && !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&p.protocol)
             {
                 return Err(wrong_version(p.protocol));
             }
@@ -512,7 +512,7 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
             ));
         }
     };
-    if req.protocol != PROTOCOL_VERSION {
+    if !(OLDEST_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&req.protocol) {
         return Err(wrong_version(req.protocol));
     }
     let max = app.config.limits.max_docs_per_request;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use kith_domain::authz::{Author, AuthzError, authorize};
-use kith_domain::doc::{self, DocKind};
-use kith_domain::{MemberId, TeamId};
+use kith_domain::doc::{self, DocKind, ShiftAdditions};
+use kith_domain::{MemberId, Shift, ShiftId, TeamId};
 use kith_proto::{Cursor, DocPush, DocReply, FeedDoc, Kind, Outcome, RejectCode, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
@@ -16,7 +16,13 @@ use uuid::Uuid;
 use crate::config::{CacheConfig, Limits};
 use crate::docs::{DocCache, DocState, ensure_loaded};
 use crate::live::{LiveHub, visible};
-use crate::storage::{AppendChanges, DeviceAuth, DocMeta, FeedScope, NewChange, Storage, StorageError};
+use crate::storage::{
+    AppendChanges, CheckinReceipt, DeviceAuth, DocMeta, FeedScope, NewChange, Storage, StorageError, TrackedShift,
+    Tracking,
+};
+
+/// Bytes of a receipt: HMAC-SHA256 truncated to 128 bits (RFC 2104 allows truncating to half).
+pub const RECEIPT_BYTES: usize = 16;
 
 /// The message for a document that does not exist or may not be seen: the same either way.
 pub const UNKNOWN_DOC_MESSAGE: &str = "The server has no such document for this device. If it belongs to another \
@@ -128,6 +134,40 @@ fn causal_order(changes: Vec<Change>) -> Vec<Change> {
     out
 }
 
+/// HMAC-SHA256 under `key` of `"kith-receipt-v1"`, the document id and its sorted heads.
+fn receipt_mac(key: &[u8], id: Uuid, heads: &[ChangeHash]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut heads = heads.to_vec();
+    heads.sort();
+    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(key) else { return Vec::new() };
+    mac.update(b"kith-receipt-v1");
+    mac.update(id.as_bytes());
+    for h in &heads {
+        mac.update(&h.0);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// Whether `given` is a receipt made under `key` for `heads` of document `id`: the HMAC's first
+/// [`RECEIPT_BYTES`] bytes, or all of it (receipts handed out before version 2 of the protocol).
+/// Compared in constant time: a receipt is a credential for relaying changes.
+fn vouches(key: &[u8], id: Uuid, heads: &[ChangeHash], given: &[u8]) -> bool {
+    let expected = receipt_mac(key, id, heads);
+    let n = given.len();
+    (n == RECEIPT_BYTES || n == expected.len())
+        && (1..=expected.len()).contains(&n)
+        && expected[..n].iter().zip(given).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// The changes of a saved document (as `Automerge::load` rebuilds them, hashes checked).
+fn changes_of_save(bytes: &[u8]) -> Result<Vec<Change>, String> {
+    match std::panic::catch_unwind(|| Automerge::load(bytes).map(|doc| doc.get_changes(&[]))) {
+        Ok(Ok(changes)) => Ok(changes),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("undecodable document".into()),
+    }
+}
+
 fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
     match std::panic::catch_unwind(move || Change::from_bytes(bytes)) {
         Ok(Ok(c)) => Ok(c),
@@ -157,31 +197,58 @@ enum Refusal {
     MissingDeps,
 }
 
+/// A document an exchange changed, with what the deadline engine needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Changed {
+    pub meta: DocMeta,
+    /// For a shift document: the shift after the push, or what the push added to it.
+    pub shift: Option<ShiftUpdate>,
+    /// The shift's tracking row and the first receipts of the push's new check-ins (`receipts`)
+    /// were stored in the same transaction as its changes.
+    pub tracked: bool,
+    pub receipts: Vec<CheckinReceipt>,
+}
+
+/// What a push did to a shift document, as the domain reads it.
+#[derive(Clone, Debug)]
+pub enum ShiftUpdate {
+    /// The whole shift after the push (a new document), and the document's heads.
+    Whole(Shift, Vec<ChangeHash>),
+    /// The push only added entries (and possibly the end) to the document at heads `before`;
+    /// applied to the shift read at `before`, `added` gives the shift at heads `after`.
+    Added { before: Vec<ChangeHash>, after: Vec<ChangeHash>, added: ShiftAdditions },
+}
+
+/// What the checks of a push found out.
+struct Checked {
+    /// The record of a document the server did not have.
+    created: Option<DocMeta>,
+    shift: Option<CheckedShift>,
+}
+
+enum CheckedShift {
+    Whole(Shift),
+    Added(ShiftAdditions),
+}
+
 /// The outcome of pushing one document.
 struct Pushed {
     reply: DocReply,
     /// The document took new changes.
-    changed: Option<DocMeta>,
+    changed: Option<Changed>,
+    /// Storing was refused because the device was revoked meanwhile.
+    revoked: bool,
 }
 
 impl SyncService {
     /// The server's receipt for a document's heads: HMAC-SHA256 under the server's secret of
-    /// the document id and its sorted heads. Devices keep the last one and send it back; it
-    /// proves this server once held every change under those heads (see docs/protocol.md).
+    /// the document id and its sorted heads, its first [`RECEIPT_BYTES`] bytes. Devices keep the
+    /// last one and send it back; it proves this server once held every change under those heads
+    /// (see docs/protocol.md).
     pub fn receipt(&self, id: Uuid, heads: &[ChangeHash]) -> ByteBuf {
-        use hmac::{Hmac, Mac};
-        let mut heads = heads.to_vec();
-        heads.sort();
-        let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(&self.receipt_key) {
-            Ok(m) => m,
-            Err(_) => return ByteBuf::new(),
-        };
-        mac.update(b"kith-receipt-v1");
-        mac.update(id.as_bytes());
-        for h in &heads {
-            mac.update(&h.0);
-        }
-        ByteBuf::from(mac.finalize().into_bytes().to_vec())
+        let mut r = receipt_mac(&self.receipt_key, id, heads);
+        r.truncate(RECEIPT_BYTES);
+        ByteBuf::from(r)
     }
 
     fn receipt_of(&self, id: Uuid, doc: &Automerge) -> Option<ByteBuf> {
@@ -192,24 +259,23 @@ impl SyncService {
     /// Whether `vouch` is a receipt this server made for document `id`.
     fn verify(&self, id: Uuid, vouch: &kith_proto::Vouch) -> Option<Vec<ChangeHash>> {
         let heads = to_hashes(&vouch.heads)?;
-        let expected = self.receipt(id, &heads);
-        // Constant-time comparison: a receipt is a credential for relaying changes.
-        let ok = expected.len() == vouch.receipt.len()
-            && expected.iter().zip(vouch.receipt.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
-        (ok && !heads.is_empty()).then_some(heads)
+        (vouches(&self.receipt_key, id, &heads, &vouch.receipt) && !heads.is_empty()).then_some(heads)
     }
 
     /// One sync exchange for an authenticated device.
     pub async fn sync(&self, dev: &DeviceAuth, req: SyncRequest, now: i64) -> Result<SyncResponse, StorageError> {
         let ids: HashSet<Uuid> = req.docs.iter().map(|d| d.id).collect();
-        let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, now));
+        let offset = now - req.client_time;
+        let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, now, offset));
         let results = futures_util::future::join_all(pushes).await;
         let mut docs = Vec::with_capacity(results.len());
         let mut changed = Vec::new();
+        let mut revoked = false;
         for r in results {
-            if let Some(m) = r.changed {
-                changed.push(m);
+            if let Some(c) = r.changed {
+                changed.push(c);
             }
+            revoked |= r.revoked;
             docs.push(r.reply);
         }
         // Before answering: an emergency's alert is raised by the time the device hears "accepted".
@@ -219,15 +285,22 @@ impl SyncService {
             tracing::error!(error = %e, "the deadline engine could not take this sync into account");
         }
         if !changed.is_empty() {
-            self.live.changed(dev.device.team, changed, Some(dev.device.id));
+            self.live.changed(dev.device.team, changed.into_iter().map(|c| c.meta).collect(), Some(dev.device.id));
         }
-        let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids).await?;
-        Ok(SyncResponse { protocol: kith_proto::PROTOCOL_VERSION, server_time: now, docs, feed, cursor, more, reset })
+        // Revoked while this request was in flight: what was stored before stays (and was taken
+        // into account above), the rest was refused; the device hears it is revoked.
+        if revoked {
+            return Err(StorageError::Revoked);
+        }
+        // Version 2 leaves out the heads of a feed document sent whole: they are its own.
+        let compact = req.protocol >= 2;
+        let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids, compact).await?;
+        Ok(SyncResponse { protocol: req.protocol, server_time: now, docs, feed, cursor, more, reset })
     }
 
-    async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64) -> Pushed {
+    async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64, offset: i64) -> Pushed {
         let id = push.id;
-        let plain = |reply| Pushed { reply, changed: None };
+        let plain = |reply| Pushed { reply, changed: None, revoked: false };
         if push.changes.len() > self.limits.max_changes_per_doc {
             return plain(rejected(
                 id,
@@ -239,7 +312,18 @@ impl SyncService {
                 ),
             ));
         }
-        let total: usize = push.changes.iter().map(|c| c.len()).sum();
+        let save_len = push.save.as_ref().map_or(0, |s| s.len());
+        if save_len > kith_proto::MAX_SAVE_BYTES {
+            return plain(rejected(
+                id,
+                RejectCode::TooLarge,
+                format!(
+                    "a saved document of {save_len} bytes; the server takes at most {} in `save`: send its changes instead",
+                    kith_proto::MAX_SAVE_BYTES
+                ),
+            ));
+        }
+        let total: usize = push.changes.iter().map(|c| c.len()).sum::<usize>() + save_len;
         if total > self.limits.max_doc_bytes {
             return plain(rejected(
                 id,
@@ -270,7 +354,7 @@ impl SyncService {
         {
             return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
         }
-        if !exists && push.changes.is_empty() {
+        if !exists && push.changes.is_empty() && push.save.is_none() {
             if !push.have.is_empty() {
                 // The client saw this document here before: the server lost it (restored backup).
                 return self.missing_deps(id, &push, None);
@@ -286,7 +370,7 @@ impl SyncService {
                 r.heads = heads_of(&st.doc);
                 r.receipt = self.receipt_of(id, &st.doc);
             }
-            Pushed { reply: r, changed: None }
+            Pushed { reply: r, changed: None, revoked: false }
         };
 
         let mut decoded = Vec::with_capacity(push.changes.len());
@@ -301,11 +385,33 @@ impl SyncService {
                 }
             }
         }
-        let empty = Automerge::new();
-        let current = state.map_or(&empty, |s| &s.doc);
+        // A whole saved document stands for all its changes: each goes through every check
+        // below exactly as if it had been sent on its own.
+        if let Some(bytes) = &push.save {
+            match changes_of_save(bytes) {
+                Ok(changes) => decoded.extend(changes),
+                Err(e) => {
+                    return reject(
+                        RejectCode::Malformed,
+                        format!("`save` is not an Automerge document ({e}): this client has a bug, report it"),
+                    );
+                }
+            }
+            if decoded.len() > self.limits.max_changes_per_doc {
+                return reject(
+                    RejectCode::TooLarge,
+                    format!(
+                        "{} changes in one document; the server takes at most {} per request: send them in several syncs",
+                        decoded.len(),
+                        self.limits.max_changes_per_doc
+                    ),
+                );
+            }
+        }
+        // Whether the server has a change (a document it does not have has none).
+        let stored = |h: &ChangeHash| state.is_some_and(|s| has(&s.doc, h));
         let mut seen = HashSet::new();
-        let new: Vec<Change> =
-            decoded.into_iter().filter(|c| !has(current, &c.hash()) && seen.insert(c.hash())).collect();
+        let new: Vec<Change> = decoded.into_iter().filter(|c| !stored(&c.hash()) && seen.insert(c.hash())).collect();
         let new = causal_order(new);
         // Changes under heads this server vouched for were accepted here once (it was restored
         // from an older backup since): they may come back from any device, as they were.
@@ -327,14 +433,14 @@ impl SyncService {
                 );
             }
         }
-        let missing = new.iter().any(|c| c.deps().iter().any(|dep| !has(current, dep) && !seen.contains(dep)));
+        let missing = new.iter().any(|c| c.deps().iter().any(|dep| !stored(dep) && !seen.contains(dep)));
         if missing {
             return self.missing_deps(id, &push, state);
         }
         let client_heads = to_hashes(&push.heads).unwrap_or_default();
         if new.is_empty() {
             // Nothing new: the client may still have changes the server lacks and did not send.
-            if client_heads.iter().any(|h| !has(current, h)) {
+            if client_heads.iter().any(|h| !stored(h)) {
                 return self.missing_deps(id, &push, state);
             }
             return self.accepted(id, &push, state, None);
@@ -344,25 +450,39 @@ impl SyncService {
         // copy of it per push); if anything below refuses the push, the cache entry is dropped
         // and reloaded from storage, which only ever holds accepted changes.
         let existing_kind = state.map(|s| s.meta.kind);
-        let mut scratch = Automerge::new();
+        let heads_before = state.map(|s| s.doc.get_heads()).unwrap_or_default();
+        // A document the server does not have yet is built here (not in the cache) until stored.
+        let mut scratch = if state.is_none() { Some(Automerge::new()) } else { None };
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
-        let checked: Result<Option<DocMeta>, Refusal> = {
+        let checked: Result<Checked, Refusal> = {
             let doc = match guard.as_mut() {
                 Some(st) => &mut st.doc,
-                None => &mut scratch,
+                None => scratch.get_or_insert_with(Automerge::new),
             };
             self.apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
         };
-        let created_meta = match checked {
-            Ok(m) => m,
+        let checked = match checked {
+            Ok(c) => c,
             Err(refusal) => return self.refuse(id, &push, &mut guard, refusal).await,
         };
-        let meta = match (guard.as_ref(), created_meta) {
+        let meta = match (guard.as_ref(), checked.created) {
             (Some(st), _) => st.meta.clone(),
             (None, Some(m)) => m,
             (None, None) => return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE)),
         };
         let create = guard.is_none();
+        let heads_after = match (guard.as_ref(), scratch.as_ref()) {
+            (Some(st), _) => st.doc.get_heads(),
+            (None, Some(doc)) => doc.get_heads(),
+            (None, None) => Vec::new(),
+        };
+        let shift = checked.shift.map(|s| match s {
+            CheckedShift::Whole(s) => ShiftUpdate::Whole(s, heads_after),
+            CheckedShift::Added(added) => ShiftUpdate::Added { before: heads_before, after: heads_after, added },
+        });
+        let track = self.tracking(dev, &meta, shift.as_ref(), now, offset);
+        let receipts = track.as_ref().map(|t| t.receipts.clone()).unwrap_or_default();
+        let tracked = track.is_some();
         let batch = AppendChanges {
             meta: meta.clone(),
             create,
@@ -380,15 +500,20 @@ impl SyncService {
         // If this future is dropped while storing (the client went away, a timeout), the cached
         // document must not keep changes that may not be stored: `Unstored` empties the slot then.
         let mut unstored = Unstored { guard: &mut guard, armed: true };
-        let stored = self.storage.append_changes(batch).await;
+        let stored = self.storage.append_changes_tracked(batch, track).await;
         unstored.armed = false;
         drop(unstored);
         let seqs = match stored {
             Ok(s) => s,
             Err(e) => {
-                tracing::error!(doc = %id, error = %e, "could not store changes");
+                let revoked = e == StorageError::Revoked;
+                if !revoked {
+                    tracing::error!(doc = %id, error = %e, "could not store changes");
+                }
                 let msg = "The server could not store this document now: sync again later.".to_string();
-                return self.refuse(id, &push, &mut guard, Refusal::Reject(RejectCode::Busy, msg)).await;
+                let mut p = self.refuse(id, &push, &mut guard, Refusal::Reject(RejectCode::Busy, msg)).await;
+                p.revoked = revoked;
+                return p;
             }
         };
         metrics::counter!("kith_changes_stored_total").increment(seqs.len() as u64);
@@ -400,7 +525,8 @@ impl SyncService {
             }
             None => {
                 metrics::gauge!("kith_documents").increment(1.0);
-                *guard = Some(DocState { meta: meta.clone(), doc: scratch, last_seq, since_snapshot: seqs.len() });
+                let doc = scratch.take().unwrap_or_else(Automerge::new);
+                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot: seqs.len() });
             }
         }
         self.maybe_snapshot(&mut guard);
@@ -409,13 +535,50 @@ impl SyncService {
         {
             self.sync_roles(&st.doc, meta.team).await;
         }
-        self.accepted(id, &push, guard.as_ref(), Some(meta))
+        let changed = Changed { meta, shift, tracked, receipts };
+        self.accepted(id, &push, guard.as_ref(), Some(changed))
+    }
+
+    /// What the deadline engine keeps about a pushed shift, to store with its changes: its
+    /// tracking row and the first receipts of the new check-ins. None when there is no engine,
+    /// the document is not a shift, or the push did more than the domain reads cheaply (the
+    /// engine then reads the shift and stores what it needs itself).
+    fn tracking(
+        &self,
+        dev: &DeviceAuth,
+        meta: &DocMeta,
+        shift: Option<&ShiftUpdate>,
+        now: i64,
+        offset: i64,
+    ) -> Option<Tracking> {
+        let engine = self.alerts.get()?;
+        let worker = meta.owner?;
+        let (checkins, ended) = match shift? {
+            ShiftUpdate::Whole(s, _) => (&s.checkins, s.ended.is_some()),
+            ShiftUpdate::Added { added, .. } => (&added.checkins, matches!(added.ended, Some(Some(_)))),
+        };
+        let shift_id = ShiftId(meta.id);
+        Some(Tracking {
+            shift: TrackedShift {
+                shift: shift_id,
+                team: meta.team,
+                worker,
+                offset_ms: offset,
+                first_seen: now,
+                ended_seen: ended.then_some(now),
+            },
+            receipts: checkins.iter().map(|c| engine.receipt(dev.device.id, offset, shift_id, c, now)).collect(),
+        })
     }
 
     /// The answer to an accepted push: what the client lacks and the server's heads.
-    fn accepted(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, changed: Option<DocMeta>) -> Pushed {
+    fn accepted(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, changed: Option<Changed>) -> Pushed {
         let Some(st) = state else {
-            return Pushed { reply: rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE), changed: None };
+            return Pushed {
+                reply: rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE),
+                changed: None,
+                revoked: false,
+            };
         };
         Pushed {
             reply: DocReply {
@@ -426,12 +589,14 @@ impl SyncService {
                 receipt: self.receipt_of(id, &st.doc),
             },
             changed,
+            revoked: false,
         }
     }
 
     /// Applies `new` (in causal order) to `doc`, authorising each change against the document just
     /// before it, then checks dependencies and validates the result. For a document the server
-    /// does not have yet (`existing` is `None`), returns the record to create.
+    /// does not have yet (`existing` is `None`), returns the record to create; for a shift, what
+    /// the validation read of it.
     #[allow(clippy::too_many_arguments)]
     fn apply_checked(
         &self,
@@ -443,7 +608,7 @@ impl SyncService {
         push: &DocPush,
         existing: Option<Kind>,
         id: Uuid,
-    ) -> Result<Option<DocMeta>, Refusal> {
+    ) -> Result<Checked, Refusal> {
         for c in new {
             if vouched.contains(&c.hash()) {
                 // Authorised when it was first accepted; its author may not be this device.
@@ -472,12 +637,19 @@ impl SyncService {
         let valid = match existing {
             // The stored state was valid: check what the new changes add (falls back to reading
             // the whole document for edits it does not model).
-            Some(Kind::Shift) => doc::validate_shift_changes(&*doc, new),
-            _ => doc::validate(&*doc),
+            Some(Kind::Shift) => {
+                doc::validate_shift_additions(&*doc, new).map(|(k, a)| (k, a.map(CheckedShift::Added)))
+            }
+            Some(Kind::Team) => doc::validate(&*doc).map(|k| (k, None)),
+            // A new document: read it whole (a shift), which validates it.
+            None => match doc::shift::read(&*doc) {
+                Ok(s) => Ok((DocKind::Shift, Some(CheckedShift::Whole(s)))),
+                Err(_) => doc::validate(&*doc).map(|k| (k, None)),
+            },
         };
-        let kind = match valid {
-            Ok(DocKind::Shift) => Kind::Shift,
-            Ok(DocKind::Team) => Kind::Team,
+        let (kind, shift) = match valid {
+            Ok((DocKind::Shift, shift)) => (Kind::Shift, shift),
+            Ok((DocKind::Team, _)) => (Kind::Team, None),
             Err(e) => {
                 return Err(Refusal::Reject(RejectCode::Invalid, format!("the document would not be valid: {e}")));
             }
@@ -489,11 +661,15 @@ impl SyncService {
             ));
         }
         if existing.is_some() {
-            return Ok(None);
+            return Ok(Checked { created: None, shift });
         }
         let d = author;
-        match new_doc_meta(doc, id, kind, d.team, d.member, !vouched.is_empty()) {
-            Ok(m) => Ok(Some(m)),
+        let whole = match &shift {
+            Some(CheckedShift::Whole(s)) => Some(s),
+            _ => None,
+        };
+        match new_doc_meta(whole, id, kind, d.team, d.member, !vouched.is_empty()) {
+            Ok(m) => Ok(Checked { created: Some(m), shift }),
             Err(msg) => Err(Refusal::Reject(RejectCode::Forbidden, msg)),
         }
     }
@@ -522,7 +698,7 @@ impl SyncService {
                     r.heads = heads_of(&st.doc);
                     r.receipt = self.receipt_of(id, &st.doc);
                 }
-                Pushed { reply: r, changed: None }
+                Pushed { reply: r, changed: None, revoked: false }
             }
         }
     }
@@ -554,7 +730,7 @@ impl SyncService {
         if let Some(st) = state {
             reply.heads = heads_of(&st.doc);
         }
-        Pushed { reply, changed: None }
+        Pushed { reply, changed: None, revoked: false }
     }
 
     fn maybe_snapshot(&self, guard: &mut Option<DocState>) {
@@ -579,6 +755,7 @@ impl SyncService {
         dev: &DeviceAuth,
         cursor: Option<Cursor>,
         exclude: &HashSet<Uuid>,
+        compact: bool,
     ) -> Result<(Vec<FeedDoc>, Cursor, bool, bool), StorageError> {
         let pos = self.storage.feed_position(cursor.as_ref().map_or(0, |c| c.seq)).await?;
         let max = pos.max_seq;
@@ -616,7 +793,8 @@ impl SyncService {
                 continue;
             }
             let Some(st) = guard.as_ref() else { continue };
-            let data = if e.first_seq > after {
+            let whole = e.first_seq > after;
+            let data = if whole {
                 vec![ByteBuf::from(st.doc.save())]
             } else {
                 let changes = self.storage.changes_after(e.meta.id, after).await?;
@@ -631,7 +809,7 @@ impl SyncService {
                 id: e.meta.id,
                 kind: e.meta.kind,
                 data,
-                heads: heads_of(&st.doc),
+                heads: if whole && compact { vec![] } else { heads_of(&st.doc) },
                 receipt: self.receipt_of(e.meta.id, &st.doc),
             });
         }
@@ -811,7 +989,7 @@ pub enum EditError {
 /// The record of a document the server sees for the first time. `relayed`: it comes back under
 /// this server's receipt (after a restore), possibly from a lead's device rather than the owner's.
 fn new_doc_meta(
-    doc: &Automerge,
+    shift: Option<&Shift>,
     id: Uuid,
     kind: Kind,
     team: TeamId,
@@ -821,7 +999,7 @@ fn new_doc_meta(
     match kind {
         Kind::Team => Err("team documents are created on the server: ask an admin".into()),
         Kind::Shift => {
-            let s = doc::shift::read(doc).map_err(|e| e.to_string())?;
+            let Some(s) = shift else { return Err("the shift document could not be read".into()) };
             if s.id.uuid() != id {
                 return Err(format!("the shift's id {} is not the document id {id}", s.id));
             }
@@ -830,5 +1008,34 @@ fn new_doc_meta(
             }
             Ok(DocMeta { id, team, kind, owner: Some(s.worker) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn receipts_are_128_bit_macs_and_full_length_ones_made_before_still_vouch() {
+        let (key, id) = (b"a secret made with the database".to_vec(), Uuid::now_v7());
+        let heads = vec![ChangeHash([7; 32]), ChangeHash([3; 32])];
+        let full = receipt_mac(&key, id, &heads);
+        assert_eq!(full.len(), 32);
+        let short = &full[..RECEIPT_BYTES];
+        assert!(vouches(&key, id, &heads, short));
+        assert!(vouches(&key, id, &heads, &full), "a receipt handed out before version 2");
+        let reversed: Vec<ChangeHash> = heads.iter().rev().copied().collect();
+        assert!(vouches(&key, id, &reversed, short), "heads in any order");
+        // Anything else does not vouch: another document, other heads, another key, a shorter
+        // prefix, a flipped bit.
+        assert!(!vouches(&key, Uuid::now_v7(), &heads, short));
+        assert!(!vouches(&key, id, &heads[..1], short));
+        assert!(!vouches(b"another secret", id, &heads, short));
+        assert!(!vouches(&key, id, &heads, &full[..8]));
+        assert!(!vouches(&key, id, &heads, &[]));
+        let mut flipped = short.to_vec();
+        flipped[5] ^= 1;
+        assert!(!vouches(&key, id, &heads, &flipped));
     }
 }

@@ -37,7 +37,7 @@ async fn malformed_oversize_and_wrong_version_bodies_get_json_errors_and_store_n
     assert_eq!((status, e.code.as_str()), (413, "payload_too_large"));
 
     let mut req = alice.request(vec![]);
-    req.protocol = 2;
+    req.protocol = kith_proto::PROTOCOL_VERSION + 1;
     let (status, e) = api_error(alice.post_sync(kith_proto::encode(&req).unwrap()).await).await;
     assert_eq!((status, e.code.as_str()), (426, "protocol_version"));
     assert!(e.message.contains("update Kith"));
@@ -75,9 +75,17 @@ async fn garbage_changes_unknown_documents_and_other_teams_documents_are_refused
         changes: vec![ByteBuf::from(b"\x85\x6f\x4a\x83garbage".to_vec())],
         heads: vec![],
         vouch: None,
+        save: None,
     };
-    let unknown =
-        DocPush { id: Uuid::now_v7(), kind: Kind::Shift, have: vec![], changes: vec![], heads: vec![], vouch: None };
+    let unknown = DocPush {
+        id: Uuid::now_v7(),
+        kind: Kind::Shift,
+        have: vec![],
+        changes: vec![],
+        heads: vec![],
+        vouch: None,
+        save: None,
+    };
     // Alice asks for Eve's shift and Eve's team document.
     let theirs = DocPush { id: eves.uuid(), ..unknown.clone() };
     let their_team = DocPush { id: other_team.uuid(), kind: Kind::Team, ..unknown.clone() };

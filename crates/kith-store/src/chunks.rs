@@ -3,7 +3,7 @@
 //! `Automerge::load_incremental` silently ignores a damaged tail, so received bytes are split
 //! into chunks here and every chunk must decode, or the whole input is refused.
 
-use automerge::{Automerge, Change};
+use automerge::{Automerge, Change, ChangeHash};
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 const DOCUMENT: u8 = 0;
@@ -20,6 +20,15 @@ fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
         }
     }
     None
+}
+
+/// The heads of a set of changes: those no other change of the set depends on, sorted.
+pub(crate) fn heads_of(changes: &[Change]) -> Vec<ChangeHash> {
+    let deps: std::collections::HashSet<ChangeHash> = changes.iter().flat_map(|c| c.deps().iter().copied()).collect();
+    let mut heads: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)).collect();
+    heads.sort();
+    heads.dedup();
+    heads
 }
 
 /// Splits `bytes` into Automerge chunks and decodes every change in them.

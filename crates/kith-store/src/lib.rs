@@ -68,6 +68,8 @@ pub struct RemoteApplied {
     pub missing_deps: Vec<ChangeHash>,
     /// The document's heads after applying.
     pub heads: Vec<ChangeHash>,
+    /// The heads of the received changes alone (of a whole saved document: its heads).
+    pub received_heads: Vec<ChangeHash>,
 }
 
 /// Sync bookkeeping of one document.
@@ -514,6 +516,7 @@ impl Store {
     /// nothing is stored.
     pub fn apply_remote(&mut self, id: Uuid, kind: &str, bytes: &[u8]) -> Result<RemoteApplied, StoreError> {
         let changes = chunks::parse_changes(bytes).map_err(|reason| StoreError::InvalidRemoteData { id, reason })?;
+        let received_heads = chunks::heads_of(&changes);
         let path = self.path.clone();
         let e = sql_err(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
@@ -572,7 +575,7 @@ impl Store {
         let heads = cached.doc.get_heads();
         self.docs.insert(id, cached);
         self.maybe_enqueue(id);
-        Ok(RemoteApplied { created, new_changes: new.len(), missing_deps, heads })
+        Ok(RemoteApplied { created, new_changes: new.len(), missing_deps, heads, received_heads })
     }
 
     /// The sync bookkeeping of document `id` (empty heads if it was never synced).

@@ -97,16 +97,19 @@ impl ServerClient {
         resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
-    /// One sync exchange.
+    /// One sync exchange. A request body over 1 KiB is sent gzip-compressed.
     pub async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse, SyncError> {
         let body = kith_proto::encode(req).map_err(|e| SyncError::Protocol(e.to_string()))?;
-        let rb = self
+        let mut rb = self
             .http
             .post(self.url("v1/sync")?)
             .timeout(REQUEST_TIMEOUT)
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .header(reqwest::header::ACCEPT, CONTENT_TYPE)
-            .body(body);
+            .header(reqwest::header::ACCEPT, CONTENT_TYPE);
+        rb = match crate::engine::gzip_body(&body) {
+            Some(gz) => rb.header(reqwest::header::CONTENT_ENCODING, "gzip").body(gz),
+            None => rb.body(body),
+        };
         let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
         let resp = self.check(resp).await?;
         let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;

@@ -124,7 +124,17 @@ pub fn prepare(store: &mut Store, now_ms: i64) -> Result<SyncRequest, SyncError>
         }
         let kind = kind_of(&store.doc_kind(id)?)?;
         let have = store.server_heads(id)?;
-        let changes = store.pending_changes(id)?.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+        // A document the server has not seen goes as one compact save() (it takes every change
+        // in it as if sent one by one); otherwise, or if that is too big, as its changes.
+        let save = if have.is_empty() {
+            Some(store.doc(id)?.save()).filter(|s| s.len() <= kith_proto::MAX_SAVE_BYTES)
+        } else {
+            None
+        };
+        let changes = match save {
+            Some(_) => Vec::new(),
+            None => store.pending_changes(id)?.iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+        };
         let vouch = store
             .receipt(id)?
             .map(|r| Vouch { heads: r.heads.iter().map(hash_bytes).collect(), receipt: r.receipt.into() });
@@ -135,6 +145,7 @@ pub fn prepare(store: &mut Store, now_ms: i64) -> Result<SyncRequest, SyncError>
             changes,
             heads: heads.iter().map(hash_bytes).collect(),
             vouch,
+            save: save.map(ByteBuf::from),
         });
     }
     Ok(SyncRequest { protocol: PROTOCOL_VERSION, client_time: now_ms, cursor: cursor(store)?, docs })
@@ -200,11 +211,14 @@ pub fn absorb(
     }
 
     for feed in &resp.feed {
+        let mut received = Vec::new();
         for chunk in &feed.data {
             let applied = store.apply_remote(feed.id, feed.kind.as_str(), chunk)?;
             gap |= !applied.missing_deps.is_empty();
+            received = applied.received_heads;
         }
-        let heads = to_hashes(&feed.heads)?;
+        // No heads with one whole saved document: the server's heads are that document's.
+        let heads = if feed.heads.is_empty() && feed.data.len() == 1 { received } else { to_hashes(&feed.heads)? };
         store.set_server_heads(feed.id, &heads)?;
         if let Some(r) = &feed.receipt {
             keep_receipt(store, feed.id, &heads, r)?;
@@ -227,6 +241,21 @@ pub fn absorb(
     store.meta_set(OFFSET_KEY, &out.clock_offset_ms.to_string())?;
     store.meta_set(LAST_SYNCED_KEY, &received_ms.to_string())?;
     Ok(out)
+}
+
+/// Request bodies larger than this are sent gzip-compressed (`Content-Encoding: gzip`).
+pub const GZIP_ABOVE_BYTES: usize = 1024;
+
+/// `body` gzip-compressed (default level), if it is worth it: over [`GZIP_ABOVE_BYTES`] and
+/// smaller compressed.
+pub fn gzip_body(body: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Write as _;
+    if body.len() <= GZIP_ABOVE_BYTES {
+        return None;
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::default());
+    e.write_all(body).ok()?;
+    e.finish().ok().filter(|gz| gz.len() < body.len())
 }
 
 /// Keeps the server's receipt for `heads` unless the receipt already kept vouches for changes

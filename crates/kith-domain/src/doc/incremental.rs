@@ -4,21 +4,25 @@
 //! (another object, a delete, a field of an existing entry) falls back to the full
 //! [`validate`](super::validate), so the answer is always the full validation's.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{Change, ObjType, ROOT, ReadDoc};
+use automerge::{Change, ObjType, ROOT, ReadDoc, ScalarValue};
 
-use super::shift::{read_ack_entry, read_checkin, read_extension, read_header};
-use super::{DocKind, SHIFT_SCHEMA, get_obj, get_str, malformed, req_obj};
+use super::shift::{read_ack_entry, read_checkin, read_ended, read_extension, read_header};
+use super::{DocKind, Fields, InDoc, SHIFT_SCHEMA, get_obj, get_str, malformed, req_obj};
 use crate::DomainError;
+use crate::model::{Ack, CheckIn, Extension, Shift, ShiftEnd};
 
 /// What a set of changes touched, if it is only what [`validate_shift_changes`] knows how to check.
 #[derive(Debug, Default)]
 struct Touched {
-    checkins: Vec<String>,
-    acks: Vec<String>,
-    extensions: Vec<String>,
+    /// New entries: (key, id of the object created for it).
+    checkins: Vec<(String, String)>,
+    acks: Vec<(String, String)>,
+    extensions: Vec<(String, String)>,
+    /// The fields each created object was given by the change that created it.
+    written: HashMap<String, Written>,
     ended: bool,
     buddies: bool,
     /// A header field (a value at the root) was written.
@@ -27,6 +31,26 @@ struct Touched {
 
 fn obj_str(id: &automerge::legacy::OpId) -> String {
     format!("{}@{}", id.counter(), id.actor())
+}
+
+/// The values a change put into an object it created. When every key is put once and no put
+/// overwrites anything (`regular`), these are exactly what the document holds for the object
+/// once the change is applied: no other change can write into an object before the change that
+/// creates it (it is not in their history), and [`touched`] refuses the cheap path when a later
+/// change of the same batch writes into it. Reading them saves reading the document.
+#[derive(Debug, Default)]
+struct Written {
+    fields: Vec<(String, ScalarValue)>,
+    regular: bool,
+}
+
+impl Fields for Written {
+    fn scalar(&self, key: &str) -> Result<Option<ScalarValue>, DomainError> {
+        Ok(self.fields.iter().find(|(k, _)| k == key).and_then(|(_, v)| match v {
+            ScalarValue::Null => None,
+            v => Some(v.clone()),
+        }))
+    }
 }
 
 /// The root collection an object is, found by asking only for the collections needed (a check-in
@@ -88,17 +112,20 @@ fn touched<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<Option<Touched>, D
                 ObjectId::Id(id) => obj_str(id),
             };
             if inside.contains(&obj) {
-                if !matches!(op.action, OpType::Put(_)) {
-                    return Ok(None);
+                let OpType::Put(v) = &op.action else { return Ok(None) };
+                let w = t.written.entry(obj).or_insert_with(|| Written { fields: Vec::new(), regular: true });
+                if !op.pred.is_empty() || w.fields.iter().any(|(k, _)| k.as_str() == key.as_str()) {
+                    w.regular = false;
                 }
+                w.fields.push((key.to_string(), v.clone()));
                 continue;
             }
             let made = matches!(op.action, OpType::Make(_));
             let put = matches!(op.action, OpType::Put(_));
             match (maps.which(&obj)?, made) {
-                (Some("checkins"), true) => t.checkins.push(key.to_string()),
-                (Some("acks"), true) => t.acks.push(key.to_string()),
-                (Some("extensions"), true) => t.extensions.push(key.to_string()),
+                (Some("checkins"), true) => t.checkins.push((key.to_string(), this())),
+                (Some("acks"), true) => t.acks.push((key.to_string(), this())),
+                (Some("extensions"), true) => t.extensions.push((key.to_string(), this())),
                 (Some("buddies"), false) if put || matches!(op.action, OpType::Delete) => {
                     t.buddies = true;
                     continue;
@@ -115,46 +142,108 @@ fn touched<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<Option<Touched>, D
     Ok(Some(t))
 }
 
+/// What changes added to a shift document that was valid before them, read as
+/// [`shift::read`](super::shift::read) reads it: the new check-ins, acknowledgements and
+/// extensions, and the end if they wrote it. [`ShiftAdditions::apply_to`] brings the shift as read
+/// before the changes to what reading the document after them returns, without reading the rest.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ShiftAdditions {
+    pub checkins: Vec<CheckIn>,
+    pub acks: Vec<Ack>,
+    pub extensions: Vec<Extension>,
+    /// The end as it is after the changes, if they wrote it.
+    pub ended: Option<Option<ShiftEnd>>,
+}
+
+/// Inserts `item` into `list` sorted by `key`, replacing an entry with the same `id`.
+fn insert_sorted<T, K: Ord, I: PartialEq>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> K, id: impl Fn(&T) -> I) {
+    list.retain(|x| id(x) != id(&item));
+    let k = key(&item);
+    let at = list.partition_point(|x| key(x) <= k);
+    list.insert(at, item);
+}
+
+impl ShiftAdditions {
+    /// Applies the additions to `shift` (read before the changes), keeping the orders
+    /// [`shift::read`](super::shift::read) returns: check-ins by device time then id,
+    /// acknowledgements and extensions by time then id.
+    pub fn apply_to(self, shift: &mut Shift) {
+        for c in self.checkins {
+            insert_sorted(&mut shift.checkins, c, |c| (c.device_time, c.id), |c| c.id);
+        }
+        for a in self.acks {
+            insert_sorted(&mut shift.acks, a, |a| (a.at, a.id), |a| a.id);
+        }
+        for e in self.extensions {
+            insert_sorted(&mut shift.extensions, e, |e| (e.at, e.id), |e| e.id);
+        }
+        if let Some(ended) = self.ended {
+            shift.ended = ended;
+        }
+    }
+}
+
 /// Checks a shift document after `changes` were applied to it, assuming it was a valid shift
 /// document before them: the header and every entry the changes create are read and checked as
 /// [`shift::read`](super::shift::read) would; changes that write anything else are checked by
 /// reading the whole document. Returns the same verdict as the full validation, in time
 /// proportional to the changes rather than to the document.
 pub fn validate_shift_changes<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<DocKind, DomainError> {
+    validate_shift_additions(doc, changes).map(|(kind, _)| kind)
+}
+
+/// [`validate_shift_changes`], also returning what the changes added when that is all they did
+/// (new entries, and possibly the end). `None` when they wrote anything else (a header field, the
+/// buddies, an existing entry): then only reading the whole document tells the new state.
+pub fn validate_shift_additions<D: ReadDoc>(
+    doc: &D,
+    changes: &[Change],
+) -> Result<(DocKind, Option<ShiftAdditions>), DomainError> {
     match get_str(doc, &ROOT, "schema")?.as_deref() {
         Some(SHIFT_SCHEMA) => {}
-        _ => return super::validate(doc),
+        _ => return super::validate(doc).map(|k| (k, None)),
     }
     if changes.is_empty() {
-        return super::validate(doc);
+        return super::validate(doc).map(|k| (k, None));
     }
     let Some(t) = touched(doc, changes)? else {
-        return super::validate(doc);
+        return super::validate(doc).map(|k| (k, None));
     };
     // The header, the buddies and the end are checked whenever a change writes any of them;
     // a change that only adds entries leaves them as they were (valid).
     if t.header || t.buddies || t.ended {
         read_header(doc)?;
     }
+    let mut added = ShiftAdditions::default();
     let checkins = req_obj(doc, &ROOT, "checkins", ObjType::Map)?;
-    for key in &t.checkins {
+    for (key, created) in &t.checkins {
         let o = req_obj(doc, &checkins, key, ObjType::Map)?;
-        read_checkin(doc, key, &o)?;
+        // The entry as its change wrote it, if that is surely what the document holds.
+        let c = match t.written.get(created) {
+            Some(w) if w.regular && o.to_string() == *created => read_checkin(w, key)?,
+            _ => read_checkin(&InDoc(doc, &o), key)?,
+        };
+        added.checkins.push(c);
     }
     let acks = req_obj(doc, &ROOT, "acks", ObjType::Map)?;
-    for key in &t.acks {
+    for (key, _) in &t.acks {
         let o = req_obj(doc, &acks, key, ObjType::Map)?;
         let ack = read_ack_entry(doc, key, &o)?;
         if doc.get(&checkins, ack.checkin.to_string())?.is_none() {
             return Err(malformed(format!("ack {} refers to unknown check-in {}", ack.id, ack.checkin)));
         }
+        added.acks.push(ack);
     }
     let exts = req_obj(doc, &ROOT, "extensions", ObjType::Map)?;
-    for key in &t.extensions {
+    for (key, _) in &t.extensions {
         let o = req_obj(doc, &exts, key, ObjType::Map)?;
-        read_extension(doc, key, &o)?;
+        added.extensions.push(read_extension(doc, key, &o)?);
     }
-    Ok(DocKind::Shift)
+    if t.ended {
+        added.ended = Some(read_ended(doc)?);
+    }
+    let added = (!t.header && !t.buddies).then_some(added);
+    Ok((DocKind::Shift, added))
 }
 
 #[cfg(test)]
@@ -198,7 +287,7 @@ mod tests {
         // The cheap path is taken: the check-in is recognised as the one new entry.
         let last = doc.get_last_local_change().unwrap().clone();
         let t = touched(&doc, &[last]).unwrap().expect("a check-in is a known edit");
-        assert_eq!(t.checkins, vec![c.id.to_string()]);
+        assert_eq!(t.checkins.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), vec![c.id.to_string()]);
         let a = Ack { id: AckId::new(), checkin: c.id, by: MemberId::new(), at: Timestamp(3_000), reply: None };
         let (inc, full) = verdicts(&mut doc, |tx| shift::add_ack(tx, &a).unwrap());
         assert!(inc.is_ok() && full.is_ok());
@@ -262,6 +351,24 @@ mod tests {
     }
 
     #[test]
+    fn a_checkin_is_read_as_the_document_holds_it_even_when_its_change_puts_a_field_twice() {
+        let (doc, s, c) = setup();
+        let checkins = doc.get(ROOT, "checkins").unwrap().unwrap().1;
+        for (first, last, valid) in [("bogus", "ok", true), ("ok", "bogus", false)] {
+            let mut d = doc.fork();
+            let (inc, full) = verdicts(&mut d, |tx| {
+                let o = tx.put_object(&checkins, c.id.to_string(), ObjType::Map).unwrap();
+                tx.put(&o, "status", first).unwrap();
+                tx.put(&o, "device_time", 5i64).unwrap();
+                tx.put(&o, "by", s.worker.to_string()).unwrap();
+                tx.put(&o, "device", c.device.to_string()).unwrap();
+                tx.put(&o, "status", last).unwrap();
+            });
+            assert_eq!((inc.is_ok(), full.is_ok()), (valid, valid), "{first} then {last}: {inc:?} {full:?}");
+        }
+    }
+
+    #[test]
     fn edits_it_does_not_model_fall_back_to_the_full_validation() {
         let (mut doc, _, c) = setup();
         doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
@@ -276,5 +383,60 @@ mod tests {
         // A harmless edit of an existing entry passes, as fully validated.
         let (inc, full) = verdicts(&mut doc.fork(), |tx| tx.put(&entry, "extra", 1i64).unwrap());
         assert!(inc.is_ok() && full.is_ok());
+    }
+
+    #[test]
+    fn additions_applied_to_the_shift_read_before_give_the_shift_read_after() {
+        let (mut doc, s, _) = setup();
+        let mut known = shift::read(&doc).unwrap();
+        // Check-ins out of device-time order, acks, extensions and the end, one change each.
+        let times = [9_000, 3_000, 7_000, 3_000, 12_000];
+        let mut ids = Vec::new();
+        for (i, t) in times.iter().enumerate() {
+            let c = CheckIn::new(CheckInStatus::Ok, Timestamp(*t), s.worker, DeviceId::new());
+            ids.push(c.id);
+            let edit = |tx: &mut automerge::transaction::Transaction<'_>| shift::add_checkin(tx, &c);
+            step(&mut doc, &mut known, edit);
+            if i % 2 == 1 {
+                let a = Ack {
+                    id: AckId::new(),
+                    checkin: ids[i - 1],
+                    by: MemberId::new(),
+                    at: Timestamp(10_000 - *t),
+                    reply: Some("seen".into()),
+                };
+                step(&mut doc, &mut known, |tx| shift::add_ack(tx, &a));
+            }
+        }
+        for at in [5_000, 4_000] {
+            let e = Extension {
+                id: ExtensionId::new(),
+                new_end: Timestamp(200_000 + at),
+                reason: "late".into(),
+                at: Timestamp(at),
+            };
+            step(&mut doc, &mut known, |tx| shift::extend(tx, &e));
+        }
+        step(&mut doc, &mut known, |tx| shift::end(tx, &ShiftEnd { at: Timestamp(20_000), note: Some("done".into()) }));
+        assert_eq!(known.checkins.len(), times.len());
+        // A header edit is not an addition: the whole document must be read.
+        let heads = doc.get_heads();
+        doc.transact(|tx| shift::set_purpose(tx, "other")).map_err(|f| f.error).unwrap();
+        let (_, added) = validate_shift_additions(&doc, &doc.get_changes(&heads)).unwrap();
+        assert!(added.is_none());
+    }
+
+    /// One edit as one change: the additions it reports, applied to `known`, give the new read.
+    fn step(
+        doc: &mut Automerge,
+        known: &mut Shift,
+        edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), DomainError>,
+    ) {
+        let heads = doc.get_heads();
+        doc.transact(edit).map_err(|f| f.error).unwrap();
+        let (kind, added) = validate_shift_additions(doc, &doc.get_changes(&heads)).unwrap();
+        assert_eq!(kind, DocKind::Shift);
+        added.expect("an addition").apply_to(known);
+        assert_eq!(*known, shift::read(doc).unwrap());
     }
 }

@@ -9,7 +9,7 @@ pub mod incremental;
 pub mod shift;
 pub mod team;
 
-pub use incremental::validate_shift_changes;
+pub use incremental::{ShiftAdditions, validate_shift_additions, validate_shift_changes};
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
 
@@ -51,6 +51,22 @@ fn malformed(msg: impl Into<String>) -> DomainError {
     DomainError::Malformed(msg.into())
 }
 
+/// Where the fields of one map object are read from: the object in a document, or the
+/// operations of the change that created it (see [`incremental`]).
+pub(crate) trait Fields {
+    /// The value at `key`: `None` if absent or null; an error if it is an object.
+    fn scalar(&self, key: &str) -> Result<Option<ScalarValue>, DomainError>;
+}
+
+/// A map object of a document.
+pub(crate) struct InDoc<'a, D>(pub &'a D, pub &'a ObjId);
+
+impl<D: ReadDoc> Fields for InDoc<'_, D> {
+    fn scalar(&self, key: &str) -> Result<Option<ScalarValue>, DomainError> {
+        scalar(self.0, self.1, key)
+    }
+}
+
 fn scalar<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<ScalarValue>, DomainError> {
     match doc.get(obj, key)? {
         None => Ok(None),
@@ -62,20 +78,20 @@ fn scalar<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<ScalarVa
     }
 }
 
-pub(crate) fn get_str<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<String>, DomainError> {
-    match scalar(doc, obj, key)? {
+pub(crate) fn field_str(f: &impl Fields, key: &str) -> Result<Option<String>, DomainError> {
+    match f.scalar(key)? {
         None => Ok(None),
         Some(ScalarValue::Str(s)) => Ok(Some(s.to_string())),
         Some(_) => Err(malformed(format!("'{key}' should be text"))),
     }
 }
 
-pub(crate) fn req_str<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<String, DomainError> {
-    get_str(doc, obj, key)?.ok_or_else(|| malformed(format!("'{key}' is missing")))
+pub(crate) fn req_field_str(f: &impl Fields, key: &str) -> Result<String, DomainError> {
+    field_str(f, key)?.ok_or_else(|| malformed(format!("'{key}' is missing")))
 }
 
-pub(crate) fn get_int<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<i64>, DomainError> {
-    match scalar(doc, obj, key)? {
+pub(crate) fn field_int(f: &impl Fields, key: &str) -> Result<Option<i64>, DomainError> {
+    match f.scalar(key)? {
         None => Ok(None),
         Some(ScalarValue::Int(i)) => Ok(Some(i)),
         Some(ScalarValue::Uint(u)) => {
@@ -85,17 +101,33 @@ pub(crate) fn get_int<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Opt
     }
 }
 
-pub(crate) fn req_int<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<i64, DomainError> {
-    get_int(doc, obj, key)?.ok_or_else(|| malformed(format!("'{key}' is missing")))
+pub(crate) fn req_field_int(f: &impl Fields, key: &str) -> Result<i64, DomainError> {
+    field_int(f, key)?.ok_or_else(|| malformed(format!("'{key}' is missing")))
 }
 
-pub(crate) fn get_f64<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<f64>, DomainError> {
-    match scalar(doc, obj, key)? {
+pub(crate) fn field_f64(f: &impl Fields, key: &str) -> Result<Option<f64>, DomainError> {
+    match f.scalar(key)? {
         None => Ok(None),
         Some(ScalarValue::F64(f)) => Ok(Some(f)),
         Some(ScalarValue::Int(i)) => Ok(Some(i as f64)),
         Some(_) => Err(malformed(format!("'{key}' should be a number"))),
     }
+}
+
+pub(crate) fn get_str<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<String>, DomainError> {
+    field_str(&InDoc(doc, obj), key)
+}
+
+pub(crate) fn req_str<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<String, DomainError> {
+    req_field_str(&InDoc(doc, obj), key)
+}
+
+pub(crate) fn get_int<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Option<i64>, DomainError> {
+    field_int(&InDoc(doc, obj), key)
+}
+
+pub(crate) fn req_int<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<i64, DomainError> {
+    req_field_int(&InDoc(doc, obj), key)
 }
 
 /// The object at `key`, which must be of type `ty` if present.

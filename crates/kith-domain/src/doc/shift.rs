@@ -18,8 +18,9 @@ use automerge::transaction::Transactable;
 use automerge::{ObjType, ROOT, ReadDoc};
 
 use super::{
-    SCHEMA_VERSION, SHIFT_SCHEMA, check_schema, enum_from_str, enum_to_str, get_f64, get_int, get_obj, get_str, id_set,
-    malformed, map_entries, parse, req_int, req_obj, req_str,
+    Fields, InDoc, SCHEMA_VERSION, SHIFT_SCHEMA, check_schema, enum_from_str, enum_to_str, field_f64, field_int,
+    field_str, get_obj, get_str, id_set, malformed, map_entries, parse, req_field_int, req_field_str, req_int, req_obj,
+    req_str,
 };
 use crate::model::{
     Ack, CheckIn, CheckInStatus, Extension, Location, LocationPrecision, MAX_NOTE_BYTES, Note, Rating, Shift, ShiftEnd,
@@ -197,7 +198,7 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
     let ci_obj = req_obj(doc, r, "checkins", ObjType::Map)?;
     let mut checkins = Vec::new();
     for (k, o) in map_entries(doc, &ci_obj)? {
-        checkins.push(read_checkin(doc, &k, &o)?);
+        checkins.push(read_checkin(&InDoc(doc, &o), &k)?);
     }
     checkins.sort_by_key(|c| (c.device_time, c.id));
 
@@ -286,8 +287,8 @@ pub(crate) fn read_ack_entry<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjI
     })
 }
 
-fn rating<D: ReadDoc>(doc: &D, o: &automerge::ObjId, key: &'static str) -> Result<Option<Rating>, DomainError> {
-    match get_int(doc, o, key)? {
+fn rating(f: &impl Fields, key: &'static str) -> Result<Option<Rating>, DomainError> {
+    match field_int(f, key)? {
         None => Ok(None),
         Some(v) => u8::try_from(v)
             .ok()
@@ -297,12 +298,13 @@ fn rating<D: ReadDoc>(doc: &D, o: &automerge::ObjId, key: &'static str) -> Resul
     }
 }
 
-pub(crate) fn read_checkin<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjId) -> Result<CheckIn, DomainError> {
-    let status: CheckInStatus = enum_from_str(&req_str(doc, o, "status")?, "check-in status")?;
-    let note = match get_str(doc, o, "note")? {
+/// One check-in entry, keyed `key`, with its fields read from `f`.
+pub(crate) fn read_checkin(f: &impl Fields, key: &str) -> Result<CheckIn, DomainError> {
+    let status: CheckInStatus = enum_from_str(&req_field_str(f, "status")?, "check-in status")?;
+    let note = match field_str(f, "note")? {
         None => None,
         Some(text) => {
-            let visibility: Visibility = match get_str(doc, o, "note_vis")? {
+            let visibility: Visibility = match field_str(f, "note_vis")? {
                 // A note with no visibility stays with the leads: the safer reading.
                 None => Visibility::Leads,
                 Some(v) => enum_from_str(&v, "note visibility")?,
@@ -310,24 +312,24 @@ pub(crate) fn read_checkin<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjId)
             Some(Note { text, visibility })
         }
     };
-    let location = match get_str(doc, o, "loc_precision")? {
+    let location = match field_str(f, "loc_precision")? {
         None => None,
         Some(p) => {
             let precision: LocationPrecision = enum_from_str(&p, "location precision")?;
-            let lat = get_f64(doc, o, "lat")?.ok_or_else(|| malformed("location without 'lat'"))?;
-            let lon = get_f64(doc, o, "lon")?.ok_or_else(|| malformed("location without 'lon'"))?;
+            let lat = field_f64(f, "lat")?.ok_or_else(|| malformed("location without 'lat'"))?;
+            let lon = field_f64(f, "lon")?.ok_or_else(|| malformed("location without 'lon'"))?;
             Location::shared(precision, lat, lon)?
         }
     };
     Ok(CheckIn {
         id: parse(key, "check-in id")?,
         status,
-        mood: rating(doc, o, "mood")?,
-        confidence: rating(doc, o, "confidence")?,
+        mood: rating(f, "mood")?,
+        confidence: rating(f, "confidence")?,
         note,
         location,
-        device_time: Timestamp(req_int(doc, o, "device_time")?),
-        by: parse(&req_str(doc, o, "by")?, "member id")?,
-        device: parse(&req_str(doc, o, "device")?, "device id")?,
+        device_time: Timestamp(req_field_int(f, "device_time")?),
+        by: parse(&req_field_str(f, "by")?, "member id")?,
+        device: parse(&req_field_str(f, "device")?, "device id")?,
     })
 }

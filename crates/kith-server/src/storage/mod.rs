@@ -8,6 +8,7 @@
 //!   while the database lives (a restored backup may reuse numbers: clients detect it by hash);
 //! - `(doc_id, hash)` is unique.
 
+pub mod recent;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -28,6 +29,11 @@ pub enum StorageError {
     Conflict(String),
     #[error("the database holds data this build cannot read: {0}")]
     Corrupt(String),
+    /// The device that pushed the changes was revoked (checked in the transaction that would
+    /// have stored them, so nothing of a revoked device is stored even if it was revoked while
+    /// its request was in flight).
+    #[error("the device was revoked")]
+    Revoked,
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -174,7 +180,9 @@ pub struct FeedScope {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FeedEntry {
     pub meta: DocMeta,
-    /// The seq of the document's first change ever.
+    /// The seq of the document's first change ever; an implementation may give any value not
+    /// greater than the position asked for when the document existed then (the feed only
+    /// compares the two).
     pub first_seq: u64,
     /// The seq of its first change after the position asked for.
     pub min_seq_after: u64,
@@ -244,6 +252,17 @@ pub struct CheckinReceipt {
     /// The offset (server minus device, ms) of the device that made it, when received.
     pub offset_ms: i64,
     pub effective_at: i64,
+}
+
+/// What the deadline engine keeps about a pushed shift, stored in the same transaction as the
+/// push's changes (see [`Storage::append_changes_tracked`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tracking {
+    /// Inserted if the shift is not tracked yet; of an existing row only a missing `ended_seen`
+    /// is filled in (the offset is the engine's to move, with [`Storage::track_shifts`]).
+    pub shift: TrackedShift,
+    /// First receipts of the push's new check-ins (an existing receipt is kept).
+    pub receipts: Vec<CheckinReceipt>,
 }
 
 /// A shift the deadline engine watches.
@@ -325,6 +344,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn load_doc(&self, id: Uuid) -> StorageResult<Option<LoadedDoc>>;
     /// Stores changes durably; returns their seqs in order.
     async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>>;
+    /// [`Storage::append_changes`] and, when given, the shift's [`Tracking`] in the same
+    /// transaction: a check-in's receipt (its receipt time) is stored if and only if the check-in
+    /// is. Fails with [`StorageError::Revoked`], storing nothing, if a change's device is revoked.
+    async fn append_changes_tracked(&self, batch: AppendChanges, track: Option<Tracking>) -> StorageResult<Vec<u64>> {
+        let seqs = self.append_changes(batch).await?;
+        if let Some(t) = track {
+            self.track_shifts(vec![(t.shift, t.receipts)]).await?;
+        }
+        Ok(seqs)
+    }
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()>;
     async fn count_docs(&self) -> StorageResult<u64>;
 

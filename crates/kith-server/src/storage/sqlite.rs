@@ -5,9 +5,10 @@
 //! fsync per batch) and only then answers each request. Reads use a small pool of connections on
 //! blocking threads, so the async runtime never waits on SQLite.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use kith_proto::Kind;
 use rusqlite::{Connection, OptionalExtension, params};
 use uuid::Uuid;
 
+use super::recent::{Recent, RecentChange};
 use super::*;
 
 /// The schema version this build writes (`PRAGMA user_version`).
@@ -81,7 +83,35 @@ pub struct SqliteStorage {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     closed: std::sync::atomic::AtomicBool,
+    /// The latest stored changes (see [`super::recent`]), shared with the writer thread.
+    feed: Arc<FeedShared>,
+    /// Device lookups by token hash (see [`SqliteStorage::device_by_token`]).
+    auth: Mutex<AuthCache>,
+    /// Reads the auth generation inline: one row, no trip through the blocking pool.
+    gen_conn: Mutex<Connection>,
 }
+
+/// What the writer thread and the readers share about recent changes.
+#[derive(Debug, Default)]
+struct FeedShared {
+    recent: RwLock<Recent>,
+    /// Changes stored by the jobs of the transaction in progress (published once it commits).
+    pending: Mutex<Vec<RecentChange>>,
+}
+
+/// Cached device lookups, valid while the database's auth generation is `generation`. Every
+/// write that can change what a lookup returns (a revocation, a role change) bumps the
+/// generation in the same transaction, whichever process makes it (`kith-server admin revoke`
+/// writes the same file), and every lookup reads the generation first: a revocation is honoured
+/// from the next request on, as without the cache.
+#[derive(Debug, Default)]
+struct AuthCache {
+    generation: i64,
+    by_token: HashMap<Vec<u8>, DeviceAuth>,
+}
+
+/// Devices kept in the auth cache at most (it starts over when full).
+const AUTH_CACHE_MAX: usize = 100_000;
 
 impl std::fmt::Debug for SqliteStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,10 +171,15 @@ impl SqliteStorage {
         let key: [u8; 32] = rand::random();
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('receipt_key', ?1)", params![key.to_vec()])
             .map_err(db)?;
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('auth_gen', 0)", []).map_err(db)?;
+        let feed =
+            Arc::new(FeedShared { recent: RwLock::new(Recent::after(last_change(&conn)?)), ..Default::default() });
+        let gen_conn = open_reader(path)?;
         let (tx, rx) = mpsc::channel::<Job>();
+        let shared = feed.clone();
         let thread = std::thread::Builder::new()
             .name("kith-sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &shared))
             .map_err(|e| StorageError::Db(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStorage {
             path: path.to_path_buf(),
@@ -152,6 +187,9 @@ impl SqliteStorage {
             writer_thread: Mutex::new(Some(thread)),
             readers: Arc::new(Mutex::new(Vec::new())),
             closed: std::sync::atomic::AtomicBool::new(false),
+            feed,
+            auth: Mutex::new(AuthCache::default()),
+            gen_conn: Mutex::new(gen_conn),
         })
     }
 
@@ -165,9 +203,24 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
     ) -> StorageResult<R> {
+        self.write_changes(move |c| f(c).map(|r| (r, Vec::new()))).await
+    }
+
+    /// [`SqliteStorage::write`] for a job that stores changes: it returns them too, and they join
+    /// the in-memory window of recent changes once the transaction has committed.
+    async fn write_changes<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<(R, Vec<RecentChange>), StorageError> + Send + 'static,
+    ) -> StorageResult<R> {
         let (tx, rx) = tokio::sync::oneshot::channel::<StorageResult<R>>();
+        let feed = self.feed.clone();
         let job: Job = Box::new(move |conn: &Connection| {
-            let r = savepoint(conn, f);
+            let r = savepoint(conn, f).map(|(r, stored)| {
+                if !stored.is_empty() {
+                    lock(&feed.pending).extend(stored);
+                }
+                r
+            });
             Box::new(move |commit: Result<(), StorageError>| {
                 let _ = tx.send(commit.and(r));
             })
@@ -206,6 +259,51 @@ impl SqliteStorage {
         })
         .await
         .map_err(|e| StorageError::Db(format!("read task failed: {e}")))?
+    }
+
+    /// [`Storage::feed_position`] from the database.
+    async fn feed_position_stored(&self, cursor_seq: u64) -> StorageResult<FeedPosition> {
+        self.read(move |c| {
+            let max: Option<(i64, Vec<u8>)> = c
+                .prepare_cached("SELECT seq, hash FROM changes ORDER BY seq DESC LIMIT 1")
+                .map_err(db)?
+                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            let at: Option<Vec<u8>> = if cursor_seq == 0 {
+                None
+            } else {
+                c.prepare_cached("SELECT hash FROM changes WHERE seq = ?1")
+                    .map_err(db)?
+                    .query_row(params![i(cursor_seq)], |r| r.get(0))
+                    .optional()
+                    .map_err(db)?
+            };
+            Ok(FeedPosition {
+                max_seq: max.as_ref().map_or(0, |m| u(m.0)),
+                max_hash: max.map(|m| m.1),
+                hash_at_cursor: at,
+            })
+        })
+        .await
+    }
+
+    fn check_open(&self) -> StorageResult<()> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) { Err(StorageError::Closed) } else { Ok(()) }
+    }
+
+    /// The auth generation now (see [`AuthCache`]), read on the calling thread: one row of a
+    /// WAL database, which never waits for the writer.
+    fn auth_generation(&self) -> StorageResult<i64> {
+        self.check_open()?;
+        let conn = lock(&self.gen_conn);
+        let g: Option<i64> = conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'auth_gen'")
+            .map_err(db)?
+            .query_row([], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        Ok(g.unwrap_or(0))
     }
 
     fn shutdown_now(&self) {
@@ -247,7 +345,7 @@ fn savepoint<R>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<R, Stor
 /// Largest number of writes committed together.
 const MAX_BATCH: usize = 1024;
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, feed: &FeedShared) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -261,15 +359,70 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, jobs = batch.len(), "could not begin a write transaction");
             continue;
         }
+        // Another process stored changes since our last commit: the window of recent changes
+        // starts over after them, before this transaction stores anything after them.
+        match last_change(&conn) {
+            Ok(last) => {
+                let mut recent = write_lock(&feed.recent);
+                if recent.max().map(|(s, _)| s) != last.as_ref().map(|l| l.0) {
+                    tracing::info!("changes were stored by another process: the feed reads them from the database");
+                    *recent = Recent::after(last);
+                } else {
+                    recent.confirm();
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "could not read the greatest seq");
+                let _ = conn.execute_batch("ROLLBACK");
+                continue;
+            }
+        }
+        lock(&feed.pending).clear();
         let dones: Vec<Done> = batch.into_iter().map(|job| job(&conn)).collect();
         let commit = conn.execute_batch("COMMIT").map_err(db);
+        let stored = std::mem::take(&mut *lock(&feed.pending));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        } else if !stored.is_empty() {
+            // Before anyone hears that these changes are stored.
+            write_lock(&feed.recent).extend(stored);
         }
         for d in dones {
             d(commit.clone());
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write_lock<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn read_lock<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The greatest seq stored and its hash.
+fn last_change(c: &Connection) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
+    c.prepare_cached("SELECT seq, hash FROM changes ORDER BY seq DESC LIMIT 1")
+        .map_err(db)?
+        .query_row([], |r| Ok((u(r.get(0)?), r.get(1)?)))
+        .optional()
+        .map_err(db)
+}
+
+/// Makes cached device lookups stale (a revocation or a role change): see [`AuthCache`].
+fn bump_auth_generation(c: &Connection) -> Result<(), StorageError> {
+    c.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('auth_gen', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
+    )
+    .map_err(db)?
+    .execute([])
+    .map_err(db)?;
+    Ok(())
 }
 
 fn role_str(r: Role) -> &'static str {
@@ -305,8 +458,25 @@ fn i(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-fn insert_changes(conn: &Connection, batch: &AppendChanges) -> Result<Vec<u64>, StorageError> {
+fn insert_changes(conn: &Connection, batch: &AppendChanges) -> Result<(Vec<u64>, Vec<RecentChange>), StorageError> {
     let m = &batch.meta;
+    // Nothing of a device revoked meanwhile (by any process) is stored.
+    let mut checked: Option<DeviceId> = None;
+    for d in batch.changes.iter().filter_map(|c| c.device) {
+        if checked == Some(d) {
+            continue;
+        }
+        let revoked: Option<bool> = conn
+            .prepare_cached("SELECT revoked_at IS NOT NULL FROM devices WHERE id = ?1")
+            .map_err(db)?
+            .query_row(params![d.to_string()], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        if revoked == Some(true) {
+            return Err(StorageError::Revoked);
+        }
+        checked = Some(d);
+    }
     let owner = m.owner.map(|o| o.to_string());
     let mut stmt = conn
         .prepare_cached(
@@ -315,7 +485,8 @@ fn insert_changes(conn: &Connection, batch: &AppendChanges) -> Result<Vec<u64>, 
         )
         .map_err(db)?;
     let mut seqs = Vec::with_capacity(batch.changes.len());
-    for c in &batch.changes {
+    let mut stored = Vec::with_capacity(batch.changes.len());
+    for (i, c) in batch.changes.iter().enumerate() {
         stmt.execute(params![
             m.id.to_string(),
             m.team.to_string(),
@@ -333,7 +504,17 @@ fn insert_changes(conn: &Connection, batch: &AppendChanges) -> Result<Vec<u64>, 
             }
             e => db(e),
         })?;
-        seqs.push(u(conn.last_insert_rowid()));
+        let seq = u(conn.last_insert_rowid());
+        seqs.push(seq);
+        stored.push(RecentChange {
+            seq,
+            doc: m.id,
+            team: m.team,
+            kind: m.kind,
+            owner: m.owner,
+            hash: c.hash.clone(),
+            created: batch.create && i == 0,
+        });
     }
     if batch.create {
         let first = seqs.first().copied().unwrap_or(0);
@@ -348,7 +529,7 @@ fn insert_changes(conn: &Connection, batch: &AppendChanges) -> Result<Vec<u64>, 
             e => db(e),
         })?;
     }
-    Ok(seqs)
+    Ok((seqs, stored))
 }
 
 fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
@@ -372,6 +553,29 @@ fn device_record(row: DeviceRow) -> Result<DeviceRecord, StorageError> {
 
 const DEVICE_COLS: &str = "d.id, d.member_id, d.team_id, d.label, d.actor, d.created_at, d.revoked_at";
 
+fn device_by_token(c: &Connection, token_hash: Vec<u8>) -> Result<Option<DeviceAuth>, StorageError> {
+    let row = c
+        .prepare_cached(&format!(
+            "SELECT {DEVICE_COLS}, m.name, m.role, m.role_seq FROM devices d JOIN members m ON m.id = d.member_id
+             WHERE d.token_hash = ?1"
+        ))
+        .map_err(db)?
+        .query_row(params![token_hash], |r| {
+            Ok((device_from_row(r)?, r.get::<_, String>(7)?, r.get::<_, String>(8)?, r.get::<_, i64>(9)?))
+        })
+        .optional()
+        .map_err(db)?;
+    match row {
+        None => Ok(None),
+        Some((d, name, role, role_seq)) => Ok(Some(DeviceAuth {
+            device: device_record(d)?,
+            member_name: name,
+            role: parse_role(&role)?,
+            role_seq: u(role_seq),
+        })),
+    }
+}
+
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn server_actor(&self) -> StorageResult<Vec<u8>> {
@@ -385,14 +589,14 @@ impl Storage for SqliteStorage {
     }
 
     async fn create_team(&self, team: TeamRecord, team_doc: AppendChanges) -> StorageResult<()> {
-        self.write(move |c| {
+        self.write_changes(move |c| {
             c.execute(
                 "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![team.id.to_string(), team.name, team.created_at],
             )
             .map_err(db)?;
-            insert_changes(c, &team_doc)?;
-            Ok(())
+            let (_, stored) = insert_changes(c, &team_doc)?;
+            Ok(((), stored))
         })
         .await
     }
@@ -454,6 +658,9 @@ impl Storage for SqliteStorage {
             let mut n = 0;
             for (m, r) in roles {
                 n += st.execute(params![m.to_string(), team.to_string(), role_str(r)]).map_err(db)?;
+            }
+            if n > 0 {
+                bump_auth_generation(c)?;
             }
             Ok(n)
         })
@@ -536,30 +743,34 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    /// Answered from memory while the auth generation has not moved (one inline read of one
+    /// row per call; see [`AuthCache`]); from the database otherwise.
     async fn device_by_token(&self, token_hash: Vec<u8>) -> StorageResult<Option<DeviceAuth>> {
-        self.read(move |c| {
-            let row = c
-                .prepare_cached(&format!(
-                    "SELECT {DEVICE_COLS}, m.name, m.role, m.role_seq FROM devices d JOIN members m ON m.id = d.member_id
-                     WHERE d.token_hash = ?1"
-                ))
-                .map_err(db)?
-                .query_row(params![token_hash], |r| {
-                    Ok((device_from_row(r)?, r.get::<_, String>(7)?, r.get::<_, String>(8)?, r.get::<_, i64>(9)?))
-                })
-                .optional()
-                .map_err(db)?;
-            match row {
-                None => Ok(None),
-                Some((d, name, role, role_seq)) => Ok(Some(DeviceAuth {
-                    device: device_record(d)?,
-                    member_name: name,
-                    role: parse_role(&role)?,
-                    role_seq: u(role_seq),
-                })),
+        let generation = self.auth_generation()?;
+        {
+            let cache = lock(&self.auth);
+            if cache.generation == generation
+                && let Some(d) = cache.by_token.get(&token_hash)
+            {
+                return Ok(Some(d.clone()));
             }
-        })
-        .await
+        }
+        let key = token_hash.clone();
+        let found = self.read(move |c| device_by_token(c, token_hash)).await?;
+        if let Some(d) = &found {
+            let mut cache = lock(&self.auth);
+            if cache.generation < generation {
+                cache.generation = generation;
+                cache.by_token.clear();
+            }
+            if cache.generation == generation {
+                if cache.by_token.len() >= AUTH_CACHE_MAX {
+                    cache.by_token.clear();
+                }
+                cache.by_token.insert(key, d.clone());
+            }
+        }
+        Ok(found)
     }
 
     async fn devices(&self, team: Option<TeamId>) -> StorageResult<Vec<DeviceRecord>> {
@@ -588,6 +799,9 @@ impl Storage for SqliteStorage {
                     params![id.to_string(), at],
                 )
                 .map_err(db)?;
+            if n > 0 {
+                bump_auth_generation(c)?;
+            }
             Ok(n > 0)
         })
         .await
@@ -614,7 +828,41 @@ impl Storage for SqliteStorage {
     }
 
     async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>> {
-        self.write(move |c| insert_changes(c, &batch)).await
+        self.write_changes(move |c| insert_changes(c, &batch)).await
+    }
+
+    async fn append_changes_tracked(&self, batch: AppendChanges, track: Option<Tracking>) -> StorageResult<Vec<u64>> {
+        self.write_changes(move |c| {
+            let stored = insert_changes(c, &batch)?;
+            if let Some(t) = track {
+                let s = &t.shift;
+                c.prepare_cached(
+                    "INSERT OR IGNORE INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(db)?
+                .execute(params![
+                    s.shift.to_string(),
+                    s.team.to_string(),
+                    s.worker.to_string(),
+                    s.offset_ms,
+                    s.first_seen,
+                    s.ended_seen
+                ])
+                .map_err(db)?;
+                if let Some(ended) = s.ended_seen {
+                    c.prepare_cached(
+                        "UPDATE tracked_shifts SET ended_seen = ?2 WHERE shift_id = ?1 AND ended_seen IS NULL",
+                    )
+                    .map_err(db)?
+                    .execute(params![s.shift.to_string(), ended])
+                    .map_err(db)?;
+                }
+                insert_receipts(c, t.receipts)?;
+            }
+            Ok(stored)
+        })
+        .await
     }
 
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
@@ -636,6 +884,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn feed_docs(&self, scope: FeedScope, after: u64, limit: usize) -> StorageResult<Vec<FeedEntry>> {
+        self.check_open()?;
+        if let Some(docs) = read_lock(&self.feed.recent).feed_docs(&scope, after, limit) {
+            return Ok(docs);
+        }
         self.read(move |c| {
             // The limit is part of the SQL text: SQLite re-prepares a statement on every run when a
             // bound parameter is used by the planner, as `LIMIT ?` is.
@@ -683,6 +935,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn change_at_or_before(&self, seq: u64) -> StorageResult<Option<(u64, Vec<u8>)>> {
+        self.check_open()?;
+        if let Some(found) = read_lock(&self.feed.recent).at_or_before(seq) {
+            return Ok(found);
+        }
         self.read(move |c| {
             c.query_row(
                 "SELECT seq, hash FROM changes WHERE seq <= ?1 ORDER BY seq DESC LIMIT 1",
@@ -710,31 +966,16 @@ impl Storage for SqliteStorage {
     }
 
     async fn feed_position(&self, cursor_seq: u64) -> StorageResult<FeedPosition> {
-        self.read(move |c| {
-            let max: Option<(i64, Vec<u8>)> = c
-                .prepare_cached("SELECT seq, hash FROM changes ORDER BY seq DESC LIMIT 1")
-                .map_err(db)?
-                .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(db)?;
-            let at: Option<Vec<u8>> = if cursor_seq == 0 {
-                None
-            } else {
-                c.prepare_cached("SELECT hash FROM changes WHERE seq = ?1")
-                    .map_err(db)?
-                    .query_row(params![i(cursor_seq)], |r| r.get(0))
-                    .optional()
-                    .map_err(db)?
-            };
-            Ok(FeedPosition {
-                max_seq: max.as_ref().map_or(0, |m| u(m.0)),
-                max_hash: max.map(|m| m.1),
-                hash_at_cursor: at,
-            })
-        })
-        .await
+        self.check_open()?;
+        if let Some(p) = read_lock(&self.feed.recent).position(cursor_seq) {
+            return Ok(p);
+        }
+        let pos = self.feed_position_stored(cursor_seq).await?;
+        // Changes the window does not know (stored by another process): it answers nothing more
+        // until the writer starts it over, so no feed mixes the two.
+        write_lock(&self.feed.recent).saw(pos.max_seq);
+        Ok(pos)
     }
-
     async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
         self.read(move |c| {
             let mut st = c
@@ -1171,44 +1412,48 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
 }
 
-fn track_one(c: &Connection, s: TrackedShift, receipts: Vec<CheckinReceipt>) -> Result<(), StorageError> {
-    {
-        let mut st = c
-            .prepare_cached(
-                "INSERT OR IGNORE INTO checkin_receipts
-                     (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(db)?;
-        for r in receipts {
-            st.execute(params![
-                r.checkin.to_string(),
-                r.shift.to_string(),
-                r.device.to_string(),
-                r.device_time,
-                r.received_at,
-                r.offset_ms,
-                r.effective_at
-            ])
-            .map_err(db)?;
-        }
-        c.prepare_cached(
-            "INSERT INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (shift_id) DO UPDATE SET offset_ms = excluded.offset_ms,
-                    ended_seen = COALESCE(tracked_shifts.ended_seen, excluded.ended_seen)",
+/// Stores check-in receipts; a check-in's first receipt is kept.
+fn insert_receipts(c: &Connection, receipts: Vec<CheckinReceipt>) -> Result<(), StorageError> {
+    let mut st = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO checkin_receipts
+                 (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
-        .map_err(db)?
-        .execute(params![
-            s.shift.to_string(),
-            s.team.to_string(),
-            s.worker.to_string(),
-            s.offset_ms,
-            s.first_seen,
-            s.ended_seen
+        .map_err(db)?;
+    for r in receipts {
+        st.execute(params![
+            r.checkin.to_string(),
+            r.shift.to_string(),
+            r.device.to_string(),
+            r.device_time,
+            r.received_at,
+            r.offset_ms,
+            r.effective_at
         ])
         .map_err(db)?;
     }
+    Ok(())
+}
+
+fn track_one(c: &Connection, s: TrackedShift, receipts: Vec<CheckinReceipt>) -> Result<(), StorageError> {
+    insert_receipts(c, receipts)?;
+    c.prepare_cached(
+        "INSERT INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (shift_id) DO UPDATE SET offset_ms = excluded.offset_ms,
+                ended_seen = COALESCE(tracked_shifts.ended_seen, excluded.ended_seen)",
+    )
+    .map_err(db)?
+    .execute(params![
+        s.shift.to_string(),
+        s.team.to_string(),
+        s.worker.to_string(),
+        s.offset_ms,
+        s.first_seen,
+        s.ended_seen
+    ])
+    .map_err(db)?;
     Ok(())
 }
 

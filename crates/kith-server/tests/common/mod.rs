@@ -185,6 +185,7 @@ impl Dev {
             changes: doc.get_changes(&have).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
             heads: hashes(&doc.get_heads()),
             vouch: None,
+            save: None,
         }
     }
 
@@ -258,7 +259,12 @@ impl Dev {
                 doc.load_incremental(d).unwrap();
             }
             self.kinds.insert(f.id, f.kind);
-            self.server_heads.insert(f.id, unhash(&f.heads));
+            // No heads with one whole saved document (protocol 2): they are its own.
+            let heads = match f.data.as_slice() {
+                [whole] if f.heads.is_empty() => Automerge::load(whole).unwrap().get_heads(),
+                _ => unhash(&f.heads),
+            };
+            self.server_heads.insert(f.id, heads);
         }
         self.cursor = Some(resp.cursor.clone());
     }

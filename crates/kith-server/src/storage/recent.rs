@@ -1,0 +1,259 @@
+//! The latest stored changes, in memory: the feed of a device that syncs regularly is answered
+//! from here instead of from the database.
+//!
+//! [`Recent`] holds every change with a seq in `(base, max]`, in seq order, each with the
+//! document facts the feed needs (team, kind, owner, whether it created its document). It is
+//! filled by the SQLite writer thread after each commit, with the changes that commit stored,
+//! before any request hears that they are stored. Changes are appended to the database only by
+//! that writer while the server runs, and seqs only grow (`AUTOINCREMENT`), so the window is
+//! complete. If another process appended changes (e.g. `kith-server admin create-team` against
+//! the same file), the writer notices at its next transaction (the database's greatest seq is
+//! not the window's) and starts the window over from there, before it stores anything after
+//! them. Until then a reader may answer a feed from a window that lacks them; its cursor then
+//! stops at the window's greatest seq, below them, so they are delivered later, never skipped. A
+//! position outside the window (an old cursor, one beyond it, or right after the server started)
+//! is answered from the database; if that shows a greater seq than the window's, the window
+//! answers nothing until the writer's next transaction has checked it (`stale`), so one feed never
+//! mixes a cursor from the database with documents from a window that lacks some changes.
+
+use std::collections::{HashSet, VecDeque};
+
+use kith_domain::{MemberId, TeamId};
+use kith_proto::Kind;
+use uuid::Uuid;
+
+use super::{DocMeta, FeedEntry, FeedPosition, FeedScope};
+
+/// Changes kept in memory (≈ 100 bytes each).
+pub const CAPACITY: usize = 1 << 16;
+
+/// One stored change, as the feed needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentChange {
+    pub seq: u64,
+    pub doc: Uuid,
+    pub team: TeamId,
+    pub kind: Kind,
+    pub owner: Option<MemberId>,
+    pub hash: Vec<u8>,
+    /// The change created its document (it is the document's first).
+    pub created: bool,
+}
+
+/// The window of recent changes.
+#[derive(Debug, Default)]
+pub struct Recent {
+    /// The greatest seq stored before the window starts, and its hash (none if there is none).
+    base: u64,
+    base_hash: Option<Vec<u8>>,
+    /// Every change with seq > `base`, in seq order.
+    changes: VecDeque<RecentChange>,
+    /// A reader saw a greater seq in the database than the window's: changes were stored by
+    /// another process. The window answers nothing until the writer starts it over.
+    stale: bool,
+}
+
+impl Recent {
+    /// An empty window after the change `(seq, hash)`, the greatest stored (none: no changes).
+    pub fn after(last: Option<(u64, Vec<u8>)>) -> Recent {
+        match last {
+            Some((seq, hash)) => Recent { base: seq, base_hash: Some(hash), ..Recent::default() },
+            None => Recent::default(),
+        }
+    }
+
+    /// The greatest stored seq and its hash, as far as this window knows.
+    pub fn max(&self) -> Option<(u64, &[u8])> {
+        match self.changes.back() {
+            Some(c) => Some((c.seq, &c.hash)),
+            None => self.base_hash.as_deref().map(|h| (self.base, h)),
+        }
+    }
+
+    /// Appends committed changes (seqs greater than every seq in the window).
+    pub fn extend(&mut self, changes: impl IntoIterator<Item = RecentChange>) {
+        for c in changes {
+            debug_assert!(self.max().is_none_or(|(m, _)| c.seq > m));
+            self.changes.push_back(c);
+        }
+        while self.changes.len() > CAPACITY {
+            if let Some(c) = self.changes.pop_front() {
+                self.base = c.seq;
+                self.base_hash = Some(c.hash);
+            }
+        }
+    }
+
+    /// The writer found the database's greatest seq to be the window's: nothing was stored
+    /// elsewhere (a reader may have seen a commit before the writer added it here).
+    pub fn confirm(&mut self) {
+        self.stale = false;
+    }
+
+    /// Marks the window stale when the database holds a greater seq than it knows: see `stale`.
+    pub fn saw(&mut self, db_max: u64) {
+        if db_max > self.max().map_or(0, |(s, _)| s) {
+            self.stale = true;
+        }
+    }
+
+    /// Whether every change after `seq` is in the window (and the window knows `seq`).
+    fn covers_after(&self, seq: u64) -> bool {
+        !self.stale && seq >= self.base && seq <= self.max().map_or(0, |(s, _)| s)
+    }
+
+    /// [`super::Storage::feed_position`] from the window, if it can tell: not for a cursor beyond
+    /// the window's greatest seq (the database knows better).
+    pub fn position(&self, cursor_seq: u64) -> Option<FeedPosition> {
+        if self.stale {
+            return None;
+        }
+        let (max_seq, max_hash) = match self.max() {
+            Some((s, h)) => (s, Some(h.to_vec())),
+            None => (0, None),
+        };
+        if cursor_seq > max_seq {
+            return None;
+        }
+        let hash_at_cursor = if cursor_seq == 0 {
+            None
+        } else if cursor_seq == self.base {
+            self.base_hash.clone()
+        } else if cursor_seq > self.base {
+            self.find(cursor_seq).map(|c| c.hash.clone())
+        } else {
+            return None;
+        };
+        Some(FeedPosition { max_seq, max_hash, hash_at_cursor })
+    }
+
+    fn find(&self, seq: u64) -> Option<&RecentChange> {
+        let i = self.changes.partition_point(|c| c.seq < seq);
+        self.changes.get(i).filter(|c| c.seq == seq)
+    }
+
+    /// [`super::Storage::change_at_or_before`] from the window, if it can tell.
+    pub fn at_or_before(&self, seq: u64) -> Option<Option<(u64, Vec<u8>)>> {
+        if self.stale || seq < self.base {
+            return None;
+        }
+        let i = self.changes.partition_point(|c| c.seq <= seq);
+        Some(match i {
+            0 => self.base_hash.clone().map(|h| (self.base, h)),
+            _ => self.changes.get(i - 1).map(|c| (c.seq, c.hash.clone())),
+        })
+    }
+
+    /// [`super::Storage::feed_docs`] from the window, if it holds every change after `after`.
+    pub fn feed_docs(&self, scope: &FeedScope, after: u64, limit: usize) -> Option<Vec<FeedEntry>> {
+        if !self.covers_after(after) {
+            return None;
+        }
+        let start = self.changes.partition_point(|c| c.seq <= after);
+        let mut out: Vec<FeedEntry> = Vec::new();
+        let mut seen: HashSet<Uuid> = HashSet::new();
+        for c in self.changes.range(start..) {
+            let visible =
+                c.team == scope.team && (c.kind == Kind::Team || scope.all_shifts || c.owner == Some(scope.member));
+            if !visible {
+                continue;
+            }
+            if seen.contains(&c.doc) {
+                continue;
+            }
+            if out.len() >= limit {
+                // Documents come in order of their first change after `after`: the first
+                // `limit` are known.
+                break;
+            }
+            out.push(FeedEntry {
+                meta: DocMeta { id: c.doc, team: c.team, kind: c.kind, owner: c.owner },
+                // A document's first change is its creation: if that is not this one, the
+                // document existed before the window (at or before `after`).
+                first_seq: if c.created { c.seq } else { self.base },
+                min_seq_after: c.seq,
+            });
+            seen.insert(c.doc);
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(seq: u64, doc: Uuid, team: TeamId, owner: Option<MemberId>, created: bool) -> RecentChange {
+        let kind = if owner.is_some() { Kind::Shift } else { Kind::Team };
+        RecentChange { seq, doc, team, kind, owner, hash: seq.to_be_bytes().to_vec(), created }
+    }
+
+    #[test]
+    fn the_window_answers_only_for_positions_it_covers() {
+        let (team, other) = (TeamId::new(), TeamId::new());
+        let (me, you) = (MemberId::new(), MemberId::new());
+        let (mine, yours, team_doc, foreign) = (Uuid::now_v7(), Uuid::now_v7(), team.uuid(), Uuid::now_v7());
+        let mut r = Recent::after(Some((10, vec![10])));
+        r.extend([
+            change(11, mine, team, Some(me), true),
+            change(12, yours, team, Some(you), true),
+            change(14, foreign, other, Some(you), true),
+            change(15, team_doc, team, None, false),
+            change(16, mine, team, Some(me), false),
+        ]);
+        assert_eq!(r.max(), Some((16, &16u64.to_be_bytes()[..])));
+        let member = FeedScope { team, member: me, all_shifts: false };
+        let lead = FeedScope { team, member: you, all_shifts: true };
+        // Before the window: the database answers.
+        assert!(r.feed_docs(&member, 9, 10).is_none());
+        assert!(r.position(9).is_none());
+        assert!(r.at_or_before(9).is_none());
+        // From the window's start.
+        let docs = r.feed_docs(&member, 10, 10).unwrap();
+        assert_eq!(
+            docs.iter().map(|e| (e.meta.id, e.first_seq, e.min_seq_after)).collect::<Vec<_>>(),
+            vec![(mine, 11, 11), (team_doc, 10, 15)]
+        );
+        let docs = r.feed_docs(&lead, 11, 10).unwrap();
+        assert_eq!(docs.iter().map(|e| e.meta.id).collect::<Vec<_>>(), vec![yours, team_doc, mine]);
+        assert_eq!(r.feed_docs(&lead, 11, 1).unwrap().len(), 1);
+        assert!(r.feed_docs(&member, 16, 10).unwrap().is_empty());
+        let p = r.position(12).unwrap();
+        assert_eq!((p.max_seq, p.hash_at_cursor), (16, Some(12u64.to_be_bytes().to_vec())));
+        assert_eq!(r.position(13).unwrap().hash_at_cursor, None, "no change has seq 13");
+        assert_eq!(r.position(10).unwrap().hash_at_cursor, Some(vec![10]));
+        assert!(r.position(17).is_none(), "beyond the window: the database knows better");
+        assert!(r.feed_docs(&member, 17, 10).is_none());
+        assert_eq!(r.at_or_before(13), Some(Some((12, 12u64.to_be_bytes().to_vec()))));
+        assert_eq!(r.at_or_before(10), Some(Some((10, vec![10]))));
+    }
+
+    #[test]
+    fn a_window_that_saw_a_greater_seq_in_the_database_answers_nothing() {
+        let team = TeamId::new();
+        let mut r = Recent::after(Some((10, vec![10])));
+        r.extend([change(11, team.uuid(), team, None, false)]);
+        let scope = FeedScope { team, member: MemberId::new(), all_shifts: true };
+        r.saw(11);
+        assert!(r.position(11).is_some() && r.feed_docs(&scope, 10, 10).is_some(), "nothing new");
+        r.saw(13);
+        assert!(r.position(11).is_none());
+        assert!(r.feed_docs(&scope, 10, 10).is_none());
+        assert!(r.at_or_before(11).is_none());
+        // A commit of this server seen before it reached the window: once it has, it answers again.
+        r.extend([change(12, team.uuid(), team, None, false), change(13, team.uuid(), team, None, false)]);
+        r.confirm();
+        assert!(r.position(11).is_some());
+    }
+
+    #[test]
+    fn a_full_window_forgets_its_oldest_changes() {
+        let team = TeamId::new();
+        let mut r = Recent::after(None);
+        let doc = Uuid::now_v7();
+        r.extend((1..=(CAPACITY as u64 + 5)).map(|s| change(s, doc, team, None, s == 1)));
+        assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 4, 10).is_none());
+        assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 5, 10).is_some());
+        assert_eq!(r.position(5).unwrap().hash_at_cursor, Some(5u64.to_be_bytes().to_vec()));
+    }
+}
