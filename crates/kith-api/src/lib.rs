@@ -7,7 +7,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 use kith_domain::health::{TeamHealth, WorkerHealth};
-use kith_domain::rules::{self, BoardStatus, DueReason, DueState};
+use kith_domain::rules::{self, BoardRow, BoardStatus, DueReason, DueState};
 use kith_domain::{
     AckId, CheckIn, CheckInId, CheckInStatus, DeviceId, LocationPrecision, MemberId, Role, Shift, ShiftId, Team,
     TeamId, Timestamp, Visibility,
@@ -288,6 +288,25 @@ pub struct BoardEntry {
     /// Who owns the member's open alert, if someone claimed it.
     #[serde(default)]
     pub alert_owner: Option<String>,
+}
+
+impl BoardEntry {
+    /// A row of the domain's board with what only the caller knows: presence and the alert owner.
+    pub fn from_row(r: BoardRow, online: bool, last_seen: Option<Timestamp>, alert_owner: Option<String>) -> Self {
+        BoardEntry {
+            member: r.member.uuid(),
+            name: r.name,
+            status: r.status,
+            shift: r.shift.map(|s| s.uuid()),
+            purpose: r.purpose,
+            last_checkin: r.last_checkin,
+            next_due: r.next_due,
+            planned_end: r.planned_end,
+            online,
+            last_seen,
+            alert_owner,
+        }
+    }
 }
 
 /// Where a board came from: the server's (current), or this device's own documents (offline).

@@ -662,19 +662,7 @@ impl Client {
                 .into_iter()
                 .map(|r| {
                     let p = presence.get(&r.member.uuid());
-                    BoardEntry {
-                        member: r.member.uuid(),
-                        name: r.name,
-                        status: r.status,
-                        shift: r.shift.map(|s| s.uuid()),
-                        purpose: r.purpose,
-                        last_checkin: r.last_checkin,
-                        next_due: r.next_due,
-                        planned_end: r.planned_end,
-                        online: p.is_some_and(|p| p.online),
-                        last_seen: p.and_then(|p| ts_opt(p.last_seen)),
-                        alert_owner: None,
-                    }
+                    BoardEntry::from_row(r, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)), None)
                 })
                 .collect();
             Ok(BoardResponse {

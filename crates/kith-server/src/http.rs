@@ -641,19 +641,7 @@ async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Resu
                 .filter(|a| a.worker == r.member.uuid())
                 .max_by_key(|a| (a.urgent, a.opened_at))
                 .and_then(|a| a.claimed_by_name.clone());
-            BoardEntry {
-                member: r.member.uuid(),
-                name: r.name,
-                status: r.status,
-                shift: r.shift.map(|s| s.uuid()),
-                purpose: r.purpose,
-                last_checkin: r.last_checkin,
-                next_due: r.next_due,
-                planned_end: r.planned_end,
-                online: p.is_some_and(|p| p.online),
-                last_seen: p.and_then(|p| p.last_seen),
-                alert_owner,
-            }
+            BoardEntry::from_row(r, p.is_some_and(|p| p.online), p.and_then(|p| p.last_seen), alert_owner)
         })
         .collect();
     Ok(Json(BoardResponse {
