@@ -829,6 +829,44 @@ impl SyncService {
         Ok((out, cursor, cut.is_some(), reset))
     }
 
+    /// Stores one change made with the server's actor (on `device`'s behalf, if any) durably, then
+    /// makes `fork` (the document with the change) the cached state. Returns the document's meta.
+    async fn store_server_change(
+        &self,
+        guard: &mut tokio::sync::MutexGuard<'_, Option<DocState>>,
+        fork: automerge::Automerge,
+        change: &automerge::Change,
+        device: Option<kith_domain::DeviceId>,
+        now: i64,
+    ) -> Result<DocMeta, StorageError> {
+        let Some(st) = guard.as_ref() else { return Err(StorageError::Conflict("the document left the cache".into())) };
+        let meta = st.meta.clone();
+        let since = st.since_snapshot + 1;
+        let seqs = self
+            .storage
+            .append_changes(AppendChanges {
+                meta: meta.clone(),
+                create: false,
+                changes: vec![NewChange {
+                    hash: change.hash().0.to_vec(),
+                    bytes: change.raw_bytes().to_vec(),
+                    actor: self.server_actor.to_bytes().to_vec(),
+                    device,
+                }],
+                received_at: now,
+            })
+            .await?;
+        metrics::counter!("kith_changes_stored_total").increment(1);
+        **guard = Some(DocState {
+            meta: meta.clone(),
+            doc: fork,
+            last_seq: seqs.first().copied().unwrap_or(0),
+            since_snapshot: since,
+        });
+        self.maybe_snapshot(guard);
+        Ok(meta)
+    }
+
     /// Makes a change as the server itself (e.g. adding a member to the team document) and stores it.
     pub async fn server_edit<F>(&self, doc_id: Uuid, edit: F, now: i64) -> Result<(), crate::ServerError>
     where
@@ -847,29 +885,7 @@ impl SyncService {
         if st.doc.get_change_by_hash(&change.hash()).is_some() {
             return Ok(());
         }
-        let meta = st.meta.clone();
-        let seqs = self
-            .storage
-            .append_changes(AppendChanges {
-                meta: meta.clone(),
-                create: false,
-                changes: vec![NewChange {
-                    hash: change.hash().0.to_vec(),
-                    bytes: change.raw_bytes().to_vec(),
-                    actor: self.server_actor.to_bytes().to_vec(),
-                    device: None,
-                }],
-                received_at: now,
-            })
-            .await?;
-        let since = st.since_snapshot + 1;
-        *guard = Some(DocState {
-            meta: meta.clone(),
-            doc: fork,
-            last_seq: seqs.first().copied().unwrap_or(0),
-            since_snapshot: since,
-        });
-        self.maybe_snapshot(&mut guard);
+        let meta = self.store_server_change(&mut guard, fork, &change, None, now).await?;
         drop(guard);
         if meta.kind == Kind::Team
             && let Some(engine) = self.alerts.get()
@@ -921,30 +937,7 @@ impl SyncService {
             Kind::Team => doc::validate(&fork),
         };
         valid.map_err(EditError::Domain)?;
-        let meta = st.meta.clone();
-        let seqs = self
-            .storage
-            .append_changes(AppendChanges {
-                meta: meta.clone(),
-                create: false,
-                changes: vec![NewChange {
-                    hash: change.hash().0.to_vec(),
-                    bytes: change.raw_bytes().to_vec(),
-                    actor: self.server_actor.to_bytes().to_vec(),
-                    device: Some(d.id),
-                }],
-                received_at: now,
-            })
-            .await?;
-        metrics::counter!("kith_changes_stored_total").increment(1);
-        let since = st.since_snapshot + 1;
-        *guard = Some(DocState {
-            meta: meta.clone(),
-            doc: fork,
-            last_seq: seqs.first().copied().unwrap_or(0),
-            since_snapshot: since,
-        });
-        self.maybe_snapshot(&mut guard);
+        let meta = self.store_server_change(&mut guard, fork, &change, Some(d.id), now).await?;
         let Some(st) = guard.as_ref() else { return Err(EditError::Unknown) };
         let out = read(st);
         if meta.kind == Kind::Team {
