@@ -151,7 +151,8 @@ pub struct ShiftView {
     pub worker_name: String,
     pub purpose: String,
     pub started_at: Timestamp,
-    /// The planned end in force (after extensions).
+    /// The planned end in force (after extensions). From the server, on its clock (see
+    /// [`ShiftView::with_deadlines_of`]), like `next_due` and `overdue_at`.
     pub planned_end: Timestamp,
     pub interval_s: i64,
     pub buddies: Vec<MemberRef>,
@@ -266,6 +267,22 @@ impl ShiftView {
             active,
         }
     }
+
+    /// The same view with its deadlines (`planned_end`, `next_due`, `overdue_at`, `due`,
+    /// `due_reason`) on the server's clock: from `server`, the shift turned into server time
+    /// (`kith_domain::alerts::on_server_clock`), as the server's deadline engine sees it. The
+    /// history (start, check-ins, acknowledgements, extensions, the end) keeps the times the
+    /// devices wrote.
+    pub fn with_deadlines_of(mut self, server: &Shift, policy: &kith_domain::Policy, now: Timestamp) -> ShiftView {
+        let status = rules::due_status(server, policy, now);
+        let active = server.is_active();
+        self.planned_end = server.planned_end();
+        self.next_due = active.then_some(status.next_due);
+        self.overdue_at = active.then_some(status.overdue_at);
+        self.due = status.state;
+        self.due_reason = active.then_some(status.reason);
+        self
+    }
 }
 
 /// One member on the team board.
@@ -277,7 +294,8 @@ pub struct BoardEntry {
     pub status: BoardStatus,
     pub shift: Option<Uuid>,
     pub purpose: Option<String>,
-    /// Device time of the last check-in (ms).
+    /// When the last check-in was made: on the server's board, its effective time on the server's
+    /// clock (docs/alerts.md); on a device's own board, its device time.
     pub last_checkin: Option<Timestamp>,
     pub next_due: Option<Timestamp>,
     pub planned_end: Option<Timestamp>,

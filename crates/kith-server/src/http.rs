@@ -40,11 +40,11 @@ use crate::alerts::{AlertEngine, AlertError, AlertEvent, AlertView, CheckinTimes
 use crate::auth;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::docs::DocCache;
+use crate::docs::DocService;
 use crate::error::{ApiErr, ServerError};
 use crate::live::{ChangedEvent, LiveEvent, LiveHub, PresenceEvent, visible};
 use crate::storage::{DeviceAuth, NewDevice, Redeem, Storage};
-use crate::sync::SyncService;
+use crate::sync::{SyncError, SyncService};
 use crate::views;
 use crate::webhooks::Webhooks;
 
@@ -52,7 +52,11 @@ use crate::webhooks::Webhooks;
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
+    /// The documents: cache, loading, the server's own edits.
+    pub docs: Arc<DocService>,
     pub sync: SyncService,
+    /// The live channel: pokes (following the stored changes), presence, alerts, kudos.
+    pub live: Arc<LiveHub>,
     pub metrics: PrometheusHandle,
     /// Every deadline is decided on this clock.
     pub clock: Arc<dyn Clock>,
@@ -82,39 +86,65 @@ impl App {
         let docs = storage.count_docs().await?;
         let metrics = metrics_handle();
         metrics::gauge!("kith_documents").set(docs as f64);
+        let clocks = crate::receipts::DeviceClocks::load(storage.device_offsets().await?);
+        let docs = Arc::new(DocService::new(storage.clone(), config.cache.clone(), actor, clocks));
         let live = Arc::new(LiveHub::new());
-        let alerts = Arc::new(AlertEngine::new(storage.clone(), live.clone()));
+        let alerts = Arc::new(AlertEngine::new(storage.clone(), docs.clone(), live.clone(), clock.clone()));
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
+        let sync =
+            SyncService { storage: storage.clone(), docs: docs.clone(), limits: config.limits.clone(), receipt_key };
         let app = Arc::new(App {
             ui_dir,
             kudos_limiter,
-            sync: SyncService {
-                storage,
-                cache: DocCache::new(config.cache.max_docs),
-                live,
-                limits: config.limits.clone(),
-                cache_config: config.cache.clone(),
-                server_actor: actor,
-                receipt_key,
-                alerts: std::sync::OnceLock::new(),
-            },
+            docs,
+            sync,
+            live: live.clone(),
             config,
             metrics,
             clock,
             alerts: alerts.clone(),
             webhooks,
         });
-        let _ = app.sync.alerts.set(alerts.clone());
-        alerts.load(&app.sync, app.clock.now_ms()).await?;
+        alerts.load(app.clock.now_ms()).await?;
+        // From here on the deadline engine and the live channel follow what is stored.
+        alerts.follow(live.shutdown_signal());
+        live.follow(storage);
         Ok(app)
+    }
+
+    /// One sync exchange as the HTTP handler runs it: the sync, then (briefly, at most
+    /// `alerts.sync_wait_ms`) waiting for the deadline engine to take in what it stored, so an
+    /// emergency's alert is raised before the device hears "accepted". The engine takes it in
+    /// whether or not this future is then polled to the end.
+    pub async fn sync_exchange(
+        &self,
+        dev: &DeviceAuth,
+        req: kith_proto::SyncRequest,
+    ) -> Result<kith_proto::SyncResponse, SyncError> {
+        let synced = self.sync.sync(dev, req, self.clock.now_ms()).await?;
+        if let Some(seq) = synced.stored_upto {
+            let wait = Duration::from_millis(self.config.alerts.sync_wait_ms);
+            if tokio::time::timeout(wait, self.alerts.caught_up(seq)).await.is_err() {
+                tracing::warn!(seq, "answering a sync before the deadline engine took it in (it still will)");
+            }
+        }
+        Ok(synced.response)
+    }
+
+    /// Waits until every write queued so far is committed and the deadline engine has taken in
+    /// everything stored (tests and benchmarks; a running server does this by itself).
+    pub async fn settled(&self) {
+        if let Err(e) = self.alerts.settle().await {
+            tracing::error!(error = %e, "could not settle the deadline engine");
+        }
     }
 
     /// Evaluates every deadline and escalation step due at `now` (the ticker calls this on the
     /// system clock; tests call it on a manual clock).
     pub async fn run_due(&self, now: i64) -> Result<usize, ServerError> {
-        Ok(self.alerts.run_due(&self.sync, now).await?)
+        Ok(self.alerts.run_due(now).await?)
     }
 
     /// Attempts every webhook delivery due at `now`; returns how many were delivered.
@@ -123,7 +153,7 @@ impl App {
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.sync.storage
+        &self.docs.storage
     }
 }
 
@@ -154,7 +184,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let hub = app.sync.live.clone();
+    let hub = app.live.clone();
     if app.config.alerts.background {
         spawn_background(app.clone());
     }
@@ -175,7 +205,7 @@ pub async fn run(
 fn spawn_background(app: Arc<App>) {
     let tick = Duration::from_millis(app.config.alerts.tick_ms.max(10));
     let a = app.clone();
-    let mut stop = app.sync.live.shutdown_signal();
+    let mut stop = app.live.shutdown_signal();
     tokio::spawn(async move {
         loop {
             let now = a.clock.now_ms();
@@ -183,7 +213,9 @@ fn spawn_background(app: Arc<App>) {
                 tracing::error!(error = %e, "deadline scan failed; retrying");
             }
             let wait = match a.alerts.next_wake().await {
-                Some(t) => Duration::from_millis(u64::try_from(t - a.clock.now_ms()).unwrap_or(0)).min(tick),
+                Some(t) => {
+                    Duration::from_millis(u64::try_from(t.saturating_sub(a.clock.now_ms())).unwrap_or(0)).min(tick)
+                }
                 None => tick,
             };
             tokio::select! {
@@ -193,7 +225,7 @@ fn spawn_background(app: Arc<App>) {
             }
         }
     });
-    let mut stop = app.sync.live.shutdown_signal();
+    let mut stop = app.live.shutdown_signal();
     tokio::spawn(async move {
         loop {
             let now = app.clock.now_ms();
@@ -201,7 +233,9 @@ fn spawn_background(app: Arc<App>) {
                 tracing::error!(error = %e, "webhook delivery failed; retrying");
             }
             let wait = match app.storage().next_delivery_at().await {
-                Ok(Some(t)) => Duration::from_millis(u64::try_from(t - app.clock.now_ms()).unwrap_or(0)).min(tick),
+                Ok(Some(t)) => {
+                    Duration::from_millis(u64::try_from(t.saturating_sub(app.clock.now_ms())).unwrap_or(0)).min(tick)
+                }
                 _ => tick,
             };
             tokio::select! {
@@ -459,7 +493,7 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
         }
     };
     let member = Member { id: member_id, name, role, buddies: vec![] };
-    if let Err(e) = app.sync.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
+    if let Err(e) = app.docs.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
         tracing::error!(team = %team.id, error = %e, "could not add the new member to the team document");
     }
     Ok(Json(JoinResponse {
@@ -489,7 +523,7 @@ struct ProtocolProbe {
 #[utoipa::path(post, path = "/v1/sync",
     request_body(content = Vec<u8>, content_type = "application/cbor", description = "A CBOR `SyncRequest` (kith-proto, docs/protocol.md)"),
     responses((status = 200, content_type = "application/cbor", body = Vec<u8>, description = "A CBOR `SyncResponse`"),
-        (status = 400, body = ApiErrorDoc, description = "The body is not a sync request"),
+        (status = 400, body = ApiErrorDoc, description = "The body is not a sync request (`malformed_body`), or the device's clock reads no usable time (`bad_client_time`: before 1970 or after 9999)"),
         (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
         (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
         (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
@@ -527,8 +561,9 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
             false,
         ));
     }
-    let resp = app.sync.sync(&dev, req, app.clock.now_ms()).await?;
-    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Invalid(e.to_string()))?;
+    let resp = app.sync_exchange(&dev, req).await?;
+    // Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
+    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Internal(format!("the sync answer: {e}")))?;
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
 }
@@ -553,7 +588,7 @@ async fn live(
     State(app): State<Arc<App>>,
     AuthDevice(dev): AuthDevice,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let hub = app.sync.live.clone();
+    let hub = app.live.clone();
     let d = dev.device.clone();
     let is_lead = dev.role.is_lead();
     let rx = hub.subscribe();
@@ -605,9 +640,6 @@ fn presence_event(p: &PresenceEvent) -> Option<Event> {
 
 pub use kith_api::{BoardEntry, BoardResponse, BoardSource};
 
-/// Shift documents looked at per member to find their current shift.
-const BOARD_SHIFTS_PER_MEMBER: usize = 4;
-
 #[utoipa::path(get, path = "/v1/board",
     responses((status = 200, body = BoardResponse, description = "The team board, most urgent first"),
         (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
@@ -615,22 +647,12 @@ const BOARD_SHIFTS_PER_MEMBER: usize = 4;
 async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Result<Json<BoardResponse>, ApiErr> {
     let now = app.clock.now_ms();
     let team_id = dev.device.team;
-    let team = app
-        .sync
-        .with_doc(team_id.uuid(), |st| team::read(&st.doc))
-        .await?
-        .ok_or_else(|| ApiErr::for_status(StatusCode::NOT_FOUND))?
-        .map_err(|e| ServerError::Invalid(format!("the team document is not readable: {e}")))?;
-    let mut shifts = Vec::new();
-    for m in &team.members {
-        for id in app.storage().recent_shifts(team_id, m.id, BOARD_SHIFTS_PER_MEMBER).await? {
-            if let Some(Ok(s)) = app.sync.with_doc(id, |st| kith_domain::doc::shift::read(&st.doc)).await? {
-                shifts.push(s);
-            }
-        }
-    }
-    let presence = app.sync.live.team_presence(team_id);
-    let alerts = app.alerts.list(&app.sync, &dev, false).await?;
+    let team = views::load_team(&app, team_id).await?;
+    // Every active shift of the team (and each member's last ended one), on the server's clock.
+    let ids = app.storage().board_shifts(team_id).await?;
+    let shifts: Vec<_> = views::server_shifts(&app, ids, Timestamp(now)).await?.into_iter().map(|(_, s)| s).collect();
+    let presence = app.live.team_presence(team_id);
+    let alerts = app.alerts.list(&dev, false).await?;
     let rows = rules::board(&team, &shifts, Timestamp(now))
         .into_iter()
         .map(|r| {
@@ -771,7 +793,7 @@ async fn list_alerts(
     AuthDevice(dev): AuthDevice,
     axum::extract::Query(q): axum::extract::Query<AlertsQuery>,
 ) -> Result<Json<AlertList>, ApiErr> {
-    let alerts = app.alerts.list(&app.sync, &dev, q.all).await?;
+    let alerts = app.alerts.list(&dev, q.all).await?;
     Ok(Json(AlertList { server_time: app.clock.now_ms(), alerts }))
 }
 
@@ -793,7 +815,7 @@ async fn claim_alert(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<AlertView>, ApiErr> {
     let id = alert_id(&id)?;
-    app.alerts.claim(&app.sync, &dev, id, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+    app.alerts.claim(&dev, id, app.clock.now_ms()).await.map(Json).map_err(alert_err)
 }
 
 pub use kith_api::ResolveRequest;
@@ -822,7 +844,7 @@ async fn resolve_alert(
     if kith_domain::check_line("note", note).is_err() {
         return Err(ApiErr::bad_request("note_too_long", "The note is too long: at most 300 bytes."));
     }
-    app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+    app.alerts.resolve(&dev, id, note, app.clock.now_ms()).await.map(Json).map_err(alert_err)
 }
 
 /// `PUT /v1/webhook` body: where the team's alerts are delivered.

@@ -69,7 +69,7 @@ impl Webhooks {
             .timeout(Duration::from_secs(config.webhook_timeout_s.max(1)))
             .user_agent(concat!("kith-server/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ServerError::Invalid(format!("cannot build the webhook client: {e}")))?;
+            .map_err(|e| ServerError::Internal(format!("cannot build the webhook client: {e}")))?;
         Ok(Webhooks { storage, http, config, pass: tokio::sync::Mutex::new(()), queued: tokio::sync::Notify::new() })
     }
 

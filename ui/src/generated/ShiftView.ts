@@ -14,7 +14,8 @@ import type { Timestamp } from "./Timestamp";
  */
 export type ShiftView = { id: ShiftId, worker: MemberId, worker_name: string, purpose: string, started_at: Timestamp, 
 /**
- * The planned end in force (after extensions).
+ * The planned end in force (after extensions). From the server, on its clock (see
+ * [`ShiftView::with_deadlines_of`]), like `next_due` and `overdue_at`.
  */
 planned_end: Timestamp, interval_s: number, buddies: Array<MemberRef>, extensions: Array<ExtensionView>, ended: EndView | null, 
 /**
