@@ -62,6 +62,22 @@ pub enum AlertError {
     Conflict(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The server cannot read what the alert is about (its team or shift document): its fault.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<AlertError> for crate::ApiErr {
+    fn from(e: AlertError) -> Self {
+        use axum::http::StatusCode;
+        match e {
+            AlertError::NotFound => crate::ApiErr::new(StatusCode::NOT_FOUND, "alert_unknown", e.to_string(), false),
+            AlertError::Forbidden(m) => crate::ApiErr::forbidden(m),
+            AlertError::Conflict(m) => crate::ApiErr::new(StatusCode::CONFLICT, "alert_conflict", m, false),
+            AlertError::Storage(s) => s.into(),
+            AlertError::Internal(m) => crate::ServerError::Internal(m).into(),
+        }
+    }
 }
 
 /// A shift the engine watches: as written, its heads, and its receipts.
@@ -283,7 +299,9 @@ impl AlertEngine {
         let now = self.clock.now_ms();
         let mut notes = self.notes_upto(after, upto);
         let mut teams_changed: Vec<TeamId> = Vec::new();
+        // In order of their first change, each with the seqs of its changes.
         let mut shifts: Vec<(ShiftId, Vec<u64>)> = Vec::new();
+        let mut at: HashMap<Uuid, usize> = HashMap::new();
         for r in refs {
             match r.meta.kind {
                 Kind::Team => {
@@ -291,9 +309,12 @@ impl AlertEngine {
                         teams_changed.push(r.meta.team);
                     }
                 }
-                Kind::Shift => match shifts.iter_mut().find(|(id, _)| id.uuid() == r.meta.id) {
-                    Some((_, seqs)) => seqs.push(r.seq),
-                    None => shifts.push((ShiftId(r.meta.id), vec![r.seq])),
+                Kind::Shift => match at.get(&r.meta.id) {
+                    Some(&i) => shifts[i].1.push(r.seq),
+                    None => {
+                        at.insert(r.meta.id, shifts.len());
+                        shifts.push((ShiftId(r.meta.id), vec![r.seq]));
+                    }
                 },
             }
         }
@@ -453,7 +474,7 @@ impl AlertEngine {
         match self.docs.with_doc(id.uuid(), |d| team::read(&d.doc)).await? {
             Some(Ok(t)) => Ok(Some(t)),
             Some(Err(e)) => {
-                tracing::error!(team = %id, error = %e, "a team document is not readable: its alerts wait until it is");
+                tracing::error!(team = %id, error = %e, "a team document is not readable: the engine keeps the last readable one");
                 Ok(None)
             }
             None => Ok(None),
@@ -741,10 +762,10 @@ impl AlertEngine {
     }
 
     /// Alerts a device may see, newest first (unresolved only unless `all`).
-    pub async fn list(&self, dev: &DeviceAuth, all: bool) -> Result<Vec<AlertView>, StorageError> {
+    pub async fn list(&self, dev: &DeviceAuth, all: bool) -> Result<Vec<AlertView>, AlertError> {
         let team_id = dev.device.team;
         let records = self.storage.alerts(Some(team_id), !all, 500).await?;
-        let Some(team) = self.team(team_id).await? else { return Ok(vec![]) };
+        let Some(team) = self.team(team_id).await? else { return Err(unreadable_team(team_id)) };
         let now = Timestamp(self.clock.now_ms());
         let mut shifts: HashMap<ShiftId, Option<(Shift, ShiftReceipts)>> = HashMap::new();
         let mut out = Vec::new();
@@ -846,14 +867,20 @@ impl AlertEngine {
         id: Uuid,
     ) -> Result<(Team, AlertRecord, Shift, ShiftReceipts, Audience), AlertError> {
         let a = self.storage.alert(id).await?.filter(|a| a.team == dev.device.team).ok_or(AlertError::NotFound)?;
-        let team = self.team(a.team).await?.ok_or(AlertError::NotFound)?;
-        let (shift, receipts) = self.shift_info(a.shift).await?.ok_or(AlertError::NotFound)?;
+        let team = self.team(a.team).await?.ok_or_else(|| unreadable_team(a.team))?;
+        let (shift, receipts) = self.shift_info(a.shift).await?.ok_or_else(|| {
+            AlertError::Internal(format!("the shift {} of alert {} is missing or not readable", a.shift, a.id))
+        })?;
         let audience = Audience::of(&team, &shift);
         if !may_see(dev, &a, &audience.buddies) {
             return Err(AlertError::NotFound);
         }
         Ok((team, a, shift, receipts, audience))
     }
+}
+
+fn unreadable_team(team: TeamId) -> AlertError {
+    AlertError::Internal(format!("the team document of {team} is missing or not readable"))
 }
 
 /// Whether `notes`, in order, bring the copy `w` (None: not held) up to date.

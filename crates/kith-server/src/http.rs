@@ -775,12 +775,7 @@ struct AlertsQuery {
 }
 
 fn alert_err(e: AlertError) -> ApiErr {
-    match e {
-        AlertError::NotFound => ApiErr::new(StatusCode::NOT_FOUND, "alert_unknown", e.to_string(), false),
-        AlertError::Forbidden(m) => ApiErr::forbidden(m),
-        AlertError::Conflict(m) => ApiErr::new(StatusCode::CONFLICT, "alert_conflict", m, false),
-        AlertError::Storage(s) => s.into(),
-    }
+    e.into()
 }
 
 #[utoipa::path(get, path = "/v1/alerts",

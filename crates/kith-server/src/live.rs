@@ -135,20 +135,20 @@ impl LiveHub {
     /// One poke per team and pushing device, with each document once, in order.
     fn announce(&self, refs: &[StoredRef]) {
         let mut groups: Vec<(TeamId, Option<DeviceId>, Vec<DocMeta>)> = Vec::new();
+        let mut at: HashMap<(TeamId, Option<DeviceId>), usize> = HashMap::new();
+        let mut seen: std::collections::HashSet<(usize, uuid::Uuid)> = std::collections::HashSet::new();
         for r in refs {
             // The device that pushed a change holds it; one the server wrote on a browser's
             // behalf is news to that browser's other tabs too.
             let from = if r.by_server { None } else { r.device };
-            let at = match groups.iter().position(|(t, f, _)| *t == r.meta.team && *f == from) {
-                Some(i) => i,
-                None => {
-                    groups.push((r.meta.team, from, Vec::new()));
-                    groups.len() - 1
-                }
-            };
-            let docs = &mut groups[at].2;
-            if !docs.iter().any(|d| d.id == r.meta.id) {
-                docs.push(r.meta.clone());
+            let i = *at.entry((r.meta.team, from)).or_insert_with(|| {
+                groups.push((r.meta.team, from, Vec::new()));
+                groups.len() - 1
+            });
+            if seen.insert((i, r.meta.id))
+                && let Some(g) = groups.get_mut(i)
+            {
+                g.2.push(r.meta.clone());
             }
         }
         for (team, from, docs) in groups {

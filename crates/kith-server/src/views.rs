@@ -330,7 +330,7 @@ pub(crate) struct HealthQuery {
 }
 
 #[utoipa::path(get, path = "/v1/health", params(HealthQuery),
-    responses((status = 200, body = HealthResponse, description = "Connection health over the window: this member's own, and the team's for a lead (never notes)"),
+    responses((status = 200, body = HealthResponse, description = "Connection health over the window, on the server's clock: this member's own, and the team's for a lead (never notes). Counts the shifts that started in the window, at most the latest 1,000 per member"),
         (status = 400, body = ApiErrorDoc, description = "`bad_days`"),
         (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
     security(("bearer" = [])))]
