@@ -183,12 +183,7 @@ impl AlertEngine {
         let tracked = self.storage.active_shifts().await?;
         let mut read = Vec::with_capacity(tracked.len());
         for chunk in tracked.chunks(1000) {
-            let stored = self.storage.shift_receipts(chunk.iter().map(|t| t.shift).collect()).await?;
-            for r in stored {
-                if let Some(x) = self.read_shift(r.tracked.shift, Some(r), now).await? {
-                    read.push(x);
-                }
-            }
+            read.extend(self.read_shifts(chunk.iter().map(|t| t.shift).collect(), now).await?);
         }
         let team_ids: HashSet<TeamId> = read.iter().map(|r| r.shift.team).collect();
         let mut teams = Vec::new();
@@ -335,13 +330,7 @@ impl AlertEngine {
         let to_read: Vec<ShiftId> =
             refresh.iter().filter(|(_, r)| matches!(r, Refresh::Read)).map(|(id, _)| *id).collect();
         if !to_read.is_empty() {
-            let mut stored: HashMap<ShiftId, StoredReceipts> =
-                self.storage.shift_receipts(to_read.clone()).await?.into_iter().map(|r| (r.tracked.shift, r)).collect();
-            for id in to_read {
-                if let Some(x) = self.read_shift(id, stored.remove(&id), now).await? {
-                    read.insert(id, x);
-                }
-            }
+            read.extend(self.read_shifts(to_read, now).await?.into_iter().map(|r| (r.shift.id, r)));
         }
         let mut teams = Vec::new();
         for t in &teams_changed {
@@ -397,47 +386,59 @@ impl AlertEngine {
         Ok(())
     }
 
-    /// Reads a shift's document and receipts (`stored`, if read already). A shift stored with no
-    /// tracking row or receipts (by an older server or another process) is tracked from now on.
-    async fn read_shift(
-        &self,
-        id: ShiftId,
-        stored: Option<StoredReceipts>,
-        now: i64,
-    ) -> Result<Option<Read>, StorageError> {
-        let Some((meta, Ok(shift), heads)) =
-            self.docs.with_doc(id.uuid(), |d| (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())).await?
-        else {
-            return Ok(None);
-        };
-        let arrival = Arrival { now, offset_ms: 0, previous: None, device: None, clocks: &self.docs.clocks };
-        let missing = match &stored {
-            None => receipts::tracking(&meta, ShiftFacts::Whole { shift: &shift, header_written: false }, &arrival),
-            Some(r) => {
-                // Values with no receipt yet (stored before receipts existed) are received now.
-                let t = receipts::tracking(&meta, ShiftFacts::Whole { shift: &shift, header_written: false }, &arrival);
-                t.map(|mut t| {
-                    t.receipts.retain(|c| !r.checkins.iter().any(|x| x.checkin == c.checkin));
-                    t.entries.retain(|e| !r.entries.iter().any(|x| x.entry == e.entry));
-                    t.shift = r.tracked.clone();
-                    t
-                })
-                .filter(|t| !t.receipts.is_empty() || !t.entries.is_empty())
+    /// Reads shifts: their documents first, then their receipts (stored with the changes, so every
+    /// value in a document read has its receipt by then). A shift stored with no tracking row or
+    /// receipts (by an older server or another process) is tracked from now on.
+    async fn read_shifts(&self, ids: Vec<ShiftId>, now: i64) -> Result<Vec<Read>, StorageError> {
+        let mut docs = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.docs.with_doc(id.uuid(), |d| (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())).await? {
+                Some((meta, Ok(shift), heads)) => docs.push((meta, shift, heads)),
+                Some((_, Err(e), _)) => {
+                    tracing::error!(shift = %id, error = %e, "a stored shift document is not readable: it is not watched");
+                }
+                None => {}
             }
-        };
-        let mut receipts = match &stored {
-            Some(r) => receipts::to_domain(r),
-            None => ShiftReceipts::default(),
-        };
-        if let Some(t) = missing {
-            self.storage.track_shifts(vec![t.clone()]).await?;
-            if stored.is_none() {
-                receipts.header =
-                    alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
-            }
-            receipts::apply_tracking(&mut receipts, &t);
         }
-        Ok(Some(Read { shift, heads, receipts }))
+        let ids = docs.iter().map(|(_, s, _)| s.id).collect();
+        let mut stored: HashMap<ShiftId, StoredReceipts> =
+            self.storage.shift_receipts(ids).await?.into_iter().map(|r| (r.tracked.shift, r)).collect();
+        let arrival = Arrival { now, offset_ms: 0, previous: None, device: None, clocks: &self.docs.clocks };
+        let mut out = Vec::with_capacity(docs.len());
+        let mut writes = Vec::new();
+        for (meta, shift, heads) in docs {
+            let stored = stored.remove(&shift.id);
+            let whole = ShiftFacts::Whole { shift: &shift, header_written: false };
+            // Values with no receipt yet (stored before receipts existed) are received now.
+            let missing = receipts::tracking(&meta, whole, &arrival).and_then(|mut t| match &stored {
+                None => Some(t),
+                Some(r) => {
+                    let have: HashSet<Uuid> =
+                        r.checkins.iter().map(|c| c.checkin.uuid()).chain(r.entries.iter().map(|e| e.entry)).collect();
+                    t.receipts.retain(|c| !have.contains(&c.checkin.uuid()));
+                    t.entries.retain(|e| !have.contains(&e.entry));
+                    t.shift = r.tracked.clone();
+                    (!t.receipts.is_empty() || !t.entries.is_empty()).then_some(t)
+                }
+            });
+            let mut receipts = match &stored {
+                Some(r) => receipts::to_domain(r),
+                None => ShiftReceipts::default(),
+            };
+            if let Some(t) = missing {
+                if stored.is_none() {
+                    receipts.header =
+                        alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
+                }
+                receipts::apply_tracking(&mut receipts, &t);
+                writes.push(t);
+            }
+            out.push(Read { shift, heads, receipts });
+        }
+        if !writes.is_empty() {
+            self.storage.track_shifts(writes).await?;
+        }
+        Ok(out)
     }
 
     /// Tracks the shift documents stored with no tracking row (by a server from before tracking).

@@ -98,25 +98,28 @@ async fn visible_shift(app: &App, dev: &DeviceAuth, id: Uuid) -> Result<Option<S
 }
 
 /// Shifts as written and on the server's clock: each read from its document and turned into
-/// server time with its stored receipts. Shifts that cannot be read are left out (logged).
+/// server time with its stored receipts (read after the documents: receipts are stored with the
+/// changes, so every value read has its receipt). Shifts that cannot be read are left out (logged).
 pub(crate) async fn server_shifts(app: &App, ids: Vec<ShiftId>, now: Timestamp) -> Result<Vec<(Shift, Shift)>, ApiErr> {
-    let mut receipts: HashMap<ShiftId, kith_domain::alerts::ShiftReceipts> = HashMap::new();
-    for r in app.storage().shift_receipts(ids.clone()).await? {
-        receipts.insert(r.tracked.shift, crate::receipts::to_domain(&r));
-    }
-    let mut out = Vec::with_capacity(ids.len());
+    let mut shifts = Vec::with_capacity(ids.len());
     for id in ids {
         match app.docs.with_doc(id.uuid(), |st| shift::read(&st.doc)).await? {
-            Some(Ok(s)) => {
-                let r = receipts.remove(&id).unwrap_or_default();
-                let on_server = on_server_clock(&s, &r, now);
-                out.push((s, on_server));
-            }
+            Some(Ok(s)) => shifts.push(s),
             Some(Err(e)) => tracing::error!(shift = %id, error = %e, "a stored shift document is not readable"),
             None => {}
         }
     }
-    Ok(out)
+    let mut receipts: HashMap<ShiftId, kith_domain::alerts::ShiftReceipts> = HashMap::new();
+    for r in app.storage().shift_receipts(shifts.iter().map(|s| s.id).collect()).await? {
+        receipts.insert(r.tracked.shift, crate::receipts::to_domain(&r));
+    }
+    Ok(shifts
+        .into_iter()
+        .map(|s| {
+            let on_server = on_server_clock(&s, &receipts.remove(&s.id).unwrap_or_default(), now);
+            (s, on_server)
+        })
+        .collect())
 }
 
 /// Shifts of `member` the device may see, the latest start first, at most `limit` (only those
