@@ -178,7 +178,7 @@ impl AlertEngine {
     pub async fn load(&self, now: i64) -> Result<(), StorageError> {
         let _one = self.following.lock().await;
         self.processed.send_replace(*self.storage.committed().borrow());
-        self.track_untracked(now).await?;
+        self.track_untracked().await?;
         let open = self.storage.alerts(None, true, usize::MAX >> 1).await?;
         let tracked = self.storage.active_shifts().await?;
         let mut read = Vec::with_capacity(tracked.len());
@@ -442,7 +442,7 @@ impl AlertEngine {
     }
 
     /// Tracks the shift documents stored with no tracking row (by a server from before tracking).
-    async fn track_untracked(&self, now: i64) -> Result<(), StorageError> {
+    async fn track_untracked(&self) -> Result<(), StorageError> {
         loop {
             let untracked = self.storage.untracked_shifts(500).await?;
             if untracked.is_empty() {
@@ -466,7 +466,6 @@ impl AlertEngine {
             if rows.is_empty() {
                 return Ok(());
             }
-            let _ = now;
             self.storage.track_shifts(rows).await?;
         }
     }
