@@ -184,7 +184,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     })?;
     let (new, team, defaulted) = (started.shift, started.team, started.defaulted);
     let interval = new.interval;
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, new.id.uuid(), cx.now);
 
     let next_due = rules::next_due(&new);
     let unknown: Vec<String> = started.unknown_buddies.iter().map(ToString::to_string).collect();
@@ -273,7 +273,7 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
     let now = cx.now;
     let done = local::check_in(&mut s.store, &s.profile, req, now, &mut warn_to(cx.err))?;
     let (c, team, auto_started, shift_id) = (done.checkin, done.team, done.auto_started, done.shift.id);
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, shift_id.uuid(), cx.now);
     let current = s.shift(shift_id)?;
     let next_due = rules::next_due(&current);
 
@@ -286,14 +286,14 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
         (CheckInStatus::Emergency, true) => Some(format!(
             "Your emergency has reached the team server and your team can see it. If you can, also {call} now."
         )),
-        (CheckInStatus::Emergency, false) => {
-            Some(format!("Nobody has been reached yet: the alert has not left this device. If you can, {call} now."))
-        }
+        (CheckInStatus::Emergency, false) => Some(format!(
+            "Nobody has been reached yet: the alert has not reached your team server. If you can, {call} now."
+        )),
         (CheckInStatus::Support, true) => {
             Some("Your team can see that you'd like support; a lead or buddy should reach out soon.".to_string())
         }
         (CheckInStatus::Support, false) => Some(format!(
-            "Nobody knows yet that you'd like support: it has not left this device. If you need someone soon, \
+            "Nobody knows yet that you'd like support: it has not reached your team server. If you need someone soon, \
              phone your lead{}.",
             phone.as_deref().map(|p| format!(" or your team on {p}")).unwrap_or_default()
         )),
@@ -357,7 +357,7 @@ pub fn extend(cx: &mut Ctx<'_>, a: &ExtendArgs) -> Result<(), CliError> {
     let now = cx.now;
     let (active, e) = local::extend(&mut s.store, &s.profile, until.at, &reason, now, &mut warn_to(cx.err))?;
     let old_end = active.planned_end();
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, active.id.uuid(), cx.now);
     let value = json!({
         "shift_id": active.id.to_string(),
         "extension": view::ExtensionView::from(&e),
@@ -395,7 +395,7 @@ pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
     let mut s = Session::open(&cx.dir)?;
     let now = cx.now;
     let (active, e) = local::end(&mut s.store, &s.profile, note.as_deref(), now, &mut warn_to(cx.err))?;
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, active.id.uuid(), cx.now);
     let planned = active.planned_end();
     let value = json!({
         "shift_id": active.id.to_string(),

@@ -104,12 +104,18 @@ pub fn sync(cx: &mut Ctx<'_>) -> Result<(), CliError> {
         .iter()
         .map(|(id, code, msg)| json!({"doc_id": id.to_string(), "code": code, "message": msg}))
         .collect();
+    let retrying: Vec<_> = r
+        .retrying
+        .iter()
+        .map(|(id, code, msg)| json!({"doc_id": id.to_string(), "code": code, "message": msg}))
+        .collect();
     let value = json!({
         "synced_at": rfc3339(cx.now),
         "rounds": r.rounds,
         "pushed_docs": r.pushed_docs,
         "received_docs": r.received.len(),
         "rejected": rejected,
+        "retrying": retrying,
         "clock_offset_ms": r.clock_offset_ms,
         "unsynced_changes": pending,
     });
@@ -130,6 +136,11 @@ pub fn sync(cx: &mut Ctx<'_>) -> Result<(), CliError> {
     }
     for (id, _, msg) in &r.rejected {
         text.push_str(&format!("\nRefused by the server: document {id}: {msg}"));
+    }
+    if let Some(why) = r.retrying_text() {
+        text.push_str(&format!(
+            "\nNot delivered yet: {why}. Kept on this device; it is sent again at the next sync (kith sync)."
+        ));
     }
     if pending > 0 {
         text.push_str(&format!("\n{pending} change(s) are still only on this device."));
@@ -554,7 +565,7 @@ pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
     }
     let (shift_id, worker) = found.ok_or(kith_client::ClientError::CheckInNotFound(a.checkin))?;
     let ack = kith_client::local::ack(&mut s.store, &s.profile, shift_id, a.checkin, a.reply.as_deref(), cx.now)?;
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, shift_id.uuid(), cx.now);
     let value = json!({
         "ack_id": ack.id.to_string(),
         "checkin_id": a.checkin.to_string(),
@@ -576,7 +587,7 @@ pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
     out
 }
 
-/// Used by the writing commands: the sharing state after a local change.
-pub fn share_after_write(s: &mut Session, now: Timestamp) -> Sharing {
-    net::share(s, now)
+/// Used by the writing commands: the sharing state after a local change to document `doc`.
+pub fn share_after_write(s: &mut Session, doc: Uuid, now: Timestamp) -> Sharing {
+    net::share(s, doc, now)
 }

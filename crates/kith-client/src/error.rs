@@ -208,6 +208,7 @@ mod tests {
             code: "alert_unknown".into(),
             message: "no such alert".into(),
             retryable: false,
+            retry_after: None,
         }
         .into();
         assert_eq!(e.code(), "alert_unknown");

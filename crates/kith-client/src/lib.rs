@@ -419,15 +419,17 @@ impl Client {
     // writes
 
     /// After a durable local change to `doc`: tell the UI, poke the background sync and wait
-    /// (at most `share_wait`) until the server has it. Never fails: the change is saved.
-    async fn shared(&self, doc: Uuid) -> bool {
+    /// (at most `share_wait`) until the server has it. Never fails: the change is saved. When it
+    /// is not shared, says why if that is known (offline; the server could not store it now),
+    /// and answers as soon as a sync shows the server cannot take it now.
+    async fn shared(&self, doc: Uuid) -> (bool, Option<String>) {
         self.emit(ClientEvent::Changed(ChangedEvent { docs: vec![doc], all: false }));
         let Some(h) = self.sync_handle() else {
             self.emit_sync().await;
-            return false;
+            return (false, self.server().err().map(|e| e.to_string()));
         };
         let mut rx = h.watch_status();
-        rx.borrow_and_update();
+        let before = rx.borrow_and_update().syncs;
         // The person is waiting to see it shared: sync now rather than after the debounce.
         h.sync_now();
         let deadline = tokio::time::Instant::now() + self.inner.opts.share_wait;
@@ -438,13 +440,26 @@ impl Client {
                 Ok(true) => {}
                 Err(_) => break false,
             }
+            {
+                // A sync after the change ended with it refused for now: no point waiting.
+                let st = rx.borrow();
+                if st.syncs > before && st.retrying.is_some() {
+                    break false;
+                }
+            }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
                 _ => break false,
             }
         };
         self.emit_sync().await;
-        shared
+        let why = if shared {
+            None
+        } else {
+            let st = h.status();
+            st.retrying.or_else(|| if st.online { None } else { st.last_error })
+        };
+        (shared, why)
     }
 
     /// Sends the current sync state (a local change alters the pending count at once).
@@ -455,9 +470,9 @@ impl Client {
     }
 
     async fn write_result(&self, shift: Shift) -> Result<WriteResult, ClientError> {
-        let shared = self.shared(shift.id.uuid()).await;
+        let (shared, queued) = self.shared(shift.id.uuid()).await;
         let view = self.shift_view(shift).await?;
-        Ok(WriteResult { shift: view, shared })
+        Ok(WriteResult { shift: view, shared, queued })
     }
 
     /// The shift as I see it now, with the team's names (an empty roster before the team arrives).
@@ -877,6 +892,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: st.last_error.clone(),
             needs_attention: st.needs_attention,
+            retrying: st.retrying.clone(),
             clock_offset_ms: st.clock_offset_ms.or(offset),
         },
         None => SyncState {
@@ -886,6 +902,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: None,
             needs_attention: false,
+            retrying: None,
             clock_offset_ms: offset,
         },
     }

@@ -68,19 +68,20 @@ impl ServerClient {
         }
     }
 
-    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, SyncError> {
+    pub(crate) async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, SyncError> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
         let code = status.as_u16();
+        let retry_after = retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
         let api = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
             code: format!("http_{code}"),
             message: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
-            retryable: status.is_server_error() || code == 429,
+            retryable: crate::error::retryable_status(code),
         });
-        Err(SyncError::from_api(code, api))
+        Err(SyncError::from_api(code, api, retry_after))
     }
 
     /// Redeems an invite code; the answer carries this device's own credential.
@@ -160,6 +161,13 @@ impl ServerClient {
         let resp = self.check(resp).await?;
         resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
     }
+}
+
+/// `Retry-After` in seconds (the form Kith's server sends; an HTTP date is ignored: the backoff
+/// decides then).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

@@ -32,6 +32,15 @@ impl Server {
         Server { server, url }
     }
 
+    /// A server whose storage can be made to fail like a full disk, and recover
+    /// (`self.server.storage_faults()`).
+    pub async fn start_with_storage_faults() -> Server {
+        let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+        let server = TestServer::start_with_storage_faults(|c| c.listen = addr).await;
+        let url = server.base_url.clone();
+        Server { server, url }
+    }
+
     pub async fn team(&self, name: &str) -> (TeamId, String) {
         self.server.create_team(name).await
     }
@@ -91,7 +100,15 @@ pub struct Team {
 
 impl Team {
     pub async fn new() -> Team {
-        let server = Server::start().await;
+        Team::on(Server::start().await).await
+    }
+
+    /// [`Team::new`] on a server whose storage can fail and recover.
+    pub async fn with_storage_faults() -> Team {
+        Team::on(Server::start_with_storage_faults().await).await
+    }
+
+    async fn on(server: Server) -> Team {
         let (team, lead_code) = server.team("North estate").await;
         let lead = Device::new().await;
         lead.join(&server, &lead_code, "Lee Lead").await;
