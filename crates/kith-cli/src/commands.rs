@@ -116,7 +116,7 @@ pub fn init(cx: &mut Ctx<'_>, a: &InitArgs) -> Result<(), CliError> {
         name: name.clone(),
         created_at: cx.now,
     };
-    profile::write_profile(&mut store, &profile, None)?;
+    profile::write_profile(&mut store, &profile, None, kith_client::credential::Keep::FileOnly)?;
     store.wait_for_background_compaction();
 
     let value = json!({

@@ -55,7 +55,9 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
         other => net::sync_err(other),
     })?;
 
-    let (profile, link) = kith_client::local::save_join(&mut store, client.base().as_str(), &resp, &name, cx.now)?;
+    let keep = kith_client::credential::Keep::from_env();
+    let (profile, link) =
+        kith_client::local::save_join(&mut store, client.base().as_str(), &resp, &name, cx.now, keep)?;
     let mut s = Session { store, profile, dir: cx.dir.clone() };
     let synced = net::sync(&mut s, &link, SYNC_TIMEOUT);
     let value = json!({
@@ -68,11 +70,11 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
         "synced": synced.is_ok(),
     });
     let mut text = format!(
-        "Joined team \"{}\" as {} on {}.\nThis device has its own credential, kept in {}.",
+        "Joined team \"{}\" as {} on {}.\nThis device has its own credential, kept {}.",
         resp.team_name,
         resp.role,
         link.url,
-        cx.dir.display()
+        credential_place(&cx.dir)
     );
     match &synced {
         Ok(r) => text.push_str(&format!("\nSynced: {} document(s) received.", r.received.len())),
@@ -82,6 +84,16 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     let out = cx.emit(&value, &text);
     s.finish();
     out
+}
+
+/// Where joining kept the credential, in words.
+fn credential_place(dir: &std::path::Path) -> String {
+    let file = kith_client::credential::file_path(dir);
+    if file.exists() {
+        format!("in {} (readable by you only)", file.display())
+    } else {
+        "in your system keychain".to_string()
+    }
 }
 
 fn linked(s: &Session) -> Result<ServerLink, CliError> {

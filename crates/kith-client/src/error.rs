@@ -93,6 +93,17 @@ pub enum ClientError {
         "the team server no longer accepts this device ({0}). The check-ins on this device stay here; ask your lead for a new invite and join again from a fresh data directory"
     )]
     Unauthorized(String),
+    /// The store says this device joined a server, but its credential is not on this computer
+    /// (a data directory copied from another device, a removed keychain entry or file).
+    #[error(
+        "this device's credential for {server} is not on this computer ({why}). A Kith data directory copied from \
+         another device cannot sync: the check-ins in it stay here. Ask your lead for a new invite and join again from \
+         a fresh data directory (and ask them to revoke the old device if it was lost)"
+    )]
+    CredentialMissing { server: String, why: String },
+    /// The keychain or the credential file holds the credential but cannot be read now.
+    #[error("{0}")]
+    CredentialUnreadable(String),
     /// The server's address is not usable.
     #[error("'{0}' is not a valid server address: use something like https://kith.example.org")]
     BadServerAddress(String),
@@ -138,6 +149,8 @@ impl ClientError {
             ClientError::Offline(_) => "offline",
             ClientError::Refused { code, .. } => code,
             ClientError::Unauthorized(_) => "unauthorized",
+            ClientError::CredentialMissing { .. } => "credential_missing",
+            ClientError::CredentialUnreadable(_) => "credential_unreadable",
             ClientError::BadServerAddress(_) => "bad_server_address",
             ClientError::Protocol(_) => "protocol",
             ClientError::Internal(_) => "internal",

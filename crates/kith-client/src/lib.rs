@@ -12,6 +12,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod credential;
 pub mod error;
 pub mod input;
 pub mod local;
@@ -58,6 +59,8 @@ pub struct ClientOptions {
     pub device_label: Option<String>,
     /// The clock (the system clock by default; tests may fix it).
     pub clock: Clock,
+    /// Where a new credential is kept (default: [`credential::Keep::from_env`]).
+    pub keep: credential::Keep,
 }
 
 impl Default for ClientOptions {
@@ -69,6 +72,7 @@ impl Default for ClientOptions {
             board_wait: Duration::from_secs(5),
             device_label: None,
             clock: Arc::new(|| Timestamp(kith_sync::now_ms())),
+            keep: credential::Keep::from_env(),
         }
     }
 }
@@ -81,6 +85,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("sync_wait", &self.sync_wait)
             .field("board_wait", &self.board_wait)
             .field("device_label", &self.device_label)
+            .field("keep", &self.keep)
             .finish_non_exhaustive()
     }
 }
@@ -164,6 +169,7 @@ impl Client {
     pub async fn open_with(data_dir: impl AsRef<Path>, opts: ClientOptions) -> Result<Client, ClientError> {
         let dir = data_dir.as_ref().to_path_buf();
         let d = dir.clone();
+        let keep = opts.keep;
         let (store, prof, link) = tokio::task::spawn_blocking(move || -> Result<_, ClientError> {
             std::fs::create_dir_all(&d).map_err(|e| {
                 ClientError::Invalid(format!(
@@ -171,7 +177,11 @@ impl Client {
                     d.display()
                 ))
             })?;
-            let store = Store::open(profile::db_path(&d))?;
+            let mut store = Store::open(profile::db_path(&d))?;
+            // A store written by an older Kith holds the credential: move it out first.
+            if let Err(e) = profile::secure_credential(&mut store, keep) {
+                tracing::warn!("this device's credential stays in the store for now: {e}");
+            }
             let prof = profile::read_profile(&store)?;
             let link = profile::read_link(&store)?;
             Ok((store, prof, link))
@@ -188,8 +198,12 @@ impl Client {
                 joining: tokio::sync::Mutex::new(()),
             }),
         };
-        if let Some(link) = link {
-            client.connect(link)?;
+        match link {
+            Some(link) if link.has_credential() => client.connect(link)?,
+            // Joined, but the credential is not on this computer: the data stays usable here,
+            // and everything that needs the server says the device must join again.
+            Some(link) => lock(&client.inner.session).link = Some(link),
+            None => {}
         }
         Ok(client)
     }
@@ -241,6 +255,9 @@ impl Client {
         let s = lock(&self.inner.session);
         match (&s.profile, &s.server) {
             (_, Some(c)) => Ok(c.clone()),
+            (Some(_), None) if s.link.is_some() => {
+                s.link.as_ref().map_or(Err(ClientError::NotJoined), ServerLink::client)
+            }
             (Some(_), None) => Err(ClientError::Invalid(
                 "this device keeps its shifts for itself and has not joined a team server, so it cannot do this".into(),
             )),
@@ -271,7 +288,11 @@ impl Client {
     /// The sync state: the background sync's, with the pending count and last sync read from
     /// the store (so a change made a moment ago is counted before the next sync runs).
     pub async fn sync_state(&self) -> Result<SyncState, ClientError> {
-        let status = self.sync_handle().map(|h| h.status());
+        let status = self.sync_handle().map(|h| h.status()).or_else(|| {
+            // Joined without a credential on this computer: nothing syncs until joining again.
+            let why = self.link().and_then(|l| l.client().err())?;
+            Some(SyncStatus { last_error: Some(why.to_string()), needs_attention: true, ..SyncStatus::default() })
+        });
         let (pending, last, offset) = self
             .with_store(|s| {
                 Ok((
@@ -398,7 +419,8 @@ impl Client {
         })?;
         let url = http.base().to_string();
         let now = self.now();
-        let (prof, link) = self.with_store(move |s| local::save_join(s, &url, &resp, &name, now)).await?;
+        let keep = self.inner.opts.keep;
+        let (prof, link) = self.with_store(move |s| local::save_join(s, &url, &resp, &name, now, keep)).await?;
         lock(&self.inner.session).profile = Some(prof);
         let mut status = None;
         self.connect(link)?;

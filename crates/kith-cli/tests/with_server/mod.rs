@@ -123,6 +123,10 @@ impl Device {
             .env("TZ", "UTC")
             .env_remove("KITH_NOW")
             .env_remove("KITH_DATA_DIR")
+            // No keychain is reachable (as in CI): credentials go to the 0600 file, the fallback
+            // under test, and a developer's own keychain is never touched.
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/kith-test-bus")
+            .env_remove("KITH_CREDENTIAL_STORE")
             .output()
             .expect("running kith");
         Run {

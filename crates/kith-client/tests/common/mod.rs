@@ -9,7 +9,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use kith_api::AppState;
-use kith_client::{Client, ClientEvent, JoinInput};
+use kith_client::credential::Keep;
+use kith_client::{Client, ClientEvent, ClientOptions, JoinInput};
 use kith_domain::{Role, TeamId};
 use kith_server::testing::TestServer;
 use tokio::sync::broadcast;
@@ -68,7 +69,9 @@ pub struct Device {
 impl Device {
     pub async fn new() -> Device {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let client = Client::open(dir.path().join("kith")).await.expect("open the client");
+        // The credential file, the fallback CI uses, and never a developer's own keychain.
+        let opts = ClientOptions { keep: Keep::FileOnly, ..ClientOptions::default() };
+        let client = Client::open_with(dir.path().join("kith"), opts).await.expect("open the client");
         Device { client, dir }
     }
 
