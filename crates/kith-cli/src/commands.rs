@@ -23,7 +23,7 @@ use crate::clock::{self, clock, format_duration, relative, rfc3339};
 use crate::error::{CliError, START_HINT};
 use crate::net;
 use crate::session::{self, Profile, Session, TEAM_KIND, warn_to};
-use crate::view::{self, CheckInView, DueView, ShiftLog, ShiftSummary};
+use crate::view::{self, CheckInView, DueView, ShiftLog, ShiftSummary, foreign};
 
 /// Where output goes and what time it is.
 pub struct Ctx<'a> {
@@ -46,9 +46,11 @@ impl Ctx<'_> {
         if self.json {
             let s = serde_json::to_string_pretty(value)
                 .map_err(|e| CliError::Data(format!("could not write JSON output: {e}")))?;
-            writeln!(self.out, "{s}")?;
+            writeln!(self.out, "{}", view::json_safe(&s))?;
         } else {
-            write!(self.out, "{text}")?;
+            // Foreign fields are escaped where they are formatted (view::Foreign); this is the
+            // net under them.
+            write!(self.out, "{}", view::terminal_safe(text))?;
             if !text.ends_with('\n') {
                 writeln!(self.out)?;
             }
@@ -176,7 +178,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
         ClientError::AlreadyOnShift { shift: active } => CliError::State(format!(
             "You are already on shift: \"{}\" since {} (planned end {}). End it first with: kith end \
              (or move its end with: kith extend --until <when> --reason \"...\")",
-            active.purpose,
+            foreign(&active.purpose),
             cx.clock(active.started_at),
             cx.clock(active.planned_end())
         )),
@@ -201,7 +203,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     let mut text = format!(
         "Shift started at {}: \"{}\".\nCheck in every {}; first check-in due {} ({}).\nPlanned end: {} ({}).",
         cx.clock(cx.now),
-        new.purpose,
+        foreign(&new.purpose),
         format_duration(interval),
         cx.clock(next_due),
         relative(next_due, cx.now),
@@ -216,8 +218,11 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
         ));
     }
     if !new.buddies.is_empty() {
-        let names: Vec<String> =
-            new.buddies.iter().map(|b| team.member(*b).map_or_else(|| b.to_string(), |m| m.name.clone())).collect();
+        let names: Vec<String> = new
+            .buddies
+            .iter()
+            .map(|b| team.member(*b).map_or_else(|| b.to_string(), |m| foreign(&m.name).to_string()))
+            .collect();
         text.push_str(&format!("\nBuddies: {}.", names.join(", ")));
     }
     if !unknown.is_empty() {
@@ -279,7 +284,7 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
 
     let phone = team.as_ref().and_then(|t| t.phone.clone());
     let call = match &phone {
-        Some(p) => format!("phone your team on {p} or the emergency services (112 / 999 / 911)"),
+        Some(p) => format!("phone your team on {} or the emergency services (112 / 999 / 911)", foreign(p)),
         None => "phone your lead or the emergency services (112 / 999 / 911)".to_string(),
     };
     let advice = match (status, sharing.shared()) {
@@ -295,7 +300,7 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
         (CheckInStatus::Support, false) => Some(format!(
             "Nobody knows yet that you'd like support: it has not reached your team server. If you need someone soon, \
              phone your lead{}.",
-            phone.as_deref().map(|p| format!(" or your team on {p}")).unwrap_or_default()
+            phone.as_deref().map(|p| format!(" or your team on {}", foreign(p))).unwrap_or_default()
         )),
         (CheckInStatus::Ok, _) => None,
     };
@@ -416,7 +421,7 @@ pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
     };
     let text = format!(
         "Shift \"{}\" ended at {} ({timing}); {} check-in{} this shift.\nSaved on this device at {}. {}",
-        active.purpose,
+        foreign(&active.purpose),
         cx.clock(e.at),
         active.checkins.len(),
         if active.checkins.len() == 1 { "" } else { "s" },
@@ -469,7 +474,7 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             let d = due.unwrap_or_else(|| rules::due_status(sh, &team.policy, cx.now));
             t.push_str(&format!(
                 "On shift: \"{}\", started {} ({}).\n",
-                sh.purpose,
+                foreign(&sh.purpose),
                 cx.clock(sh.started_at),
                 relative(sh.started_at, cx.now)
             ));
@@ -503,7 +508,7 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
                 "Off shift since {} ({}). Last shift: \"{}\".\nStart a new one with: {START_HINT}\n",
                 cx.clock(ended),
                 relative(ended, cx.now),
-                sh.purpose
+                foreign(&sh.purpose)
             ));
         }
         (None, None) => t.push_str(&format!("Off shift: no shifts yet. Start one with: {START_HINT}\n")),
@@ -531,7 +536,9 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
                     "may not have reached anyone yet: this shift has changes that are still only on this device \
                      (kith sync)"
                 },
-                team.phone.as_deref().map_or_else(|| "your lead".to_string(), |p| format!("your team on {p}")),
+                team.phone
+                    .as_deref()
+                    .map_or_else(|| "your lead".to_string(), |p| format!("your team on {}", foreign(p))),
             ));
         }
     } else if active.is_some() {
@@ -598,22 +605,22 @@ fn shift_log_text(cx: &Ctx<'_>, sh: &Shift, team: &Team) -> String {
         events.push((c.device_time, 1, text));
     }
     for a in &sh.acks {
-        let reply = a.reply.as_deref().map(|r| format!(": \"{r}\"")).unwrap_or_default();
-        let by = team.member(a.by).map_or_else(|| a.by.to_string(), |m| m.name.clone());
+        let reply = a.reply.as_deref().map(|r| format!(": \"{}\"", foreign(r))).unwrap_or_default();
+        let by = team.member(a.by).map_or_else(|| a.by.to_string(), |m| foreign(&m.name).to_string());
         events.push((a.at, 2, format!("seen by {by}{reply}")));
     }
     for e in &sh.extensions {
-        events.push((e.at, 3, format!("extended to {}: \"{}\"", cx.clock(e.new_end), e.reason)));
+        events.push((e.at, 3, format!("extended to {}: \"{}\"", cx.clock(e.new_end), foreign(&e.reason))));
     }
     if let Some(e) = &sh.ended {
-        let note = e.note.as_deref().map(|n| format!(": \"{n}\"")).unwrap_or_default();
+        let note = e.note.as_deref().map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default();
         events.push((e.at, 4, format!("ended{note}")));
     }
     events.sort_by_key(|(at, order, _)| (*at, *order));
     let width = events.iter().map(|(at, _, _)| cx.clock(*at).len()).max().unwrap_or(5);
     let mut t = format!(
         "Shift \"{}\" ({}), check-in every {}{}\n",
-        sh.purpose,
+        foreign(&sh.purpose),
         sh.id,
         format_duration(sh.interval),
         if sh.is_active() { format!(", planned end {}", cx.clock(sh.planned_end())) } else { String::new() }

@@ -130,7 +130,7 @@ impl From<ClientError> for CliError {
             }
             ClientError::AlreadyOnShift { shift } => CliError::State(format!(
                 "You are already on shift: \"{}\". End it first with: kith end (or move its end with: kith extend --until <when> --reason \"...\")",
-                shift.purpose
+                crate::view::foreign(&shift.purpose)
             )),
             ClientError::NotOnShift { what } => CliError::State(format!(
                 "You are not on shift, so there is {}. Start a shift with: {START_HINT}",

@@ -17,7 +17,7 @@ use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::net::{self, ServerLink, Sharing};
 use crate::session::Session;
-use crate::view;
+use crate::view::{self, foreign};
 
 /// How long `kith sync` waits for the server.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -71,8 +71,8 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     });
     let mut text = format!(
         "Joined team \"{}\" as {} on {}.\nThis device has its own credential, kept {}.",
-        resp.team_name,
-        resp.role,
+        foreign(&resp.team_name),
+        foreign(&resp.role),
         link.url,
         credential_place(&cx.dir)
     );
@@ -289,9 +289,9 @@ struct Line<'a> {
 }
 
 fn board_line(cx: &Ctx<'_>, l: &Line<'_>) -> String {
-    let mut t = format!("  {:<10} {:<20}", board_status_words(l.status), l.name);
+    let mut t = format!("  {:<10} {:<20}", board_status_words(l.status), foreign(l.name));
     if let Some(p) = l.purpose.filter(|p| !p.is_empty()) {
-        t.push_str(&format!(" \"{p}\""));
+        t.push_str(&format!(" \"{}\"", foreign(p)));
     }
     if let Some(c) = l.last_checkin {
         t.push_str(&format!("  last check-in {}", cx.clock(c)));
@@ -315,10 +315,10 @@ fn awaiting_text(cx: &Ctx<'_>, awaiting: &[Awaiting]) -> String {
     for a in awaiting {
         t.push_str(&format!(
             "  {:<20} {} at {}{}\n    kith ack {}\n",
-            a.worker,
+            foreign(&a.worker),
             view::status_words(a.status),
             cx.clock(a.at_ts),
-            a.note.as_deref().map(|n| format!(": \"{n}\"")).unwrap_or_default(),
+            a.note.as_deref().map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default(),
             a.checkin_id
         ));
     }
@@ -380,9 +380,9 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             "alerts": b.alerts,
             "awaiting_reply": awaiting,
         });
-        let mut text = format!("Team \"{}\" (live from the server at {})\n", b.team_name, cx.clock(cx.now));
+        let mut text = format!("Team \"{}\" (live from the server at {})\n", foreign(&b.team_name), cx.clock(cx.now));
         if !b.team_purpose.is_empty() {
-            text.push_str(&format!("Our purpose: {}\n", b.team_purpose));
+            text.push_str(&format!("Our purpose: {}\n", foreign(&b.team_purpose)));
         }
         for r in &b.rows {
             text.push_str(&board_line(
@@ -421,7 +421,7 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             "rows": rows,
             "awaiting_reply": awaiting,
         });
-        let mut text = format!("Team \"{}\"", team.name);
+        let mut text = format!("Team \"{}\"", foreign(&team.name));
         match (&link, last_synced) {
             (None, _) => text.push_str(" (this device only: not joined to a team server)\n"),
             (Some(_), Some(t)) => {
@@ -489,11 +489,11 @@ fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
         .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let owner = match s("state").as_str() {
-        "claimed" => format!("claimed by {}", s("claimed_by_name")),
+        "claimed" => format!("claimed by {}", foreign(&s("claimed_by_name"))),
         "resolved" => format!(
             "resolved ({}){}",
-            s("resolved_by").replace('_', "-"),
-            a.get("note").and_then(|v| v.as_str()).map(|n| format!(": \"{n}\"")).unwrap_or_default()
+            foreign(&s("resolved_by").replace('_', "-")),
+            a.get("note").and_then(|v| v.as_str()).map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default()
         ),
         _ => "OPEN: nobody owns it yet".into(),
     };
@@ -514,12 +514,12 @@ fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
     format!(
         "  {:<18} {:<16} since {}  notified: {}  {}{}\n    id {}\n",
         kind,
-        s("worker_name"),
+        foreign(&s("worker_name")),
         t("opened_at").unwrap_or_default(),
-        if notified.is_empty() { "nobody yet".to_string() } else { notified.join(", ") },
+        if notified.is_empty() { "nobody yet".to_string() } else { foreign(&notified.join(", ")).to_string() },
         owner,
         late,
-        s("id")
+        foreign(&s("id"))
     )
 }
 

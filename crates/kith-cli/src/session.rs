@@ -39,7 +39,7 @@ pub fn read_profile(store: &Store) -> Result<Option<Profile>, CliError> {
 /// A warning sink for kith-client's operations: `warning: ...` lines on `err`.
 pub fn warn_to(err: &mut dyn Write) -> impl FnMut(String) + '_ {
     move |m| {
-        let _ = writeln!(err, "warning: {m}");
+        let _ = writeln!(err, "warning: {}", crate::view::terminal_safe(&m));
     }
 }
 
