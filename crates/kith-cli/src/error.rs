@@ -170,7 +170,7 @@ impl From<ClientError> for CliError {
             ClientError::Refused { message, .. } => CliError::Remote(message),
             e @ (ClientError::Unauthorized(_) | ClientError::CredentialMissing { .. }) => CliError::Remote(e.to_string()),
             e @ ClientError::CredentialUnreadable(_) => CliError::Data(e.to_string()),
-            e @ ClientError::BadServerAddress(_) => CliError::Usage(e.to_string()),
+            e @ (ClientError::BadServerAddress(_) | ClientError::PlainHttp(_)) => CliError::Usage(e.to_string()),
             e @ ClientError::Protocol(_) => CliError::Remote(e.to_string()),
             e @ ClientError::Internal(_) => CliError::Data(e.to_string()),
             ClientError::EmergencyNotSaved(inner) => (*inner).into(),

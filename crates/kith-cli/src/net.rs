@@ -32,7 +32,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
 pub fn sync_err(e: SyncError) -> CliError {
     match e {
         SyncError::Store(s) => CliError::Store(s),
-        SyncError::BadServerAddress(_) => CliError::Usage(e.to_string()),
+        SyncError::BadServerAddress(_) | SyncError::PlainHttp(_) => CliError::Usage(e.to_string()),
         SyncError::NotJoined => CliError::State(e.to_string()),
         SyncError::Unauthorized { .. } => CliError::Remote(format!(
             "{e} (The check-ins on this device stay here. The server binds this device's identity to the old \
@@ -116,8 +116,9 @@ pub fn share(s: &mut Session, doc: Uuid, now: Timestamp) -> Sharing {
     let report = match sync(s, &link, SHARE_TIMEOUT) {
         Ok(report) => report,
         Err(CliError::Offline(why)) => return Sharing::Queued { why: short(&why) },
-        // Revoked, or another refusal: waiting will not help, so do not promise the next sync.
-        Err(CliError::Remote(why)) => return Sharing::Refused { why },
+        // Revoked, another refusal, an unusable address: waiting will not help, so do not
+        // promise the next sync.
+        Err(CliError::Remote(why) | CliError::Usage(why)) => return Sharing::Refused { why },
         Err(e) => return Sharing::Queued { why: short(&e.to_string()) },
     };
     if let Some((_, _, m)) = report.rejected.iter().find(|(id, _, _)| *id == doc) {

@@ -40,10 +40,11 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     if name.is_empty() {
         return Err(CliError::Usage("your name cannot be empty: --name \"Alice\"".into()));
     }
+    // The address first (plain HTTP is refused): a refused join leaves nothing behind.
+    let client = kith_sync::ServerClient::new(&server, None).map_err(net::sync_err)?;
     std::fs::create_dir_all(&cx.dir)
         .map_err(|e| CliError::Data(format!("could not create the data directory {}: {e}", cx.dir.display())))?;
     let mut store = kith_client::local::open_for_join(&cx.dir)?;
-    let client = kith_sync::ServerClient::new(&server, None).map_err(net::sync_err)?;
     let label = a.device_label.clone().unwrap_or_else(|| format!("{name}'s kith"));
     let req = JoinRequest { code, name: name.clone(), device_label: label, actor: store.actor_id().to_hex_string() };
     let resp = net::block_on(client.join(&req))?.map_err(|e| match e {

@@ -107,6 +107,9 @@ pub enum ClientError {
     /// The server's address is not usable.
     #[error("'{0}' is not a valid server address: use something like https://kith.example.org")]
     BadServerAddress(String),
+    /// A plain `http://` address of a server that is not on this computer.
+    #[error("{0}")]
+    PlainHttp(String),
     /// The server answered something this version cannot read.
     #[error("the team server answered something this version of Kith cannot read ({0}): update Kith")]
     Protocol(String),
@@ -152,6 +155,7 @@ impl ClientError {
             ClientError::CredentialMissing { .. } => "credential_missing",
             ClientError::CredentialUnreadable(_) => "credential_unreadable",
             ClientError::BadServerAddress(_) => "bad_server_address",
+            ClientError::PlainHttp(_) => "plain_http",
             ClientError::Protocol(_) => "protocol",
             ClientError::Internal(_) => "internal",
             ClientError::EmergencyNotSaved(e) => e.code(),
@@ -185,6 +189,7 @@ impl From<SyncError> for ClientError {
         match e {
             SyncError::Store(s) => ClientError::Store(s),
             SyncError::BadServerAddress(a) => ClientError::BadServerAddress(a),
+            e @ SyncError::PlainHttp(_) => ClientError::PlainHttp(e.to_string()),
             SyncError::NotJoined => ClientError::NotJoined,
             SyncError::Unauthorized { message } => ClientError::Unauthorized(message),
             SyncError::Protocol(p) => ClientError::Protocol(p),

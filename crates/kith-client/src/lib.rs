@@ -198,12 +198,14 @@ impl Client {
                 joining: tokio::sync::Mutex::new(()),
             }),
         };
-        match link {
-            Some(link) if link.has_credential() => client.connect(link)?,
-            // Joined, but the credential is not on this computer: the data stays usable here,
-            // and everything that needs the server says the device must join again.
-            Some(link) => lock(&client.inner.session).link = Some(link),
-            None => {}
+        if let Some(link) = link
+            && let Err(e) = client.connect(link.clone())
+        {
+            // Joined, but this link cannot be used (its credential is not on this computer, or
+            // it is plain HTTP to another computer): the data stays usable here, and everything
+            // that needs the server says why and what to do.
+            tracing::warn!("not syncing: {e}");
+            lock(&client.inner.session).link = Some(link);
         }
         Ok(client)
     }
@@ -289,7 +291,7 @@ impl Client {
     /// the store (so a change made a moment ago is counted before the next sync runs).
     pub async fn sync_state(&self) -> Result<SyncState, ClientError> {
         let status = self.sync_handle().map(|h| h.status()).or_else(|| {
-            // Joined without a credential on this computer: nothing syncs until joining again.
+            // Joined, but the link cannot be used (no credential here, plain HTTP): nothing syncs.
             let why = self.link().and_then(|l| l.client().err())?;
             Some(SyncStatus { last_error: Some(why.to_string()), needs_attention: true, ..SyncStatus::default() })
         });

@@ -29,6 +29,12 @@ pub enum SyncError {
     Protocol(String),
     #[error("'{0}' is not a valid server address: use something like https://kith.example.org")]
     BadServerAddress(String),
+    #[error(
+        "'{0}' is plain HTTP: Kith sends this device's credential and your check-ins only over HTTPS, except to \
+         this computer (localhost). Use the server's https:// address (ask your admin); for testing only, set \
+         KITH_ALLOW_PLAIN_HTTP=1"
+    )]
+    PlainHttp(String),
     #[error(transparent)]
     Store(#[from] kith_store::StoreError),
     #[error("this device has not joined a team yet: run `kith join <server> <invite code>`")]
@@ -44,6 +50,7 @@ impl SyncError {
             SyncError::Unauthorized { .. }
             | SyncError::Protocol(_)
             | SyncError::BadServerAddress(_)
+            | SyncError::PlainHttp(_)
             | SyncError::Store(_)
             | SyncError::NotJoined => false,
         }
