@@ -481,7 +481,8 @@ impl Client {
             None
         } else {
             let st = h.status();
-            st.retrying.or_else(|| if st.online { None } else { st.last_error })
+            let offline = if st.online { None } else { st.last_error };
+            st.retrying.or(offline)
         };
         (shared, why)
     }
