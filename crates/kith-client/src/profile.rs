@@ -49,8 +49,17 @@ pub struct ServerLink {
     pub url: String,
     /// The role the server gave this member when joining ("member" or "lead").
     pub role: String,
-    /// This device's credential, or why it is not on this computer.
-    token: Result<String, String>,
+    /// This device's credential, or why it cannot be had.
+    token: Result<String, NoToken>,
+}
+
+/// Why a link has no credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum NoToken {
+    /// Not on this computer (a copied store, a removed keychain entry or file).
+    Missing(String),
+    /// There, but unreadable now (a locked keychain, a file's permissions): says what to do.
+    Unreadable(String),
 }
 
 // The token is a credential: never in logs or debug output.
@@ -74,7 +83,10 @@ impl ServerLink {
     pub fn client(&self) -> Result<ServerClient, ClientError> {
         match &self.token {
             Ok(t) => Ok(ServerClient::new(&self.url, Some(t.clone()))?),
-            Err(why) => Err(ClientError::CredentialMissing { server: self.url.clone(), why: why.clone() }),
+            Err(NoToken::Missing(why)) => {
+                Err(ClientError::CredentialMissing { server: self.url.clone(), why: why.clone() })
+            }
+            Err(NoToken::Unreadable(what)) => Err(ClientError::CredentialUnreadable(what.clone())),
         }
     }
 
@@ -139,16 +151,18 @@ pub fn read_link(store: &Store) -> Result<Option<ServerLink>, ClientError> {
     let token = match (l.token, l.credential, l.account) {
         // Not migrated yet (a read-only directory, or a failed move): still usable.
         (Some(t), _, _) => Ok(t),
-        (None, Some(kept), Some(account)) => match credential::load(&data_dir(store), &account, kept)? {
-            Some(t) => Ok(t),
-            None => Err(match kept {
+        (None, Some(kept), Some(account)) => match credential::load(&data_dir(store), &account, kept) {
+            Ok(Some(t)) => Ok(t),
+            // The device's data still opens; syncing says what to do.
+            Err(e) => Err(NoToken::Unreadable(e.to_string())),
+            Ok(None) => Err(NoToken::Missing(match kept {
                 Kept::Keychain => "it is not in this computer's keychain".to_string(),
                 Kept::File => {
                     format!("there is no credential file {}", credential::file_path(&data_dir(store)).display())
                 }
-            }),
+            })),
         },
-        (None, _, _) => Err("the server link names no credential".to_string()),
+        (None, _, _) => Err(NoToken::Missing("the server link names no credential".to_string())),
     };
     Ok(Some(ServerLink { url: l.url, role: l.role, token }))
 }
@@ -196,10 +210,12 @@ pub fn write_profile(
     keep: Keep,
 ) -> Result<(), ClientError> {
     if let Some(link) = link {
-        let token = link
-            .token
-            .as_ref()
-            .map_err(|why| ClientError::CredentialMissing { server: link.url.clone(), why: why.clone() })?;
+        let Some(token) = link.token() else {
+            return Err(link
+                .client()
+                .err()
+                .unwrap_or_else(|| ClientError::Internal("a link without its credential".into())));
+        };
         let account = profile.device_id.to_string();
         let kept = credential::save(&data_dir(store), &account, token, keep)?;
         let stored = StoredLink {
