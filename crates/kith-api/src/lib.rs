@@ -81,6 +81,11 @@ pub struct SyncState {
     pub last_error: Option<String>,
     /// Waiting will not fix the last error (e.g. the device was revoked).
     pub needs_attention: bool,
+    /// The server answered but could not store some of this device's changes now (its storage
+    /// is full or failing): why, in one sentence. Not delivered yet; they stay queued and are
+    /// sent again automatically, with backoff.
+    #[serde(default)]
+    pub retrying: Option<String>,
     /// Server clock minus device clock, as last measured.
     pub clock_offset_ms: Option<i64>,
 }
@@ -584,6 +589,10 @@ pub struct WriteResult {
     pub shift: ShiftView,
     /// `false`: saved on this device, waiting to sync.
     pub shared: bool,
+    /// When not shared: why it has not reached the server yet, when that is known (offline, or
+    /// the server could not store it now). It stays queued and is sent again automatically.
+    #[serde(default)]
+    pub queued: Option<String>,
 }
 
 /// The app's events' names (Tauri `emit`), so the shell and the UI agree.

@@ -110,7 +110,8 @@ pub enum AlertsCommand {
 
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The server address (https://kith.example.org) or a kith://join?server=...&code=... link
+    /// The server address (https://kith.example.org; plain http:// only to this computer) or a
+    /// kith://join?server=...&code=... link
     pub target: String,
     /// The invite code (not needed with a link)
     pub code: Option<String>,

@@ -130,7 +130,7 @@ impl From<ClientError> for CliError {
             }
             ClientError::AlreadyOnShift { shift } => CliError::State(format!(
                 "You are already on shift: \"{}\". End it first with: kith end (or move its end with: kith extend --until <when> --reason \"...\")",
-                shift.purpose
+                crate::view::foreign(&shift.purpose)
             )),
             ClientError::NotOnShift { what } => CliError::State(format!(
                 "You are not on shift, so there is {}. Start a shift with: {START_HINT}",
@@ -168,8 +168,9 @@ impl From<ClientError> for CliError {
             ClientError::Store(s) => CliError::Store(s),
             ClientError::Offline(m) => CliError::Offline(m),
             ClientError::Refused { message, .. } => CliError::Remote(message),
-            e @ ClientError::Unauthorized(_) => CliError::Remote(e.to_string()),
-            e @ ClientError::BadServerAddress(_) => CliError::Usage(e.to_string()),
+            e @ (ClientError::Unauthorized(_) | ClientError::CredentialMissing { .. }) => CliError::Remote(e.to_string()),
+            e @ ClientError::CredentialUnreadable(_) => CliError::Data(e.to_string()),
+            e @ (ClientError::BadServerAddress(_) | ClientError::PlainHttp(_)) => CliError::Usage(e.to_string()),
             e @ ClientError::Protocol(_) => CliError::Remote(e.to_string()),
             e @ ClientError::Internal(_) => CliError::Data(e.to_string()),
             ClientError::EmergencyNotSaved(inner) => (*inner).into(),

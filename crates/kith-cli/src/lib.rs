@@ -67,9 +67,10 @@ pub fn error_text(e: &CliError, json: bool) -> String {
         let v = serde_json::json!({
             "error": { "kind": e.kind(), "exit_code": e.exit_code(), "message": e.to_string() }
         });
-        v.to_string()
+        view::json_safe(&v.to_string()).into_owned()
     } else {
-        format!("error: {e}")
+        // A message may quote what a server or a teammate wrote.
+        format!("error: {}", view::terminal_safe(&e.to_string()))
     }
 }
 

@@ -12,6 +12,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod credential;
 pub mod error;
 pub mod input;
 pub mod local;
@@ -58,6 +59,8 @@ pub struct ClientOptions {
     pub device_label: Option<String>,
     /// The clock (the system clock by default; tests may fix it).
     pub clock: Clock,
+    /// Where a new credential is kept (default: [`credential::Keep::from_env`]).
+    pub keep: credential::Keep,
 }
 
 impl Default for ClientOptions {
@@ -69,6 +72,7 @@ impl Default for ClientOptions {
             board_wait: Duration::from_secs(5),
             device_label: None,
             clock: Arc::new(|| Timestamp(kith_sync::now_ms())),
+            keep: credential::Keep::from_env(),
         }
     }
 }
@@ -81,6 +85,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("sync_wait", &self.sync_wait)
             .field("board_wait", &self.board_wait)
             .field("device_label", &self.device_label)
+            .field("keep", &self.keep)
             .finish_non_exhaustive()
     }
 }
@@ -164,6 +169,7 @@ impl Client {
     pub async fn open_with(data_dir: impl AsRef<Path>, opts: ClientOptions) -> Result<Client, ClientError> {
         let dir = data_dir.as_ref().to_path_buf();
         let d = dir.clone();
+        let keep = opts.keep;
         let (store, prof, link) = tokio::task::spawn_blocking(move || -> Result<_, ClientError> {
             std::fs::create_dir_all(&d).map_err(|e| {
                 ClientError::Invalid(format!(
@@ -171,7 +177,11 @@ impl Client {
                     d.display()
                 ))
             })?;
-            let store = Store::open(profile::db_path(&d))?;
+            let mut store = Store::open(profile::db_path(&d))?;
+            // A store written by an older Kith holds the credential: move it out first.
+            if let Err(e) = profile::secure_credential(&mut store, keep) {
+                tracing::warn!("this device's credential stays in the store for now: {e}");
+            }
             let prof = profile::read_profile(&store)?;
             let link = profile::read_link(&store)?;
             Ok((store, prof, link))
@@ -188,8 +198,14 @@ impl Client {
                 joining: tokio::sync::Mutex::new(()),
             }),
         };
-        if let Some(link) = link {
-            client.connect(link)?;
+        if let Some(link) = link
+            && let Err(e) = client.connect(link.clone())
+        {
+            // Joined, but this link cannot be used (its credential is not on this computer, or
+            // it is plain HTTP to another computer): the data stays usable here, and everything
+            // that needs the server says why and what to do.
+            tracing::warn!("not syncing: {e}");
+            lock(&client.inner.session).link = Some(link);
         }
         Ok(client)
     }
@@ -241,6 +257,9 @@ impl Client {
         let s = lock(&self.inner.session);
         match (&s.profile, &s.server) {
             (_, Some(c)) => Ok(c.clone()),
+            (Some(_), None) if s.link.is_some() => {
+                s.link.as_ref().map_or(Err(ClientError::NotJoined), ServerLink::client)
+            }
             (Some(_), None) => Err(ClientError::Invalid(
                 "this device keeps its shifts for itself and has not joined a team server, so it cannot do this".into(),
             )),
@@ -271,7 +290,11 @@ impl Client {
     /// The sync state: the background sync's, with the pending count and last sync read from
     /// the store (so a change made a moment ago is counted before the next sync runs).
     pub async fn sync_state(&self) -> Result<SyncState, ClientError> {
-        let status = self.sync_handle().map(|h| h.status());
+        let status = self.sync_handle().map(|h| h.status()).or_else(|| {
+            // Joined, but the link cannot be used (no credential here, plain HTTP): nothing syncs.
+            let why = self.link().and_then(|l| l.client().err())?;
+            Some(SyncStatus { last_error: Some(why.to_string()), needs_attention: true, ..SyncStatus::default() })
+        });
         let (pending, last, offset) = self
             .with_store(|s| {
                 Ok((
@@ -398,7 +421,8 @@ impl Client {
         })?;
         let url = http.base().to_string();
         let now = self.now();
-        let (prof, link) = self.with_store(move |s| local::save_join(s, &url, &resp, &name, now)).await?;
+        let keep = self.inner.opts.keep;
+        let (prof, link) = self.with_store(move |s| local::save_join(s, &url, &resp, &name, now, keep)).await?;
         lock(&self.inner.session).profile = Some(prof);
         let mut status = None;
         self.connect(link)?;
@@ -419,15 +443,17 @@ impl Client {
     // writes
 
     /// After a durable local change to `doc`: tell the UI, poke the background sync and wait
-    /// (at most `share_wait`) until the server has it. Never fails: the change is saved.
-    async fn shared(&self, doc: Uuid) -> bool {
+    /// (at most `share_wait`) until the server has it. Never fails: the change is saved. When it
+    /// is not shared, says why if that is known (offline; the server could not store it now),
+    /// and answers as soon as a sync shows the server cannot take it now.
+    async fn shared(&self, doc: Uuid) -> (bool, Option<String>) {
         self.emit(ClientEvent::Changed(ChangedEvent { docs: vec![doc], all: false }));
         let Some(h) = self.sync_handle() else {
             self.emit_sync().await;
-            return false;
+            return (false, self.server().err().map(|e| e.to_string()));
         };
         let mut rx = h.watch_status();
-        rx.borrow_and_update();
+        let before = rx.borrow_and_update().syncs;
         // The person is waiting to see it shared: sync now rather than after the debounce.
         h.sync_now();
         let deadline = tokio::time::Instant::now() + self.inner.opts.share_wait;
@@ -438,13 +464,27 @@ impl Client {
                 Ok(true) => {}
                 Err(_) => break false,
             }
+            {
+                // A sync after the change ended with it refused for now: no point waiting.
+                let st = rx.borrow();
+                if st.syncs > before && st.retrying.is_some() {
+                    break false;
+                }
+            }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
                 _ => break false,
             }
         };
         self.emit_sync().await;
-        shared
+        let why = if shared {
+            None
+        } else {
+            let st = h.status();
+            let offline = if st.online { None } else { st.last_error };
+            st.retrying.or(offline)
+        };
+        (shared, why)
     }
 
     /// Sends the current sync state (a local change alters the pending count at once).
@@ -455,9 +495,9 @@ impl Client {
     }
 
     async fn write_result(&self, shift: Shift) -> Result<WriteResult, ClientError> {
-        let shared = self.shared(shift.id.uuid()).await;
+        let (shared, queued) = self.shared(shift.id.uuid()).await;
         let view = self.shift_view(shift).await?;
-        Ok(WriteResult { shift: view, shared })
+        Ok(WriteResult { shift: view, shared, queued })
     }
 
     /// The shift as I see it now, with the team's names (an empty roster before the team arrives).
@@ -877,6 +917,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: st.last_error.clone(),
             needs_attention: st.needs_attention,
+            retrying: st.retrying.clone(),
             clock_offset_ms: st.clock_offset_ms.or(offset),
         },
         None => SyncState {
@@ -886,6 +927,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: None,
             needs_attention: false,
+            retrying: None,
             clock_offset_ms: offset,
         },
     }

@@ -445,13 +445,15 @@ pub fn open_for_join(dir: &std::path::Path) -> Result<Store, ClientError> {
     Ok(store)
 }
 
-/// Saves what joining gave this device: its link (with its own credential) and its profile.
+/// Saves what joining gave this device: its link and profile in the store, its own credential in
+/// the keychain or the credential file (`keep`, [`crate::credential`]).
 pub fn save_join(
     store: &mut Store,
     server_url: &str,
     resp: &JoinResponse,
     name: &str,
     now: Timestamp,
+    keep: crate::credential::Keep,
 ) -> Result<(Profile, ServerLink), ClientError> {
     let profile = Profile {
         version: 1,
@@ -461,8 +463,8 @@ pub fn save_join(
         name: name.to_string(),
         created_at: now,
     };
-    let link = ServerLink { url: server_url.to_string(), token: resp.token.clone(), role: resp.role.clone() };
-    profile::write_profile(store, &profile, Some(&link))?;
+    let link = ServerLink::new(server_url, resp.role.clone(), resp.token.clone());
+    profile::write_profile(store, &profile, Some(&link), keep)?;
     Ok((profile, link))
 }
 

@@ -13,6 +13,8 @@
 //! From a test without a runtime, use [`BlockingTestServer`].
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod faults;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub struct TestServer {
     running: Option<Running>,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
+    /// The storage is wrapped in a [`faults::FaultyStorage`] with this switch.
+    faults: Option<faults::StorageFaults>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -86,10 +90,33 @@ impl TestServer {
         // A manual clock means the test drives deadlines and deliveries itself.
         config.alerts.background = manual.is_none();
         tweak(&mut config);
-        let mut s =
-            TestServer { base_url: String::new(), addr: config.listen, config, dir, running: None, clock, manual };
+        let mut s = TestServer {
+            base_url: String::new(),
+            addr: config.listen,
+            config,
+            dir,
+            running: None,
+            clock,
+            manual,
+            faults: None,
+        };
         s.launch().await;
         s
+    }
+
+    /// Starts a server (real clock, background alerts) whose document appends can be made to fail
+    /// like a full disk and recover ([`TestServer::storage_faults`]); the real SQLite storage is
+    /// underneath, and the switch survives restarts.
+    pub async fn start_with_storage_faults(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut s = TestServer::launch_new(tweak, Arc::new(SystemClock), None).await;
+        s.faults = Some(faults::StorageFaults::new());
+        s.restart().await;
+        s
+    }
+
+    /// The switch of a server started with [`TestServer::start_with_storage_faults`].
+    pub fn storage_faults(&self) -> faults::StorageFaults {
+        self.faults.clone().expect("a server started with start_with_storage_faults")
     }
 
     /// Starts a server on a manual clock at [`MANUAL_START_MS`], with no background ticker or
@@ -130,8 +157,11 @@ impl TestServer {
     }
 
     async fn launch(&mut self) {
-        let storage: Arc<dyn Storage> =
+        let mut storage: Arc<dyn Storage> =
             Arc::new(SqliteStorage::open(&self.config.database_path()).expect("open the test database"));
+        if let Some(f) = &self.faults {
+            storage = Arc::new(faults::FaultyStorage::new(storage, f.clone()));
+        }
         let listener = tokio::net::TcpListener::bind(self.config.listen).await.expect("bind 127.0.0.1:0");
         self.addr = listener.local_addr().expect("local address");
         self.base_url = format!("http://{}", self.addr);

@@ -35,6 +35,7 @@ const OFFLINE_SYNC: SyncState = {
   pending_changes: 0,
   last_error: null,
   needs_attention: false,
+  retrying: null,
   clock_offset_ms: null,
 };
 
@@ -301,7 +302,7 @@ export class KithApp {
       const shift = r.shift.active ? r.shift : null;
       this.state = { ...this.state, shift, last_shift: shift ? this.state.last_shift : r.shift };
     }
-    if (toast) this.say(writeMessage(done, r.shared, this.sync.online), r.shared ? 'ok' : 'warn');
+    if (toast) this.say(writeMessage(done, r.shared, this.sync.online, r.queued ?? null), r.shared ? 'ok' : 'warn');
     void this.refreshState();
     void this.refreshBoard();
   }
@@ -348,7 +349,8 @@ export class KithApp {
     if ('error' in r) return r.error;
     const words = { ok: "Checked in: I'm OK", support: 'Support request', emergency: 'Emergency' } as const;
     if (status === 'emergency') {
-      this.emergency = emergencyNotice(r.ok.shared, this.me?.team_phone ?? this.board?.phone ?? null);
+      const retrying = this.sync.online ? (r.ok.queued ?? this.sync.retrying ?? null) : null;
+      this.emergency = emergencyNotice(r.ok.shared, this.me?.team_phone ?? this.board?.phone ?? null, retrying);
     }
     // An emergency that reached no one is told in its own notice on My shift, not in a toast.
     this.afterWrite(r.ok, words[status], !(status === 'emergency' && !r.ok.shared));

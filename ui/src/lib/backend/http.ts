@@ -89,6 +89,7 @@ export class HttpBackend implements Backend {
       pending_changes: 0,
       last_error: null,
       needs_attention: false,
+      retrying: null,
       clock_offset_ms: null,
     } as SyncState;
   }
