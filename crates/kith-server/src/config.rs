@@ -89,6 +89,11 @@ pub struct Limits {
     pub max_changes_per_doc: usize,
     /// Most bytes of changes for one document in one sync request.
     pub max_doc_bytes: usize,
+    /// Largest stored shift document (its snapshot plus later changes, bytes): every teammate
+    /// downloads it and keeps it, so a push that would make it larger is refused (`too_large`).
+    pub max_shift_doc_bytes: usize,
+    /// Largest stored team document (bytes), likewise.
+    pub max_team_doc_bytes: usize,
     /// The feed stops after this many bytes of document data (and says `more`).
     pub feed_budget_bytes: usize,
     /// The feed stops after this many documents (and says `more`).
@@ -143,11 +148,36 @@ impl Default for Limits {
             max_docs_per_request: 500,
             max_changes_per_doc: 2000,
             max_doc_bytes: 4 * 1024 * 1024,
+            max_shift_doc_bytes: 4 * 1024 * 1024,
+            max_team_doc_bytes: 4 * 1024 * 1024,
             feed_budget_bytes: 4 * 1024 * 1024,
             feed_max_docs: 1000,
             request_timeout_s: 30,
             live_keepalive_s: 15,
         }
+    }
+}
+
+impl Limits {
+    /// Whether a document of `kind` stored at `size` bytes may take `adding` more: the message
+    /// says what to do when it may not.
+    pub fn check_doc_size(&self, kind: kith_proto::Kind, size: usize, adding: usize) -> Result<(), String> {
+        let (max, what, next) = match kind {
+            kith_proto::Kind::Shift => {
+                (self.max_shift_doc_bytes, "shift", "end this shift and start a new one to carry on checking in")
+            }
+            kith_proto::Kind::Team => {
+                (self.max_team_doc_bytes, "team", "ask the server's operator to raise limits.max_team_doc_bytes")
+            }
+        };
+        let total = size.saturating_add(adding);
+        if total > max {
+            return Err(format!(
+                "this {what} document would grow to {total} bytes, over the server's limit of {max} bytes for a \
+                 {what} document (every teammate downloads it whole): {next}"
+            ));
+        }
+        Ok(())
     }
 }
 

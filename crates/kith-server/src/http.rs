@@ -19,7 +19,7 @@ use axum::{Json, Router};
 use futures_util::StreamExt as _;
 use kith_domain::doc::team;
 use kith_domain::rules;
-use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp};
+use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp, limits};
 use kith_proto::{JoinRequest, JoinResponse, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncRequest};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -398,16 +398,27 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
     let req: JoinRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiErr::bad_request("malformed_json", format!("The join request is not the expected JSON ({e}): update Kith."))
     })?;
+    // The roster's own limits (the team document's `members/<id>/name`), so the name the server
+    // writes there is one a device could have written.
     let name = req.name.trim().to_string();
-    if name.is_empty() || kith_domain::check_line("name", &name).is_err() {
+    if let Err(e) = limits::MEMBER_NAME.check(&name) {
         return Err(ApiErr::bad_request(
             "bad_name",
-            "Give a name of 1 to 300 bytes, as it should appear on the team board.",
+            format!(
+                "Give a name of 1 to {} bytes, as it should appear on the team board, without control characters ({e}).",
+                limits::MEMBER_NAME.max_bytes
+            ),
         ));
     }
     let label = req.device_label.trim().to_string();
-    if kith_domain::check_line("device label", &label).is_err() {
-        return Err(ApiErr::bad_request("bad_label", "The device label is too long: at most 300 bytes."));
+    if let Err(e) = limits::DEVICE_LABEL.check(&label) {
+        return Err(ApiErr::bad_request(
+            "bad_label",
+            format!(
+                "Give a device label of at most {} bytes, without control characters ({e}).",
+                limits::DEVICE_LABEL.max_bytes
+            ),
+        ));
     }
     let actor = hex::decode(req.actor.trim())
         .ok()
@@ -819,8 +830,9 @@ async fn resolve_alert(
     if note.is_empty() {
         return Err(ApiErr::bad_request("note_required", "Say what happened in a note when resolving an alert."));
     }
-    if kith_domain::check_line("note", note).is_err() {
-        return Err(ApiErr::bad_request("note_too_long", "The note is too long: at most 300 bytes."));
+    if let Err(e) = limits::ALERT_NOTE.check(note) {
+        let code = if note.len() > limits::ALERT_NOTE.max_bytes { "note_too_long" } else { "bad_note" };
+        return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
     app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map(Json).map_err(alert_err)
 }

@@ -202,9 +202,9 @@ pub(crate) async fn member_history(
 
 #[utoipa::path(post, path = "/v1/shifts/{id}/checkins/{checkin}/ack",
     params(("id" = Uuid, Path, description = "The shift"), ("checkin" = Uuid, Path, description = "The check-in to acknowledge")),
-    request_body(content = AckRequest, description = "An optional reply (at most 300 bytes); an empty body is no reply"),
+    request_body(content = AckRequest, description = "An optional reply (at most 2,000 bytes, no control characters but line breaks and tabs); an empty body is no reply"),
     responses((status = 200, body = ShiftView, description = "Acknowledged: the shift with the new acknowledgement. The server wrote it into the shift document as its own actor on the lead's behalf (`by` is the lead), checked by the rules of a lead's own change; devices receive it with their next sync"),
-        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `reply_too_long`"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `reply_too_long`, `bad_reply`"),
         (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads acknowledge check-ins"),
         (status = 404, body = ApiErrorDoc, description = "`doc_unknown` (no such shift for this device) or `checkin_unknown`")),
@@ -229,13 +229,12 @@ pub(crate) async fn ack(
         })?
     };
     let reply = req.reply.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    // The same limit as a reply written on a device (the domain's table).
     if let Some(r) = &reply
-        && kith_domain::check_line("reply", r).is_err()
+        && let Err(e) = kith_domain::limits::ACK_REPLY.check(r)
     {
-        return Err(ApiErr::bad_request(
-            "reply_too_long",
-            format!("The reply is too long ({} bytes): at most {} bytes.", r.len(), kith_domain::MAX_LINE_BYTES),
-        ));
+        let code = if r.len() > kith_domain::limits::ACK_REPLY.max_bytes { "reply_too_long" } else { "bad_reply" };
+        return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
     let now = app.clock.now_ms();
     let a = Ack { id: AckId::new(), checkin, by: dev.device.member, at: Timestamp(now), reply };
