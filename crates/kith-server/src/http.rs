@@ -291,13 +291,33 @@ async fn json_errors(req: Request, next: Next) -> Response {
     resp
 }
 
+/// Counts requests by method, route and status. Every label comes from a closed set (anyone can
+/// send any method and path, and each distinct label value would be a series kept for ever): the
+/// standard methods or `other`, the matched route template or `other`, and the status code.
 async fn track(req: Request, next: Next) -> Response {
-    let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
+    let path = req.extensions().get::<MatchedPath>().map_or("other".to_string(), |p| p.as_str().to_string());
+    let method = method_label(req.method());
     let resp = next.run(req).await;
-    metrics::counter!("kith_http_requests_total", "method" => method, "path" => path, "status" => resp.status().as_u16().to_string())
-        .increment(1);
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("kith_http_requests_total", "method" => method, "path" => path, "status" => status).increment(1);
     resp
+}
+
+/// The method as a metrics label: one of the standard methods, or `other`.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// An authenticated device (`Authorization: Bearer <token>`), not revoked.
