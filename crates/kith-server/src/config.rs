@@ -102,6 +102,16 @@ pub struct Limits {
     pub request_timeout_s: u64,
     /// Seconds between SSE keep-alive comments.
     pub live_keepalive_s: u64,
+    /// Once the first byte of a request has arrived, its headers must be complete within this
+    /// many seconds, or the connection is closed (slow clients hold a file descriptor each).
+    pub header_read_timeout_s: u64,
+    /// A connection with no request in flight that receives nothing for this many seconds is
+    /// closed. Longer than clients' pool idle time (reqwest: 90 s), so clients close first. The
+    /// live channel's stream is a request in flight: never cut.
+    pub idle_timeout_s: u64,
+    /// Most connections open at once; one more is answered 503 `server_busy` with Retry-After.
+    /// Lowered at start to what the open-file limit allows (which is raised to its hard limit).
+    pub max_connections: usize,
 }
 
 /// Rate limit on invite redemption (`POST /v1/join`), per client IP address.
@@ -154,6 +164,9 @@ impl Default for Limits {
             feed_max_docs: 1000,
             request_timeout_s: 30,
             live_keepalive_s: 15,
+            header_read_timeout_s: 10,
+            idle_timeout_s: 120,
+            max_connections: 20_000,
         }
     }
 }

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -158,13 +157,12 @@ pub async fn run(
     if app.config.alerts.background {
         spawn_background(app.clone());
     }
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            hub.shutdown();
-        })
-        .await;
+    let max_connections = crate::conn::raise_file_limit(app.config.limits.max_connections);
+    let result = crate::conn::serve(listener, router(app.clone()), &app.config.limits, max_connections, async move {
+        shutdown.await;
+        hub.shutdown();
+    })
+    .await;
     app.storage().close().await;
     result.map_err(ServerError::Io)
 }
