@@ -63,6 +63,10 @@ pub struct AlertsConfig {
     pub webhook_max_backoff_s: u64,
     /// How long one webhook request may take (s).
     pub webhook_timeout_s: u64,
+    /// Let webhooks reach loopback, private, link-local and other special-use addresses (e.g. a
+    /// receiver on the same host or the office network). Off: a lead cannot point the server at
+    /// what only the server can reach.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for AlertsConfig {
@@ -73,6 +77,7 @@ impl Default for AlertsConfig {
             webhook_min_backoff_s: 5,
             webhook_max_backoff_s: 3600,
             webhook_timeout_s: 10,
+            webhook_allow_private: false,
         }
     }
 }

@@ -866,7 +866,7 @@ pub struct WebhookRequest {
 
 #[utoipa::path(put, path = "/v1/webhook", request_body = WebhookRequest,
     responses((status = 204, description = "Set (or removed)"),
-        (status = 400, body = ApiErrorDoc, description = "Bad URL or secret"),
+        (status = 400, body = ApiErrorDoc, description = "Bad URL or secret, or a host on a loopback, private or other special-use network (unless the operator allows it)"),
         (status = 403, body = ApiErrorDoc, description = "Only leads configure the webhook")),
     security(("bearer" = [])))]
 async fn put_webhook(
@@ -883,6 +883,7 @@ async fn put_webhook(
             format!("Expected {{\"url\": \"https://...\", \"secret\": \"...\"}} ({e})."),
         )
     })?;
-    crate::webhooks::configure(app.storage().as_ref(), dev.device.team, &req.url, &req.secret).await?;
+    let allow_private = app.config.alerts.webhook_allow_private;
+    crate::webhooks::configure(app.storage().as_ref(), dev.device.team, &req.url, &req.secret, allow_private).await?;
     Ok(StatusCode::NO_CONTENT)
 }
