@@ -117,6 +117,11 @@ pub struct Limits {
     /// Most connections open at once; one more is answered 503 `server_busy` with Retry-After.
     /// Lowered at start to what the open-file limit allows (which is raised to its hard limit).
     pub max_connections: usize,
+    /// `/healthz` fails (503) when the data directory has less free space than this (bytes).
+    pub min_free_disk_bytes: u64,
+    /// `/healthz` commits a small write to storage at most this often (ms); answers in between
+    /// reuse the last outcome.
+    pub health_probe_interval_ms: u64,
 }
 
 /// Rate limit on invite redemption (`POST /v1/join`), per client IP address.
@@ -172,6 +177,8 @@ impl Default for Limits {
             header_read_timeout_s: 10,
             idle_timeout_s: 120,
             max_connections: 20_000,
+            min_free_disk_bytes: 64 * 1024 * 1024,
+            health_probe_interval_ms: 5000,
         }
     }
 }

@@ -61,6 +61,8 @@ pub struct App {
     pub ui_dir: Option<std::path::PathBuf>,
     /// Kudos sent per member, for the rate limit.
     pub kudos_limiter: crate::views::RateLimiter,
+    /// Whether storage works, for `/healthz`.
+    pub storage_status: crate::status::StorageStatus,
 }
 
 impl App {
@@ -86,9 +88,11 @@ impl App {
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
+        let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
         let app = Arc::new(App {
             ui_dir,
             kudos_limiter,
+            storage_status,
             sync: SyncService {
                 storage,
                 cache: DocCache::new(config.cache.max_docs),
@@ -344,13 +348,36 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
 /// `GET /healthz` body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
+    /// `ok`, or `failing` (with status 503).
     pub status: String,
     pub server_time: i64,
+    /// `ok`, or `failing`: this server cannot store what it is sent.
+    pub storage: String,
+    /// What is wrong and what to do, when failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health, description = "The server is up")))]
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), server_time: crate::now_ms() })
+#[utoipa::path(get, path = "/healthz",
+    responses((status = 200, body = Health, description = "The server is up and its storage takes writes"),
+        (status = 503, body = Health, description = "The server is up but its storage fails (a full disk, a write that cannot commit): take it out of rotation")))]
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let now = crate::now_ms();
+    match app.storage_status.check(now).await {
+        Ok(()) => {
+            Json(Health { status: "ok".into(), server_time: now, storage: "ok".into(), problem: None }).into_response()
+        }
+        Err(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "failing".into(),
+                server_time: now,
+                storage: "failing".into(),
+                problem: Some(problem),
+            }),
+        )
+            .into_response(),
+    }
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String,

@@ -20,6 +20,7 @@ pub mod docs;
 pub mod error;
 pub mod http;
 pub mod live;
+pub mod status;
 pub mod storage;
 pub mod sync;
 pub mod testing;
