@@ -225,8 +225,11 @@ pub fn router(app: Arc<App>) -> Router {
         .finish()
         .map(|conf| {
             GovernorLayer::new(Arc::new(conf)).error_handler(|e| match e {
-                tower_governor::GovernorError::TooManyRequests { .. } => {
-                    ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response()
+                tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+                    let mut r = ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response();
+                    // When the next attempt is allowed (whole seconds, at least one).
+                    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait_time.max(1)));
+                    r
                 }
                 _ => ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
             })
@@ -266,6 +269,7 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(json_errors))
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
         .layer(middleware::from_fn(track))
+        .layer(middleware::from_fn(no_store))
         .layer(TraceLayer::new_for_http())
         .layer(csp)
         .layer(nosniff)
@@ -289,6 +293,18 @@ async fn json_errors(req: Request, next: Next) -> Response {
             r.headers_mut().insert(header::RETRY_AFTER, v);
         }
         return r;
+    }
+    resp
+}
+
+/// API answers carry tokens and people's check-ins: no cache (a browser's, a proxy's) keeps them.
+/// The dashboard's files set their own caching (see [`crate::ui`]).
+async fn no_store(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let api = path == "/v1" || path.starts_with("/v1/") || path == "/healthz";
+    let mut resp = next.run(req).await;
+    if api && !resp.headers().contains_key(header::CACHE_CONTROL) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
     }
     resp
 }
@@ -330,8 +346,8 @@ impl FromRequestParts<Arc<App>> for AuthDevice {
     type Rejection = ApiErr;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(ApiErr::unauthorized)?;
-        let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or_else(ApiErr::no_token)?;
+        let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unknown_token)?;
         if dev.device.revoked_at.is_some() {
             return Err(ApiErr::unauthorized());
         }
@@ -408,10 +424,16 @@ pub(crate) struct ApiErrorDoc {
 #[schema(as = JoinRequest)]
 #[allow(dead_code)]
 struct JoinRequestDoc {
+    /// The invite code (case, spaces and dashes do not matter).
     code: String,
+    /// The name on the team board: 1 to 300 bytes, no control or text-direction characters.
+    #[schema(min_length = 1, max_length = 300)]
     name: String,
+    /// At most 300 bytes, no control or text-direction characters.
+    #[schema(max_length = 300)]
     device_label: String,
-    /// The device's Automerge actor id, hex.
+    /// The device's Automerge actor id, hex (1 to 32 bytes).
+    #[schema(pattern = "^[0-9a-fA-F]{2,64}$")]
     actor: String,
 }
 
@@ -435,10 +457,11 @@ fn join_err(status: StatusCode, code: &str, msg: &str) -> ApiErr {
 
 #[utoipa::path(post, path = "/v1/join", request_body = JoinRequestDoc,
     responses((status = 200, body = JoinResponseDoc, description = "Joined: the device's own token"),
-        (status = 400, body = ApiErrorDoc, description = "Malformed request"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_name`, `bad_label`, `bad_actor`"),
         (status = 403, body = ApiErrorDoc, description = "Unknown, expired or used-up invite"),
         (status = 409, body = ApiErrorDoc, description = "The actor id belongs to another device"),
-        (status = 429, body = ApiErrorDoc, description = "Too many attempts")))]
+        (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many attempts from this address",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
 async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinResponse>, ApiErr> {
     let req: JoinRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiErr::bad_request("malformed_json", format!("The join request is not the expected JSON ({e}): update Kith."))
@@ -546,7 +569,7 @@ struct ProtocolProbe {
     request_body(content = Vec<u8>, content_type = "application/cbor", description = "A CBOR `SyncRequest` (kith-proto, docs/protocol.md)"),
     responses((status = 200, content_type = "application/cbor", body = Vec<u8>, description = "A CBOR `SyncResponse`"),
         (status = 400, body = ApiErrorDoc, description = "The body is not a sync request"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
         (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
     security(("bearer" = [])))]
@@ -603,7 +626,7 @@ fn wrong_version(v: u32) -> ApiErr {
 #[utoipa::path(get, path = "/v1/live",
     responses((status = 200, content_type = "text/event-stream",
         description = "Server-sent events: `changed` (ChangedEvent: documents to sync), `presence` (PresenceEvent), `alert` (AlertEvent: a step, claim or resolution of an alert that concerns this member), keep-alive comments"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn live(
     State(app): State<Arc<App>>,
@@ -666,7 +689,7 @@ const BOARD_SHIFTS_PER_MEMBER: usize = 4;
 
 #[utoipa::path(get, path = "/v1/board",
     responses((status = 200, body = BoardResponse, description = "The team board, most urgent first"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Result<Json<BoardResponse>, ApiErr> {
     let now = app.clock.now_ms();
@@ -717,7 +740,8 @@ pub use kith_api::{InviteRequest, InviteResponse};
 
 #[utoipa::path(post, path = "/v1/invites", request_body = InviteRequest,
     responses((status = 200, body = InviteResponse, description = "A new invite"),
-        (status = 400, body = ApiErrorDoc, description = "Bad role, expiry or uses"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_role`, or `invalid` (expiry or uses out of range)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads invite")),
     security(("bearer" = [])))]
 async fn invites(
@@ -820,7 +844,8 @@ fn alert_err(e: AlertError) -> ApiErr {
 #[utoipa::path(get, path = "/v1/alerts",
     params(("all" = Option<bool>, Query, description = "Include resolved alerts (default: open and claimed only)")),
     responses((status = 200, body = AlertList, description = "Alerts this member may see: a lead sees the team's, a member those about themselves and the workers they are a buddy of"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 400, body = ApiErrorDoc, description = "`bad_request`: `all` is not `true` or `false`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn list_alerts(
     State(app): State<Arc<App>>,
@@ -839,6 +864,8 @@ fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
 
 #[utoipa::path(post, path = "/v1/alerts/{id}/claim", params(("id" = Uuid, Path, description = "The alert")),
     responses((status = 200, body = AlertView, description = "Claimed by this member (or already was): no further escalation"),
+        (status = 400, body = ApiErrorDoc, description = "`bad_id`: not an alert id"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only a lead or a buddy of the worker may claim"),
         (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
         (status = 409, body = ApiErrorDoc, description = "Claimed by someone else, or resolved")),
@@ -857,7 +884,8 @@ pub use kith_api::ResolveRequest;
 #[utoipa::path(post, path = "/v1/alerts/{id}/resolve", params(("id" = Uuid, Path, description = "The alert")),
     request_body = ResolveRequest,
     responses((status = 200, body = AlertView, description = "Resolved, with the note"),
-        (status = 400, body = ApiErrorDoc, description = "No note"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `note_required` (no note), `note_too_long`, `bad_note` (control characters)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only the member who claimed it may resolve it"),
         (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
         (status = 409, body = ApiErrorDoc, description = "Not claimed yet, or already resolved")),
@@ -885,15 +913,18 @@ async fn resolve_alert(
 /// `PUT /v1/webhook` body: where the team's alerts are delivered.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookRequest {
-    /// An http(s) URL; empty removes the webhook.
+    /// An http(s) URL on a public address; empty removes the webhook.
+    #[schema(max_length = 2000)]
     pub url: String,
     /// The HMAC-SHA256 key for `X-Kith-Signature` (at least 16 bytes).
+    #[schema(min_length = 16)]
     pub secret: String,
 }
 
 #[utoipa::path(put, path = "/v1/webhook", request_body = WebhookRequest,
     responses((status = 204, description = "Set (or removed)"),
         (status = 400, body = ApiErrorDoc, description = "Bad URL or secret, or a host on a loopback, private or other special-use network (unless the operator allows it)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads configure the webhook")),
     security(("bearer" = [])))]
 async fn put_webhook(

@@ -24,6 +24,9 @@ use crate::storage::{Delivery, DeliveryAttempt, Storage, StorageError, WebhookCo
 /// Deliveries attempted per pass.
 const BATCH: usize = 100;
 
+/// Longest webhook URL accepted (as the OpenAPI document says).
+pub const MAX_URL_BYTES: usize = 2000;
+
 /// `sha256=<hex>`: the signature of `body` under `secret`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
@@ -184,6 +187,9 @@ pub async fn configure(
     if url.is_empty() {
         storage.set_webhook(team, None).await?;
         return Ok(());
+    }
+    if url.len() > MAX_URL_BYTES {
+        return Err(ServerError::Invalid(format!("the webhook URL is too long: at most {MAX_URL_BYTES} bytes")));
     }
     let parsed = url::Url::parse(url).map_err(|_| {
         ServerError::Invalid(format!("'{url}' is not a URL: give one like https://alerts.example.org/kith"))
