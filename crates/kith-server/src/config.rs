@@ -27,6 +27,10 @@ pub struct Config {
     /// an empty path: no dashboard. See [`Config::ui_dir`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ui_dir: Option<PathBuf>,
+    /// Reverse proxies in front of this server (e.g. `["127.0.0.1", "::1"]` for Caddy or nginx
+    /// on the same host, docs/security.md): a request from one of them is from the client it names
+    /// last in `X-Forwarded-For`, for the join rate limit. Empty (the default): the peer address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub limits: Limits,
     pub join_rate: JoinRate,
     pub cache: CacheConfig,
@@ -152,6 +156,7 @@ impl Default for Config {
             public_url: None,
             log: "info".into(),
             ui_dir: None,
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
             join_rate: JoinRate::default(),
             cache: CacheConfig::default(),

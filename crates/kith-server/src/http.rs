@@ -220,6 +220,7 @@ pub fn router(app: Arc<App>) -> Router {
     let limits = &app.config.limits;
     let rate = &app.config.join_rate;
     let governor = GovernorConfigBuilder::default()
+        .key_extractor(ClientIp { trusted_proxies: Arc::new(app.config.trusted_proxies.clone()) })
         .per_millisecond(rate.replenish_ms.max(1))
         .burst_size(rate.burst.max(1))
         .finish()
@@ -275,6 +276,47 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(nosniff)
         .layer(referrer)
         .with_state(app)
+}
+
+/// The client's address, for the join rate limit: the peer's, unless the peer is one of
+/// `trusted_proxies` (a reverse proxy terminating TLS, docs/security.md); then the nearest address
+/// in `X-Forwarded-For` that is not a trusted proxy, which the proxy appended itself (what a client
+/// put further left is whatever it wanted, so it is never used).
+#[derive(Clone, Debug)]
+struct ClientIp {
+    trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+}
+
+impl tower_governor::key_extractor::KeyExtractor for ClientIp {
+    type Key = std::net::IpAddr;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<Self::Key, tower_governor::GovernorError> {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or(tower_governor::GovernorError::UnableToExtractKey)?;
+        if !self.trusted_proxies.contains(&peer) {
+            return Ok(peer);
+        }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .collect::<Vec<_>>();
+        for addr in forwarded.into_iter().rev() {
+            match addr {
+                Some(a) if self.trusted_proxies.contains(&a) => continue,
+                Some(a) => return Ok(a),
+                // Not an address: everything to its left is untrustworthy.
+                None => break,
+            }
+        }
+        Ok(peer)
+    }
 }
 
 /// Every error answer is JSON: replaces the plain bodies of layers and extractors.

@@ -83,3 +83,33 @@ async fn api_answers_are_never_cached() {
     let resp = http().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(resp.headers()["cache-control"], "no-store");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_join_limit_counts_each_client_and_ignores_what_clients_claim() {
+    let join = |server: &TestServer, forwarded: &'static str| {
+        let url = server.url("/v1/join");
+        async move {
+            let req = join_request("NOPE-NOPE", "Eve", &automerge::ActorId::random());
+            let resp = http().post(url).header("x-forwarded-for", forwarded).json(&req).send().await.unwrap();
+            resp.status().as_u16()
+        }
+    };
+    let limited = |c: &mut kith_server::Config| {
+        c.join_rate.burst = 1;
+        c.join_rate.replenish_ms = 60_000;
+    };
+    // The proxy (here: the test, on loopback) appends the client's address.
+    let server = TestServer::start_with(|c| {
+        limited(c);
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    assert_eq!(join(&server, "203.0.113.5").await, 403);
+    assert_eq!(join(&server, "203.0.113.6").await, 403, "another client has its own budget");
+    // A client cannot escape its limit by claiming another address further left.
+    assert_eq!(join(&server, "198.51.100.1, 203.0.113.5").await, 429);
+    // Without a trusted proxy the header means nothing: one peer, one budget.
+    let server = TestServer::start_with(limited).await;
+    assert_eq!(join(&server, "203.0.113.5").await, 403);
+    assert_eq!(join(&server, "203.0.113.6").await, 429);
+}
