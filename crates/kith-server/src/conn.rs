@@ -321,3 +321,19 @@ async fn serve_one(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit_and_the_cap_fits_in_it() {
+        let fit = raise_file_limit(usize::MAX);
+        let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        // macOS caps it lower still (kern.maxfilesperproc).
+        assert!(soft == hard || cfg!(target_os = "macos"), "the soft limit is raised to the hard one");
+        assert_eq!(fit as u64, soft.saturating_sub(RESERVED_FDS).max(16), "the cap leaves room for the rest");
+        assert_eq!(raise_file_limit(100), 100.min(fit), "a cap that fits is kept");
+    }
+}
