@@ -439,7 +439,8 @@ pub struct AlertList {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ResolveRequest {
-    /// What happened, e.g. "Phoned her: fine, phone battery died".
+    /// What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 bytes, one line).
+    #[cfg_attr(feature = "utoipa", schema(min_length = 1, max_length = 300))]
     pub note: String,
 }
 
@@ -448,15 +449,28 @@ pub struct ResolveRequest {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct InviteRequest {
     /// `member` or `lead`.
+    #[cfg_attr(feature = "utoipa", schema(schema_with = invite_role_schema))]
     pub role: String,
     /// Seconds until the invite expires (default 7 days, at most 90 days).
     #[serde(default = "default_expiry")]
     #[ts(optional, as = "Option<i64>")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 7776000))]
     pub expires_in_s: u64,
-    /// How many devices may join with it (default 1).
+    /// How many devices may join with it (default 1, at most 1000).
     #[serde(default = "default_uses")]
     #[ts(optional, as = "Option<u32>")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 1000))]
     pub uses: u32,
+}
+
+/// The roles an invite can give, for the OpenAPI document.
+#[cfg(feature = "utoipa")]
+fn invite_role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["member", "lead"]))
+        .description(Some("`member` or `lead`."))
+        .build()
 }
 
 fn default_expiry() -> u64 {
@@ -481,7 +495,9 @@ pub struct InviteResponse {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AckRequest {
+    /// An optional reply, at most 2,000 bytes; line breaks and tabs are the only control characters allowed.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 2000))]
     pub reply: Option<String>,
 }
 

@@ -29,15 +29,11 @@ pub fn line(what: &'static str, value: &str) -> Result<String, ClientError> {
     Ok(v.to_string())
 }
 
-/// A check-in note: trimmed, empty means none, at most [`kith_domain::MAX_NOTE_BYTES`].
+/// A check-in note: trimmed, empty means none, within [`kith_domain::limits::CHECKIN_NOTE`].
 pub fn note(text: Option<&str>, visibility: Visibility) -> Result<Option<Note>, ClientError> {
     match text.map(str::trim) {
         Some(t) if !t.is_empty() => {
-            if t.len() > kith_domain::MAX_NOTE_BYTES {
-                return Err(
-                    DomainError::TooLong { what: "note", len: t.len(), max: kith_domain::MAX_NOTE_BYTES }.into()
-                );
-            }
+            kith_domain::limits::CHECKIN_NOTE.check(t)?;
             Ok(Some(Note { text: t.to_string(), visibility }))
         }
         _ => Ok(None),

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 
+use crate::doc::fields::{self, Schema, Write};
 use crate::doc::{SHIFT_SCHEMA, TEAM_SCHEMA, get_obj, get_str};
 use crate::{DeviceId, MemberId, Role, TeamId};
 
@@ -32,6 +33,10 @@ pub enum AuthzError {
     Forbidden(String),
     #[error("the change refers to an object this document does not have: sync the document first")]
     UnknownObject,
+    /// The author may write there, but not that: an unknown field, a value of the wrong type, or
+    /// text over the limits of [`crate::limits`].
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn forbidden<T>(msg: impl Into<String>) -> Result<T, AuthzError> {
@@ -74,12 +79,31 @@ pub fn authorize(before: &Automerge, change: &Change, author: &Author) -> Result
             Key::Seq(_) => "#".to_string(),
         };
         let action = Action::of(&op.action);
-        match schema.as_deref() {
-            None => ctx.check_creation(&path, &key, &action)?,
-            Some(SHIFT_SCHEMA) => ctx.check_shift(&path, &key, &action, obj_is_new)?,
-            Some(TEAM_SCHEMA) => ctx.check_team(&path, &key, &action)?,
+        let fields = match schema.as_deref() {
+            None => {
+                ctx.check_creation(&path, &key, &action)?;
+                Schema::Shift
+            }
+            Some(SHIFT_SCHEMA) => {
+                ctx.check_shift(&path, &key, &action, obj_is_new)?;
+                Schema::Shift
+            }
+            Some(TEAM_SCHEMA) => {
+                ctx.check_team(&path, &key, &action)?;
+                Schema::Team
+            }
             Some(other) => return forbidden(format!("unknown document schema '{other}'")),
-        }
+        };
+        // What the author may write, checked above, must also be a field the schema knows,
+        // holding what that field holds: the same table the write functions check.
+        let write = match &op.action {
+            OpType::Make(t) => Write::Make(*t),
+            OpType::Put(v) => Write::Put(v),
+            OpType::Delete => Write::Delete,
+            _ => return forbidden("documents hold no counters or marks"),
+        };
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        fields::check_op(fields, &p, &key, write).map_err(AuthzError::Invalid)?;
         if let OpType::Make(_) = op.action {
             let mut p = path.clone();
             p.push(key);

@@ -24,6 +24,9 @@ pub struct DocState {
     pub last_seq: u64,
     /// Changes stored since the last snapshot.
     pub since_snapshot: usize,
+    /// The document's stored size: its last snapshot plus the changes after it (bytes), about
+    /// what a device downloads to get it whole. Bounded per kind (`limits.max_*_doc_bytes`).
+    pub bytes: usize,
 }
 
 /// One cache slot: `None` until loaded (a document that does not exist stays `None`).
@@ -87,6 +90,7 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
     }
     let Some(loaded) = storage.load_doc(id).await? else { return Ok(false) };
     let mut since_snapshot = loaded.changes.len();
+    let mut size = loaded.snapshot.as_ref().map_or(0, |s| s.1.len());
     let mut last_seq = loaded.snapshot.as_ref().map_or(0, |s| s.0);
     let mut changes = loaded.changes;
     let mut doc = match &loaded.snapshot {
@@ -96,6 +100,7 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
                 tracing::warn!(doc = %id, error = %e, "snapshot unreadable: replaying every change");
                 changes = storage.changes_after(id, 0).await?;
                 since_snapshot = changes.len();
+                size = 0;
                 last_seq = 0;
                 Automerge::new()
             }
@@ -105,12 +110,13 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
     let mut decoded = Vec::with_capacity(changes.len());
     for c in &changes {
         last_seq = last_seq.max(c.seq);
+        size += c.bytes.len();
         let ch = Change::from_bytes(c.bytes.clone())
             .map_err(|e| StorageError::Corrupt(format!("stored change {} of {id} is unreadable: {e}", c.seq)))?;
         decoded.push(ch);
     }
     doc.apply_changes(decoded)
         .map_err(|e| StorageError::Corrupt(format!("stored changes of {id} do not apply: {e}")))?;
-    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot });
+    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size });
     Ok(true)
 }

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use axum::{Json, Router};
 use futures_util::StreamExt as _;
 use kith_domain::doc::team;
 use kith_domain::rules;
-use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp};
+use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp, limits};
 use kith_proto::{JoinRequest, JoinResponse, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncRequest};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -62,6 +61,8 @@ pub struct App {
     pub ui_dir: Option<std::path::PathBuf>,
     /// Kudos sent per member, for the rate limit.
     pub kudos_limiter: crate::views::RateLimiter,
+    /// Whether storage works, for `/healthz`.
+    pub storage_status: crate::status::StorageStatus,
 }
 
 impl App {
@@ -87,9 +88,11 @@ impl App {
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
+        let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
         let app = Arc::new(App {
             ui_dir,
             kudos_limiter,
+            storage_status,
             sync: SyncService {
                 storage,
                 cache: DocCache::new(config.cache.max_docs),
@@ -158,13 +161,12 @@ pub async fn run(
     if app.config.alerts.background {
         spawn_background(app.clone());
     }
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            hub.shutdown();
-        })
-        .await;
+    let max_connections = crate::conn::raise_file_limit(app.config.limits.max_connections);
+    let result = crate::conn::serve(listener, router(app.clone()), &app.config.limits, max_connections, async move {
+        shutdown.await;
+        hub.shutdown();
+    })
+    .await;
     app.storage().close().await;
     result.map_err(ServerError::Io)
 }
@@ -218,13 +220,17 @@ pub fn router(app: Arc<App>) -> Router {
     let limits = &app.config.limits;
     let rate = &app.config.join_rate;
     let governor = GovernorConfigBuilder::default()
+        .key_extractor(ClientIp { trusted_proxies: Arc::new(app.config.trusted_proxies.clone()) })
         .per_millisecond(rate.replenish_ms.max(1))
         .burst_size(rate.burst.max(1))
         .finish()
         .map(|conf| {
             GovernorLayer::new(Arc::new(conf)).error_handler(|e| match e {
-                tower_governor::GovernorError::TooManyRequests { .. } => {
-                    ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response()
+                tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+                    let mut r = ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response();
+                    // When the next attempt is allowed (whole seconds, at least one).
+                    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait_time.max(1)));
+                    r
                 }
                 _ => ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
             })
@@ -264,11 +270,53 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(json_errors))
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
         .layer(middleware::from_fn(track))
+        .layer(middleware::from_fn(no_store))
         .layer(TraceLayer::new_for_http())
         .layer(csp)
         .layer(nosniff)
         .layer(referrer)
         .with_state(app)
+}
+
+/// The client's address, for the join rate limit: the peer's, unless the peer is one of
+/// `trusted_proxies` (a reverse proxy terminating TLS, docs/security.md); then the nearest address
+/// in `X-Forwarded-For` that is not a trusted proxy, which the proxy appended itself (what a client
+/// put further left is whatever it wanted, so it is never used).
+#[derive(Clone, Debug)]
+struct ClientIp {
+    trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+}
+
+impl tower_governor::key_extractor::KeyExtractor for ClientIp {
+    type Key = std::net::IpAddr;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<Self::Key, tower_governor::GovernorError> {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or(tower_governor::GovernorError::UnableToExtractKey)?;
+        if !self.trusted_proxies.contains(&peer) {
+            return Ok(peer);
+        }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .collect::<Vec<_>>();
+        for addr in forwarded.into_iter().rev() {
+            match addr {
+                Some(a) if self.trusted_proxies.contains(&a) => continue,
+                Some(a) => return Ok(a),
+                // Not an address: everything to its left is untrustworthy.
+                None => break,
+            }
+        }
+        Ok(peer)
+    }
 }
 
 /// Every error answer is JSON: replaces the plain bodies of layers and extractors.
@@ -291,13 +339,45 @@ async fn json_errors(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn track(req: Request, next: Next) -> Response {
-    let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
-    let resp = next.run(req).await;
-    metrics::counter!("kith_http_requests_total", "method" => method, "path" => path, "status" => resp.status().as_u16().to_string())
-        .increment(1);
+/// API answers carry tokens and people's check-ins: no cache (a browser's, a proxy's) keeps them.
+/// The dashboard's files set their own caching (see [`crate::ui`]).
+async fn no_store(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let api = path == "/v1" || path.starts_with("/v1/") || path == "/healthz";
+    let mut resp = next.run(req).await;
+    if api && !resp.headers().contains_key(header::CACHE_CONTROL) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
     resp
+}
+
+/// Counts requests by method, route and status. Every label comes from a closed set (anyone can
+/// send any method and path, and each distinct label value would be a series kept for ever): the
+/// standard methods or `other`, the matched route template or `other`, and the status code.
+async fn track(req: Request, next: Next) -> Response {
+    let path = req.extensions().get::<MatchedPath>().map_or("other".to_string(), |p| p.as_str().to_string());
+    let method = method_label(req.method());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("kith_http_requests_total", "method" => method, "path" => path, "status" => status).increment(1);
+    resp
+}
+
+/// The method as a metrics label: one of the standard methods, or `other`.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// An authenticated device (`Authorization: Bearer <token>`), not revoked.
@@ -308,8 +388,8 @@ impl FromRequestParts<Arc<App>> for AuthDevice {
     type Rejection = ApiErr;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(ApiErr::unauthorized)?;
-        let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or_else(ApiErr::no_token)?;
+        let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unknown_token)?;
         if dev.device.revoked_at.is_some() {
             return Err(ApiErr::unauthorized());
         }
@@ -326,13 +406,36 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
 /// `GET /healthz` body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
+    /// `ok`, or `failing` (with status 503).
     pub status: String,
     pub server_time: i64,
+    /// `ok`, or `failing`: this server cannot store what it is sent.
+    pub storage: String,
+    /// What is wrong and what to do, when failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health, description = "The server is up")))]
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), server_time: crate::now_ms() })
+#[utoipa::path(get, path = "/healthz",
+    responses((status = 200, body = Health, description = "The server is up and its storage takes writes"),
+        (status = 503, body = Health, description = "The server is up but its storage fails (a full disk, a write that cannot commit): take it out of rotation")))]
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let now = crate::now_ms();
+    match app.storage_status.check(now).await {
+        Ok(()) => {
+            Json(Health { status: "ok".into(), server_time: now, storage: "ok".into(), problem: None }).into_response()
+        }
+        Err(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "failing".into(),
+                server_time: now,
+                storage: "failing".into(),
+                problem: Some(problem),
+            }),
+        )
+            .into_response(),
+    }
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String,
@@ -363,10 +466,16 @@ pub(crate) struct ApiErrorDoc {
 #[schema(as = JoinRequest)]
 #[allow(dead_code)]
 struct JoinRequestDoc {
+    /// The invite code (case, spaces and dashes do not matter).
     code: String,
+    /// The name on the team board: 1 to 300 bytes, no control or text-direction characters.
+    #[schema(min_length = 1, max_length = 300)]
     name: String,
+    /// At most 300 bytes, no control or text-direction characters.
+    #[schema(max_length = 300)]
     device_label: String,
-    /// The device's Automerge actor id, hex.
+    /// The device's Automerge actor id, hex (1 to 32 bytes).
+    #[schema(pattern = "^[0-9a-fA-F]{2,64}$")]
     actor: String,
 }
 
@@ -390,24 +499,36 @@ fn join_err(status: StatusCode, code: &str, msg: &str) -> ApiErr {
 
 #[utoipa::path(post, path = "/v1/join", request_body = JoinRequestDoc,
     responses((status = 200, body = JoinResponseDoc, description = "Joined: the device's own token"),
-        (status = 400, body = ApiErrorDoc, description = "Malformed request"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_name`, `bad_label`, `bad_actor`"),
         (status = 403, body = ApiErrorDoc, description = "Unknown, expired or used-up invite"),
         (status = 409, body = ApiErrorDoc, description = "The actor id belongs to another device"),
-        (status = 429, body = ApiErrorDoc, description = "Too many attempts")))]
+        (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many attempts from this address",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
 async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinResponse>, ApiErr> {
     let req: JoinRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiErr::bad_request("malformed_json", format!("The join request is not the expected JSON ({e}): update Kith."))
     })?;
+    // The roster's own limits (the team document's `members/<id>/name`), so the name the server
+    // writes there is one a device could have written.
     let name = req.name.trim().to_string();
-    if name.is_empty() || kith_domain::check_line("name", &name).is_err() {
+    if let Err(e) = limits::MEMBER_NAME.check(&name) {
         return Err(ApiErr::bad_request(
             "bad_name",
-            "Give a name of 1 to 300 bytes, as it should appear on the team board.",
+            format!(
+                "Give a name of 1 to {} bytes, as it should appear on the team board, without control characters ({e}).",
+                limits::MEMBER_NAME.max_bytes
+            ),
         ));
     }
     let label = req.device_label.trim().to_string();
-    if kith_domain::check_line("device label", &label).is_err() {
-        return Err(ApiErr::bad_request("bad_label", "The device label is too long: at most 300 bytes."));
+    if let Err(e) = limits::DEVICE_LABEL.check(&label) {
+        return Err(ApiErr::bad_request(
+            "bad_label",
+            format!(
+                "Give a device label of at most {} bytes, without control characters ({e}).",
+                limits::DEVICE_LABEL.max_bytes
+            ),
+        ));
     }
     let actor = hex::decode(req.actor.trim())
         .ok()
@@ -490,7 +611,7 @@ struct ProtocolProbe {
     request_body(content = Vec<u8>, content_type = "application/cbor", description = "A CBOR `SyncRequest` (kith-proto, docs/protocol.md)"),
     responses((status = 200, content_type = "application/cbor", body = Vec<u8>, description = "A CBOR `SyncResponse`"),
         (status = 400, body = ApiErrorDoc, description = "The body is not a sync request"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
         (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
     security(("bearer" = [])))]
@@ -547,7 +668,7 @@ fn wrong_version(v: u32) -> ApiErr {
 #[utoipa::path(get, path = "/v1/live",
     responses((status = 200, content_type = "text/event-stream",
         description = "Server-sent events: `changed` (ChangedEvent: documents to sync), `presence` (PresenceEvent), `alert` (AlertEvent: a step, claim or resolution of an alert that concerns this member), keep-alive comments"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn live(
     State(app): State<Arc<App>>,
@@ -610,7 +731,7 @@ const BOARD_SHIFTS_PER_MEMBER: usize = 4;
 
 #[utoipa::path(get, path = "/v1/board",
     responses((status = 200, body = BoardResponse, description = "The team board, most urgent first"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Result<Json<BoardResponse>, ApiErr> {
     let now = app.clock.now_ms();
@@ -661,7 +782,8 @@ pub use kith_api::{InviteRequest, InviteResponse};
 
 #[utoipa::path(post, path = "/v1/invites", request_body = InviteRequest,
     responses((status = 200, body = InviteResponse, description = "A new invite"),
-        (status = 400, body = ApiErrorDoc, description = "Bad role, expiry or uses"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_role`, or `invalid` (expiry or uses out of range)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads invite")),
     security(("bearer" = [])))]
 async fn invites(
@@ -764,7 +886,8 @@ fn alert_err(e: AlertError) -> ApiErr {
 #[utoipa::path(get, path = "/v1/alerts",
     params(("all" = Option<bool>, Query, description = "Include resolved alerts (default: open and claimed only)")),
     responses((status = 200, body = AlertList, description = "Alerts this member may see: a lead sees the team's, a member those about themselves and the workers they are a buddy of"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 400, body = ApiErrorDoc, description = "`bad_request`: `all` is not `true` or `false`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn list_alerts(
     State(app): State<Arc<App>>,
@@ -783,6 +906,8 @@ fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
 
 #[utoipa::path(post, path = "/v1/alerts/{id}/claim", params(("id" = Uuid, Path, description = "The alert")),
     responses((status = 200, body = AlertView, description = "Claimed by this member (or already was): no further escalation"),
+        (status = 400, body = ApiErrorDoc, description = "`bad_id`: not an alert id"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only a lead or a buddy of the worker may claim"),
         (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
         (status = 409, body = ApiErrorDoc, description = "Claimed by someone else, or resolved")),
@@ -801,7 +926,8 @@ pub use kith_api::ResolveRequest;
 #[utoipa::path(post, path = "/v1/alerts/{id}/resolve", params(("id" = Uuid, Path, description = "The alert")),
     request_body = ResolveRequest,
     responses((status = 200, body = AlertView, description = "Resolved, with the note"),
-        (status = 400, body = ApiErrorDoc, description = "No note"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `note_required` (no note), `note_too_long`, `bad_note` (control characters)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only the member who claimed it may resolve it"),
         (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
         (status = 409, body = ApiErrorDoc, description = "Not claimed yet, or already resolved")),
@@ -819,8 +945,9 @@ async fn resolve_alert(
     if note.is_empty() {
         return Err(ApiErr::bad_request("note_required", "Say what happened in a note when resolving an alert."));
     }
-    if kith_domain::check_line("note", note).is_err() {
-        return Err(ApiErr::bad_request("note_too_long", "The note is too long: at most 300 bytes."));
+    if let Err(e) = limits::ALERT_NOTE.check(note) {
+        let code = if note.len() > limits::ALERT_NOTE.max_bytes { "note_too_long" } else { "bad_note" };
+        return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
     app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map(Json).map_err(alert_err)
 }
@@ -828,15 +955,18 @@ async fn resolve_alert(
 /// `PUT /v1/webhook` body: where the team's alerts are delivered.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookRequest {
-    /// An http(s) URL; empty removes the webhook.
+    /// An http(s) URL on a public address; empty removes the webhook.
+    #[schema(max_length = 2000)]
     pub url: String,
     /// The HMAC-SHA256 key for `X-Kith-Signature` (at least 16 bytes).
+    #[schema(min_length = 16)]
     pub secret: String,
 }
 
 #[utoipa::path(put, path = "/v1/webhook", request_body = WebhookRequest,
     responses((status = 204, description = "Set (or removed)"),
-        (status = 400, body = ApiErrorDoc, description = "Bad URL or secret"),
+        (status = 400, body = ApiErrorDoc, description = "Bad URL or secret, or a host on a loopback, private or other special-use network (unless the operator allows it)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads configure the webhook")),
     security(("bearer" = [])))]
 async fn put_webhook(
@@ -853,6 +983,7 @@ async fn put_webhook(
             format!("Expected {{\"url\": \"https://...\", \"secret\": \"...\"}} ({e})."),
         )
     })?;
-    crate::webhooks::configure(app.storage().as_ref(), dev.device.team, &req.url, &req.secret).await?;
+    let allow_private = app.config.alerts.webhook_allow_private;
+    crate::webhooks::configure(app.storage().as_ref(), dev.device.team, &req.url, &req.secret, allow_private).await?;
     Ok(StatusCode::NO_CONTENT)
 }

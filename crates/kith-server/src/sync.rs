@@ -446,6 +446,12 @@ impl SyncService {
             return self.accepted(id, &push, state, None);
         }
 
+        let new_bytes: usize = new.iter().map(|c| c.raw_bytes().len()).sum();
+        let kind = state.map_or(push.kind, |s| s.meta.kind);
+        if let Err(msg) = self.limits.check_doc_size(kind, state.map_or(0, |s| s.bytes), new_bytes) {
+            return reject(RejectCode::TooLarge, msg);
+        }
+
         // Apply, authorise and validate. An existing document is changed in the cache itself (no
         // copy of it per push); if anything below refuses the push, the cache entry is dropped
         // and reloaded from storage, which only ever holds accepted changes.
@@ -522,11 +528,13 @@ impl SyncService {
             Some(st) => {
                 st.last_seq = st.last_seq.max(last_seq);
                 st.since_snapshot += seqs.len();
+                st.bytes += new_bytes;
             }
             None => {
                 metrics::gauge!("kith_documents").increment(1.0);
                 let doc = scratch.take().unwrap_or_else(Automerge::new);
-                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot: seqs.len() });
+                let since_snapshot = seqs.len();
+                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot, bytes: new_bytes });
             }
         }
         self.maybe_snapshot(&mut guard);
@@ -616,7 +624,7 @@ impl SyncService {
                 let (code, msg) = match e {
                     AuthzError::Malformed(m) => (RejectCode::Malformed, format!("a change could not be read: {m}")),
                     AuthzError::Forbidden(m) => (RejectCode::Forbidden, m),
-                    AuthzError::UnknownObject => (RejectCode::Invalid, e.to_string()),
+                    AuthzError::UnknownObject | AuthzError::Invalid(_) => (RejectCode::Invalid, e.to_string()),
                 };
                 return Err(Refusal::Reject(code, msg));
             }
@@ -740,6 +748,7 @@ impl SyncService {
         }
         st.since_snapshot = 0;
         let bytes = st.doc.save();
+        st.bytes = bytes.len();
         let (id, upto) = (st.meta.id, st.last_seq);
         let storage = self.storage.clone();
         tokio::spawn(async move {
@@ -842,6 +851,7 @@ impl SyncService {
         let Some(st) = guard.as_ref() else { return Err(StorageError::Conflict("the document left the cache".into())) };
         let meta = st.meta.clone();
         let since = st.since_snapshot + 1;
+        let size = st.bytes + change.raw_bytes().len();
         let seqs = self
             .storage
             .append_changes(AppendChanges {
@@ -862,6 +872,7 @@ impl SyncService {
             doc: fork,
             last_seq: seqs.first().copied().unwrap_or(0),
             since_snapshot: since,
+            bytes: size,
         });
         self.maybe_snapshot(guard);
         Ok(meta)
@@ -931,7 +942,13 @@ impl SyncService {
         fork.transact(edit).map_err(|f| EditError::Domain(f.error))?;
         let Some(change) = fork.get_last_local_change() else { return Ok(read(st)) };
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
-        authorize(&st.doc, &change, &author).map_err(|e| EditError::Forbidden(e.to_string()))?;
+        authorize(&st.doc, &change, &author).map_err(|e| match e {
+            AuthzError::Invalid(m) => EditError::Domain(kith_domain::DomainError::Invalid(m)),
+            e => EditError::Forbidden(e.to_string()),
+        })?;
+        self.limits
+            .check_doc_size(st.meta.kind, st.bytes, change.raw_bytes().len())
+            .map_err(|m| EditError::Domain(kith_domain::DomainError::Invalid(m)))?;
         let valid = match st.meta.kind {
             Kind::Shift => doc::validate_shift_changes(&fork, std::slice::from_ref(&change)),
             Kind::Team => doc::validate(&fork),

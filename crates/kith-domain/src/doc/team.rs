@@ -17,7 +17,7 @@ use super::{
     map_entries, parse, req_int, req_obj, req_str,
 };
 use crate::model::{EscalationStep, Member, Notify, Policy, Team};
-use crate::{DomainError, Secs, check_line};
+use crate::{DomainError, Secs, limits};
 
 /// Writes a new team document. Call once, on an empty document.
 pub fn init<T: Transactable + ReadDoc>(tx: &mut T, team: &Team) -> Result<(), DomainError> {
@@ -43,13 +43,13 @@ pub fn set_details<T: Transactable + ReadDoc>(
     purpose: &str,
     phone: Option<&str>,
 ) -> Result<(), DomainError> {
-    check_line("team name", name)?;
-    check_line("team purpose", purpose)?;
+    limits::TEAM_NAME.check(name)?;
+    limits::TEAM_PURPOSE.check(purpose)?;
     tx.put(ROOT, "name", name)?;
     tx.put(ROOT, "purpose", purpose)?;
     match phone {
         Some(p) => {
-            check_line("phone", p)?;
+            limits::TEAM_PHONE.check(p)?;
             tx.put(ROOT, "phone", p)?;
         }
         None => {
@@ -94,7 +94,7 @@ pub fn set_policy<T: Transactable + ReadDoc>(tx: &mut T, p: &Policy) -> Result<(
 
 /// Adds a member or updates their name, role and buddies.
 pub fn upsert_member<T: Transactable + ReadDoc>(tx: &mut T, m: &Member) -> Result<(), DomainError> {
-    check_line("member name", &m.name)?;
+    limits::MEMBER_NAME.check(&m.name)?;
     if m.buddies.contains(&m.id) {
         return Err(DomainError::Invalid("a member cannot be their own buddy".into()));
     }

@@ -413,6 +413,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// A team's deliveries, oldest first (the delivery log).
     async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>>;
 
+    /// A cheap write that goes all the way to durable storage (a transaction committed like any
+    /// other): fails when nothing can be stored, e.g. a full disk or a database locked elsewhere.
+    /// `/healthz` calls it, at most every `limits.health_probe_interval_ms`.
+    async fn probe(&self, now: i64) -> StorageResult<()>;
+
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
 }

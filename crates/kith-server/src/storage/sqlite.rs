@@ -1358,6 +1358,20 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn probe(&self, now: i64) -> StorageResult<()> {
+        self.check_open()?;
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('health_probe', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![now],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn close(&self) {
         self.shutdown_now();
     }
