@@ -242,6 +242,14 @@ impl Storage for FaultyStorage {
         self.inner.deliveries(team).await
     }
 
+    // A full disk fails the health probe too, as it would fail any other write.
+    async fn probe(&self, now: i64) -> StorageResult<()> {
+        if self.faults.full.load(Ordering::SeqCst) {
+            return Err(StorageError::Db(DISK_FULL.into()));
+        }
+        self.inner.probe(now).await
+    }
+
     async fn close(&self) {
         self.inner.close().await
     }
