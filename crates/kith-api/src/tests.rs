@@ -105,9 +105,9 @@ fn team(lead: MemberId, alice: MemberId, bob: MemberId) -> Team {
         phone: Some("+44 20 7946 0000".into()),
         policy: Policy::default(),
         members: vec![
-            Member { id: lead, name: "Sam".into(), role: Role::Lead, buddies: vec![] },
-            Member { id: alice, name: "Alice".into(), role: Role::Member, buddies: vec![bob] },
-            Member { id: bob, name: "Bob".into(), role: Role::Member, buddies: vec![] },
+            Member { id: lead, name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None },
+            Member { id: alice, name: "Alice".into(), role: Role::Member, buddies: vec![bob], phone: None },
+            Member { id: bob, name: "Bob".into(), role: Role::Member, buddies: vec![], phone: None },
         ],
     }
 }

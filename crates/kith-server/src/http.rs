@@ -458,7 +458,7 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
             ));
         }
     };
-    let member = Member { id: member_id, name, role, buddies: vec![] };
+    let member = Member { id: member_id, name, role, buddies: vec![], phone: None };
     if let Err(e) = app.sync.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
         tracing::error!(team = %team.id, error = %e, "could not add the new member to the team document");
     }
