@@ -107,7 +107,11 @@ fn the_cli_reads_the_board_the_server_sends() {
         rows: vec![kith_server::http::BoardEntry {
             member: uuid::Uuid::nil(),
             name: "N".into(),
+            role: kith_domain::Role::Member,
             status: kith_domain::rules::BoardStatus::DueSoon,
+            attention: kith_domain::rules::Attention::Calm,
+            phone: None,
+            alert_since: None,
             shift: Some(uuid::Uuid::nil()),
             purpose: Some("p".into()),
             last_checkin: Some(kith_domain::Timestamp(5)),

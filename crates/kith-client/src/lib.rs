@@ -662,7 +662,7 @@ impl Client {
                 .into_iter()
                 .map(|r| {
                     let p = presence.get(&r.member.uuid());
-                    BoardEntry::from_row(r, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)), None)
+                    BoardEntry::from_row(r, &team, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)))
                 })
                 .collect();
             Ok(BoardResponse {
@@ -863,6 +863,7 @@ fn me_view(p: &Profile, team: Option<&Team>, link: Option<&ServerLink>) -> Me {
         team_phone: team.and_then(|t| t.phone.clone()),
         name: member.map_or_else(|| p.name.clone(), |m| m.name.clone()),
         role,
+        phone: member.and_then(|m| m.phone.clone()),
         server: link.map(|l| l.url.clone()).unwrap_or_default(),
     }
 }

@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod docs;
 pub mod error;
 pub mod http;
