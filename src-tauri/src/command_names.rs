@@ -27,4 +27,5 @@ pub const NAMES: &[&str] = &[
     "revoke_device",
     "take_over_alert",
     "assign_alert",
+    "notify",
 ];

@@ -173,6 +173,13 @@ pub async fn assign_alert(client: State<'_, Client>, input: AssignInput) -> Resu
     api(client.assign_alert(input).await)
 }
 
+/// A system notification asked for by the UI (the alarm bell): title and body at most a line each.
+#[tauri::command]
+pub fn notify<R: tauri::Runtime>(app: tauri::AppHandle<R>, input: kith_api::input::NotifyInput) {
+    let cut = |s: &str| s.chars().take(300).collect::<String>();
+    crate::notify::show(&app, (cut(&input.title), cut(&input.body)));
+}
+
 #[tauri::command]
 pub fn pending_join_link(pending: State<'_, PendingJoinLink>) -> Option<String> {
     pending.get()
@@ -208,5 +215,6 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         revoke_device,
         take_over_alert,
         assign_alert,
+        notify,
     ]
 }

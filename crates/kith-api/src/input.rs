@@ -180,3 +180,11 @@ pub struct AssignInput {
     pub id: Uuid,
     pub member: MemberId,
 }
+
+/// `notify`: a system notification from the UI (the alarm bell repeats until an urgent alert is
+/// claimed; the Rust side raises the first one of each step itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct NotifyInput {
+    pub title: String,
+    pub body: String,
+}

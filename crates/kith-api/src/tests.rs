@@ -48,6 +48,7 @@ fn export_all(cfg: &Config) {
     one::<input::InviteInput>(cfg);
     one::<input::RevokeInput>(cfg);
     one::<input::AssignInput>(cfg);
+    one::<input::NotifyInput>(cfg);
     one::<TeamView>(cfg);
     one::<DeviceList>(cfg);
     one::<AssignRequest>(cfg);

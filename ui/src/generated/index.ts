@@ -57,6 +57,7 @@ export type * from "./MemberId";
 export type * from "./MemberRef";
 export type * from "./MemberView";
 export type * from "./Notify";
+export type * from "./NotifyInput";
 export type * from "./PolicyEdit";
 export type * from "./PolicyView";
 export type * from "./PresenceView";
