@@ -50,7 +50,7 @@ describe('writes', () => {
     // ...but an emergency goes out now.
     expect(await app.checkIn('emergency')).toBeNull();
     expect(b.checkIn).toHaveBeenCalledWith(expect.objectContaining({ status: 'emergency' }));
-    expect(app.busy).toBe('ok', 'the first write is still running');
+    expect(app.busy).toBe('ok'); // 'the first write is still running'
     slow.resolve(written);
     expect(await ok).toBeNull();
     expect(app.busy).toBeNull();
