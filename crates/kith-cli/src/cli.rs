@@ -12,6 +12,8 @@ Getting started:
   kith shift start --purpose \"Meter readings\" --until 17:30 --every 1h
   kith checkin ok --mood 4     kith checkin support     kith checkin emergency
   kith team                    (the board; leads answer with kith ack <check-in id> --reply \"...\")
+  kith team member me --phone \"+44 7700 900123\"   (so your team can call you from an alert)
+Leads: kith invite, kith devices, kith team show|policy|member, kith alerts takeover|assign.
 Without a team server, kith init --name \"Alice\" makes a profile for this device alone.
 
 Everything is saved on this device first, then shared with your team server when there is a

@@ -238,8 +238,7 @@ fn a_policy_a_lead_sets_must_reach_the_leads_and_stay_within_bounds() {
     assert_eq!(p.check_edit(), Ok(()));
     p.escalation.retain(|s| s.notify != Notify::Leads);
     assert!(p.check_edit().unwrap_err().to_string().contains("reach the leads"));
-    let mut p = Policy::default();
-    p.max_interval = Secs::hours(48);
+    let p = Policy { max_interval: Secs::hours(48), ..Policy::default() };
     assert!(p.check_edit().is_err());
     let mut p = Policy::default();
     p.escalation[0].after = Secs(-60);

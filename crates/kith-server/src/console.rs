@@ -82,9 +82,15 @@ pub(crate) async fn complete_alerts(
     history: bool,
 ) -> Result<(), ApiErr> {
     let mut shifts: HashMap<Uuid, Option<Shift>> = HashMap::new();
+    // Every alert's logs in one read, not two per alert.
+    let mut logs = if history {
+        app.storage().alert_histories(alerts.iter().map(|a| a.id).collect()).await?
+    } else {
+        HashMap::new()
+    };
     for a in alerts.iter_mut() {
-        if !shifts.contains_key(&a.shift) {
-            shifts.insert(a.shift, read_shift(app, ShiftId(a.shift)).await?);
+        if let std::collections::hash_map::Entry::Vacant(e) = shifts.entry(a.shift) {
+            e.insert(read_shift(app, ShiftId(a.shift)).await?);
         }
         let Some(Some(s)) = shifts.get(&a.shift) else { continue };
         let c = a.checkin.and_then(|c| s.checkin(CheckInId(c))).or_else(|| s.last_checkin());
@@ -93,7 +99,8 @@ pub(crate) async fn complete_alerts(
             a.worker_phone = team.member(MemberId(a.worker)).and_then(|m| m.phone.clone());
         }
         if history {
-            a.history = alert_history(app, team, s, a).await?;
+            let (steps, log) = logs.remove(&a.id).unwrap_or_default();
+            a.history = alert_history(team, s, a, steps, log);
         }
     }
     kith_api::sort_alerts(alerts);
@@ -103,7 +110,13 @@ pub(crate) async fn complete_alerts(
 /// An alert's history from what is stored: its opening, the step log (and whom each step told),
 /// the replies in the shift document since it opened, the log of claims, take-overs and
 /// assignments, and how it was resolved.
-async fn alert_history(app: &App, team: &Team, s: &Shift, a: &AlertView) -> Result<Vec<AlertHistoryItem>, ApiErr> {
+fn alert_history(
+    team: &Team,
+    s: &Shift,
+    a: &AlertView,
+    steps: Vec<crate::storage::FiredStep>,
+    log: Vec<crate::storage::AlertLogEntry>,
+) -> Vec<AlertHistoryItem> {
     let name = |m: MemberId| team.member(m).map_or_else(|| "a former member".to_string(), |x| x.name.clone());
     let item = |at: i64, action: AlertAction| AlertHistoryItem {
         at,
@@ -115,7 +128,7 @@ async fn alert_history(app: &App, team: &Team, s: &Shift, a: &AlertView) -> Resu
     };
     let mut out = vec![item(a.opened_at, AlertAction::Opened)];
     let audience = Audience::of(team, s);
-    for step in app.storage().alert_steps(a.id).await? {
+    for step in steps {
         out.push(AlertHistoryItem {
             told: audience.for_step(step.notify).into_iter().map(name).collect(),
             text: Some(step.notify.to_string()),
@@ -130,7 +143,6 @@ async fn alert_history(app: &App, team: &Team, s: &Shift, a: &AlertView) -> Resu
             ..item(ack.at.0, AlertAction::Reply)
         });
     }
-    let log = app.storage().alert_log(a.id).await?;
     if log.is_empty()
         && let (Some(by), Some(at)) = (a.claimed_by, a.claimed_at)
     {
@@ -167,7 +179,7 @@ async fn alert_history(app: &App, team: &Team, s: &Shift, a: &AlertView) -> Resu
         out.push(AlertHistoryItem { text: Some(how.into()), ..item(at, AlertAction::Resolved) });
     }
     out.sort_by_key(|i| i.at);
-    Ok(out)
+    out
 }
 
 /// One alert as the console shows it after an action on it.

@@ -272,6 +272,10 @@ export class KithApp {
   }
 
   private onAlert(e: AlertEvent): void {
+    // Shown at once from the event itself (the banner must not wait for a fetch); the refresh
+    // brings what the event does not carry (what the worker said, the history) a moment later.
+    this.alerts = mergeAlert(this.alerts, e.alert);
+    if (e.alert.urgent) this.ringAlarms();
     void this.refreshAlerts();
     void this.refreshBoard();
     if (this.backend.kind === 'tauri') void this.refreshState();
@@ -583,4 +587,14 @@ export class KithApp {
 
 export function isBackendError(e: unknown): e is BackendError {
   return e instanceof BackendError;
+}
+
+/** `list` with `a` in it: replaced in place (keeping what only the list has: what the worker
+ * said, the history), or put first when new. */
+export function mergeAlert(list: AlertView[], a: AlertView): AlertView[] {
+  const i = list.findIndex((x) => x.id === a.id);
+  if (i < 0) return [a, ...list];
+  const old = list[i] as AlertView;
+  const merged = { ...a, said: a.said ?? old.said, history: a.history.length > 0 ? a.history : old.history };
+  return list.map((x, j) => (j === i ? merged : x));
 }

@@ -70,3 +70,15 @@ describe('writes', () => {
     expect(app.sendingEmergency).toBe(false);
   });
 });
+
+describe('live alerts', () => {
+  it('are merged at once, keeping what only the list has', async () => {
+    const { mergeAlert } = await import('./app.svelte');
+    const a = { id: 'a', state: 'open', said: { note: 'Fell' }, history: [{ at: 1 }] } as never;
+    const claimed = { id: 'a', state: 'claimed', said: null, history: [] } as never;
+    const merged = mergeAlert([a], claimed);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]).toMatchObject({ state: 'claimed', said: { note: 'Fell' }, history: [{ at: 1 }] });
+    expect(mergeAlert([a], { id: 'b', history: [] } as never).map((x) => x.id)).toEqual(['b', 'a']);
+  });
+});

@@ -412,8 +412,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         event: Option<WebhookEvent>,
         log: AlertLogEntry,
     ) -> StorageResult<bool>;
-    /// An alert's log, oldest first.
-    async fn alert_log(&self, alert: uuid::Uuid) -> StorageResult<Vec<AlertLogEntry>>;
+    /// The step logs and action logs of many alerts in one read (the console lists every
+    /// alert with its history): by alert, each oldest first.
+    async fn alert_histories(
+        &self,
+        alerts: Vec<uuid::Uuid>,
+    ) -> StorageResult<std::collections::HashMap<uuid::Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>>;
     async fn alert(&self, id: uuid::Uuid) -> StorageResult<Option<AlertRecord>>;
     /// Alerts of a team (or of every team), newest first; only open and claimed ones if `unresolved`.
     async fn alerts(&self, team: Option<TeamId>, unresolved: bool, limit: usize) -> StorageResult<Vec<AlertRecord>>;

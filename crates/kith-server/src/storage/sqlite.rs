@@ -1110,34 +1110,62 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn alert_log(&self, alert: Uuid) -> StorageResult<Vec<AlertLogEntry>> {
+    async fn alert_histories(
+        &self,
+        alerts: Vec<Uuid>,
+    ) -> StorageResult<HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>> {
         self.read(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT at, action, by_member, target, note FROM alert_log WHERE alert_id = ?1 ORDER BY n",
-                )
-                .map_err(db)?;
-            let rows = st
-                .query_map(params![alert.to_string()], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<String>>(4)?,
+            let mut out: HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)> = HashMap::new();
+            // SQLite allows a few hundred parameters per statement at least; ask in chunks.
+            for chunk in alerts.chunks(200) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, step, notify, fired_at FROM alert_steps WHERE alert_id IN ({marks}) ORDER BY alert_id, step"
                     ))
-                })
-                .map_err(db)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let (at, action, by, target, note) = r.map_err(db)?;
-                out.push(AlertLogEntry {
-                    at,
-                    action,
-                    by: MemberId(parse_uuid(&by)?),
-                    target: target.as_deref().map(parse_uuid).transpose()?.map(MemberId),
-                    note,
-                });
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, index, notify, fired_at) = r.map_err(db)?;
+                    let notify = notify
+                        .parse()
+                        .map_err(|_| StorageError::Corrupt(format!("unknown escalation target '{notify}'")))?;
+                    let step = FiredStep { index: usize::try_from(index).unwrap_or(0), notify, fired_at };
+                    out.entry(parse_uuid(&id)?).or_default().0.push(step);
+                }
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, at, action, by_member, target, note FROM alert_log WHERE alert_id IN ({marks}) ORDER BY alert_id, n"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                        ))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, at, action, by, target, note) = r.map_err(db)?;
+                    let e = AlertLogEntry {
+                        at,
+                        action,
+                        by: MemberId(parse_uuid(&by)?),
+                        target: target.as_deref().map(parse_uuid).transpose()?.map(MemberId),
+                        note,
+                    };
+                    out.entry(parse_uuid(&id)?).or_default().1.push(e);
+                }
             }
             Ok(out)
         })
