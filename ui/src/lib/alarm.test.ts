@@ -46,7 +46,9 @@ describe('the alarm state', () => {
     const a = alert({ id: '1' });
     expect(bell.ring([a], 0).map((x) => x.id)).toEqual(['1']);
     expect(bell.ring([a], 10_000)).toEqual([]);
+    expect(bell.repeating).toBe(false);
     expect(bell.ring([a], 30_000).map((x) => x.id)).toEqual(['1']);
+    expect(bell.repeating).toBe(true);
     const b = alert({ id: '2' });
     expect(bell.ring([a, b], 31_000).map((x) => x.id)).toEqual(['2']); // 'a new one rings at once, alone'
     expect(bell.ring([], 40_000)).toEqual([]); // 'claimed: silence'

@@ -50,6 +50,8 @@ export function telHref(phone: string | null | undefined): string | null {
 export class Bell {
   private rung = new Set<string>();
   private last = -Infinity;
+  /** The last ring was a repeat (every alarm rung before), not a new alarm. */
+  repeating = false;
 
   constructor(private readonly everyMs = 30_000) {}
 
@@ -62,6 +64,7 @@ export class Bell {
     if (fresh.length === 0 && now - this.last < this.everyMs) return [];
     for (const a of open) this.rung.add(a.id);
     this.last = now;
-    return fresh.length > 0 ? fresh : [...open];
+    this.repeating = fresh.length === 0;
+    return this.repeating ? [...open] : fresh;
   }
 }

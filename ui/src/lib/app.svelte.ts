@@ -305,7 +305,8 @@ export class KithApp {
       ring.length === 1 ? `${alertKind(first.kind).toUpperCase()}: ${first.worker_name}` : `${ring.length} people need someone now`;
     const body = first.said?.note ? `“${first.said.note}” Nobody has claimed it yet.` : 'Nobody has claimed it yet: open Kith to claim it.';
     if (this.browser) notify(title, body, 'kith-alarm', () => this.go({ name: 'alerts' }));
-    else void this.backend.notify?.(title, body);
+    // In the app the Rust side notifies each new step itself: the UI adds the repeats.
+    else if (this.bell.repeating) void this.backend.notify?.(title, body);
   }
 
   private onKudos(k: Kudos): void {
