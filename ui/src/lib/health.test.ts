@@ -34,7 +34,8 @@ describe('factors', () => {
     expect(by.boundaries!.count).toBe('2 of 3 shifts');
     expect(by.purpose!.count).toBe('4 of 4 shifts');
     expect(by.competence!.count).toBe('from 2 ratings');
-    expect(by.contact!.detail).toBe('8 of 10 check-ins on time; 1 missed.');
+    expect(by.contact!.detail).toBe('On time: by their due time plus grace; 1 never came.');
+    expect(by.inclusion!.count).toBe('of 9 check-ins answered');
     expect(by.boundaries!.figure).toBe('67%');
     expect(by.competence!.figure).toBe('3.8 / 5');
     expect(by.control!.detail).toBe('Location: off.');

@@ -30,7 +30,7 @@ export function factors(h: WorkerHealth, opts: { control?: string | null; team?:
       detail:
         due === 0
           ? 'No check-ins were due in this period.'
-          : `${h.on_time_checkins} of ${due} check-ins on time${h.missed_checkins > 0 ? `; ${h.missed_checkins} missed` : ''}.`,
+          : `On time: by their due time plus grace${h.missed_checkins > 0 ? `; ${h.missed_checkins} never came` : ''}.`,
     },
     {
       key: 'boundaries',
@@ -40,7 +40,7 @@ export function factors(h: WorkerHealth, opts: { control?: string | null; team?:
       detail:
         h.ended_shifts === 0
           ? 'No ended shifts yet.'
-          : `${h.end_kept} of ${h.ended_shifts} shifts ended by their planned end (extensions made in time count).`,
+          : 'Ended by their planned end (an extension made in time counts).',
     },
     {
       key: 'competence',
@@ -64,13 +64,13 @@ export function factors(h: WorkerHealth, opts: { control?: string | null; team?:
       title: 'Purpose',
       figure: percent(h.purpose_rate),
       count: ofCount(h.with_purpose, h.shifts, 'shift'),
-      detail: h.shifts === 0 ? 'No shifts in this period.' : `${h.with_purpose} of ${h.shifts} shifts stated their purpose.`,
+      detail: h.shifts === 0 ? 'No shifts in this period.' : 'Shifts that said what they are for.',
     },
     {
       key: 'inclusion',
       title: 'Inclusion',
       figure: String(h.replies_received),
-      count: ofCount(h.replies_received, h.checkins, 'check-in') && `${h.replies_received} of ${h.checkins} check-ins answered`,
+      count: h.checkins === 0 ? null : `of ${h.checkins} ${h.checkins === 1 ? 'check-in' : 'check-ins'} answered`,
       detail:
         h.replies_received === 0
           ? `No replies to ${you === 'you' ? 'your' : "the team's"} check-ins yet.`
@@ -80,7 +80,7 @@ export function factors(h: WorkerHealth, opts: { control?: string | null; team?:
       key: 'connections',
       title: 'Multiple connections',
       figure: String(h.active_connections),
-      count: `${h.active_connections} ${h.active_connections === 1 ? 'person' : 'people'}`,
+      count: h.active_connections === 1 ? 'person' : 'people',
       detail: opts.team
         ? 'Buddy and lead connections across the team (a person with fewer than two is more isolated).'
         : 'People you can reach: your buddies and your leads.',
