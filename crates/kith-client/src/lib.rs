@@ -23,8 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kith_api::{
-    AlertList, AlertView, AppState, BoardEntry, BoardResponse, BoardSource, ChangedEvent, HealthResponse, Kudos, Me,
-    MemberRef, PolicyView, PresenceView, ReminderView, Settings, ShiftView, SyncState, WriteResult,
+    AlertList, AlertView, AppState, BoardEntry, BoardResponse, BoardSource, ChangedEvent, DeviceList, HealthResponse,
+    InviteResponse, Kudos, Me, MemberRef, PolicyView, PresenceView, ReminderView, Settings, ShiftView, SyncState,
+    TeamView, WriteResult,
 };
 use kith_domain::health::{self, Window};
 use kith_domain::{CheckInStatus, Location, LocationPrecision, MemberId, Role, Secs, Shift, Team, Timestamp};
@@ -702,7 +703,7 @@ impl Client {
                 .into_iter()
                 .map(|r| {
                     let p = presence.get(&r.member.uuid());
-                    BoardEntry::from_row(r, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)), None)
+                    BoardEntry::from_row(r, &team, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)))
                 })
                 .collect();
             Ok(BoardResponse {
@@ -842,6 +843,85 @@ impl Client {
         serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
+    /// A lead takes over an alert someone else claimed (or claims an open one).
+    pub async fn take_over_alert(&self, input: AlertIdInput) -> Result<AlertView, ClientError> {
+        let path = format!("v1/alerts/{}/takeover", input.id);
+        self.server_json("POST", &path, Some(serde_json::json!({}))).await
+    }
+
+    /// A lead gives an alert to a lead or a buddy of the worker.
+    pub async fn assign_alert(&self, input: AssignInput) -> Result<AlertView, ClientError> {
+        let path = format!("v1/alerts/{}/assign", input.id);
+        self.server_json("POST", &path, Some(serde_json::json!({ "member": input.member }))).await
+    }
+
+    /// A new invite to the team (leads): code, `kith://join` link and its QR code.
+    pub async fn invite(&self, input: InviteInput) -> Result<InviteResponse, ClientError> {
+        let mut body = serde_json::json!({ "role": input.role });
+        if let Some(e) = input.expires_in_s {
+            body["expires_in_s"] = e.into();
+        }
+        if let Some(u) = input.uses {
+            body["uses"] = u.into();
+        }
+        self.server_json("POST", "v1/invites", Some(body)).await
+    }
+
+    /// The team's devices (leads).
+    pub async fn devices(&self) -> Result<DeviceList, ClientError> {
+        self.server_json("GET", "v1/devices", None).await
+    }
+
+    /// Revokes a device of the team (leads): it is cut off at once.
+    pub async fn revoke_device(&self, input: RevokeInput) -> Result<DeviceList, ClientError> {
+        let path = format!("v1/devices/{}/revoke", input.device);
+        self.server_json("POST", &path, Some(serde_json::json!({}))).await
+    }
+
+    async fn server_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ClientError> {
+        let v = self.server()?.request_json(method, path, body.as_ref()).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // the team, as a lead edits it (in this device's copy of the team document, then shared)
+
+    /// The roster (roles, buddies, phones) and the whole policy, from this device's documents.
+    pub async fn team_view(&self) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        self.with_store(move |s| {
+            let team = local::team(s, &prof)?;
+            let lead = local::is_lead(&team, prof.member_id, link.as_ref());
+            Ok(TeamView::of(&team, lead))
+        })
+        .await
+    }
+
+    /// Sets the team's policy (leads); shared with the next sync.
+    pub async fn edit_policy(&self, input: EditPolicyInput) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let team = self.with_store(move |s| local::edit_policy(s, &prof, link.as_ref(), &input.policy)).await?;
+        self.shared(team.id.uuid()).await;
+        self.team_view().await
+    }
+
+    /// Changes a member's role (leads), buddies or phone (leads, or the member themself).
+    pub async fn edit_member(&self, input: EditMemberInput) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let team =
+            self.with_store(move |s| local::edit_member(s, &prof, link.as_ref(), input.member, &input.edit)).await?;
+        self.shared(team.id.uuid()).await;
+        self.team_view().await
+    }
+
     /// Waves to a teammate (ephemeral: never stored in a document).
     pub async fn kudos(&self, input: KudosInput) -> Result<(), ClientError> {
         let prof = self.profile()?;
@@ -903,6 +983,7 @@ fn me_view(p: &Profile, team: Option<&Team>, link: Option<&ServerLink>) -> Me {
         team_phone: team.and_then(|t| t.phone.clone()),
         name: member.map_or_else(|| p.name.clone(), |m| m.name.clone()),
         role,
+        phone: member.and_then(|m| m.phone.clone()),
         server: link.map(|l| l.url.clone()).unwrap_or_default(),
     }
 }
