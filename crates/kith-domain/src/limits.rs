@@ -100,7 +100,9 @@ pub fn forbidden_char(kind: TextKind, s: &str) -> Option<char> {
     s.chars().find(|&c| {
         let line_break = matches!(c, '\u{2028}' | '\u{2029}');
         match kind {
-            TextKind::Name | TextKind::Line | TextKind::Phone => c.is_control() || line_break || is_direction_control(c),
+            TextKind::Name | TextKind::Line | TextKind::Phone => {
+                c.is_control() || line_break || is_direction_control(c)
+            }
             TextKind::Note => c.is_control() && !matches!(c, '\n' | '\r' | '\t'),
         }
     })

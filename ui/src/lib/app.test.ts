@@ -12,7 +12,7 @@ function deferred<T>() {
 }
 
 const shift = { id: 's', active: true, checkins: [] } as unknown as ShiftView;
-const written: WriteResult = { shift, shared: true };
+const written: WriteResult = { shift, shared: true, queued: false };
 const state = {
   joined: true,
   me: { member_id: 'me', role: 'member', team_phone: null },
