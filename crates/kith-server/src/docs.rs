@@ -22,12 +22,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use automerge::{ActorId, Automerge, Change, ReadDoc};
-use kith_domain::authz::{Author, authorize};
+use kith_domain::authz::{Author, AuthzError, authorize, check_fields};
 use kith_domain::doc::{self, shift, team};
 use kith_proto::Kind;
 use uuid::Uuid;
 
-use crate::config::CacheConfig;
+use crate::config::{CacheConfig, Limits};
 use crate::live::visible;
 use crate::receipts::{self, Arrival, DeviceClocks, ShiftFacts};
 use crate::storage::{
@@ -43,6 +43,9 @@ pub struct DocState {
     pub last_seq: u64,
     /// Changes stored since the last snapshot.
     pub since_snapshot: usize,
+    /// The document's stored size: its last snapshot plus the changes after it (bytes), about
+    /// what a device downloads to get it whole. Bounded per kind (`limits.max_*_doc_bytes`).
+    pub bytes: usize,
 }
 
 /// One cache slot: `None` until loaded (a document that does not exist stays `None`).
@@ -106,6 +109,7 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
     }
     let Some(loaded) = storage.load_doc(id).await? else { return Ok(false) };
     let mut since_snapshot = loaded.changes.len();
+    let mut size = loaded.snapshot.as_ref().map_or(0, |s| s.1.len());
     let mut last_seq = loaded.snapshot.as_ref().map_or(0, |s| s.0);
     let mut changes = loaded.changes;
     let mut doc = match &loaded.snapshot {
@@ -115,6 +119,7 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
                 tracing::warn!(doc = %id, error = %e, "snapshot unreadable: replaying every change");
                 changes = storage.changes_after(id, 0).await?;
                 since_snapshot = changes.len();
+                size = 0;
                 last_seq = 0;
                 Automerge::new()
             }
@@ -124,13 +129,14 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
     let mut decoded = Vec::with_capacity(changes.len());
     for c in &changes {
         last_seq = last_seq.max(c.seq);
+        size += c.bytes.len();
         let ch = Change::from_bytes(c.bytes.clone())
             .map_err(|e| StorageError::Corrupt(format!("stored change {} of {id} is unreadable: {e}", c.seq)))?;
         decoded.push(ch);
     }
     doc.apply_changes(decoded)
         .map_err(|e| StorageError::Corrupt(format!("stored changes of {id} do not apply: {e}")))?;
-    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot });
+    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size });
     Ok(true)
 }
 
@@ -140,6 +146,9 @@ pub struct DocService {
     pub storage: Arc<dyn Storage>,
     pub cache: DocCache,
     pub cache_config: CacheConfig,
+    /// Document size caps (`max_shift_doc_bytes`, `max_team_doc_bytes`), for the server's edits
+    /// as for pushed changes.
+    pub limits: Limits,
     /// The server's own Automerge actor (its edits, and a browser's on a member's behalf).
     pub server_actor: ActorId,
     /// Devices' clock offsets, for the receipts of what is stored.
@@ -166,14 +175,24 @@ pub enum EditError {
     Storage(#[from] StorageError),
 }
 
+/// A change the schema refuses ([`AuthzError::Invalid`]) is bad input, like an edit the domain
+/// refuses; anything else the member may not do.
+fn invalid_write(e: AuthzError) -> EditError {
+    match e {
+        AuthzError::Invalid(m) => EditError::Domain(kith_domain::DomainError::Invalid(m)),
+        e => EditError::Forbidden(e.to_string()),
+    }
+}
+
 impl DocService {
     pub fn new(
         storage: Arc<dyn Storage>,
         cache_config: CacheConfig,
+        limits: Limits,
         server_actor: ActorId,
         clocks: DeviceClocks,
     ) -> DocService {
-        DocService { storage, cache: DocCache::new(cache_config.max_docs), cache_config, server_actor, clocks }
+        DocService { storage, cache: DocCache::new(cache_config.max_docs), cache_config, limits, server_actor, clocks }
     }
 
     /// Reads a document (loading it if needed) with `f`; None if there is no such document.
@@ -194,6 +213,7 @@ impl DocService {
         }
         st.since_snapshot = 0;
         let bytes = st.doc.save();
+        st.bytes = bytes.len();
         let (id, upto) = (st.meta.id, st.last_seq);
         let storage = self.storage.clone();
         tokio::spawn(async move {
@@ -203,9 +223,10 @@ impl DocService {
         });
     }
 
-    /// Makes a change as the server itself (e.g. adding a member to the team document), checks the
-    /// result as a pushed change's would be, and stores it durably. Returns the document's meta,
-    /// or None if the edit changed nothing.
+    /// Makes a change as the server itself (e.g. adding a member to the team document), checks it
+    /// against the write schema and the document's size cap and the result as a pushed change's
+    /// would be, and stores it durably. Returns the document's meta, or None if the edit changed
+    /// nothing.
     pub async fn server_edit<F>(&self, doc_id: Uuid, edit: F, now: i64) -> Result<Option<DocMeta>, EditError>
     where
         F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
@@ -223,6 +244,7 @@ impl DocService {
         if st.doc.get_change_by_hash(&change.hash()).is_some() {
             return Ok(None);
         }
+        check_fields(&st.doc, &change).map_err(invalid_write)?;
         let meta = self.store_server_change(&mut guard, fork, &change, None, now).await?;
         Ok(Some(meta))
     }
@@ -261,14 +283,15 @@ impl DocService {
         fork.transact(edit).map_err(|f| EditError::Domain(f.error))?;
         let Some(change) = fork.get_last_local_change() else { return Ok(read(st)) };
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
-        authorize(&st.doc, &change, &author).map_err(|e| EditError::Forbidden(e.to_string()))?;
+        authorize(&st.doc, &change, &author).map_err(invalid_write)?;
         self.store_server_change(&mut guard, fork, &change, Some(d.id), now).await?;
         let Some(st) = guard.as_ref() else { return Err(EditError::Unknown) };
         Ok(read(st))
     }
 
-    /// Validates `fork` (the document with one change made by the server's actor, on `device`'s
-    /// behalf if any), stores the change with what it derives, then makes `fork` the cached state.
+    /// Checks the document's size cap and validates `fork` (the document with one change made by
+    /// the server's actor, on `device`'s behalf if any), stores the change with what it derives,
+    /// then makes `fork` the cached state.
     async fn store_server_change(
         &self,
         guard: &mut tokio::sync::MutexGuard<'_, Option<DocState>>,
@@ -279,6 +302,10 @@ impl DocService {
     ) -> Result<DocMeta, EditError> {
         let Some(st) = guard.as_ref() else { return Err(EditError::Unknown) };
         let meta = st.meta.clone();
+        let size = st.bytes.saturating_add(change.raw_bytes().len());
+        self.limits
+            .check_doc_size(meta.kind, st.bytes, change.raw_bytes().len())
+            .map_err(|m| EditError::Domain(kith_domain::DomainError::Invalid(m)))?;
         let derived = match meta.kind {
             Kind::Shift => {
                 let before = st.doc.get_heads();
@@ -332,6 +359,7 @@ impl DocService {
             doc: fork,
             last_seq: seqs.first().copied().unwrap_or(0),
             since_snapshot: since,
+            bytes: size,
         });
         self.maybe_snapshot(guard);
         Ok(meta)

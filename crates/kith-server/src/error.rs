@@ -40,14 +40,33 @@ pub struct ApiErr {
 }
 
 pub const REVOKED_MESSAGE: &str = "This device's access was revoked. Ask a lead for a new invite and run `kith join`.";
+/// A request with no bearer token at all.
+pub const NO_TOKEN_MESSAGE: &str = "This request carries no device token: send `Authorization: Bearer <token>`. A device \
+     gets its token by joining its team with an invite (`kith join`).";
+/// A token this server has no record of (never issued here, or its data was replaced). Says
+/// nothing about any other token: tokens are 256-bit random, so telling this apart from a revoked
+/// one gives nobody a way to find a valid one.
+pub const UNKNOWN_TOKEN_MESSAGE: &str = "This server does not know this device's token: the device joined another \
+     server, or this server's data was replaced. Ask a lead for a new invite and run `kith join`.";
 
 impl ApiErr {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>, retryable: bool) -> ApiErr {
         ApiErr { status, body: ApiError { code: code.into(), message: message.into(), retryable } }
     }
 
+    /// A revoked device.
     pub fn unauthorized() -> ApiErr {
         ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", REVOKED_MESSAGE, false)
+    }
+
+    /// A request without a bearer token.
+    pub fn no_token() -> ApiErr {
+        ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", NO_TOKEN_MESSAGE, false)
+    }
+
+    /// A bearer token this server does not know.
+    pub fn unknown_token() -> ApiErr {
+        ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", UNKNOWN_TOKEN_MESSAGE, false)
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> ApiErr {
@@ -67,7 +86,7 @@ impl ApiErr {
     pub fn for_status(status: StatusCode) -> ApiErr {
         let (code, msg, retry) = match status.as_u16() {
             400 => ("bad_request", "The request could not be read: check the body and try again.", false),
-            401 => ("unauthorized", REVOKED_MESSAGE, false),
+            401 => ("unauthorized", "This request is not authenticated: join with an invite (`kith join`).", false),
             404 => ("not_found", "There is no such endpoint: check the server address and update Kith.", false),
             405 => ("method_not_allowed", "This endpoint does not take that method: update Kith.", false),
             408 => ("timeout", "The request took too long: check the connection and try again.", true),

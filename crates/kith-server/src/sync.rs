@@ -442,6 +442,12 @@ impl SyncService {
             return self.accepted(id, &push, state);
         }
 
+        let new_bytes: usize = new.iter().map(|c| c.raw_bytes().len()).sum();
+        let kind = state.map_or(push.kind, |s| s.meta.kind);
+        if let Err(msg) = self.limits.check_doc_size(kind, state.map_or(0, |s| s.bytes), new_bytes) {
+            return reject(RejectCode::TooLarge, msg);
+        }
+
         // Apply, authorise and validate. An existing document is changed in the cache itself (no
         // copy of it per push); if anything below refuses the push, the cache entry is dropped
         // and reloaded from storage, which only ever holds accepted changes.
@@ -529,11 +535,13 @@ impl SyncService {
             Some(st) => {
                 st.last_seq = st.last_seq.max(last_seq);
                 st.since_snapshot += seqs.len();
+                st.bytes += new_bytes;
             }
             None => {
                 metrics::gauge!("kith_documents").increment(1.0);
                 let doc = scratch.take().unwrap_or_else(Automerge::new);
-                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot: seqs.len() });
+                let since_snapshot = seqs.len();
+                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot, bytes: new_bytes });
             }
         }
         self.docs.maybe_snapshot(&mut guard);
@@ -629,7 +637,7 @@ impl SyncService {
                 let (code, msg) = match e {
                     AuthzError::Malformed(m) => (RejectCode::Malformed, format!("a change could not be read: {m}")),
                     AuthzError::Forbidden(m) => (RejectCode::Forbidden, m),
-                    AuthzError::UnknownObject => (RejectCode::Invalid, e.to_string()),
+                    AuthzError::UnknownObject | AuthzError::Invalid(_) => (RejectCode::Invalid, e.to_string()),
                 };
                 return Err(Refusal::Reject(code, msg));
             }

@@ -153,7 +153,7 @@ pub(crate) fn server_url(app: &App, headers: &HeaderMap) -> String {
 
 #[utoipa::path(get, path = "/v1/me",
     responses((status = 200, body = MeResponse, description = "This device's member, team, policy and teammates"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 pub(crate) async fn me(
     State(app): State<Arc<App>>,
@@ -172,6 +172,7 @@ pub(crate) async fn me(
             team_phone: team.phone.clone(),
             name: team.member(d.member).map_or_else(|| dev.member_name.clone(), |m| m.name.clone()),
             role: dev.role,
+            phone: team.member(d.member).and_then(|m| m.phone.clone()),
             server: server_url(&app, &headers),
         },
         policy: PolicyView::from_team(&team),
@@ -183,7 +184,7 @@ pub(crate) async fn me(
 #[utoipa::path(get, path = "/v1/shifts/{id}", params(("id" = Uuid, Path, description = "The shift (document) id")),
     responses((status = 200, body = ShiftView, description = "The shift as this member may see it (leads-only notes hidden from others)"),
         (status = 400, body = ApiErrorDoc, description = "Not a shift id (`bad_id`)"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 404, body = ApiErrorDoc, description = "`doc_unknown`: no such shift, or one this device may not see (the same answer)")),
     security(("bearer" = [])))]
 pub(crate) async fn get_shift(
@@ -194,13 +195,10 @@ pub(crate) async fn get_shift(
     let id = parse_id("shift", &id)?;
     visible_shift(&app, &dev, id).await?.ok_or_else(doc_unknown)?;
     let team = load_team(&app, dev.device.team).await?;
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
     let now = Timestamp(app.clock.now_ms());
     let (shift, on_server) = server_shifts(&app, vec![ShiftId(id)], now).await?.pop().ok_or_else(doc_unknown)?;
-    Ok(Json(ShiftView::from_shift(&shift, &team, now, dev.device.member).with_deadlines_of(
-        &on_server,
-        &team.policy,
-        now,
-    )))
+    Ok(Json(ShiftView::on_server(&shift, &on_server, &team, now, dev.device.member, Some(&facts))))
 }
 
 /// `GET /v1/members/{id}/shifts` query.
@@ -208,14 +206,15 @@ pub(crate) async fn get_shift(
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
     /// How many shifts, newest first (default 20, at most 200).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/v1/members/{id}/shifts",
     params(("id" = Uuid, Path, description = "A member of this device's team"), HistoryQuery),
     responses((status = 200, body = Vec<ShiftView>, description = "The member's shifts, newest first: any teammate's for a lead, a member's own"),
-        (status = 400, body = ApiErrorDoc, description = "Not a member id, or a bad limit"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 400, body = ApiErrorDoc, description = "`bad_id` (not a member id), `bad_limit` (not 1 to 200), `bad_query`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "A member asked for a teammate's history (only leads see it)"),
         (status = 404, body = ApiErrorDoc, description = "`member_unknown`: not a member of this team")),
     security(("bearer" = [])))]
@@ -244,21 +243,20 @@ pub(crate) async fn member_history(
     let now = Timestamp(app.clock.now_ms());
     // The latest start on the server clock first (as stored, whatever order they arrived in).
     let shifts = member_shifts(&app, &dev, member, None, limit, now).await?;
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
     let views = shifts
         .iter()
-        .map(|(s, on_server)| {
-            ShiftView::from_shift(s, &team, now, dev.device.member).with_deadlines_of(on_server, &team.policy, now)
-        })
+        .map(|(s, on_server)| ShiftView::on_server(s, on_server, &team, now, dev.device.member, Some(&facts)))
         .collect();
     Ok(Json(views))
 }
 
 #[utoipa::path(post, path = "/v1/shifts/{id}/checkins/{checkin}/ack",
     params(("id" = Uuid, Path, description = "The shift"), ("checkin" = Uuid, Path, description = "The check-in to acknowledge")),
-    request_body(content = AckRequest, description = "An optional reply (at most 300 bytes); an empty body is no reply"),
+    request_body(content = AckRequest, description = "An optional reply (at most 2,000 bytes, no control characters but line breaks and tabs); an empty body is no reply"),
     responses((status = 200, body = ShiftView, description = "Acknowledged: the shift with the new acknowledgement. The server wrote it into the shift document as its own actor on the lead's behalf (`by` is the lead), checked by the rules of a lead's own change; devices receive it with their next sync"),
-        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `reply_too_long`"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `reply_too_long`, `bad_reply`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads acknowledge check-ins"),
         (status = 404, body = ApiErrorDoc, description = "`doc_unknown` (no such shift for this device) or `checkin_unknown`")),
     security(("bearer" = [])))]
@@ -282,13 +280,12 @@ pub(crate) async fn ack(
         })?
     };
     let reply = req.reply.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    // The same limit as a reply written on a device (the domain's table).
     if let Some(r) = &reply
-        && kith_domain::check_line("reply", r).is_err()
+        && let Err(e) = kith_domain::limits::ACK_REPLY.check(r)
     {
-        return Err(ApiErr::bad_request(
-            "reply_too_long",
-            format!("The reply is too long ({} bytes): at most {} bytes.", r.len(), kith_domain::MAX_LINE_BYTES),
-        ));
+        let code = if r.len() > kith_domain::limits::ACK_REPLY.max_bytes { "reply_too_long" } else { "bad_reply" };
+        return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
     let now = app.clock.now_ms();
     let a = Ack { id: AckId::new(), checkin, by: dev.device.member, at: Timestamp(now), reply };
@@ -316,12 +313,9 @@ pub(crate) async fn ack(
     metrics::counter!("kith_browser_acks_total").increment(1);
     let team = load_team(&app, dev.device.team).await?;
     let now = Timestamp(now);
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
     let (shift, on_server) = server_shifts(&app, vec![shift_id], now).await?.pop().ok_or_else(doc_unknown)?;
-    Ok(Json(ShiftView::from_shift(&shift, &team, now, dev.device.member).with_deadlines_of(
-        &on_server,
-        &team.policy,
-        now,
-    )))
+    Ok(Json(ShiftView::on_server(&shift, &on_server, &team, now, dev.device.member, Some(&facts))))
 }
 
 /// `GET /v1/health` query.
@@ -329,13 +323,14 @@ pub(crate) async fn ack(
 #[into_params(parameter_in = Query)]
 pub(crate) struct HealthQuery {
     /// The window: this many days up to now (default 28, at most 366).
+    #[param(minimum = 1, maximum = 366)]
     days: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/health", params(HealthQuery),
     responses((status = 200, body = HealthResponse, description = "Connection health over the window, on the server's clock: this member's own, and the team's for a lead (never notes). Counts the shifts that started in the window, at most the latest 1,000 per member"),
-        (status = 400, body = ApiErrorDoc, description = "`bad_days`"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 400, body = ApiErrorDoc, description = "`bad_days` (not 1 to 366), `bad_query`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 pub(crate) async fn health(
     State(app): State<Arc<App>>,
@@ -371,9 +366,10 @@ pub(crate) async fn health(
 #[utoipa::path(post, path = "/v1/kudos", request_body = KudosRequest,
     responses((status = 204, description = "Sent: the teammate's live streams get a `kudos` event (Kudos); nothing is stored"),
         (status = 400, body = ApiErrorDoc, description = "`malformed_json`, or kudos to yourself (`kudos_to_self`)"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 404, body = ApiErrorDoc, description = "`member_unknown`: not a member of this team"),
-        (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many kudos; see Retry-After")),
+        (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many kudos",
+            headers(("Retry-After" = u64, description = "Seconds to wait before sending more")))),
     security(("bearer" = [])))]
 pub(crate) async fn kudos(
     State(app): State<Arc<App>>,

@@ -1,5 +1,5 @@
 //! One notion of time everywhere: with a worker's device clock three hours slow or fast, the
-//! board, the shift view and the alerts agree on when she is due and whether she is overdue, on
+//! board, the shift view (its deadlines and its badge) and the alerts agree on when she is due and whether she is overdue, on
 //! the server's clock (the device times corrected by the measured offset, as the deadline engine
 //! sees them). Before, a slow clock showed a worker who had just checked in as OVERDUE with no
 //! alert, and a fast one showed FINE while her missed check-in alert was open.
@@ -19,6 +19,8 @@ struct Seen {
     board_next_due: Option<i64>,
     board_last_checkin: Option<i64>,
     shift_due: String,
+    /// The shift's badge (`ShiftView::status`): its deadlines on the server clock too.
+    shift_status: String,
     shift_next_due: Option<i64>,
     shift_overdue_at: Option<i64>,
     /// Open alerts: (kind, due).
@@ -40,6 +42,7 @@ async fn seen(lead: &Dev, alice: &Dev, shift: kith_domain::ShiftId) -> Seen {
         board_next_due: r["next_due"].as_i64(),
         board_last_checkin: r["last_checkin"].as_i64(),
         shift_due: view["due"].as_str().unwrap().into(),
+        shift_status: view["status"].as_str().unwrap().into(),
         shift_next_due: view["next_due"].as_i64(),
         shift_overdue_at: view["overdue_at"].as_i64(),
         alerts: alerts["alerts"]
@@ -76,6 +79,7 @@ async fn board_shift_view_and_alerts_agree_with_a_device_three_hours_slow_or_fas
             board_next_due: Some(T + 40 * MIN),
             board_last_checkin: Some(T + 10 * MIN),
             shift_due: "due_soon".into(),
+            shift_status: "due_soon".into(),
             shift_next_due: Some(T + 40 * MIN),
             shift_overdue_at: Some(T + 50 * MIN),
             alerts: vec![],
@@ -88,6 +92,7 @@ async fn board_shift_view_and_alerts_agree_with_a_device_three_hours_slow_or_fas
         let expected = Seen {
             board_status: "overdue".into(),
             shift_due: "overdue".into(),
+            shift_status: "overdue".into(),
             alerts: vec![("missed_checkin".into(), Some(T + 40 * MIN))],
             health_missed: 1,
             ..expected

@@ -5,6 +5,7 @@
 //! the same key and the server can authorise each change by the paths it writes.
 //! Reading is tolerant of fields it does not know, so newer clients can add fields.
 
+pub mod fields;
 pub mod incremental;
 pub mod shift;
 pub mod team;

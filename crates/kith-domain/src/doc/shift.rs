@@ -23,10 +23,9 @@ use super::{
     req_obj, req_str, req_time,
 };
 use crate::model::{
-    Ack, CheckIn, CheckInStatus, Extension, Location, LocationPrecision, MAX_NOTE_BYTES, Note, Rating, Shift, ShiftEnd,
-    Visibility,
+    Ack, CheckIn, CheckInStatus, Extension, Location, LocationPrecision, Note, Rating, Shift, ShiftEnd, Visibility,
 };
-use crate::{DomainError, Secs, Timestamp, check_line};
+use crate::{DomainError, Secs, Timestamp, limits};
 
 /// Refuses a time no clock can mean (see [`crate::time`]): the server would refuse the document.
 fn check_time(what: &str, t: Timestamp) -> Result<(), DomainError> {
@@ -38,7 +37,7 @@ fn check_time(what: &str, t: Timestamp) -> Result<(), DomainError> {
 
 /// Writes a new shift document's header and empty collections. Call once, on an empty document.
 pub fn init<T: Transactable + ReadDoc>(tx: &mut T, shift: &Shift) -> Result<(), DomainError> {
-    check_line("purpose", &shift.purpose)?;
+    limits::SHIFT_PURPOSE.check(&shift.purpose)?;
     check_time("the start", shift.started_at)?;
     check_time("the planned end", shift.initial_end)?;
     if shift.initial_end <= shift.started_at {
@@ -75,10 +74,8 @@ pub fn add_checkin<T: Transactable + ReadDoc>(tx: &mut T, c: &CheckIn) -> Result
     if tx.get(ROOT, "ended")?.is_some() {
         return Err(DomainError::ShiftEnded);
     }
-    if let Some(note) = &c.note
-        && note.text.len() > MAX_NOTE_BYTES
-    {
-        return Err(DomainError::TooLong { what: "note", len: note.text.len(), max: MAX_NOTE_BYTES });
+    if let Some(note) = &c.note {
+        limits::CHECKIN_NOTE.check(&note.text)?;
     }
     let checkins = req_obj(tx, &ROOT, "checkins", ObjType::Map)?;
     let key = c.id.to_string();
@@ -111,10 +108,8 @@ pub fn add_checkin<T: Transactable + ReadDoc>(tx: &mut T, c: &CheckIn) -> Result
 /// Adds a lead's acknowledgement (and optional reply) to a check-in the writer has seen.
 pub fn add_ack<T: Transactable + ReadDoc>(tx: &mut T, a: &Ack) -> Result<(), DomainError> {
     check_time("the acknowledgement's time", a.at)?;
-    if let Some(r) = &a.reply
-        && r.len() > MAX_NOTE_BYTES
-    {
-        return Err(DomainError::TooLong { what: "reply", len: r.len(), max: MAX_NOTE_BYTES });
+    if let Some(r) = &a.reply {
+        limits::ACK_REPLY.check(r)?;
     }
     let checkins = req_obj(tx, &ROOT, "checkins", ObjType::Map)?;
     if tx.get(&checkins, a.checkin.to_string())?.is_none() {
@@ -135,10 +130,10 @@ pub fn add_ack<T: Transactable + ReadDoc>(tx: &mut T, a: &Ack) -> Result<(), Dom
 pub fn extend<T: Transactable + ReadDoc>(tx: &mut T, e: &Extension) -> Result<(), DomainError> {
     check_time("the extension's time", e.at)?;
     check_time("the new end", e.new_end)?;
-    check_line("reason", &e.reason)?;
     if e.reason.trim().is_empty() {
         return Err(DomainError::Invalid("an extension needs a reason: say why the shift runs longer".into()));
     }
+    limits::EXTENSION_REASON.check(&e.reason)?;
     if e.new_end <= e.at {
         return Err(DomainError::EndNotAfter { after: e.at, now: true });
     }
@@ -164,7 +159,7 @@ pub fn end<T: Transactable + ReadDoc>(tx: &mut T, end: &ShiftEnd) -> Result<(), 
         return Err(DomainError::ShiftEnded);
     }
     if let Some(n) = &end.note {
-        check_line("note", n)?;
+        limits::END_NOTE.check(n)?;
     }
     let o = tx.put_object(ROOT, "ended", ObjType::Map)?;
     tx.put(&o, "at", end.at.millis())?;
@@ -176,7 +171,7 @@ pub fn end<T: Transactable + ReadDoc>(tx: &mut T, end: &ShiftEnd) -> Result<(), 
 
 /// Changes the shift's stated purpose (worker or lead).
 pub fn set_purpose<T: Transactable + ReadDoc>(tx: &mut T, purpose: &str) -> Result<(), DomainError> {
-    check_line("purpose", purpose)?;
+    limits::SHIFT_PURPOSE.check(purpose)?;
     tx.put(ROOT, "purpose", purpose)?;
     Ok(())
 }

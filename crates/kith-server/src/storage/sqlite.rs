@@ -21,9 +21,10 @@ use super::recent::{Recent, RecentChange};
 use super::*;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
-const SCHEMA: &str = r#"
+/// Version 1: teams, members, devices, invites, and documents as a log of changes with snapshots.
+const SCHEMA_1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS teams (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (
@@ -46,7 +47,10 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE INDEX IF NOT EXISTS changes_team_seq ON changes(team_id, seq);
 CREATE INDEX IF NOT EXISTS changes_doc_seq ON changes(doc_id, seq);
 CREATE TABLE IF NOT EXISTS snapshots (doc_id TEXT PRIMARY KEY, upto_seq INTEGER NOT NULL, bytes BLOB NOT NULL);
--- version 2: alerts, escalation steps, check-in receipts, device clocks, webhooks
+"#;
+
+/// 1 -> 2: alerts, escalation steps, check-in receipts, device clocks, tracked shifts, webhooks.
+const MIGRATE_1_TO_2: &str = r#"
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, shift_id TEXT NOT NULL,
     state TEXT NOT NULL, opened_at INTEGER NOT NULL, body TEXT NOT NULL);
@@ -61,7 +65,7 @@ CREATE INDEX IF NOT EXISTS checkin_receipts_shift ON checkin_receipts(shift_id);
 CREATE TABLE IF NOT EXISTS device_clocks (device_id TEXT PRIMARY KEY, offset_ms INTEGER NOT NULL, measured_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS tracked_shifts (
     shift_id TEXT PRIMARY KEY, team_id TEXT NOT NULL, worker_id TEXT NOT NULL, offset_ms INTEGER NOT NULL,
-    first_seen INTEGER NOT NULL, ended_seen INTEGER, started_at INTEGER, ended_at INTEGER, ended_offset_ms INTEGER);
+    first_seen INTEGER NOT NULL, ended_seen INTEGER);
 CREATE INDEX IF NOT EXISTS tracked_shifts_active ON tracked_shifts(ended_seen);
 CREATE TABLE IF NOT EXISTS webhooks (team_id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
@@ -73,10 +77,11 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
     delivery_id INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER, error TEXT, delivered INTEGER NOT NULL);
 "#;
 
-/// Version 3: every value of a shift keeps the clock offset it was received with (extensions and
-/// acknowledgements get receipts; the end its offset); shifts are indexed per member by their
-/// start and end on the server clock (the board and history read every shift from them).
-const SCHEMA_3: &str = r#"
+/// 2 -> 3, with the new columns of `tracked_shifts` ([`migrate_2_to_3`]): every value of a shift
+/// keeps the clock offset it was received with (extensions and acknowledgements get receipts; the
+/// end its offset); shifts are indexed per member by their start and end on the server clock (the
+/// board and history read every shift from them).
+const MIGRATE_2_TO_3: &str = r#"
 CREATE TABLE IF NOT EXISTS entry_receipts (
     entry_id TEXT PRIMARY KEY, shift_id TEXT NOT NULL, kind TEXT NOT NULL, received_at INTEGER NOT NULL,
     offset_ms INTEGER NOT NULL);
@@ -85,14 +90,84 @@ CREATE INDEX IF NOT EXISTS tracked_shifts_member ON tracked_shifts(team_id, work
 CREATE INDEX IF NOT EXISTS tracked_shifts_team ON tracked_shifts(team_id, ended_seen);
 "#;
 
-/// From version 2: the new columns of `tracked_shifts`. A shift tracked before has its start and
-/// end on the server clock approximated by when they arrived.
-const MIGRATE_2_TO_3: &str = r#"
-ALTER TABLE tracked_shifts ADD COLUMN started_at INTEGER;
-ALTER TABLE tracked_shifts ADD COLUMN ended_at INTEGER;
-ALTER TABLE tracked_shifts ADD COLUMN ended_offset_ms INTEGER;
-UPDATE tracked_shifts SET started_at = first_seen, ended_at = ended_seen;
+/// 3 -> 4: who claimed, took over, assigned and resolved each alert (its history).
+const MIGRATE_3_TO_4: &str = r#"
+CREATE TABLE IF NOT EXISTS alert_log (
+    alert_id TEXT NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL, action TEXT NOT NULL, by_member TEXT NOT NULL,
+    target TEXT, note TEXT, PRIMARY KEY (alert_id, n));
 "#;
+
+/// Whether `table` has the column `column`.
+fn has_column(c: &Connection, table: &str, column: &str) -> Result<bool, StorageError> {
+    let mut st = c.prepare(&format!("PRAGMA table_info({table})")).map_err(db)?;
+    let names = st.query_map([], |r| r.get::<_, String>(1)).map_err(db)?;
+    for n in names {
+        if n.map_err(db)? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// 2 -> 3. Idempotent: it is run again from version 3 (see [`migrate`]). A shift tracked before
+/// has its start and end on the server clock approximated by when they arrived.
+fn migrate_2_to_3(c: &Connection) -> Result<(), StorageError> {
+    if !has_column(c, "tracked_shifts", "started_at")? {
+        c.execute_batch(
+            "ALTER TABLE tracked_shifts ADD COLUMN started_at INTEGER;
+             ALTER TABLE tracked_shifts ADD COLUMN ended_at INTEGER;
+             ALTER TABLE tracked_shifts ADD COLUMN ended_offset_ms INTEGER;
+             UPDATE tracked_shifts SET started_at = first_seen, ended_at = ended_seen;",
+        )
+        .map_err(db)?;
+    }
+    c.execute_batch(MIGRATE_2_TO_3).map_err(db)
+}
+
+/// Checks the database's schema version and migrates it to this build's.
+fn upgrade(c: &Connection, path: &Path) -> Result<(), StorageError> {
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    if version > SCHEMA_VERSION {
+        return Err(StorageError::Corrupt(format!(
+            "{} has schema version {version}, newer than this server understands ({SCHEMA_VERSION}): update kith-server",
+            path.display()
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    migrate(c, version).map_err(|e| {
+        StorageError::Db(format!(
+            "{} could not be upgraded from schema version {version} to {SCHEMA_VERSION}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Brings a database of schema version `from` (0: a new one) to [`SCHEMA_VERSION`], one step after
+/// the other, in the caller's transaction. Every step only adds (tables, columns, indexes), so
+/// nothing stored is lost, and a server of any older version keeps reading what it knows.
+///
+/// Version 3 was given to two different schemas by two lines of development built at the same
+/// time: one added the shift receipts (`entry_receipts`, the `tracked_shifts` columns), the other
+/// the alert log. A version-3 database may hold either, so 3 -> 4 first completes the first (its
+/// steps are idempotent) and then adds the second (created only if missing).
+fn migrate(c: &Connection, from: i64) -> Result<(), StorageError> {
+    if from < 1 {
+        c.execute_batch(SCHEMA_1).map_err(db)?;
+    }
+    if from < 2 {
+        c.execute_batch(MIGRATE_1_TO_2).map_err(db)?;
+    }
+    if from < 3 {
+        migrate_2_to_3(c)?;
+    }
+    if from < 4 {
+        migrate_2_to_3(c)?;
+        c.execute_batch(MIGRATE_3_TO_4).map_err(db)?;
+    }
+    c.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(db)
+}
 
 type Done = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
@@ -191,19 +266,17 @@ impl SqliteStorage {
                 .map_err(|e| StorageError::Db(format!("cannot create the data directory {}: {e}", dir.display())))?;
         }
         let conn = open_conn(path)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
-        if version > SCHEMA_VERSION {
-            return Err(StorageError::Corrupt(format!(
-                "{} has schema version {version}, newer than this server understands ({SCHEMA_VERSION}): update kith-server",
-                path.display()
-            )));
+        // All steps or none, and one process at a time: a crash half way leaves the database at
+        // its old version.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        let upgraded = upgrade(&conn, path);
+        match &upgraded {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(db)?,
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
-        if version == 2 {
-            conn.execute_batch(&format!("BEGIN; {MIGRATE_2_TO_3} COMMIT;")).map_err(db)?;
-        }
-        conn.execute_batch(SCHEMA).map_err(db)?;
-        conn.execute_batch(SCHEMA_3).map_err(db)?;
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(db)?;
+        upgraded?;
         let actor: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0))
             .optional()
@@ -1242,28 +1315,99 @@ impl Storage for SqliteStorage {
         expect: AlertState,
         event: Option<WebhookEvent>,
     ) -> StorageResult<bool> {
+        self.write(move |c| update_alert_in(c, alert, expect, None, event.as_ref())).await
+    }
+
+    async fn update_alert_logged(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        owner_was: Option<MemberId>,
+        event: Option<WebhookEvent>,
+        log: AlertLogEntry,
+    ) -> StorageResult<bool> {
         self.write(move |c| {
-            let current: Option<String> = c
-                .query_row(
-                    "SELECT body FROM alerts WHERE id = ?1 AND state = ?2",
-                    params![alert.id.to_string(), expect.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?;
-            let Some(current) = current else { return Ok(false) };
-            // Steps fired meanwhile are kept: the step log is the truth.
-            let mut alert = alert;
-            alert.steps_fired = alert.steps_fired.max(alert_from_body(current)?.steps_fired);
-            let body = serde_json::to_string(&alert).map_err(json_err)?;
-            c.execute(
-                "UPDATE alerts SET state = ?2, body = ?3 WHERE id = ?1",
-                params![alert.id.to_string(), alert.state.as_str(), body],
+            let id = alert.id;
+            if !update_alert_in(c, alert, expect, Some(owner_was), event.as_ref())? {
+                return Ok(false);
+            }
+            c.prepare_cached(
+                "INSERT INTO alert_log (alert_id, n, at, action, by_member, target, note)
+                 SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM alert_log WHERE alert_id = ?1",
             )
+            .map_err(db)?
+            .execute(params![
+                id.to_string(),
+                log.at,
+                log.action,
+                log.by.to_string(),
+                log.target.map(|t| t.to_string()),
+                log.note
+            ])
             .map_err(db)?;
-            let at = alert.resolved_at.or(alert.claimed_at).unwrap_or(alert.opened_at);
-            enqueue(c, event.as_ref(), at)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn alert_histories(
+        &self,
+        alerts: Vec<Uuid>,
+    ) -> StorageResult<HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>> {
+        self.read(move |c| {
+            let mut out: HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)> = HashMap::new();
+            // SQLite allows a few hundred parameters per statement at least; ask in chunks.
+            for chunk in alerts.chunks(200) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, step, notify, fired_at FROM alert_steps WHERE alert_id IN ({marks}) ORDER BY alert_id, step"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, index, notify, fired_at) = r.map_err(db)?;
+                    let notify = notify
+                        .parse()
+                        .map_err(|_| StorageError::Corrupt(format!("unknown escalation target '{notify}'")))?;
+                    let step = FiredStep { index: usize::try_from(index).unwrap_or(0), notify, fired_at };
+                    out.entry(parse_uuid(&id)?).or_default().0.push(step);
+                }
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, at, action, by_member, target, note FROM alert_log WHERE alert_id IN ({marks}) ORDER BY alert_id, n"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                        ))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, at, action, by, target, note) = r.map_err(db)?;
+                    let e = AlertLogEntry {
+                        at,
+                        action,
+                        by: MemberId(parse_uuid(&by)?),
+                        target: target.as_deref().map(parse_uuid).transpose()?.map(MemberId),
+                        note,
+                    };
+                    out.entry(parse_uuid(&id)?).or_default().1.push(e);
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -1521,9 +1665,59 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn probe(&self, now: i64) -> StorageResult<()> {
+        self.check_open()?;
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('health_probe', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![now],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn close(&self) {
         self.shutdown_now();
     }
+}
+
+/// Replaces an alert if its state is still `expect` (and, when given, its owner `owner_was`);
+/// false if it is not (see [`Storage::update_alert`]).
+fn update_alert_in(
+    c: &Connection,
+    alert: AlertRecord,
+    expect: AlertState,
+    owner_was: Option<Option<MemberId>>,
+    event: Option<&WebhookEvent>,
+) -> Result<bool, StorageError> {
+    let current: Option<String> = c
+        .query_row(
+            "SELECT body FROM alerts WHERE id = ?1 AND state = ?2",
+            params![alert.id.to_string(), expect.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let Some(current) = current else { return Ok(false) };
+    let current = alert_from_body(current)?;
+    if owner_was.is_some_and(|o| o != current.claimed_by) {
+        return Ok(false);
+    }
+    // Steps fired meanwhile are kept: the step log is the truth.
+    let mut alert = alert;
+    alert.steps_fired = alert.steps_fired.max(current.steps_fired);
+    let body = serde_json::to_string(&alert).map_err(json_err)?;
+    c.execute(
+        "UPDATE alerts SET state = ?2, body = ?3 WHERE id = ?1",
+        params![alert.id.to_string(), alert.state.as_str(), body],
+    )
+    .map_err(db)?;
+    let at = alert.resolved_at.or(alert.claimed_at).unwrap_or(alert.opened_at);
+    enqueue(c, event, at)?;
+    Ok(true)
 }
 
 fn json_err(e: serde_json::Error) -> StorageError {
