@@ -544,7 +544,7 @@ pub fn sort_alerts(alerts: &mut [AlertView]) {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AlertHistoryItem {
-    /// Server clock (ms); for a reply, when the lead wrote it.
+    /// Server clock (ms); for a reply, when the lead wrote it, as its receipt puts it on the server clock.
     pub at: i64,
     pub action: AlertAction,
     /// Who did it (claim, take-over, assignment, reply, resolution by a person).

@@ -18,7 +18,7 @@ use kith_api::{
     AlertAction, AlertHistoryItem, AlertView, AssignRequest, CheckInView, DeviceList, DeviceView, MemberEdit,
     PolicyEdit, TeamView,
 };
-use kith_domain::doc::{shift, team};
+use kith_domain::doc::team;
 use kith_domain::rules::AlertFact;
 use kith_domain::{CheckInId, DeviceId, MemberId, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::Kind;
@@ -68,12 +68,10 @@ pub(crate) async fn team_facts(app: &App, team: TeamId) -> Result<Vec<AlertFact>
     Ok(app.storage().alerts(Some(team), false, FACT_ALERTS).await?.iter().map(fact).collect())
 }
 
-async fn read_shift(app: &App, id: ShiftId) -> Result<Option<Shift>, ApiErr> {
-    Ok(app.docs.with_doc(id.uuid(), |st| shift::read(&st.doc).ok()).await?.flatten())
-}
-
 /// Fills in what the console shows of each alert (what the worker said, as `dev` may see it, and
-/// with `history` its history) and puts them in the board's order.
+/// with `history` its history) and puts them in the board's order. The history is told on the
+/// server's clock: replies at their effective times ([`kith_domain::alerts::on_server_clock`]),
+/// among the alert's own events.
 pub(crate) async fn complete_alerts(
     app: &App,
     dev: &DeviceAuth,
@@ -81,7 +79,16 @@ pub(crate) async fn complete_alerts(
     alerts: &mut [AlertView],
     history: bool,
 ) -> Result<(), ApiErr> {
-    let mut shifts: HashMap<Uuid, Option<Shift>> = HashMap::new();
+    let mut ids: Vec<ShiftId> = alerts.iter().map(|a| ShiftId(a.shift)).collect();
+    ids.sort();
+    ids.dedup();
+    let now = Timestamp(app.clock.now_ms());
+    // Each shift as written (what was said, as the shift view shows it) and on the server clock.
+    let shifts: HashMap<Uuid, (Shift, Shift)> = crate::views::server_shifts(app, ids, now)
+        .await?
+        .into_iter()
+        .map(|(s, on_server)| (s.id.uuid(), (s, on_server)))
+        .collect();
     // Every alert's logs in one read, not two per alert.
     let mut logs = if history {
         app.storage().alert_histories(alerts.iter().map(|a| a.id).collect()).await?
@@ -89,18 +96,16 @@ pub(crate) async fn complete_alerts(
         HashMap::new()
     };
     for a in alerts.iter_mut() {
-        if let std::collections::hash_map::Entry::Vacant(e) = shifts.entry(a.shift) {
-            e.insert(read_shift(app, ShiftId(a.shift)).await?);
-        }
-        let Some(Some(s)) = shifts.get(&a.shift) else { continue };
-        let c = a.checkin.and_then(|c| s.checkin(CheckInId(c))).or_else(|| s.last_checkin());
-        a.said = c.map(|c| CheckInView::from_checkin(s, c, team, dev.device.member));
+        let Some((s, on_server)) = shifts.get(&a.shift) else { continue };
+        // The alert's check-in, else the latest on the server clock.
+        let c = a.checkin.map(CheckInId).or_else(|| on_server.last_checkin().map(|c| c.id));
+        a.said = c.and_then(|c| s.checkin(c)).map(|c| CheckInView::from_checkin(s, c, team, dev.device.member));
         if a.worker_phone.is_none() {
             a.worker_phone = team.member(MemberId(a.worker)).and_then(|m| m.phone.clone());
         }
         if history {
             let (steps, log) = logs.remove(&a.id).unwrap_or_default();
-            a.history = alert_history(team, s, a, steps, log);
+            a.history = alert_history(team, on_server, a, steps, log);
         }
     }
     kith_api::sort_alerts(alerts);
@@ -108,7 +113,7 @@ pub(crate) async fn complete_alerts(
 }
 
 /// An alert's history from what is stored: its opening, the step log (and whom each step told),
-/// the replies in the shift document since it opened, the log of claims, take-overs and
+/// the replies in the shift document (`s`, on the server clock) since it opened, the log of claims, take-overs and
 /// assignments, and how it was resolved.
 fn alert_history(
     team: &Team,

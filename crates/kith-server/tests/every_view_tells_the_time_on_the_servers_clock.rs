@@ -100,3 +100,44 @@ async fn board_shift_view_and_alerts_agree_with_a_device_three_hours_slow_or_fas
         assert_eq!(seen(&lead, &alice, shift).await, expected, "skew {skew_h} h, at +50 min");
     }
 }
+
+/// An alert's history puts a reply where it happened on the server's clock, among the alert's own
+/// events: a lead whose device clock is three hours slow replies five minutes after the alert
+/// opened, and the history says so (before, the reply's device time put it before the alert, so
+/// the history left it out).
+#[tokio::test]
+async fn an_alerts_history_tells_a_reply_from_a_slow_clock_on_the_servers_clock() {
+    let server = TestServer::start_manual().await;
+    let (team, lead_code) = server.create_team("North estate").await;
+    let mut lead = Dev::join(&server, &lead_code, "Sam").await;
+    let mut alice = Dev::join(&server, &server.invite(team, Role::Member).await, "Alice").await;
+    lead.skew_ms = -3 * 60 * MIN;
+    lead.sync().await;
+    let now = alice.device_now();
+    let shift = alice.start_shift_at(now, now + 8 * 60 * MIN, Secs::minutes(30), vec![]);
+    let emergency = alice.checkin_at(shift, CheckInStatus::Emergency, now);
+    alice.sync().await;
+    server.run_due().await;
+
+    server.clock().set(T + 5 * MIN);
+    lead.sync().await;
+    let ack = kith_domain::Ack {
+        id: kith_domain::AckId::new(),
+        checkin: emergency,
+        by: lead.member,
+        at: kith_domain::Timestamp(lead.device_now()),
+        reply: Some("on my way".into()),
+    };
+    let doc = lead.docs.get_mut(&shift.uuid()).unwrap();
+    doc.transact(|tx| kith_domain::doc::shift::add_ack(tx, &ack)).map_err(|f| f.error).unwrap();
+    lead.sync().await;
+
+    let (_, v) = lead.get_json("/v1/alerts").await;
+    let a = &v["alerts"][0];
+    assert_eq!(a["opened_at"].as_i64(), Some(T), "{a}");
+    let history = a["history"].as_array().unwrap();
+    let reply = history.iter().find(|h| h["action"] == "reply").unwrap_or_else(|| panic!("no reply: {a}"));
+    assert_eq!((reply["at"].as_i64(), reply["text"].as_str()), (Some(T + 5 * MIN), Some("on my way")), "{a}");
+    let times: Vec<i64> = history.iter().map(|h| h["at"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order: {a}");
+}
