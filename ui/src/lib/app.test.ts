@@ -12,7 +12,7 @@ function deferred<T>() {
 }
 
 const shift = { id: 's', active: true, checkins: [] } as unknown as ShiftView;
-const written: WriteResult = { shift, shared: true, queued: false };
+const written: WriteResult = { shift, shared: true, queued: null };
 const state = {
   joined: true,
   me: { member_id: 'me', role: 'member', team_phone: null },
