@@ -249,6 +249,32 @@ impl DocService {
         Ok(Some(meta))
     }
 
+    /// Puts every member the server has registered for `team` (each joined through an invite) on
+    /// the team document's roster, and returns how many were missing. A join stores the device
+    /// and then adds its member to the roster; if that second write fails (a full disk), this
+    /// repairs it: the join retries it in the background, and every later join and every start
+    /// runs it, so a member who joined is never left off the roster for good.
+    pub async fn ensure_roster(&self, team_id: kith_domain::TeamId, now: i64) -> Result<usize, EditError> {
+        let registered = self.storage.members(team_id).await?;
+        let on_roster = match self.with_doc(team_id.uuid(), |st| team::read(&st.doc)).await? {
+            Some(t) => t?.members.into_iter().map(|m| m.id).collect::<std::collections::HashSet<_>>(),
+            None => return Err(EditError::Unknown),
+        };
+        let missing: Vec<kith_domain::Member> = registered
+            .into_iter()
+            .filter(|m| !on_roster.contains(&m.id))
+            .map(|m| kith_domain::Member::new(m.id, m.name, m.role))
+            .collect();
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let edit = |tx: &mut automerge::transaction::Transaction<'_>| {
+            missing.iter().try_for_each(|m| team::upsert_member(tx, m))
+        };
+        self.server_edit(team_id.uuid(), edit, now).await?;
+        Ok(missing.len())
+    }
+
     /// Writes into a document on behalf of an authenticated device, as the server's own actor
     /// (the browser dashboard has no Automerge document of its own): only a document the device
     /// may see, of the expected `kind` ([`EditError::Unknown`] otherwise, the same as a document

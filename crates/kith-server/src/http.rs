@@ -16,9 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt as _;
-use kith_domain::doc::team;
 use kith_domain::rules;
-use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp, limits};
+use kith_domain::{DeviceId, MemberId, Role, TeamId, Timestamp, limits};
 use kith_proto::{JoinRequest, JoinResponse, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncRequest};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -118,6 +117,19 @@ impl App {
         // From here on the deadline engine and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
         live.follow(storage);
+        // A join whose roster write failed and whose background retry did not finish before a
+        // stop is completed here.
+        match app.storage().teams().await {
+            Ok(teams) => {
+                for t in teams {
+                    if let Err(e) = app.docs.ensure_roster(t.id, app.clock.now_ms()).await {
+                        tracing::warn!(team = %t.id, error = %e, "the roster is missing a member: retrying in the background");
+                        repair_roster_later(app.clone(), t.id);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not list the teams to check their rosters"),
+        }
         Ok(app)
     }
 
@@ -539,6 +551,29 @@ struct JoinResponseDoc {
     server_time: i64,
 }
 
+/// Retries [`crate::docs::DocService::ensure_roster`] with backoff (0.5 s doubling to a minute)
+/// until it succeeds or the server stops.
+pub(crate) fn repair_roster_later(app: Arc<App>, team: TeamId) {
+    let mut stop = app.live.shutdown_signal();
+    tokio::spawn(async move {
+        let mut wait = Duration::from_millis(500);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|v| *v) => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+            match app.docs.ensure_roster(team, app.clock.now_ms()).await {
+                Ok(n) => {
+                    tracing::info!(team = %team, added = n, "the roster is complete again");
+                    return;
+                }
+                Err(e) => tracing::warn!(team = %team, error = %e, "the roster is still missing a member: retrying"),
+            }
+            wait = (wait * 2).min(Duration::from_secs(60));
+        }
+    });
+}
+
 fn join_err(status: StatusCode, code: &str, msg: &str) -> ApiErr {
     ApiErr::new(status, code, msg, false)
 }
@@ -625,9 +660,12 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
             ));
         }
     };
-    let member = Member::new(member_id, name, role);
-    if let Err(e) = app.docs.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
-        tracing::error!(team = %team.id, error = %e, "could not add the new member to the team document");
+    // The member is registered with the device; now the roster (with anyone an earlier join
+    // failed to add). If that fails the join still stands: the roster is repaired in the
+    // background as soon as storage takes writes again (and at every start).
+    if let Err(e) = app.docs.ensure_roster(team.id, now).await {
+        tracing::warn!(team = %team.id, error = %e, "could not add the new member to the roster yet: retrying in the background");
+        repair_roster_later(app.clone(), team.id);
     }
     Ok(Json(JoinResponse {
         team_id: team.id.uuid(),
