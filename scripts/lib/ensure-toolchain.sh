@@ -43,9 +43,8 @@ kith_ensure_cargo_deny() {
   fi
 }
 
-# The phone web app (crates/kith-web, docs/app.md): the WebAssembly target, wasm-bindgen's command
-# line at exactly the version of the wasm-bindgen crate in Cargo.lock (the two must match), and
-# wasm-opt (Debian's binaryen) to shrink the module.
+# The phone web app (crates/kith-web, docs/app.md): the WebAssembly target and wasm-bindgen's
+# command line at exactly the version of the wasm-bindgen crate in Cargo.lock (the two must match).
 kith_ensure_wasm() {
   if command -v rustup >/dev/null 2>&1; then
     rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
@@ -64,5 +63,4 @@ kith_ensure_wasm() {
     env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --locked --version "$want" ||
       env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$want"
   fi
-  kith_apt_install binaryen
 }

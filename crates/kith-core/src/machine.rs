@@ -949,3 +949,49 @@ fn not_saved(why: &str) -> String {
         "YOUR EMERGENCY WAS NOT SAVED ({why}). Phone your team or the emergency services (112 / 999 / 911) now if you can"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_as_the_browser_driver_writes_them() {
+        let e: Event = serde_json::from_str(r#"{"event":"command","id":7,"command":"app_state"}"#).unwrap();
+        assert_eq!(e, Event::Command { id: 7, command: Command::AppState });
+        let e: Event =
+            serde_json::from_str(r#"{"event":"command","id":8,"command":"check_in","input":{"status":"ok","mood":4}}"#)
+                .unwrap();
+        let Event::Command { id: 8, command: Command::CheckIn(c) } = e else { panic!("{e:?}") };
+        assert_eq!((c.status, c.mood, c.note), (CheckInStatus::Ok, Some(4), None));
+        let e: Event = serde_json::from_str(r#"{"event":"persisted","task":3}"#).unwrap();
+        assert_eq!(e, Event::Persisted { task: 3 });
+        let e: Event = serde_json::from_str(
+            r#"{"event":"sync_failed","task":4,"failure":{"message":"Offline","retryable":true}}"#,
+        )
+        .unwrap();
+        assert!(matches!(e, Event::SyncFailed { task: 4, failure: Failure { retryable: true, .. } }));
+        let e: Event = serde_json::from_str(r#"{"event":"wake"}"#).unwrap();
+        assert_eq!(e, Event::Wake);
+    }
+
+    #[test]
+    fn effects_are_written_as_the_browser_driver_reads_them() {
+        let v = serde_json::to_value(Effect::WakeAt { at_ms: 5 }).unwrap();
+        assert_eq!(v, serde_json::json!({"effect": "wake_at", "at_ms": 5}));
+        let v = serde_json::to_value(Effect::Persist {
+            task: 1,
+            writes: vec![Write::Meta { key: "k".into(), value: "v".into() }],
+        })
+        .unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"effect": "persist", "task": 1, "writes": [{"op": "meta", "key": "k", "value": "v"}]})
+        );
+        let v = serde_json::to_value(Effect::Reply {
+            id: 2,
+            result: Err(ApiError { code: "x".into(), message: "m".into(), retryable: false }),
+        })
+        .unwrap();
+        assert_eq!(v["result"]["Err"]["code"], "x");
+    }
+}

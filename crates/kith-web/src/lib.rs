@@ -28,8 +28,9 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
 }
 
 fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
-    // Maps as plain objects, byte buffers as Uint8Array, whole numbers as numbers.
-    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true);
+    // As JSON would have them (the screens read the same views from Tauri and HTTP): maps as plain
+    // objects, `None` as null; byte buffers as Uint8Array.
+    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
     v.serialize(&ser).map_err(js_err)
 }
 

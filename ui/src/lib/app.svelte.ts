@@ -10,6 +10,7 @@ import type {
   Kudos,
   MemberRef,
   PresenceView,
+  ReminderView,
   Settings,
   ShiftView,
   SyncState,
@@ -87,8 +88,17 @@ export class KithApp {
     const r = this.me?.role;
     return r === 'lead' || r === 'admin';
   }
+  /** The dashboard: a browser without Kith's engine (it only shows what the server says). */
   get browser(): boolean {
     return this.backend.kind === 'http';
+  }
+  /** Running in a browser page (the dashboard or the phone web app), not in the Tauri app. */
+  get inBrowser(): boolean {
+    return this.backend.kind !== 'tauri';
+  }
+  /** This device holds its own documents (the app, or the web app): its state comes from them. */
+  get local(): boolean {
+    return this.backend.kind !== 'http';
   }
   get team(): MemberRef[] {
     return this.state?.team ?? [];
@@ -125,6 +135,7 @@ export class KithApp {
           this.joinLink = l;
           if (!this.joined) this.go({ name: 'join' });
         },
+        reminder: (r) => this.onReminder(r),
       }),
     );
     const tick = setInterval(() => (this.now = Date.now()), 1000);
@@ -163,7 +174,8 @@ export class KithApp {
 
   defaultRoute(): Route {
     if (!this.joined) return { name: 'join' };
-    if (this.browser) return { name: 'team' };
+    // A lead in a browser keeps the dashboard (and may check in from My shift).
+    if (this.browser || (this.inBrowser && this.isLead)) return { name: 'team' };
     return { name: 'shift' };
   }
 
@@ -226,7 +238,7 @@ export class KithApp {
   async refreshAll(): Promise<void> {
     await Promise.all([
       // In the app the state holds my shift and sync; in the browser only identity and roster.
-      this.backend.kind === 'tauri' ? this.refreshState() : Promise.resolve(),
+      this.local ? this.refreshState() : Promise.resolve(),
       this.refreshBoard(),
       this.refreshAlerts(),
     ]);
@@ -251,7 +263,7 @@ export class KithApp {
   private onAlert(e: AlertEvent): void {
     void this.refreshAlerts();
     void this.refreshBoard();
-    if (this.backend.kind === 'tauri') void this.refreshState();
+    if (this.local) void this.refreshState();
     if (e.action !== 'step') return;
     const key = `${e.alert.id}:${e.step ?? 0}`;
     if (this.seenSteps.has(key)) return;
@@ -259,13 +271,22 @@ export class KithApp {
     const aboutMe = e.alert.worker === this.me?.member_id;
     const title = `${alertKind(e.alert.kind)}: ${e.alert.worker_name}`;
     if (e.alert.urgent && !aboutMe) beep();
-    // In the app the Rust side raises native notifications; the browser does it here.
-    if (this.browser && !aboutMe) {
+    // In the app the Rust side raises native notifications; a browser does it here.
+    if (this.inBrowser && !aboutMe) {
       notify(title, e.alert.urgent ? 'Needs someone now. Open Kith to claim it.' : 'Open Kith to see who owns it.', e.alert.id, () =>
         this.go({ name: 'alerts' }),
       );
     }
     if (!aboutMe) this.say(title, e.alert.urgent ? 'danger' : 'warn');
+  }
+
+  /** The web app's engine says a check-in or the planned end is coming up (the app notifies natively). */
+  private onReminder(r: ReminderView): void {
+    const title = r.reason === 'planned_end' ? 'Your shift is due to end soon' : 'Check-in due soon';
+    const body = `Due at ${this.fmt.clock(r.deadline_ms)}. Open Kith and tap "I'm OK" (or extend the shift).`;
+    notify(title, body, `reminder:${r.shift}:${r.reason}`, () => this.go({ name: 'shift' }));
+    this.say(`${title}: due at ${this.fmt.clock(r.deadline_ms)}.`, 'warn');
+    void this.refreshState();
   }
 
   private onKudos(k: Kudos): void {
@@ -442,7 +463,7 @@ export class KithApp {
   async syncNow(): Promise<void> {
     const r = await this.run('sync', () => this.backend.syncNow());
     if ('error' in r) this.say(r.error, 'warn');
-    else if (this.backend.kind === 'tauri') this.sync = r.ok;
+    else if (this.local) this.sync = r.ok;
     await this.refreshAll();
   }
 
