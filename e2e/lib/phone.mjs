@@ -6,7 +6,13 @@ import { chromium } from 'playwright-core';
 import { chromiumPath } from './dashboard.mjs';
 import { onCleanup, sizes, tempDir } from './kith.mjs';
 
-export const phone = { viewport: sizes.phone, hasTouch: true, isMobile: true, deviceScaleFactor: 2, colorScheme: 'light' };
+export const phone = {
+  viewport: sizes.phone,
+  hasTouch: true,
+  isMobile: true,
+  deviceScaleFactor: Number(process.env.KITH_PHONE_DPR ?? 2),
+  colorScheme: 'light',
+};
 
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
 

@@ -60,7 +60,8 @@ kith_ensure_wasm() {
     # Its own target directory: the workspace's CARGO_TARGET_DIR is for the workspace. With its
     # lock file; if the registry no longer has a version locked there (a yanked crate), with the
     # newest compatible versions instead.
-    env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --locked --version "$want" ||
-      env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --version "$want"
+    # No TLS: the command line never downloads anything here (its default features build rustls).
+    env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --locked --no-default-features --version "$want" ||
+      env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --no-default-features --version "$want"
   fi
 }

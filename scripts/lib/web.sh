@@ -7,12 +7,12 @@ kith_build_web() {
   local target="${CARGO_TARGET_DIR:-target}"
   local out="ui/src/wasm"
   echo "==> building the phone web app's engine (kith-web, wasm32, profile wasm)"
-  cargo build --locked -p kith-web --target wasm32-unknown-unknown --profile wasm
-  mkdir -p "$out"
+  cargo build --locked -p kith-web --target wasm32-unknown-unknown --profile wasm || return 1
+  mkdir -p "$out" || return 1
   # No wasm-opt: Debian 12's binaryen (108) breaks the module's reference-typed table (the page
   # fails with "WebAssembly.Table.set(): Argument 1 is invalid") and its -Oz output compresses
   # worse (676 KB gzipped against 622 KB): docs/benchmarks.md, "The phone web app".
   wasm-bindgen --target web --remove-name-section --out-dir "$out" --out-name kith_web \
-    "$target/wasm32-unknown-unknown/wasm/kith_web.wasm"
+    "$target/wasm32-unknown-unknown/wasm/kith_web.wasm" || return 1
   echo "==> $out/kith_web_bg.wasm: $(wc -c <"$out/kith_web_bg.wasm") bytes, $(gzip -9c "$out/kith_web_bg.wasm" | wc -c) gzipped"
 }

@@ -55,6 +55,19 @@ pub fn check_in<R: Repo>(
     now: Timestamp,
     warn: Warn<'_>,
 ) -> Result<(CheckInId, Shift), OpError<R::Error>> {
+    let active = ops::find_active(repo, prof.member_id, warn)?;
+    check_in_to(repo, prof, input, active, now, warn)
+}
+
+/// [`check_in`] to `active`, my running shift as the caller knows it ([`ops::check_in_to`]).
+pub fn check_in_to<R: Repo>(
+    repo: &mut R,
+    prof: &Profile,
+    input: CheckInInput,
+    active: Option<Shift>,
+    now: Timestamp,
+    warn: Warn<'_>,
+) -> Result<(CheckInId, Shift), OpError<R::Error>> {
     let settings = profile::read_settings(repo).unwrap_or_default();
     let location = match (input.lat, input.lon) {
         (None, None) => None,
@@ -73,7 +86,7 @@ pub fn check_in<R: Repo>(
         note: ops::note(input.note.as_deref(), visibility)?,
         location,
     };
-    let checked = ops::check_in(repo, prof, req, now, warn)?;
+    let checked = ops::check_in_to(repo, prof, active, req, now, warn)?;
     // Only when they changed: a check-in costs one write, not two.
     let set = Settings {
         last_mood: input.mood.or(settings.last_mood),

@@ -25,7 +25,7 @@ use kith_api::input::{
 };
 use kith_api::{AppState, BoardResponse, ReminderView, ShiftView, SyncState, WriteResult};
 use kith_domain::rules::DueReason;
-use kith_domain::{CheckInStatus, DeviceId, MemberId, Shift, ShiftId, TeamId, Timestamp};
+use kith_domain::{CheckInStatus, DeviceId, MemberId, Policy, Shift, ShiftId, TeamId, Timestamp};
 use kith_proto::{ApiError, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -259,6 +259,10 @@ pub struct Core {
     status: SyncState,
     rng: u64,
     fired: BTreeSet<(ShiftId, bool, i64)>,
+    /// My running shifts, as the documents have them (kept current after every edit and sync),
+    /// and the team's policy: a check-in and the reminder timer never read a whole shift document.
+    active: BTreeMap<ShiftId, Shift>,
+    policy: Policy,
     /// The join request out: its task, the command waiting for it, the server.
     pending_join: Option<(TaskId, u64, String)>,
     now: i64,
@@ -306,6 +310,8 @@ impl Core {
             },
             rng: seed | 1,
             fired: BTreeSet::new(),
+            active: BTreeMap::new(),
+            policy: Policy::default(),
             pending_join: None,
             now: now_ms,
             out: Vec::new(),
@@ -313,6 +319,7 @@ impl Core {
         core.status.last_synced_ms = sync::last_synced_ms(&core.repo)?.map(Timestamp);
         core.status.clock_offset_ms = sync::clock_offset_ms(&core.repo)?;
         core.persist(Pending::Housekeeping);
+        core.scan();
         if core.syncing() {
             core.next_sync_at = Some(now_ms);
         }
@@ -418,24 +425,27 @@ impl Core {
         let result: Result<Option<Reply>, ApiError> = match command {
             Command::AppState => self.app_state().map(|s| Some(Reply::State(Box::new(s)))),
             Command::Join(input) => self.join(id, input).map(|()| None),
-            Command::StartShift(input) => self
-                .edit(id, false, |repo, p| commands::start_shift(repo, p, input, now, &mut warn).map(|s| Some(s.id))),
+            Command::StartShift(input) => {
+                self.edit(id, false, |repo, p| commands::start_shift(repo, p, input, now, &mut warn).map(Some))
+            }
             Command::CheckIn(input) => {
                 let emergency = input.status == CheckInStatus::Emergency;
+                let active = self.my_active_shift();
                 self.edit(id, emergency, |repo, p| {
-                    commands::check_in(repo, p, input, now, &mut warn).map(|(_, s)| Some(s.id))
+                    commands::check_in_to(repo, p, input, active, now, &mut warn).map(|(_, s)| Some(s))
                 })
             }
-            Command::ExtendShift(input) => self
-                .edit(id, false, |repo, p| commands::extend_shift(repo, p, input, now, &mut warn).map(|s| Some(s.id))),
+            Command::ExtendShift(input) => {
+                self.edit(id, false, |repo, p| commands::extend_shift(repo, p, input, now, &mut warn).map(Some))
+            }
             Command::EndShift(input) => {
-                self.edit(id, false, |repo, p| commands::end_shift(repo, p, input, now, &mut warn).map(|s| Some(s.id)))
+                self.edit(id, false, |repo, p| commands::end_shift(repo, p, input, now, &mut warn).map(Some))
             }
             Command::Ack(input) => {
                 let link = self.link.clone();
                 self.edit(id, false, |repo, p| {
                     commands::ack(repo, p, link.as_ref(), input.shift, input.checkin, input.reply.as_deref(), now)
-                        .map(|(_, s)| Some(s.id))
+                        .map(|(_, s)| Some(s))
                 })
             }
             Command::SaveSettings(input) => match commands::check_settings(self.profile.as_ref(), &input) {
@@ -521,11 +531,15 @@ impl Core {
         &mut self,
         id: u64,
         emergency: bool,
-        f: impl FnOnce(&mut MemRepo, &Profile) -> Result<Option<ShiftId>, OpError<RepoError>>,
+        f: impl FnOnce(&mut MemRepo, &Profile) -> Result<Option<Shift>, OpError<RepoError>>,
     ) -> Result<Option<Reply>, ApiError> {
         let Some(p) = self.profile.clone() else { return Err(api::<RepoError>(&OpError::NotJoined)) };
         let shift = match f(&mut self.repo, &p) {
-            Ok(s) => s,
+            Ok(Some(s)) => {
+                self.keep_shift(s.clone());
+                Some(s.id)
+            }
+            Ok(None) => None,
             Err(e) => {
                 // Nothing of a refused edit is kept (the repository rolls back its transaction),
                 // but a half-written journal must not be persisted with the next edit.
@@ -546,6 +560,45 @@ impl Core {
             self.finish_edit(id, shift, settings);
         }
         Ok(None)
+    }
+
+    /// My running shift (the latest started, if several), as cached.
+    fn my_active_shift(&self) -> Option<Shift> {
+        self.active.values().max_by_key(|s| (s.started_at, s.id)).cloned()
+    }
+
+    /// Keeps `s` in the cache of my running shifts if it is one, drops it otherwise.
+    fn keep_shift(&mut self, s: Shift) {
+        let mine = self.profile.as_ref().is_some_and(|p| p.member_id == s.worker);
+        if mine && s.is_active() {
+            self.active.insert(s.id, s);
+        } else {
+            self.active.remove(&s.id);
+        }
+    }
+
+    /// Reads my running shifts and the policy from the documents (at start).
+    fn scan(&mut self) {
+        self.active.clear();
+        let Some(p) = self.profile.clone() else { return };
+        self.policy = ops::team(&mut self.repo, &p).map(|t| t.policy).unwrap_or_default();
+        if let Ok(mine) = ops::my_shifts(&mut self.repo, p.member_id, &mut |_| {}) {
+            for s in mine.into_iter().filter(Shift::is_active) {
+                self.active.insert(s.id, s);
+            }
+        }
+    }
+
+    /// After documents changed by a sync: what they now say of my shifts and the policy.
+    fn refresh(&mut self, docs: &[Uuid]) {
+        let Some(p) = self.profile.clone() else { return };
+        for id in docs {
+            if *id == p.team_id.uuid() {
+                self.policy = ops::team(&mut self.repo, &p).map(|t| t.policy).unwrap_or_default();
+            } else if let Ok(s) = ops::shift(&mut self.repo, ShiftId(*id)) {
+                self.keep_shift(s);
+            }
+        }
     }
 
     fn finish_edit(&mut self, id: u64, shift: Option<ShiftId>, settings: bool) {
@@ -578,7 +631,11 @@ impl Core {
 
     fn shift_now(&mut self, id: ShiftId) -> Result<ShiftView, ApiError> {
         let Some(p) = self.profile.clone() else { return Err(api::<RepoError>(&OpError::NotJoined)) };
-        let sh: Shift = ops::shift(&mut self.repo, id).map_err(|e| api(&e))?;
+        // My running shift is cached (kept current); any other is read.
+        let sh: Shift = match self.active.get(&id) {
+            Some(s) => s.clone(),
+            None => ops::shift(&mut self.repo, id).map_err(|e| api(&e))?,
+        };
         views::shift_view(&mut self.repo, &p, &sh, Timestamp(self.now)).map_err(|e| api(&e))
     }
 
@@ -786,6 +843,7 @@ impl Core {
         match sync::absorb(&mut self.repo, &request, resp, sent_ms, self.now) {
             Ok(absorbed) => {
                 let received = absorbed.received.clone();
+                self.refresh(&received);
                 match self.persist(Pending::Absorb { absorbed: Box::new(absorbed.clone()), request: request.clone() }) {
                     Some(t) => {
                         let _ = t;
@@ -924,9 +982,8 @@ impl Core {
         for w in &self.waiting {
             earliest(w.deadline);
         }
-        if let Some(p) = self.profile.clone()
-            && let Ok(all) = reminders::reminders(&mut self.repo, p.member_id)
-        {
+        if self.profile.is_some() {
+            let all = reminders::of_shifts(self.active.values(), &self.policy);
             for r in &all {
                 if r.at_ms <= now && now < r.deadline_ms {
                     let key = (r.shift, r.reason == DueReason::CheckIn, r.deadline_ms);

@@ -213,6 +213,9 @@ struct MemDoc {
     snapshot_len: u64,
     /// Byte lengths of the chunks after `through`.
     chunk_lens: Vec<u64>,
+    /// How many changes the server does not have, when known (a local change adds one; what the
+    /// server says, or sends, makes it unknown until counted again).
+    pending: Option<usize>,
 }
 
 impl MemDoc {
@@ -317,6 +320,7 @@ impl MemRepo {
                     through: d.through,
                     snapshot_len: len_u64(&d.snapshot),
                     chunk_lens: d.chunks.iter().map(|c| len_u64(&c.bytes)).collect(),
+                    pending: None,
                 },
             );
         }
@@ -480,6 +484,7 @@ impl Repo for MemRepo {
                 through: 0,
                 snapshot_len: 0,
                 chunk_lens: Vec::new(),
+                pending: Some(usize::from(hash.is_some())),
             },
         );
         self.journal.push(Write::CreateDoc { id, kind: kind.to_string(), created_at_ms });
@@ -498,7 +503,9 @@ impl Repo for MemRepo {
         F: FnOnce(&mut Transaction<'_>) -> Result<O, E>,
         E: From<RepoError>,
     {
-        let doc = self.get_mut(id)?.doc_mut(id)?;
+        let d = self.get_mut(id)?;
+        let counted = d.pending;
+        let doc = d.doc_mut(id)?;
         let before = doc.get_heads();
         let mut t = doc.transaction();
         let out = match f(&mut t) {
@@ -511,6 +518,9 @@ impl Repo for MemRepo {
         let (hash, _) = t.commit();
         if hash.is_some() {
             let bytes = doc.save_after(&before);
+            if let Some(d) = self.docs.get_mut(&id) {
+                d.pending = counted.map(|n| n + 1);
+            }
             self.append_chunk(id, bytes);
         }
         Ok(out)
@@ -555,11 +565,15 @@ impl Repo for MemRepo {
                     through: 0,
                     snapshot_len: 0,
                     chunk_lens: Vec::new(),
+                    pending: None,
                 },
             );
             self.journal.push(Write::CreateDoc { id, kind: kind.to_string(), created_at_ms });
         }
         if !new.is_empty() {
+            if let Some(d) = self.docs.get_mut(&id) {
+                d.pending = None;
+            }
             self.append_chunk(id, stored);
         }
         Ok(RemoteApplied { created, new_changes: new.len(), missing_deps, heads, received_heads })
@@ -570,7 +584,12 @@ impl Repo for MemRepo {
     }
 
     fn set_server_heads(&mut self, id: Uuid, heads: &[ChangeHash]) -> Result<(), RepoError> {
-        self.get_mut(id)?.server_heads = sorted(heads);
+        let d = self.get_mut(id)?;
+        let heads = sorted(heads);
+        if d.server_heads != heads {
+            d.pending = None;
+        }
+        d.server_heads = heads;
         self.journal_sync(id);
         Ok(())
     }
@@ -614,10 +633,20 @@ impl Repo for MemRepo {
             if sorted(&doc.get_heads()) == d.server_heads {
                 continue;
             }
-            if !doc.get_changes(&d.server_heads).is_empty() {
+            if self.pending_count(info.id)? > 0 {
                 out.push(info.id);
             }
         }
         Ok(out)
+    }
+
+    fn pending_count(&mut self, id: Uuid) -> Result<usize, RepoError> {
+        let d = self.get_mut(id)?;
+        if let Some(n) = d.pending {
+            return Ok(n);
+        }
+        let n = d.doc(id)?.get_changes(&d.server_heads).len();
+        d.pending = Some(n);
+        Ok(n)
     }
 }

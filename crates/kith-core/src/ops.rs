@@ -284,6 +284,22 @@ pub fn check_in<R: Repo>(
     now: Timestamp,
     warn: Warn<'_>,
 ) -> Result<CheckedIn, OpError<R::Error>> {
+    let active = find_active(repo, profile.member_id, warn)?;
+    check_in_to(repo, profile, active, req, now, warn)
+}
+
+/// [`check_in`] to `active`, my running shift as the caller already knows it (none: a call for
+/// help starts one). The shift document is written, never read back: the check-in's cost does not
+/// grow with the shift's, and the shift returned is `active` with the check-in added, as a read
+/// would give it.
+pub fn check_in_to<R: Repo>(
+    repo: &mut R,
+    profile: &Profile,
+    active: Option<Shift>,
+    req: NewCheckIn,
+    now: Timestamp,
+    warn: Warn<'_>,
+) -> Result<CheckedIn, OpError<R::Error>> {
     let me = profile.member_id;
     // A damaged team document must not stop a check-in: fall back to the default policy.
     let team = match team(repo, profile) {
@@ -294,10 +310,9 @@ pub fn check_in<R: Repo>(
         }
     };
     let policy = team.as_ref().map(|t| t.policy.clone()).unwrap_or_default();
-    let active = find_active(repo, me, warn)?;
     let mut auto_started = false;
-    let shift_id = match &active {
-        Some(active) => active.id,
+    let mut current = match active {
+        Some(active) => active,
         None if req.status != CheckInStatus::Ok => {
             let interval = policy.default_interval;
             let purpose = match req.status {
@@ -310,7 +325,7 @@ pub fn check_in<R: Repo>(
             })?;
             remember_shift(repo, new.id, warn);
             auto_started = true;
-            new.id
+            new
         }
         None => return Err(OpError::NotOnShift { what: "check in to" }),
     };
@@ -321,10 +336,12 @@ pub fn check_in<R: Repo>(
         location: req.location,
         ..CheckIn::new(req.status, now, me, profile.device_id)
     };
-    repo.change_doc::<_, OpError<R::Error>, _>(shift_id.uuid(), |tx| {
+    repo.change_doc::<_, OpError<R::Error>, _>(current.id.uuid(), |tx| {
         shift::add_checkin(tx, &c).map_err(OpError::Domain)
     })?;
-    let current = shift(repo, shift_id)?;
+    current.checkins.push(c.clone());
+    // As `shift::read` orders them.
+    current.checkins.sort_by_key(|c| (c.device_time, c.id));
     Ok(CheckedIn { checkin: c, shift: current, auto_started, team })
 }
 

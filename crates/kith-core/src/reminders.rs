@@ -8,7 +8,7 @@
 
 use kith_domain::doc::{shift, team};
 use kith_domain::rules::{self, DueReason};
-use kith_domain::{MemberId, Policy, ShiftId, Timestamp};
+use kith_domain::{MemberId, Policy, Shift, ShiftId, Timestamp};
 use serde::Serialize;
 
 use crate::profile::{SHIFT_KIND, TEAM_KIND};
@@ -51,6 +51,24 @@ pub fn reminders<R: Repo>(repo: &mut R, member: MemberId) -> Result<Vec<LocalRem
     }
     out.sort_by_key(|r| (r.at_ms, r.deadline_ms));
     Ok(out)
+}
+
+/// The reminders of `shifts` (those still running), earliest first: [`reminders`] for a caller
+/// that holds the shifts already.
+pub fn of_shifts<'a>(shifts: impl IntoIterator<Item = &'a Shift>, policy: &Policy) -> Vec<LocalReminder> {
+    let mut out = Vec::new();
+    for s in shifts.into_iter().filter(|s| s.ended.is_none()) {
+        for r in rules::reminders(s, policy) {
+            out.push(LocalReminder {
+                shift: s.id,
+                reason: r.reason,
+                at_ms: r.at.millis(),
+                deadline_ms: r.deadline.millis(),
+            });
+        }
+    }
+    out.sort_by_key(|r| (r.at_ms, r.deadline_ms));
+    out
 }
 
 /// The next reminder still to come after `now` (device clock), if any.

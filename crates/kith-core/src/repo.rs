@@ -95,4 +95,9 @@ pub trait Repo {
     fn pending_changes(&mut self, id: Uuid) -> Result<Vec<Change>, Self::Error>;
     /// Documents that have changes the server does not have.
     fn docs_with_pending_changes(&mut self) -> Result<Vec<Uuid>, Self::Error>;
+    /// How many changes of document `id` the server does not have (a repository may know it
+    /// without listing them).
+    fn pending_count(&mut self, id: Uuid) -> Result<usize, Self::Error> {
+        Ok(self.pending_changes(id)?.len())
+    }
 }

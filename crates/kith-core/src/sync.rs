@@ -171,7 +171,7 @@ pub fn clock_offset_ms<R: Repo>(repo: &R) -> Result<Option<i64>, R::Error> {
 pub fn pending_change_count<R: Repo>(repo: &mut R) -> Result<usize, R::Error> {
     let mut n = 0;
     for id in repo.docs_with_pending_changes()? {
-        n += repo.pending_changes(id)?.len();
+        n += repo.pending_count(id)?;
     }
     Ok(n)
 }
