@@ -77,7 +77,7 @@ test('offline check-ins on a phone survive a reload and a browser restart, then 
   await banner(page).filter({ hasText: 'waiting to sync' }).waitFor({ state: 'detached', timeout: 15_000 });
 
   // All three reach the lead's dashboard.
-  await row(lead, 'Alice Field').getByRole('button', { name: /Shift details/ }).click();
+  await row(lead, 'Alice Field').getByRole('button', { name: /shift details/i }).click();
   const checkins = lead.getByRole('region', { name: 'Check-ins' }).getByRole('article');
   await checkins.nth(2).waitFor({ timeout: 15_000 });
   assert.equal(await checkins.count(), 3);
@@ -85,7 +85,7 @@ test('offline check-ins on a phone survive a reload and a browser restart, then 
   // The lead replies; the reply reaches the phone.
   await checkins.first().getByRole('textbox').fill('Seen, thanks Alice');
   await checkins.first().getByRole('button', { name: 'Acknowledge' }).click();
-  await page.getByText('Seen, thanks Alice').waitFor({ timeout: 15_000 });
+  await page.getByText('Seen, thanks Alice').filter({ visible: true }).first().waitFor({ timeout: 15_000 });
   await phoneScreenshot(page, 'my-shift', saveScreenshot);
 
   // The same screens as the app.
@@ -95,10 +95,14 @@ test('offline check-ins on a phone survive a reload and a browser restart, then 
     await page.getByText(/^Loading/).waitFor({ state: 'hidden' });
     await phoneScreenshot(page, screen.toLowerCase(), saveScreenshot);
   }
-  // Settings shows this browser's storage and whether it is persistent.
-  await page.getByRole('heading', { name: 'Storage on this device' }).waitFor();
+  // Settings shows this browser's storage and whether it is persistent, and what a web app cannot do.
+  const storage = page.getByRole('heading', { name: 'Storage on this device' });
+  await storage.waitFor();
   await page.getByText('Persistent storage').waitFor();
   await page.getByText(/Reminders come only while Kith is open/).waitFor();
+  await storage.scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, -80));
+  await phoneScreenshot(page, 'storage', saveScreenshot);
   await lead.context().close();
 });
 

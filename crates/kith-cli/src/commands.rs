@@ -100,7 +100,7 @@ pub fn init(cx: &mut Ctx<'_>, a: &InitArgs) -> Result<(), CliError> {
         )));
     }
     let role: Role = a.role.into();
-    let member = Member { id: MemberId::new(), name: name.clone(), role, buddies: Vec::new() };
+    let member = Member { id: MemberId::new(), name: name.clone(), role, buddies: Vec::new(), phone: None };
     let team = Team {
         id: TeamId::new(),
         name: team_name,

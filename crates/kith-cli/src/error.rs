@@ -142,6 +142,7 @@ impl From<ClientError> for CliError {
             ClientError::NotLead => CliError::State(
                 "only leads acknowledge check-ins, and you are a member of this team: ask a lead to reply".into(),
             ),
+            e @ ClientError::LeadsOnly(_) => CliError::State(e.to_string()),
             ClientError::CheckInNotFound(id) => CliError::State(format!(
                 "no check-in {id} on this device, even after syncing: check the id with kith team (it lists the \
                  check-ins waiting for a reply)"

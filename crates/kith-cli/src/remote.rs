@@ -97,7 +97,7 @@ fn credential_place(dir: &std::path::Path) -> String {
     }
 }
 
-fn linked(s: &Session) -> Result<ServerLink, CliError> {
+pub(crate) fn linked(s: &Session) -> Result<ServerLink, CliError> {
     net::server_link(s)?.ok_or_else(|| {
         CliError::State(
             "this device has not joined a team server: run kith join <server> <invite code> (with a fresh --data-dir \
@@ -474,7 +474,7 @@ fn alerts_text(cx: &Ctx<'_>, alerts: &[serde_json::Value]) -> String {
 }
 
 /// One alert on one line: what, about whom, since when, who was told, who owns it.
-fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
+pub(crate) fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
     let s = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     let t = |k: &str| a.get(k).and_then(serde_json::Value::as_i64).map(|ms| cx.clock(Timestamp(ms)));
     let kind = match s("kind").as_str() {
@@ -527,7 +527,7 @@ fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
 /// `kith alerts [list|claim <id>|resolve <id> --note ...]`: always online (alerts live on the
 /// server, which owns every deadline).
 pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
-    let s = Session::open(&cx.dir)?;
+    let mut s = Session::open(&cx.dir)?;
     let link = linked(&s)?;
     let client = link.client()?;
     let (value, text) = match &a.action {
@@ -537,7 +537,7 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
             let mut text = if list.is_empty() {
                 format!("No {}alerts.\n", if a.all { "" } else { "open " })
             } else {
-                format!("{} alert(s), newest first:\n", list.len())
+                format!("{} alert(s), who needs a human first:\n", list.len())
             };
             for al in &list {
                 text.push_str(&alert_line(cx, al));
@@ -558,6 +558,25 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
         Some(AlertsCommand::Resolve { id, note }) => {
             let v = net::block_on(client.resolve_alert(*id, note))?.map_err(net::sync_err)?;
             let text = format!("Resolved.\n{}", alert_line(cx, &v));
+            (v, text)
+        }
+        Some(AlertsCommand::Takeover { id }) => {
+            let path = format!("v1/alerts/{id}/takeover");
+            let v = net::block_on(client.request_json("POST", &path, Some(&json!({}))))?.map_err(net::sync_err)?;
+            let text = format!("You own this alert now; everyone concerned sees that.\n{}", alert_line(cx, &v));
+            (v, text)
+        }
+        Some(AlertsCommand::Assign { id, to }) => {
+            let team = kith_client::local::team(&mut s.store, &s.profile)?;
+            let member = kith_client::local::find_member(&team, s.profile.member_id, to)?;
+            let path = format!("v1/alerts/{id}/assign");
+            let body = json!({ "member": member });
+            let v = net::block_on(client.request_json("POST", &path, Some(&body)))?.map_err(net::sync_err)?;
+            let text = format!(
+                "Given to {}; everyone concerned sees that.\n{}",
+                v["claimed_by_name"].as_str().unwrap_or("them"),
+                alert_line(cx, &v)
+            );
             (v, text)
         }
     };

@@ -121,6 +121,9 @@ pub enum ClientError {
     /// Something inside Kith failed (a task, a runtime); the message says what.
     #[error("{0}. If this keeps happening, restart Kith and report a bug")]
     Internal(String),
+    /// Only leads may do this; the message says what and whom to ask.
+    #[error("{0}")]
+    LeadsOnly(String),
 }
 
 impl ClientError {
@@ -136,7 +139,7 @@ impl ClientError {
             | ClientError::OwnBuddy(_) => "invalid_input",
             ClientError::AlreadyOnShift { .. } => "already_on_shift",
             ClientError::NotOnShift { .. } => "not_on_shift",
-            ClientError::NotLead => "forbidden",
+            ClientError::NotLead | ClientError::LeadsOnly(_) => "forbidden",
             ClientError::CheckInNotFound(_) | ClientError::ShiftNotFound(_) | ClientError::MemberNotFound(_) => {
                 "not_found"
             }

@@ -23,8 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kith_api::{
-    AlertList, AlertView, AppState, BoardResponse, BoardSource, ChangedEvent, HealthResponse, Kudos, PresenceView,
-    ReminderView, ShiftView, SyncState, WriteResult,
+    AlertList, AlertView, AppState, BoardResponse, BoardSource, ChangedEvent, DeviceList, HealthResponse,
+    InviteResponse, Kudos, PresenceView, ReminderView, ShiftView, SyncState, TeamView, WriteResult,
 };
 use kith_domain::{CheckInStatus, MemberId, Shift, Timestamp};
 use kith_proto::JoinRequest;
@@ -707,6 +707,85 @@ impl Client {
         }
         let v = self.server()?.resolve_alert(input.id, &note).await?;
         serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// A lead takes over an alert someone else claimed (or claims an open one).
+    pub async fn take_over_alert(&self, input: AlertIdInput) -> Result<AlertView, ClientError> {
+        let path = format!("v1/alerts/{}/takeover", input.id);
+        self.server_json("POST", &path, Some(serde_json::json!({}))).await
+    }
+
+    /// A lead gives an alert to a lead or a buddy of the worker.
+    pub async fn assign_alert(&self, input: AssignInput) -> Result<AlertView, ClientError> {
+        let path = format!("v1/alerts/{}/assign", input.id);
+        self.server_json("POST", &path, Some(serde_json::json!({ "member": input.member }))).await
+    }
+
+    /// A new invite to the team (leads): code, `kith://join` link and its QR code.
+    pub async fn invite(&self, input: InviteInput) -> Result<InviteResponse, ClientError> {
+        let mut body = serde_json::json!({ "role": input.role });
+        if let Some(e) = input.expires_in_s {
+            body["expires_in_s"] = e.into();
+        }
+        if let Some(u) = input.uses {
+            body["uses"] = u.into();
+        }
+        self.server_json("POST", "v1/invites", Some(body)).await
+    }
+
+    /// The team's devices (leads).
+    pub async fn devices(&self) -> Result<DeviceList, ClientError> {
+        self.server_json("GET", "v1/devices", None).await
+    }
+
+    /// Revokes a device of the team (leads): it is cut off at once.
+    pub async fn revoke_device(&self, input: RevokeInput) -> Result<DeviceList, ClientError> {
+        let path = format!("v1/devices/{}/revoke", input.device);
+        self.server_json("POST", &path, Some(serde_json::json!({}))).await
+    }
+
+    async fn server_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ClientError> {
+        let v = self.server()?.request_json(method, path, body.as_ref()).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // the team, as a lead edits it (in this device's copy of the team document, then shared)
+
+    /// The roster (roles, buddies, phones) and the whole policy, from this device's documents.
+    pub async fn team_view(&self) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        self.with_store(move |s| {
+            let team = local::team(s, &prof)?;
+            let lead = local::is_lead(&team, prof.member_id, link.as_ref());
+            Ok(TeamView::of(&team, lead))
+        })
+        .await
+    }
+
+    /// Sets the team's policy (leads); shared with the next sync.
+    pub async fn edit_policy(&self, input: EditPolicyInput) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let team = self.with_store(move |s| local::edit_policy(s, &prof, link.as_ref(), &input.policy)).await?;
+        self.shared(team.id.uuid()).await;
+        self.team_view().await
+    }
+
+    /// Changes a member's role (leads), buddies or phone (leads, or the member themself).
+    pub async fn edit_member(&self, input: EditMemberInput) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let team =
+            self.with_store(move |s| local::edit_member(s, &prof, link.as_ref(), input.member, &input.edit)).await?;
+        self.shared(team.id.uuid()).await;
+        self.team_view().await
     }
 
     /// Waves to a teammate (ephemeral: never stored in a document).

@@ -7,6 +7,7 @@
 //! the store's file). Both the app ([`crate::Client`]) and the `kith` command line call these.
 
 use kith_core::ops;
+use kith_domain::doc::team;
 use kith_domain::rules;
 use kith_domain::{
     Ack, CheckInId, DeviceId, Extension, MemberId, Note, Rating, Shift, ShiftEnd, ShiftId, Team, TeamId, Timestamp,
@@ -224,4 +225,81 @@ pub fn save_join(
 /// The local board: every member of the team by urgency, from the documents on this device.
 pub fn board(team: &Team, shifts: &[Shift], now: Timestamp) -> Vec<rules::BoardRow> {
     ops::board(team, shifts, now)
+}
+
+// ---------------------------------------------------------------------------------------------
+// editing the team (the console and `kith team ...`)
+
+/// Sets the team's whole policy (leads): checked by the domain's rules for a lead's edit, written
+/// into this device's copy of the team document, shared with the next sync. Returns the team.
+pub fn edit_policy(
+    store: &mut Store,
+    profile: &Profile,
+    link: Option<&ServerLink>,
+    policy: &kith_api::PolicyEdit,
+) -> Result<Team, ClientError> {
+    let t = team(store, profile)?;
+    if !is_lead(&t, profile.member_id, link) {
+        return Err(ClientError::LeadsOnly("only leads change the team's policy: ask a lead of your team".into()));
+    }
+    let p = policy.to_policy()?;
+    store.change_doc(t.id.uuid(), |tx| team::set_policy(tx, &p).map_err(ClientError::from))?;
+    team(store, profile)
+}
+
+/// Changes one member's role (leads), buddies or phone (leads, or the member themself), within
+/// the team's rules (its last lead stays a lead, buddies are teammates, a phone is a number).
+pub fn edit_member(
+    store: &mut Store,
+    profile: &Profile,
+    link: Option<&ServerLink>,
+    member: MemberId,
+    edit: &kith_api::MemberEdit,
+) -> Result<Team, ClientError> {
+    let t = team(store, profile)?;
+    let lead = is_lead(&t, profile.member_id, link);
+    if t.member(member).is_none() {
+        return Err(ClientError::MemberNotFound(member));
+    }
+    if edit.needs_lead() && !lead {
+        return Err(ClientError::LeadsOnly("only leads change someone's role: ask a lead of your team".into()));
+    }
+    if member != profile.member_id && !lead {
+        return Err(ClientError::LeadsOnly(
+            "you can change your own phone number and buddies; a lead changes other people's".into(),
+        ));
+    }
+    edit.check(&t, member)?;
+    store.change_doc(t.id.uuid(), |tx| {
+        if let Some(role) = edit.role {
+            team::set_role(tx, member, role)?;
+        }
+        if let Some(b) = &edit.buddies {
+            team::set_buddies(tx, member, b)?;
+        }
+        if let Some(p) = edit.phone() {
+            team::set_phone(tx, member, p)?;
+        }
+        Ok::<(), ClientError>(())
+    })?;
+    team(store, profile)
+}
+
+/// A member named by id, by `me`, or by their name (exactly, ignoring case).
+pub fn find_member(t: &Team, me: MemberId, who: &str) -> Result<MemberId, ClientError> {
+    let who = who.trim();
+    if who.eq_ignore_ascii_case("me") {
+        return Ok(me);
+    }
+    if let Ok(id) = who.parse::<MemberId>() {
+        return t.member(id).map(|m| m.id).ok_or(ClientError::MemberNotFound(id));
+    }
+    let found: Vec<&kith_domain::Member> = t.members.iter().filter(|m| m.name.eq_ignore_ascii_case(who)).collect();
+    match found.as_slice() {
+        [m] => Ok(m.id),
+        [] => Err(ClientError::Invalid(format!(
+            "nobody called '{who}' in your team: use a name as on the team board, a member id, or me"
+        ))),
+        _ => Err(ClientError::Invalid(format!("more than one member is called '{who}': use their member id"))),
+    }
 }

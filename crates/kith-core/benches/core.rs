@@ -44,12 +44,7 @@ fn main() {
         purpose: String::new(),
         phone: None,
         policy: kith_domain::Policy::default(),
-        members: vec![kith_domain::Member {
-            id: profile.member_id,
-            name: "Bench".into(),
-            role: kith_domain::Role::Member,
-            buddies: vec![],
-        }],
+        members: vec![kith_domain::Member::new(profile.member_id, "Bench", kith_domain::Role::Member)],
     };
     kith_core::Repo::create_doc(&mut repo, profile.team_id.uuid(), "team", |tx| {
         kith_domain::doc::team::init(tx, &team).map_err(|e| kith_core::RepoError::Damaged(e.to_string()))

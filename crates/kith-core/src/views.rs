@@ -47,6 +47,7 @@ pub fn me_view(p: &Profile, team: Option<&Team>, link: Option<&Link>) -> Me {
         team_phone: team.and_then(|t| t.phone.clone()),
         name: member.map_or_else(|| p.name.clone(), |m| m.name.clone()),
         role,
+        phone: member.and_then(|m| m.phone.clone()),
         server: link.map(|l| l.url.clone()).unwrap_or_default(),
     }
 }
@@ -179,7 +180,7 @@ pub fn local_board<R: Repo>(
         .into_iter()
         .map(|r| {
             let p = presence.get(&r.member.uuid());
-            BoardEntry::from_row(r, p.is_some_and(|p| p.0), p.and_then(|p| p.1.map(Timestamp)), None)
+            BoardEntry::from_row(r, &team, p.is_some_and(|p| p.0), p.and_then(|p| p.1.map(Timestamp)))
         })
         .collect();
     Ok(BoardResponse {

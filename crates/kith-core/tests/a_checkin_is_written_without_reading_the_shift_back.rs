@@ -25,12 +25,7 @@ fn device() -> (MemRepo, Profile) {
         purpose: String::new(),
         phone: None,
         policy: Policy::default(),
-        members: vec![Member {
-            id: profile.member_id,
-            name: "Alice Field".into(),
-            role: Role::Member,
-            buddies: vec![],
-        }],
+        members: vec![Member::new(profile.member_id, "Alice Field", Role::Member)],
     };
     repo.create_doc(profile.team_id.uuid(), "team", |tx| {
         team::init(tx, &t).map_err(|e| RepoError::Damaged(e.to_string()))

@@ -279,11 +279,12 @@ impl Ctx<'_> {
                 _ => Ok(()),
             };
         }
-        // A member may edit only their own roster entry's name and buddies.
+        // A member may edit only their own roster entry's name, phone and buddies.
         let me = self.member.as_str();
         let p: Vec<&str> = path.iter().map(String::as_str).collect();
         match (p.as_slice(), key, action) {
             (["members", m], "name", Action::Put(ScalarValue::Str(_))) if *m == me => Ok(()),
+            (["members", m], "phone", Action::Put(ScalarValue::Str(_)) | Action::Delete) if *m == me => Ok(()),
             (["members", m, "buddies"], _, Action::Put(ScalarValue::Boolean(true)) | Action::Delete) if *m == me => {
                 Ok(())
             }

@@ -7,7 +7,7 @@
 //! shortened), so a limit here is a limit on what one member can make everyone else carry.
 
 use crate::DomainError;
-use crate::model::{MAX_LINE_BYTES, MAX_NOTE_BYTES};
+use crate::model::{MAX_LINE_BYTES, MAX_NOTE_BYTES, MAX_PHONE_BYTES};
 
 /// Which characters a text field may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +20,9 @@ pub enum TextKind {
     /// Free text over several lines (a check-in note, a reply): line breaks and tabs are allowed, no
     /// other control characters (an escape sequence could rewrite a teammate's terminal).
     Note,
+    /// A phone number someone will dial: digits with spaces, dashes, dots, slashes or brackets and
+    /// an optional leading `+` ([`crate::model::check_phone`]).
+    Phone,
 }
 
 /// The limit of one text field.
@@ -41,7 +44,7 @@ const fn limit(what: &'static str, max_bytes: usize, kind: TextKind, required: b
 /// A member's name on the roster (and at join).
 pub const MEMBER_NAME: TextLimit = limit("member name", MAX_LINE_BYTES, TextKind::Name, true);
 /// A member's own phone number on the roster (`members/<id>/phone`).
-pub const MEMBER_PHONE: TextLimit = limit("phone number", MAX_LINE_BYTES, TextKind::Line, false);
+pub const MEMBER_PHONE: TextLimit = limit("phone number", MAX_PHONE_BYTES, TextKind::Phone, false);
 /// The team's name.
 pub const TEAM_NAME: TextLimit = limit("team name", MAX_LINE_BYTES, TextKind::Name, true);
 /// The team's stated purpose.
@@ -97,7 +100,9 @@ pub fn forbidden_char(kind: TextKind, s: &str) -> Option<char> {
     s.chars().find(|&c| {
         let line_break = matches!(c, '\u{2028}' | '\u{2029}');
         match kind {
-            TextKind::Name | TextKind::Line => c.is_control() || line_break || is_direction_control(c),
+            TextKind::Name | TextKind::Line | TextKind::Phone => {
+                c.is_control() || line_break || is_direction_control(c)
+            }
             TextKind::Note => c.is_control() && !matches!(c, '\n' | '\r' | '\t'),
         }
     })
@@ -119,6 +124,9 @@ impl TextLimit {
         }
         if self.required && s.trim().is_empty() {
             return Err(DomainError::Invalid(format!("the {} cannot be empty", self.what)));
+        }
+        if self.kind == TextKind::Phone && !s.trim().is_empty() {
+            crate::model::check_phone(s.trim())?;
         }
         Ok(())
     }

@@ -64,11 +64,11 @@ fn reminders_cover_the_next_checkin_and_the_planned_end_in_time_order() {
 }
 
 #[test]
-fn board_is_sorted_emergency_support_overdue_due_soon_fine_off_shift() {
+fn board_is_sorted_emergency_overdue_support_due_soon_fine_off_shift() {
     let names = ["fine", "off", "overdue", "emergency", "support", "duesoon", "never"];
     let members: Vec<Member> = names
         .iter()
-        .map(|n| Member { id: MemberId::new(), name: n.to_string(), role: Role::Member, buddies: vec![] })
+        .map(|n| Member { id: MemberId::new(), name: n.to_string(), role: Role::Member, buddies: vec![], phone: None })
         .collect();
     let team = new_team(members.clone());
     let now = at_min(100);
@@ -101,8 +101,8 @@ fn board_is_sorted_emergency_support_overdue_due_soon_fine_off_shift() {
         got,
         vec![
             ("emergency", BoardStatus::Emergency),
-            ("support", BoardStatus::Support),
             ("overdue", BoardStatus::Overdue),
+            ("support", BoardStatus::Support),
             ("duesoon", BoardStatus::DueSoon),
             ("fine", BoardStatus::Fine),
             ("never", BoardStatus::OffShift),
@@ -115,7 +115,7 @@ fn board_is_sorted_emergency_support_overdue_due_soon_fine_off_shift() {
 
 #[test]
 fn an_emergency_stays_on_top_after_an_ack_until_the_worker_checks_in_ok() {
-    let member = Member { id: MemberId::new(), name: "a".into(), role: Role::Member, buddies: vec![] };
+    let member = Member { id: MemberId::new(), name: "a".into(), role: Role::Member, buddies: vec![], phone: None };
     let team = new_team(vec![member.clone()]);
     let mut s = new_shift(member.id, team.id);
     let e = checkin(&s, CheckInStatus::Emergency, at_min(10));

@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use crate::live::{LiveEvent, LiveHub};
 use crate::storage::{
-    AlertRecord, AlertState, CheckinReceipt, DeviceAuth, FiredStep, Storage, StorageError, TrackedShift, WebhookEvent,
+    AlertLogEntry, AlertRecord, AlertState, CheckinReceipt, DeviceAuth, FiredStep, Storage, StorageError, TrackedShift,
+    WebhookEvent,
 };
 use crate::sync::{Changed, ShiftUpdate, SyncService};
 
@@ -40,6 +41,9 @@ pub enum AlertError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request itself is wrong (e.g. assigning to someone who may not own it).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -531,6 +535,9 @@ impl AlertEngine {
             resolving_checkin: resolving,
             late_checkin: matches!(a.resolution, Some(Resolution::CheckIn { prevented: true, .. })),
             note: a.note.clone(),
+            worker_phone: team.member(a.worker).and_then(|m| m.phone.clone()),
+            said: None,
+            history: Vec::new(),
         }
     }
 
@@ -596,13 +603,104 @@ impl AlertEngine {
         let view = self.view(&team, &rec, &receipts);
         let ev = webhook_event(&rec, "claimed", None, &view, now);
         // Under the engine's lock, so no step of this alert fires while it is being claimed.
+        let log = AlertLogEntry { at: now, action: "claimed".into(), by: me, target: None, note: None };
         let mut st = self.state.lock().await;
-        if !self.storage.update_alert(rec.clone(), AlertState::Open, Some(ev)).await? {
+        if !self.storage.update_alert_logged(rec.clone(), AlertState::Open, None, Some(ev), log).await? {
             return Err(AlertError::Conflict("The alert changed meanwhile: list alerts again and retry.".into()));
         }
         replace_open(&mut st, rec);
         drop(st);
         self.publish(team.id, audience.everyone(), "claimed", None, view.clone());
+        Ok(view)
+    }
+
+    /// A lead takes over an alert someone else claimed (or claims an open one): they own it from
+    /// now on, everyone concerned sees it, and it is in the alert's history.
+    pub async fn take_over(
+        &self,
+        sync: &SyncService,
+        dev: &DeviceAuth,
+        id: Uuid,
+        now: i64,
+    ) -> Result<AlertView, AlertError> {
+        if !dev.role.is_lead() {
+            return Err(AlertError::Forbidden(
+                "Only a lead can take over an alert: ask the person who owns it, or a lead.".into(),
+            ));
+        }
+        self.give(sync, dev, id, dev.device.member, now).await
+    }
+
+    /// A lead gives an alert to a lead or a buddy of the worker, who owns it from now on.
+    pub async fn assign(
+        &self,
+        sync: &SyncService,
+        dev: &DeviceAuth,
+        id: Uuid,
+        to: MemberId,
+        now: i64,
+    ) -> Result<AlertView, AlertError> {
+        if !dev.role.is_lead() {
+            return Err(AlertError::Forbidden("Only a lead can give an alert to someone else.".into()));
+        }
+        self.give(sync, dev, id, to, now).await
+    }
+
+    /// Makes `to` the owner of alert `id`, on behalf of the lead `dev`.
+    async fn give(
+        &self,
+        sync: &SyncService,
+        dev: &DeviceAuth,
+        id: Uuid,
+        to: MemberId,
+        now: i64,
+    ) -> Result<AlertView, AlertError> {
+        let (team, a, receipts, audience) = self.for_action(sync, dev, id).await?;
+        let me = dev.device.member;
+        let Some(owner) = team.member(to) else {
+            return Err(AlertError::Invalid(
+                "There is no such member in your team: pick a lead or one of the worker's buddies.".into(),
+            ));
+        };
+        if to == a.worker {
+            return Err(AlertError::Invalid(format!(
+                "{} is the person this alert is about: give it to a lead or one of their buddies.",
+                owner.name
+            )));
+        }
+        if !owner.role.is_lead() && !audience.buddies.contains(&to) {
+            return Err(AlertError::Invalid(format!(
+                "{} is neither a lead nor one of {}'s buddies, so they would not be told about it: pick someone who is.",
+                owner.name,
+                team.member(a.worker).map_or("the worker", |w| w.name.as_str())
+            )));
+        }
+        if a.state == AlertState::Resolved {
+            return Err(AlertError::Conflict("This alert is already resolved.".into()));
+        }
+        if a.claimed_by == Some(to) {
+            return Ok(self.view(&team, &a, &receipts));
+        }
+        let (action, target) = if to == me { ("taken_over", a.claimed_by) } else { ("assigned", Some(to)) };
+        let action = if to == me && a.claimed_by.is_none() { "claimed" } else { action };
+        let mut rec = a.clone();
+        rec.state = AlertState::Claimed;
+        rec.claimed_by = Some(to);
+        rec.claimed_at = Some(now);
+        let view = self.view(&team, &rec, &receipts);
+        let ev = webhook_event(&rec, action, None, &view, now);
+        let log = AlertLogEntry { at: now, action: action.into(), by: me, target, note: None };
+        let mut st = self.state.lock().await;
+        if !self.storage.update_alert_logged(rec.clone(), a.state, a.claimed_by, Some(ev), log).await? {
+            return Err(AlertError::Conflict("The alert changed meanwhile: list alerts again and retry.".into()));
+        }
+        replace_open(&mut st, rec);
+        drop(st);
+        let mut told = audience.everyone();
+        if !told.contains(&to) {
+            told.push(to);
+        }
+        self.publish(team.id, told, action, None, view.clone());
         Ok(view)
     }
 
@@ -637,8 +735,9 @@ impl AlertEngine {
         rec.note = Some(note.to_string());
         let view = self.view(&team, &rec, &receipts);
         let ev = webhook_event(&rec, "resolved", None, &view, now);
+        let log = AlertLogEntry { at: now, action: "resolved".into(), by: me, target: None, note: Some(note.into()) };
         let mut st = self.state.lock().await;
-        if !self.storage.update_alert(rec.clone(), AlertState::Claimed, Some(ev)).await? {
+        if !self.storage.update_alert_logged(rec.clone(), AlertState::Claimed, Some(me), Some(ev), log).await? {
             return Err(AlertError::Conflict("The alert changed meanwhile: list alerts again and retry.".into()));
         }
         replace_open(&mut st, rec);
@@ -694,14 +793,14 @@ fn may_see(dev: &DeviceAuth, a: &AlertRecord, buddies: &[MemberId]) -> bool {
 
 /// Who an alert concerns.
 #[derive(Debug, Clone)]
-struct Audience {
+pub(crate) struct Audience {
     worker: MemberId,
-    buddies: Vec<MemberId>,
+    pub(crate) buddies: Vec<MemberId>,
     leads: Vec<MemberId>,
 }
 
 impl Audience {
-    fn of(team: &Team, shift: &Shift) -> Audience {
+    pub(crate) fn of(team: &Team, shift: &Shift) -> Audience {
         let mut buddies: Vec<MemberId> = shift.buddies.clone();
         if let Some(m) = team.member(shift.worker) {
             buddies.extend(m.buddies.iter().copied());
@@ -713,7 +812,7 @@ impl Audience {
         Audience { worker: shift.worker, buddies, leads }
     }
 
-    fn for_step(&self, n: Notify) -> Vec<MemberId> {
+    pub(crate) fn for_step(&self, n: Notify) -> Vec<MemberId> {
         match n {
             Notify::Worker => vec![self.worker],
             Notify::Buddies => self.buddies.clone(),
@@ -739,9 +838,13 @@ fn webhook_event(
     view: &AlertView,
     now: i64,
 ) -> WebhookEvent {
-    let key = match step {
-        Some((i, _)) => format!("alert:{}:step:{i}", a.id),
-        None => format!("alert:{}:{action}", a.id),
+    let key = match (step, a.claimed_by) {
+        (Some((i, _)), _) => format!("alert:{}:step:{i}", a.id),
+        // An alert may change hands more than once: each change of owner is its own event.
+        (None, Some(owner)) if matches!(action, "taken_over" | "assigned") => {
+            format!("alert:{}:{action}:{now}:{owner}", a.id)
+        }
+        (None, _) => format!("alert:{}:{action}", a.id),
     };
     let body = serde_json::json!({
         "id": key,

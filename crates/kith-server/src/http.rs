@@ -63,6 +63,8 @@ pub struct App {
     pub kudos_limiter: crate::views::RateLimiter,
     /// Whether storage works, for `/healthz`.
     pub storage_status: crate::status::StorageStatus,
+    /// When each device last reached the server (the console's list of devices).
+    pub seen: crate::console::Seen,
 }
 
 impl App {
@@ -93,6 +95,7 @@ impl App {
             ui_dir,
             kudos_limiter,
             storage_status,
+            seen: crate::console::Seen::default(),
             sync: SyncService {
                 storage,
                 cache: DocCache::new(config.cache.max_docs),
@@ -251,6 +254,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/alerts", get(list_alerts))
         .route("/v1/alerts/{id}/claim", post(claim_alert))
         .route("/v1/alerts/{id}/resolve", post(resolve_alert))
+        .route("/v1/alerts/{id}/takeover", post(crate::console::takeover_alert))
+        .route("/v1/alerts/{id}/assign", post(crate::console::assign_alert))
+        .route("/v1/team", get(crate::console::get_team))
+        .route("/v1/team/policy", axum::routing::put(crate::console::put_policy))
+        .route("/v1/members/{id}", axum::routing::put(crate::console::put_member))
+        .route("/v1/devices", get(crate::console::list_devices))
+        .route("/v1/devices/{id}/revoke", post(crate::console::revoke_device))
         .route("/v1/webhook", axum::routing::put(put_webhook))
         .route("/v1/me", get(views::me))
         .route("/v1/shifts/{id}", get(views::get_shift))
@@ -393,6 +403,7 @@ impl FromRequestParts<Arc<App>> for AuthDevice {
         if dev.device.revoked_at.is_some() {
             return Err(ApiErr::unauthorized());
         }
+        app.seen.touch(dev.device.id, app.clock.now_ms());
         Ok(AuthDevice(dev))
     }
 }
@@ -579,7 +590,7 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
             ));
         }
     };
-    let member = Member { id: member_id, name, role, buddies: vec![] };
+    let member = Member { id: member_id, name, role, buddies: vec![], phone: None };
     if let Err(e) = app.sync.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
         tracing::error!(team = %team.id, error = %e, "could not add the new member to the team document");
     }
@@ -681,7 +692,12 @@ async fn live(
     let initial: Vec<Event> = hub.team_presence(d.team).iter().filter_map(presence_event).collect();
     let guard = hub.connect(d.team, d.member, app.clock.now_ms());
     let mut shutdown = hub.shutdown_signal();
-    let events = BroadcastStream::new(rx).filter_map(move |item| {
+    let me = d.id;
+    // A revoked device's stream ends at once, not at its next request.
+    let rx = BroadcastStream::new(rx).take_while(move |item| {
+        std::future::ready(!matches!(item, Ok(ev) if matches!(&**ev, LiveEvent::Revoked { device } if *device == me)))
+    });
+    let events = rx.filter_map(move |item| {
         let _held = &guard;
         let out = match item {
             Ok(ev) => match &*ev {
@@ -708,6 +724,8 @@ async fn live(
                     Event::default().event("kudos").json_data(kudos).ok()
                 }
                 LiveEvent::Kudos { .. } => None,
+                // Handled below: the stream ends.
+                LiveEvent::Revoked { .. } => None,
             },
             Err(_) => Event::default().event("changed").json_data(ChangedEvent { docs: vec![], all: true }).ok(),
         };
@@ -751,18 +769,15 @@ async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Resu
         }
     }
     let presence = app.sync.live.team_presence(team_id);
-    let alerts = app.alerts.list(&app.sync, &dev, false).await?;
-    let rows = rules::board(&team, &shifts, Timestamp(now))
+    let mut alerts = app.alerts.list(&app.sync, &dev, false).await?;
+    crate::console::complete_alerts(&app, &dev, &team, &mut alerts, false).await?;
+    // Statuses and owners follow every alert of the team, whoever is looking.
+    let facts = crate::console::team_facts(&app, team_id).await?;
+    let rows = rules::board_with(&team, &shifts, Some(&facts), Timestamp(now))
         .into_iter()
         .map(|r| {
             let p = presence.iter().find(|p| p.member_id == r.member);
-            // Who owns the member's open alert: the most urgent first, then the newest.
-            let alert_owner = alerts
-                .iter()
-                .filter(|a| a.worker == r.member.uuid())
-                .max_by_key(|a| (a.urgent, a.opened_at))
-                .and_then(|a| a.claimed_by_name.clone());
-            BoardEntry::from_row(r, p.is_some_and(|p| p.online), p.and_then(|p| p.last_seen), alert_owner)
+            BoardEntry::from_row(r, &team, p.is_some_and(|p| p.online), p.and_then(|p| p.last_seen))
         })
         .collect();
     Ok(Json(BoardResponse {
@@ -816,7 +831,15 @@ async fn invites(
     )
     .await?;
     let server = views::server_url(&app, &headers);
-    Ok(Json(InviteResponse { link: join_link(&server, &inv.code), code: inv.code, expires_at: inv.expires_at }))
+    let link = join_link(&server, &inv.code);
+    Ok(Json(InviteResponse {
+        qr_svg: crate::console::qr_svg(&link)?,
+        link,
+        code: inv.code,
+        expires_at: inv.expires_at,
+        role: req.role,
+        uses: req.uses,
+    }))
 }
 
 /// `kith://join?server=...&code=...`
@@ -855,13 +878,18 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Kith team server", description = "Sync, live channel, board, invites, alerts and the browser dashboard's JSON API. The sync body is CBOR: see docs/protocol.md. The JSON types are kith-api's (docs/app.md)."),
     paths(healthz, metrics_text, openapi_json, join, sync, live, board, invites, list_alerts, claim_alert,
         resolve_alert, put_webhook, views::me, views::get_shift, views::member_history, views::ack, views::health,
-        views::kudos),
+        views::kudos, crate::console::takeover_alert, crate::console::assign_alert, crate::console::get_team,
+        crate::console::put_policy, crate::console::put_member, crate::console::list_devices,
+        crate::console::revoke_device),
     components(schemas(ApiErrorDoc, JoinRequestDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, BoardSource,
         InviteRequest, InviteResponse, ChangedEvent, PresenceEvent, AlertView, AlertEvent, CheckinTimes, AlertList,
         ResolveRequest, WebhookRequest, kith_api::AlertState, kith_api::MeResponse, kith_api::Me, kith_api::MemberRef,
         kith_api::PolicyView, kith_api::ShiftView, kith_api::CheckInView, kith_api::AckView, kith_api::LocationView,
         kith_api::ExtensionView, kith_api::EndView, kith_api::AckRequest, kith_api::HealthResponse,
-        kith_domain::health::WorkerHealth, kith_domain::health::TeamHealth, kith_api::Kudos, kith_api::KudosRequest)),
+        kith_domain::health::WorkerHealth, kith_domain::health::TeamHealth, kith_api::Kudos, kith_api::KudosRequest,
+        kith_api::AlertHistoryItem, kith_api::AlertAction, kith_api::TeamView, kith_api::MemberView,
+        kith_api::PolicyEdit, kith_api::EscalationStepView, kith_api::MemberEdit, kith_api::DeviceView,
+        kith_api::DeviceList, kith_api::AssignRequest, kith_domain::rules::Attention, kith_domain::Notify)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -874,11 +902,12 @@ struct AlertsQuery {
     all: bool,
 }
 
-fn alert_err(e: AlertError) -> ApiErr {
+pub(crate) fn alert_err(e: AlertError) -> ApiErr {
     match e {
         AlertError::NotFound => ApiErr::new(StatusCode::NOT_FOUND, "alert_unknown", e.to_string(), false),
         AlertError::Forbidden(m) => ApiErr::forbidden(m),
         AlertError::Conflict(m) => ApiErr::new(StatusCode::CONFLICT, "alert_conflict", m, false),
+        AlertError::Invalid(m) => ApiErr::bad_request("invalid", m),
         AlertError::Storage(s) => s.into(),
     }
 }
@@ -894,11 +923,13 @@ async fn list_alerts(
     AuthDevice(dev): AuthDevice,
     axum::extract::Query(q): axum::extract::Query<AlertsQuery>,
 ) -> Result<Json<AlertList>, ApiErr> {
-    let alerts = app.alerts.list(&app.sync, &dev, q.all).await?;
+    let mut alerts = app.alerts.list(&app.sync, &dev, q.all).await?;
+    let team = views::load_team(&app, dev.device.team).await?;
+    crate::console::complete_alerts(&app, &dev, &team, &mut alerts, true).await?;
     Ok(Json(AlertList { server_time: app.clock.now_ms(), alerts }))
 }
 
-fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
+pub(crate) fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
     Uuid::parse_str(raw.trim()).map_err(|_| {
         ApiErr::bad_request("bad_id", format!("'{raw}' is not an alert id: list them with `kith alerts`."))
     })
@@ -918,7 +949,8 @@ async fn claim_alert(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<AlertView>, ApiErr> {
     let id = alert_id(&id)?;
-    app.alerts.claim(&app.sync, &dev, id, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+    let v = app.alerts.claim(&app.sync, &dev, id, app.clock.now_ms()).await.map_err(alert_err)?;
+    Ok(Json(crate::console::complete_one(&app, &dev, v).await?))
 }
 
 pub use kith_api::ResolveRequest;
@@ -949,7 +981,8 @@ async fn resolve_alert(
         let code = if note.len() > limits::ALERT_NOTE.max_bytes { "note_too_long" } else { "bad_note" };
         return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
-    app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+    let v = app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map_err(alert_err)?;
+    Ok(Json(crate::console::complete_one(&app, &dev, v).await?))
 }
 
 /// `PUT /v1/webhook` body: where the team's alerts are delivered.

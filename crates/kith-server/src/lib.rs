@@ -16,6 +16,7 @@ pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod conn;
+pub mod console;
 pub mod docs;
 pub mod error;
 pub mod http;

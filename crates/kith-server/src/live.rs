@@ -35,6 +35,10 @@ pub enum LiveEvent {
         team: TeamId,
         kudos: Kudos,
     },
+    /// A lead revoked this device: its live streams end now.
+    Revoked {
+        device: DeviceId,
+    },
 }
 
 /// The `presence` SSE event's data.

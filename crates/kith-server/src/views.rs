@@ -131,6 +131,7 @@ pub(crate) async fn me(
             team_phone: team.phone.clone(),
             name: team.member(d.member).map_or_else(|| dev.member_name.clone(), |m| m.name.clone()),
             role: dev.role,
+            phone: team.member(d.member).and_then(|m| m.phone.clone()),
             server: server_url(&app, &headers),
         },
         policy: PolicyView::from_team(&team),
@@ -153,7 +154,9 @@ pub(crate) async fn get_shift(
     let id = parse_id("shift", &id)?;
     let shift = visible_shift(&app, &dev, id).await?.ok_or_else(doc_unknown)?;
     let team = load_team(&app, dev.device.team).await?;
-    Ok(Json(ShiftView::from_shift(&shift, &team, Timestamp(app.clock.now_ms()), dev.device.member)))
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
+    let now = Timestamp(app.clock.now_ms());
+    Ok(Json(ShiftView::with_alerts(&shift, &team, now, dev.device.member, Some(&facts))))
 }
 
 /// `GET /v1/members/{id}/shifts` query.
@@ -198,7 +201,9 @@ pub(crate) async fn member_history(
     let now = Timestamp(app.clock.now_ms());
     let mut shifts = member_shifts(&app, &dev, member, limit).await?;
     shifts.sort_by_key(|s| std::cmp::Reverse((s.started_at, s.id)));
-    Ok(Json(shifts.iter().map(|s| ShiftView::from_shift(s, &team, now, dev.device.member)).collect()))
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
+    let view = |s: &Shift| ShiftView::with_alerts(s, &team, now, dev.device.member, Some(&facts));
+    Ok(Json(shifts.iter().map(view).collect()))
 }
 
 #[utoipa::path(post, path = "/v1/shifts/{id}/checkins/{checkin}/ack",
@@ -261,7 +266,8 @@ pub(crate) async fn ack(
     };
     metrics::counter!("kith_browser_acks_total").increment(1);
     let team = load_team(&app, dev.device.team).await?;
-    Ok(Json(ShiftView::from_shift(&shift, &team, Timestamp(now), dev.device.member)))
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
+    Ok(Json(ShiftView::with_alerts(&shift, &team, Timestamp(now), dev.device.member, Some(&facts))))
 }
 
 /// `GET /v1/health` query.

@@ -157,6 +157,29 @@ impl ServerClient {
         Ok(())
     }
 
+    /// Any other JSON endpoint of the server's API (the lead's console: invites, devices, alert
+    /// take-over and assignment): `method` (`GET`, `POST`, `PUT`) on `path` with an optional JSON
+    /// body; a 204 answers `null`.
+    pub async fn request_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, SyncError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| SyncError::Protocol(format!("'{method}' is not an HTTP method")))?;
+        let mut rb = self.http.request(method, self.url(path)?).timeout(REQUEST_TIMEOUT);
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(serde_json::Value::Null);
+        }
+        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
     /// The team board as the server computes it (JSON), with presence.
     pub async fn board(&self) -> Result<serde_json::Value, SyncError> {
         let rb = self.http.get(self.url("v1/board")?).timeout(REQUEST_TIMEOUT);

@@ -232,6 +232,21 @@ pub struct FiredStep {
     pub fired_at: i64,
 }
 
+/// A person's action on an alert, kept in the alert's log (its history): claims, take-overs,
+/// assignments and resolutions by a person. Steps have their own log (`alert_steps`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertLogEntry {
+    /// Server clock.
+    pub at: i64,
+    /// `claimed`, `taken_over`, `assigned` or `resolved`.
+    pub action: String,
+    /// Who did it.
+    pub by: MemberId,
+    /// The new owner (assigned), or the owner it was taken from (taken over).
+    pub target: Option<MemberId>,
+    pub note: Option<String>,
+}
+
 /// A webhook delivery to queue in the same transaction as the alert change it reports, if the
 /// team has a webhook. `key` is the idempotency key: the same event always has the same key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -386,6 +401,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         expect: AlertState,
         event: Option<WebhookEvent>,
     ) -> StorageResult<bool>;
+    /// [`Storage::update_alert`] if the alert is also still owned by `owner_was` (two leads taking
+    /// it over at once: one wins), and `log` appended to the alert's log in the same transaction
+    /// (a claim, take-over, assignment or resolution is in the history if and only if it happened).
+    async fn update_alert_logged(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        owner_was: Option<MemberId>,
+        event: Option<WebhookEvent>,
+        log: AlertLogEntry,
+    ) -> StorageResult<bool>;
+    /// The step logs and action logs of many alerts in one read (the console lists every
+    /// alert with its history): by alert, each oldest first.
+    async fn alert_histories(
+        &self,
+        alerts: Vec<uuid::Uuid>,
+    ) -> StorageResult<std::collections::HashMap<uuid::Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>>;
     async fn alert(&self, id: uuid::Uuid) -> StorageResult<Option<AlertRecord>>;
     /// Alerts of a team (or of every team), newest first; only open and claimed ones if `unresolved`.
     async fn alerts(&self, team: Option<TeamId>, unresolved: bool, limit: usize) -> StorageResult<Vec<AlertRecord>>;

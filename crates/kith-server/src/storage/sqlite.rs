@@ -21,7 +21,7 @@ use super::recent::{Recent, RecentChange};
 use super::*;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS webhook_deliveries (
 CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(delivered_at, next_attempt_at);
 CREATE TABLE IF NOT EXISTS webhook_attempts (
     delivery_id INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER, error TEXT, delivered INTEGER NOT NULL);
+-- version 3: who claimed, took over, assigned and resolved each alert (its history)
+CREATE TABLE IF NOT EXISTS alert_log (
+    alert_id TEXT NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL, action TEXT NOT NULL, by_member TEXT NOT NULL,
+    target TEXT, note TEXT, PRIMARY KEY (alert_id, n));
 "#;
 
 type Done = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
@@ -1071,28 +1075,99 @@ impl Storage for SqliteStorage {
         expect: AlertState,
         event: Option<WebhookEvent>,
     ) -> StorageResult<bool> {
+        self.write(move |c| update_alert_in(c, alert, expect, None, event.as_ref())).await
+    }
+
+    async fn update_alert_logged(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        owner_was: Option<MemberId>,
+        event: Option<WebhookEvent>,
+        log: AlertLogEntry,
+    ) -> StorageResult<bool> {
         self.write(move |c| {
-            let current: Option<String> = c
-                .query_row(
-                    "SELECT body FROM alerts WHERE id = ?1 AND state = ?2",
-                    params![alert.id.to_string(), expect.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?;
-            let Some(current) = current else { return Ok(false) };
-            // Steps fired meanwhile are kept: the step log is the truth.
-            let mut alert = alert;
-            alert.steps_fired = alert.steps_fired.max(alert_from_body(current)?.steps_fired);
-            let body = serde_json::to_string(&alert).map_err(json_err)?;
-            c.execute(
-                "UPDATE alerts SET state = ?2, body = ?3 WHERE id = ?1",
-                params![alert.id.to_string(), alert.state.as_str(), body],
+            let id = alert.id;
+            if !update_alert_in(c, alert, expect, Some(owner_was), event.as_ref())? {
+                return Ok(false);
+            }
+            c.prepare_cached(
+                "INSERT INTO alert_log (alert_id, n, at, action, by_member, target, note)
+                 SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM alert_log WHERE alert_id = ?1",
             )
+            .map_err(db)?
+            .execute(params![
+                id.to_string(),
+                log.at,
+                log.action,
+                log.by.to_string(),
+                log.target.map(|t| t.to_string()),
+                log.note
+            ])
             .map_err(db)?;
-            let at = alert.resolved_at.or(alert.claimed_at).unwrap_or(alert.opened_at);
-            enqueue(c, event.as_ref(), at)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn alert_histories(
+        &self,
+        alerts: Vec<Uuid>,
+    ) -> StorageResult<HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>> {
+        self.read(move |c| {
+            let mut out: HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)> = HashMap::new();
+            // SQLite allows a few hundred parameters per statement at least; ask in chunks.
+            for chunk in alerts.chunks(200) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, step, notify, fired_at FROM alert_steps WHERE alert_id IN ({marks}) ORDER BY alert_id, step"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, index, notify, fired_at) = r.map_err(db)?;
+                    let notify = notify
+                        .parse()
+                        .map_err(|_| StorageError::Corrupt(format!("unknown escalation target '{notify}'")))?;
+                    let step = FiredStep { index: usize::try_from(index).unwrap_or(0), notify, fired_at };
+                    out.entry(parse_uuid(&id)?).or_default().0.push(step);
+                }
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, at, action, by_member, target, note FROM alert_log WHERE alert_id IN ({marks}) ORDER BY alert_id, n"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                        ))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, at, action, by, target, note) = r.map_err(db)?;
+                    let e = AlertLogEntry {
+                        at,
+                        action,
+                        by: MemberId(parse_uuid(&by)?),
+                        target: target.as_deref().map(parse_uuid).transpose()?.map(MemberId),
+                        note,
+                    };
+                    out.entry(parse_uuid(&id)?).or_default().1.push(e);
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -1375,6 +1450,42 @@ impl Storage for SqliteStorage {
     async fn close(&self) {
         self.shutdown_now();
     }
+}
+
+/// Replaces an alert if its state is still `expect` (and, when given, its owner `owner_was`);
+/// false if it is not (see [`Storage::update_alert`]).
+fn update_alert_in(
+    c: &Connection,
+    alert: AlertRecord,
+    expect: AlertState,
+    owner_was: Option<Option<MemberId>>,
+    event: Option<&WebhookEvent>,
+) -> Result<bool, StorageError> {
+    let current: Option<String> = c
+        .query_row(
+            "SELECT body FROM alerts WHERE id = ?1 AND state = ?2",
+            params![alert.id.to_string(), expect.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let Some(current) = current else { return Ok(false) };
+    let current = alert_from_body(current)?;
+    if owner_was.is_some_and(|o| o != current.claimed_by) {
+        return Ok(false);
+    }
+    // Steps fired meanwhile are kept: the step log is the truth.
+    let mut alert = alert;
+    alert.steps_fired = alert.steps_fired.max(current.steps_fired);
+    let body = serde_json::to_string(&alert).map_err(json_err)?;
+    c.execute(
+        "UPDATE alerts SET state = ?2, body = ?3 WHERE id = ?1",
+        params![alert.id.to_string(), alert.state.as_str(), body],
+    )
+    .map_err(db)?;
+    let at = alert.resolved_at.or(alert.claimed_at).unwrap_or(alert.opened_at);
+    enqueue(c, event, at)?;
+    Ok(true)
 }
 
 fn json_err(e: serde_json::Error) -> StorageError {

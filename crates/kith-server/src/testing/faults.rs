@@ -186,6 +186,24 @@ impl Storage for FaultyStorage {
         self.inner.update_alert(alert, expect, event).await
     }
 
+    async fn update_alert_logged(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        owner_was: Option<MemberId>,
+        event: Option<WebhookEvent>,
+        log: AlertLogEntry,
+    ) -> StorageResult<bool> {
+        self.inner.update_alert_logged(alert, expect, owner_was, event, log).await
+    }
+
+    async fn alert_histories(
+        &self,
+        alerts: Vec<Uuid>,
+    ) -> StorageResult<std::collections::HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>> {
+        self.inner.alert_histories(alerts).await
+    }
+
     async fn alert(&self, id: uuid::Uuid) -> StorageResult<Option<AlertRecord>> {
         self.inner.alert(id).await
     }

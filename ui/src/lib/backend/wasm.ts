@@ -21,7 +21,12 @@ import type {
   AlertView,
   AppState,
   BoardResponse,
+  DeviceList,
   HealthResponse,
+  InviteResponse,
+  MemberEdit,
+  PolicyEdit,
+  TeamView,
   ReminderView,
   Settings,
   ShiftView,
@@ -437,6 +442,36 @@ export class WasmBackend implements Backend {
   }
   kudos(to: string): Promise<void> {
     return this.http.kudos(to);
+  }
+  // The lead's console: the server's, as in the dashboard (its changes to the team document reach
+  // this phone with the next sync).
+  takeOverAlert(id: string): Promise<AlertView> {
+    return this.http.takeOverAlert(id);
+  }
+  assignAlert(id: string, member: string): Promise<AlertView> {
+    return this.http.assignAlert(id, member);
+  }
+  teamView(): Promise<TeamView> {
+    return this.http.teamView();
+  }
+  async editPolicy(policy: PolicyEdit): Promise<TeamView> {
+    const t = await this.http.editPolicy(policy);
+    this.event({ event: 'poke' });
+    return t;
+  }
+  async editMember(member: string, edit: MemberEdit): Promise<TeamView> {
+    const t = await this.http.editMember(member, edit);
+    this.event({ event: 'poke' });
+    return t;
+  }
+  invite(role: 'member' | 'lead', uses: number): Promise<InviteResponse> {
+    return this.http.invite(role, uses);
+  }
+  devices(): Promise<DeviceList> {
+    return this.http.devices();
+  }
+  revokeDevice(id: string): Promise<DeviceList> {
+    return this.http.revokeDevice(id);
   }
   saveSettings(settings: Settings): Promise<AppState> {
     return this.command('save_settings', { settings });
