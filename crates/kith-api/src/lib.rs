@@ -166,7 +166,8 @@ pub struct ShiftView {
     pub worker_name: String,
     pub purpose: String,
     pub started_at: Timestamp,
-    /// The planned end in force (after extensions).
+    /// The planned end in force (after extensions). From the server, on its clock (see
+    /// [`ShiftView::with_deadlines_of`]), like `next_due` and `overdue_at`.
     pub planned_end: Timestamp,
     pub interval_s: i64,
     pub buddies: Vec<MemberRef>,
@@ -180,8 +181,8 @@ pub struct ShiftView {
     pub overdue_at: Option<Timestamp>,
     pub due: DueState,
     pub due_reason: Option<DueReason>,
-    /// What the shift's badge says, from its latest check-in, its deadlines and (on the server)
-    /// its alerts: a shift in emergency never reads "on track" (`rules::shift_status`).
+    /// What the shift's badge says, from its latest check-in, its deadlines and (on the server,
+    /// on its clock) its alerts: a shift in emergency never reads "on track" (`rules::shift_status`).
     pub status: BoardStatus,
     /// The newest acknowledgement of any check-in of this shift (shown at the top of My shift).
     pub latest_ack: Option<AckView>,
@@ -304,6 +305,43 @@ impl ShiftView {
             active,
         }
     }
+
+    /// The server's view of a shift: as `viewer` sees it at `now`, its history as the devices
+    /// wrote it (`shift`), its deadlines and status on the server's clock ([`ShiftView::with_deadlines_of`]
+    /// of `server`) following the team's `alerts`.
+    pub fn on_server(
+        shift: &Shift,
+        server: &Shift,
+        team: &Team,
+        now: Timestamp,
+        viewer: MemberId,
+        alerts: Option<&[AlertFact]>,
+    ) -> ShiftView {
+        ShiftView::with_alerts(shift, team, now, viewer, alerts).with_deadlines_of(server, &team.policy, now, alerts)
+    }
+
+    /// The same view with its deadlines (`planned_end`, `next_due`, `overdue_at`, `due`,
+    /// `due_reason`) and its status on the server's clock: from `server`, the shift turned into
+    /// server time (`kith_domain::alerts::on_server_clock`), as the server's deadline engine sees
+    /// it, the status following `alerts` when known (`rules::shift_status`). The history (start,
+    /// check-ins, acknowledgements, extensions, the end) keeps the times the devices wrote.
+    pub fn with_deadlines_of(
+        mut self,
+        server: &Shift,
+        policy: &kith_domain::Policy,
+        now: Timestamp,
+        alerts: Option<&[AlertFact]>,
+    ) -> ShiftView {
+        let status = rules::due_status(server, policy, now);
+        let active = server.is_active();
+        self.planned_end = server.planned_end();
+        self.next_due = active.then_some(status.next_due);
+        self.overdue_at = active.then_some(status.overdue_at);
+        self.due = status.state;
+        self.due_reason = active.then_some(status.reason);
+        self.status = rules::shift_status(server, policy, now, alerts);
+        self
+    }
 }
 
 /// One member on the team board.
@@ -325,7 +363,8 @@ pub struct BoardEntry {
     pub alert_since: Option<Timestamp>,
     pub shift: Option<Uuid>,
     pub purpose: Option<String>,
-    /// Device time of the last check-in (ms).
+    /// When the last check-in was made: on the server's board, its effective time on the server's
+    /// clock (docs/alerts.md); on a device's own board, its device time.
     pub last_checkin: Option<Timestamp>,
     pub next_due: Option<Timestamp>,
     pub planned_end: Option<Timestamp>,
@@ -505,7 +544,7 @@ pub fn sort_alerts(alerts: &mut [AlertView]) {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AlertHistoryItem {
-    /// Server clock (ms); for a reply, when the lead wrote it.
+    /// Server clock (ms); for a reply, when the lead wrote it, as its receipt puts it on the server clock.
     pub at: i64,
     pub action: AlertAction,
     /// Who did it (claim, take-over, assignment, reply, resolution by a person).

@@ -140,10 +140,11 @@ pub fn sync(cx: &mut Ctx<'_>) -> Result<(), CliError> {
         r.received.len(),
         r.rounds
     );
-    if r.clock_offset_ms.abs() > 60_000 {
+    if r.clock_offset_ms.unsigned_abs() > 60_000 {
+        let secs = i64::try_from(r.clock_offset_ms.unsigned_abs() / 1000).unwrap_or(i64::MAX);
         text.push_str(&format!(
             "\nThis device's clock is {} {} the server's; deadlines follow the server's clock.",
-            crate::clock::format_duration(kith_domain::Secs(r.clock_offset_ms.abs() / 1000)),
+            crate::clock::format_duration(kith_domain::Secs(secs)),
             if r.clock_offset_ms > 0 { "behind" } else { "ahead of" }
         ));
     }

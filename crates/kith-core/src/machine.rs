@@ -488,7 +488,7 @@ impl Core {
                         id,
                         what: WaitFor::SyncNow,
                         after_cycle: self.cycles,
-                        deadline: self.now + i64::try_from(self.opts.join_wait_ms).unwrap_or(i64::MAX),
+                        deadline: self.now.saturating_add(i64::try_from(self.opts.join_wait_ms).unwrap_or(i64::MAX)),
                     });
                     self.want_sync();
                     Ok(None)
@@ -615,7 +615,7 @@ impl Core {
                 id,
                 what: WaitFor::Shared(shift),
                 after_cycle: self.cycles,
-                deadline: self.now + i64::try_from(self.opts.share_wait_ms).unwrap_or(i64::MAX),
+                deadline: self.now.saturating_add(i64::try_from(self.opts.share_wait_ms).unwrap_or(i64::MAX)),
             });
             self.want_sync();
         } else {
@@ -754,7 +754,7 @@ impl Core {
                     id,
                     what: WaitFor::Joined,
                     after_cycle: self.cycles,
-                    deadline: self.now + i64::try_from(self.opts.join_wait_ms).unwrap_or(i64::MAX),
+                    deadline: self.now.saturating_add(i64::try_from(self.opts.join_wait_ms).unwrap_or(i64::MAX)),
                 });
                 self.want_sync();
             }
@@ -893,7 +893,7 @@ impl Core {
         let report = std::mem::take(&mut self.report);
         let unit = self.random_unit();
         let delay = self.schedule.after(ended, unit);
-        self.next_sync_at = Some(self.now + i64::try_from(delay).unwrap_or(i64::MAX / 4));
+        self.next_sync_at = Some(self.now.saturating_add(i64::try_from(delay).unwrap_or(i64::MAX)));
         match failure {
             None => {
                 self.status.online = true;

@@ -261,7 +261,8 @@ pub fn absorb<R: Repo>(
         )));
     }
     let mut out = Absorbed {
-        clock_offset_ms: resp.server_time - (sent_ms + received_ms) / 2,
+        // Saturating: a server (or a proxy) answering a nonsense time must not make this panic.
+        clock_offset_ms: resp.server_time.saturating_sub(sent_ms.midpoint(received_ms)),
         again: resp.more,
         reset: resp.reset,
         ..Absorbed::default()

@@ -1,8 +1,11 @@
 //! Pure rules over shifts and policy, with the clock passed in: when the next check-in is due,
 //! whether a worker is due soon or overdue, what to remind them of, and the order of the team board.
 //!
-//! Times here are the device times recorded in the documents. The server applies the same rules
-//! with receipt times and the measured clock offset, so a wrong device clock cannot hide anyone.
+//! On a device these rules read the times its documents hold (its own clock, the one its
+//! reminders fire on). The server applies the very same rules to the shift on its own clock
+//! ([`crate::alerts::on_server_clock`]), so its board and views agree with its deadline engine and a
+//! wrong device clock cannot hide anyone. Overdue starts at the deadline plus grace, inclusive, as
+//! the deadline engine raises its alert then.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +19,7 @@ use crate::{CheckInId, MemberId, ShiftId, Timestamp};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DueState {
-    /// Past due plus grace, or past the planned end plus grace, with no end or extension.
+    /// From due plus grace (inclusive), or the planned end plus grace, with no end or extension.
     Overdue,
     /// Within the reminder lead time of a due time or the planned end, or past it within grace.
     DueSoon,
@@ -64,7 +67,7 @@ pub fn due_status(shift: &Shift, policy: &Policy, now: Timestamp) -> DueStatus {
         if planned_end <= next_due { (planned_end, DueReason::PlannedEnd) } else { (next_due, DueReason::CheckIn) };
     let state = if shift.ended.is_some() {
         DueState::OffShift
-    } else if now > deadline + policy.grace {
+    } else if now >= deadline + policy.grace {
         DueState::Overdue
     } else if now >= deadline - policy.reminder_lead {
         DueState::DueSoon

@@ -25,8 +25,9 @@ fn due_state_moves_from_fine_to_due_soon_to_overdue_at_the_policy_edges() {
     assert_eq!(state(24), DueState::Fine);
     assert_eq!(state(25), DueState::DueSoon);
     assert_eq!(state(30), DueState::DueSoon);
-    assert_eq!(state(40), DueState::DueSoon, "within grace is not yet overdue");
-    assert_eq!(rules::due_status(&s, &p, at_min(40) + Secs(1)).state, DueState::Overdue);
+    assert_eq!(rules::due_status(&s, &p, at_min(40) - Secs(1)).state, DueState::DueSoon, "within grace");
+    // Overdue from due plus grace, the moment the server's deadline engine raises its alert.
+    assert_eq!(state(40), DueState::Overdue);
 }
 
 #[test]

@@ -67,6 +67,10 @@ pub struct AlertsConfig {
     pub webhook_max_backoff_s: u64,
     /// How long one webhook request may take (s).
     pub webhook_timeout_s: u64,
+    /// How long a sync answer waits at most for the deadline engine to take in what it stored (ms),
+    /// so an emergency's alert is raised before the device hears "accepted". The engine takes it
+    /// in anyway; this only bounds the wait.
+    pub sync_wait_ms: u64,
     /// Let webhooks reach loopback, private, link-local and other special-use addresses (e.g. a
     /// receiver on the same host or the office network). Off: a lead cannot point the server at
     /// what only the server can reach.
@@ -81,6 +85,7 @@ impl Default for AlertsConfig {
             webhook_min_backoff_s: 5,
             webhook_max_backoff_s: 3600,
             webhook_timeout_s: 10,
+            sync_wait_ms: 2000,
             webhook_allow_private: false,
         }
     }

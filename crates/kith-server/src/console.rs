@@ -3,7 +3,7 @@
 //! what an alert shows (what the worker said, their phone, its history).
 //!
 //! The browser has no Automerge document of its own: team edits are written by the server as its
-//! own actor on the member's behalf through [`SyncService::edit_as`](crate::sync::SyncService::edit_as),
+//! own actor on the member's behalf through [`DocService::edit_as`](crate::docs::DocService::edit_as),
 //! authorised exactly as the member's own change would be (a member may change only their own
 //! phone and buddies). Rules are the domain's; handlers only check input and call them.
 
@@ -18,7 +18,7 @@ use kith_api::{
     AlertAction, AlertHistoryItem, AlertView, AssignRequest, CheckInView, DeviceList, DeviceView, MemberEdit,
     PolicyEdit, TeamView,
 };
-use kith_domain::doc::{shift, team};
+use kith_domain::doc::team;
 use kith_domain::rules::AlertFact;
 use kith_domain::{CheckInId, DeviceId, MemberId, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::Kind;
@@ -68,12 +68,10 @@ pub(crate) async fn team_facts(app: &App, team: TeamId) -> Result<Vec<AlertFact>
     Ok(app.storage().alerts(Some(team), false, FACT_ALERTS).await?.iter().map(fact).collect())
 }
 
-async fn read_shift(app: &App, id: ShiftId) -> Result<Option<Shift>, ApiErr> {
-    Ok(app.sync.with_doc(id.uuid(), |st| shift::read(&st.doc).ok()).await?.flatten())
-}
-
 /// Fills in what the console shows of each alert (what the worker said, as `dev` may see it, and
-/// with `history` its history) and puts them in the board's order.
+/// with `history` its history) and puts them in the board's order. The history is told on the
+/// server's clock: replies at their effective times ([`kith_domain::alerts::on_server_clock`]),
+/// among the alert's own events.
 pub(crate) async fn complete_alerts(
     app: &App,
     dev: &DeviceAuth,
@@ -81,7 +79,16 @@ pub(crate) async fn complete_alerts(
     alerts: &mut [AlertView],
     history: bool,
 ) -> Result<(), ApiErr> {
-    let mut shifts: HashMap<Uuid, Option<Shift>> = HashMap::new();
+    let mut ids: Vec<ShiftId> = alerts.iter().map(|a| ShiftId(a.shift)).collect();
+    ids.sort();
+    ids.dedup();
+    let now = Timestamp(app.clock.now_ms());
+    // Each shift as written (what was said, as the shift view shows it) and on the server clock.
+    let shifts: HashMap<Uuid, (Shift, Shift)> = crate::views::server_shifts(app, ids, now)
+        .await?
+        .into_iter()
+        .map(|(s, on_server)| (s.id.uuid(), (s, on_server)))
+        .collect();
     // Every alert's logs in one read, not two per alert.
     let mut logs = if history {
         app.storage().alert_histories(alerts.iter().map(|a| a.id).collect()).await?
@@ -89,18 +96,16 @@ pub(crate) async fn complete_alerts(
         HashMap::new()
     };
     for a in alerts.iter_mut() {
-        if let std::collections::hash_map::Entry::Vacant(e) = shifts.entry(a.shift) {
-            e.insert(read_shift(app, ShiftId(a.shift)).await?);
-        }
-        let Some(Some(s)) = shifts.get(&a.shift) else { continue };
-        let c = a.checkin.and_then(|c| s.checkin(CheckInId(c))).or_else(|| s.last_checkin());
-        a.said = c.map(|c| CheckInView::from_checkin(s, c, team, dev.device.member));
+        let Some((s, on_server)) = shifts.get(&a.shift) else { continue };
+        // The alert's check-in, else the latest on the server clock.
+        let c = a.checkin.map(CheckInId).or_else(|| on_server.last_checkin().map(|c| c.id));
+        a.said = c.and_then(|c| s.checkin(c)).map(|c| CheckInView::from_checkin(s, c, team, dev.device.member));
         if a.worker_phone.is_none() {
             a.worker_phone = team.member(MemberId(a.worker)).and_then(|m| m.phone.clone());
         }
         if history {
             let (steps, log) = logs.remove(&a.id).unwrap_or_default();
-            a.history = alert_history(team, s, a, steps, log);
+            a.history = alert_history(team, on_server, a, steps, log);
         }
     }
     kith_api::sort_alerts(alerts);
@@ -108,7 +113,7 @@ pub(crate) async fn complete_alerts(
 }
 
 /// An alert's history from what is stored: its opening, the step log (and whom each step told),
-/// the replies in the shift document since it opened, the log of claims, take-overs and
+/// the replies in the shift document (`s`, on the server clock) since it opened, the log of claims, take-overs and
 /// assignments, and how it was resolved.
 fn alert_history(
     team: &Team,
@@ -229,9 +234,11 @@ where
 {
     let now = app.clock.now_ms();
     let team_id = dev.device.team;
-    let read = app.sync.edit_as(dev, team_id.uuid(), Kind::Team, edit, |st| team::read(&st.doc), now).await;
-    let team =
-        read.map_err(edit_err)?.map_err(|e| ServerError::Invalid(format!("the team document is not readable: {e}")))?;
+    let read = app.docs.edit_as(dev, team_id.uuid(), Kind::Team, edit, |st| team::read(&st.doc), now).await;
+    // Stored, but the server cannot read its own document back: its fault.
+    let team = read
+        .map_err(edit_err)?
+        .map_err(|e| ServerError::Internal(format!("the team document is not readable: {e}")))?;
     metrics::counter!("kith_team_edits_total").increment(1);
     Ok(Json(TeamView::of(&team, dev.role.is_lead())))
 }
@@ -397,7 +404,7 @@ pub(crate) async fn revoke_device(
         tracing::info!(device = %id, by = %dev.device.member, "device revoked by a lead");
         metrics::counter!("kith_devices_revoked_total").increment(1);
         // Its live stream ends now, not at its next request.
-        app.sync.live.publish(LiveEvent::Revoked { device: id });
+        app.live.publish(LiveEvent::Revoked { device: id });
     }
     Ok(Json(device_list(&app, &dev).await?))
 }
@@ -416,7 +423,7 @@ pub(crate) async fn takeover_alert(
     Path(id): Path<String>,
 ) -> Result<Json<AlertView>, ApiErr> {
     let id = alert_id(&id)?;
-    let v = app.alerts.take_over(&app.sync, &dev, id, app.clock.now_ms()).await.map_err(alert_err)?;
+    let v = app.alerts.take_over(&dev, id, app.clock.now_ms()).await.map_err(alert_err)?;
     Ok(Json(complete_one(&app, &dev, v).await?))
 }
 
@@ -438,13 +445,13 @@ pub(crate) async fn assign_alert(
     let id = alert_id(&id)?;
     lead_only(&dev, "give an alert to someone else")?;
     let req: AssignRequest = json(&body, r#"{"member": "<member id>"}"#)?;
-    let v = app.alerts.assign(&app.sync, &dev, id, req.member, app.clock.now_ms()).await.map_err(alert_err)?;
+    let v = app.alerts.assign(&dev, id, req.member, app.clock.now_ms()).await.map_err(alert_err)?;
     Ok(Json(complete_one(&app, &dev, v).await?))
 }
 
 /// A `kith://join` link as a QR code: a standalone SVG (no image crates, no network).
 pub fn qr_svg(link: &str) -> Result<String, ServerError> {
     let code = qrcode::QrCode::new(link.as_bytes())
-        .map_err(|e| ServerError::Invalid(format!("the invite link cannot be made into a QR code: {e}")))?;
+        .map_err(|e| ServerError::Internal(format!("the invite link cannot be made into a QR code: {e}")))?;
     Ok(code.render::<qrcode::render::svg::Color<'_>>().min_dimensions(240, 240).quiet_zone(true).build())
 }

@@ -1,5 +1,9 @@
 //! Errors: [`ServerError`] inside the library, [`ApiErr`] on the wire (every non-2xx answer is a
 //! JSON [`kith_proto::ApiError`] with a stable code and a message saying what to do).
+//!
+//! The status says whose fault it is: 4xx for what the caller sent or may not do, 5xx for the
+//! server's own faults (its storage, its stored documents, its own answers), never the other way
+//! round, so a client knows whether retrying can help and an operator what to look at.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,10 +22,14 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Domain(#[from] kith_domain::DomainError),
+    /// The caller's request is not acceptable (4xx).
     #[error("{0}")]
     Invalid(String),
     #[error("the document could not be written: {0}")]
     Automerge(String),
+    /// A fault of the server's own: a stored document it cannot read, an answer it cannot encode (5xx).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// An error answer: HTTP status plus the JSON body.
@@ -124,10 +132,42 @@ impl From<ServerError> for ApiErr {
             ServerError::Storage(s) => s.into(),
             ServerError::Invalid(m) => ApiErr::bad_request("invalid", m),
             ServerError::Domain(d) => ApiErr::bad_request("invalid", d.to_string()),
-            other => {
+            other @ (ServerError::Config(_)
+            | ServerError::Io(_)
+            | ServerError::Automerge(_)
+            | ServerError::Internal(_)) => {
                 tracing::error!(error = %other, "internal error");
                 ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
+    }
+}
+
+impl From<crate::sync::SyncError> for ApiErr {
+    fn from(e: crate::sync::SyncError) -> Self {
+        match e {
+            crate::sync::SyncError::ClientTime(_) => ApiErr::bad_request("bad_client_time", e.to_string()),
+            crate::sync::SyncError::Storage(s) => s.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_own_faults_are_5xx_and_the_callers_mistakes_4xx() {
+        let status = |e: ServerError| ApiErr::from(e).status.as_u16();
+        assert_eq!(status(ServerError::Internal("the answer could not be encoded".into())), 500);
+        assert_eq!(status(ServerError::Automerge("x".into())), 500);
+        assert_eq!(status(ServerError::Io(std::io::Error::other("disk"))), 500);
+        assert_eq!(status(ServerError::Storage(StorageError::Db("locked".into()))), 503);
+        assert_eq!(status(ServerError::Storage(StorageError::Corrupt("bad row".into()))), 503);
+        assert_eq!(status(ServerError::Storage(StorageError::Revoked)), 401);
+        assert_eq!(status(ServerError::Invalid("give the team a name".into())), 400);
+        let e = ApiErr::from(ServerError::Internal("x".into()));
+        assert!(e.body.retryable, "a fault of ours may pass: retrying can help");
+        assert_eq!(ApiErr::from(crate::sync::SyncError::ClientTime(-1)).status.as_u16(), 400);
     }
 }

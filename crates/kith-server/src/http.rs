@@ -39,11 +39,11 @@ use crate::alerts::{AlertEngine, AlertError, AlertEvent, AlertView, CheckinTimes
 use crate::auth;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::docs::DocCache;
+use crate::docs::DocService;
 use crate::error::{ApiErr, ServerError};
 use crate::live::{ChangedEvent, LiveEvent, LiveHub, PresenceEvent, visible};
 use crate::storage::{DeviceAuth, NewDevice, Redeem, Storage};
-use crate::sync::SyncService;
+use crate::sync::{SyncError, SyncService};
 use crate::views;
 use crate::webhooks::Webhooks;
 
@@ -51,7 +51,11 @@ use crate::webhooks::Webhooks;
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
+    /// The documents: cache, loading, the server's own edits.
+    pub docs: Arc<DocService>,
     pub sync: SyncService,
+    /// The live channel: pokes (following the stored changes), presence, alerts, kudos.
+    pub live: Arc<LiveHub>,
     pub metrics: PrometheusHandle,
     /// Every deadline is decided on this clock.
     pub clock: Arc<dyn Clock>,
@@ -85,42 +89,69 @@ impl App {
         let docs = storage.count_docs().await?;
         let metrics = metrics_handle();
         metrics::gauge!("kith_documents").set(docs as f64);
+        let clocks = crate::receipts::DeviceClocks::load(storage.device_offsets().await?);
+        let docs =
+            Arc::new(DocService::new(storage.clone(), config.cache.clone(), config.limits.clone(), actor, clocks));
         let live = Arc::new(LiveHub::new());
-        let alerts = Arc::new(AlertEngine::new(storage.clone(), live.clone()));
+        let alerts = Arc::new(AlertEngine::new(storage.clone(), docs.clone(), live.clone(), clock.clone()));
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
+        let sync =
+            SyncService { storage: storage.clone(), docs: docs.clone(), limits: config.limits.clone(), receipt_key };
         let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
         let app = Arc::new(App {
             ui_dir,
             kudos_limiter,
             storage_status,
             seen: crate::console::Seen::default(),
-            sync: SyncService {
-                storage,
-                cache: DocCache::new(config.cache.max_docs),
-                live,
-                limits: config.limits.clone(),
-                cache_config: config.cache.clone(),
-                server_actor: actor,
-                receipt_key,
-                alerts: std::sync::OnceLock::new(),
-            },
+            docs,
+            sync,
+            live: live.clone(),
             config,
             metrics,
             clock,
             alerts: alerts.clone(),
             webhooks,
         });
-        let _ = app.sync.alerts.set(alerts.clone());
-        alerts.load(&app.sync, app.clock.now_ms()).await?;
+        alerts.load(app.clock.now_ms()).await?;
+        // From here on the deadline engine and the live channel follow what is stored.
+        alerts.follow(live.shutdown_signal());
+        live.follow(storage);
         Ok(app)
+    }
+
+    /// One sync exchange as the HTTP handler runs it: the sync, then (briefly, at most
+    /// `alerts.sync_wait_ms`) waiting for the deadline engine to take in what it stored, so an
+    /// emergency's alert is raised before the device hears "accepted". The engine takes it in
+    /// whether or not this future is then polled to the end.
+    pub async fn sync_exchange(
+        &self,
+        dev: &DeviceAuth,
+        req: kith_proto::SyncRequest,
+    ) -> Result<kith_proto::SyncResponse, SyncError> {
+        let synced = self.sync.sync(dev, req, self.clock.now_ms()).await?;
+        if let Some(seq) = synced.stored_upto {
+            let wait = Duration::from_millis(self.config.alerts.sync_wait_ms);
+            if tokio::time::timeout(wait, self.alerts.caught_up(seq)).await.is_err() {
+                tracing::warn!(seq, "answering a sync before the deadline engine took it in (it still will)");
+            }
+        }
+        Ok(synced.response)
+    }
+
+    /// Waits until every write queued so far is committed and the deadline engine has taken in
+    /// everything stored (tests and benchmarks; a running server does this by itself).
+    pub async fn settled(&self) {
+        if let Err(e) = self.alerts.settle().await {
+            tracing::error!(error = %e, "could not settle the deadline engine");
+        }
     }
 
     /// Evaluates every deadline and escalation step due at `now` (the ticker calls this on the
     /// system clock; tests call it on a manual clock).
     pub async fn run_due(&self, now: i64) -> Result<usize, ServerError> {
-        Ok(self.alerts.run_due(&self.sync, now).await?)
+        Ok(self.alerts.run_due(now).await?)
     }
 
     /// Attempts every webhook delivery due at `now`; returns how many were delivered.
@@ -129,7 +160,7 @@ impl App {
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.sync.storage
+        &self.docs.storage
     }
 }
 
@@ -160,7 +191,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let hub = app.sync.live.clone();
+    let hub = app.live.clone();
     if app.config.alerts.background {
         spawn_background(app.clone());
     }
@@ -180,7 +211,7 @@ pub async fn run(
 fn spawn_background(app: Arc<App>) {
     let tick = Duration::from_millis(app.config.alerts.tick_ms.max(10));
     let a = app.clone();
-    let mut stop = app.sync.live.shutdown_signal();
+    let mut stop = app.live.shutdown_signal();
     tokio::spawn(async move {
         loop {
             let now = a.clock.now_ms();
@@ -188,7 +219,9 @@ fn spawn_background(app: Arc<App>) {
                 tracing::error!(error = %e, "deadline scan failed; retrying");
             }
             let wait = match a.alerts.next_wake().await {
-                Some(t) => Duration::from_millis(u64::try_from(t - a.clock.now_ms()).unwrap_or(0)).min(tick),
+                Some(t) => {
+                    Duration::from_millis(u64::try_from(t.saturating_sub(a.clock.now_ms())).unwrap_or(0)).min(tick)
+                }
                 None => tick,
             };
             tokio::select! {
@@ -198,7 +231,7 @@ fn spawn_background(app: Arc<App>) {
             }
         }
     });
-    let mut stop = app.sync.live.shutdown_signal();
+    let mut stop = app.live.shutdown_signal();
     tokio::spawn(async move {
         loop {
             let now = app.clock.now_ms();
@@ -206,7 +239,9 @@ fn spawn_background(app: Arc<App>) {
                 tracing::error!(error = %e, "webhook delivery failed; retrying");
             }
             let wait = match app.storage().next_delivery_at().await {
-                Ok(Some(t)) => Duration::from_millis(u64::try_from(t - app.clock.now_ms()).unwrap_or(0)).min(tick),
+                Ok(Some(t)) => {
+                    Duration::from_millis(u64::try_from(t.saturating_sub(app.clock.now_ms())).unwrap_or(0)).min(tick)
+                }
                 _ => tick,
             };
             tokio::select! {
@@ -590,8 +625,8 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
             ));
         }
     };
-    let member = Member { id: member_id, name, role, buddies: vec![], phone: None };
-    if let Err(e) = app.sync.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
+    let member = Member::new(member_id, name, role);
+    if let Err(e) = app.docs.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
         tracing::error!(team = %team.id, error = %e, "could not add the new member to the team document");
     }
     Ok(Json(JoinResponse {
@@ -621,7 +656,7 @@ struct ProtocolProbe {
 #[utoipa::path(post, path = "/v1/sync",
     request_body(content = Vec<u8>, content_type = "application/cbor", description = "A CBOR `SyncRequest` (kith-proto, docs/protocol.md)"),
     responses((status = 200, content_type = "application/cbor", body = Vec<u8>, description = "A CBOR `SyncResponse`"),
-        (status = 400, body = ApiErrorDoc, description = "The body is not a sync request"),
+        (status = 400, body = ApiErrorDoc, description = "The body is not a sync request (`malformed_body`), or the device's clock reads no usable time (`bad_client_time`: before 1970 or after 9999)"),
         (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
         (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
@@ -659,8 +694,9 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
             false,
         ));
     }
-    let resp = app.sync.sync(&dev, req, app.clock.now_ms()).await?;
-    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Invalid(e.to_string()))?;
+    let resp = app.sync_exchange(&dev, req).await?;
+    // Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
+    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Internal(format!("the sync answer: {e}")))?;
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
 }
@@ -685,7 +721,7 @@ async fn live(
     State(app): State<Arc<App>>,
     AuthDevice(dev): AuthDevice,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let hub = app.sync.live.clone();
+    let hub = app.live.clone();
     let d = dev.device.clone();
     let is_lead = dev.role.is_lead();
     let rx = hub.subscribe();
@@ -744,9 +780,6 @@ fn presence_event(p: &PresenceEvent) -> Option<Event> {
 
 pub use kith_api::{BoardEntry, BoardResponse, BoardSource};
 
-/// Shift documents looked at per member to find their current shift.
-const BOARD_SHIFTS_PER_MEMBER: usize = 4;
-
 #[utoipa::path(get, path = "/v1/board",
     responses((status = 200, body = BoardResponse, description = "The team board, most urgent first"),
         (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
@@ -754,22 +787,12 @@ const BOARD_SHIFTS_PER_MEMBER: usize = 4;
 async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Result<Json<BoardResponse>, ApiErr> {
     let now = app.clock.now_ms();
     let team_id = dev.device.team;
-    let team = app
-        .sync
-        .with_doc(team_id.uuid(), |st| team::read(&st.doc))
-        .await?
-        .ok_or_else(|| ApiErr::for_status(StatusCode::NOT_FOUND))?
-        .map_err(|e| ServerError::Invalid(format!("the team document is not readable: {e}")))?;
-    let mut shifts = Vec::new();
-    for m in &team.members {
-        for id in app.storage().recent_shifts(team_id, m.id, BOARD_SHIFTS_PER_MEMBER).await? {
-            if let Some(Ok(s)) = app.sync.with_doc(id, |st| kith_domain::doc::shift::read(&st.doc)).await? {
-                shifts.push(s);
-            }
-        }
-    }
-    let presence = app.sync.live.team_presence(team_id);
-    let mut alerts = app.alerts.list(&app.sync, &dev, false).await?;
+    let team = views::load_team(&app, team_id).await?;
+    // Every active shift of the team (and each member's last ended one), on the server's clock.
+    let ids = app.storage().board_shifts(team_id).await?;
+    let shifts: Vec<_> = views::server_shifts(&app, ids, Timestamp(now)).await?.into_iter().map(|(_, s)| s).collect();
+    let presence = app.live.team_presence(team_id);
+    let mut alerts = app.alerts.list(&dev, false).await?;
     crate::console::complete_alerts(&app, &dev, &team, &mut alerts, false).await?;
     // Statuses and owners follow every alert of the team, whoever is looking.
     let facts = crate::console::team_facts(&app, team_id).await?;
@@ -903,13 +926,7 @@ struct AlertsQuery {
 }
 
 pub(crate) fn alert_err(e: AlertError) -> ApiErr {
-    match e {
-        AlertError::NotFound => ApiErr::new(StatusCode::NOT_FOUND, "alert_unknown", e.to_string(), false),
-        AlertError::Forbidden(m) => ApiErr::forbidden(m),
-        AlertError::Conflict(m) => ApiErr::new(StatusCode::CONFLICT, "alert_conflict", m, false),
-        AlertError::Invalid(m) => ApiErr::bad_request("invalid", m),
-        AlertError::Storage(s) => s.into(),
-    }
+    e.into()
 }
 
 #[utoipa::path(get, path = "/v1/alerts",
@@ -923,7 +940,7 @@ async fn list_alerts(
     AuthDevice(dev): AuthDevice,
     axum::extract::Query(q): axum::extract::Query<AlertsQuery>,
 ) -> Result<Json<AlertList>, ApiErr> {
-    let mut alerts = app.alerts.list(&app.sync, &dev, q.all).await?;
+    let mut alerts = app.alerts.list(&dev, q.all).await?;
     let team = views::load_team(&app, dev.device.team).await?;
     crate::console::complete_alerts(&app, &dev, &team, &mut alerts, true).await?;
     Ok(Json(AlertList { server_time: app.clock.now_ms(), alerts }))
@@ -949,7 +966,7 @@ async fn claim_alert(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<AlertView>, ApiErr> {
     let id = alert_id(&id)?;
-    let v = app.alerts.claim(&app.sync, &dev, id, app.clock.now_ms()).await.map_err(alert_err)?;
+    let v = app.alerts.claim(&dev, id, app.clock.now_ms()).await.map_err(alert_err)?;
     Ok(Json(crate::console::complete_one(&app, &dev, v).await?))
 }
 
@@ -981,7 +998,7 @@ async fn resolve_alert(
         let code = if note.len() > limits::ALERT_NOTE.max_bytes { "note_too_long" } else { "bad_note" };
         return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
-    let v = app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map_err(alert_err)?;
+    let v = app.alerts.resolve(&dev, id, note, app.clock.now_ms()).await.map_err(alert_err)?;
     Ok(Json(crate::console::complete_one(&app, &dev, v).await?))
 }
 

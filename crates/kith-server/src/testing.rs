@@ -226,6 +226,42 @@ impl TestServer {
         crate::admin::revoke(self.storage().as_ref(), device, self.now()).await.expect("revoke")
     }
 
+    /// Writes into a stored document as the server's own actor with no check at all (no write
+    /// schema, no validation, no size cap), stored as an older or buggy server could have stored
+    /// it: a plain append with nothing derived from it. What a server today would refuse is how
+    /// such stored text looks to devices and views. The deadline engine and the live channel
+    /// follow the stored change as they follow any. Returns false if the edit changed nothing.
+    pub async fn write_unchecked(
+        &self,
+        doc: uuid::Uuid,
+        edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
+    ) -> bool {
+        let docs = &self.app().docs;
+        let slot = docs.cache.slot(doc);
+        let mut guard = slot.lock().await;
+        assert!(crate::docs::ensure_loaded(docs.storage.as_ref(), doc, &mut guard).await.unwrap(), "no document {doc}");
+        let st = guard.as_ref().unwrap();
+        let mut fork = st.doc.clone();
+        fork.set_actor(docs.server_actor.clone());
+        fork.transact(edit).map_err(|f| f.error).expect("the unchecked edit");
+        let Some(change) = fork.get_last_local_change() else { return false };
+        let batch = crate::storage::AppendChanges {
+            meta: st.meta.clone(),
+            create: false,
+            changes: vec![crate::storage::NewChange {
+                hash: change.hash().0.to_vec(),
+                bytes: change.raw_bytes().to_vec(),
+                actor: docs.server_actor.to_bytes().to_vec(),
+                device: None,
+            }],
+            received_at: self.now(),
+        };
+        docs.storage.append_changes(batch).await.expect("store the unchecked change");
+        // The cached copy is read again from storage, which now holds the change.
+        *guard = None;
+        true
+    }
+
     /// Shuts the server down gracefully (in-flight requests finish) and closes the database.
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {

@@ -247,7 +247,7 @@ impl Webhooks {
             .no_proxy()
             .dns_resolver(Arc::new(CheckedResolver { allow_private: config.webhook_allow_private }))
             .build()
-            .map_err(|e| ServerError::Invalid(format!("cannot build the webhook client: {e}")))?;
+            .map_err(|e| ServerError::Internal(format!("cannot build the webhook client: {e}")))?;
         Ok(Webhooks { storage, http, config, pass: tokio::sync::Mutex::new(()), queued: tokio::sync::Notify::new() })
     }
 

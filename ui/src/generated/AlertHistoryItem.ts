@@ -6,7 +6,7 @@ import type { AlertAction } from "./AlertAction";
  */
 export type AlertHistoryItem = { 
 /**
- * Server clock (ms); for a reply, when the lead wrote it.
+ * Server clock (ms); for a reply, when the lead wrote it, as its receipt puts it on the server clock.
  */
 at: number, action: AlertAction, 
 /**

@@ -22,7 +22,8 @@ phone: string | null,
  */
 alert_since: Timestamp | null, shift: string | null, purpose: string | null, 
 /**
- * Device time of the last check-in (ms).
+ * When the last check-in was made: on the server's board, its effective time on the server's
+ * clock (docs/alerts.md); on a device's own board, its device time.
  */
 last_checkin: Timestamp | null, next_due: Timestamp | null, planned_end: Timestamp | null, 
 /**

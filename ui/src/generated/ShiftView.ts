@@ -16,7 +16,8 @@ import type { Timestamp } from "./Timestamp";
  */
 export type ShiftView = { id: ShiftId, worker: MemberId, worker_name: string, purpose: string, started_at: Timestamp, 
 /**
- * The planned end in force (after extensions).
+ * The planned end in force (after extensions). From the server, on its clock (see
+ * [`ShiftView::with_deadlines_of`]), like `next_due` and `overdue_at`.
  */
 planned_end: Timestamp, interval_s: number, buddies: Array<MemberRef>, extensions: Array<ExtensionView>, ended: EndView | null, 
 /**
@@ -32,8 +33,8 @@ next_due: Timestamp | null,
  */
 overdue_at: Timestamp | null, due: DueState, due_reason: DueReason | null, 
 /**
- * What the shift's badge says, from its latest check-in, its deadlines and (on the server)
- * its alerts: a shift in emergency never reads "on track" (`rules::shift_status`).
+ * What the shift's badge says, from its latest check-in, its deadlines and (on the server,
+ * on its clock) its alerts: a shift in emergency never reads "on track" (`rules::shift_status`).
  */
 status: BoardStatus, 
 /**

@@ -67,16 +67,15 @@ impl Server {
         self.rt.block_on(self.s().invite(team, role))
     }
 
-    /// Writes into a stored document as the server's own actor, skipping every check: how text
-    /// stored by an older server (before it checked characters) or written by a buggy one looks
-    /// to devices today.
+    /// Writes into a stored document as the server's own actor, skipping every check (a plain
+    /// append, [`TestServer::write_unchecked`]): how text stored by an older server (before it
+    /// checked characters) or written by a buggy one looks to devices today.
     pub fn write_unchecked(
         &self,
         doc: uuid::Uuid,
         edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
     ) {
-        let app = self.s().app().clone();
-        self.rt.block_on(app.sync.server_edit(doc, edit, kith_server::now_ms())).expect("an unchecked server edit");
+        assert!(self.rt.block_on(self.s().write_unchecked(doc, edit)), "the unchecked edit changed nothing");
     }
 
     pub fn revoke(&self, device: DeviceId) -> bool {

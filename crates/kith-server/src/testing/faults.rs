@@ -128,9 +128,25 @@ impl Storage for FaultyStorage {
         self.inner.append_changes(batch).await
     }
 
-    async fn append_changes_tracked(&self, batch: AppendChanges, track: Option<Tracking>) -> StorageResult<Vec<u64>> {
+    async fn append_changes_with(&self, batch: AppendChanges, derived: Derived) -> StorageResult<Vec<u64>> {
         self.faults.check_append()?;
-        self.inner.append_changes_tracked(batch, track).await
+        self.inner.append_changes_with(batch, derived).await
+    }
+
+    async fn flush(&self) -> StorageResult<()> {
+        self.inner.flush().await
+    }
+
+    fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.committed()
+    }
+
+    async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>> {
+        self.inner.stored_since(after, limit).await
+    }
+
+    fn take_notes(&self) -> Option<tokio::sync::mpsc::Receiver<Committed>> {
+        self.inner.take_notes()
     }
 
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
@@ -167,6 +183,20 @@ impl Storage for FaultyStorage {
 
     async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
         self.inner.recent_shifts(team, member, limit).await
+    }
+
+    async fn member_shifts(
+        &self,
+        team: TeamId,
+        member: MemberId,
+        since: Option<i64>,
+        limit: usize,
+    ) -> StorageResult<Vec<Uuid>> {
+        self.inner.member_shifts(team, member, since, limit).await
+    }
+
+    async fn board_shifts(&self, team: TeamId) -> StorageResult<Vec<ShiftId>> {
+        self.inner.board_shifts(team).await
     }
 
     async fn insert_alert(&self, alert: AlertRecord, event: Option<WebhookEvent>) -> StorageResult<bool> {
@@ -224,16 +254,24 @@ impl Storage for FaultyStorage {
         self.inner.set_device_offset(device, offset_ms, at).await
     }
 
-    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64)>> {
+    async fn shift_receipts(&self, shifts: Vec<ShiftId>) -> StorageResult<Vec<StoredReceipts>> {
+        self.inner.shift_receipts(shifts).await
+    }
+
+    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64, i64)>> {
         self.inner.device_offsets().await
     }
 
-    async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()> {
+    async fn track_shifts(&self, shifts: Vec<Tracking>) -> StorageResult<()> {
         self.inner.track_shifts(shifts).await
     }
 
     async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>> {
         self.inner.active_shifts().await
+    }
+
+    async fn untracked_shifts(&self, limit: usize) -> StorageResult<Vec<(ShiftId, i64)>> {
+        self.inner.untracked_shifts(limit).await
     }
 
     async fn set_webhook(&self, team: TeamId, hook: Option<WebhookConfig>) -> StorageResult<()> {
