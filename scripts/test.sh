@@ -2,7 +2,8 @@
 # Runs every check and test of Kith. Installs what it needs first (idempotently).
 # Usage: scripts/test.sh
 #
-# 1. the UI (ui/): npm ci, the phone web app's engine (crates/kith-web in WebAssembly), vite build
+# 1. the UI (ui/): npm ci, the phone web app's engine (crates/kith-web in WebAssembly; its bindings
+#    tested in Chromium), vite build
 #    (the app's build embeds ui/dist, the server serves it), vitest, svelte-check
 # 2. Rust: cargo fmt --check, clippy -D warnings, cargo deny (deny.toml: licences, bans, sources,
 #    advisories when the RustSec database can be fetched), cargo test --workspace (the app included)
@@ -77,6 +78,7 @@ run_step() {
 run_step "the phone web app's engine (kith-web, WebAssembly)" kith_build_web
 echo "==> building the UI (ui/dist)"
 (cd ui && npm run build)
+run_step "kith-web: the engine's bindings in Chromium (wasm-bindgen-test)" kith_test_web
 run_step "ui: vitest" env NO_COLOR=1 CI=true npm --prefix ui test
 run_step "ui: svelte-check" npm --prefix ui run check
 

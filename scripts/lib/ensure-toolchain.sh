@@ -44,8 +44,11 @@ kith_ensure_cargo_deny() {
 }
 
 # The phone web app (crates/kith-web, docs/app.md): the WebAssembly target and wasm-bindgen's
-# command line at exactly the version of the wasm-bindgen crate in Cargo.lock (the two must match).
+# command line at exactly the version of the wasm-bindgen crate in Cargo.lock (the two must match;
+# it brings wasm-bindgen-test-runner too).
 kith_ensure_wasm() {
+  # Chromium and its driver run the bindings' tests (wasm-bindgen-test-runner, kith_test_web).
+  kith_apt_install chromium chromium-driver
   if command -v rustup >/dev/null 2>&1; then
     rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
   fi

@@ -16,3 +16,10 @@ kith_build_web() {
     "$target/wasm32-unknown-unknown/wasm/kith_web.wasm" || return 1
   echo "==> $out/kith_web_bg.wasm: $(wc -c <"$out/kith_web_bg.wasm") bytes, $(gzip -9c "$out/kith_web_bg.wasm" | wc -c) gzipped"
 }
+
+# The bindings' tests (crates/kith-web/tests, wasm-bindgen-test) in headless Chromium through
+# Debian's chromedriver (crates/kith-web/webdriver.json: the browser and its flags).
+kith_test_web() {
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner CHROMEDRIVER=/usr/bin/chromedriver \
+    cargo test --locked -p kith-web --target wasm32-unknown-unknown
+}
