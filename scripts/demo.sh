@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Kith and runs it: the team server (kith-server, embedded SQLite) on 127.0.0.1:8457, serving
-# the lead dashboard (ui/dist) at its root; a demo team made with the admin commands; a lead and a
+# the UI (ui/dist) at its root: the lead dashboard, and the phone web app (Kith's engine in
+# WebAssembly, offline); a demo team made with the admin commands; a lead and a
 # worker who join it with the `kith` client and play a short scripted shift; and the desktop app
 # (Tauri), signed in as a second worker of the team. The server then keeps running in the
 # foreground until Ctrl-C (which also closes the app).
@@ -10,10 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/ensure-toolchain.sh
 . scripts/lib/ensure-app.sh
+. scripts/lib/web.sh
 kith_ensure_rust
+kith_ensure_wasm
 kith_ensure_app_build
 kith_ensure_ui
 
+kith_build_web
 echo "==> building the UI (ui/dist)"
 (cd ui && npm run build)
 echo "==> building kith-server, kith and the app (release)"
@@ -146,6 +150,8 @@ browser_code=$(admin invite --team "$team_id" --role lead --expires 1d)
 echo "$browser_code"
 app_code=$(admin invite --team "$team_id" --role member --expires 1d)
 echo "$app_code"
+phone_code=$(admin invite --team "$team_id" --role member --expires 1d)
+echo "$phone_code"
 # The app joins with it itself on its first start (KITH_JOIN_LINK and KITH_NAME), as a device of
 # its own in .kith-demo/app: the same join its Join screen does.
 app_link="kith://join?server=http%3A%2F%2F${addr/:/%3A}&code=$app_code"
@@ -168,6 +174,11 @@ cat <<EOF
 == Kith is running ==
 Dashboard:    $url/   open it in a browser and join with the lead invite code $browser_code
               (as the Join screen asks: server address $url, invite code $browser_code, your name)
+Phone app:    $url/?code=$phone_code   the worker's web app (Kith's engine in WebAssembly): open
+              it in another browser profile (or Chromium's device toolbar at 390x844), give a name,
+              start a shift, then go offline (DevTools, Network: Offline) and check in; reload;
+              back online the check-ins reach the dashboard. On a real phone it needs HTTPS
+              (docs/app.md, "The phone web app").
 $app_note
 Team server:  $url   (health: $url/healthz, metrics: $url/metrics, API: $url/openapi.json)
 Server data:  .kith-demo/server (SQLite), log: .kith-demo/server.log

@@ -5,6 +5,9 @@
 # KITH_REQUIRE_ADVISORIES=1 makes a failed fetch an error (for CI with network access).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# cargo deny reads the metadata of every package in Cargo.lock, for every target; a build downloads
+# only what it compiles (wasm-bindgen-test's optional minicov, say, is never compiled here).
+cargo fetch --locked --quiet
 cargo deny --offline --locked check licenses bans sources
 if cargo deny fetch db >/dev/null 2>&1; then
   cargo deny --offline --locked check advisories

@@ -2,17 +2,22 @@
 # Runs every check and test of Kith. Installs what it needs first (idempotently).
 # Usage: scripts/test.sh
 #
-# 1. the UI (ui/): npm ci, vite build (the app's build embeds ui/dist), vitest, svelte-check
+# 1. the UI (ui/): npm ci, the phone web app's engine (crates/kith-web in WebAssembly; its bindings
+#    tested in Chromium), vite build
+#    (the app's build embeds ui/dist, the server serves it), vitest, svelte-check
 # 2. Rust: cargo fmt --check, clippy -D warnings, cargo deny (deny.toml: licences, bans, sources,
 #    advisories when the RustSec database can be fetched), cargo test --workspace (the app included)
 # 3. end to end (e2e/): the real kith-server, kith clients, the dashboard in Chromium (Playwright)
-#    and the real Tauri app under Xvfb through tauri-driver and WebKitWebDriver
+#    (the dashboard, and the phone web app with phone emulation, offline) and the real Tauri app
+#    under Xvfb through tauri-driver and WebKitWebDriver
 # The last line sums up every test run by all three: "Summary: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/ensure-toolchain.sh
 . scripts/lib/ensure-app.sh
+. scripts/lib/web.sh
 kith_ensure_rust
+kith_ensure_wasm
 kith_ensure_cargo_deny
 kith_ensure_app_build
 kith_ensure_ui
@@ -68,9 +73,12 @@ run_step() {
   failed=$((failed + f))
 }
 
-# The app's build embeds ui/dist: without it nothing else can be built.
+# The app's build embeds ui/dist: without it nothing else can be built. The web app's engine first:
+# the UI's build bundles it.
+run_step "the phone web app's engine (kith-web, WebAssembly)" kith_build_web
 echo "==> building the UI (ui/dist)"
 (cd ui && npm run build)
+run_step "kith-web: the engine's bindings in Chromium (wasm-bindgen-test)" kith_test_web
 run_step "ui: vitest" env NO_COLOR=1 CI=true npm --prefix ui test
 run_step "ui: svelte-check" npm --prefix ui run check
 

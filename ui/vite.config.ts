@@ -1,12 +1,13 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vitest/config';
+import { serviceWorker } from './sw/plugin.js';
 
 // One build for both hosts: the Tauri app (frontendDist = ../ui/dist) and kith-server (`ui_dir`,
 // served at `/`). A relative base makes asset URLs work under either. Everything is bundled: no
 // remote content, no inline scripts (the app's CSP is `default-src 'self'`).
 export default defineConfig({
   base: './',
-  plugins: [svelte()],
+  plugins: [svelte(), serviceWorker()],
   clearScreen: false,
   server: { port: 5173, strictPort: true },
   build: {

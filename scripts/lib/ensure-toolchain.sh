@@ -42,3 +42,29 @@ kith_ensure_cargo_deny() {
     cargo install cargo-deny --locked --version 0.20.2
   fi
 }
+
+# The phone web app (crates/kith-web, docs/app.md): the WebAssembly target and wasm-bindgen's
+# command line at exactly the version of the wasm-bindgen crate in Cargo.lock (the two must match;
+# it brings wasm-bindgen-test-runner too).
+kith_ensure_wasm() {
+  # Chromium and its driver run the bindings' tests (wasm-bindgen-test-runner, kith_test_web).
+  kith_apt_install chromium chromium-driver
+  if command -v rustup >/dev/null 2>&1; then
+    rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  fi
+  local want have=""
+  want=$(awk '/^name = "wasm-bindgen"$/ { getline; sub(/^version = "/, ""); sub(/"$/, ""); print; exit }' Cargo.lock)
+  if ! command -v wasm-bindgen >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  fi
+  command -v wasm-bindgen >/dev/null 2>&1 && have=$(wasm-bindgen --version | awk '{print $2}')
+  if [ -n "$want" ] && [ "$have" != "$want" ]; then
+    echo "==> installing wasm-bindgen-cli $want (cargo install, into ${CARGO_HOME:-$HOME/.cargo}/bin)"
+    # Its own target directory: the workspace's CARGO_TARGET_DIR is for the workspace. With its
+    # lock file; if the registry no longer has a version locked there (a yanked crate), with the
+    # newest compatible versions instead.
+    # No TLS: the command line never downloads anything here (its default features build rustls).
+    env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --locked --no-default-features --version "$want" ||
+      env -u CARGO_TARGET_DIR cargo install wasm-bindgen-cli --no-default-features --version "$want"
+  fi
+}

@@ -187,6 +187,40 @@ impl From<ClientError> for ApiError {
     }
 }
 
+impl ClientError {
+    /// The core's refusal of an operation on the store at `path`, as the app and the command line
+    /// word it.
+    pub fn from_op(e: kith_core::OpError<StoreError>, path: &std::path::Path) -> ClientError {
+        use kith_core::OpError as O;
+        match e {
+            O::NotJoined => ClientError::NotJoined,
+            O::Invalid(m) => ClientError::Invalid(m),
+            O::PurposeMissing => ClientError::PurposeMissing,
+            O::ReasonMissing => ClientError::ReasonMissing,
+            O::IntervalOutOfPolicy { interval, min, max, default } => {
+                ClientError::IntervalOutOfPolicy { interval, min, max, default }
+            }
+            O::OwnBuddy(m) => ClientError::OwnBuddy(m),
+            O::AlreadyOnShift { shift } => ClientError::AlreadyOnShift { shift },
+            O::NotOnShift { what } => ClientError::NotOnShift { what },
+            O::NotLead => ClientError::NotLead,
+            O::CheckInNotFound(c) => ClientError::CheckInNotFound(c),
+            O::ShiftNotFound(s) => ClientError::ShiftNotFound(s),
+            O::MemberNotFound(m) => ClientError::MemberNotFound(m),
+            O::TeamNotReceived => ClientError::TeamNotReceived,
+            O::TeamMissing { id } => ClientError::TeamMissing { id, path: path.to_path_buf() },
+            O::Damaged { what, reason } => ClientError::Damaged { what, path: path.to_path_buf(), reason },
+            O::Domain(d) => ClientError::Domain(d),
+            O::Repo(s) => ClientError::Store(s),
+        }
+    }
+
+    /// [`ClientError::from_op`] for checks that never touch a store.
+    pub fn from_op_no_path(e: kith_core::OpError<StoreError>) -> ClientError {
+        ClientError::from_op(e, std::path::Path::new(""))
+    }
+}
+
 impl From<SyncError> for ClientError {
     fn from(e: SyncError) -> ClientError {
         match e {

@@ -23,12 +23,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kith_api::{
-    AlertList, AlertView, AppState, BoardEntry, BoardResponse, BoardSource, ChangedEvent, DeviceList, HealthResponse,
-    InviteResponse, Kudos, Me, MemberRef, PolicyView, PresenceView, ReminderView, Settings, ShiftView, SyncState,
-    TeamView, WriteResult,
+    AlertList, AlertView, AppState, BoardResponse, BoardSource, ChangedEvent, DeviceList, HealthResponse,
+    InviteResponse, Kudos, PresenceView, ReminderView, ShiftView, SyncState, TeamView, WriteResult,
 };
-use kith_domain::health::{self, Window};
-use kith_domain::{CheckInStatus, Location, LocationPrecision, MemberId, Role, Secs, Shift, Team, Timestamp};
+use kith_domain::{CheckInStatus, MemberId, Shift, Timestamp};
 use kith_proto::JoinRequest;
 use kith_store::Store;
 use kith_sync::live::LiveEvent;
@@ -308,55 +306,18 @@ impl Client {
         Ok(sync_view(status.as_ref(), pending, last, offset))
     }
 
-    /// Everything the main screens need.
+    /// Everything the main screens need (the core's view, [`kith_core::views::app_state`]).
     pub async fn state(&self) -> Result<AppState, ClientError> {
         let sync = self.sync_state().await?;
-        let settings = self.with_store(|s| profile::read_settings(s)).await?;
         let now = self.now();
-        let Ok(prof) = self.profile() else {
-            return Ok(AppState {
-                joined: false,
-                me: None,
-                policy: None,
-                team: Vec::new(),
-                shift: None,
-                last_shift: None,
-                sync,
-                next_reminder: None,
-                settings,
-                now,
-            });
-        };
-        let link = self.link();
-        let p = prof.clone();
-        let (team, shifts, reminder) = self
-            .with_store(move |s| {
-                let team = match local::team(s, &p) {
-                    Ok(t) => Some(t),
-                    Err(ClientError::TeamNotReceived) => None,
-                    Err(e) => return Err(e),
-                };
-                let shifts = local::my_shifts(s, p.member_id, &mut |_| {})?;
-                let reminder = kith_sync::next_reminder(s, p.member_id, now)?;
-                Ok((team, shifts, reminder))
-            })
-            .await?;
-        let team_or_empty = team.clone().unwrap_or_else(|| empty_team(&prof));
-        let view = |sh: &Shift| ShiftView::from_shift(sh, &team_or_empty, now, prof.member_id);
-        let shift = local::active_shift(&shifts).map(view);
-        let last_shift = shifts.iter().rev().find(|s| !s.is_active()).map(view);
-        Ok(AppState {
-            joined: true,
-            me: Some(me_view(&prof, team.as_ref(), link.as_ref())),
-            policy: team.as_ref().map(PolicyView::from_team),
-            team: team.as_ref().map(MemberRef::team).unwrap_or_default(),
-            shift,
-            last_shift,
-            sync,
-            next_reminder: reminder.map(reminder_view),
-            settings,
-            now,
+        let prof = self.profile().ok();
+        let link = self.link().map(|l| l.info());
+        self.with_store(move |s| {
+            let path = s.path().to_path_buf();
+            kith_core::views::app_state(s, prof.as_ref(), link.as_ref(), sync, now)
+                .map_err(|e| ClientError::from_op(e, &path))
         })
+        .await
     }
 
     /// Every reminder of my running shifts (device clock), earliest first, including those
@@ -505,46 +466,25 @@ impl Client {
     async fn shift_view(&self, shift: Shift) -> Result<ShiftView, ClientError> {
         let prof = self.profile()?;
         let now = self.now();
-        let p = prof.clone();
-        let team = self.with_store(move |s| Ok(local::team(s, &p).ok())).await?;
-        let team = team.unwrap_or_else(|| empty_team(&prof));
-        Ok(ShiftView::from_shift(&shift, &team, now, prof.member_id))
+        self.with_store(move |s| {
+            let path = s.path().to_path_buf();
+            kith_core::views::shift_view(s, &prof, &shift, now).map_err(|e| ClientError::from_op(e, &path))
+        })
+        .await
     }
 
     /// Starts a shift; what is left out comes from the last shift, then the policy.
     pub async fn start_shift(&self, input: StartShiftInput) -> Result<WriteResult, ClientError> {
         let prof = self.profile()?;
         let now = self.now();
-        let req = local::StartShift {
-            purpose: input.purpose.filter(|p| !p.trim().is_empty()),
-            planned_end: input.planned_end,
-            interval: input.interval_s.map(Secs),
-            buddies: match input.buddies {
-                None => local::Buddies::FromLastShift,
-                Some(b) if b.is_empty() => local::Buddies::None,
-                Some(b) => local::Buddies::These(b),
-            },
-        };
-        let started = self
+        let shift = self
             .with_store(move |s| {
-                let started = local::start_shift(s, &prof, req, now, &mut warn_log)?;
-                // Remembered for the next start-shift form; a failure here never undoes the shift.
-                let old = profile::read_settings(s).unwrap_or_default();
-                let set = Settings {
-                    last_purpose: Some(started.shift.purpose.clone()),
-                    last_interval_s: Some(started.shift.interval.get()),
-                    buddies: started.shift.buddies.clone(),
-                    ..old.clone()
-                };
-                if set != old
-                    && let Err(e) = profile::write_settings(s, &set)
-                {
-                    warn_log(format!("could not remember this shift's choices: {e}"));
-                }
-                Ok(started)
+                let path = s.path().to_path_buf();
+                kith_core::commands::start_shift(s, &prof, input, now, &mut warn_log)
+                    .map_err(|e| ClientError::from_op(e, &path))
             })
             .await?;
-        self.write_result(started.shift).await
+        self.write_result(shift).await
     }
 
     /// Checks in to the running shift ("I'm OK", "I'd like support", emergency). A call for help
@@ -552,63 +492,34 @@ impl Client {
     pub async fn check_in(&self, input: CheckInInput) -> Result<WriteResult, ClientError> {
         let prof = self.profile()?;
         let now = self.now();
+        let emergency = input.status == CheckInStatus::Emergency;
         let checked = self
             .with_store(move |s| {
-                let settings = profile::read_settings(s).unwrap_or_default();
-                let location = match (input.lat, input.lon) {
-                    (None, None) => None,
-                    (Some(lat), Some(lon)) => match settings.location_precision {
-                        // The worker chose to share no location: the position stays on the device.
-                        LocationPrecision::None => None,
-                        p => Location::shared(p, lat, lon)?,
-                    },
-                    _ => return Err(ClientError::Invalid("a position needs both lat and lon".into())),
-                };
-                let visibility = input.note_visibility.unwrap_or(settings.note_visibility);
-                let req = local::NewCheckIn {
-                    status: input.status,
-                    mood: local::rating(input.mood, "mood")?,
-                    confidence: local::rating(input.confidence, "confidence")?,
-                    note: local::note(input.note.as_deref(), visibility)?,
-                    location,
-                };
-                let checked = local::check_in(s, &prof, req, now, &mut warn_log)?;
-                // Only when they changed: a check-in costs one disk write, not two.
-                let set = Settings {
-                    last_mood: input.mood.or(settings.last_mood),
-                    last_confidence: input.confidence.or(settings.last_confidence),
-                    ..settings.clone()
-                };
-                if set != settings
-                    && let Err(e) = profile::write_settings(s, &set)
-                {
-                    warn_log(format!("could not remember the check-in's ratings: {e}"));
-                }
-                Ok(checked)
+                let path = s.path().to_path_buf();
+                kith_core::commands::check_in(s, &prof, input, now, &mut warn_log)
+                    .map_err(|e| ClientError::from_op(e, &path))
             })
             .await;
-        let checked = match checked {
+        let (_, shift) = match checked {
             Ok(c) => c,
             // Never let a failed emergency look like a routine error.
-            Err(e) if input.status == CheckInStatus::Emergency => {
-                return Err(ClientError::EmergencyNotSaved(Box::new(e)));
-            }
+            Err(e) if emergency => return Err(ClientError::EmergencyNotSaved(Box::new(e))),
             Err(e) => return Err(e),
         };
-        self.write_result(checked.shift).await
+        self.write_result(shift).await
     }
 
     /// Moves the running shift's planned end, with a reason.
     pub async fn extend_shift(&self, input: ExtendInput) -> Result<WriteResult, ClientError> {
         let prof = self.profile()?;
         let now = self.now();
-        let id = self
+        let shift = self
             .with_store(move |s| {
-                let (before, _) = local::extend(s, &prof, input.new_end, &input.reason, now, &mut warn_log)?;
-                Ok(before.id)
+                let path = s.path().to_path_buf();
+                kith_core::commands::extend_shift(s, &prof, input, now, &mut warn_log)
+                    .map_err(|e| ClientError::from_op(e, &path))
             })
             .await?;
-        let shift = self.with_store(move |s| local::shift(s, id)).await?;
         self.write_result(shift).await
     }
 
@@ -618,8 +529,9 @@ impl Client {
         let now = self.now();
         let shift = self
             .with_store(move |s| {
-                let (before, _) = local::end(s, &prof, input.note.as_deref(), now, &mut warn_log)?;
-                local::shift(s, before.id)
+                let path = s.path().to_path_buf();
+                kith_core::commands::end_shift(s, &prof, input, now, &mut warn_log)
+                    .map_err(|e| ClientError::from_op(e, &path))
             })
             .await?;
         self.write_result(shift).await
@@ -657,17 +569,9 @@ impl Client {
 
     /// Saves the settings and returns the new state.
     pub async fn save_settings(&self, input: SaveSettingsInput) -> Result<AppState, ClientError> {
+        kith_core::commands::check_settings(self.profile().ok().as_ref(), &input)
+            .map_err(ClientError::from_op_no_path)?;
         let settings = input.settings;
-        if let Ok(p) = self.profile()
-            && settings.buddies.contains(&p.member_id)
-        {
-            return Err(ClientError::OwnBuddy(p.member_id));
-        }
-        if settings.last_mood.is_some_and(|m| !(1..=5).contains(&m))
-            || settings.last_confidence.is_some_and(|m| !(1..=5).contains(&m))
-        {
-            return Err(ClientError::Invalid("ratings are whole numbers from 1 to 5".into()));
-        }
         self.with_store(move |s| profile::write_settings(s, &settings)).await?;
         self.state().await
     }
@@ -693,30 +597,15 @@ impl Client {
                 Err(_) => tracing::debug!("board from the server timed out; showing the local one"),
             }
         }
-        let presence = self.sync_handle().map(|h| h.watch_presence().borrow().clone()).unwrap_or_default();
+        let presence: kith_core::views::PresenceMap = self
+            .sync_handle()
+            .map(|h| h.watch_presence().borrow().iter().map(|(id, p)| (*id, (p.online, p.last_seen))).collect())
+            .unwrap_or_default();
         let now = self.now();
         self.with_store(move |s| {
-            let team = local::team(s, &prof)?;
-            let shifts = local::all_shifts(s, &mut warn_log)?;
-            let synced_at = ts_opt(kith_sync::engine::last_synced_ms(s)?);
-            let rows = local::board(&team, &shifts, now)
-                .into_iter()
-                .map(|r| {
-                    let p = presence.get(&r.member.uuid());
-                    BoardEntry::from_row(r, &team, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)))
-                })
-                .collect();
-            Ok(BoardResponse {
-                server_time: now,
-                team_id: team.id.uuid(),
-                team_name: team.name,
-                team_purpose: team.purpose,
-                phone: team.phone,
-                rows,
-                alerts: Vec::new(),
-                source: BoardSource::Local,
-                synced_at,
-            })
+            let path = s.path().to_path_buf();
+            kith_core::views::local_board(s, &prof, &presence, now, &mut warn_log)
+                .map_err(|e| ClientError::from_op(e, &path))
         })
         .await
     }
@@ -732,15 +621,10 @@ impl Client {
     pub async fn history(&self, input: HistoryInput) -> Result<Vec<ShiftView>, ClientError> {
         let prof = self.profile()?;
         let now = self.now();
-        let member = input.member.unwrap_or(prof.member_id);
         self.with_store(move |s| {
-            let team = local::team(s, &prof).ok().unwrap_or_else(|| empty_team(&prof));
-            if member != prof.member_id && team.member(member).is_none() {
-                return Err(ClientError::MemberNotFound(member));
-            }
-            let mut shifts = local::my_shifts(s, member, &mut warn_log)?;
-            shifts.reverse();
-            Ok(shifts.iter().map(|sh| ShiftView::from_shift(sh, &team, now, prof.member_id)).collect())
+            let path = s.path().to_path_buf();
+            kith_core::views::history(s, &prof, input.member, now, &mut warn_log)
+                .map_err(|e| ClientError::from_op(e, &path))
         })
         .await
     }
@@ -754,16 +638,12 @@ impl Client {
             )));
         }
         let prof = self.profile()?;
-        let link = self.link();
+        let link = self.link().map(|l| l.info());
         let now = self.now();
         self.with_store(move |s| {
-            let team = local::team(s, &prof)?;
-            let shifts = local::all_shifts(s, &mut warn_log)?;
-            let window = Window::last_days(now, input.days);
-            let worker = health::worker_health(prof.member_id, &team, &shifts, window, now);
-            let lead = local::is_lead(&team, prof.member_id, link.as_ref());
-            let team_h = lead.then(|| health::team_health(&team, &shifts, window, now));
-            Ok(HealthResponse { days: input.days, worker, team: team_h, members: MemberRef::team(&team) })
+            let path = s.path().to_path_buf();
+            kith_core::views::health(s, &prof, link.as_ref(), input.days, now, &mut warn_log)
+                .map_err(|e| ClientError::from_op(e, &path))
         })
         .await
     }
@@ -772,27 +652,13 @@ impl Client {
     /// settings, my shifts in full, and the sync state.
     pub async fn export_data(&self) -> Result<String, ClientError> {
         let prof = self.profile()?;
-        let link = self.link();
+        let link = self.link().map(|l| l.info());
         let sync = self.sync_state().await?;
         let now = self.now();
         self.with_store(move |s| {
-            let settings = profile::read_settings(s)?;
-            let team = local::team(s, &prof).ok();
-            let shifts = local::my_shifts(s, prof.member_id, &mut warn_log)?;
-            let v = serde_json::json!({
-                "format": "kith.export",
-                "version": 1,
-                "exported_at": now,
-                "profile": prof,
-                "server": link.as_ref().map(|l| serde_json::json!({ "url": l.url, "role": l.role })),
-                "team": team.as_ref().map(|t| serde_json::json!({
-                    "id": t.id, "name": t.name, "purpose": t.purpose,
-                    "me": t.member(prof.member_id),
-                })),
-                "settings": settings,
-                "shifts": shifts,
-                "sync": sync,
-            });
+            let path = s.path().to_path_buf();
+            let v = kith_core::views::export(s, &prof, link.as_ref(), &sync, now, &mut warn_log)
+                .map_err(|e| ClientError::from_op(e, &path))?;
             serde_json::to_string_pretty(&v)
                 .map_err(|e| ClientError::Internal(format!("could not write the export: {e}")))
         })
@@ -952,40 +818,7 @@ fn device_label(name: &str) -> String {
 }
 
 fn reminder_view(r: kith_sync::LocalReminder) -> ReminderView {
-    ReminderView { shift: r.shift, reason: r.reason, at_ms: Timestamp(r.at_ms), deadline_ms: Timestamp(r.deadline_ms) }
-}
-
-/// A stand-in team before the team document has arrived: just me, the default policy.
-fn empty_team(p: &Profile) -> Team {
-    Team {
-        id: p.team_id,
-        name: String::new(),
-        purpose: String::new(),
-        phone: None,
-        policy: kith_domain::Policy::default(),
-        members: Vec::new(),
-    }
-}
-
-fn me_view(p: &Profile, team: Option<&Team>, link: Option<&ServerLink>) -> Me {
-    let member = team.and_then(|t| t.member(p.member_id));
-    let role = match (member, link) {
-        (Some(m), _) => m.role,
-        (None, Some(l)) if l.is_lead() => Role::Lead,
-        _ => Role::Member,
-    };
-    Me {
-        member_id: p.member_id,
-        device_id: p.device_id,
-        team_id: p.team_id,
-        team_name: team.map(|t| t.name.clone()).unwrap_or_default(),
-        team_purpose: team.map(|t| t.purpose.clone()).unwrap_or_default(),
-        team_phone: team.and_then(|t| t.phone.clone()),
-        name: member.map_or_else(|| p.name.clone(), |m| m.name.clone()),
-        role,
-        phone: member.and_then(|m| m.phone.clone()),
-        server: link.map(|l| l.url.clone()).unwrap_or_default(),
-    }
+    kith_core::views::reminder_view(r)
 }
 
 fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, offset: Option<i64>) -> SyncState {

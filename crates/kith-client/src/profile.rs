@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use kith_api::Settings;
-use kith_domain::{DeviceId, MemberId, TeamId, Timestamp};
 use kith_store::Store;
 use kith_sync::ServerClient;
 use serde::{Deserialize, Serialize};
@@ -15,33 +14,14 @@ use crate::error::ClientError;
 
 /// The store file inside the data directory.
 pub const DB_FILE: &str = "kith.db";
-/// The store's meta key holding the profile as JSON.
-pub const PROFILE_KEY: &str = "profile";
-/// The store's meta key holding the id of the last shift started on this device: a hint that
-/// makes finding the running shift O(1); everything still works (by reading all shifts) without it.
-pub const CURRENT_SHIFT_KEY: &str = "current_shift";
-/// The store's meta key holding this device's link to its team server (JSON: address, role and
-/// where the credential is kept). The credential itself is never in the store
-/// ([`crate::credential`]); stores written before that held it here and are migrated on open
-/// ([`secure_credential`]).
-pub const SERVER_KEY: &str = "server";
-/// The store's meta key holding the app's settings (JSON, [`kith_api::Settings`]).
-pub const SETTINGS_KEY: &str = "settings";
-/// Document kinds in the store.
-pub const SHIFT_KIND: &str = "shift";
-pub const TEAM_KIND: &str = "team";
 
-/// This device's profile: one person, one device, one team (for now).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Profile {
-    /// Format version of this record.
-    pub version: u32,
-    pub member_id: MemberId,
-    pub device_id: DeviceId,
-    pub team_id: TeamId,
-    pub name: String,
-    pub created_at: Timestamp,
-}
+// The records and their keys are the core's, shared with the browser. `SERVER_KEY` holds this
+// device's link (JSON: address, role and where the credential is kept); the credential itself is
+// never in the store ([`crate::credential`]); stores written before that held it here and are
+// migrated on open ([`secure_credential`]).
+pub use kith_core::profile::{
+    CURRENT_SHIFT_KEY, PROFILE_KEY, Profile, SERVER_KEY, SETTINGS_KEY, SHIFT_KIND, TEAM_KIND,
+};
 
 /// This device's team server and credential.
 #[derive(Clone, PartialEq, Eq)]
@@ -101,7 +81,12 @@ impl ServerLink {
     }
 
     pub fn is_lead(&self) -> bool {
-        matches!(self.role.as_str(), "lead" | "admin")
+        self.info().is_lead()
+    }
+
+    /// Address and role, as the core's decisions need them.
+    pub fn info(&self) -> kith_core::Link {
+        kith_core::Link { url: self.url.clone(), role: self.role.clone() }
     }
 }
 

@@ -21,9 +21,13 @@ use crate::error::ApiErr;
 use crate::http::App;
 
 /// The Content-Security-Policy of every answer: the dashboard loads its own scripts and styles
-/// (Svelte sets inline styles), talks only to this server, and may not be framed.
+/// (Svelte sets inline styles), talks only to this server, and may not be framed. The phone web
+/// app compiles its own engine from this server's WebAssembly (`'wasm-unsafe-eval'` allows
+/// compiling WebAssembly and nothing else: no `eval`, no inline script); its service worker and
+/// manifest come from this server too (`worker-src`, `manifest-src`).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
-     style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+     style-src 'self' 'unsafe-inline'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+     manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// The security headers, added to every answer that does not set them itself.
 pub fn security_headers() -> [SetResponseHeaderLayer<HeaderValue>; 3] {
@@ -89,8 +93,11 @@ pub async fn fallback(State(app): State<Arc<App>>, req: Request) -> Response {
     let Some(mut resp) = resp else {
         return ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response();
     };
-    let cache = if resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html")) {
-        // The page names the current assets: always revalidate it.
+    let cache = if resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+        || matches!(path.as_str(), "/sw.js" | "/manifest.webmanifest")
+    {
+        // The page names the current assets, the service worker the shell it caches: always
+        // revalidate them, so a new version reaches phones at their next start.
         Some("no-cache")
     } else if path.starts_with("/assets/") && resp.status().is_success() {
         // Vite puts a content hash in every asset's name.

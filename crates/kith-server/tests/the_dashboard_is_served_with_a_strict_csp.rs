@@ -44,9 +44,12 @@ async fn the_built_ui_is_served_with_strict_headers_and_its_routes_fall_back_to_
     assert_eq!(header(&resp, "cache-control"), "no-cache");
     assert_eq!(resp.text().await.unwrap(), INDEX);
     // The CSP is the strict one, spelled out.
-    assert!(CONTENT_SECURITY_POLICY.contains("script-src 'self'"));
+    assert!(CONTENT_SECURITY_POLICY.contains("script-src 'self' 'wasm-unsafe-eval';"));
     assert!(CONTENT_SECURITY_POLICY.contains("frame-ancestors 'none'"));
-    assert!(!CONTENT_SECURITY_POLICY.contains("unsafe-eval"));
+    // WebAssembly may be compiled (the phone web app's engine); JavaScript may not be evaluated.
+    assert!(!CONTENT_SECURITY_POLICY.contains("'unsafe-eval'"));
+    let script = CONTENT_SECURITY_POLICY.split(';').map(str::trim).find(|d| d.starts_with("script-src")).unwrap();
+    assert_eq!(script, "script-src 'self' 'wasm-unsafe-eval'");
 
     let resp = get("/assets/app-1a2b3c.js").await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -116,4 +119,35 @@ async fn without_a_built_ui_the_root_says_how_to_install_the_dashboard() {
         let resp = http().get(s.url("/v1/nothing-here")).send().await.unwrap();
         assert_eq!(resp.json::<Value>().await.unwrap()["code"], "not_found");
     }
+}
+
+/// The phone web app's files as a browser needs them: the service worker and the manifest always
+/// revalidated (a new version reaches phones at their next start), the engine's WebAssembly as
+/// `application/wasm` (streaming compilation) and cached for good like every hashed asset.
+#[tokio::test]
+async fn the_web_apps_service_worker_manifest_and_engine_are_served_for_an_offline_app() {
+    let ui = built_ui();
+    std::fs::write(ui.path().join("sw.js"), "self.addEventListener('fetch', () => {});").unwrap();
+    std::fs::write(ui.path().join("manifest.webmanifest"), r#"{"name":"Kith"}"#).unwrap();
+    std::fs::write(ui.path().join("assets/kith_web_bg-1a2b.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let dir = ui.path().to_path_buf();
+    let server = TestServer::start_with(|c| c.ui_dir = Some(dir)).await;
+    let get = |path: &str| http().get(server.url(path)).send();
+
+    let resp = get("/sw.js").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_secure(&resp);
+    assert!(header(&resp, "content-type").contains("javascript"), "{:?}", resp.headers());
+    assert_eq!(header(&resp, "cache-control"), "no-cache");
+
+    let resp = get("/manifest.webmanifest").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "content-type"), "application/manifest+json");
+    assert_eq!(header(&resp, "cache-control"), "no-cache");
+
+    let resp = get("/assets/kith_web_bg-1a2b.wasm").await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_secure(&resp);
+    assert_eq!(header(&resp, "content-type"), "application/wasm");
+    assert!(header(&resp, "cache-control").contains("immutable"));
 }

@@ -113,3 +113,13 @@ pub enum StoreError {
     )]
     BadServerHeads { id: Uuid },
 }
+
+impl kith_core::RepoErrorKind for StoreError {
+    fn kind(&self) -> kith_core::ErrorKind {
+        match self {
+            StoreError::UnknownDocument { .. } => kith_core::ErrorKind::UnknownDocument,
+            StoreError::CorruptDocument { .. } => kith_core::ErrorKind::CorruptDocument,
+            _ => kith_core::ErrorKind::Other,
+        }
+    }
+}

@@ -4,9 +4,9 @@
 //! change is durable on disk (committed, fsync'd) before [`Store::change_doc`] returns, and costs
 //! O(size of the change). Chunks are folded into the snapshot by compaction, in the background.
 //! Several processes (the app and the CLI) may open the same file. The store knows nothing about
-//! what the documents contain.
+//! what the documents contain. It is the native driver of `kith_core::Repo`: the decisions (edits,
+//! sync, reminders, views) are the core's, shared with the browser.
 
-mod chunks;
 mod compaction;
 mod error;
 mod schema;
@@ -21,6 +21,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use uuid::Uuid;
 
 pub use error::StoreError;
+pub use kith_core::repo::{DocInfo, Receipt, RemoteApplied};
+
+use kith_core::chunks;
 pub use schema::{KITH_APPLICATION_ID, SCHEMA_VERSION};
 
 use compaction::Compactor;
@@ -47,31 +50,6 @@ impl Default for StoreOptions {
     }
 }
 
-/// One document as listed by [`Store::list_docs`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocInfo {
-    pub id: Uuid,
-    pub kind: String,
-    /// When this store first saw the document (milliseconds since the Unix epoch).
-    pub created_at_ms: i64,
-}
-
-/// What [`Store::apply_remote`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteApplied {
-    /// True if the document did not exist in this store before.
-    pub created: bool,
-    /// Number of changes that were new to this store (and were stored).
-    pub new_changes: usize,
-    /// Changes the document depends on but that this store does not have. Non-empty means the
-    /// received changes are stored but not yet visible: fetch these from the server.
-    pub missing_deps: Vec<ChangeHash>,
-    /// The document's heads after applying.
-    pub heads: Vec<ChangeHash>,
-    /// The heads of the received changes alone (of a whole saved document: its heads).
-    pub received_heads: Vec<ChangeHash>,
-}
-
 /// Sync bookkeeping of one document.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SyncState {
@@ -79,13 +57,6 @@ pub struct SyncState {
     pub server_heads: Vec<ChangeHash>,
     /// When the server heads were last recorded (milliseconds since the Unix epoch).
     pub last_synced_ms: Option<i64>,
-}
-
-/// The server's last receipt for a document: proof the server once held these heads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
-    pub heads: Vec<ChangeHash>,
-    pub receipt: Vec<u8>,
 }
 
 /// Size numbers of the whole store.
@@ -861,5 +832,68 @@ fn load_or_create_actor(conn: &Connection, path: &Path) -> Result<ActorId, Store
     match ActorId::try_from(value.as_str()) {
         Ok(a) if !a.to_bytes().is_empty() => Ok(a),
         _ => Err(StoreError::BadActorId { path: path.to_path_buf(), value }),
+    }
+}
+
+/// The store is the native driver's [`kith_core::Repo`]: every mutation is one committed SQLite
+/// transaction when it returns.
+impl kith_core::Repo for Store {
+    type Error = StoreError;
+
+    fn actor_id(&self) -> &ActorId {
+        Store::actor_id(self)
+    }
+    fn list_docs(&self, kind: Option<&str>) -> Result<Vec<DocInfo>, StoreError> {
+        Store::list_docs(self, kind)
+    }
+    fn has_doc(&self, id: Uuid) -> Result<bool, StoreError> {
+        Store::has_doc(self, id)
+    }
+    fn doc(&mut self, id: Uuid) -> Result<&Automerge, StoreError> {
+        Store::doc(self, id)
+    }
+    fn doc_kind(&mut self, id: Uuid) -> Result<String, StoreError> {
+        Store::doc_kind(self, id)
+    }
+    fn create_doc<O, E, F>(&mut self, id: Uuid, kind: &str, f: F) -> Result<O, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<O, E>,
+        E: From<StoreError>,
+    {
+        Store::create_doc(self, id, kind, f)
+    }
+    fn change_doc<O, E, F>(&mut self, id: Uuid, f: F) -> Result<O, E>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<O, E>,
+        E: From<StoreError>,
+    {
+        Store::change_doc(self, id, f)
+    }
+    fn apply_remote(&mut self, id: Uuid, kind: &str, bytes: &[u8]) -> Result<RemoteApplied, StoreError> {
+        Store::apply_remote(self, id, kind, bytes)
+    }
+    fn server_heads(&self, id: Uuid) -> Result<Vec<ChangeHash>, StoreError> {
+        Store::server_heads(self, id)
+    }
+    fn set_server_heads(&mut self, id: Uuid, heads: &[ChangeHash]) -> Result<(), StoreError> {
+        Store::set_server_heads(self, id, heads)
+    }
+    fn receipt(&self, id: Uuid) -> Result<Option<Receipt>, StoreError> {
+        Store::receipt(self, id)
+    }
+    fn set_receipt(&mut self, id: Uuid, heads: &[ChangeHash], receipt: &[u8]) -> Result<(), StoreError> {
+        Store::set_receipt(self, id, heads, receipt)
+    }
+    fn meta_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Store::meta_get(self, key)
+    }
+    fn meta_set(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        Store::meta_set(self, key, value)
+    }
+    fn pending_changes(&mut self, id: Uuid) -> Result<Vec<Change>, StoreError> {
+        Store::pending_changes(self, id)
+    }
+    fn docs_with_pending_changes(&mut self) -> Result<Vec<Uuid>, StoreError> {
+        Store::docs_with_pending_changes(self)
     }
 }

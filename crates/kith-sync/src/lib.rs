@@ -1,10 +1,8 @@
-//! The Kith client sync engine: builds sync requests from the local store, applies the server's
-//! answers, keeps the feed cursor and the clock offset, and (in [`runner`]) syncs in the
-//! background after local changes, on live pokes, periodically, with backoff on failure.
-//!
-//! The exchange logic in [`engine`] takes the store and a response and returns what happened, with
-//! no network and no clock of its own, so it is tested deterministically; [`client`] is the HTTP
-//! side (reqwest) and [`live`] the live channel (server-sent events).
+//! The native sync driver: the core's decisions (`kith_core::sync`: build a request from the
+//! device's documents, absorb the server's answer, the feed cursor and the clock offset) over the
+//! SQLite store, the HTTP side ([`client`], reqwest), the live channel ([`live`], server-sent
+//! events) and (in [`runner`]) background sync after local changes, on live pokes, periodically,
+//! with backoff on failure, whose delays the core's `schedule` decides.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod client;

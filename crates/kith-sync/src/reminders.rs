@@ -1,58 +1,20 @@
-//! Reminder times for the app's local notifications, from the documents on this device alone, so
-//! they fire even with no connection: the next check-in due and the planned end of each of the
-//! worker's active shifts, a reminder lead before each (the team policy's `reminder_lead`).
-//!
-//! Times are on this device's own clock (the clock its documents were written on and its
-//! notifications fire on). The server decides deadlines on its own clock (docs/alerts.md); the
-//! two agree unless this device's clock is wrong, and then the server's alert is what counts.
+//! Reminder times for the app's local notifications: the core's ([`kith_core::reminders`]) over
+//! the native store.
 
-use kith_domain::doc::{shift, team};
-use kith_domain::rules::{self, DueReason};
-use kith_domain::{MemberId, Policy, ShiftId, Timestamp};
+use kith_domain::{MemberId, Timestamp};
 use kith_store::Store;
-use serde::Serialize;
+
+pub use kith_core::reminders::LocalReminder;
 
 use crate::error::SyncError;
-
-/// One local notification to schedule.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LocalReminder {
-    pub shift: ShiftId,
-    /// `check_in` or `planned_end`.
-    pub reason: DueReason,
-    /// When to notify (device clock, ms): the deadline minus the reminder lead.
-    pub at_ms: i64,
-    /// The deadline itself (device clock, ms).
-    pub deadline_ms: i64,
-}
 
 /// The reminders of `member`'s active shifts held on this device, earliest first. Reminders
 /// whose deadline is already past are kept (the app shows them as due now).
 pub fn reminders(store: &mut Store, member: MemberId) -> Result<Vec<LocalReminder>, SyncError> {
-    let policy = match store.list_docs(Some("team"))?.first() {
-        Some(info) => team::read(store.doc(info.id)?).map(|t| t.policy).unwrap_or_default(),
-        None => Policy::default(),
-    };
-    let mut out = Vec::new();
-    for info in store.list_docs(Some("shift"))? {
-        let Ok(s) = shift::read(store.doc(info.id)?) else { continue };
-        if s.worker != member || s.ended.is_some() {
-            continue;
-        }
-        for r in rules::reminders(&s, &policy) {
-            out.push(LocalReminder {
-                shift: s.id,
-                reason: r.reason,
-                at_ms: r.at.millis(),
-                deadline_ms: r.deadline.millis(),
-            });
-        }
-    }
-    out.sort_by_key(|r| (r.at_ms, r.deadline_ms));
-    Ok(out)
+    Ok(kith_core::reminders::reminders(store, member)?)
 }
 
 /// The next reminder still to come after `now` (device clock), if any.
 pub fn next_reminder(store: &mut Store, member: MemberId, now: Timestamp) -> Result<Option<LocalReminder>, SyncError> {
-    Ok(reminders(store, member)?.into_iter().find(|r| r.at_ms > now.millis()))
+    Ok(kith_core::reminders::next_reminder(store, member, now)?)
 }

@@ -12,6 +12,8 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast, watch};
 use uuid::Uuid;
 
+use kith_core::schedule::{Ended, Schedule, ScheduleOptions};
+
 use crate::client::ServerClient;
 use crate::engine;
 use crate::live::{self, LiveEvent, Presence};
@@ -121,10 +123,11 @@ impl SyncHandle {
 /// A delay of `attempt` failures: exponential from `min` to `max`, with full jitter so many
 /// devices coming back at once do not all retry together.
 pub fn backoff(attempt: u32, min: Duration, max: Duration) -> Duration {
-    let exp = min.saturating_mul(2u32.saturating_pow(attempt.min(20)));
-    let cap = exp.min(max).max(min);
-    let jittered = rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64);
-    Duration::from_millis(jittered)
+    Duration::from_millis(kith_core::schedule::backoff_ms(attempt, ms(min), ms(max), rand::rng().random()))
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// How many events [`SyncHandle::subscribe_live`] and [`SyncHandle::subscribe_received`] keep
@@ -153,7 +156,13 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
             (handle.clone(), store.clone(), client.clone(), opts.clone(), status_tx.clone());
         tokio::spawn(async move {
             let mut stop = h.stop.subscribe();
-            let mut failures = 0u32;
+            // The core decides when to try again (kith_core::schedule), as the browser's does.
+            let mut schedule = Schedule::new(ScheduleOptions {
+                debounce_ms: ms(opts.debounce),
+                period_ms: ms(opts.period),
+                min_backoff_ms: ms(opts.min_backoff),
+                max_backoff_ms: ms(opts.max_backoff),
+            });
             loop {
                 if *stop.borrow() {
                     return;
@@ -163,36 +172,31 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                     let mut s = store.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     engine::pending_change_count(&mut s).unwrap_or(0)
                 };
-                let delay = match &result {
+                let ended = match &result {
                     Ok(report) => {
                         // A refusal for now is a failure for the backoff: try again soon, not
                         // after a whole period, and later each time it happens again.
                         let retrying = report.retrying_text().map(|why| {
                             format!("Not delivered yet: {why}. Kept on this device and sent again automatically.")
                         });
-                        failures = if retrying.is_some() { failures.saturating_add(1) } else { 0 };
                         if !report.received.is_empty() {
                             // Nobody listening is fine: the documents are in the store already.
                             let _ = h.received.send(report.received.clone());
                         }
+                        let ended = if retrying.is_some() { Ended::RefusedForNow } else { Ended::Done };
                         status_tx.send_modify(|st| {
                             st.online = true;
                             st.last_synced_ms = Some(report.synced_at_ms);
                             st.pending_changes = pending;
                             st.last_error = None;
                             st.needs_attention = false;
-                            st.retrying = retrying.clone();
+                            st.retrying = retrying;
                             st.clock_offset_ms = Some(report.clock_offset_ms);
                             st.syncs += 1;
                         });
-                        if retrying.is_some() {
-                            backoff(failures - 1, opts.min_backoff, opts.max_backoff)
-                        } else {
-                            opts.period
-                        }
+                        ended
                     }
                     Err(e) => {
-                        failures = failures.saturating_add(1);
                         let retry = e.retryable();
                         status_tx.send_modify(|st| {
                             st.online = false;
@@ -200,16 +204,10 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.last_error = Some(e.to_string());
                             st.needs_attention = !retry;
                         });
-                        if retry {
-                            // The server's Retry-After, when longer, wins (within the cap).
-                            let asked = e.retry_after().unwrap_or_default().min(opts.max_backoff);
-                            backoff(failures - 1, opts.min_backoff, opts.max_backoff).max(asked)
-                        } else {
-                            // Waiting will not fix it, but nothing is dropped: try now and then.
-                            opts.max_backoff
-                        }
+                        Ended::Failed { retryable: retry, retry_after_ms: e.retry_after().map(ms) }
                     }
                 };
+                let delay = Duration::from_millis(schedule.after(&ended, rand::rng().random()));
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = h.trigger.notified() => {}

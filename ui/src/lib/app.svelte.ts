@@ -14,6 +14,7 @@ import type {
   MemberRef,
   PolicyEdit,
   PresenceView,
+  ReminderView,
   Settings,
   ShiftView,
   SyncState,
@@ -98,8 +99,17 @@ export class KithApp {
     const r = this.me?.role;
     return r === 'lead' || r === 'admin';
   }
+  /** The dashboard: a browser without Kith's engine (it only shows what the server says). */
   get browser(): boolean {
     return this.backend.kind === 'http';
+  }
+  /** Running in a browser page (the dashboard or the phone web app), not in the Tauri app. */
+  get inBrowser(): boolean {
+    return this.backend.kind !== 'tauri';
+  }
+  /** This device holds its own documents (the app, or the web app): its state comes from them. */
+  get local(): boolean {
+    return this.backend.kind !== 'http';
   }
   get team(): MemberRef[] {
     return this.state?.team ?? [];
@@ -140,6 +150,7 @@ export class KithApp {
           this.joinLink = l;
           if (!this.joined) this.go({ name: 'join' });
         },
+        reminder: (r) => this.onReminder(r),
       }),
     );
     const tick = setInterval(() => {
@@ -185,7 +196,8 @@ export class KithApp {
 
   defaultRoute(): Route {
     if (!this.joined) return { name: 'join' };
-    if (this.browser) return { name: 'team' };
+    // A lead in a browser keeps the dashboard (and may check in from My shift).
+    if (this.browser || (this.inBrowser && this.isLead)) return { name: 'team' };
     return { name: 'shift' };
   }
 
@@ -250,7 +262,7 @@ export class KithApp {
   async refreshAll(): Promise<void> {
     await Promise.all([
       // In the app the state holds my shift and sync; in the browser only identity and roster.
-      this.backend.kind === 'tauri' ? this.refreshState() : Promise.resolve(),
+      this.local ? this.refreshState() : Promise.resolve(),
       this.refreshBoard(),
       this.refreshAlerts(),
     ]);
@@ -279,7 +291,7 @@ export class KithApp {
     if (e.alert.urgent) this.ringAlarms();
     void this.refreshAlerts();
     void this.refreshBoard();
-    if (this.backend.kind === 'tauri') void this.refreshState();
+    if (this.local) void this.refreshState();
     if (e.action !== 'step') return;
     const key = `${e.alert.id}:${e.step ?? 0}`;
     if (this.seenSteps.has(key)) return;
@@ -288,8 +300,8 @@ export class KithApp {
     // Urgent ones ring (sound and notification) from the alarm bell, until someone claims them.
     if (e.alert.urgent || aboutMe) return;
     const title = `${alertKind(e.alert.kind)}: ${e.alert.worker_name}`;
-    // In the app the Rust side raises native notifications; the browser does it here.
-    if (this.browser) {
+    // In the app the Rust side raises native notifications; a browser does it here.
+    if (this.inBrowser) {
       notify(title, 'Open Kith to see who owns it.', e.alert.id, () => this.go({ name: 'alerts' }));
     }
     this.say(title, 'warn');
@@ -305,9 +317,18 @@ export class KithApp {
     const title =
       ring.length === 1 ? `${alertKind(first.kind).toUpperCase()}: ${first.worker_name}` : `${ring.length} people need someone now`;
     const body = first.said?.note ? `“${first.said.note}” Nobody has claimed it yet.` : 'Nobody has claimed it yet: open Kith to claim it.';
-    if (this.browser) notify(title, body, 'kith-alarm', () => this.go({ name: 'alerts' }));
+    if (this.inBrowser) notify(title, body, 'kith-alarm', () => this.go({ name: 'alerts' }));
     // In the app the Rust side notifies each new step itself: the UI adds the repeats.
     else if (this.bell.repeating) void this.backend.notify?.(title, body);
+  }
+
+  /** The web app's engine says a check-in or the planned end is coming up (the app notifies natively). */
+  private onReminder(r: ReminderView): void {
+    const title = r.reason === 'planned_end' ? 'Your shift is due to end soon' : 'Check-in due soon';
+    const body = `Due at ${this.fmt.clock(r.deadline_ms)}. Open Kith and tap "I'm OK" (or extend the shift).`;
+    notify(title, body, `reminder:${r.shift}:${r.reason}`, () => this.go({ name: 'shift' }));
+    this.say(`${title}: due at ${this.fmt.clock(r.deadline_ms)}.`, 'warn');
+    void this.refreshState();
   }
 
   private onKudos(k: Kudos): void {
@@ -559,7 +580,7 @@ export class KithApp {
   async syncNow(): Promise<void> {
     const r = await this.run('sync', () => this.backend.syncNow());
     if ('error' in r) this.say(r.error, 'warn');
-    else if (this.backend.kind === 'tauri') this.sync = r.ok;
+    else if (this.local) this.sync = r.ok;
     await this.refreshAll();
   }
 

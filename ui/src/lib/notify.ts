@@ -1,5 +1,6 @@
-// Browser notifications for the dashboard. In the app the Rust side raises native notifications
-// (reminders fire offline too), so the UI does not call any notification API there.
+// Browser notifications for the dashboard and the phone web app. In the app the Rust side raises
+// native notifications (reminders fire offline too), so the UI does not call any notification API
+// there.
 
 export type NotifyPermission = 'granted' | 'denied' | 'default' | 'unsupported';
 
@@ -32,6 +33,7 @@ export function notify(title: string, body: string, tag: string, onClick?: () =>
       };
     }
   } catch {
-    /* some platforms only allow notifications from a service worker */
+    // Some platforms (Chrome on Android) only allow notifications from a service worker.
+    void navigator.serviceWorker?.ready.then((r) => r.showNotification(title, { body, tag })).catch(() => {});
   }
 }

@@ -1,12 +1,14 @@
-// The one interface the screens talk to. Two implementations, chosen once at startup
-// (./index.ts): TauriBackend (the app's engine, through Tauri commands and events) and
-// HttpBackend (the browser dashboard, through the server's JSON API and live channel).
+// The one interface the screens talk to. Three implementations, chosen once at startup
+// (./index.ts): TauriBackend (the app's engine, through Tauri commands and events), WasmBackend
+// (the same engine compiled to WebAssembly, in a browser: the phone web app) and HttpBackend (the
+// browser dashboard without an engine, through the server's JSON API and live channel).
 
 import type {
   AlertEvent,
   AlertList,
   AlertView,
   ApiError,
+  ReminderView,
   AppState,
   BoardResponse,
   CheckInStatus,
@@ -46,12 +48,26 @@ export type BackendEvents = {
   alert?: (e: AlertEvent) => void;
   kudos?: (k: Kudos) => void;
   joinLink?: (link: string) => void;
+  /** A reminder's time has come (the web app's engine; the desktop app notifies by itself). */
+  reminder?: (r: ReminderView) => void;
+};
+
+/** This browser's storage for the web app (Settings shows it). */
+export type StorageInfo = {
+  /** Bytes this site uses and may use, as the browser estimates them (null: not told). */
+  usage: number | null;
+  quota: number | null;
+  /** The browser promised not to evict this site's data under storage pressure. */
+  persisted: boolean | null;
+  /** Bytes of Kith's documents (snapshots and change chunks). */
+  documents: number;
 };
 
 export interface Backend {
-  /** 'tauri': the app with its local store; 'http': the browser dashboard. */
-  readonly kind: 'tauri' | 'http';
-  /** Worker actions (start shift, check in, extend, end) need a local store: app only. */
+  /** 'tauri': the app with its local store; 'wasm': the web app with its engine and IndexedDB;
+   * 'http': the browser dashboard. */
+  readonly kind: 'tauri' | 'wasm' | 'http';
+  /** Worker actions (start shift, check in, extend, end) need a local store: not the dashboard. */
   readonly canWork: boolean;
 
   appState(): Promise<AppState>;
@@ -94,6 +110,10 @@ export interface Backend {
   notify?(title: string, body: string): Promise<void>;
   /** A `kith://join?...` link the app was opened with, not yet used (app only). */
   pendingJoinLink?(): Promise<string | null>;
+  /** The web app's storage: quota, persistence (web app only). */
+  storageInfo?(): Promise<StorageInfo>;
+  /** Asks the browser to keep this site's data under storage pressure (web app only). */
+  requestPersistence?(): Promise<boolean>;
 
   /** Starts listening; returns a function that stops. */
   subscribe(handlers: BackendEvents): () => void;

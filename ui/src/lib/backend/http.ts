@@ -361,6 +361,11 @@ export class HttpBackend implements Backend {
     this.setSync({ live: false, needs_attention: false, last_error: null });
   }
 
+  /** Reconnects the live channel (the credential changed: joined, or the web app's engine opened). */
+  restartLive(): void {
+    for (const c of this.channels) c.restart();
+  }
+
   currentSync(): SyncState {
     return this.syncState;
   }

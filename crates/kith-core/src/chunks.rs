@@ -23,7 +23,7 @@ fn read_uleb(bytes: &[u8]) -> Option<(u64, usize)> {
 }
 
 /// The heads of a set of changes: those no other change of the set depends on, sorted.
-pub(crate) fn heads_of(changes: &[Change]) -> Vec<ChangeHash> {
+pub fn heads_of(changes: &[Change]) -> Vec<ChangeHash> {
     let deps: std::collections::HashSet<ChangeHash> = changes.iter().flat_map(|c| c.deps().iter().copied()).collect();
     let mut heads: Vec<ChangeHash> = changes.iter().map(|c| c.hash()).filter(|h| !deps.contains(h)).collect();
     heads.sort();
@@ -32,7 +32,7 @@ pub(crate) fn heads_of(changes: &[Change]) -> Vec<ChangeHash> {
 }
 
 /// Splits `bytes` into Automerge chunks and decodes every change in them.
-pub(crate) fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>, String> {
+pub fn parse_changes(bytes: &[u8]) -> Result<Vec<Change>, String> {
     if bytes.is_empty() {
         return Err("no data".to_string());
     }

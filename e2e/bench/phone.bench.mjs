@@ -1,0 +1,142 @@
+// Benchmarks of the phone web app in Debian's Chromium with phone emulation (docs/benchmarks.md,
+// "The phone web app"). Not a test: it prints a table. Run after building (scripts/lib/web.sh,
+// npm --prefix ui run build, cargo build -p kith-server):
+//
+//   node e2e/bench/phone.bench.mjs   # KITH_BENCH_CHECKINS=300 KITH_BENCH_STARTS=20 KITH_BENCH_PACE_MS=250
+//
+// 1. A check-in saved durably: from the tap (the command reaching the engine) to its IndexedDB
+//    transaction (durability 'strict') having committed, the moment the app may say "saved"
+//    (`kith:saved` performance measures), offline so no sync is involved, over N check-ins.
+// 2. App start to usable, offline: a reload with no network (the service worker serves the shell,
+//    IndexedDB the documents) until the "I'm OK" button is on screen, from navigation start.
+// 3. What is shipped: every file the service worker caches, raw and gzipped (level 9).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+
+import { Server, makeTeam, stopAll, uiDist } from '../lib/kith.mjs';
+import { PhoneBrowser, offlineReady } from '../lib/phone.mjs';
+
+const CHECKINS = Number(process.env.KITH_BENCH_CHECKINS ?? 300);
+const STARTS = Number(process.env.KITH_BENCH_STARTS ?? 20);
+const PACE_MS = Number(process.env.KITH_BENCH_PACE_MS ?? 250);
+
+const median = (a) => pct(a, 50);
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+const ms = (v) => `${v.toFixed(1)} ms`;
+const kb = (v) => `${(v / 1024).toFixed(1)} KB`;
+const brotli = (b) => zlib.brotliCompressSync(b, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } }).length;
+
+const server = await new Server({ name: 'bench-kith-server' }).start();
+try {
+  const { teamId } = await makeTeam(server, 'Bench team');
+  const phone = new PhoneBrowser();
+  const page = await phone.open();
+  await page.goto(`${server.url}/?code=${encodeURIComponent(await server.invite(teamId))}`);
+  await page.getByLabel('Your name').fill('Bench Worker');
+  await page.getByRole('button', { name: 'Join team' }).click();
+  await page.getByRole('heading', { level: 1, name: 'My shift' }).waitFor({ timeout: 15_000 });
+  await offlineReady(page);
+  await page.getByLabel('Purpose').fill('Benchmark');
+  await page.getByRole('button', { name: 'Start shift' }).click();
+  const ok = page.getByRole('button', { name: "I'm OK" });
+  await ok.waitFor({ timeout: 10_000 });
+
+  // 1. Check-ins, offline.
+  await phone.setOffline(true);
+  await page.evaluate(() =>
+    ['kith:saved', 'kith:engine:check_in', 'kith:commit', 'kith:page-busy'].forEach((n) => performance.clearMeasures(n)),
+  );
+  for (let i = 0; i < CHECKINS; i++) {
+    await ok.click();
+    await page.waitForFunction((n) => performance.getEntriesByName('kith:saved').length >= n, i + 1);
+    // The next tap once the app is ready again (the button is disabled while a write is answered),
+    // at most four taps a second: a worker's taps are seconds apart, and the screen's refresh
+    // after each one must not be counted in the next one's commit.
+    await page.waitForFunction(() => !document.querySelector('button.ok')?.hasAttribute('disabled'));
+    await page.waitForTimeout(PACE_MS);
+  }
+  const inOrder = await page.evaluate(() => performance.getEntriesByName('kith:saved').map((e) => e.duration));
+  const saved = [...inOrder].sort((a, b) => a - b);
+  const sortedOf = (name) =>
+    page.evaluate((n) => performance.getEntriesByName(n).map((e) => e.duration), name).then((a) => a.sort((x, y) => x - y));
+  const engine = await sortedOf('kith:engine:check_in');
+  const commitOnly = await sortedOf('kith:commit');
+  // When the page's main thread was free again after the transaction was created (a timer of 0
+  // set then): the commit's callback cannot come earlier.
+  const busy = await sortedOf('kith:page-busy');
+  const first = inOrder.slice(0, 50);
+  const last = inOrder.slice(-50);
+
+  // The same commit with the app idle: a strict transaction of one 400-byte value in Kith's own
+  // database, timed inside the page (what IndexedDB alone costs here).
+  const idle = await page.evaluate(async () => {
+    const db = await new Promise((res, rej) => {
+      const o = indexedDB.open('kith');
+      o.onsuccess = () => res(o.result);
+      o.onerror = rej;
+    });
+    const t = [];
+    for (let i = 0; i < 100; i++) {
+      const t0 = performance.now();
+      await new Promise((res, rej) => {
+        const tx = db.transaction(['docs', 'snapshots', 'chunks', 'sync', 'meta'], 'readwrite', { durability: 'strict' });
+        tx.objectStore('meta').put('x'.repeat(400), 'bench.idle');
+        tx.oncomplete = res;
+        tx.onabort = rej;
+      });
+      t.push(performance.now() - t0);
+    }
+    db.close();
+    return t.sort((a, b) => a - b);
+  });
+
+  // 2. Starts, offline.
+  const starts = [];
+  const opens = [];
+  for (let i = 0; i < STARTS; i++) {
+    await page.reload({ waitUntil: 'commit' });
+    await ok.waitFor({ timeout: 15_000 });
+    starts.push(await page.evaluate(() => performance.now()));
+    opens.push(await page.evaluate(() => performance.getEntriesByName('kith:open')[0]?.duration ?? NaN));
+  }
+  starts.sort((a, b) => a - b);
+  opens.sort((a, b) => a - b);
+  await phone.close();
+
+  // 3. Bytes.
+  const sw = fs.readFileSync(path.join(uiDist, 'sw.js'), 'utf8');
+  const shell = JSON.parse(sw.match(/const SHELL = (\[.*?\]);/)[1]).filter((f) => f !== './');
+  const rows = shell.map((f) => {
+    const bytes = fs.readFileSync(path.join(uiDist, f));
+    return { f: f.replace('./', ''), raw: bytes.length, gz: zlib.gzipSync(bytes, { level: 9 }).length, br: brotli(bytes) };
+  });
+  const swBytes = Buffer.from(sw);
+  rows.push({ f: 'sw.js', raw: swBytes.length, gz: zlib.gzipSync(swBytes, { level: 9 }).length, br: brotli(swBytes) });
+  const total = rows.reduce((a, r) => ({ raw: a.raw + r.raw, gz: a.gz + r.gz, br: a.br + r.br }), { raw: 0, gz: 0, br: 0 });
+  const wasm = rows.filter((r) => r.f.endsWith('.wasm')).reduce((a, r) => a + r.gz, 0);
+  const js = rows.filter((r) => r.f.endsWith('.js')).reduce((a, r) => a + r.gz, 0);
+
+    console.log('\n## The phone web app (Debian Chromium, 390x844 with touch, this machine)\n');
+  console.log('| measure | p50 | p99 | max | n |');
+  console.log('|---|---|---|---|---|');
+  console.log(`| check-in saved durably (tap → IndexedDB strict commit) | ${ms(median(saved))} | ${ms(pct(saved, 99))} | ${ms(saved.at(-1))} | ${saved.length} |`);
+  console.log(`| — of which the engine (the edit in WebAssembly) | ${ms(median(engine))} | ${ms(pct(engine, 99))} | ${ms(engine.at(-1))} | ${engine.length} |`);
+  console.log(`| — of which the IndexedDB transaction | ${ms(median(commitOnly))} | ${ms(pct(commitOnly, 99))} | ${ms(commitOnly.at(-1))} | ${commitOnly.length} |`);
+  console.log(`| — of which the page busy rendering the tap, before the commit can be heard | ${ms(median(busy))} | ${ms(pct(busy, 99))} | ${ms(busy.at(-1))} | ${busy.length} |`);
+  console.log(`| — IndexedDB alone, the app idle (one strict transaction) | ${ms(median(idle))} | ${ms(pct(idle, 99))} | ${ms(idle.at(-1))} | ${idle.length} |`);
+  console.log(
+    `| — first 50 / last 50 check-ins (median) | ${ms(median([...first].sort((a, b) => a - b)))} / ${ms(median([...last].sort((a, b) => a - b)))} | | | |`,
+  );
+  console.log(`| app start to usable, offline (navigation → "I'm OK" on screen) | ${ms(median(starts))} | ${ms(pct(starts, 99))} | ${ms(starts.at(-1))} | ${starts.length} |`);
+  console.log(`| — of which loading the engine and the documents (\`kith:open\`) | ${ms(median(opens))} | ${ms(pct(opens, 99))} | ${ms(opens.at(-1))} | ${opens.length} |`);
+  console.log('\n| shipped (cached by the service worker) | raw | gzip -9 | brotli 11 |');
+  console.log('|---|---|---|---|');
+  for (const r of rows) console.log(`| ${r.f} | ${kb(r.raw)} | ${kb(r.gz)} | ${kb(r.br)} |`);
+  console.log(`| **total** | ${kb(total.raw)} | **${kb(total.gz)}** (WebAssembly ${kb(wasm)}, JavaScript ${kb(js)}) | ${kb(total.br)} |`);
+} finally {
+  await stopAll();
+}

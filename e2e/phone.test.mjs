@@ -1,0 +1,139 @@
+// The phone web app, end to end: a real kith-server serving ui/dist (the UI with Kith's engine in
+// WebAssembly and its service worker), Chromium with phone emulation (390x844, touch) on a user
+// data directory of its own, and a lead's dashboard in another browser. The worker joins from an
+// invite link, starts a shift, loses the connection, checks in three times, reloads with no
+// network, closes the browser and opens it again on the same storage, comes back online: the
+// three check-ins reach the lead and the lead's reply reaches the phone. An emergency made
+// offline shows the notice with the team's phone number, and reaches the lead once online.
+//
+// This suite is also the test of the WebAssembly bindings (crates/kith-web): every command,
+// event and effect of the engine crosses them here, over real IndexedDB and fetch.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { Server, bins, makeTeam, missing, saveScreenshot, stopAll, uiDist } from './lib/kith.mjs';
+import { alertAbout, board, go, joinInBrowser, newPage, row } from './lib/dashboard.mjs';
+import { PhoneBrowser, banner, checkInOk, myCheckins, offlineReady, phoneScreenshot, sendEmergency } from './lib/phone.mjs';
+
+const TEAM_PHONE = '+44 20 7946 0000';
+let server;
+
+before(async () => {
+  const why = missing(bins.server, `${uiDist}/index.html`, `${uiDist}/sw.js`);
+  if (why) throw new Error(`${why} (build the web app: scripts/lib/web.sh, then npm --prefix ui run build)`);
+  server = await new Server({ name: 'phone-kith-server' }).start();
+});
+
+after(stopAll);
+
+test('offline check-ins on a phone survive a reload and a browser restart, then reach the lead, and the reply comes back', async () => {
+  const { teamId, leadCodes } = await makeTeam(server, 'North estate', { phone: TEAM_PHONE });
+  const lead = await newPage();
+  await joinInBrowser(lead, server, leadCodes[0], 'Lee Lead');
+
+  // Join from the invite link a lead sends (the server's address with the code).
+  const phoneBrowser = new PhoneBrowser();
+  let page = await phoneBrowser.open();
+  const code = await server.invite(teamId);
+  await page.goto(`${server.url}/?code=${encodeURIComponent(code)}`);
+  await page.getByLabel('Your name').fill('Alice Field');
+  assert.equal(await page.getByLabel('Invite code').inputValue(), code, 'the link filled the code');
+  await phoneScreenshot(page, 'join', saveScreenshot);
+  await page.getByRole('button', { name: 'Join team' }).click();
+  await page.getByRole('heading', { level: 1, name: 'My shift' }).waitFor({ timeout: 15_000 });
+  await offlineReady(page);
+
+  await page.getByLabel('Purpose').fill('Meter readings, north estate');
+  await page.getByRole('button', { name: 'Start shift' }).click();
+  await page.getByRole('button', { name: "I'm OK" }).waitFor({ timeout: 10_000 });
+  await row(lead, 'Alice Field').waitFor({ timeout: 10_000 });
+
+  // In a basement: no network at all.
+  await phoneBrowser.setOffline(true);
+  for (let i = 0; i < 3; i++) await checkInOk(page);
+  await banner(page).filter({ hasText: '3 waiting to sync' }).waitFor({ timeout: 10_000 });
+  assert.match(await banner(page).innerText(), /^Offline/);
+  await phoneScreenshot(page, 'offline', saveScreenshot);
+
+  // Reload with no network: the service worker serves the app, IndexedDB the check-ins.
+  await page.reload();
+  await page.getByRole('heading', { level: 1, name: 'My shift' }).waitFor({ timeout: 15_000 });
+  await myCheckins(page).nth(2).waitFor({ timeout: 10_000 });
+  assert.equal(await myCheckins(page).count(), 3);
+  await banner(page).filter({ hasText: '3 waiting to sync' }).waitFor({ timeout: 10_000 });
+
+  // The browser is closed and opened again on the same storage, still with no network.
+  await phoneBrowser.close();
+  page = await phoneBrowser.open({ offline: true });
+  await page.goto(`${server.url}/`);
+  await page.getByRole('heading', { level: 1, name: 'My shift' }).waitFor({ timeout: 15_000 });
+  await myCheckins(page).nth(2).waitFor({ timeout: 10_000 });
+  assert.equal(await myCheckins(page).count(), 3, 'the three check-ins are still there');
+  await banner(page).filter({ hasText: '3 waiting to sync' }).waitFor({ timeout: 10_000 });
+
+  // The connection returns: the browser's `online` event syncs.
+  await phoneBrowser.setOffline(false);
+  await banner(page).filter({ hasText: 'waiting to sync' }).waitFor({ state: 'detached', timeout: 15_000 });
+
+  // All three reach the lead's dashboard.
+  await row(lead, 'Alice Field').getByRole('button', { name: /shift details/i }).click();
+  const checkins = lead.getByRole('region', { name: 'Check-ins' }).getByRole('article');
+  await checkins.nth(2).waitFor({ timeout: 15_000 });
+  assert.equal(await checkins.count(), 3);
+
+  // The lead replies; the reply reaches the phone.
+  await checkins.first().getByRole('textbox').fill('Seen, thanks Alice');
+  await checkins.first().getByRole('button', { name: 'Acknowledge' }).click();
+  await page.getByText('Seen, thanks Alice').filter({ visible: true }).first().waitFor({ timeout: 15_000 });
+  await phoneScreenshot(page, 'my-shift', saveScreenshot);
+
+  // The same screens as the app.
+  for (const screen of ['Team', 'History', 'Health', 'Settings']) {
+    await go(page, screen);
+    await page.getByRole('heading', { level: 1, name: screen }).waitFor();
+    await page.getByText(/^Loading/).waitFor({ state: 'hidden' });
+    await phoneScreenshot(page, screen.toLowerCase(), saveScreenshot);
+  }
+  // Settings shows this browser's storage and whether it is persistent, and what a web app cannot do.
+  const storage = page.getByRole('heading', { name: 'Storage on this device' });
+  await storage.waitFor();
+  await page.getByText('Persistent storage').waitFor();
+  await page.getByText(/Reminders come only while Kith is open/).waitFor();
+  await storage.scrollIntoViewIfNeeded();
+  await page.evaluate(() => window.scrollBy(0, -80));
+  await phoneScreenshot(page, 'storage', saveScreenshot);
+  await lead.context().close();
+});
+
+test('an emergency made offline shows the notice with the team phone and reaches the lead once online', async () => {
+  const { teamId, leadCodes } = await makeTeam(server, 'South estate', { phone: TEAM_PHONE });
+  const lead = await newPage();
+  await joinInBrowser(lead, server, leadCodes[0], 'Lee Lead');
+
+  const phoneBrowser = new PhoneBrowser();
+  const page = await phoneBrowser.open();
+  await page.goto(`${server.url}/?code=${encodeURIComponent(await server.invite(teamId))}`);
+  await page.getByLabel('Your name').fill('Alice Field');
+  await page.getByRole('button', { name: 'Join team' }).click();
+  await page.getByRole('heading', { level: 1, name: 'My shift' }).waitFor({ timeout: 15_000 });
+  await page.getByLabel('Purpose').fill('Home visits');
+  await page.getByRole('button', { name: 'Start shift' }).click();
+  await page.getByRole('button', { name: "I'm OK" }).waitFor({ timeout: 10_000 });
+
+  await phoneBrowser.setOffline(true);
+  await sendEmergency(page);
+  const notice = page.getByRole('alert').filter({ hasText: 'Nobody has been reached yet.' });
+  await notice.waitFor({ timeout: 10_000 });
+  assert.match(await notice.innerText(), /saved on this device/);
+  await notice.getByRole('link', { name: `Call ${TEAM_PHONE}` }).waitFor();
+  await phoneScreenshot(page, 'emergency-offline', saveScreenshot);
+
+  await go(lead, 'Alerts');
+  await phoneBrowser.setOffline(false);
+  await alertAbout(lead, 'Alice Field').filter({ hasText: /emergency/i }).waitFor({ timeout: 15_000 });
+  await go(lead, 'Team');
+  await board(lead).waitFor();
+  assert.match(await row(lead, 'Alice Field').innerText(), /emergency/i);
+  await lead.context().close();
+});
