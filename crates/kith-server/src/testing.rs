@@ -1,5 +1,7 @@
-//! An in-process server for tests: SQLite in a temporary data directory, listening on
-//! 127.0.0.1:0, ready when `start` returns (the socket is bound before), shut down on drop.
+//! An in-process server for tests (cargo feature `testing`): a fresh database on the storage
+//! backend the suite runs on ([`Backend`]: SQLite in a temporary data directory unless
+//! `KITH_TEST_BACKEND` says otherwise), listening on 127.0.0.1:0, ready when `start` returns (the
+//! socket is bound before), shut down on drop.
 //!
 //! ```no_run
 //! # async fn t() {
@@ -31,6 +33,31 @@ use crate::http::App;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
 
+/// The storage backend a [`TestServer`] runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The SQLite file in the server's temporary data directory.
+    Sqlite,
+}
+
+impl Backend {
+    /// The backend the story suite runs on: `KITH_TEST_BACKEND` (`sqlite`, the default).
+    pub fn from_env() -> Backend {
+        match std::env::var("KITH_TEST_BACKEND").unwrap_or_default().trim() {
+            "" | "sqlite" => Backend::Sqlite,
+            other => panic!("KITH_TEST_BACKEND is '{other}': use sqlite"),
+        }
+    }
+
+    /// Opens (creating if needed) the storage of a server with `config`.
+    async fn open(&self, config: &Config) -> Arc<dyn Storage> {
+        match self {
+            Backend::Sqlite => Arc::new(SqliteStorage::open(&config.database_path()).expect("open the test database")),
+        }
+    }
+}
+
 /// A fixed start for manual clocks: 2027-01-15T08:00:00Z.
 pub const MANUAL_START_MS: i64 = 1_800_000_000_000;
 
@@ -46,6 +73,7 @@ pub struct TestServer {
     pub base_url: String,
     pub addr: SocketAddr,
     config: Config,
+    backend: Backend,
     dir: TempDir,
     running: Option<Running>,
     clock: Arc<dyn Clock>,
@@ -68,11 +96,17 @@ impl TestServer {
 
     /// Starts a server after `tweak` adjusted its configuration (limits, rate limits, ...).
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        TestServer::launch_new(tweak, Arc::new(SystemClock), None).await
+        TestServer::start_on(Backend::from_env(), tweak).await
+    }
+
+    /// [`TestServer::start_with`] on the given storage backend.
+    pub async fn start_on(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::launch_new(backend, tweak, Arc::new(SystemClock), None).await
     }
 
     /// A temporary data directory, 127.0.0.1:0 and a generous join rate limit, then `tweak`.
     async fn launch_new(
+        backend: Backend,
         tweak: impl FnOnce(&mut Config),
         clock: Arc<dyn Clock>,
         manual: Option<Arc<ManualClock>>,
@@ -94,6 +128,7 @@ impl TestServer {
             base_url: String::new(),
             addr: config.listen,
             config,
+            backend,
             dir,
             running: None,
             clock,
@@ -108,7 +143,7 @@ impl TestServer {
     /// like a full disk and recover ([`TestServer::storage_faults`]); the real SQLite storage is
     /// underneath, and the switch survives restarts.
     pub async fn start_with_storage_faults(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let mut s = TestServer::launch_new(tweak, Arc::new(SystemClock), None).await;
+        let mut s = TestServer::launch_new(Backend::from_env(), tweak, Arc::new(SystemClock), None).await;
         s.faults = Some(faults::StorageFaults::new());
         s.restart().await;
         s
@@ -128,7 +163,7 @@ impl TestServer {
 
     pub async fn start_manual_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let manual = Arc::new(ManualClock::new(MANUAL_START_MS));
-        TestServer::launch_new(tweak, manual.clone(), Some(manual)).await
+        TestServer::launch_new(Backend::from_env(), tweak, manual.clone(), Some(manual)).await
     }
 
     /// The manual clock (servers started with [`TestServer::start_manual`]).
@@ -157,8 +192,7 @@ impl TestServer {
     }
 
     async fn launch(&mut self) {
-        let mut storage: Arc<dyn Storage> =
-            Arc::new(SqliteStorage::open(&self.config.database_path()).expect("open the test database"));
+        let mut storage = self.backend.open(&self.config).await;
         if let Some(f) = &self.faults {
             storage = Arc::new(faults::FaultyStorage::new(storage, f.clone()));
         }
@@ -196,7 +230,12 @@ impl TestServer {
         self.dir.path()
     }
 
-    /// The SQLite database file.
+    /// The backend the server runs on.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// The SQLite database file (of a server on [`Backend::Sqlite`]).
     pub fn db_path(&self) -> PathBuf {
         self.config.database_path()
     }
