@@ -2,7 +2,7 @@
 //! device credentials, per-change authorisation, a live channel (SSE) with presence, the team
 //! board, and the deadline engine ([`alerts`]): alerts that climb an escalation chain on the
 //! server clock ([`clock`]), pushed live and to webhooks ([`webhooks`]). Storage sits behind
-//! [`storage::Storage`] (SQLite by default).
+//! [`storage::Storage`] (SQLite by default, or PostgreSQL).
 //!
 //! Documents have their own service ([`docs`]); the sync service ([`sync`]) stores what devices
 //! push, with the receipts of every value ([`receipts`]) in the same transaction; the deadline
@@ -52,16 +52,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Opens the SQLite storage in the configured data directory.
-pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServerError> {
-    Ok(Arc::new(SqliteStorage::open(&config.database_path())?))
+/// Opens the storage the configuration names: PostgreSQL for a `database_url`, else the SQLite
+/// file in the data directory.
+pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServerError> {
+    Ok(storage::open(config).await?)
 }
 
 /// Binds `config.listen` and serves until `shutdown` resolves.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-    let storage = open_storage(&config)?;
+    let storage = open_storage(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, db = %config.database_path().display(), "kith-server listening");
+    tracing::info!(addr = %listener.local_addr()?, db = %config.database_label(), "kith-server listening");
     let app = App::new(config, storage).await?;
     run(app, listener, shutdown).await
 }

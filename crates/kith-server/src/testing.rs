@@ -39,14 +39,46 @@ use crate::storage::sqlite::SqliteStorage;
 pub enum Backend {
     /// The SQLite file in the server's temporary data directory.
     Sqlite,
+    /// A PostgreSQL cluster (`postgres://user@host:port/db`, a user that may create databases):
+    /// each server gets a new database of its own in it, kept across restarts.
+    Postgres { url: String },
 }
 
 impl Backend {
-    /// The backend the story suite runs on: `KITH_TEST_BACKEND` (`sqlite`, the default).
+    /// The backend the story suite runs on: `KITH_TEST_BACKEND` (`sqlite`, the default, or
+    /// `postgres`, in the cluster `KITH_TEST_DATABASE_URL` names; scripts/lib/postgres.sh starts
+    /// a throwaway one).
     pub fn from_env() -> Backend {
         match std::env::var("KITH_TEST_BACKEND").unwrap_or_default().trim() {
             "" | "sqlite" => Backend::Sqlite,
-            other => panic!("KITH_TEST_BACKEND is '{other}': use sqlite"),
+            "postgres" => Backend::postgres_from_env()
+                .expect("KITH_TEST_BACKEND=postgres needs KITH_TEST_DATABASE_URL (scripts/lib/postgres.sh)"),
+            other => panic!("KITH_TEST_BACKEND is '{other}': use sqlite or postgres"),
+        }
+    }
+
+    /// PostgreSQL in the cluster `KITH_TEST_DATABASE_URL` names, if it is set.
+    pub fn postgres_from_env() -> Option<Backend> {
+        let url = std::env::var("KITH_TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty())?;
+        Some(Backend::Postgres { url })
+    }
+
+    /// A backend for one new server: PostgreSQL gets a new, empty database in the cluster.
+    pub async fn fresh(&self) -> Backend {
+        match self {
+            Backend::Sqlite => Backend::Sqlite,
+            Backend::Postgres { url } => {
+                let (client, conn) =
+                    tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to the test cluster");
+                let task = tokio::spawn(conn);
+                let name = format!("kith_test_{}", uuid::Uuid::new_v4().simple());
+                client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
+                drop(client);
+                let _ = task.await;
+                let mut u = url::Url::parse(url).expect("KITH_TEST_DATABASE_URL is a URL");
+                u.set_path(&name);
+                Backend::Postgres { url: u.to_string() }
+            }
         }
     }
 
@@ -54,6 +86,11 @@ impl Backend {
     async fn open(&self, config: &Config) -> Arc<dyn Storage> {
         match self {
             Backend::Sqlite => Arc::new(SqliteStorage::open(&config.database_path()).expect("open the test database")),
+            Backend::Postgres { url } => Arc::new(
+                crate::storage::postgres::PgStorage::open(url, config.database_pool_size)
+                    .await
+                    .expect("open the test database"),
+            ),
         }
     }
 }
@@ -124,6 +161,11 @@ impl TestServer {
         // A manual clock means the test drives deadlines and deliveries itself.
         config.alerts.background = manual.is_none();
         tweak(&mut config);
+        let backend = backend.fresh().await;
+        if let Backend::Postgres { url } = &backend {
+            // What the server's configuration says too (`kith-server admin` against it, views).
+            config.database_url = Some(url.clone());
+        }
         let mut s = TestServer {
             base_url: String::new(),
             addr: config.listen,
@@ -164,6 +206,12 @@ impl TestServer {
     pub async fn start_manual_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let manual = Arc::new(ManualClock::new(MANUAL_START_MS));
         TestServer::launch_new(Backend::from_env(), tweak, manual.clone(), Some(manual)).await
+    }
+
+    /// [`TestServer::start_manual`] on the given storage backend.
+    pub async fn start_manual_on(backend: Backend) -> TestServer {
+        let manual = Arc::new(ManualClock::new(MANUAL_START_MS));
+        TestServer::launch_new(backend, |_| {}, manual.clone(), Some(manual)).await
     }
 
     /// The manual clock (servers started with [`TestServer::start_manual`]).
@@ -233,6 +281,20 @@ impl TestServer {
     /// The backend the server runs on.
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    /// A second handle on the server's database, as another process (`kith-server admin`, another
+    /// server instance) would open it.
+    pub async fn open_another(&self) -> Arc<dyn Storage> {
+        self.backend.open(&self.config).await
+    }
+
+    /// The arguments that point `kith-server admin ...` at this server's database.
+    pub fn admin_args(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Sqlite => vec!["--data-dir".into(), self.dir.path().display().to_string()],
+            Backend::Postgres { url } => vec!["--database-url".into(), url.clone()],
+        }
     }
 
     /// The SQLite database file (of a server on [`Backend::Sqlite`]).

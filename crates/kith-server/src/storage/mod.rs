@@ -30,6 +30,7 @@
 //!   transaction of every revocation or role change), so correctness never depends on them.
 
 pub mod log;
+pub mod postgres;
 pub mod recent;
 pub mod sqlite;
 
@@ -605,4 +606,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
+}
+
+/// Opens the storage the configuration names: PostgreSQL for a `database_url`
+/// (`postgres://...`), else the SQLite file in the data directory.
+pub async fn open(config: &crate::Config) -> StorageResult<std::sync::Arc<dyn Storage>> {
+    match config.postgres_url() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(std::sync::Arc::new(postgres::PgStorage::open(url, config.database_pool_size).await?))
+        }
+        Some(_) => Err(StorageError::Db(format!(
+            "database_url {} is not a postgres:// URL: set one, or leave it unset for the SQLite file in the data directory",
+            config.database_label()
+        ))),
+        None => {
+            let path = config.database_path();
+            tokio::task::spawn_blocking(move || sqlite::SqliteStorage::open(&path))
+                .await
+                .map_err(|e| StorageError::Db(format!("opening the database failed: {e}")))?
+                .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn Storage>)
+        }
+    }
 }
