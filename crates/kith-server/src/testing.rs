@@ -68,13 +68,8 @@ impl Backend {
         match self {
             Backend::Sqlite => Backend::Sqlite,
             Backend::Postgres { url } => {
-                let (client, conn) =
-                    tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to the test cluster");
-                let task = tokio::spawn(conn);
                 let name = format!("kith_test_{}", uuid::Uuid::new_v4().simple());
-                client.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create a test database");
-                drop(client);
-                let _ = task.await;
+                pg_admin(url, &format!("CREATE DATABASE {name}")).await;
                 let mut u = url::Url::parse(url).expect("KITH_TEST_DATABASE_URL is a URL");
                 u.set_path(&name);
                 Backend::Postgres { url: u.to_string() }
@@ -93,6 +88,40 @@ impl Backend {
             ),
         }
     }
+}
+
+/// A copy of a server's database ([`TestServer::back_up`]).
+#[derive(Clone, Debug)]
+pub struct Backup(String);
+
+/// Copies a SQLite database with its WAL files (of a closed database).
+fn copy_sqlite(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let src = PathBuf::from(format!("{}{suffix}", from.display()));
+        let dst = PathBuf::from(format!("{}{suffix}", to.display()));
+        let _ = std::fs::remove_file(&dst);
+        if src.exists() {
+            std::fs::copy(&src, &dst).expect("copy the database file");
+        }
+    }
+}
+
+/// A PostgreSQL URL's database name, and the URL of the cluster's `postgres` database.
+fn split_db(url: &str) -> (String, String) {
+    let mut u = url::Url::parse(url).expect("a PostgreSQL URL");
+    let db = u.path().trim_start_matches('/').to_string();
+    u.set_path("postgres");
+    (db, u.to_string())
+}
+
+/// Runs one statement on the cluster (outside any database a server uses).
+async fn pg_admin(cluster: &str, sql: &str) {
+    let (client, conn) =
+        tokio_postgres::connect(cluster, tokio_postgres::NoTls).await.expect("connect to the test cluster");
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    drop(client);
+    let _ = task.await;
 }
 
 /// A fixed start for manual clocks: 2027-01-15T08:00:00Z.
@@ -287,6 +316,38 @@ impl TestServer {
     /// server instance) would open it.
     pub async fn open_another(&self) -> Arc<dyn Storage> {
         self.backend.open(&self.config).await
+    }
+
+    /// Copies the database of a stopped server (see [`TestServer::stop`]), as a nightly backup
+    /// would: the SQLite files, or a PostgreSQL database made from this one as a template.
+    pub async fn back_up(&self) -> Backup {
+        assert!(self.running.is_none(), "back up a stopped server");
+        match &self.backend {
+            Backend::Sqlite => {
+                let to = self.dir.path().join(format!("backup-{}.sqlite3", uuid::Uuid::new_v4().simple()));
+                copy_sqlite(&self.db_path(), &to);
+                Backup(to.display().to_string())
+            }
+            Backend::Postgres { url } => {
+                let (db, cluster) = split_db(url);
+                let name = format!("{db}_backup_{}", uuid::Uuid::new_v4().simple());
+                pg_admin(&cluster, &format!("CREATE DATABASE {name} TEMPLATE {db}")).await;
+                Backup(name)
+            }
+        }
+    }
+
+    /// Replaces the database of a stopped server with `backup` (a restore after a lost disk).
+    pub async fn restore(&self, backup: &Backup) {
+        assert!(self.running.is_none(), "restore a stopped server");
+        match &self.backend {
+            Backend::Sqlite => copy_sqlite(Path::new(&backup.0), &self.db_path()),
+            Backend::Postgres { url } => {
+                let (db, cluster) = split_db(url);
+                pg_admin(&cluster, &format!("DROP DATABASE {db}")).await;
+                pg_admin(&cluster, &format!("CREATE DATABASE {db} TEMPLATE {}", backup.0)).await;
+            }
+        }
     }
 
     /// The arguments that point `kith-server admin ...` at this server's database.
