@@ -7,8 +7,9 @@
 //! `(after, upto]`):
 //! - the backend's writer, after each of its commits (its own changes, preceded by whatever other
 //!   processes stored since the window's greatest seq, read in the same transaction);
-//! - (PostgreSQL, later) a listener of other processes' commits, reading the new range from the
-//!   database.
+//! - on PostgreSQL, the listener of other processes' commits (LISTEN/NOTIFY), reading the new
+//!   range from the database (storage/postgres). On SQLite, other processes' commits join at the
+//!   writer's next transaction.
 //!
 //! Each time the window grows, [`ChangeLog::committed`] moves, which wakes the followers (the
 //! deadline engine, the live channel): they read [`ChangeLog::since`] (the window, else the
