@@ -5,17 +5,6 @@ use kith_domain::CheckInStatus;
 use kith_server::testing::TestServer;
 use kith_stories::*;
 
-fn copy_db(from: &std::path::Path, to: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let src = std::path::PathBuf::from(format!("{}{suffix}", from.display()));
-        let dst = std::path::PathBuf::from(format!("{}{suffix}", to.display()));
-        let _ = std::fs::remove_file(&dst);
-        if src.exists() {
-            std::fs::copy(&src, &dst).expect("copy database file");
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_push_back_what_a_restored_server_lost() {
     let mut server = TestServer::start().await;
@@ -34,8 +23,7 @@ async fn clients_push_back_what_a_restored_server_lost() {
 
     // The nightly backup.
     server.stop().await;
-    let backup = server.data_dir().join("backup.db");
-    copy_db(&server.db_path(), &backup);
+    let backup = server.back_up().await;
     server.start_again().await;
     for d in [&mut alice, &mut bo, &mut lead] {
         d.use_server(&server.base_url);
@@ -53,7 +41,7 @@ async fn clients_push_back_what_a_restored_server_lost() {
 
     // ...then the disk dies and the server is restored from last night's copy.
     server.stop().await;
-    copy_db(&backup, &server.db_path());
+    server.restore(&backup).await;
     server.start_again().await;
     for d in [&mut alice, &mut bo, &mut lead] {
         d.use_server(&server.base_url);

@@ -17,6 +17,12 @@ pub struct Config {
     /// Where the database lives (default: the platform's data directory for kith-server).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database instead of the SQLite file in the data directory, e.g.
+    /// `postgres://kith:secret@db.internal:5432/kith` (also `--database-url`, `KITH_DATABASE_URL`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    /// PostgreSQL: connections in the pool at most.
+    pub database_pool_size: usize,
     /// The address devices reach this server at, used in invite links (default: the request's Host).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_url: Option<String>,
@@ -158,6 +164,8 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8457)),
             data_dir: None,
+            database_url: None,
+            database_pool_size: 16,
             public_url: None,
             log: "info".into(),
             ui_dir: None,
@@ -269,7 +277,21 @@ impl Config {
         self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
 
-    /// The SQLite database file.
+    /// The PostgreSQL URL, if the configuration names one (else: SQLite).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.database_url.as_deref().map(str::trim).filter(|u| !u.is_empty())
+    }
+
+    /// Where the data lives, for messages: the SQLite file, or the PostgreSQL host and database
+    /// (never the password).
+    pub fn database_label(&self) -> String {
+        match self.postgres_url() {
+            Some(u) => u.rsplit_once('@').map_or_else(|| u.to_string(), |(_, host)| format!("postgres://…@{host}")),
+            None => self.database_path().display().to_string(),
+        }
+    }
+
+    /// The SQLite database file (when no `database_url` is set).
     pub fn database_path(&self) -> PathBuf {
         self.data_dir().join("kith-server.sqlite3")
     }

@@ -2,7 +2,7 @@
 //! device credentials, per-change authorisation, a live channel (SSE) with presence, the team
 //! board, and the deadline engine ([`alerts`]): alerts that climb an escalation chain on the
 //! server clock ([`clock`]), pushed live and to webhooks ([`webhooks`]). Storage sits behind
-//! [`storage::Storage`] (SQLite now).
+//! [`storage::Storage`] (SQLite by default, or PostgreSQL).
 //!
 //! Documents have their own service ([`docs`]); the sync service ([`sync`]) stores what devices
 //! push, with the receipts of every value ([`receipts`]) in the same transaction; the deadline
@@ -11,7 +11,7 @@
 //! The browser dashboard is served from the built UI ([`ui`]), with its JSON API in [`views`].
 //!
 //! Start one with [`serve`] (what the `kith-server` binary does), or in tests with
-//! [`testing::TestServer`]. The sync protocol is described in docs/protocol.md.
+//! `testing::TestServer` (cargo feature `testing`). The sync protocol is described in docs/protocol.md.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod admin;
@@ -29,6 +29,7 @@ pub mod receipts;
 pub mod status;
 pub mod storage;
 pub mod sync;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod ui;
 pub mod views;
@@ -51,16 +52,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Opens the SQLite storage in the configured data directory.
-pub fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServerError> {
-    Ok(Arc::new(SqliteStorage::open(&config.database_path())?))
+/// Opens the storage the configuration names: PostgreSQL for a `database_url`, else the SQLite
+/// file in the data directory.
+pub async fn open_storage(config: &Config) -> Result<Arc<dyn Storage>, ServerError> {
+    Ok(storage::open(config).await?)
 }
 
 /// Binds `config.listen` and serves until `shutdown` resolves.
 pub async fn serve(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-    let storage = open_storage(&config)?;
+    let storage = open_storage(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, db = %config.database_path().display(), "kith-server listening");
+    tracing::info!(addr = %listener.local_addr()?, db = %config.database_label(), "kith-server listening");
     let app = App::new(config, storage).await?;
     run(app, listener, shutdown).await
 }

@@ -17,6 +17,9 @@ struct Cli {
     /// The data directory (holds the SQLite database).
     #[arg(long, global = true)]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database instead of the SQLite file, e.g. postgres://kith:secret@db:5432/kith.
+    #[arg(long, env = "KITH_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
     /// The address to listen on, e.g. 127.0.0.1:8457.
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
@@ -95,6 +98,9 @@ fn main() -> Result<()> {
     if let Some(d) = cli.data_dir {
         config.data_dir = Some(d);
     }
+    if let Some(u) = cli.database_url {
+        config.database_url = Some(u);
+    }
     if let Some(l) = cli.listen {
         config.listen = l;
     }
@@ -120,7 +126,8 @@ fn main() -> Result<()> {
 
 async fn run_admin(config: &Config, cmd: AdminCommand) -> Result<()> {
     let storage = kith_server::open_storage(config)
-        .with_context(|| format!("opening the database in {}", config.data_dir().display()))?;
+        .await
+        .with_context(|| format!("opening the database {}", config.database_label()))?;
     let s = storage.as_ref();
     match cmd {
         AdminCommand::CreateTeam { name, phone } => {

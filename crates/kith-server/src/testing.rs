@@ -1,5 +1,7 @@
-//! An in-process server for tests: SQLite in a temporary data directory, listening on
-//! 127.0.0.1:0, ready when `start` returns (the socket is bound before), shut down on drop.
+//! An in-process server for tests (cargo feature `testing`): a fresh database on the storage
+//! backend the suite runs on ([`Backend`]: SQLite in a temporary data directory unless
+//! `KITH_TEST_BACKEND` says otherwise), listening on 127.0.0.1:0, ready when `start` returns (the
+//! socket is bound before), shut down on drop.
 //!
 //! ```no_run
 //! # async fn t() {
@@ -31,6 +33,97 @@ use crate::http::App;
 use crate::storage::Storage;
 use crate::storage::sqlite::SqliteStorage;
 
+/// The storage backend a [`TestServer`] runs on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// The SQLite file in the server's temporary data directory.
+    Sqlite,
+    /// A PostgreSQL cluster (`postgres://user@host:port/db`, a user that may create databases):
+    /// each server gets a new database of its own in it, kept across restarts.
+    Postgres { url: String },
+}
+
+impl Backend {
+    /// The backend the story suite runs on: `KITH_TEST_BACKEND` (`sqlite`, the default, or
+    /// `postgres`, in the cluster `KITH_TEST_DATABASE_URL` names; scripts/lib/postgres.sh starts
+    /// a throwaway one).
+    pub fn from_env() -> Backend {
+        match std::env::var("KITH_TEST_BACKEND").unwrap_or_default().trim() {
+            "" | "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::postgres_from_env()
+                .expect("KITH_TEST_BACKEND=postgres needs KITH_TEST_DATABASE_URL (scripts/lib/postgres.sh)"),
+            other => panic!("KITH_TEST_BACKEND is '{other}': use sqlite or postgres"),
+        }
+    }
+
+    /// PostgreSQL in the cluster `KITH_TEST_DATABASE_URL` names, if it is set.
+    pub fn postgres_from_env() -> Option<Backend> {
+        let url = std::env::var("KITH_TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty())?;
+        Some(Backend::Postgres { url })
+    }
+
+    /// A backend for one new server: PostgreSQL gets a new, empty database in the cluster.
+    pub async fn fresh(&self) -> Backend {
+        match self {
+            Backend::Sqlite => Backend::Sqlite,
+            Backend::Postgres { url } => {
+                let name = format!("kith_test_{}", uuid::Uuid::new_v4().simple());
+                pg_admin(url, &format!("CREATE DATABASE {name}")).await;
+                let mut u = url::Url::parse(url).expect("KITH_TEST_DATABASE_URL is a URL");
+                u.set_path(&name);
+                Backend::Postgres { url: u.to_string() }
+            }
+        }
+    }
+
+    /// Opens (creating if needed) the storage of a server with `config`.
+    async fn open(&self, config: &Config) -> Arc<dyn Storage> {
+        match self {
+            Backend::Sqlite => Arc::new(SqliteStorage::open(&config.database_path()).expect("open the test database")),
+            Backend::Postgres { url } => Arc::new(
+                crate::storage::postgres::PgStorage::open(url, config.database_pool_size)
+                    .await
+                    .expect("open the test database"),
+            ),
+        }
+    }
+}
+
+/// A copy of a server's database ([`TestServer::back_up`]).
+#[derive(Clone, Debug)]
+pub struct Backup(String);
+
+/// Copies a SQLite database with its WAL files (of a closed database).
+fn copy_sqlite(from: &Path, to: &Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let src = PathBuf::from(format!("{}{suffix}", from.display()));
+        let dst = PathBuf::from(format!("{}{suffix}", to.display()));
+        let _ = std::fs::remove_file(&dst);
+        if src.exists() {
+            std::fs::copy(&src, &dst).expect("copy the database file");
+        }
+    }
+}
+
+/// A PostgreSQL URL's database name, and the URL of the cluster's `postgres` database.
+fn split_db(url: &str) -> (String, String) {
+    let mut u = url::Url::parse(url).expect("a PostgreSQL URL");
+    let db = u.path().trim_start_matches('/').to_string();
+    u.set_path("postgres");
+    (db, u.to_string())
+}
+
+/// Runs one statement on the cluster (outside any database a server uses).
+async fn pg_admin(cluster: &str, sql: &str) {
+    let (client, conn) =
+        tokio_postgres::connect(cluster, tokio_postgres::NoTls).await.expect("connect to the test cluster");
+    let task = tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    drop(client);
+    let _ = task.await;
+}
+
 /// A fixed start for manual clocks: 2027-01-15T08:00:00Z.
 pub const MANUAL_START_MS: i64 = 1_800_000_000_000;
 
@@ -46,6 +139,7 @@ pub struct TestServer {
     pub base_url: String,
     pub addr: SocketAddr,
     config: Config,
+    backend: Backend,
     dir: TempDir,
     running: Option<Running>,
     clock: Arc<dyn Clock>,
@@ -68,11 +162,17 @@ impl TestServer {
 
     /// Starts a server after `tweak` adjusted its configuration (limits, rate limits, ...).
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        TestServer::launch_new(tweak, Arc::new(SystemClock), None).await
+        TestServer::start_on(Backend::from_env(), tweak).await
+    }
+
+    /// [`TestServer::start_with`] on the given storage backend.
+    pub async fn start_on(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        TestServer::launch_new(backend, tweak, Arc::new(SystemClock), None).await
     }
 
     /// A temporary data directory, 127.0.0.1:0 and a generous join rate limit, then `tweak`.
     async fn launch_new(
+        backend: Backend,
         tweak: impl FnOnce(&mut Config),
         clock: Arc<dyn Clock>,
         manual: Option<Arc<ManualClock>>,
@@ -90,10 +190,16 @@ impl TestServer {
         // A manual clock means the test drives deadlines and deliveries itself.
         config.alerts.background = manual.is_none();
         tweak(&mut config);
+        let backend = backend.fresh().await;
+        if let Backend::Postgres { url } = &backend {
+            // What the server's configuration says too (`kith-server admin` against it, views).
+            config.database_url = Some(url.clone());
+        }
         let mut s = TestServer {
             base_url: String::new(),
             addr: config.listen,
             config,
+            backend,
             dir,
             running: None,
             clock,
@@ -108,7 +214,7 @@ impl TestServer {
     /// like a full disk and recover ([`TestServer::storage_faults`]); the real SQLite storage is
     /// underneath, and the switch survives restarts.
     pub async fn start_with_storage_faults(tweak: impl FnOnce(&mut Config)) -> TestServer {
-        let mut s = TestServer::launch_new(tweak, Arc::new(SystemClock), None).await;
+        let mut s = TestServer::launch_new(Backend::from_env(), tweak, Arc::new(SystemClock), None).await;
         s.faults = Some(faults::StorageFaults::new());
         s.restart().await;
         s
@@ -128,7 +234,13 @@ impl TestServer {
 
     pub async fn start_manual_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let manual = Arc::new(ManualClock::new(MANUAL_START_MS));
-        TestServer::launch_new(tweak, manual.clone(), Some(manual)).await
+        TestServer::launch_new(Backend::from_env(), tweak, manual.clone(), Some(manual)).await
+    }
+
+    /// [`TestServer::start_manual`] on the given storage backend.
+    pub async fn start_manual_on(backend: Backend) -> TestServer {
+        let manual = Arc::new(ManualClock::new(MANUAL_START_MS));
+        TestServer::launch_new(backend, |_| {}, manual.clone(), Some(manual)).await
     }
 
     /// The manual clock (servers started with [`TestServer::start_manual`]).
@@ -157,8 +269,7 @@ impl TestServer {
     }
 
     async fn launch(&mut self) {
-        let mut storage: Arc<dyn Storage> =
-            Arc::new(SqliteStorage::open(&self.config.database_path()).expect("open the test database"));
+        let mut storage = self.backend.open(&self.config).await;
         if let Some(f) = &self.faults {
             storage = Arc::new(faults::FaultyStorage::new(storage, f.clone()));
         }
@@ -196,7 +307,58 @@ impl TestServer {
         self.dir.path()
     }
 
-    /// The SQLite database file.
+    /// The backend the server runs on.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// A second handle on the server's database, as another process (`kith-server admin`, another
+    /// server instance) would open it.
+    pub async fn open_another(&self) -> Arc<dyn Storage> {
+        self.backend.open(&self.config).await
+    }
+
+    /// Copies the database of a stopped server (see [`TestServer::stop`]), as a nightly backup
+    /// would: the SQLite files, or a PostgreSQL database made from this one as a template.
+    pub async fn back_up(&self) -> Backup {
+        assert!(self.running.is_none(), "back up a stopped server");
+        match &self.backend {
+            Backend::Sqlite => {
+                let to = self.dir.path().join(format!("backup-{}.sqlite3", uuid::Uuid::new_v4().simple()));
+                copy_sqlite(&self.db_path(), &to);
+                Backup(to.display().to_string())
+            }
+            Backend::Postgres { url } => {
+                let (db, cluster) = split_db(url);
+                let name = format!("{db}_backup_{}", uuid::Uuid::new_v4().simple());
+                pg_admin(&cluster, &format!("CREATE DATABASE {name} TEMPLATE {db}")).await;
+                Backup(name)
+            }
+        }
+    }
+
+    /// Replaces the database of a stopped server with `backup` (a restore after a lost disk).
+    pub async fn restore(&self, backup: &Backup) {
+        assert!(self.running.is_none(), "restore a stopped server");
+        match &self.backend {
+            Backend::Sqlite => copy_sqlite(Path::new(&backup.0), &self.db_path()),
+            Backend::Postgres { url } => {
+                let (db, cluster) = split_db(url);
+                pg_admin(&cluster, &format!("DROP DATABASE {db}")).await;
+                pg_admin(&cluster, &format!("CREATE DATABASE {db} TEMPLATE {}", backup.0)).await;
+            }
+        }
+    }
+
+    /// The arguments that point `kith-server admin ...` at this server's database.
+    pub fn admin_args(&self) -> Vec<String> {
+        match &self.backend {
+            Backend::Sqlite => vec!["--data-dir".into(), self.dir.path().display().to_string()],
+            Backend::Postgres { url } => vec!["--database-url".into(), url.clone()],
+        }
+    }
+
+    /// The SQLite database file (of a server on [`Backend::Sqlite`]).
     pub fn db_path(&self) -> PathBuf {
         self.config.database_path()
     }

@@ -99,7 +99,7 @@ async fn the_emergency(sam: &Dev) -> Value {
 
 /// The story on a database rebuilt with `old_schema` (None: today's schema, as a control).
 async fn upgraded_from(old_schema: Option<&str>, alerts_existed: bool) {
-    let mut server = TestServer::start_manual().await;
+    let mut server = TestServer::start_manual_on(kith_server::testing::Backend::Sqlite).await;
     let (team, code) = server.create_team("North estate").await;
     let mut sam = Dev::join(&server, &code, "Sam").await;
     let mut alice = Dev::join(&server, &server.invite(team, Role::Member).await, "Alice").await;

@@ -8,7 +8,7 @@ use automerge::ReadDoc;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};
 use kith_proto::Kind;
-use kith_server::storage::{AppendChanges, DocMeta, NewChange, Storage};
+use kith_server::storage::{AppendChanges, DocMeta, NewChange};
 use kith_server::testing::TestServer;
 
 const MIN: i64 = 60_000;
@@ -28,7 +28,7 @@ async fn an_emergency_stored_behind_the_servers_back_raises_its_alert_on_start()
 
     // The server is down; its database gets the shift from elsewhere, with no tracking row.
     server.stop().await;
-    let storage = kith_server::SqliteStorage::open(&server.db_path()).unwrap();
+    let storage = server.open_another().await;
     let changes = doc
         .get_changes(&[])
         .iter()

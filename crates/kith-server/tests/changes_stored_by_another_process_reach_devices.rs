@@ -9,8 +9,7 @@ use common::*;
 use kith_domain::doc::shift;
 use kith_domain::{CheckInStatus, Secs, Shift};
 use kith_proto::Kind;
-use kith_server::storage::sqlite::SqliteStorage;
-use kith_server::storage::{AppendChanges, DocMeta, NewChange, Storage};
+use kith_server::storage::{AppendChanges, DocMeta, NewChange};
 use kith_server::testing::TestServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,7 +26,7 @@ async fn a_shift_stored_by_another_process_reaches_the_lead() {
     let mut doc = Automerge::new().with_actor(alice.actor.clone());
     doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
     let change = doc.get_last_local_change().unwrap().clone();
-    let other = SqliteStorage::open(&server.db_path()).unwrap();
+    let other = server.open_another().await;
     other
         .append_changes(AppendChanges {
             meta: DocMeta { id: s.id.uuid(), team: alice.team, kind: Kind::Shift, owner: Some(alice.member) },

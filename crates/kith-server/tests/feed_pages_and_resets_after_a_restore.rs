@@ -58,7 +58,8 @@ async fn a_new_device_pulls_everything_in_pages() {
 
 #[tokio::test]
 async fn a_server_restored_from_an_older_backup_resets_cursors_and_clients_heal_it() {
-    let mut server = TestServer::start().await;
+    // A restore of the SQLite file (PostgreSQL's is pg_dump / pg_restore: docs/operations.md).
+    let mut server = TestServer::start_on(kith_server::testing::Backend::Sqlite, |_| {}).await;
     let (mut lead, mut alice) = team_of_two(&server).await;
     let a = alice.start_shift();
     alice.checkin(a, CheckInStatus::Ok, 10);

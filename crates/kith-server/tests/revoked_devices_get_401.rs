@@ -48,11 +48,14 @@ async fn a_revoke_by_the_admin_command_is_honoured_on_the_next_request() {
     alice.sync().await;
     let seq = max_seq(&server).await;
 
-    let dir = server.data_dir().to_str().unwrap().to_string();
+    let mut args = server.admin_args();
     let device = alice.device.to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_kith-server"))
-            .args(["--data-dir", &dir, "admin", "revoke", &device])
+            .args({
+                args.extend(["admin".into(), "revoke".into(), device]);
+                args
+            })
             .env_remove("KITH_DATA_DIR")
             .output()
             .unwrap()

@@ -1,21 +1,36 @@
 //! Server storage behind one trait: teams, members, devices, invites, and documents as an
 //! append-only log of Automerge changes with a global sequence number, plus periodic snapshots.
 //!
-//! The server logic only talks to [`Storage`]. [`sqlite::SqliteStorage`] is the embedded default;
-//! a PostgreSQL implementation comes later and must keep the same guarantees:
-//! - `append_changes` returns only after the changes are durable (committed and synced);
-//! - every stored change gets a `seq` that is unique, increasing in commit order, and never reused
-//!   while the database lives (a restored backup may reuse numbers: clients detect it by hash);
+//! The server logic only talks to [`Storage`]. Two backends honour it: [`sqlite::SqliteStorage`]
+//! (the embedded default: one file, one server process) and [`postgres::PgStorage`] (one database
+//! shared by several stateless server instances). [`open`] picks one from the configuration
+//! (`database_url`). Every backend keeps the same contract:
+//! - `append_changes_with` returns only after the changes are durable (committed and synced),
+//!   and stores them and what the server derives from them ([`Derived`]: a shift's tracking row and
+//!   receipts, a team's roles) in **one transaction**, so the derived rows exist if and only if the
+//!   changes do, whatever happens to the request that brought them. There is no non-atomic way to
+//!   append;
+//! - every stored change gets a `seq` that is unique and never reused while the database lives (a
+//!   restored backup may reuse numbers: clients detect it by hash), and **a reader that has seen
+//!   seq N never later sees a new change with a seq below N**: seqs become visible in seq order,
+//!   so a follower or a feed cursor that has passed N has missed nothing. SQLite has one writer,
+//!   which gives it for free; PostgreSQL hands out sequence numbers before commit and commits out
+//!   of order, so its backend takes the seqs from a counter row updated in the storing
+//!   transaction, whose row lock orders the commits that append (storage/postgres);
 //! - `(doc_id, hash)` is unique;
-//! - what the server derives from changes ([`Derived`]: a shift's tracking row and receipts, a
-//!   team's roles) is stored in the same transaction as the changes, so it exists if and only if
-//!   they do, whatever happens to the request that brought them;
 //! - after each commit, before the request that stored it hears so, the commit is announced in
-//!   process: [`Storage::committed`] moves to the greatest seq stored, [`Storage::stored_since`]
-//!   lists the stored changes after a seq, and the notes attached to them are handed to
-//!   [`Storage::take_notes`]'s receiver. The deadline engine and the live channel follow that log,
-//!   not the requests (docs/architecture.md).
+//!   process ([`log::ChangeLog`]): [`Storage::committed`] moves to the greatest seq known stored,
+//!   [`Storage::stored_since`] lists the stored changes after a seq, and the notes of this
+//!   process's commits are handed to [`Storage::take_notes`]'s receiver. Commits of other
+//!   processes join the log no later than this process's next commit (the writer reads what was
+//!   stored since the window's greatest seq in its own transaction). The deadline engine and the
+//!   live channel follow that log, not the requests (docs/architecture.md);
+//! - caches (the window of recent changes, the auth cache) are never the truth: each has an
+//!   invalidation source in the database (the greatest seq; the auth generation row bumped in the
+//!   transaction of every revocation or role change), so correctness never depends on them.
 
+pub mod log;
+pub mod postgres;
 pub mod recent;
 pub mod sqlite;
 
@@ -472,20 +487,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>>;
     async fn load_doc(&self, id: Uuid) -> StorageResult<Option<LoadedDoc>>;
-    /// Stores changes durably; returns their seqs in order.
+    /// [`Storage::append_changes_with`] with nothing derived (shorthand; as atomic).
     async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>> {
         self.append_changes_with(batch, Derived::default()).await
     }
-    /// [`Storage::append_changes`] and what the server derives from them, in the same
-    /// transaction: a check-in's receipt is stored if and only if the check-in is, and the
-    /// note reaches [`Storage::take_notes`] only once they are committed. Fails with
-    /// [`StorageError::Revoked`], storing nothing, if a change's device is revoked.
+    /// Stores changes durably, and what the server derives from them, in one transaction: a
+    /// check-in's receipt is stored if and only if the check-in is, and the note reaches
+    /// [`Storage::take_notes`] only once they are committed. Returns their seqs in order. Fails
+    /// with [`StorageError::Revoked`], storing nothing, if a change's device is revoked. Required
+    /// of every backend: there is no non-atomic default.
     async fn append_changes_with(&self, batch: AppendChanges, derived: Derived) -> StorageResult<Vec<u64>>;
     /// Waits until every write queued before it is committed (or failed).
     async fn flush(&self) -> StorageResult<()>;
 
-    /// The greatest seq this process has committed, moving after each commit (before the
-    /// requests that stored the changes hear so). Closed when the storage is.
+    /// The greatest seq known stored, moving after each commit of this process (before the
+    /// requests that stored the changes hear so); another process's commits are known at this
+    /// process's next commit at the latest. Never moves past a seq below which a change could
+    /// still appear (the seq rule above). Closed when the storage is.
     fn committed(&self) -> tokio::sync::watch::Receiver<u64>;
     /// The stored changes after `seq`, in seq order, at most `limit` (by any process).
     async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>>;
@@ -501,8 +519,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn changes_after(&self, doc: Uuid, after: u64) -> StorageResult<Vec<StoredChange>>;
     /// The change with the greatest seq <= `seq` (any document): its seq and hash.
     async fn change_at_or_before(&self, seq: u64) -> StorageResult<Option<(u64, Vec<u8>)>>;
-    /// The hash of the change with exactly this seq.
-    async fn change_hash_at(&self, seq: u64) -> StorageResult<Option<Vec<u8>>>;
     /// The greatest seq stored (0 if none).
     async fn max_seq(&self) -> StorageResult<u64>;
     /// Where the feed stands, in one read: the greatest seq stored with its hash, and the hash
@@ -510,9 +526,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn feed_position(&self, cursor_seq: u64) -> StorageResult<FeedPosition>;
     /// A member's shifts, the latest start (on the server clock) first, at most `limit`; only
     /// those that started at or after `since` if given.
-    async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
-        self.member_shifts(team, member, None, limit).await
-    }
     async fn member_shifts(
         &self,
         team: TeamId,
@@ -593,4 +606,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
 
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
+}
+
+/// Opens the storage the configuration names: PostgreSQL for a `database_url`
+/// (`postgres://...`), else the SQLite file in the data directory.
+pub async fn open(config: &crate::Config) -> StorageResult<std::sync::Arc<dyn Storage>> {
+    match config.postgres_url() {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(std::sync::Arc::new(postgres::PgStorage::open(url, config.database_pool_size).await?))
+        }
+        Some(_) => Err(StorageError::Db(format!(
+            "database_url {} is not a postgres:// URL: set one, or leave it unset for the SQLite file in the data directory",
+            config.database_label()
+        ))),
+        None => {
+            let path = config.database_path();
+            tokio::task::spawn_blocking(move || sqlite::SqliteStorage::open(&path))
+                .await
+                .map_err(|e| StorageError::Db(format!("opening the database failed: {e}")))?
+                .map(|s| std::sync::Arc::new(s) as std::sync::Arc<dyn Storage>)
+        }
+    }
 }

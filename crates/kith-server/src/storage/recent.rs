@@ -1,19 +1,22 @@
 //! The latest stored changes, in memory: the feed of a device that syncs regularly is answered
-//! from here instead of from the database.
+//! from here instead of from the database. A cache: every answer it gives, the database would
+//! give too, and what it cannot answer the database does.
 //!
 //! [`Recent`] holds every change with a seq in `(base, max]`, in seq order, each with the
 //! document facts the feed needs (team, kind, owner, whether it created its document). It is
-//! filled by the SQLite writer thread after each commit, with the changes that commit stored,
-//! before any request hears that they are stored. Changes are appended to the database only by
-//! that writer while the server runs, and seqs only grow (`AUTOINCREMENT`), so the window is
-//! complete. If another process appended changes (e.g. `kith-server admin create-team` against
-//! the same file), the writer notices at its next transaction (the database's greatest seq is
-//! not the window's) and starts the window over from there, before it stores anything after
-//! them. Until then a reader may answer a feed from a window that lacks them; its cursor then
-//! stops at the window's greatest seq, below them, so they are delivered later, never skipped. A
-//! position outside the window (an old cursor, one beyond it, or right after the server started)
-//! is answered from the database; if that shows a greater seq than the window's, the window
-//! answers nothing until the writer's next transaction has checked it (`stale`), so one feed never
+//! only ever extended by a *complete range* of stored changes ([`Recent::extend_range`]: every
+//! change with a seq in `(after, upto]`, read from the database or just committed), starting at
+//! or below its own greatest seq, so it never has a hole. Both backends keep the storage
+//! contract's seq rule (a reader that has seen seq N never later sees a new change below N), so
+//! a range read once is final. Who extends it: the backend's writer after each commit (its own
+//! changes, and first the changes other processes stored since the window's greatest seq, read
+//! in the same transaction), and the backend's watcher of other processes' commits (SQLite:
+//! `PRAGMA data_version`; PostgreSQL: LISTEN/NOTIFY), see [`super::log`]. Until one of them has,
+//! a reader may answer a feed from a window that lacks another process's newest changes; its
+//! cursor then stops at the window's greatest seq, below them, so they are delivered later, never
+//! skipped. A position outside the window (an old cursor, one beyond it, or right after the
+//! server started) is answered from the database; if that shows a greater seq than the window's,
+//! the window answers nothing until it has been extended past it (`seen`), so one feed never
 //! mixes a cursor from the database with documents from a window that lacks some changes.
 
 use std::collections::{HashSet, VecDeque};
@@ -44,6 +47,18 @@ pub struct RecentChange {
     pub by_server: bool,
 }
 
+impl RecentChange {
+    /// The change as the change log's followers see it.
+    pub fn into_ref(self) -> StoredRef {
+        StoredRef {
+            seq: self.seq,
+            meta: DocMeta { id: self.doc, team: self.team, kind: self.kind, owner: self.owner },
+            device: self.device,
+            by_server: self.by_server,
+        }
+    }
+}
+
 /// The window of recent changes.
 #[derive(Debug, Default)]
 pub struct Recent {
@@ -52,9 +67,9 @@ pub struct Recent {
     base_hash: Option<Vec<u8>>,
     /// Every change with seq > `base`, in seq order.
     changes: VecDeque<RecentChange>,
-    /// A reader saw a greater seq in the database than the window's: changes were stored by
-    /// another process. The window answers nothing until the writer starts it over.
-    stale: bool,
+    /// The greatest seq a reader saw in the database. Greater than the window's: changes were
+    /// stored that the window does not hold yet, and it answers nothing until it does.
+    seen: u64,
 }
 
 impl Recent {
@@ -74,11 +89,23 @@ impl Recent {
         }
     }
 
-    /// Appends committed changes (seqs greater than every seq in the window).
-    pub fn extend(&mut self, changes: impl IntoIterator<Item = RecentChange>) {
+    /// The greatest seq the window holds every change up to (0: none).
+    pub fn upto(&self) -> u64 {
+        self.max().map_or(self.base, |(s, _)| s)
+    }
+
+    /// Extends the window with a complete range of stored changes: `changes` are every change
+    /// with a seq in `(after, ...]`, in seq order. Those the window holds already are skipped. A
+    /// range that starts above the window's greatest seq would leave a hole: it is refused
+    /// (false), and the caller starts the window over ([`Recent::after`]).
+    pub fn extend_range(&mut self, after: u64, changes: impl IntoIterator<Item = RecentChange>) -> bool {
+        if after > self.upto() {
+            return false;
+        }
         for c in changes {
-            debug_assert!(self.max().is_none_or(|(m, _)| c.seq > m));
-            self.changes.push_back(c);
+            if c.seq > self.upto() {
+                self.changes.push_back(c);
+            }
         }
         while self.changes.len() > CAPACITY {
             if let Some(c) = self.changes.pop_front() {
@@ -86,30 +113,28 @@ impl Recent {
                 self.base_hash = Some(c.hash);
             }
         }
+        true
     }
 
-    /// The writer found the database's greatest seq to be the window's: nothing was stored
-    /// elsewhere (a reader may have seen a commit before the writer added it here).
-    pub fn confirm(&mut self) {
-        self.stale = false;
-    }
-
-    /// Marks the window stale when the database holds a greater seq than it knows: see `stale`.
+    /// Notes that the database holds `db_max`: if the window does not reach it, it answers
+    /// nothing until it has been extended that far (see `seen`).
     pub fn saw(&mut self, db_max: u64) {
-        if db_max > self.max().map_or(0, |(s, _)| s) {
-            self.stale = true;
-        }
+        self.seen = self.seen.max(db_max);
+    }
+
+    fn stale(&self) -> bool {
+        self.seen > self.upto()
     }
 
     /// Whether every change after `seq` is in the window (and the window knows `seq`).
     fn covers_after(&self, seq: u64) -> bool {
-        !self.stale && seq >= self.base && seq <= self.max().map_or(0, |(s, _)| s)
+        !self.stale() && seq >= self.base && seq <= self.upto()
     }
 
     /// [`super::Storage::feed_position`] from the window, if it can tell: not for a cursor beyond
     /// the window's greatest seq (the database knows better).
     pub fn position(&self, cursor_seq: u64) -> Option<FeedPosition> {
-        if self.stale {
+        if self.stale() {
             return None;
         }
         let (max_seq, max_hash) = match self.max() {
@@ -138,7 +163,7 @@ impl Recent {
 
     /// [`super::Storage::change_at_or_before`] from the window, if it can tell.
     pub fn at_or_before(&self, seq: u64) -> Option<Option<(u64, Vec<u8>)>> {
-        if self.stale || seq < self.base {
+        if self.stale() || seq < self.base {
             return None;
         }
         let i = self.changes.partition_point(|c| c.seq <= seq);
@@ -154,18 +179,7 @@ impl Recent {
             return None;
         }
         let start = self.changes.partition_point(|c| c.seq <= after);
-        Some(
-            self.changes
-                .range(start..)
-                .take(limit)
-                .map(|c| StoredRef {
-                    seq: c.seq,
-                    meta: DocMeta { id: c.doc, team: c.team, kind: c.kind, owner: c.owner },
-                    device: c.device,
-                    by_server: c.by_server,
-                })
-                .collect(),
-        )
+        Some(self.changes.range(start..).take(limit).map(|c| c.clone().into_ref()).collect())
     }
 
     /// [`super::Storage::feed_docs`] from the window, if it holds every change after `after`.
@@ -228,13 +242,16 @@ mod tests {
         let (me, you) = (MemberId::new(), MemberId::new());
         let (mine, yours, team_doc, foreign) = (Uuid::now_v7(), Uuid::now_v7(), team.uuid(), Uuid::now_v7());
         let mut r = Recent::after(Some((10, vec![10])));
-        r.extend([
-            change(11, mine, team, Some(me), true),
-            change(12, yours, team, Some(you), true),
-            change(14, foreign, other, Some(you), true),
-            change(15, team_doc, team, None, false),
-            change(16, mine, team, Some(me), false),
-        ]);
+        r.extend_range(
+            10,
+            [
+                change(11, mine, team, Some(me), true),
+                change(12, yours, team, Some(you), true),
+                change(14, foreign, other, Some(you), true),
+                change(15, team_doc, team, None, false),
+                change(16, mine, team, Some(me), false),
+            ],
+        );
         assert_eq!(r.max(), Some((16, &16u64.to_be_bytes()[..])));
         let member = FeedScope { team, member: me, all_shifts: false };
         let lead = FeedScope { team, member: you, all_shifts: true };
@@ -273,7 +290,7 @@ mod tests {
     fn a_window_that_saw_a_greater_seq_in_the_database_answers_nothing() {
         let team = TeamId::new();
         let mut r = Recent::after(Some((10, vec![10])));
-        r.extend([change(11, team.uuid(), team, None, false)]);
+        assert!(r.extend_range(10, [change(11, team.uuid(), team, None, false)]));
         let scope = FeedScope { team, member: MemberId::new(), all_shifts: true };
         r.saw(11);
         assert!(r.position(11).is_some() && r.feed_docs(&scope, 10, 10).is_some(), "nothing new");
@@ -281,10 +298,14 @@ mod tests {
         assert!(r.position(11).is_none());
         assert!(r.feed_docs(&scope, 10, 10).is_none());
         assert!(r.at_or_before(11).is_none());
-        // A commit of this server seen before it reached the window: once it has, it answers again.
-        r.extend([change(12, team.uuid(), team, None, false), change(13, team.uuid(), team, None, false)]);
-        r.confirm();
+        // A commit seen in the database before it reached the window: once it has, it answers again.
+        assert!(!r.extend_range(12, [change(13, team.uuid(), team, None, false)]), "a range with a hole is refused");
+        assert!(r.position(11).is_none());
+        // Ranges that overlap what the window holds add only what is new.
+        assert!(r.extend_range(10, (11..=13).map(|s| change(s, team.uuid(), team, None, false))));
+        assert_eq!(r.upto(), 13);
         assert!(r.position(11).is_some());
+        assert_eq!(r.since(10, 10).unwrap().iter().map(|c| c.seq).collect::<Vec<_>>(), vec![11, 12, 13]);
     }
 
     #[test]
@@ -292,7 +313,7 @@ mod tests {
         let team = TeamId::new();
         let mut r = Recent::after(None);
         let doc = Uuid::now_v7();
-        r.extend((1..=(CAPACITY as u64 + 5)).map(|s| change(s, doc, team, None, s == 1)));
+        r.extend_range(0, (1..=(CAPACITY as u64 + 5)).map(|s| change(s, doc, team, None, s == 1)));
         assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 4, 10).is_none());
         assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 5, 10).is_some());
         assert_eq!(r.position(5).unwrap().hash_at_cursor, Some(5u64.to_be_bytes().to_vec()));

@@ -123,11 +123,6 @@ impl Storage for FaultyStorage {
         self.inner.load_doc(id).await
     }
 
-    async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>> {
-        self.faults.check_append()?;
-        self.inner.append_changes(batch).await
-    }
-
     async fn append_changes_with(&self, batch: AppendChanges, derived: Derived) -> StorageResult<Vec<u64>> {
         self.faults.check_append()?;
         self.inner.append_changes_with(batch, derived).await
@@ -169,20 +164,12 @@ impl Storage for FaultyStorage {
         self.inner.change_at_or_before(seq).await
     }
 
-    async fn change_hash_at(&self, seq: u64) -> StorageResult<Option<Vec<u8>>> {
-        self.inner.change_hash_at(seq).await
-    }
-
     async fn max_seq(&self) -> StorageResult<u64> {
         self.inner.max_seq().await
     }
 
     async fn feed_position(&self, cursor_seq: u64) -> StorageResult<FeedPosition> {
         self.inner.feed_position(cursor_seq).await
-    }
-
-    async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
-        self.inner.recent_shifts(team, member, limit).await
     }
 
     async fn member_shifts(
