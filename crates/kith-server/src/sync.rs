@@ -345,19 +345,18 @@ impl SyncService {
         };
         let d = &dev.device;
         let is_lead = dev.role.is_lead();
-        if let Some(st) = guard.as_ref()
-            && !visible(&st.meta, d.team, d.member, is_lead)
-        {
-            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
-        }
-        if !exists && push.changes.is_empty() && push.save.is_none() {
+        // A document the device may not see is handled from here on exactly as one that does not
+        // exist (every check below runs against an empty document, and nothing of the stored one
+        // is read or touched), so no answer tells the two apart (docs/protocol.md, Visibility).
+        let hidden = guard.as_ref().is_some_and(|st| !visible(&st.meta, d.team, d.member, is_lead));
+        if (!exists || hidden) && push.changes.is_empty() && push.save.is_none() {
             if !push.have.is_empty() {
                 // The client saw this document here before: the server lost it (restored backup).
                 return self.missing_deps(id, &push, None);
             }
             return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
         }
-        let state = guard.as_ref();
+        let state = if hidden { None } else { guard.as_ref() };
         // From here on, rejections of an existing document still tell the client what it lacks.
         let reject = |code: RejectCode, msg: String| {
             let mut r = rejected(id, code, msg);
@@ -459,15 +458,22 @@ impl SyncService {
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
         let checked: Result<Checked, Refusal> = {
             let doc = match guard.as_mut() {
-                Some(st) => &mut st.doc,
-                None => scratch.get_or_insert_with(Automerge::new),
+                Some(st) if !hidden => &mut st.doc,
+                _ => scratch.get_or_insert_with(Automerge::new),
             };
             self.apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
         };
         let checked = match checked {
             Ok(c) => c,
+            // The cached document was not touched: answer as for a document that does not exist.
+            Err(refusal) if hidden => return self.answer_refusal(id, &push, None, refusal),
             Err(refusal) => return self.refuse(id, &push, &mut guard, refusal).await,
         };
+        if hidden {
+            // It would have created a new document of the caller's own under an id that is taken.
+            // Ids are random UUIDs that only those who may see a document ever receive.
+            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
+        }
         let meta = match (guard.as_ref(), checked.created) {
             (Some(st), _) => st.meta.clone(),
             (None, Some(m)) => m,
@@ -709,7 +715,12 @@ impl SyncService {
         if had && let Err(e) = ensure_loaded(self.storage.as_ref(), id, guard).await {
             tracing::error!(doc = %id, error = %e, "could not reload a document");
         }
-        let state = guard.as_ref();
+        self.answer_refusal(id, push, guard.as_ref(), refusal)
+    }
+
+    /// The answer to a refused push, from the stored state of the document (`None`: there is
+    /// none, or the device may not see it).
+    fn answer_refusal(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, refusal: Refusal) -> Pushed {
         match refusal {
             Refusal::MissingDeps => self.missing_deps(id, push, state),
             Refusal::Reject(code, msg) => {
