@@ -116,6 +116,10 @@ pub struct Limits {
     pub request_timeout_s: u64,
     /// Seconds between SSE keep-alive comments.
     pub live_keepalive_s: u64,
+    /// How often (milliseconds) the server reads whether a device was revoked or a role changed
+    /// in the database by any process (`kith-server admin revoke`, another server on the same
+    /// file): the live streams of such a device end then. One read of one row.
+    pub auth_check_ms: u64,
     /// Once the first byte of a request has arrived, its headers must be complete within this
     /// many seconds, or the connection is closed (slow clients hold a file descriptor each).
     pub header_read_timeout_s: u64,
@@ -184,6 +188,7 @@ impl Default for Limits {
             feed_max_docs: 1000,
             request_timeout_s: 30,
             live_keepalive_s: 15,
+            auth_check_ms: 1000,
             header_read_timeout_s: 10,
             idle_timeout_s: 120,
             max_connections: 20_000,

@@ -117,6 +117,7 @@ impl App {
         alerts.load(app.clock.now_ms()).await?;
         // From here on the deadline engine and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
+        live.watch_auth(storage.clone(), Duration::from_millis(app.config.limits.auth_check_ms));
         live.follow(storage);
         Ok(app)
     }
@@ -720,20 +721,52 @@ fn wrong_version(v: u32) -> ApiErr {
 async fn live(
     State(app): State<Arc<App>>,
     AuthDevice(dev): AuthDevice,
+    headers: HeaderMap,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let hub = app.live.clone();
     let d = dev.device.clone();
     let is_lead = dev.role.is_lead();
+    // Subscribed before anything is read, so no revocation or role change after the device was
+    // looked up goes unseen: the first check runs at once.
+    let auth_changes = tokio_stream::wrappers::WatchStream::new(hub.auth_changes());
     let rx = hub.subscribe();
     let initial: Vec<Event> = hub.team_presence(d.team).iter().filter_map(presence_event).collect();
     let guard = hub.connect(d.team, d.member, app.clock.now_ms());
     let mut shutdown = hub.shutdown_signal();
     let me = d.id;
-    // A revoked device's stream ends at once, not at its next request.
-    let rx = BroadcastStream::new(rx).take_while(move |item| {
-        std::future::ready(!matches!(item, Ok(ev) if matches!(&**ev, LiveEvent::Revoked { device } if *device == me)))
+    // A device revoked, or whose member's role changed, by any process (the auth generation
+    // moved): its stream ends now, not at its next request (what it may see was decided at
+    // connection; the client reconnects and is authorised afresh, or hears 401).
+    let storage = app.storage().clone();
+    let token = bearer(&headers).map(auth::token_hash).unwrap_or_default();
+    let role = dev.role;
+    let checks = auth_changes.then(move |_| {
+        let (storage, token) = (storage.clone(), token.clone());
+        async move {
+            match storage.device_by_token(token).await {
+                Ok(Some(now)) => now.device.revoked_at.is_none() && now.role == role,
+                Ok(None) => false,
+                Err(e) => {
+                    // Not known to be revoked: keep the stream; the next check decides.
+                    tracing::warn!(error = %e, "could not check a live stream's device again");
+                    true
+                }
+            }
+        }
     });
-    let events = rx.filter_map(move |item| {
+    // A device revoked by this process ends at once too (LiveEvent::Revoked, published by the revoke).
+    let rx = BroadcastStream::new(rx).map(Some);
+    let items = futures_util::stream::select(rx, checks.filter(|still| std::future::ready(!still)).map(|_| None))
+        .take_while(move |item| {
+            let end = match item {
+                None => true,
+                Some(Ok(ev)) => matches!(&**ev, LiveEvent::Revoked { device } if *device == me),
+                Some(Err(_)) => false,
+            };
+            std::future::ready(!end)
+        })
+        .filter_map(std::future::ready);
+    let events = items.filter_map(move |item| {
         let _held = &guard;
         let out = match item {
             Ok(ev) => match &*ev {

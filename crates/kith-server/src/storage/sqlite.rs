@@ -971,6 +971,10 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn read_auth_generation(&self) -> StorageResult<i64> {
+        self.auth_generation()
+    }
+
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>> {
         self.read(move |c| doc_meta(c, id)).await
     }

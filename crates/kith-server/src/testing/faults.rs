@@ -115,6 +115,10 @@ impl Storage for FaultyStorage {
         self.inner.revoke_device(id, at).await
     }
 
+    async fn read_auth_generation(&self) -> StorageResult<i64> {
+        self.inner.read_auth_generation().await
+    }
+
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>> {
         self.inner.doc_meta(id).await
     }
