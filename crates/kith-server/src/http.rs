@@ -69,6 +69,8 @@ pub struct App {
     pub storage_status: crate::status::StorageStatus,
     /// When each device last reached the server (the console's list of devices).
     pub seen: crate::console::Seen,
+    /// Where heavy sync exchanges run, bounded (see [`crate::heavy`]).
+    pub heavy: crate::heavy::HeavyPool,
 }
 
 impl App {
@@ -105,6 +107,7 @@ impl App {
             kudos_limiter,
             storage_status,
             seen: crate::console::Seen::default(),
+            heavy: crate::heavy::HeavyPool::new(config.limits.heavy_sync_workers, config.limits.heavy_sync_queue),
             docs,
             sync,
             live: live.clone(),
@@ -660,7 +663,9 @@ struct ProtocolProbe {
         (status = 400, body = ApiErrorDoc, description = "The body is not a sync request (`malformed_body`), or the device's clock reads no usable time (`bad_client_time`: before 1970 or after 9999)"),
         (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
-        (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
+        (status = 426, body = ApiErrorDoc, description = "Another protocol version"),
+        (status = 503, body = ApiErrorDoc, description = "`server_busy`: the pool for heavy syncs and its queue are full; nothing was stored. Retryable",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
     security(("bearer" = [])))]
 async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: Bytes) -> Result<Response, ApiErr> {
     let started = Instant::now();
@@ -695,11 +700,42 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
             false,
         ));
     }
-    let resp = app.sync_exchange(&dev, req).await?;
-    // Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
-    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Internal(format!("the sync answer: {e}")))?;
+    let limits = &app.config.limits;
+    let changes: usize = req.docs.iter().map(|d| d.changes.len() + usize::from(d.save.is_some())).sum();
+    let heavy = changes >= limits.heavy_sync_changes || body.len() >= limits.heavy_sync_bytes;
+    let bytes = if heavy {
+        // Automerge work for seconds: on the bounded pool, off the async workers (crate::heavy).
+        let (pooled, dev) = (app.clone(), dev.clone());
+        let exchange = async move { pooled.sync_exchange(&dev, req).await.map_err(ApiErr::from).and_then(encode_sync) };
+        match app.heavy.run(exchange).await {
+            Ok(bytes) => bytes?,
+            Err(_) => return Ok(heavy_busy()),
+        }
+    } else {
+        encode_sync(app.sync_exchange(&dev, req).await?)?
+    };
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
+}
+
+/// Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
+fn encode_sync(resp: kith_proto::SyncResponse) -> Result<Vec<u8>, ApiErr> {
+    kith_proto::encode(&resp).map_err(|e| ServerError::Internal(format!("the sync answer: {e}")).into())
+}
+
+/// The heavy pool and its queue are full: retry later (the answer carries `Retry-After`).
+fn heavy_busy() -> Response {
+    let mut r = ApiErr::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server_busy",
+        "The server is busy with other large syncs: nothing of this one was stored. It is retried automatically; \
+         sync again in a moment.",
+        true,
+    )
+    .into_response();
+    // A heavy exchange takes seconds: come back after a few.
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(5u32));
+    r
 }
 
 fn wrong_version(v: u32) -> ApiErr {

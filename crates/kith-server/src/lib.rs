@@ -23,6 +23,7 @@ pub mod conn;
 pub mod console;
 pub mod docs;
 pub mod error;
+pub mod heavy;
 pub mod http;
 pub mod live;
 pub mod receipts;
