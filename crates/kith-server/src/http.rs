@@ -99,8 +99,14 @@ impl App {
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
-        let sync =
-            SyncService { storage: storage.clone(), docs: docs.clone(), limits: config.limits.clone(), receipt_key };
+        let cursor_key = crate::cursor::CursorKey::new(&receipt_key)?;
+        let sync = SyncService {
+            storage: storage.clone(),
+            docs: docs.clone(),
+            limits: config.limits.clone(),
+            receipt_key,
+            cursor_key,
+        };
         let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
         let app = Arc::new(App {
             ui_dir,

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod console;
+pub mod cursor;
 pub mod docs;
 pub mod error;
 pub mod heavy;
