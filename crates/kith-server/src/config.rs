@@ -120,8 +120,23 @@ pub struct Limits {
     pub feed_max_docs: usize,
     /// A request that takes longer gets 408.
     pub request_timeout_s: u64,
+    /// A sync request with at least this many changes (those in saved documents counted as one
+    /// each) or this many body bytes is heavy: it runs on the heavy pool (`heavy_sync_workers`
+    /// at once, `heavy_sync_queue` more waiting, beyond that `503 server_busy` with Retry-After),
+    /// off the async workers that answer everything else.
+    pub heavy_sync_changes: usize,
+    /// A sync request whose body (decompressed) has at least this many bytes is heavy too.
+    pub heavy_sync_bytes: usize,
+    /// Heavy sync exchanges running at once (threads doing Automerge work).
+    pub heavy_sync_workers: usize,
+    /// Heavy sync exchanges waiting for a worker; one more is refused with 503 and Retry-After.
+    pub heavy_sync_queue: usize,
     /// Seconds between SSE keep-alive comments.
     pub live_keepalive_s: u64,
+    /// How often (milliseconds) the server reads whether a device was revoked or a role changed
+    /// in the database by any process (`kith-server admin revoke`, another server on the same
+    /// file): the live streams of such a device end then. One read of one row.
+    pub auth_check_ms: u64,
     /// Once the first byte of a request has arrived, its headers must be complete within this
     /// many seconds, or the connection is closed (slow clients hold a file descriptor each).
     pub header_read_timeout_s: u64,
@@ -192,6 +207,11 @@ impl Default for Limits {
             feed_max_docs: 1000,
             request_timeout_s: 30,
             live_keepalive_s: 15,
+            heavy_sync_changes: 200,
+            heavy_sync_bytes: 256 * 1024,
+            heavy_sync_workers: 2,
+            heavy_sync_queue: 16,
+            auth_check_ms: 1000,
             header_read_timeout_s: 10,
             idle_timeout_s: 120,
             max_connections: 20_000,

@@ -68,6 +68,8 @@ pub struct App {
     pub storage_status: crate::status::StorageStatus,
     /// When each device last reached the server (the console's list of devices).
     pub seen: crate::console::Seen,
+    /// Where heavy sync exchanges run, bounded (see [`crate::heavy`]).
+    pub heavy: crate::heavy::HeavyPool,
 }
 
 impl App {
@@ -96,14 +98,21 @@ impl App {
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
-        let sync =
-            SyncService { storage: storage.clone(), docs: docs.clone(), limits: config.limits.clone(), receipt_key };
+        let cursor_key = crate::cursor::CursorKey::new(&receipt_key)?;
+        let sync = SyncService {
+            storage: storage.clone(),
+            docs: docs.clone(),
+            limits: config.limits.clone(),
+            receipt_key,
+            cursor_key,
+        };
         let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
         let app = Arc::new(App {
             ui_dir,
             kudos_limiter,
             storage_status,
             seen: crate::console::Seen::default(),
+            heavy: crate::heavy::HeavyPool::new(config.limits.heavy_sync_workers, config.limits.heavy_sync_queue),
             docs,
             sync,
             live: live.clone(),
@@ -116,6 +125,7 @@ impl App {
         alerts.load(app.clock.now_ms()).await?;
         // From here on the deadline engine and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
+        live.watch_auth(storage.clone(), Duration::from_millis(app.config.limits.auth_check_ms));
         live.follow(storage);
         // A join whose roster write failed and whose background retry did not finish before a
         // stop is completed here.
@@ -697,7 +707,9 @@ struct ProtocolProbe {
         (status = 400, body = ApiErrorDoc, description = "The body is not a sync request (`malformed_body`), or the device's clock reads no usable time (`bad_client_time`: before 1970 or after 9999)"),
         (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
-        (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
+        (status = 426, body = ApiErrorDoc, description = "Another protocol version"),
+        (status = 503, body = ApiErrorDoc, description = "`server_busy`: the pool for heavy syncs and its queue are full; nothing was stored. Retryable",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
     security(("bearer" = [])))]
 async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: Bytes) -> Result<Response, ApiErr> {
     let started = Instant::now();
@@ -732,11 +744,42 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
             false,
         ));
     }
-    let resp = app.sync_exchange(&dev, req).await?;
-    // Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
-    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Internal(format!("the sync answer: {e}")))?;
+    let limits = &app.config.limits;
+    let changes: usize = req.docs.iter().map(|d| d.changes.len() + usize::from(d.save.is_some())).sum();
+    let heavy = changes >= limits.heavy_sync_changes || body.len() >= limits.heavy_sync_bytes;
+    let bytes = if heavy {
+        // Automerge work for seconds: on the bounded pool, off the async workers (crate::heavy).
+        let (pooled, dev) = (app.clone(), dev.clone());
+        let exchange = async move { pooled.sync_exchange(&dev, req).await.map_err(ApiErr::from).and_then(encode_sync) };
+        match app.heavy.run(exchange).await {
+            Ok(bytes) => bytes?,
+            Err(_) => return Ok(heavy_busy()),
+        }
+    } else {
+        encode_sync(app.sync_exchange(&dev, req).await?)?
+    };
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
+}
+
+/// Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
+fn encode_sync(resp: kith_proto::SyncResponse) -> Result<Vec<u8>, ApiErr> {
+    kith_proto::encode(&resp).map_err(|e| ServerError::Internal(format!("the sync answer: {e}")).into())
+}
+
+/// The heavy pool and its queue are full: retry later (the answer carries `Retry-After`).
+fn heavy_busy() -> Response {
+    let mut r = ApiErr::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server_busy",
+        "The server is busy with other large syncs: nothing of this one was stored. It is retried automatically; \
+         sync again in a moment.",
+        true,
+    )
+    .into_response();
+    // A heavy exchange takes seconds: come back after a few.
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(5u32));
+    r
 }
 
 fn wrong_version(v: u32) -> ApiErr {
@@ -758,20 +801,52 @@ fn wrong_version(v: u32) -> ApiErr {
 async fn live(
     State(app): State<Arc<App>>,
     AuthDevice(dev): AuthDevice,
+    headers: HeaderMap,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
     let hub = app.live.clone();
     let d = dev.device.clone();
     let is_lead = dev.role.is_lead();
+    // Subscribed before anything is read, so no revocation or role change after the device was
+    // looked up goes unseen: the first check runs at once.
+    let auth_changes = tokio_stream::wrappers::WatchStream::new(hub.auth_changes());
     let rx = hub.subscribe();
     let initial: Vec<Event> = hub.team_presence(d.team).iter().filter_map(presence_event).collect();
     let guard = hub.connect(d.team, d.member, app.clock.now_ms());
     let mut shutdown = hub.shutdown_signal();
     let me = d.id;
-    // A revoked device's stream ends at once, not at its next request.
-    let rx = BroadcastStream::new(rx).take_while(move |item| {
-        std::future::ready(!matches!(item, Ok(ev) if matches!(&**ev, LiveEvent::Revoked { device } if *device == me)))
+    // A device revoked, or whose member's role changed, by any process (the auth generation
+    // moved): its stream ends now, not at its next request (what it may see was decided at
+    // connection; the client reconnects and is authorised afresh, or hears 401).
+    let storage = app.storage().clone();
+    let token = bearer(&headers).map(auth::token_hash).unwrap_or_default();
+    let role = dev.role;
+    let checks = auth_changes.then(move |_| {
+        let (storage, token) = (storage.clone(), token.clone());
+        async move {
+            match storage.device_by_token(token).await {
+                Ok(Some(now)) => now.device.revoked_at.is_none() && now.role == role,
+                Ok(None) => false,
+                Err(e) => {
+                    // Not known to be revoked: keep the stream; the next check decides.
+                    tracing::warn!(error = %e, "could not check a live stream's device again");
+                    true
+                }
+            }
+        }
     });
-    let events = rx.filter_map(move |item| {
+    // A device revoked by this process ends at once too (LiveEvent::Revoked, published by the revoke).
+    let rx = BroadcastStream::new(rx).map(Some);
+    let items = futures_util::stream::select(rx, checks.filter(|still| std::future::ready(!still)).map(|_| None))
+        .take_while(move |item| {
+            let end = match item {
+                None => true,
+                Some(Ok(ev)) => matches!(&**ev, LiveEvent::Revoked { device } if *device == me),
+                Some(Err(_)) => false,
+            };
+            std::future::ready(!end)
+        })
+        .filter_map(std::future::ready);
+    let events = items.filter_map(move |item| {
         let _held = &guard;
         let out = match item {
             Ok(ev) => match &*ev {

@@ -66,6 +66,9 @@ pub struct LiveHub {
     tx: broadcast::Sender<Arc<LiveEvent>>,
     presence: Mutex<HashMap<(TeamId, MemberId), MemberPresence>>,
     shutdown: watch::Sender<bool>,
+    /// The database's auth generation as last read ([`LiveHub::watch_auth`]): when it moves, every
+    /// live stream checks its device again.
+    auth: watch::Sender<i64>,
 }
 
 impl Default for LiveHub {
@@ -78,7 +81,8 @@ impl LiveHub {
     pub fn new() -> LiveHub {
         let (tx, _) = broadcast::channel(4096);
         let (shutdown, _) = watch::channel(false);
-        LiveHub { tx, presence: Mutex::new(HashMap::new()), shutdown }
+        let (auth, _) = watch::channel(0);
+        LiveHub { tx, presence: Mutex::new(HashMap::new()), shutdown, auth }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
@@ -134,6 +138,46 @@ impl LiveHub {
                 }
             }
         });
+    }
+
+    /// Follows the database's auth generation, which every revocation and role change moves in
+    /// the same transaction, whichever process makes it (`kith-server admin revoke` on the same
+    /// file, another server): read after each commit of this process (a role changed by a team
+    /// document) and every `every` (other processes), until shutdown. When it moves, each live
+    /// stream looks its device up again and ends if it was revoked or its role changed
+    /// ([`LiveHub::auth_changes`]).
+    pub fn watch_auth(self: &Arc<Self>, storage: Arc<dyn Storage>, every: std::time::Duration) {
+        let hub = self.clone();
+        let mut committed = storage.committed();
+        let mut stop = self.shutdown_signal();
+        let mut tick = tokio::time::interval(every.max(std::time::Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::spawn(async move {
+            let mut last = storage.read_auth_generation().await.unwrap_or(0);
+            hub.auth.send_replace(last);
+            let mut open = true;
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    c = committed.changed(), if open => open = c.is_ok(),
+                    _ = tick.tick() => {}
+                }
+                match storage.read_auth_generation().await {
+                    Ok(g) if g != last => {
+                        last = g;
+                        hub.auth.send_replace(g);
+                    }
+                    Ok(_) => {}
+                    Err(crate::storage::StorageError::Closed) => return,
+                    Err(e) => tracing::warn!(error = %e, "could not read whether devices were revoked"),
+                }
+            }
+        });
+    }
+
+    /// Moves whenever a device may have been revoked or a role changed, in any process.
+    pub fn auth_changes(&self) -> watch::Receiver<i64> {
+        self.auth.subscribe()
     }
 
     /// One poke per team and pushing device, with each document once, in order.

@@ -20,6 +20,7 @@ use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
 use crate::config::Limits;
+use crate::cursor::Position;
 use crate::docs::{DocService, DocState, ensure_loaded};
 use crate::live::visible;
 use crate::receipts::{self, Arrival, ShiftFacts};
@@ -40,6 +41,8 @@ pub struct SyncService {
     pub limits: Limits,
     /// Secret for receipts (see [`SyncService::receipt`]).
     pub receipt_key: Vec<u8>,
+    /// Seals the feed cursors devices hold (see [`crate::cursor`]).
+    pub cursor_key: crate::cursor::CursorKey,
 }
 
 /// Why a sync exchange was not answered.
@@ -288,7 +291,7 @@ impl SyncService {
         }
         // Version 2 leaves out the heads of a feed document sent whole: they are its own.
         let compact = req.protocol >= 2;
-        let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids, compact).await?;
+        let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids, compact, stored_upto.is_some()).await?;
         let response = SyncResponse { protocol: req.protocol, server_time: now, docs, feed, cursor, more, reset };
         Ok(Synced { response, stored_upto })
     }
@@ -345,19 +348,18 @@ impl SyncService {
         };
         let d = &dev.device;
         let is_lead = dev.role.is_lead();
-        if let Some(st) = guard.as_ref()
-            && !visible(&st.meta, d.team, d.member, is_lead)
-        {
-            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
-        }
-        if !exists && push.changes.is_empty() && push.save.is_none() {
+        // A document the device may not see is handled from here on exactly as one that does not
+        // exist (every check below runs against an empty document, and nothing of the stored one
+        // is read or touched), so no answer tells the two apart (docs/protocol.md, Visibility).
+        let hidden = guard.as_ref().is_some_and(|st| !visible(&st.meta, d.team, d.member, is_lead));
+        if (!exists || hidden) && push.changes.is_empty() && push.save.is_none() {
             if !push.have.is_empty() {
                 // The client saw this document here before: the server lost it (restored backup).
                 return self.missing_deps(id, &push, None);
             }
             return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
         }
-        let state = guard.as_ref();
+        let state = if hidden { None } else { guard.as_ref() };
         // From here on, rejections of an existing document still tell the client what it lacks.
         let reject = |code: RejectCode, msg: String| {
             let mut r = rejected(id, code, msg);
@@ -459,15 +461,22 @@ impl SyncService {
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
         let checked: Result<Checked, Refusal> = {
             let doc = match guard.as_mut() {
-                Some(st) => &mut st.doc,
-                None => scratch.get_or_insert_with(Automerge::new),
+                Some(st) if !hidden => &mut st.doc,
+                _ => scratch.get_or_insert_with(Automerge::new),
             };
             self.apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
         };
         let checked = match checked {
             Ok(c) => c,
+            // The cached document was not touched: answer as for a document that does not exist.
+            Err(refusal) if hidden => return self.answer_refusal(id, &push, None, refusal),
             Err(refusal) => return self.refuse(id, &push, &mut guard, refusal).await,
         };
+        if hidden {
+            // It would have created a new document of the caller's own under an id that is taken.
+            // Ids are random UUIDs that only those who may see a document ever receive.
+            return plain(rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE));
+        }
         let meta = match (guard.as_ref(), checked.created) {
             (Some(st), _) => st.meta.clone(),
             (None, Some(m)) => m,
@@ -709,7 +718,12 @@ impl SyncService {
         if had && let Err(e) = ensure_loaded(self.storage.as_ref(), id, guard).await {
             tracing::error!(doc = %id, error = %e, "could not reload a document");
         }
-        let state = guard.as_ref();
+        self.answer_refusal(id, push, guard.as_ref(), refusal)
+    }
+
+    /// The answer to a refused push, from the stored state of the document (`None`: there is
+    /// none, or the device may not see it).
+    fn answer_refusal(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, refusal: Refusal) -> Pushed {
         match refusal {
             Refusal::MissingDeps => self.missing_deps(id, push, state),
             Refusal::Reject(code, msg) => {
@@ -749,17 +763,34 @@ impl SyncService {
         cursor: Option<Cursor>,
         exclude: &HashSet<Uuid>,
         compact: bool,
+        stored: bool,
     ) -> Result<(Vec<FeedDoc>, Cursor, bool, bool), StorageError> {
-        let pos = self.storage.feed_position(cursor.as_ref().map_or(0, |c| c.seq)).await?;
+        let d = &dev.device;
+        // The cursor is sealed for the device's team; one that does not open is unknown here,
+        // and answered alike whatever it holds (crate::cursor).
+        let (at, hash) = match self.cursor_key.open(d.team, cursor.as_ref()) {
+            Position::Start => (0, None),
+            Position::At { seq, hash } => (seq, Some(hash)),
+            Position::Plain { seq, hash } => {
+                // Handed out before cursors were sealed: checked only where the change at its seq
+                // is the device's own team's; any other starts the feed over without a reset,
+                // whatever it holds, so it tells nothing about other teams (nor how many changes
+                // the server holds).
+                let own = self.storage.stored_since(seq - 1, 1).await?;
+                match own.first() {
+                    Some(r) if r.seq == seq && r.meta.team == d.team => (seq, Some(Some(hash))),
+                    _ => (0, None),
+                }
+            }
+            Position::Unknown => (u64::MAX, None),
+        };
+        let pos = self.storage.feed_position(if at == u64::MAX { 0 } else { at }).await?;
         let max = pos.max_seq;
-        let (after, reset) = match cursor {
-            None => (0, false),
-            Some(c) if c.seq == 0 => (0, false),
-            Some(c) if c.seq > max => (0, true),
-            Some(c) => match (c.hash, pos.hash_at_cursor) {
-                (Some(h), Some(stored)) if h.as_slice() == stored.as_slice() => (c.seq, false),
-                _ => (0, true),
-            },
+        let (after, reset) = match (at, hash) {
+            (0, _) => (0, false),
+            (s, _) if s > max => (0, true),
+            (s, Some(h)) if h.as_deref() == pos.hash_at_cursor.as_deref() && h.is_some() => (s, false),
+            _ => (0, true),
         };
         if reset {
             metrics::counter!("kith_cursor_resets_total").increment(1);
@@ -767,7 +798,6 @@ impl SyncService {
         // The member's role changed after the cursor: what they may see changed, so the feed
         // starts over (documents they already hold come again, harmlessly; no reset needed).
         let after = if after > 0 && after < dev.role_seq { 0 } else { after };
-        let d = &dev.device;
         let scope = FeedScope { team: d.team, member: d.member, all_shifts: dev.role.is_lead() };
         let limit = self.limits.feed_max_docs.max(1);
         // Documents in the request are answered in their replies: skip them, without counting them.
@@ -815,8 +845,12 @@ impl SyncService {
             (None, None) => None,
             (Some(_), _) => self.storage.change_at_or_before(upto).await?,
         };
-        let cursor = match last {
-            Some((seq, hash)) if seq >= after || reset => Cursor { seq, hash: Some(ByteBuf::from(hash)) },
+        // Nothing new for this device and nothing stored by it: the very same cursor, whatever
+        // other teams stored meanwhile (a cursor that moved would tell they did).
+        let stay = out.is_empty() && !stored && !reset && cut.is_none() && after > 0;
+        let cursor = match (stay, pos.hash_at_cursor, last) {
+            (true, Some(h), _) => self.cursor_key.seal(d.team, after, &h),
+            (_, _, Some((seq, hash))) if seq >= after || reset => self.cursor_key.seal(d.team, seq, &hash),
             _ => Cursor { seq: 0, hash: None },
         };
         Ok((out, cursor, cut.is_some(), reset))

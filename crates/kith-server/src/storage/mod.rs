@@ -484,6 +484,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn devices(&self, team: Option<TeamId>) -> StorageResult<Vec<DeviceRecord>>;
     /// Revokes a device; false if there is no such device or it was already revoked.
     async fn revoke_device(&self, id: DeviceId, at: i64) -> StorageResult<bool>;
+    /// A number that moves whenever any process revokes a device or changes a role in this
+    /// database (cheap: open live streams are checked again when it moves).
+    async fn read_auth_generation(&self) -> StorageResult<i64>;
 
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>>;
     async fn load_doc(&self, id: Uuid) -> StorageResult<Option<LoadedDoc>>;

@@ -2,6 +2,7 @@
 //! failing disk, then recover: the real storage (SQLite) underneath, the failure injected at the
 //! [`Storage`] trait boundary, so every layer above (sync, alerts, HTTP) meets it as it would a
 //! real `SQLITE_FULL`. Start a server on it with [`super::TestServer::start_with_storage_faults`].
+//! Appends can also be held: the thread that makes one stops there, as long CPU work would hold it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,6 +18,25 @@ use crate::storage::*;
 pub struct StorageFaults {
     full: Arc<AtomicBool>,
     refused: Arc<AtomicU64>,
+    hold: Arc<Hold>,
+}
+
+/// Whether appends are held, and how many threads are held in one now.
+#[derive(Debug)]
+struct Hold {
+    on: std::sync::Mutex<bool>,
+    released: std::sync::Condvar,
+    held: tokio::sync::watch::Sender<usize>,
+}
+
+impl Default for Hold {
+    fn default() -> Hold {
+        Hold {
+            on: std::sync::Mutex::new(false),
+            released: std::sync::Condvar::new(),
+            held: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 /// What a full disk makes SQLite say.
@@ -42,7 +62,37 @@ impl StorageFaults {
         self.refused.load(Ordering::SeqCst)
     }
 
+    /// From now on every document append blocks the thread that makes it (not just its task:
+    /// as seconds of Automerge work would) until [`StorageFaults::release_appends`].
+    pub fn hold_appends(&self) {
+        *self.hold.on.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    }
+
+    /// Lets held appends (and later ones) go on.
+    pub fn release_appends(&self) {
+        *self.hold.on.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        self.hold.released.notify_all();
+    }
+
+    /// How many appends are held now (wait on it instead of sleeping).
+    pub fn held_appends(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.hold.held.subscribe()
+    }
+
+    fn wait_if_held(&self) {
+        let mut on = self.hold.on.lock().unwrap_or_else(|e| e.into_inner());
+        if !*on {
+            return;
+        }
+        self.hold.held.send_modify(|n| *n += 1);
+        while *on {
+            on = self.hold.released.wait(on).unwrap_or_else(|e| e.into_inner());
+        }
+        self.hold.held.send_modify(|n| *n -= 1);
+    }
+
     fn check_append(&self) -> StorageResult<()> {
+        self.wait_if_held();
         if self.full.load(Ordering::SeqCst) {
             self.refused.fetch_add(1, Ordering::SeqCst);
             return Err(StorageError::Db(DISK_FULL.into()));
@@ -113,6 +163,10 @@ impl Storage for FaultyStorage {
 
     async fn revoke_device(&self, id: DeviceId, at: i64) -> StorageResult<bool> {
         self.inner.revoke_device(id, at).await
+    }
+
+    async fn read_auth_generation(&self) -> StorageResult<i64> {
+        self.inner.read_auth_generation().await
     }
 
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>> {

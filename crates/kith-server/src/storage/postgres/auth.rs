@@ -42,6 +42,7 @@ pub(super) async fn set_roles(
             .map_err(pg)?;
     }
     if n > 0 {
+        bump_auth_generation(c).await?;
         tracing::info!(team = %team, changed = n, "member roles updated from the team document");
     }
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -255,12 +256,30 @@ pub(super) async fn devices(s: &PgStorage, team: Option<TeamId>) -> StorageResul
 }
 
 pub(super) async fn revoke_device(s: &PgStorage, id: DeviceId, at: i64) -> StorageResult<bool> {
-    let c = s.conn().await?;
-    let n = c
+    let mut c = s.conn().await?;
+    let tx = c.transaction().await.map_err(pg)?;
+    let n = tx
         .execute("UPDATE devices SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL", &[&id.to_string(), &at])
         .await
         .map_err(pg)?;
+    if n > 0 {
+        bump_auth_generation(&tx).await?;
+    }
+    tx.commit().await.map_err(pg)?;
     Ok(n > 0)
+}
+
+/// Moves the auth generation (in the caller's transaction): every instance's live streams look
+/// their device up again.
+async fn bump_auth_generation(c: &impl GenericClient) -> Result<(), StorageError> {
+    c.execute("UPDATE auth_generation SET value = value + 1 WHERE id = 1", &[]).await.map_err(pg)?;
+    Ok(())
+}
+
+pub(super) async fn read_auth_generation(s: &PgStorage) -> StorageResult<i64> {
+    let c = s.conn().await?;
+    let row = c.query_one("SELECT value FROM auth_generation WHERE id = 1", &[]).await.map_err(pg)?;
+    g(&row, 0)
 }
 
 pub(super) async fn set_device_offset(s: &PgStorage, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()> {

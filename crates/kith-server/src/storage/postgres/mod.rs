@@ -276,6 +276,9 @@ impl Storage for PgStorage {
     async fn revoke_device(&self, id: DeviceId, at: i64) -> StorageResult<bool> {
         auth::revoke_device(self, id, at).await
     }
+    async fn read_auth_generation(&self) -> StorageResult<i64> {
+        auth::read_auth_generation(self).await
+    }
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>> {
         docs::doc_meta(self, id).await
     }

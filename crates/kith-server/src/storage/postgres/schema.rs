@@ -70,9 +70,16 @@ CREATE TABLE webhook_attempts (
     delivery_id BIGINT NOT NULL, at BIGINT NOT NULL, status BIGINT, error TEXT, delivered BOOLEAN NOT NULL);
 "#;
 
+/// Version 2: a counter that moves whenever a device is revoked or a role changes, so every
+/// instance's open live streams are checked again ([`crate::storage::Storage::read_auth_generation`]).
+const V2: &str = r#"
+CREATE TABLE auth_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL);
+INSERT INTO auth_generation (id, value) VALUES (1, 0);
+"#;
+
 /// The chain, in order.
 pub fn runner() -> Result<Runner, StorageError> {
-    let ms = [("V1__initial", V1)]
+    let ms = [("V1__initial", V1), ("V2__auth_generation", V2)]
         .into_iter()
         .map(|(name, sql)| Migration::unapplied(name, sql))
         .collect::<Result<Vec<_>, _>>()

@@ -370,7 +370,7 @@ pub(super) async fn device_offsets(s: &SqliteStorage) -> StorageResult<Vec<(Devi
 
 /// The auth generation now (see [`AuthCache`]), read on the calling thread: one row of a WAL
 /// database, which never waits for the writer.
-fn auth_generation(s: &SqliteStorage) -> StorageResult<i64> {
+pub(super) fn auth_generation(s: &SqliteStorage) -> StorageResult<i64> {
     s.check_open()?;
     let conn = lock(&s.gen_conn);
     let g: Option<i64> = conn

@@ -242,6 +242,9 @@ impl Storage for SqliteStorage {
     async fn revoke_device(&self, id: DeviceId, at: i64) -> StorageResult<bool> {
         auth::revoke_device(self, id, at).await
     }
+    async fn read_auth_generation(&self) -> StorageResult<i64> {
+        auth::auth_generation(self)
+    }
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>> {
         docs::doc_meta(self, id).await
     }
