@@ -2,7 +2,7 @@
 //! check-ins), and what it may see was decided when it connected. So a revocation, or a change of
 //! the member's role, ends that device's open streams at once, whichever process made it: this
 //! server, the `kith-server admin revoke` command on the same data directory while the server runs,
-//! or another server on the same database file. The server follows the database's auth
+//! or another server on the same database (SQLite file or PostgreSQL). The server follows the database's auth
 //! generation for that (docs/architecture.md, *Live channel*). Other devices' streams go on.
 //!
 //! Each wait below is for an event (the stream's end); the bound only turns a stream that never
@@ -14,8 +14,6 @@ use std::time::Duration;
 use common::*;
 use futures_util::StreamExt;
 use kith_domain::Role;
-use kith_server::storage::Storage;
-use kith_server::storage::sqlite::SqliteStorage;
 use kith_server::testing::TestServer;
 use serde_json::json;
 
@@ -38,13 +36,14 @@ async fn a_revoke_by_the_admin_command_ends_the_devices_open_stream() {
     let mut alices = open_live(&alice).await;
     let mut leads = open_live(&lead).await;
 
-    // A separate process, on the same data directory, while the server holds the stream.
-    let dir = server.data_dir().to_str().unwrap().to_string();
-    let device = alice.device.to_string();
+    // A separate process, on the same database, while the server holds the stream.
+    let mut args = server.admin_args();
+    args.extend(["admin".into(), "revoke".into(), alice.device.to_string()]);
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_kith-server"))
-            .args(["--data-dir", &dir, "admin", "revoke", &device])
+            .args(&args)
             .env_remove("KITH_DATA_DIR")
+            .env_remove("KITH_DATABASE_URL")
             .output()
             .unwrap()
     })
@@ -66,8 +65,8 @@ async fn a_role_changed_by_another_server_on_the_same_database_ends_the_stream()
     let mut alices = open_live(&alice).await;
     let mut leads = open_live(&lead).await;
 
-    // Another server on the same file makes Alice a lead (as its team document would).
-    let other = SqliteStorage::open(&server.db_path()).unwrap();
+    // Another server on the same database makes Alice a lead (as its team document would).
+    let other = server.open_another().await;
     assert_eq!(other.set_member_roles(alice.team, vec![(alice.member, Role::Lead)]).await.unwrap(), 1);
     other.close().await;
 
