@@ -176,6 +176,48 @@ fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
     }
 }
 
+/// Puts one pushed document through the checks `POST /v1/sync` makes before storing anything —
+/// decoding its changes and `save`, skipping what `doc` holds, causal order, the actor, missing
+/// dependencies, per-change authorisation and validation — against `doc` held in memory (`None`:
+/// a document the server does not have), with the same functions the server runs. Stores nothing
+/// and changes nothing: for the fuzzers (`fuzz/`) and for tests. `Ok` is how many new changes would
+/// be stored.
+pub fn check_push(
+    doc: Option<&Automerge>,
+    kind: Option<Kind>,
+    author: &Author,
+    actor: &[u8],
+    push: &DocPush,
+) -> Result<usize, (RejectCode, String)> {
+    let mut decoded = Vec::with_capacity(push.changes.len());
+    for bytes in &push.changes {
+        decoded.push(decode_change(bytes.to_vec()).map_err(|e| (RejectCode::Malformed, e))?);
+    }
+    if let Some(bytes) = &push.save {
+        decoded.extend(changes_of_save(bytes).map_err(|e| (RejectCode::Malformed, e))?);
+    }
+    let stored = |h: &ChangeHash| doc.is_some_and(|d| has(d, h));
+    let mut seen = HashSet::new();
+    let new: Vec<Change> = decoded.into_iter().filter(|c| !stored(&c.hash()) && seen.insert(c.hash())).collect();
+    let new = causal_order(new);
+    if new.iter().any(|c| c.actor_id().to_bytes() != actor) {
+        return Err((RejectCode::ActorNotYours, "a change of another actor".into()));
+    }
+    if new.iter().any(|c| c.deps().iter().any(|dep| !stored(dep) && !seen.contains(dep))) {
+        return Err((RejectCode::MissingDeps, "a change depends on one the server lacks".into()));
+    }
+    if new.is_empty() {
+        return Ok(0);
+    }
+    let client_heads = to_hashes(&push.heads).unwrap_or_default();
+    let mut scratch = doc.cloned().unwrap_or_default();
+    match SyncService::apply_checked(&mut scratch, &new, &HashSet::new(), author, &client_heads, push, kind, push.id) {
+        Ok(_) => Ok(new.len()),
+        Err(Refusal::Reject(code, msg)) => Err((code, msg)),
+        Err(Refusal::MissingDeps) => Err((RejectCode::MissingDeps, "missing dependencies after applying".into())),
+    }
+}
+
 /// Empties a document's cache slot when dropped while armed: the slot's document holds applied
 /// changes that are not known to be stored.
 struct Unstored<'a, 'b> {
@@ -459,7 +501,7 @@ impl SyncService {
                 Some(st) => &mut st.doc,
                 None => scratch.get_or_insert_with(Automerge::new),
             };
-            self.apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
+            Self::apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
         };
         let checked = match checked {
             Ok(c) => c,
@@ -599,7 +641,6 @@ impl SyncService {
     /// the validation read of it.
     #[allow(clippy::too_many_arguments)]
     fn apply_checked(
-        &self,
         doc: &mut Automerge,
         new: &[Change],
         vouched: &HashSet<ChangeHash>,
