@@ -1,0 +1,275 @@
+//! Faults at random while many devices check in: a proxy that drops, delays, truncates and
+//! duplicates connections (seeded), and the server — a real process of its own — SIGKILLed and
+//! started again on the same port and data directory at random moments. At the end every
+//! check-in any device holds is on the server and on every device that may see it, exactly once,
+//! and every emergency raised its alert exactly once.
+//!
+//! `KITH_FAULT_KILLS` (default 5: the short run of `cargo test`) and `KITH_FAULT_SEED` (printed)
+//! set the run; the long run (≥ 100 kills) is in docs/reliability.md.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use kith_domain::{CheckInId, CheckInStatus, Role, ShiftId};
+use kith_server::storage::sqlite::SqliteStorage;
+use kith_stories::proxy::{Fault, FaultyProxy};
+use kith_stories::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const CHILD_DIR: &str = "KITH_FAULTS_SERVER_DIR";
+const CHILD_LISTEN: &str = "KITH_FAULTS_SERVER_LISTEN";
+
+/// Not a test of its own: the server process of the story below, which runs this test binary
+/// again with the two variables set (a real process, so it can be SIGKILLed). Without them it
+/// does nothing.
+#[test]
+fn server_process_for_the_fault_story() {
+    let (Ok(dir), Ok(listen)) = (std::env::var(CHILD_DIR), std::env::var(CHILD_LISTEN)) else { return };
+    let mut config = kith_server::Config {
+        listen: listen.parse().expect("an address"),
+        data_dir: Some(PathBuf::from(dir)),
+        ui_dir: Some(PathBuf::new()),
+        ..kith_server::Config::default()
+    };
+    config.join_rate.burst = 1000;
+    config.join_rate.replenish_ms = 1;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    rt.block_on(kith_server::serve(config, std::future::pending())).expect("the server runs");
+}
+
+struct ServerProcess {
+    dir: PathBuf,
+    addr: SocketAddr,
+    child: Option<Child>,
+}
+
+impl ServerProcess {
+    async fn start(dir: &Path, addr: SocketAddr) -> ServerProcess {
+        let mut s = ServerProcess { dir: dir.to_path_buf(), addr, child: None };
+        s.spawn().await;
+        s
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(std::env::current_exe().expect("this test binary"))
+            .args(["--exact", "server_process_for_the_fault_story", "--nocapture", "--test-threads=1"])
+            .env(CHILD_DIR, &self.dir)
+            .env(CHILD_LISTEN, self.addr.to_string())
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the server process");
+        self.child = Some(child);
+        // Ready when it answers; bounded.
+        let http = reqwest::Client::new();
+        for _ in 0..3000 {
+            if let Ok(r) = http.get(format!("http://{}/healthz", self.addr)).send().await
+                && r.status() == 200
+            {
+                return;
+            }
+            if let Some(st) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("the server process exited: {st}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the server did not answer within 30 s");
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("reaped");
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("its address")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_faults_and_kills_lose_no_checkin_and_no_alert() {
+    let kills: usize = std::env::var("KITH_FAULT_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
+    let seed: u64 = std::env::var("KITH_FAULT_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(rand::random);
+    println!("fault story: {kills} kills, seed {seed} (KITH_FAULT_SEED={seed} replays it)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let dir = tempfile::tempdir().expect("a data directory");
+    let mut server = ServerProcess::start(dir.path(), free_port()).await;
+    let url = format!("http://{}", server.addr);
+
+    // The team, made with the admin functions on the same database (as `kith-server admin` does).
+    let (team, lead_code) = {
+        let storage = SqliteStorage::open(&dir.path().join("kith-server.sqlite3")).expect("the server's database");
+        let (team, invite) = kith_server::admin::create_team(&storage, "North estate", None, kith_server::now_ms())
+            .await
+            .expect("a team");
+        let mut codes = Vec::new();
+        for _ in 0..4 {
+            codes.push(
+                kith_server::admin::create_invite(
+                    &storage,
+                    team,
+                    Role::Member,
+                    Duration::from_secs(3600),
+                    1,
+                    kith_server::now_ms(),
+                )
+                .await
+                .expect("an invite")
+                .code,
+            );
+        }
+        ((team, codes), invite.code)
+    };
+    let (_, codes) = team;
+    let mut lead = Device::join("lead", &url, &lead_code).await;
+    let names = ["alice", "bo", "cy", "dee"];
+    let mut members = Vec::new();
+    for (name, code) in names.iter().zip(&codes) {
+        members.push(Device::join(name, &url, code).await);
+    }
+    let proxy = FaultyProxy::start_seeded(server.addr, rng.random()).await;
+    proxy.set_fault(Fault::Random);
+    println!("proxy seed {}", proxy.seed());
+
+    // What each device made: per shift, its check-ins; and every emergency, one per shift.
+    let mut made: BTreeMap<(usize, ShiftId), Vec<CheckInId>> = BTreeMap::new();
+    let mut current: Vec<Option<ShiftId>> = vec![None; members.len()];
+    let mut emergencies: Vec<(ShiftId, CheckInId)> = Vec::new();
+    let mut done_kills = 0;
+    let mut round = 0i64;
+    while done_kills < kills {
+        round += 1;
+        for (i, m) in members.iter_mut().enumerate() {
+            let shift = *current[i].get_or_insert_with(|| m.start_shift("Rounds"));
+            made.entry((i, shift)).or_default();
+            let emergency = rng.random_bool(0.08);
+            let status = if emergency { CheckInStatus::Emergency } else { CheckInStatus::Ok };
+            let c = m.checkin(shift, status, at(round));
+            made.get_mut(&(i, shift)).expect("the shift").push(c.id);
+            if emergency {
+                emergencies.push((shift, c.id));
+                // One emergency per shift: the next check-in goes into a new shift.
+                current[i] = None;
+            }
+        }
+        // Every device syncs through the faulty proxy (a new client each time: faults apply per
+        // connection) while, every other round or so, the server is killed at a random moment.
+        for m in members.iter_mut() {
+            m.use_server(&proxy.url());
+        }
+        let kill_after = rng.random_bool(0.5).then(|| Duration::from_millis(rng.random_range(0..60)));
+        let syncs = join_all(members.iter_mut().map(|m| m.sync()));
+        let killer = async {
+            if let Some(after) = kill_after {
+                tokio::time::sleep(after).await;
+                server.kill();
+                server.spawn().await;
+                done_kills += 1;
+            }
+        };
+        let (results, ()) = tokio::join!(syncs, killer);
+        for r in results {
+            if let Err(e) = r {
+                assert!(e.retryable(), "faults and kills only ever cause retryable failures: {e}");
+            }
+        }
+    }
+    println!("{round} rounds, {done_kills} kills; proxy faults {:?}", proxy.drawn());
+
+    // The network heals: every device gets everything through.
+    proxy.set_fault(Fault::None);
+    for m in members.iter_mut() {
+        m.use_server(&url);
+        let mut tries = 0;
+        while m.sync().await.is_err() || m.pending() > 0 {
+            tries += 1;
+            assert!(tries < 20, "{} cannot sync after the faults", m.name);
+        }
+    }
+    for _ in 0..3 {
+        lead.sync().await.expect("the lead syncs");
+    }
+    let http = reqwest::Client::new();
+    let token = lead.client.token().expect("the lead's token").to_string();
+    for ((i, shift), made_ids) in &made {
+        let mut want = made_ids.clone();
+        want.sort();
+        let m = &mut members[*i];
+        m.sync().await.expect("a last sync");
+        assert_eq!(ids(&m.shift(*shift).expect("the worker's shift")).0, want, "{}'s device", m.name);
+        let on_lead = ids(&lead.shift(*shift).expect("the lead has the shift")).0;
+        assert_eq!(on_lead, want, "{}'s check-ins on the lead's device, each once", members[*i].name);
+        let view: serde_json::Value = http
+            .get(format!("{url}/v1/shifts/{shift}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("the server answers")
+            .json()
+            .await
+            .expect("a shift view");
+        let mut on_server: Vec<String> = view["checkins"]
+            .as_array()
+            .expect("check-ins")
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect();
+        on_server.sort();
+        let mut want_s: Vec<String> = want.iter().map(|c| c.to_string()).collect();
+        want_s.sort();
+        assert_eq!(on_server, want_s, "{}'s check-ins on the server, each once", members[*i].name);
+    }
+
+    let alerts: serde_json::Value = http
+        .get(format!("{url}/v1/alerts?all=true"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("alerts");
+    let alerts = alerts["alerts"].as_array().expect("a list");
+    let mut missing = Vec::new();
+    for (shift, checkin) in &emergencies {
+        let n = alerts
+            .iter()
+            .filter(|a| {
+                a["kind"] == "emergency" && a["shift"] == shift.to_string() && a["checkin"] == checkin.to_string()
+            })
+            .count();
+        assert!(n <= 1, "the emergency {checkin} raised {n} alerts: exactly one, please");
+        if n == 0 {
+            missing.push(checkin.to_string());
+        }
+    }
+    println!(
+        "{} check-ins, {} emergencies, {} alerts",
+        made.values().map(Vec::len).sum::<usize>(),
+        emergencies.len(),
+        alerts.len()
+    );
+    // KNOWN DEFECT when it fails (issue 10, being fixed on the alarm-engine branch): an emergency
+    // stored just before a kill, whose alert the killed request never raised.
+    assert!(
+        missing.is_empty(),
+        "KNOWN DEFECT (alarm-engine): {} of {} emergencies raised no alert after a kill: {missing:?} (seed {seed})",
+        missing.len(),
+        emergencies.len()
+    );
+}
