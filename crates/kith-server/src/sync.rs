@@ -159,8 +159,50 @@ fn vouches(key: &[u8], id: Uuid, heads: &[ChangeHash], given: &[u8]) -> bool {
         && expected[..n].iter().zip(given).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
+/// Automerge chunk types: a document, a change, a compressed change (and 3, a bundle).
+const CHUNK_DOCUMENT: u8 = 0;
+const CHUNK_CHANGE: u8 = 1;
+const CHUNK_COMPRESSED: u8 = 2;
+
+/// Refuses any Automerge chunk in `bytes` whose type is not in `allowed`, before Automerge parses
+/// them. Automerge 0.12 also parses "bundle" chunks, and expands their columns without a bound: 261
+/// bytes made it allocate more than 8 GB (found by fuzzing: fuzz/seeds/push_change/
+/// automerge-bundle-bomb). Kith devices send only changes, and documents in `save`. Chunks are
+/// `magic(4) checksum(4) type(1) length(uLEB128) body`; what does not parse is left to Automerge,
+/// which refuses it too.
+fn only_chunks(bytes: &[u8], allowed: &[u8]) -> Result<(), String> {
+    const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
+    let mut rest = bytes;
+    while rest.len() > 9 && rest[..4] == MAGIC {
+        let kind = rest[8];
+        if !allowed.contains(&kind) {
+            return Err(format!("an Automerge chunk of type {kind}, which Kith devices never send"));
+        }
+        let mut len: u64 = 0;
+        let mut i = 9;
+        loop {
+            let Some(&b) = rest.get(i) else { return Ok(()) };
+            if i - 9 >= 10 {
+                return Ok(());
+            }
+            len |= u64::from(b & 0x7f) << (7 * (i - 9));
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(len).ok().and_then(|l| l.checked_add(i));
+        match end {
+            Some(end) if end <= rest.len() => rest = &rest[end..],
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
 /// The changes of a saved document (as `Automerge::load` rebuilds them, hashes checked).
 fn changes_of_save(bytes: &[u8]) -> Result<Vec<Change>, String> {
+    only_chunks(bytes, &[CHUNK_DOCUMENT, CHUNK_CHANGE, CHUNK_COMPRESSED])?;
     match std::panic::catch_unwind(|| Automerge::load(bytes).map(|doc| doc.get_changes(&[]))) {
         Ok(Ok(changes)) => Ok(changes),
         Ok(Err(e)) => Err(e.to_string()),
@@ -169,6 +211,7 @@ fn changes_of_save(bytes: &[u8]) -> Result<Vec<Change>, String> {
 }
 
 fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
+    only_chunks(&bytes, &[CHUNK_CHANGE, CHUNK_COMPRESSED])?;
     match std::panic::catch_unwind(move || Change::from_bytes(bytes)) {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(e.to_string()),
