@@ -61,6 +61,24 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// The log without its colours.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Starts the server on `listen`; returns it and the address it reports.
 fn start_server(bin: &str, data: &std::path::Path, listen: &str) -> Result<(Child, String)> {
     let log = data.with_extension("log");
@@ -70,13 +88,14 @@ fn start_server(bin: &str, data: &std::path::Path, listen: &str) -> Result<(Chil
         .env("KITH_JOIN_RATE__BURST", "100000")
         .env("KITH_JOIN_RATE__REPLENISH_MS", "1")
         .env("RUST_LOG", "warn,kith_server=info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log)?)
         .spawn()
         .with_context(|| format!("start {bin}"))?;
     let started = Instant::now();
     loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let text = strip_ansi(&std::fs::read_to_string(&log).unwrap_or_default());
         let addr =
             text.lines().rev().find(|l| l.contains("kith-server listening")).and_then(|l| l.split("addr=").nth(1)).map(
                 |r| r.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).next().unwrap_or("").to_string(),
