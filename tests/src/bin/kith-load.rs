@@ -110,6 +110,8 @@ fn start_server(bin: &str, data: &std::path::Path, listen: &str) -> Result<(Chil
             bail!("kith-server exited ({st}): {text}");
         }
         if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
             bail!("kith-server did not start within 60 s");
         }
         std::thread::sleep(Duration::from_millis(20));
