@@ -83,11 +83,11 @@ test("claiming an alert in one lead's browser shows the owner in another lead's 
   const moAlert = alertAbout(mo, 'Alice Field');
   await leeAlert.waitFor({ timeout: 10_000 });
   await moAlert.waitFor({ timeout: 10_000 });
-  assert.equal(await moAlert.filter({ hasText: 'Lee Lead' }).count(), 0, 'nobody owns the alert yet');
+  assert.equal(await moAlert.filter({ hasText: 'Claimed by' }).count(), 0, 'nobody owns the alert yet');
 
   await leeAlert.getByRole('button', { name: 'Claim' }).click();
   // Mo's browser hears it on the live channel: the owner's name appears on the alert.
-  await moAlert.filter({ hasText: 'Lee Lead' }).waitFor({ timeout: 5000 });
+  await moAlert.filter({ hasText: 'Claimed by Lee Lead' }).waitFor({ timeout: 5000 });
   await lee.context().close();
   await mo.context().close();
 });

@@ -3,7 +3,8 @@
 # Usage: scripts/test.sh
 #
 # 1. the UI (ui/): npm ci, vite build (the app's build embeds ui/dist), vitest, svelte-check
-# 2. Rust: cargo fmt --check, clippy -D warnings, cargo test --workspace (the app included)
+# 2. Rust: cargo fmt --check, clippy -D warnings, cargo deny (deny.toml: licences, bans, sources,
+#    advisories when the RustSec database can be fetched), cargo test --workspace (the app included)
 # 3. end to end (e2e/): the real kith-server, kith clients, the dashboard in Chromium (Playwright)
 #    and the real Tauri app under Xvfb through tauri-driver and WebKitWebDriver
 # 4. the security and reliability suites, short bounded runs (their long runs: docs/reliability.md):
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/ensure-app.sh
 . scripts/lib/ensure-suites.sh
 kith_ensure_rust
+kith_ensure_cargo_deny
 kith_ensure_app_build
 kith_ensure_ui
 kith_ensure_e2e
@@ -82,6 +84,7 @@ run_step "ui: svelte-check" npm --prefix ui run check
 
 run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
+run_step "cargo deny (deny.toml)" scripts/deny.sh
 run_step "cargo test" cargo test --workspace --locked --no-fail-fast
 
 run_step "cargo build (kith-server, kith, kith-app, the suites' binaries) for the end-to-end tests" \

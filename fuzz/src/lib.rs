@@ -84,8 +84,8 @@ pub fn world() -> &'static World {
             phone: None,
             policy: Policy::default(),
             members: vec![
-                Member { id: MemberId(WORKER), name: "Alice".into(), role: Role::Member, buddies: vec![] },
-                Member { id: MemberId(LEAD), name: "Sam".into(), role: Role::Lead, buddies: vec![] },
+                Member { id: MemberId(WORKER), name: "Alice".into(), role: Role::Member, buddies: vec![], phone: None },
+                Member { id: MemberId(LEAD), name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None },
             ],
         };
         let mut team_doc = Automerge::new().with_actor(server_actor());

@@ -31,3 +31,14 @@ kith_ensure_rust() {
     done
   fi
 }
+
+# cargo-deny (licences, bans, sources and RustSec advisories of every dependency; see deny.toml).
+kith_ensure_cargo_deny() {
+  if ! command -v cargo-deny >/dev/null 2>&1 && [ -x "${CARGO_HOME:-$HOME/.cargo}/bin/cargo-deny" ]; then
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+  fi
+  if ! command -v cargo-deny >/dev/null 2>&1; then
+    echo "==> installing cargo-deny (cargo install, into ${CARGO_HOME:-$HOME/.cargo}/bin)"
+    cargo install cargo-deny --locked --version 0.20.2
+  fi
+}

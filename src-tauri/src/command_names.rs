@@ -19,4 +19,13 @@ pub const NAMES: &[&str] = &[
     "export_data",
     "sync_now",
     "pending_join_link",
+    "team_view",
+    "edit_policy",
+    "edit_member",
+    "invite",
+    "devices",
+    "revoke_device",
+    "take_over_alert",
+    "assign_alert",
+    "notify",
 ];

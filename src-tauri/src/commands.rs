@@ -5,11 +5,13 @@
 use std::sync::Mutex;
 
 use kith_api::{
-    AlertList, AlertView, ApiError, AppState, BoardResponse, HealthResponse, ShiftView, SyncState, WriteResult,
+    AlertList, AlertView, ApiError, AppState, BoardResponse, DeviceList, HealthResponse, InviteResponse, ShiftView,
+    SyncState, TeamView, WriteResult,
 };
 use kith_client::{
-    AckInput, AlertIdInput, AlertsInput, CheckInInput, Client, ClientError, EndInput, ExtendInput, HealthInput,
-    HistoryInput, JoinInput, KudosInput, ResolveInput, SaveSettingsInput, ShiftInput, StartShiftInput,
+    AckInput, AlertIdInput, AlertsInput, AssignInput, CheckInInput, Client, ClientError, EditMemberInput,
+    EditPolicyInput, EndInput, ExtendInput, HealthInput, HistoryInput, InviteInput, JoinInput, KudosInput,
+    ResolveInput, RevokeInput, SaveSettingsInput, ShiftInput, StartShiftInput,
 };
 use tauri::State;
 
@@ -132,6 +134,53 @@ pub async fn sync_now(client: State<'_, Client>) -> Result<SyncState, ApiError> 
 }
 
 #[tauri::command]
+pub async fn team_view(client: State<'_, Client>) -> Result<TeamView, ApiError> {
+    api(client.team_view().await)
+}
+
+#[tauri::command]
+pub async fn edit_policy(client: State<'_, Client>, input: EditPolicyInput) -> Result<TeamView, ApiError> {
+    api(client.edit_policy(input).await)
+}
+
+#[tauri::command]
+pub async fn edit_member(client: State<'_, Client>, input: EditMemberInput) -> Result<TeamView, ApiError> {
+    api(client.edit_member(input).await)
+}
+
+#[tauri::command]
+pub async fn invite(client: State<'_, Client>, input: InviteInput) -> Result<InviteResponse, ApiError> {
+    api(client.invite(input).await)
+}
+
+#[tauri::command]
+pub async fn devices(client: State<'_, Client>) -> Result<DeviceList, ApiError> {
+    api(client.devices().await)
+}
+
+#[tauri::command]
+pub async fn revoke_device(client: State<'_, Client>, input: RevokeInput) -> Result<DeviceList, ApiError> {
+    api(client.revoke_device(input).await)
+}
+
+#[tauri::command]
+pub async fn take_over_alert(client: State<'_, Client>, input: AlertIdInput) -> Result<AlertView, ApiError> {
+    api(client.take_over_alert(input).await)
+}
+
+#[tauri::command]
+pub async fn assign_alert(client: State<'_, Client>, input: AssignInput) -> Result<AlertView, ApiError> {
+    api(client.assign_alert(input).await)
+}
+
+/// A system notification asked for by the UI (the alarm bell): title and body at most a line each.
+#[tauri::command]
+pub fn notify<R: tauri::Runtime>(app: tauri::AppHandle<R>, input: kith_api::input::NotifyInput) {
+    let cut = |s: &str| s.chars().take(300).collect::<String>();
+    crate::notify::show(&app, (cut(&input.title), cut(&input.body)));
+}
+
+#[tauri::command]
 pub fn pending_join_link(pending: State<'_, PendingJoinLink>) -> Option<String> {
     pending.get()
 }
@@ -158,5 +207,14 @@ pub fn handler<R: tauri::Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + 
         export_data,
         sync_now,
         pending_join_link,
+        team_view,
+        edit_policy,
+        edit_member,
+        invite,
+        devices,
+        revoke_device,
+        take_over_alert,
+        assign_alert,
+        notify,
     ]
 }

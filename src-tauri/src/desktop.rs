@@ -123,6 +123,10 @@ pub fn status_line(state: Option<&AppState>) -> String {
     }
     if s.sync.pending_changes > 0 {
         line.push_str(&format!(" · {} waiting to sync", s.sync.pending_changes));
+        if s.sync.online && s.sync.retrying.is_some() {
+            // The server answered but could not store them: not delivered, retried by itself.
+            line.push_str(" (server could not store them yet; retrying)");
+        }
     }
     line
 }

@@ -66,7 +66,7 @@ pub fn kudos_text(k: &Kudos) -> (String, String) {
     (format!("{} waved at you", k.from_name), "A teammate is thinking of you.".to_string())
 }
 
-fn show<R: Runtime>(app: &AppHandle<R>, (title, body): (String, String)) {
+pub fn show<R: Runtime>(app: &AppHandle<R>, (title, body): (String, String)) {
     if let Err(e) = app.notification().builder().title(title).body(body).show() {
         tracing::warn!("could not show a notification: {e}");
     }

@@ -614,7 +614,7 @@ fn baseline(pairs: &[(Automerge, Automerge)]) -> Baseline {
 
 fn server_doc(b: &Bench, id: Uuid) -> Automerge {
     let app = b.server().app().clone();
-    b.srv.block_on(async move { app.sync.with_doc(id, |st| st.doc.clone()).await.unwrap().unwrap() })
+    b.srv.block_on(async move { app.docs.with_doc(id, |st| st.doc.clone()).await.unwrap().unwrap() })
 }
 
 fn print_bytes_row(name: &str, docs: usize, w: &Wire, base: Baseline) {

@@ -17,6 +17,9 @@ pub enum Fault {
     CutRequestAfter(usize),
     /// Forward the whole request, but only this many bytes of the response, then cut.
     CutResponseAfter(usize),
+    /// Forward the whole request (its headers and its `Content-Length` body), then cut both sides
+    /// at once, before any answer: the server is still handling it.
+    CutWhenRequestSent,
     /// Refuse connections at once (the server is "down").
     Refuse,
     /// Each new connection draws one of the faults above, a delay, or a duplicate of everything the
@@ -182,6 +185,7 @@ async fn handle(mut client: TcpStream, target: SocketAddr, fault: Fault, duplica
         Fault::CutRequestAfter(n) => Some(n),
         _ => None,
     };
+    let whole_request = fault == Fault::CutWhenRequestSent;
     let down_limit = match fault {
         Fault::CutResponseAfter(n) => Some(n),
         _ => None,
@@ -189,6 +193,7 @@ async fn handle(mut client: TcpStream, target: SocketAddr, fault: Fault, duplica
     let up = async {
         let mut buf = vec![0u8; 16 * 1024];
         let mut sent = 0usize;
+        let mut head = Vec::new();
         loop {
             let n = match cr.read(&mut buf).await {
                 Ok(0) | Err(_) => return false,
@@ -204,6 +209,12 @@ async fn handle(mut client: TcpStream, target: SocketAddr, fault: Fault, duplica
             sent += allowed;
             if allowed < n {
                 return true;
+            }
+            if whole_request {
+                head.extend_from_slice(&buf[..n]);
+                if request_length(&head).is_some_and(|len| head.len() >= len) {
+                    return true;
+                }
             }
         }
     };
@@ -230,4 +241,19 @@ async fn handle(mut client: TcpStream, target: SocketAddr, fault: Fault, duplica
         cut = up => cut,
         cut = down => cut,
     }
+}
+
+/// The length of the HTTP/1 request at the start of `bytes` (headers and `Content-Length` body),
+/// once its headers are all there.
+fn request_length(bytes: &[u8]) -> Option<usize> {
+    let end = bytes.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&bytes[..end]).ok()?;
+    let body = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok()).flatten()
+        })
+        .unwrap_or(0);
+    Some(end + body)
 }

@@ -142,3 +142,49 @@ pub struct KudosInput {
 pub struct SaveSettingsInput {
     pub settings: Settings,
 }
+
+/// `edit_policy` (leads): the team's whole policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EditPolicyInput {
+    pub policy: crate::PolicyEdit,
+}
+
+/// `edit_member`: one member's role (leads), buddies or phone (leads, or the member themself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct EditMemberInput {
+    pub member: MemberId,
+    pub edit: crate::MemberEdit,
+}
+
+/// `invite` (leads): `role` is `member` or `lead`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct InviteInput {
+    pub role: String,
+    #[serde(default)]
+    #[ts(optional)]
+    pub expires_in_s: Option<u64>,
+    #[serde(default)]
+    #[ts(optional)]
+    pub uses: Option<u32>,
+}
+
+/// `revoke_device` (leads).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RevokeInput {
+    pub device: kith_domain::DeviceId,
+}
+
+/// `assign_alert` (leads): give an alert to a lead or a buddy of the worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct AssignInput {
+    pub id: Uuid,
+    pub member: MemberId,
+}
+
+/// `notify`: a system notification from the UI (the alarm bell repeats until an urgent alert is
+/// claimed; the Rust side raises the first one of each step itself).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct NotifyInput {
+    pub title: String,
+    pub body: String,
+}

@@ -6,8 +6,9 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+use kith_domain::alerts::AlertKind;
 use kith_domain::health::{TeamHealth, WorkerHealth};
-use kith_domain::rules::{self, BoardRow, BoardStatus, DueReason, DueState};
+use kith_domain::rules::{self, AlertFact, Attention, BoardRow, BoardStatus, DueReason, DueState};
 use kith_domain::{
     AckId, CheckIn, CheckInId, CheckInStatus, DeviceId, LocationPrecision, MemberId, Role, Shift, ShiftId, Team,
     TeamId, Timestamp, Visibility,
@@ -19,6 +20,9 @@ use uuid::Uuid;
 pub use kith_proto::ApiError;
 
 pub mod input;
+mod team;
+
+pub use team::*;
 
 /// Who this device is: the member, their device and their team.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -33,6 +37,9 @@ pub struct Me {
     pub team_phone: Option<String>,
     pub name: String,
     pub role: Role,
+    /// My own phone number, as the team sees it (I and leads edit it).
+    #[serde(default)]
+    pub phone: Option<String>,
     /// The team server's address.
     pub server: String,
 }
@@ -44,6 +51,9 @@ pub struct MemberRef {
     pub id: MemberId,
     pub name: String,
     pub role: Role,
+    /// Where to phone them (set by them or a lead), if they gave one.
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// The team's check-in policy, in seconds, for the start-shift form.
@@ -81,6 +91,11 @@ pub struct SyncState {
     pub last_error: Option<String>,
     /// Waiting will not fix the last error (e.g. the device was revoked).
     pub needs_attention: bool,
+    /// The server answered but could not store some of this device's changes now (its storage
+    /// is full or failing): why, in one sentence. Not delivered yet; they stay queued and are
+    /// sent again automatically, with backoff.
+    #[serde(default)]
+    pub retrying: Option<String>,
     /// Server clock minus device clock, as last measured.
     pub clock_offset_ms: Option<i64>,
 }
@@ -151,7 +166,8 @@ pub struct ShiftView {
     pub worker_name: String,
     pub purpose: String,
     pub started_at: Timestamp,
-    /// The planned end in force (after extensions).
+    /// The planned end in force (after extensions). From the server, on its clock (see
+    /// [`ShiftView::with_deadlines_of`]), like `next_due` and `overdue_at`.
     pub planned_end: Timestamp,
     pub interval_s: i64,
     pub buddies: Vec<MemberRef>,
@@ -165,6 +181,11 @@ pub struct ShiftView {
     pub overdue_at: Option<Timestamp>,
     pub due: DueState,
     pub due_reason: Option<DueReason>,
+    /// What the shift's badge says, from its latest check-in, its deadlines and (on the server,
+    /// on its clock) its alerts: a shift in emergency never reads "on track" (`rules::shift_status`).
+    pub status: BoardStatus,
+    /// The newest acknowledgement of any check-in of this shift (shown at the top of My shift).
+    pub latest_ack: Option<AckView>,
     pub active: bool,
 }
 
@@ -175,7 +196,11 @@ fn name_of(team: &Team, id: MemberId) -> String {
 impl MemberRef {
     /// Every member of the team, in the team document's order.
     pub fn team(team: &Team) -> Vec<MemberRef> {
-        team.members.iter().map(|m| MemberRef { id: m.id, name: m.name.clone(), role: m.role }).collect()
+        team.members.iter().map(MemberRef::of).collect()
+    }
+
+    pub fn of(m: &kith_domain::Member) -> MemberRef {
+        MemberRef { id: m.id, name: m.name.clone(), role: m.role, phone: m.phone.clone() }
     }
 }
 
@@ -223,8 +248,21 @@ impl CheckInView {
 }
 
 impl ShiftView {
-    /// The shift as `viewer` sees it at `now` (device times, as in the documents).
+    /// The shift as `viewer` sees it at `now` (device times, as in the documents), its status from
+    /// the document alone (a device's own view).
     pub fn from_shift(shift: &Shift, team: &Team, now: Timestamp, viewer: MemberId) -> ShiftView {
+        ShiftView::with_alerts(shift, team, now, viewer, None)
+    }
+
+    /// The shift as `viewer` sees it at `now`, its status following the team's `alerts` when they
+    /// are known (the server's view).
+    pub fn with_alerts(
+        shift: &Shift,
+        team: &Team,
+        now: Timestamp,
+        viewer: MemberId,
+        alerts: Option<&[AlertFact]>,
+    ) -> ShiftView {
         let status = rules::due_status(shift, &team.policy, now);
         let active = shift.is_active();
         let mut acks_sorted = shift.acks.clone();
@@ -246,10 +284,9 @@ impl ShiftView {
             buddies: shift
                 .buddies
                 .iter()
-                .map(|b| MemberRef {
-                    id: *b,
-                    name: name_of(team, *b),
-                    role: team.member(*b).map_or(Role::Member, |m| m.role),
+                .map(|b| match team.member(*b) {
+                    Some(m) => MemberRef::of(m),
+                    None => MemberRef { id: *b, name: name_of(team, *b), role: Role::Member, phone: None },
                 })
                 .collect(),
             extensions: shift
@@ -258,13 +295,52 @@ impl ShiftView {
                 .map(|e| ExtensionView { new_end: e.new_end, reason: e.reason.clone(), at: e.at })
                 .collect(),
             ended: shift.ended.as_ref().map(|e| EndView { at: e.at, note: e.note.clone() }),
+            latest_ack: checkins.iter().flat_map(|c| c.acks.iter()).max_by_key(|a| (a.at, a.id)).cloned(),
             checkins,
             next_due: active.then_some(status.next_due),
             overdue_at: active.then_some(status.overdue_at),
             due: status.state,
             due_reason: active.then_some(status.reason),
+            status: rules::shift_status(shift, &team.policy, now, alerts),
             active,
         }
+    }
+
+    /// The server's view of a shift: as `viewer` sees it at `now`, its history as the devices
+    /// wrote it (`shift`), its deadlines and status on the server's clock ([`ShiftView::with_deadlines_of`]
+    /// of `server`) following the team's `alerts`.
+    pub fn on_server(
+        shift: &Shift,
+        server: &Shift,
+        team: &Team,
+        now: Timestamp,
+        viewer: MemberId,
+        alerts: Option<&[AlertFact]>,
+    ) -> ShiftView {
+        ShiftView::with_alerts(shift, team, now, viewer, alerts).with_deadlines_of(server, &team.policy, now, alerts)
+    }
+
+    /// The same view with its deadlines (`planned_end`, `next_due`, `overdue_at`, `due`,
+    /// `due_reason`) and its status on the server's clock: from `server`, the shift turned into
+    /// server time (`kith_domain::alerts::on_server_clock`), as the server's deadline engine sees
+    /// it, the status following `alerts` when known (`rules::shift_status`). The history (start,
+    /// check-ins, acknowledgements, extensions, the end) keeps the times the devices wrote.
+    pub fn with_deadlines_of(
+        mut self,
+        server: &Shift,
+        policy: &kith_domain::Policy,
+        now: Timestamp,
+        alerts: Option<&[AlertFact]>,
+    ) -> ShiftView {
+        let status = rules::due_status(server, policy, now);
+        let active = server.is_active();
+        self.planned_end = server.planned_end();
+        self.next_due = active.then_some(status.next_due);
+        self.overdue_at = active.then_some(status.overdue_at);
+        self.due = status.state;
+        self.due_reason = active.then_some(status.reason);
+        self.status = rules::shift_status(server, policy, now, alerts);
+        self
     }
 }
 
@@ -274,10 +350,21 @@ impl ShiftView {
 pub struct BoardEntry {
     pub member: Uuid,
     pub name: String,
+    pub role: Role,
     pub status: BoardStatus,
+    /// Whether someone needs a human now and whether a named person is on it: the board is in
+    /// this order (unowned first), then by status.
+    pub attention: Attention,
+    /// Where to phone them, if they gave a number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// When their oldest unresolved alert opened (server clock).
+    #[serde(default)]
+    pub alert_since: Option<Timestamp>,
     pub shift: Option<Uuid>,
     pub purpose: Option<String>,
-    /// Device time of the last check-in (ms).
+    /// When the last check-in was made: on the server's board, its effective time on the server's
+    /// clock (docs/alerts.md); on a device's own board, its device time.
     pub last_checkin: Option<Timestamp>,
     pub next_due: Option<Timestamp>,
     pub planned_end: Option<Timestamp>,
@@ -291,12 +378,18 @@ pub struct BoardEntry {
 }
 
 impl BoardEntry {
-    /// A row of the domain's board with what only the caller knows: presence and the alert owner.
-    pub fn from_row(r: BoardRow, online: bool, last_seen: Option<Timestamp>, alert_owner: Option<String>) -> Self {
+    /// A row of the domain's board (in the board's order) with what only the caller knows:
+    /// presence. Names and phones come from the team.
+    pub fn from_row(r: BoardRow, team: &Team, online: bool, last_seen: Option<Timestamp>) -> Self {
+        let alert_owner = r.owner.map(|o| name_of(team, o));
         BoardEntry {
             member: r.member.uuid(),
+            phone: team.member(r.member).and_then(|m| m.phone.clone()),
             name: r.name,
+            role: r.role,
             status: r.status,
+            attention: r.attention,
+            alert_since: r.alert_since,
             shift: r.shift.map(|s| s.uuid()),
             purpose: r.purpose,
             last_checkin: r.last_checkin,
@@ -320,7 +413,7 @@ pub enum BoardSource {
 }
 
 /// `GET /v1/board`: the team board, most urgent first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct BoardResponse {
     pub server_time: Timestamp,
@@ -328,9 +421,10 @@ pub struct BoardResponse {
     pub team_name: String,
     pub team_purpose: String,
     pub phone: Option<String>,
-    /// Most urgent first.
+    /// Who needs a human now first (`rules::board_key`).
     pub rows: Vec<BoardEntry>,
-    /// Unresolved alerts this member may see, with who owns each (newest first).
+    /// Unresolved alerts this member may see, with who owns each, in the board's order
+    /// (`rules::alert_key`: unowned first, then emergency > overdue > support).
     pub alerts: Vec<AlertView>,
     #[serde(default)]
     pub source: BoardSource,
@@ -374,7 +468,7 @@ pub struct CheckinTimes {
 }
 
 /// An alert as the API and the live channel show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AlertView {
     pub id: Uuid,
@@ -407,13 +501,100 @@ pub struct AlertView {
     /// A check-in that resolved it had been made before the alert opened (it arrived late).
     pub late_checkin: bool,
     pub note: Option<String>,
+    /// The worker's phone number, if they gave one.
+    #[serde(default)]
+    pub worker_phone: Option<String>,
+    /// What the worker said: the check-in that raised the alert, else the shift's latest, as this
+    /// viewer may see it (note, when, location at the precision they share).
+    #[serde(default)]
+    pub said: Option<CheckInView>,
+    /// What happened, oldest first: opened, steps fired (and who they told), replies sent, claims,
+    /// take-overs and assignments, resolution. Filled in by the list and action endpoints (the
+    /// live channel's events carry it empty: refresh the list).
+    #[serde(default)]
+    pub history: Vec<AlertHistoryItem>,
+}
+
+impl AlertView {
+    /// The alert as the board's rules see it.
+    pub fn fact(&self) -> Option<AlertFact> {
+        Some(AlertFact {
+            shift: ShiftId(self.shift),
+            worker: MemberId(self.worker),
+            kind: AlertKind::parse(&self.kind)?,
+            checkin: self.checkin.map(CheckInId),
+            owner: self.claimed_by.map(MemberId),
+            opened_at: Timestamp(self.opened_at),
+            resolved: self.state == AlertState::Resolved,
+        })
+    }
+}
+
+/// Sorts alerts by the board's rule (`rules::alert_key`): unresolved first, unowned before owned,
+/// emergency > overdue > support, the longest waiting first; resolved ones newest first.
+pub fn sort_alerts(alerts: &mut [AlertView]) {
+    alerts.sort_by_cached_key(|a| {
+        let kind = AlertKind::parse(&a.kind).unwrap_or(AlertKind::Emergency);
+        let resolved = a.state == AlertState::Resolved;
+        (rules::alert_key(kind, a.claimed_by.is_some(), resolved, Timestamp(a.opened_at)), a.id)
+    });
+}
+
+/// One thing that happened to an alert.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+pub struct AlertHistoryItem {
+    /// Server clock (ms); for a reply, when the lead wrote it, as its receipt puts it on the server clock.
+    pub at: i64,
+    pub action: AlertAction,
+    /// Who did it (claim, take-over, assignment, reply, resolution by a person).
+    pub by_name: Option<String>,
+    /// To whom it was assigned, or from whom it was taken over.
+    pub to_name: Option<String>,
+    /// For a step: who it told, by name (and the group: worker, buddies or leads, in `text`).
+    #[serde(default)]
+    pub told: Vec<String>,
+    /// A reply's text, a resolution's note or outcome, a step's group.
+    pub text: Option<String>,
+}
+
+/// What happened to an alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum AlertAction {
+    Opened,
+    /// An escalation step fired.
+    Step,
+    /// A lead or buddy acknowledged the worker's check-in with a reply.
+    Reply,
+    Claimed,
+    /// A lead took over an alert someone else had claimed.
+    TakenOver,
+    /// A lead gave the alert to a named lead or buddy.
+    Assigned,
+    Resolved,
+}
+
+impl AlertAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertAction::Opened => "opened",
+            AlertAction::Step => "step",
+            AlertAction::Reply => "reply",
+            AlertAction::Claimed => "claimed",
+            AlertAction::TakenOver => "taken_over",
+            AlertAction::Assigned => "assigned",
+            AlertAction::Resolved => "resolved",
+        }
+    }
 }
 
 /// The `alert` live event's data.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AlertEvent {
-    /// step | claimed | resolved
+    /// step | claimed | taken_over | assigned | resolved
     pub action: String,
     /// For a step: who it notifies (worker | buddies | leads).
     pub notify: Option<String>,
@@ -422,11 +603,11 @@ pub struct AlertEvent {
 }
 
 /// `GET /v1/alerts` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AlertList {
     pub server_time: i64,
-    /// Newest first.
+    /// In the board's order ([`sort_alerts`]): who needs a human now first.
     pub alerts: Vec<AlertView>,
 }
 
@@ -434,7 +615,8 @@ pub struct AlertList {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ResolveRequest {
-    /// What happened, e.g. "Phoned her: fine, phone battery died".
+    /// What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 bytes, one line).
+    #[cfg_attr(feature = "utoipa", schema(min_length = 1, max_length = 300))]
     pub note: String,
 }
 
@@ -443,15 +625,28 @@ pub struct ResolveRequest {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct InviteRequest {
     /// `member` or `lead`.
+    #[cfg_attr(feature = "utoipa", schema(schema_with = invite_role_schema))]
     pub role: String,
     /// Seconds until the invite expires (default 7 days, at most 90 days).
     #[serde(default = "default_expiry")]
     #[ts(optional, as = "Option<i64>")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 7776000))]
     pub expires_in_s: u64,
-    /// How many devices may join with it (default 1).
+    /// How many devices may join with it (default 1, at most 1000).
     #[serde(default = "default_uses")]
     #[ts(optional, as = "Option<u32>")]
+    #[cfg_attr(feature = "utoipa", schema(minimum = 1, maximum = 1000))]
     pub uses: u32,
+}
+
+/// The roles an invite can give, for the OpenAPI document.
+#[cfg(feature = "utoipa")]
+fn invite_role_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["member", "lead"]))
+        .description(Some("`member` or `lead`."))
+        .build()
 }
 
 fn default_expiry() -> u64 {
@@ -470,13 +665,24 @@ pub struct InviteResponse {
     /// `kith://join?server=...&code=...`
     pub link: String,
     pub expires_at: i64,
+    /// The link as a QR code: a standalone SVG document (black on white), for a phone's camera.
+    #[serde(default)]
+    pub qr_svg: String,
+    /// `member` or `lead`.
+    #[serde(default)]
+    pub role: String,
+    /// How many devices may still join with it.
+    #[serde(default)]
+    pub uses: u32,
 }
 
 /// `POST /v1/shifts/{id}/checkins/{checkin}/ack` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AckRequest {
+    /// An optional reply, at most 2,000 bytes; line breaks and tabs are the only control characters allowed.
     #[serde(default)]
+    #[cfg_attr(feature = "utoipa", schema(max_length = 2000))]
     pub reply: Option<String>,
 }
 
@@ -584,6 +790,10 @@ pub struct WriteResult {
     pub shift: ShiftView,
     /// `false`: saved on this device, waiting to sync.
     pub shared: bool,
+    /// When not shared: why it has not reached the server yet, when that is known (offline, or
+    /// the server could not store it now). It stays queued and is sent again automatically.
+    #[serde(default)]
+    pub queued: Option<String>,
 }
 
 /// The app's events' names (Tauri `emit`), so the shell and the UI agree.

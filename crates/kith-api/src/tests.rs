@@ -43,6 +43,15 @@ fn export_all(cfg: &Config) {
     one::<input::ResolveInput>(cfg);
     one::<input::KudosInput>(cfg);
     one::<input::SaveSettingsInput>(cfg);
+    one::<input::EditPolicyInput>(cfg);
+    one::<input::EditMemberInput>(cfg);
+    one::<input::InviteInput>(cfg);
+    one::<input::RevokeInput>(cfg);
+    one::<input::AssignInput>(cfg);
+    one::<input::NotifyInput>(cfg);
+    one::<TeamView>(cfg);
+    one::<DeviceList>(cfg);
+    one::<AssignRequest>(cfg);
 }
 
 fn files(dir: &Path) -> BTreeMap<String, String> {
@@ -105,9 +114,9 @@ fn team(lead: MemberId, alice: MemberId, bob: MemberId) -> Team {
         phone: Some("+44 20 7946 0000".into()),
         policy: Policy::default(),
         members: vec![
-            Member { id: lead, name: "Sam".into(), role: Role::Lead, buddies: vec![] },
-            Member { id: alice, name: "Alice".into(), role: Role::Member, buddies: vec![bob] },
-            Member { id: bob, name: "Bob".into(), role: Role::Member, buddies: vec![] },
+            Member { id: lead, name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None },
+            Member { id: alice, name: "Alice".into(), role: Role::Member, buddies: vec![bob], phone: None },
+            Member { id: bob, name: "Bob".into(), role: Role::Member, buddies: vec![], phone: None },
         ],
     }
 }
@@ -165,4 +174,87 @@ fn a_board_from_an_older_server_reads_as_a_server_board() {
     let b: BoardResponse = serde_json::from_str(json).unwrap();
     assert_eq!(b.source, BoardSource::Server);
     assert_eq!(b.synced_at, None);
+}
+
+#[test]
+fn a_shift_in_emergency_is_never_on_track_and_the_newest_reply_is_on_top() {
+    let (lead, alice, bob) = (MemberId::new(), MemberId::new(), MemberId::new());
+    let t = team(lead, alice, bob);
+    let start = Timestamp(1_800_000_000_000);
+    let mut shift = Shift::begin(t.id, alice, "Survey", start, start + Secs::hours(4), Secs::minutes(30));
+    let e = CheckIn::new(CheckInStatus::Emergency, start + Secs::minutes(5), alice, DeviceId::new());
+    shift.checkins.push(e.clone());
+    let v = ShiftView::from_shift(&shift, &t, start + Secs::minutes(6), lead);
+    // Its next check-in is not due for 29 minutes: the due state alone said "on track".
+    assert_eq!(v.due, DueState::Fine);
+    assert_eq!(v.status, BoardStatus::Emergency);
+    assert_eq!(v.latest_ack, None);
+    for (m, reply) in [(6, "Calling you now"), (8, "On my way")] {
+        shift.acks.push(kith_domain::Ack {
+            id: kith_domain::AckId::new(),
+            checkin: e.id,
+            by: lead,
+            at: start + Secs::minutes(m),
+            reply: Some(reply.into()),
+        });
+    }
+    let v = ShiftView::from_shift(&shift, &t, start + Secs::minutes(9), alice);
+    let top = v.latest_ack.unwrap();
+    assert_eq!((top.by_name.as_str(), top.reply.as_deref()), ("Sam", Some("On my way")));
+}
+
+#[test]
+fn alerts_sort_by_the_boards_rule_not_newest_first() {
+    let view = |kind: &str, state: AlertState, opened: i64| AlertView {
+        id: Uuid::now_v7(),
+        kind: kind.into(),
+        urgent: kind != "support",
+        state,
+        team: Uuid::nil(),
+        shift: Uuid::nil(),
+        worker: Uuid::nil(),
+        worker_name: format!("{kind} {}", state.as_str()),
+        opened_at: opened,
+        due: None,
+        checkin: None,
+        steps_fired: 0,
+        notified: vec![],
+        next_step_at: None,
+        claimed_by: (state != AlertState::Open).then(Uuid::now_v7),
+        claimed_by_name: None,
+        claimed_at: None,
+        resolved_at: None,
+        resolved_by: None,
+        resolving_checkin: None,
+        late_checkin: false,
+        note: None,
+        worker_phone: None,
+        said: None,
+        history: vec![],
+    };
+    // Newest first, as storage lists them: an unowned overdue alert under a claimed emergency.
+    let mut list = vec![
+        view("emergency", AlertState::Claimed, 30),
+        view("missed_checkin", AlertState::Open, 20),
+        view("support", AlertState::Open, 10),
+    ];
+    sort_alerts(&mut list);
+    let names: Vec<&str> = list.iter().map(|a| a.worker_name.as_str()).collect();
+    assert_eq!(names, vec!["missed_checkin open", "support open", "emergency claimed"]);
+}
+
+#[test]
+fn a_lead_s_policy_edit_is_checked_by_the_domain_rules() {
+    let mut p = PolicyEdit::of(&Policy::default());
+    assert!(p.to_policy().is_ok());
+    p.escalation.retain(|s| s.notify != kith_domain::Notify::Leads);
+    assert!(p.to_policy().is_err());
+    let (lead, alice, bob) = (MemberId::new(), MemberId::new(), MemberId::new());
+    let t = team(lead, alice, bob);
+    let demote = MemberEdit { role: Some(Role::Member), ..MemberEdit::default() };
+    assert!(demote.check(&t, lead).is_err(), "the only lead");
+    let clear = MemberEdit { phone: Some("  ".into()), ..MemberEdit::default() };
+    assert_eq!(clear.phone(), Some(None));
+    assert!(MemberEdit { phone: Some("call me".into()), ..MemberEdit::default() }.check(&t, alice).is_err());
+    assert!(MemberEdit { buddies: Some(vec![alice]), ..MemberEdit::default() }.check(&t, alice).is_err());
 }

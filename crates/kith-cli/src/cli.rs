@@ -12,6 +12,8 @@ Getting started:
   kith shift start --purpose \"Meter readings\" --until 17:30 --every 1h
   kith checkin ok --mood 4     kith checkin support     kith checkin emergency
   kith team                    (the board; leads answer with kith ack <check-in id> --reply \"...\")
+  kith team member me --phone \"+44 7700 900123\"   (so your team can call you from an alert)
+Leads: kith invite, kith devices, kith team show|policy|member, kith alerts takeover|assign.
 Without a team server, kith init --name \"Alice\" makes a profile for this device alone.
 
 Everything is saved on this device first, then shared with your team server when there is a
@@ -72,13 +74,110 @@ pub enum Command {
     Join(JoinArgs),
     /// Send this device's changes to the team server and fetch the team's
     Sync,
-    /// The team board: who is out, how they are, who needs a reply (most urgent first)
-    Team,
+    /// The team board: who is out, how they are, who needs a reply (who needs a human first);
+    /// with a subcommand, the roster and policy, and (leads) editing them
+    Team(TeamArgs),
     /// Acknowledge a check-in, optionally with a reply (leads)
     Ack(AckArgs),
     /// Alerts from the team server: list them, claim one (everyone sees you own it and it stops
-    /// escalating), resolve one you claimed with a note
+    /// escalating), resolve one you claimed with a note; leads take one over or give it to someone
     Alerts(AlertsArgs),
+    /// Invite someone to the team (leads): prints the code and the kith://join link
+    Invite(InviteArgs),
+    /// The team's devices (leads): who, which device, joined, last seen; revoke one
+    Devices(DevicesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TeamArgs {
+    #[command(subcommand)]
+    pub action: Option<TeamCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// The team board (the default)
+    Board,
+    /// The roster (roles, buddies, phones) and the policy (intervals, grace, reminder, escalation)
+    Show,
+    /// Change the team's policy (leads); what you leave out stays as it is
+    Policy(PolicyArgs),
+    /// Change a member's role (leads), buddies or phone number (leads, or yourself with "me")
+    Member(MemberArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Shortest check-in interval a worker may choose, e.g. 15m
+    #[arg(long, value_name = "DURATION")]
+    pub min: Option<String>,
+    /// Longest check-in interval, e.g. 4h
+    #[arg(long, value_name = "DURATION")]
+    pub max: Option<String>,
+    /// Interval offered to a worker with no earlier shift, e.g. 1h
+    #[arg(long, value_name = "DURATION")]
+    pub default: Option<String>,
+    /// How long past due before a check-in is overdue, e.g. 10m
+    #[arg(long, value_name = "DURATION")]
+    pub grace: Option<String>,
+    /// How long before a due time the worker is reminded, e.g. 5m
+    #[arg(long, value_name = "DURATION")]
+    pub reminder: Option<String>,
+    /// The escalation chain after the overdue moment, in order, e.g. "0:worker,5m:buddies,15m:leads"
+    /// (each step: time after the overdue moment, then worker, buddies or leads; must reach leads)
+    #[arg(long, value_name = "STEPS")]
+    pub escalation: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MemberArgs {
+    /// Who: their name as on the team board, their member id, or me
+    pub who: String,
+    /// Their role (leads only; the team keeps at least one lead)
+    #[arg(long, value_enum)]
+    pub role: Option<RoleArg>,
+    /// A standing buddy (name or member id); repeat for several. Replaces their buddies
+    #[arg(long = "buddy", value_name = "WHO", conflicts_with = "no_buddies")]
+    pub buddies: Vec<String>,
+    /// No standing buddies
+    #[arg(long)]
+    pub no_buddies: bool,
+    /// Their phone number, shown with their alerts so a lead can call them
+    #[arg(long, value_name = "NUMBER", conflicts_with = "no_phone")]
+    pub phone: Option<String>,
+    /// Remove their phone number
+    #[arg(long)]
+    pub no_phone: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InviteArgs {
+    /// The role the person gets
+    #[arg(long, value_enum, default_value_t = RoleArg::Member)]
+    pub role: RoleArg,
+    /// How many devices may join with it
+    #[arg(long, default_value_t = 1)]
+    pub uses: u32,
+    /// How long it stays valid, e.g. 7d or 12h (at most 90 days)
+    #[arg(long, value_name = "DURATION", default_value = "7d")]
+    pub expires: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DevicesArgs {
+    #[command(subcommand)]
+    pub action: Option<DevicesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DevicesCommand {
+    /// List the team's devices (the default)
+    List,
+    /// Revoke a device: it is cut off at once and nothing it sends is stored
+    Revoke {
+        /// The device's id (kith devices shows them)
+        id: kith_domain::DeviceId,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -92,7 +191,7 @@ pub struct AlertsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AlertsCommand {
-    /// List alerts (the default): open and claimed ones, newest first
+    /// List alerts (the default): open and claimed ones, who needs a human first
     List,
     /// Take an alert: you own it, everyone sees that, and it escalates no further
     Claim {
@@ -106,11 +205,21 @@ pub enum AlertsCommand {
         #[arg(long)]
         note: String,
     },
+    /// Take over an alert someone else claimed (leads): you own it from now on
+    Takeover { id: uuid::Uuid },
+    /// Give an alert to a lead or one of the worker's buddies (leads)
+    Assign {
+        id: uuid::Uuid,
+        /// Who owns it from now on: their name as on the team board, or their member id
+        #[arg(long)]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
 pub struct JoinArgs {
-    /// The server address (https://kith.example.org) or a kith://join?server=...&code=... link
+    /// The server address (https://kith.example.org; plain http:// only to this computer) or a
+    /// kith://join?server=...&code=... link
     pub target: String,
     /// The invite code (not needed with a link)
     pub code: Option<String>,

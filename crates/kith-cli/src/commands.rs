@@ -23,7 +23,7 @@ use crate::clock::{self, clock, format_duration, relative, rfc3339};
 use crate::error::{CliError, START_HINT};
 use crate::net;
 use crate::session::{self, Profile, Session, TEAM_KIND, warn_to};
-use crate::view::{self, CheckInView, DueView, ShiftLog, ShiftSummary};
+use crate::view::{self, CheckInView, DueView, ShiftLog, ShiftSummary, foreign};
 
 /// Where output goes and what time it is.
 pub struct Ctx<'a> {
@@ -46,9 +46,11 @@ impl Ctx<'_> {
         if self.json {
             let s = serde_json::to_string_pretty(value)
                 .map_err(|e| CliError::Data(format!("could not write JSON output: {e}")))?;
-            writeln!(self.out, "{s}")?;
+            writeln!(self.out, "{}", view::json_safe(&s))?;
         } else {
-            write!(self.out, "{text}")?;
+            // Foreign fields are escaped where they are formatted (view::Foreign); this is the
+            // net under them.
+            write!(self.out, "{}", view::terminal_safe(text))?;
             if !text.ends_with('\n') {
                 writeln!(self.out)?;
             }
@@ -98,7 +100,7 @@ pub fn init(cx: &mut Ctx<'_>, a: &InitArgs) -> Result<(), CliError> {
         )));
     }
     let role: Role = a.role.into();
-    let member = Member { id: MemberId::new(), name: name.clone(), role, buddies: Vec::new() };
+    let member = Member { id: MemberId::new(), name: name.clone(), role, buddies: Vec::new(), phone: None };
     let team = Team {
         id: TeamId::new(),
         name: team_name,
@@ -116,7 +118,7 @@ pub fn init(cx: &mut Ctx<'_>, a: &InitArgs) -> Result<(), CliError> {
         name: name.clone(),
         created_at: cx.now,
     };
-    profile::write_profile(&mut store, &profile, None)?;
+    profile::write_profile(&mut store, &profile, None, kith_client::credential::Keep::FileOnly)?;
     store.wait_for_background_compaction();
 
     let value = json!({
@@ -176,7 +178,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
         ClientError::AlreadyOnShift { shift: active } => CliError::State(format!(
             "You are already on shift: \"{}\" since {} (planned end {}). End it first with: kith end \
              (or move its end with: kith extend --until <when> --reason \"...\")",
-            active.purpose,
+            foreign(&active.purpose),
             cx.clock(active.started_at),
             cx.clock(active.planned_end())
         )),
@@ -184,7 +186,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     })?;
     let (new, team, defaulted) = (started.shift, started.team, started.defaulted);
     let interval = new.interval;
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, new.id.uuid(), cx.now);
 
     let next_due = rules::next_due(&new);
     let unknown: Vec<String> = started.unknown_buddies.iter().map(ToString::to_string).collect();
@@ -201,7 +203,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     let mut text = format!(
         "Shift started at {}: \"{}\".\nCheck in every {}; first check-in due {} ({}).\nPlanned end: {} ({}).",
         cx.clock(cx.now),
-        new.purpose,
+        foreign(&new.purpose),
         format_duration(interval),
         cx.clock(next_due),
         relative(next_due, cx.now),
@@ -216,8 +218,11 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
         ));
     }
     if !new.buddies.is_empty() {
-        let names: Vec<String> =
-            new.buddies.iter().map(|b| team.member(*b).map_or_else(|| b.to_string(), |m| m.name.clone())).collect();
+        let names: Vec<String> = new
+            .buddies
+            .iter()
+            .map(|b| team.member(*b).map_or_else(|| b.to_string(), |m| foreign(&m.name).to_string()))
+            .collect();
         text.push_str(&format!("\nBuddies: {}.", names.join(", ")));
     }
     if !unknown.is_empty() {
@@ -273,29 +278,29 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
     let now = cx.now;
     let done = local::check_in(&mut s.store, &s.profile, req, now, &mut warn_to(cx.err))?;
     let (c, team, auto_started, shift_id) = (done.checkin, done.team, done.auto_started, done.shift.id);
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, shift_id.uuid(), cx.now);
     let current = s.shift(shift_id)?;
     let next_due = rules::next_due(&current);
 
     let phone = team.as_ref().and_then(|t| t.phone.clone());
     let call = match &phone {
-        Some(p) => format!("phone your team on {p} or the emergency services (112 / 999 / 911)"),
+        Some(p) => format!("phone your team on {} or the emergency services (112 / 999 / 911)", foreign(p)),
         None => "phone your lead or the emergency services (112 / 999 / 911)".to_string(),
     };
     let advice = match (status, sharing.shared()) {
         (CheckInStatus::Emergency, true) => Some(format!(
             "Your emergency has reached the team server and your team can see it. If you can, also {call} now."
         )),
-        (CheckInStatus::Emergency, false) => {
-            Some(format!("Nobody has been reached yet: the alert has not left this device. If you can, {call} now."))
-        }
+        (CheckInStatus::Emergency, false) => Some(format!(
+            "Nobody has been reached yet: the alert has not reached your team server. If you can, {call} now."
+        )),
         (CheckInStatus::Support, true) => {
             Some("Your team can see that you'd like support; a lead or buddy should reach out soon.".to_string())
         }
         (CheckInStatus::Support, false) => Some(format!(
-            "Nobody knows yet that you'd like support: it has not left this device. If you need someone soon, \
+            "Nobody knows yet that you'd like support: it has not reached your team server. If you need someone soon, \
              phone your lead{}.",
-            phone.as_deref().map(|p| format!(" or your team on {p}")).unwrap_or_default()
+            phone.as_deref().map(|p| format!(" or your team on {}", foreign(p))).unwrap_or_default()
         )),
         (CheckInStatus::Ok, _) => None,
     };
@@ -357,7 +362,7 @@ pub fn extend(cx: &mut Ctx<'_>, a: &ExtendArgs) -> Result<(), CliError> {
     let now = cx.now;
     let (active, e) = local::extend(&mut s.store, &s.profile, until.at, &reason, now, &mut warn_to(cx.err))?;
     let old_end = active.planned_end();
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, active.id.uuid(), cx.now);
     let value = json!({
         "shift_id": active.id.to_string(),
         "extension": view::ExtensionView::from(&e),
@@ -395,7 +400,7 @@ pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
     let mut s = Session::open(&cx.dir)?;
     let now = cx.now;
     let (active, e) = local::end(&mut s.store, &s.profile, note.as_deref(), now, &mut warn_to(cx.err))?;
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, active.id.uuid(), cx.now);
     let planned = active.planned_end();
     let value = json!({
         "shift_id": active.id.to_string(),
@@ -416,7 +421,7 @@ pub fn end(cx: &mut Ctx<'_>, a: &EndArgs) -> Result<(), CliError> {
     };
     let text = format!(
         "Shift \"{}\" ended at {} ({timing}); {} check-in{} this shift.\nSaved on this device at {}. {}",
-        active.purpose,
+        foreign(&active.purpose),
         cx.clock(e.at),
         active.checkins.len(),
         if active.checkins.len() == 1 { "" } else { "s" },
@@ -469,7 +474,7 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             let d = due.unwrap_or_else(|| rules::due_status(sh, &team.policy, cx.now));
             t.push_str(&format!(
                 "On shift: \"{}\", started {} ({}).\n",
-                sh.purpose,
+                foreign(&sh.purpose),
                 cx.clock(sh.started_at),
                 relative(sh.started_at, cx.now)
             ));
@@ -503,7 +508,7 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
                 "Off shift since {} ({}). Last shift: \"{}\".\nStart a new one with: {START_HINT}\n",
                 cx.clock(ended),
                 relative(ended, cx.now),
-                sh.purpose
+                foreign(&sh.purpose)
             ));
         }
         (None, None) => t.push_str(&format!("Off shift: no shifts yet. Start one with: {START_HINT}\n")),
@@ -531,7 +536,9 @@ pub fn status(cx: &mut Ctx<'_>) -> Result<(), CliError> {
                     "may not have reached anyone yet: this shift has changes that are still only on this device \
                      (kith sync)"
                 },
-                team.phone.as_deref().map_or_else(|| "your lead".to_string(), |p| format!("your team on {p}")),
+                team.phone
+                    .as_deref()
+                    .map_or_else(|| "your lead".to_string(), |p| format!("your team on {}", foreign(p))),
             ));
         }
     } else if active.is_some() {
@@ -598,22 +605,22 @@ fn shift_log_text(cx: &Ctx<'_>, sh: &Shift, team: &Team) -> String {
         events.push((c.device_time, 1, text));
     }
     for a in &sh.acks {
-        let reply = a.reply.as_deref().map(|r| format!(": \"{r}\"")).unwrap_or_default();
-        let by = team.member(a.by).map_or_else(|| a.by.to_string(), |m| m.name.clone());
+        let reply = a.reply.as_deref().map(|r| format!(": \"{}\"", foreign(r))).unwrap_or_default();
+        let by = team.member(a.by).map_or_else(|| a.by.to_string(), |m| foreign(&m.name).to_string());
         events.push((a.at, 2, format!("seen by {by}{reply}")));
     }
     for e in &sh.extensions {
-        events.push((e.at, 3, format!("extended to {}: \"{}\"", cx.clock(e.new_end), e.reason)));
+        events.push((e.at, 3, format!("extended to {}: \"{}\"", cx.clock(e.new_end), foreign(&e.reason))));
     }
     if let Some(e) = &sh.ended {
-        let note = e.note.as_deref().map(|n| format!(": \"{n}\"")).unwrap_or_default();
+        let note = e.note.as_deref().map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default();
         events.push((e.at, 4, format!("ended{note}")));
     }
     events.sort_by_key(|(at, order, _)| (*at, *order));
     let width = events.iter().map(|(at, _, _)| cx.clock(*at).len()).max().unwrap_or(5);
     let mut t = format!(
         "Shift \"{}\" ({}), check-in every {}{}\n",
-        sh.purpose,
+        foreign(&sh.purpose),
         sh.id,
         format_duration(sh.interval),
         if sh.is_active() { format!(", planned end {}", cx.clock(sh.planned_end())) } else { String::new() }

@@ -130,7 +130,7 @@ impl From<ClientError> for CliError {
             }
             ClientError::AlreadyOnShift { shift } => CliError::State(format!(
                 "You are already on shift: \"{}\". End it first with: kith end (or move its end with: kith extend --until <when> --reason \"...\")",
-                shift.purpose
+                crate::view::foreign(&shift.purpose)
             )),
             ClientError::NotOnShift { what } => CliError::State(format!(
                 "You are not on shift, so there is {}. Start a shift with: {START_HINT}",
@@ -142,6 +142,7 @@ impl From<ClientError> for CliError {
             ClientError::NotLead => CliError::State(
                 "only leads acknowledge check-ins, and you are a member of this team: ask a lead to reply".into(),
             ),
+            e @ ClientError::LeadsOnly(_) => CliError::State(e.to_string()),
             ClientError::CheckInNotFound(id) => CliError::State(format!(
                 "no check-in {id} on this device, even after syncing: check the id with kith team (it lists the \
                  check-ins waiting for a reply)"
@@ -168,8 +169,9 @@ impl From<ClientError> for CliError {
             ClientError::Store(s) => CliError::Store(s),
             ClientError::Offline(m) => CliError::Offline(m),
             ClientError::Refused { message, .. } => CliError::Remote(message),
-            e @ ClientError::Unauthorized(_) => CliError::Remote(e.to_string()),
-            e @ ClientError::BadServerAddress(_) => CliError::Usage(e.to_string()),
+            e @ (ClientError::Unauthorized(_) | ClientError::CredentialMissing { .. }) => CliError::Remote(e.to_string()),
+            e @ ClientError::CredentialUnreadable(_) => CliError::Data(e.to_string()),
+            e @ (ClientError::BadServerAddress(_) | ClientError::PlainHttp(_)) => CliError::Usage(e.to_string()),
             e @ ClientError::Protocol(_) => CliError::Remote(e.to_string()),
             e @ ClientError::Internal(_) => CliError::Data(e.to_string()),
             ClientError::EmergencyNotSaved(inner) => (*inner).into(),

@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod console;
 pub mod error;
 pub mod net;
 pub mod remote;
@@ -46,7 +47,12 @@ pub fn run(cli: &Cli, now: Timestamp, out: &mut dyn Write, err: &mut dyn Write) 
         cli::Command::Log(a) => commands::log(&mut cx, a),
         cli::Command::Join(a) => remote::join(&mut cx, a),
         cli::Command::Sync => remote::sync(&mut cx),
-        cli::Command::Team => remote::team(&mut cx),
+        cli::Command::Team(cli::TeamArgs { action: None | Some(cli::TeamCommand::Board) }) => remote::team(&mut cx),
+        cli::Command::Team(cli::TeamArgs { action: Some(cli::TeamCommand::Show) }) => console::show(&mut cx),
+        cli::Command::Team(cli::TeamArgs { action: Some(cli::TeamCommand::Policy(a)) }) => console::policy(&mut cx, a),
+        cli::Command::Team(cli::TeamArgs { action: Some(cli::TeamCommand::Member(a)) }) => console::member(&mut cx, a),
+        cli::Command::Invite(a) => console::invite(&mut cx, a),
+        cli::Command::Devices(a) => console::devices(&mut cx, a),
         cli::Command::Ack(a) => remote::ack(&mut cx, a),
         cli::Command::Alerts(a) => remote::alerts(&mut cx, a),
     }
@@ -67,9 +73,10 @@ pub fn error_text(e: &CliError, json: bool) -> String {
         let v = serde_json::json!({
             "error": { "kind": e.kind(), "exit_code": e.exit_code(), "message": e.to_string() }
         });
-        v.to_string()
+        view::json_safe(&v.to_string()).into_owned()
     } else {
-        format!("error: {e}")
+        // A message may quote what a server or a teammate wrote.
+        format!("error: {}", view::terminal_safe(&e.to_string()))
     }
 }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use kith_domain::Timestamp;
 use kith_sync::{SyncError, SyncReport};
+use uuid::Uuid;
 
 use crate::error::CliError;
 use crate::session::Session;
@@ -31,7 +32,7 @@ pub fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, CliError> {
 pub fn sync_err(e: SyncError) -> CliError {
     match e {
         SyncError::Store(s) => CliError::Store(s),
-        SyncError::BadServerAddress(_) => CliError::Usage(e.to_string()),
+        SyncError::BadServerAddress(_) | SyncError::PlainHttp(_) => CliError::Usage(e.to_string()),
         SyncError::NotJoined => CliError::State(e.to_string()),
         SyncError::Unauthorized { .. } => CliError::Remote(format!(
             "{e} (The check-ins on this device stay here. The server binds this device's identity to the old \
@@ -103,24 +104,39 @@ impl Sharing {
     }
 }
 
-/// After a local change: try to get it to the server now, briefly; never fails the command
-/// (the change is already durable on this device).
-pub fn share(s: &mut Session, now: Timestamp) -> Sharing {
+/// After a local change to document `doc`: try to get it to the server now, briefly; never fails
+/// the command (the change is already durable on this device). Shared only once the server holds
+/// every change of `doc` made here.
+pub fn share(s: &mut Session, doc: Uuid, now: Timestamp) -> Sharing {
     let link = match server_link(s) {
         Ok(Some(l)) => l,
         Ok(None) => return Sharing::NoServer,
         Err(e) => return Sharing::Queued { why: e.to_string() },
     };
-    match sync(s, &link, SHARE_TIMEOUT) {
-        Ok(report) if report.rejected.is_empty() => Sharing::Shared { at: now },
-        Ok(report) => {
-            let msgs = report.rejected.iter().map(|(_, _, m)| m.as_str()).collect::<Vec<_>>().join("; ");
-            Sharing::Refused { why: format!("the team server refused it: {msgs}") }
-        }
-        Err(CliError::Offline(why)) => Sharing::Queued { why: short(&why) },
-        // Revoked, or another refusal: waiting will not help, so do not promise the next sync.
-        Err(CliError::Remote(why)) => Sharing::Refused { why },
-        Err(e) => Sharing::Queued { why: short(&e.to_string()) },
+    let report = match sync(s, &link, SHARE_TIMEOUT) {
+        Ok(report) => report,
+        Err(CliError::Offline(why)) => return Sharing::Queued { why: short(&why) },
+        // Revoked, another refusal, an unusable address: waiting will not help, so do not
+        // promise the next sync.
+        Err(CliError::Remote(why) | CliError::Usage(why)) => return Sharing::Refused { why },
+        Err(e) => return Sharing::Queued { why: short(&e.to_string()) },
+    };
+    if let Some((_, _, m)) = report.rejected.iter().find(|(id, _, _)| *id == doc) {
+        return Sharing::Refused { why: format!("the team server refused it: {m}") };
+    }
+    if report.retrying.iter().any(|(id, _, _)| *id == doc) {
+        // Refused for now (the server's storage is full or failing): still queued, and the
+        // next sync sends it again.
+        let why = match report.retrying.iter().find(|r| r.0 == doc) {
+            Some((_, _, m)) => format!("the team server could not store it now ({})", m.trim().trim_end_matches('.')),
+            None => String::new(),
+        };
+        return Sharing::Queued { why };
+    }
+    match s.store.pending_changes(doc) {
+        Ok(p) if p.is_empty() => Sharing::Shared { at: now },
+        Ok(_) => Sharing::Queued { why: "it has not reached the team server yet".into() },
+        Err(e) => Sharing::Queued { why: e.to_string() },
     }
 }
 

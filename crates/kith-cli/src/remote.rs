@@ -17,7 +17,7 @@ use crate::commands::Ctx;
 use crate::error::CliError;
 use crate::net::{self, ServerLink, Sharing};
 use crate::session::Session;
-use crate::view;
+use crate::view::{self, foreign};
 
 /// How long `kith sync` waits for the server.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
@@ -40,10 +40,11 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     if name.is_empty() {
         return Err(CliError::Usage("your name cannot be empty: --name \"Alice\"".into()));
     }
+    // The address first (plain HTTP is refused): a refused join leaves nothing behind.
+    let client = kith_sync::ServerClient::new(&server, None).map_err(net::sync_err)?;
     std::fs::create_dir_all(&cx.dir)
         .map_err(|e| CliError::Data(format!("could not create the data directory {}: {e}", cx.dir.display())))?;
     let mut store = kith_client::local::open_for_join(&cx.dir)?;
-    let client = kith_sync::ServerClient::new(&server, None).map_err(net::sync_err)?;
     let label = a.device_label.clone().unwrap_or_else(|| format!("{name}'s kith"));
     let req = JoinRequest { code, name: name.clone(), device_label: label, actor: store.actor_id().to_hex_string() };
     let resp = net::block_on(client.join(&req))?.map_err(|e| match e {
@@ -55,7 +56,9 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
         other => net::sync_err(other),
     })?;
 
-    let (profile, link) = kith_client::local::save_join(&mut store, client.base().as_str(), &resp, &name, cx.now)?;
+    let keep = kith_client::credential::Keep::from_env();
+    let (profile, link) =
+        kith_client::local::save_join(&mut store, client.base().as_str(), &resp, &name, cx.now, keep)?;
     let mut s = Session { store, profile, dir: cx.dir.clone() };
     let synced = net::sync(&mut s, &link, SYNC_TIMEOUT);
     let value = json!({
@@ -68,11 +71,11 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
         "synced": synced.is_ok(),
     });
     let mut text = format!(
-        "Joined team \"{}\" as {} on {}.\nThis device has its own credential, kept in {}.",
-        resp.team_name,
-        resp.role,
+        "Joined team \"{}\" as {} on {}.\nThis device has its own credential, kept {}.",
+        foreign(&resp.team_name),
+        foreign(&resp.role),
         link.url,
-        cx.dir.display()
+        credential_place(&cx.dir)
     );
     match &synced {
         Ok(r) => text.push_str(&format!("\nSynced: {} document(s) received.", r.received.len())),
@@ -84,7 +87,17 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     out
 }
 
-fn linked(s: &Session) -> Result<ServerLink, CliError> {
+/// Where joining kept the credential, in words.
+fn credential_place(dir: &std::path::Path) -> String {
+    let file = kith_client::credential::file_path(dir);
+    if file.exists() {
+        format!("in {} (readable by you only)", file.display())
+    } else {
+        "in your system keychain".to_string()
+    }
+}
+
+pub(crate) fn linked(s: &Session) -> Result<ServerLink, CliError> {
     net::server_link(s)?.ok_or_else(|| {
         CliError::State(
             "this device has not joined a team server: run kith join <server> <invite code> (with a fresh --data-dir \
@@ -104,12 +117,18 @@ pub fn sync(cx: &mut Ctx<'_>) -> Result<(), CliError> {
         .iter()
         .map(|(id, code, msg)| json!({"doc_id": id.to_string(), "code": code, "message": msg}))
         .collect();
+    let retrying: Vec<_> = r
+        .retrying
+        .iter()
+        .map(|(id, code, msg)| json!({"doc_id": id.to_string(), "code": code, "message": msg}))
+        .collect();
     let value = json!({
         "synced_at": rfc3339(cx.now),
         "rounds": r.rounds,
         "pushed_docs": r.pushed_docs,
         "received_docs": r.received.len(),
         "rejected": rejected,
+        "retrying": retrying,
         "clock_offset_ms": r.clock_offset_ms,
         "unsynced_changes": pending,
     });
@@ -121,15 +140,21 @@ pub fn sync(cx: &mut Ctx<'_>) -> Result<(), CliError> {
         r.received.len(),
         r.rounds
     );
-    if r.clock_offset_ms.abs() > 60_000 {
+    if r.clock_offset_ms.unsigned_abs() > 60_000 {
+        let secs = i64::try_from(r.clock_offset_ms.unsigned_abs() / 1000).unwrap_or(i64::MAX);
         text.push_str(&format!(
             "\nThis device's clock is {} {} the server's; deadlines follow the server's clock.",
-            crate::clock::format_duration(kith_domain::Secs(r.clock_offset_ms.abs() / 1000)),
+            crate::clock::format_duration(kith_domain::Secs(secs)),
             if r.clock_offset_ms > 0 { "behind" } else { "ahead of" }
         ));
     }
     for (id, _, msg) in &r.rejected {
         text.push_str(&format!("\nRefused by the server: document {id}: {msg}"));
+    }
+    if let Some(why) = r.retrying_text() {
+        text.push_str(&format!(
+            "\nNot delivered yet: {why}. Kept on this device; it is sent again at the next sync (kith sync)."
+        ));
     }
     if pending > 0 {
         text.push_str(&format!("\n{pending} change(s) are still only on this device."));
@@ -266,9 +291,9 @@ struct Line<'a> {
 }
 
 fn board_line(cx: &Ctx<'_>, l: &Line<'_>) -> String {
-    let mut t = format!("  {:<10} {:<20}", board_status_words(l.status), l.name);
+    let mut t = format!("  {:<10} {:<20}", board_status_words(l.status), foreign(l.name));
     if let Some(p) = l.purpose.filter(|p| !p.is_empty()) {
-        t.push_str(&format!(" \"{p}\""));
+        t.push_str(&format!(" \"{}\"", foreign(p)));
     }
     if let Some(c) = l.last_checkin {
         t.push_str(&format!("  last check-in {}", cx.clock(c)));
@@ -292,10 +317,10 @@ fn awaiting_text(cx: &Ctx<'_>, awaiting: &[Awaiting]) -> String {
     for a in awaiting {
         t.push_str(&format!(
             "  {:<20} {} at {}{}\n    kith ack {}\n",
-            a.worker,
+            foreign(&a.worker),
             view::status_words(a.status),
             cx.clock(a.at_ts),
-            a.note.as_deref().map(|n| format!(": \"{n}\"")).unwrap_or_default(),
+            a.note.as_deref().map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default(),
             a.checkin_id
         ));
     }
@@ -357,9 +382,9 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             "alerts": b.alerts,
             "awaiting_reply": awaiting,
         });
-        let mut text = format!("Team \"{}\" (live from the server at {})\n", b.team_name, cx.clock(cx.now));
+        let mut text = format!("Team \"{}\" (live from the server at {})\n", foreign(&b.team_name), cx.clock(cx.now));
         if !b.team_purpose.is_empty() {
-            text.push_str(&format!("Our purpose: {}\n", b.team_purpose));
+            text.push_str(&format!("Our purpose: {}\n", foreign(&b.team_purpose)));
         }
         for r in &b.rows {
             text.push_str(&board_line(
@@ -398,7 +423,7 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
             "rows": rows,
             "awaiting_reply": awaiting,
         });
-        let mut text = format!("Team \"{}\"", team.name);
+        let mut text = format!("Team \"{}\"", foreign(&team.name));
         match (&link, last_synced) {
             (None, _) => text.push_str(" (this device only: not joined to a team server)\n"),
             (Some(_), Some(t)) => {
@@ -450,7 +475,7 @@ fn alerts_text(cx: &Ctx<'_>, alerts: &[serde_json::Value]) -> String {
 }
 
 /// One alert on one line: what, about whom, since when, who was told, who owns it.
-fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
+pub(crate) fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
     let s = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
     let t = |k: &str| a.get(k).and_then(serde_json::Value::as_i64).map(|ms| cx.clock(Timestamp(ms)));
     let kind = match s("kind").as_str() {
@@ -466,11 +491,11 @@ fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
         .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let owner = match s("state").as_str() {
-        "claimed" => format!("claimed by {}", s("claimed_by_name")),
+        "claimed" => format!("claimed by {}", foreign(&s("claimed_by_name"))),
         "resolved" => format!(
             "resolved ({}){}",
-            s("resolved_by").replace('_', "-"),
-            a.get("note").and_then(|v| v.as_str()).map(|n| format!(": \"{n}\"")).unwrap_or_default()
+            foreign(&s("resolved_by").replace('_', "-")),
+            a.get("note").and_then(|v| v.as_str()).map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default()
         ),
         _ => "OPEN: nobody owns it yet".into(),
     };
@@ -491,19 +516,19 @@ fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
     format!(
         "  {:<18} {:<16} since {}  notified: {}  {}{}\n    id {}\n",
         kind,
-        s("worker_name"),
+        foreign(&s("worker_name")),
         t("opened_at").unwrap_or_default(),
-        if notified.is_empty() { "nobody yet".to_string() } else { notified.join(", ") },
+        if notified.is_empty() { "nobody yet".to_string() } else { foreign(&notified.join(", ")).to_string() },
         owner,
         late,
-        s("id")
+        foreign(&s("id"))
     )
 }
 
 /// `kith alerts [list|claim <id>|resolve <id> --note ...]`: always online (alerts live on the
 /// server, which owns every deadline).
 pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
-    let s = Session::open(&cx.dir)?;
+    let mut s = Session::open(&cx.dir)?;
     let link = linked(&s)?;
     let client = link.client()?;
     let (value, text) = match &a.action {
@@ -513,7 +538,7 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
             let mut text = if list.is_empty() {
                 format!("No {}alerts.\n", if a.all { "" } else { "open " })
             } else {
-                format!("{} alert(s), newest first:\n", list.len())
+                format!("{} alert(s), who needs a human first:\n", list.len())
             };
             for al in &list {
                 text.push_str(&alert_line(cx, al));
@@ -536,6 +561,25 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
             let text = format!("Resolved.\n{}", alert_line(cx, &v));
             (v, text)
         }
+        Some(AlertsCommand::Takeover { id }) => {
+            let path = format!("v1/alerts/{id}/takeover");
+            let v = net::block_on(client.request_json("POST", &path, Some(&json!({}))))?.map_err(net::sync_err)?;
+            let text = format!("You own this alert now; everyone concerned sees that.\n{}", alert_line(cx, &v));
+            (v, text)
+        }
+        Some(AlertsCommand::Assign { id, to }) => {
+            let team = kith_client::local::team(&mut s.store, &s.profile)?;
+            let member = kith_client::local::find_member(&team, s.profile.member_id, to)?;
+            let path = format!("v1/alerts/{id}/assign");
+            let body = json!({ "member": member });
+            let v = net::block_on(client.request_json("POST", &path, Some(&body)))?.map_err(net::sync_err)?;
+            let text = format!(
+                "Given to {}; everyone concerned sees that.\n{}",
+                v["claimed_by_name"].as_str().unwrap_or("them"),
+                alert_line(cx, &v)
+            );
+            (v, text)
+        }
     };
     let out = cx.emit(&value, &text);
     s.finish();
@@ -554,7 +598,7 @@ pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
     }
     let (shift_id, worker) = found.ok_or(kith_client::ClientError::CheckInNotFound(a.checkin))?;
     let ack = kith_client::local::ack(&mut s.store, &s.profile, shift_id, a.checkin, a.reply.as_deref(), cx.now)?;
-    let sharing = net::share(&mut s, cx.now);
+    let sharing = net::share(&mut s, shift_id.uuid(), cx.now);
     let value = json!({
         "ack_id": ack.id.to_string(),
         "checkin_id": a.checkin.to_string(),
@@ -576,7 +620,7 @@ pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
     out
 }
 
-/// Used by the writing commands: the sharing state after a local change.
-pub fn share_after_write(s: &mut Session, now: Timestamp) -> Sharing {
-    net::share(s, now)
+/// Used by the writing commands: the sharing state after a local change to document `doc`.
+pub fn share_after_write(s: &mut Session, doc: Uuid, now: Timestamp) -> Sharing {
+    net::share(s, doc, now)
 }

@@ -39,7 +39,7 @@ pub fn read_profile(store: &Store) -> Result<Option<Profile>, CliError> {
 /// A warning sink for kith-client's operations: `warning: ...` lines on `err`.
 pub fn warn_to(err: &mut dyn Write) -> impl FnMut(String) + '_ {
     move |m| {
-        let _ = writeln!(err, "warning: {m}");
+        let _ = writeln!(err, "warning: {}", crate::view::terminal_safe(&m));
     }
 }
 
@@ -51,8 +51,13 @@ impl Session {
         if !path.exists() {
             return Err(CliError::NoProfile { dir: dir.to_path_buf() });
         }
-        let store = Store::open(&path)?;
+        let mut store = Store::open(&path)?;
         let profile = read_profile(&store)?.ok_or_else(|| CliError::NoProfile { dir: dir.to_path_buf() })?;
+        // A store written by an older Kith holds this device's credential: move it out (to the
+        // keychain or the credential file) and erase it from the store file.
+        if let Err(e) = kith_client::profile::secure_credential(&mut store, kith_client::credential::Keep::from_env()) {
+            return Err(CliError::from(e));
+        }
         Ok(Session { store, profile, dir: dir.to_path_buf() })
     }
 

@@ -1,6 +1,9 @@
 //! What commands print with `--json`: plain structs with stable field names. Times are RFC 3339
 //! in UTC, spans are whole seconds, enums are lowercase snake_case words.
 
+use std::borrow::Cow;
+use std::fmt;
+
 use serde::Serialize;
 
 use kith_domain::rules::{DueReason, DueState, DueStatus};
@@ -220,10 +223,111 @@ pub fn checkin_details(c: &CheckIn) -> String {
     }
     if let Some(n) = &c.note {
         let vis = if n.visibility == Visibility::Leads { " (leads only)" } else { "" };
-        parts.push(format!("\"{}\"{vis}", n.text));
+        parts.push(format!("\"{}\"{vis}", foreign(&n.text)));
     }
     if let Some(l) = &c.location {
         parts.push(format!("at {},{} ({})", l.lat, l.lon, word(&l.precision)));
     }
     parts.join(", ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// text from someone else
+
+/// Whether printing `c` as is could steer the terminal or reorder what is shown: C0 and C1
+/// control characters (ESC starts cursor movement, line erasing, colours...), DEL, and the Unicode
+/// bidirectional controls (U+202E makes the rest of a line read right to left).
+fn steers_the_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Text that came from someone else (a teammate's name, note, purpose or reply, the team's name,
+/// a server's message), for the terminal: every control character, line breaks included, and
+/// every bidi control is shown escaped (`\u{1b}`), so nobody can fake, move or erase rows on
+/// another person's screen. Every such field goes through this; [`terminal_safe`] guards the whole
+/// output as well.
+#[derive(Clone, Copy, Debug)]
+pub struct Foreign<'a>(pub &'a str);
+
+/// [`Foreign`] for `text`.
+pub fn foreign(text: &str) -> Foreign<'_> {
+    Foreign(text)
+}
+
+fn escape(f: &mut impl fmt::Write, c: char) -> fmt::Result {
+    write!(f, "\\u{{{:x}}}", u32::from(c))
+}
+
+impl fmt::Display for Foreign<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !self.0.chars().any(steers_the_terminal) {
+            return f.pad(self.0);
+        }
+        let mut shown = String::with_capacity(self.0.len() + 16);
+        for c in self.0.chars() {
+            if steers_the_terminal(c) { escape(&mut shown, c)? } else { shown.push(c) }
+        }
+        // Width and alignment (`{:<20}`) apply to what is shown.
+        f.pad(&shown)
+    }
+}
+
+/// Everything `kith` prints goes through this last: control characters but line breaks and tabs,
+/// and bidi controls, are escaped, so a field that missed [`Foreign`] still cannot steer the
+/// terminal.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && c != '\t' && steers_the_terminal(c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c != '\n' && c != '\t' && steers_the_terminal(c) {
+            let _ = escape(&mut out, c);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`terminal_safe`] for JSON output: the same characters become JSON escapes (`\\u202e`), so the
+/// data is unchanged for programs and inert on a terminal. (They can only occur inside strings.)
+pub fn json_safe(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| c != '\n' && steers_the_terminal(c)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c != '\n' && steers_the_terminal(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_bidi_controls_are_shown_not_obeyed() {
+        let evil = "Eve\u{1b}[1A\u{1b}[2K\u{202e}gnihton\nFINE  Bob\u{7f}\u{9b}";
+        let shown = foreign(evil).to_string();
+        assert_eq!(shown, "Eve\\u{1b}[1A\\u{1b}[2K\\u{202e}gnihton\\u{a}FINE  Bob\\u{7f}\\u{9b}");
+        assert!(shown.chars().all(|c| !steers_the_terminal(c)));
+        assert_eq!(foreign("Zoë 🙂 عربى").to_string(), "Zoë 🙂 عربى", "ordinary text is untouched");
+        assert_eq!(terminal_safe("a\n\tb\u{1b}[2J\u{2067}"), "a\n\tb\\u{1b}[2J\\u{2067}");
+        assert!(matches!(terminal_safe("plain\n"), Cow::Borrowed(_)));
+        let json = serde_json::json!({ "name": "Eve\u{202e}x\u{9b}" }).to_string();
+        let safe = json_safe(&json);
+        assert_eq!(safe, r#"{"name":"Eve\u202ex\u009b"}"#);
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        assert_eq!(back["name"], "Eve\u{202e}x\u{9b}", "the same data for programs");
+    }
 }

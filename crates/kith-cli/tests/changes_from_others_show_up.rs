@@ -28,7 +28,7 @@ fn a_leads_reply_shows_in_the_log_and_settles_a_support_request() {
     let team_id: uuid::Uuid = id(&status["team_id"]);
     let shift_id: uuid::Uuid = id(&ci["shift_id"]);
     let checkin: CheckInId = id(&ci["checkin"]["id"]);
-    let lee = Member { id: MemberId::new(), name: "Lee".into(), role: Role::Lead, buddies: Vec::new() };
+    let lee = Member { id: MemberId::new(), name: "Lee".into(), role: Role::Lead, buddies: Vec::new(), phone: None };
     {
         let mut store = kith_store::Store::open(k.db()).unwrap_or_else(|e| panic!("{e}"));
         store

@@ -78,11 +78,17 @@ fn a_checkin_reaches_the_lead_and_the_reply_reaches_the_worker() {
     assert_eq!(log["shifts"][0]["acks"][0]["reply"], "Seen, thanks");
     assert_eq!(log["shifts"][0]["acks"][0]["checkin_id"], checkin.as_str());
 
-    // Answered: the worker is fine again on the lead's board, and nothing waits for a reply.
+    // Answered: nothing waits for a reply, but a reply is not the end of a request for support:
+    // it stays on the board until its alert is dealt with.
     let board = t.lead.json(&["team"]);
     assert_eq!(board["rows"][0]["name"], "Alice Field");
-    assert_eq!(board["rows"][0]["status"], "fine", "{board}");
+    assert_eq!(board["rows"][0]["status"], "support", "{board}");
     assert_eq!(board["awaiting_reply"], serde_json::json!([]), "{board}");
+    let id = board["alerts"][0]["id"].as_str().expect("the support alert").to_string();
+    t.lead.ok(&["alerts", "claim", &id]);
+    t.lead.ok(&["alerts", "resolve", &id, "--note", "Called her, sorted"]);
+    let board = t.lead.json(&["team"]);
+    assert_eq!(board["rows"][0]["status"], "fine", "{board}");
 }
 
 #[test]
@@ -107,7 +113,11 @@ fn the_cli_reads_the_board_the_server_sends() {
         rows: vec![kith_server::http::BoardEntry {
             member: uuid::Uuid::nil(),
             name: "N".into(),
+            role: kith_domain::Role::Member,
             status: kith_domain::rules::BoardStatus::DueSoon,
+            attention: kith_domain::rules::Attention::Calm,
+            phone: None,
+            alert_since: None,
             shift: Some(uuid::Uuid::nil()),
             purpose: Some("p".into()),
             last_checkin: Some(kith_domain::Timestamp(5)),

@@ -117,8 +117,9 @@ fn status_moves_from_fine_to_due_soon_to_overdue_as_time_passes() {
     // Team default policy: reminder 5m before due, overdue 10m after due.
     assert_eq!(state("2026-11-27T09:54:59Z"), "fine");
     assert_eq!(state("2026-11-27T09:55:00Z"), "due_soon");
-    assert_eq!(state("2026-11-27T10:10:00Z"), "due_soon", "within grace it is not yet overdue");
-    assert_eq!(state("2026-11-27T10:10:01Z"), "overdue");
+    assert_eq!(state("2026-11-27T10:09:59Z"), "due_soon", "within grace it is not yet overdue");
+    // Overdue from due plus grace, inclusive: the moment the server's deadline engine alerts.
+    assert_eq!(state("2026-11-27T10:10:00Z"), "overdue");
 
     let human = k.ok("2026-11-27T10:30:00Z", &["status"]);
     assert!(human.contains("OVERDUE"), "{human}");

@@ -93,9 +93,23 @@ pub enum ClientError {
         "the team server no longer accepts this device ({0}). The check-ins on this device stay here; ask your lead for a new invite and join again from a fresh data directory"
     )]
     Unauthorized(String),
+    /// The store says this device joined a server, but its credential is not on this computer
+    /// (a data directory copied from another device, a removed keychain entry or file).
+    #[error(
+        "this device's credential for {server} is not on this computer ({why}). A Kith data directory copied from \
+         another device cannot sync: the check-ins in it stay here. Ask your lead for a new invite and join again from \
+         a fresh data directory (and ask them to revoke the old device if it was lost)"
+    )]
+    CredentialMissing { server: String, why: String },
+    /// The keychain or the credential file holds the credential but cannot be read now.
+    #[error("{0}")]
+    CredentialUnreadable(String),
     /// The server's address is not usable.
     #[error("'{0}' is not a valid server address: use something like https://kith.example.org")]
     BadServerAddress(String),
+    /// A plain `http://` address of a server that is not on this computer.
+    #[error("{0}")]
+    PlainHttp(String),
     /// The server answered something this version cannot read.
     #[error("the team server answered something this version of Kith cannot read ({0}): update Kith")]
     Protocol(String),
@@ -107,6 +121,9 @@ pub enum ClientError {
     /// Something inside Kith failed (a task, a runtime); the message says what.
     #[error("{0}. If this keeps happening, restart Kith and report a bug")]
     Internal(String),
+    /// Only leads may do this; the message says what and whom to ask.
+    #[error("{0}")]
+    LeadsOnly(String),
 }
 
 impl ClientError {
@@ -122,7 +139,7 @@ impl ClientError {
             | ClientError::OwnBuddy(_) => "invalid_input",
             ClientError::AlreadyOnShift { .. } => "already_on_shift",
             ClientError::NotOnShift { .. } => "not_on_shift",
-            ClientError::NotLead => "forbidden",
+            ClientError::NotLead | ClientError::LeadsOnly(_) => "forbidden",
             ClientError::CheckInNotFound(_) | ClientError::ShiftNotFound(_) | ClientError::MemberNotFound(_) => {
                 "not_found"
             }
@@ -138,7 +155,10 @@ impl ClientError {
             ClientError::Offline(_) => "offline",
             ClientError::Refused { code, .. } => code,
             ClientError::Unauthorized(_) => "unauthorized",
+            ClientError::CredentialMissing { .. } => "credential_missing",
+            ClientError::CredentialUnreadable(_) => "credential_unreadable",
             ClientError::BadServerAddress(_) => "bad_server_address",
+            ClientError::PlainHttp(_) => "plain_http",
             ClientError::Protocol(_) => "protocol",
             ClientError::Internal(_) => "internal",
             ClientError::EmergencyNotSaved(e) => e.code(),
@@ -172,6 +192,7 @@ impl From<SyncError> for ClientError {
         match e {
             SyncError::Store(s) => ClientError::Store(s),
             SyncError::BadServerAddress(a) => ClientError::BadServerAddress(a),
+            e @ SyncError::PlainHttp(_) => ClientError::PlainHttp(e.to_string()),
             SyncError::NotJoined => ClientError::NotJoined,
             SyncError::Unauthorized { message } => ClientError::Unauthorized(message),
             SyncError::Protocol(p) => ClientError::Protocol(p),
@@ -208,6 +229,7 @@ mod tests {
             code: "alert_unknown".into(),
             message: "no such alert".into(),
             retryable: false,
+            retry_after: None,
         }
         .into();
         assert_eq!(e.code(), "alert_unknown");

@@ -12,6 +12,7 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod credential;
 pub mod error;
 pub mod input;
 pub mod local;
@@ -22,8 +23,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kith_api::{
-    AlertList, AlertView, AppState, BoardEntry, BoardResponse, BoardSource, ChangedEvent, HealthResponse, Kudos, Me,
-    MemberRef, PolicyView, PresenceView, ReminderView, Settings, ShiftView, SyncState, WriteResult,
+    AlertList, AlertView, AppState, BoardEntry, BoardResponse, BoardSource, ChangedEvent, DeviceList, HealthResponse,
+    InviteResponse, Kudos, Me, MemberRef, PolicyView, PresenceView, ReminderView, Settings, ShiftView, SyncState,
+    TeamView, WriteResult,
 };
 use kith_domain::health::{self, Window};
 use kith_domain::{CheckInStatus, Location, LocationPrecision, MemberId, Role, Secs, Shift, Team, Timestamp};
@@ -58,6 +60,8 @@ pub struct ClientOptions {
     pub device_label: Option<String>,
     /// The clock (the system clock by default; tests may fix it).
     pub clock: Clock,
+    /// Where a new credential is kept (default: [`credential::Keep::from_env`]).
+    pub keep: credential::Keep,
 }
 
 impl Default for ClientOptions {
@@ -69,6 +73,7 @@ impl Default for ClientOptions {
             board_wait: Duration::from_secs(5),
             device_label: None,
             clock: Arc::new(|| Timestamp(kith_sync::now_ms())),
+            keep: credential::Keep::from_env(),
         }
     }
 }
@@ -81,6 +86,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("sync_wait", &self.sync_wait)
             .field("board_wait", &self.board_wait)
             .field("device_label", &self.device_label)
+            .field("keep", &self.keep)
             .finish_non_exhaustive()
     }
 }
@@ -164,6 +170,7 @@ impl Client {
     pub async fn open_with(data_dir: impl AsRef<Path>, opts: ClientOptions) -> Result<Client, ClientError> {
         let dir = data_dir.as_ref().to_path_buf();
         let d = dir.clone();
+        let keep = opts.keep;
         let (store, prof, link) = tokio::task::spawn_blocking(move || -> Result<_, ClientError> {
             std::fs::create_dir_all(&d).map_err(|e| {
                 ClientError::Invalid(format!(
@@ -171,7 +178,11 @@ impl Client {
                     d.display()
                 ))
             })?;
-            let store = Store::open(profile::db_path(&d))?;
+            let mut store = Store::open(profile::db_path(&d))?;
+            // A store written by an older Kith holds the credential: move it out first.
+            if let Err(e) = profile::secure_credential(&mut store, keep) {
+                tracing::warn!("this device's credential stays in the store for now: {e}");
+            }
             let prof = profile::read_profile(&store)?;
             let link = profile::read_link(&store)?;
             Ok((store, prof, link))
@@ -188,8 +199,14 @@ impl Client {
                 joining: tokio::sync::Mutex::new(()),
             }),
         };
-        if let Some(link) = link {
-            client.connect(link)?;
+        if let Some(link) = link
+            && let Err(e) = client.connect(link.clone())
+        {
+            // Joined, but this link cannot be used (its credential is not on this computer, or
+            // it is plain HTTP to another computer): the data stays usable here, and everything
+            // that needs the server says why and what to do.
+            tracing::warn!("not syncing: {e}");
+            lock(&client.inner.session).link = Some(link);
         }
         Ok(client)
     }
@@ -241,6 +258,9 @@ impl Client {
         let s = lock(&self.inner.session);
         match (&s.profile, &s.server) {
             (_, Some(c)) => Ok(c.clone()),
+            (Some(_), None) if s.link.is_some() => {
+                s.link.as_ref().map_or(Err(ClientError::NotJoined), ServerLink::client)
+            }
             (Some(_), None) => Err(ClientError::Invalid(
                 "this device keeps its shifts for itself and has not joined a team server, so it cannot do this".into(),
             )),
@@ -271,7 +291,11 @@ impl Client {
     /// The sync state: the background sync's, with the pending count and last sync read from
     /// the store (so a change made a moment ago is counted before the next sync runs).
     pub async fn sync_state(&self) -> Result<SyncState, ClientError> {
-        let status = self.sync_handle().map(|h| h.status());
+        let status = self.sync_handle().map(|h| h.status()).or_else(|| {
+            // Joined, but the link cannot be used (no credential here, plain HTTP): nothing syncs.
+            let why = self.link().and_then(|l| l.client().err())?;
+            Some(SyncStatus { last_error: Some(why.to_string()), needs_attention: true, ..SyncStatus::default() })
+        });
         let (pending, last, offset) = self
             .with_store(|s| {
                 Ok((
@@ -398,7 +422,8 @@ impl Client {
         })?;
         let url = http.base().to_string();
         let now = self.now();
-        let (prof, link) = self.with_store(move |s| local::save_join(s, &url, &resp, &name, now)).await?;
+        let keep = self.inner.opts.keep;
+        let (prof, link) = self.with_store(move |s| local::save_join(s, &url, &resp, &name, now, keep)).await?;
         lock(&self.inner.session).profile = Some(prof);
         let mut status = None;
         self.connect(link)?;
@@ -419,15 +444,17 @@ impl Client {
     // writes
 
     /// After a durable local change to `doc`: tell the UI, poke the background sync and wait
-    /// (at most `share_wait`) until the server has it. Never fails: the change is saved.
-    async fn shared(&self, doc: Uuid) -> bool {
+    /// (at most `share_wait`) until the server has it. Never fails: the change is saved. When it
+    /// is not shared, says why if that is known (offline; the server could not store it now),
+    /// and answers as soon as a sync shows the server cannot take it now.
+    async fn shared(&self, doc: Uuid) -> (bool, Option<String>) {
         self.emit(ClientEvent::Changed(ChangedEvent { docs: vec![doc], all: false }));
         let Some(h) = self.sync_handle() else {
             self.emit_sync().await;
-            return false;
+            return (false, self.server().err().map(|e| e.to_string()));
         };
         let mut rx = h.watch_status();
-        rx.borrow_and_update();
+        let before = rx.borrow_and_update().syncs;
         // The person is waiting to see it shared: sync now rather than after the debounce.
         h.sync_now();
         let deadline = tokio::time::Instant::now() + self.inner.opts.share_wait;
@@ -438,13 +465,27 @@ impl Client {
                 Ok(true) => {}
                 Err(_) => break false,
             }
+            {
+                // A sync after the change ended with it refused for now: no point waiting.
+                let st = rx.borrow();
+                if st.syncs > before && st.retrying.is_some() {
+                    break false;
+                }
+            }
             match tokio::time::timeout_at(deadline, rx.changed()).await {
                 Ok(Ok(())) => {}
                 _ => break false,
             }
         };
         self.emit_sync().await;
-        shared
+        let why = if shared {
+            None
+        } else {
+            let st = h.status();
+            let offline = if st.online { None } else { st.last_error };
+            st.retrying.or(offline)
+        };
+        (shared, why)
     }
 
     /// Sends the current sync state (a local change alters the pending count at once).
@@ -455,9 +496,9 @@ impl Client {
     }
 
     async fn write_result(&self, shift: Shift) -> Result<WriteResult, ClientError> {
-        let shared = self.shared(shift.id.uuid()).await;
+        let (shared, queued) = self.shared(shift.id.uuid()).await;
         let view = self.shift_view(shift).await?;
-        Ok(WriteResult { shift: view, shared })
+        Ok(WriteResult { shift: view, shared, queued })
     }
 
     /// The shift as I see it now, with the team's names (an empty roster before the team arrives).
@@ -662,7 +703,7 @@ impl Client {
                 .into_iter()
                 .map(|r| {
                     let p = presence.get(&r.member.uuid());
-                    BoardEntry::from_row(r, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)), None)
+                    BoardEntry::from_row(r, &team, p.is_some_and(|p| p.online), p.and_then(|p| ts_opt(p.last_seen)))
                 })
                 .collect();
             Ok(BoardResponse {
@@ -802,6 +843,85 @@ impl Client {
         serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
+    /// A lead takes over an alert someone else claimed (or claims an open one).
+    pub async fn take_over_alert(&self, input: AlertIdInput) -> Result<AlertView, ClientError> {
+        let path = format!("v1/alerts/{}/takeover", input.id);
+        self.server_json("POST", &path, Some(serde_json::json!({}))).await
+    }
+
+    /// A lead gives an alert to a lead or a buddy of the worker.
+    pub async fn assign_alert(&self, input: AssignInput) -> Result<AlertView, ClientError> {
+        let path = format!("v1/alerts/{}/assign", input.id);
+        self.server_json("POST", &path, Some(serde_json::json!({ "member": input.member }))).await
+    }
+
+    /// A new invite to the team (leads): code, `kith://join` link and its QR code.
+    pub async fn invite(&self, input: InviteInput) -> Result<InviteResponse, ClientError> {
+        let mut body = serde_json::json!({ "role": input.role });
+        if let Some(e) = input.expires_in_s {
+            body["expires_in_s"] = e.into();
+        }
+        if let Some(u) = input.uses {
+            body["uses"] = u.into();
+        }
+        self.server_json("POST", "v1/invites", Some(body)).await
+    }
+
+    /// The team's devices (leads).
+    pub async fn devices(&self) -> Result<DeviceList, ClientError> {
+        self.server_json("GET", "v1/devices", None).await
+    }
+
+    /// Revokes a device of the team (leads): it is cut off at once.
+    pub async fn revoke_device(&self, input: RevokeInput) -> Result<DeviceList, ClientError> {
+        let path = format!("v1/devices/{}/revoke", input.device);
+        self.server_json("POST", &path, Some(serde_json::json!({}))).await
+    }
+
+    async fn server_json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ClientError> {
+        let v = self.server()?.request_json(method, path, body.as_ref()).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // the team, as a lead edits it (in this device's copy of the team document, then shared)
+
+    /// The roster (roles, buddies, phones) and the whole policy, from this device's documents.
+    pub async fn team_view(&self) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        self.with_store(move |s| {
+            let team = local::team(s, &prof)?;
+            let lead = local::is_lead(&team, prof.member_id, link.as_ref());
+            Ok(TeamView::of(&team, lead))
+        })
+        .await
+    }
+
+    /// Sets the team's policy (leads); shared with the next sync.
+    pub async fn edit_policy(&self, input: EditPolicyInput) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let team = self.with_store(move |s| local::edit_policy(s, &prof, link.as_ref(), &input.policy)).await?;
+        self.shared(team.id.uuid()).await;
+        self.team_view().await
+    }
+
+    /// Changes a member's role (leads), buddies or phone (leads, or the member themself).
+    pub async fn edit_member(&self, input: EditMemberInput) -> Result<TeamView, ClientError> {
+        let prof = self.profile()?;
+        let link = self.link();
+        let team =
+            self.with_store(move |s| local::edit_member(s, &prof, link.as_ref(), input.member, &input.edit)).await?;
+        self.shared(team.id.uuid()).await;
+        self.team_view().await
+    }
+
     /// Waves to a teammate (ephemeral: never stored in a document).
     pub async fn kudos(&self, input: KudosInput) -> Result<(), ClientError> {
         let prof = self.profile()?;
@@ -863,6 +983,7 @@ fn me_view(p: &Profile, team: Option<&Team>, link: Option<&ServerLink>) -> Me {
         team_phone: team.and_then(|t| t.phone.clone()),
         name: member.map_or_else(|| p.name.clone(), |m| m.name.clone()),
         role,
+        phone: member.and_then(|m| m.phone.clone()),
         server: link.map(|l| l.url.clone()).unwrap_or_default(),
     }
 }
@@ -877,6 +998,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: st.last_error.clone(),
             needs_attention: st.needs_attention,
+            retrying: st.retrying.clone(),
             clock_offset_ms: st.clock_offset_ms.or(offset),
         },
         None => SyncState {
@@ -886,6 +1008,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: None,
             needs_attention: false,
+            retrying: None,
             clock_offset_ms: offset,
         },
     }

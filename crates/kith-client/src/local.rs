@@ -29,15 +29,11 @@ pub fn line(what: &'static str, value: &str) -> Result<String, ClientError> {
     Ok(v.to_string())
 }
 
-/// A check-in note: trimmed, empty means none, at most [`kith_domain::MAX_NOTE_BYTES`].
+/// A check-in note: trimmed, empty means none, within [`kith_domain::limits::CHECKIN_NOTE`].
 pub fn note(text: Option<&str>, visibility: Visibility) -> Result<Option<Note>, ClientError> {
     match text.map(str::trim) {
         Some(t) if !t.is_empty() => {
-            if t.len() > kith_domain::MAX_NOTE_BYTES {
-                return Err(
-                    DomainError::TooLong { what: "note", len: t.len(), max: kith_domain::MAX_NOTE_BYTES }.into()
-                );
-            }
+            kith_domain::limits::CHECKIN_NOTE.check(t)?;
             Ok(Some(Note { text: t.to_string(), visibility }))
         }
         _ => Ok(None),
@@ -445,13 +441,15 @@ pub fn open_for_join(dir: &std::path::Path) -> Result<Store, ClientError> {
     Ok(store)
 }
 
-/// Saves what joining gave this device: its link (with its own credential) and its profile.
+/// Saves what joining gave this device: its link and profile in the store, its own credential in
+/// the keychain or the credential file (`keep`, [`crate::credential`]).
 pub fn save_join(
     store: &mut Store,
     server_url: &str,
     resp: &JoinResponse,
     name: &str,
     now: Timestamp,
+    keep: crate::credential::Keep,
 ) -> Result<(Profile, ServerLink), ClientError> {
     let profile = Profile {
         version: 1,
@@ -461,12 +459,89 @@ pub fn save_join(
         name: name.to_string(),
         created_at: now,
     };
-    let link = ServerLink { url: server_url.to_string(), token: resp.token.clone(), role: resp.role.clone() };
-    profile::write_profile(store, &profile, Some(&link))?;
+    let link = ServerLink::new(server_url, resp.role.clone(), resp.token.clone());
+    profile::write_profile(store, &profile, Some(&link), keep)?;
     Ok((profile, link))
 }
 
 /// The local board: every member of the team by urgency, from the documents on this device.
 pub fn board(team: &Team, shifts: &[Shift], now: Timestamp) -> Vec<rules::BoardRow> {
     rules::board(team, shifts, now)
+}
+
+// ---------------------------------------------------------------------------------------------
+// editing the team (the console and `kith team ...`)
+
+/// Sets the team's whole policy (leads): checked by the domain's rules for a lead's edit, written
+/// into this device's copy of the team document, shared with the next sync. Returns the team.
+pub fn edit_policy(
+    store: &mut Store,
+    profile: &Profile,
+    link: Option<&ServerLink>,
+    policy: &kith_api::PolicyEdit,
+) -> Result<Team, ClientError> {
+    let t = team(store, profile)?;
+    if !is_lead(&t, profile.member_id, link) {
+        return Err(ClientError::LeadsOnly("only leads change the team's policy: ask a lead of your team".into()));
+    }
+    let p = policy.to_policy()?;
+    store.change_doc(t.id.uuid(), |tx| team::set_policy(tx, &p).map_err(ClientError::from))?;
+    team(store, profile)
+}
+
+/// Changes one member's role (leads), buddies or phone (leads, or the member themself), within
+/// the team's rules (its last lead stays a lead, buddies are teammates, a phone is a number).
+pub fn edit_member(
+    store: &mut Store,
+    profile: &Profile,
+    link: Option<&ServerLink>,
+    member: MemberId,
+    edit: &kith_api::MemberEdit,
+) -> Result<Team, ClientError> {
+    let t = team(store, profile)?;
+    let lead = is_lead(&t, profile.member_id, link);
+    if t.member(member).is_none() {
+        return Err(ClientError::MemberNotFound(member));
+    }
+    if edit.needs_lead() && !lead {
+        return Err(ClientError::LeadsOnly("only leads change someone's role: ask a lead of your team".into()));
+    }
+    if member != profile.member_id && !lead {
+        return Err(ClientError::LeadsOnly(
+            "you can change your own phone number and buddies; a lead changes other people's".into(),
+        ));
+    }
+    edit.check(&t, member)?;
+    store.change_doc(t.id.uuid(), |tx| {
+        if let Some(role) = edit.role {
+            team::set_role(tx, member, role)?;
+        }
+        if let Some(b) = &edit.buddies {
+            team::set_buddies(tx, member, b)?;
+        }
+        if let Some(p) = edit.phone() {
+            team::set_phone(tx, member, p)?;
+        }
+        Ok::<(), ClientError>(())
+    })?;
+    team(store, profile)
+}
+
+/// A member named by id, by `me`, or by their name (exactly, ignoring case).
+pub fn find_member(t: &Team, me: MemberId, who: &str) -> Result<MemberId, ClientError> {
+    let who = who.trim();
+    if who.eq_ignore_ascii_case("me") {
+        return Ok(me);
+    }
+    if let Ok(id) = who.parse::<MemberId>() {
+        return t.member(id).map(|m| m.id).ok_or(ClientError::MemberNotFound(id));
+    }
+    let found: Vec<&kith_domain::Member> = t.members.iter().filter(|m| m.name.eq_ignore_ascii_case(who)).collect();
+    match found.as_slice() {
+        [m] => Ok(m.id),
+        [] => Err(ClientError::Invalid(format!(
+            "nobody called '{who}' in your team: use a name as on the team board, a member id, or me"
+        ))),
+        _ => Err(ClientError::Invalid(format!("more than one member is called '{who}': use their member id"))),
+    }
 }

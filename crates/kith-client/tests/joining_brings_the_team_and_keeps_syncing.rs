@@ -92,6 +92,20 @@ async fn joining_twice_or_with_a_used_code_is_refused_plainly() {
         .await
         .unwrap_err();
     assert_eq!(empty.code(), "invalid_input");
+    // Plain HTTP to another computer is refused before anything is sent.
+    let plain = other
+        .client
+        .join(JoinInput {
+            server: None,
+            code: None,
+            link: Some("kith://join?server=http://kith.example.org&code=ABCD".into()),
+            name: "Bob".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(plain.code(), "plain_http");
+    assert!(!plain.retryable() && plain.to_string().contains("https://"), "{plain}");
+    assert!(!other.client.state().await.unwrap().joined);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

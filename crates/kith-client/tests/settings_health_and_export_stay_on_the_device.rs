@@ -62,7 +62,7 @@ async fn settings_health_and_export_stay_on_the_device() {
     assert_eq!(v["settings"]["note_visibility"], "leads");
     let token = {
         let store = kith_store::Store::open(w.data_dir().join("kith.db")).unwrap();
-        kith_client::profile::read_link(&store).unwrap().unwrap().token
+        kith_client::profile::read_link(&store).unwrap().unwrap().token().unwrap().to_string()
     };
     assert!(!export.contains(&token), "the export never holds the device's credential");
 

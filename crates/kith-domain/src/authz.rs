@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
 use automerge::{Automerge, Change, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 
+use crate::doc::fields::{self, Schema, Write};
 use crate::doc::{SHIFT_SCHEMA, TEAM_SCHEMA, get_obj, get_str};
 use crate::{DeviceId, MemberId, Role, TeamId};
 
@@ -32,14 +33,46 @@ pub enum AuthzError {
     Forbidden(String),
     #[error("the change refers to an object this document does not have: sync the document first")]
     UnknownObject,
+    /// The author may write there, but not that: an unknown field, a value of the wrong type, or
+    /// text over the limits of [`crate::limits`].
+    #[error("{0}")]
+    Invalid(String),
 }
 
 fn forbidden<T>(msg: impl Into<String>) -> Result<T, AuthzError> {
     Err(AuthzError::Forbidden(msg.into()))
 }
 
-/// Checks one change against the document it will be applied to (`before`).
+/// Checks one change against the document it will be applied to (`before`): whether its author
+/// may make every operation in it, and whether each writes a field of the schema holding what that
+/// field holds ([`crate::doc::fields`]).
 pub fn authorize(before: &Automerge, change: &Change, author: &Author) -> Result<(), AuthzError> {
+    check(before, change, Some(author))
+}
+
+/// Checks only the write schema of a change the server makes itself (it may write anything a lead
+/// may, but no field nobody knows and no text over [`crate::limits`]): the same table as
+/// [`authorize`], so the server's own edits hold to what it asks of devices.
+pub fn check_fields(before: &Automerge, change: &Change) -> Result<(), AuthzError> {
+    check(before, change, None)
+}
+
+/// [`authorize`] for `Some(author)`; [`check_fields`] for `None`.
+fn check(before: &Automerge, change: &Change, author: Option<&Author>) -> Result<(), AuthzError> {
+    // Who the role checks are about; the server (None) is held to the schema only.
+    let nobody;
+    let (author, roles) = match author {
+        Some(a) => (a, true),
+        None => {
+            nobody = Author {
+                team: TeamId(uuid::Uuid::nil()),
+                member: MemberId(uuid::Uuid::nil()),
+                device: DeviceId(uuid::Uuid::nil()),
+                role: Role::Admin,
+            };
+            (&nobody, false)
+        }
+    };
     // Decoding trusts the bytes it was given; keep a malformed change from taking the server down.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode()))
         .map_err(|_| AuthzError::Malformed("unknown operation type".into()))?;
@@ -74,12 +107,37 @@ pub fn authorize(before: &Automerge, change: &Change, author: &Author) -> Result
             Key::Seq(_) => "#".to_string(),
         };
         let action = Action::of(&op.action);
-        match schema.as_deref() {
-            None => ctx.check_creation(&path, &key, &action)?,
-            Some(SHIFT_SCHEMA) => ctx.check_shift(&path, &key, &action, obj_is_new)?,
-            Some(TEAM_SCHEMA) => ctx.check_team(&path, &key, &action)?,
+        let fields = match schema.as_deref() {
+            None => {
+                if roles {
+                    ctx.check_creation(&path, &key, &action)?;
+                }
+                Schema::Shift
+            }
+            Some(SHIFT_SCHEMA) => {
+                if roles {
+                    ctx.check_shift(&path, &key, &action, obj_is_new)?;
+                }
+                Schema::Shift
+            }
+            Some(TEAM_SCHEMA) => {
+                if roles {
+                    ctx.check_team(&path, &key, &action)?;
+                }
+                Schema::Team
+            }
             Some(other) => return forbidden(format!("unknown document schema '{other}'")),
-        }
+        };
+        // What the author may write, checked above, must also be a field the schema knows,
+        // holding what that field holds: the same table the write functions check.
+        let write = match &op.action {
+            OpType::Make(t) => Write::Make(*t),
+            OpType::Put(v) => Write::Put(v),
+            OpType::Delete => Write::Delete,
+            _ => return forbidden("documents hold no counters or marks"),
+        };
+        let p: Vec<&str> = path.iter().map(String::as_str).collect();
+        fields::check_op(fields, &p, &key, write).map_err(AuthzError::Invalid)?;
         if let OpType::Make(_) = op.action {
             let mut p = path.clone();
             p.push(key);
@@ -255,11 +313,12 @@ impl Ctx<'_> {
                 _ => Ok(()),
             };
         }
-        // A member may edit only their own roster entry's name and buddies.
+        // A member may edit only their own roster entry's name, phone and buddies.
         let me = self.member.as_str();
         let p: Vec<&str> = path.iter().map(String::as_str).collect();
         match (p.as_slice(), key, action) {
             (["members", m], "name", Action::Put(ScalarValue::Str(_))) if *m == me => Ok(()),
+            (["members", m], "phone", Action::Put(ScalarValue::Str(_)) | Action::Delete) if *m == me => Ok(()),
             (["members", m, "buddies"], _, Action::Put(ScalarValue::Boolean(true)) | Action::Delete) if *m == me => {
                 Ok(())
             }

@@ -1,5 +1,7 @@
 //! Connection health: how each protective factor is doing for a worker, and for a team, over a
-//! window of time. Pure functions over shifts and the team document.
+//! window of time. Pure functions over shifts and the team document. The server passes shifts on
+//! its own clock ([`crate::alerts::on_server_clock`]), so "on time" and "missed" mean what its
+//! deadline engine decided.
 
 use serde::{Deserialize, Serialize};
 
@@ -83,7 +85,8 @@ pub fn worker_health(member: MemberId, team: &Team, shifts: &[Shift], window: Wi
         let mut prev = s.started_at;
         for c in &s.checkins {
             h.checkins += 1;
-            if c.device_time <= prev + s.interval + policy.grace {
+            // On time: before the moment it would have been overdue (due plus grace, inclusive).
+            if c.device_time < prev + s.interval + policy.grace {
                 h.on_time_checkins += 1;
             }
             prev = c.device_time.max(prev);
@@ -97,7 +100,7 @@ pub fn worker_health(member: MemberId, team: &Team, shifts: &[Shift], window: Wi
         }
         // A check-in that was due and never came, before the end (or before now/window end).
         let until = s.ended.as_ref().map_or(now.min(window.to), |e| e.at);
-        if until > prev + s.interval + policy.grace {
+        if until >= prev + s.interval + policy.grace {
             h.missed_checkins += 1;
         }
         if let Some(end) = &s.ended {

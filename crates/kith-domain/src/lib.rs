@@ -9,6 +9,7 @@ pub mod authz;
 pub mod doc;
 pub mod health;
 pub mod ids;
+pub mod limits;
 pub mod model;
 pub mod rules;
 pub mod time;
@@ -67,7 +68,8 @@ pub fn human(d: Secs) -> String {
     }
 }
 
-/// Checks a one-line text field (purpose, name, reason) against the size limit.
+/// Checks a one-line text field against the size limit of one line ([`MAX_LINE_BYTES`]); the
+/// fields of documents have their own limits in [`limits`].
 pub fn check_line(what: &'static str, s: &str) -> Result<(), DomainError> {
     if s.len() > model::MAX_LINE_BYTES {
         return Err(DomainError::TooLong { what, len: s.len(), max: model::MAX_LINE_BYTES });

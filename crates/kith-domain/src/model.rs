@@ -274,6 +274,8 @@ impl Shift {
 }
 
 /// What to do at one step of an escalation chain.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Notify {
@@ -371,7 +373,40 @@ impl Policy {
         }
         Ok(())
     }
+
+    /// What a lead may set, beyond [`Policy::check`]: values a team can live with. Documents
+    /// written before these bounds are still read; only new edits are held to them.
+    pub fn check_edit(&self) -> Result<(), DomainError> {
+        self.check()?;
+        let bad = |m: &str| Err(DomainError::Invalid(format!("policy: {m}")));
+        let day = Secs::hours(24);
+        if self.max_interval > day {
+            return bad("the longest check-in interval is 24 hours");
+        }
+        if self.min_interval < Secs::minutes(1) {
+            return bad("the shortest check-in interval is 1 minute");
+        }
+        if self.grace > day || self.reminder_lead > day {
+            return bad("grace and reminder lead are at most 24 hours each");
+        }
+        if self.escalation.is_empty() || self.escalation.len() > MAX_ESCALATION_STEPS {
+            return bad(&format!("the escalation chain needs 1 to {MAX_ESCALATION_STEPS} steps"));
+        }
+        if self.escalation.iter().any(|s| s.after.get() < 0) {
+            return bad("an escalation step cannot come before the overdue moment");
+        }
+        if self.escalation.iter().any(|s| s.after > Secs::hours(24 * 7)) {
+            return bad("an escalation step fires at most 7 days after the overdue moment");
+        }
+        if !self.escalation.iter().any(|s| s.notify == Notify::Leads) {
+            return bad("the escalation chain must reach the leads: a missed check-in must reach someone who can act");
+        }
+        Ok(())
+    }
 }
+
+/// Most steps an escalation chain may have.
+pub const MAX_ESCALATION_STEPS: usize = 10;
 
 /// One person on a team's roster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,6 +416,48 @@ pub struct Member {
     pub role: Role,
     /// This member's standing buddies (a shift may name others).
     pub buddies: Vec<MemberId>,
+    /// Where to phone them when they need a human: set by the member or a lead ([`check_phone`]).
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+impl Member {
+    /// A member with no buddies and no phone number yet.
+    pub fn new(id: MemberId, name: impl Into<String>, role: Role) -> Member {
+        Member { id, name: name.into(), role, buddies: Vec::new(), phone: None }
+    }
+}
+
+/// Longest phone number accepted, in bytes.
+pub const MAX_PHONE_BYTES: usize = 32;
+
+/// Checks a phone number as people write it: digits with spaces, dashes, dots, slashes and
+/// brackets, an optional leading `+`, at least 3 digits, at most [`MAX_PHONE_BYTES`]. Anything else
+/// could not be dialled from a `tel:` link.
+pub fn check_phone(phone: &str) -> Result<(), DomainError> {
+    let bad = |why: &str| {
+        Err(DomainError::Invalid(format!(
+            "'{phone}' is not a phone number ({why}): write it with digits, e.g. +44 20 7946 0000"
+        )))
+    };
+    if phone.len() > MAX_PHONE_BYTES {
+        return Err(DomainError::TooLong { what: "phone number", len: phone.len(), max: MAX_PHONE_BYTES });
+    }
+    let body = phone.strip_prefix('+').unwrap_or(phone);
+    if let Some(c) = body.chars().find(|c| !(c.is_ascii_digit() || " -.()/".contains(*c))) {
+        return bad(&format!("'{c}' is not allowed"));
+    }
+    if body.chars().filter(char::is_ascii_digit).count() < 3 {
+        return bad("it needs at least 3 digits");
+    }
+    Ok(())
+}
+
+/// The `tel:` form of a phone number that passed [`check_phone`]: its digits, with the leading `+`.
+pub fn dial_string(phone: &str) -> String {
+    let plus = phone.trim_start().starts_with('+');
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    if plus { format!("+{digits}") } else { digits }
 }
 
 /// A team, as materialised from its team document.
@@ -402,5 +479,34 @@ impl Team {
     }
     pub fn leads(&self) -> impl Iterator<Item = &Member> {
         self.members.iter().filter(|m| m.role.is_lead())
+    }
+
+    /// Whether `member` may be given `role`: admins run the server and are not made from the
+    /// roster, and a team never loses its last lead (nobody could edit it or own its alerts).
+    pub fn check_role_change(&self, member: MemberId, role: Role) -> Result<(), DomainError> {
+        let Some(m) = self.member(member) else {
+            return Err(DomainError::Invalid(format!("there is no member {member} in this team")));
+        };
+        if role == Role::Admin {
+            return Err(DomainError::Invalid("a member can be made a lead or a member; admins run the server".into()));
+        }
+        if m.role.is_lead() && !role.is_lead() && self.leads().count() == 1 {
+            return Err(DomainError::Invalid(format!(
+                "{} is the team's only lead: make someone else a lead first",
+                m.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Whether `buddies` may be `member`'s standing buddies: teammates, not themself.
+    pub fn check_buddies(&self, member: MemberId, buddies: &[MemberId]) -> Result<(), DomainError> {
+        if buddies.contains(&member) {
+            return Err(DomainError::Invalid("a member cannot be their own buddy".into()));
+        }
+        if let Some(b) = buddies.iter().find(|b| self.member(**b).is_none()) {
+            return Err(DomainError::Invalid(format!("{b} is not a member of this team: pick a teammate")));
+        }
+        Ok(())
     }
 }

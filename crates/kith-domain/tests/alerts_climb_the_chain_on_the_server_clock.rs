@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use kith_domain::alerts::{self, AlertKind, Resolution, Timeline};
+use kith_domain::alerts::{self, AlertKind, Receipt, Resolution, ShiftReceipts, Timeline};
 use kith_domain::rules::DueReason;
 use kith_domain::*;
 
@@ -16,9 +16,16 @@ fn checkin(s: &Shift, status: CheckInStatus, at: Timestamp) -> CheckIn {
 /// A timeline where every check-in was received at its device time plus `delay_min` minutes
 /// from a device whose clock is `offset_ms` behind the server.
 fn timeline(s: &Shift, offset_ms: i64, delay_min: i64, now: Timestamp) -> Timeline {
-    let times: Vec<(CheckInId, Timestamp)> =
-        s.checkins.iter().map(|c| (c.id, Timestamp(c.device_time.0 + offset_ms) + Secs::minutes(delay_min))).collect();
-    Timeline::of(s, offset_ms, T0, None, |id| times.iter().find(|t| t.0 == id).map(|t| (t.1, offset_ms)), now)
+    Timeline::of(s, &receipts(s, offset_ms, delay_min), now)
+}
+
+fn receipts(s: &Shift, offset_ms: i64, delay_min: i64) -> ShiftReceipts {
+    let received = |t: Timestamp| Receipt { received_at: t.plus_ms(offset_ms) + Secs::minutes(delay_min), offset_ms };
+    ShiftReceipts {
+        header: Receipt { received_at: T0, offset_ms },
+        checkins: s.checkins.iter().map(|c| (c.id, received(c.device_time))).collect(),
+        ..ShiftReceipts::default()
+    }
 }
 
 fn kinds(w: &[alerts::WantedAlert]) -> Vec<AlertKind> {
@@ -89,8 +96,12 @@ fn a_device_clock_three_hours_fast_or_slow_never_hides_an_overdue_worker() {
         let c = checkin(&s, CheckInStatus::Ok, Timestamp(at_min(10).0 + skew_h * HOUR_MS));
         s.checkins.push(c);
         // Received at once (server minute 10).
-        let times = [(s.checkins[0].id, at_min(10))];
-        let tl = Timeline::of(&s, offset, T0, None, |id| times.iter().find(|t| t.0 == id).map(|t| (t.1, offset)), T0);
+        let r = ShiftReceipts {
+            header: Receipt { received_at: T0, offset_ms: offset },
+            checkins: [(s.checkins[0].id, Receipt { received_at: at_min(10), offset_ms: offset })].into(),
+            ..ShiftReceipts::default()
+        };
+        let tl = Timeline::of(&s, &r, T0);
         assert_eq!(tl.checkins[0].effective_at, at_min(10), "skew {skew_h}h");
         assert_eq!(tl.deadline(&p).overdue_at, at_min(50), "skew {skew_h}h");
         assert_eq!(kinds(&alerts::wanted(&tl, &p, at_min(50))), vec![AlertKind::MissedCheckIn]);
@@ -100,7 +111,12 @@ fn a_device_clock_three_hours_fast_or_slow_never_hides_an_overdue_worker() {
     let mut s = new_shift(MemberId::new(), TeamId::new());
     s.checkins.push(checkin(&s, CheckInStatus::Ok, Timestamp(at_min(10).0 + 3 * HOUR_MS)));
     let id = s.checkins[0].id;
-    let tl = Timeline::of(&s, 0, T0, None, |c| (c == id).then_some((at_min(10), 0)), T0);
+    let r = ShiftReceipts {
+        header: Receipt { received_at: T0, offset_ms: 0 },
+        checkins: [(id, Receipt { received_at: at_min(10), offset_ms: 0 })].into(),
+        ..ShiftReceipts::default()
+    };
+    let tl = Timeline::of(&s, &r, T0);
     assert_eq!(tl.deadline(&p).overdue_at, at_min(50));
 }
 
@@ -151,8 +167,8 @@ fn support_and_emergency_raise_alerts_at_once_and_an_ok_checkin_resolves_them() 
 
     s.checkins.push(checkin(&s, CheckInStatus::Ok, at_min(9)));
     let tl = timeline(&s, 0, 0, at_min(9));
+    // It was right to raise it (it was the latest when it arrived), and the OK resolves it.
     let still = alerts::wanted(&tl, &p, at_min(9)).iter().any(|a| a.key == w[0].key);
-    assert!(!still);
     assert!(matches!(
         alerts::resolution(w[0].kind, w[0].opened_at, w[0].checkin, 0, &tl, still),
         Some(Resolution::CheckIn { .. })
@@ -161,8 +177,9 @@ fn support_and_emergency_raise_alerts_at_once_and_an_ok_checkin_resolves_them() 
     s.checkins.push(checkin(&s, CheckInStatus::Support, at_min(12)));
     let tl = timeline(&s, 0, 0, at_min(12));
     let w = alerts::wanted(&tl, &p, at_min(12));
-    assert_eq!(kinds(&w), vec![AlertKind::Support]);
-    assert!(!w[0].kind.urgent());
+    // The emergency's alert keeps its key (raised once, resolved since); the support request is new.
+    assert_eq!(kinds(&w), vec![AlertKind::Emergency, AlertKind::Support]);
+    assert!(!w[1].kind.urgent());
 }
 
 #[test]
@@ -172,8 +189,97 @@ fn an_ended_shift_wants_no_alert_and_resolves_its_open_ones() {
     let tl = timeline(&s, 0, 0, at_min(50));
     let w = alerts::wanted(&tl, &p, at_min(50));
     s.ended = Some(ShiftEnd { at: at_min(51), note: None });
-    let tl = Timeline::of(&s, 0, T0, Some(at_min(51)), |_| None, at_min(51));
+    let r = ShiftReceipts { ended: Some(Receipt { received_at: at_min(51), offset_ms: 0 }), ..receipts(&s, 0, 0) };
+    let tl = Timeline::of(&s, &r, at_min(51));
     assert!(alerts::wanted(&tl, &p, at_min(60)).is_empty());
     assert_eq!(alerts::next_wake(&tl, &p, at_min(60)), None);
     assert_eq!(alerts::resolution(w[0].kind, w[0].opened_at, None, 0, &tl, false), Some(Resolution::End));
+}
+
+#[test]
+fn an_emergency_raises_its_alert_if_it_was_the_latest_when_it_arrived_however_late_it_is_looked_at() {
+    let p = Policy::default();
+    let mut s = new_shift(MemberId::new(), TeamId::new());
+    let e = checkin(&s, CheckInStatus::Emergency, at_min(5));
+    let ok = checkin(&s, CheckInStatus::Ok, at_min(6));
+    s.checkins.extend([e.clone(), ok.clone()]);
+    let at = |m: i64| Receipt { received_at: at_min(m), offset_ms: 0 };
+    let base = ShiftReceipts { header: at(0), ..ShiftReceipts::default() };
+    // Both in one push (made offline: the emergency, then "I'm OK"): no alert.
+    let r = ShiftReceipts { checkins: [(e.id, at(7)), (ok.id, at(7))].into(), ..base.clone() };
+    assert!(alerts::wanted(&Timeline::of(&s, &r, at_min(7)), &p, at_min(7)).is_empty());
+    // The emergency stored first, the OK in a later push: the emergency's alert is wanted (raised
+    // even by an engine that first looks after both are stored), and the OK resolves it.
+    let r = ShiftReceipts { checkins: [(e.id, at(5)), (ok.id, at(6))].into(), ..base.clone() };
+    let tl = Timeline::of(&s, &r, at_min(6));
+    let w = alerts::wanted(&tl, &p, at_min(6));
+    assert_eq!((kinds(&w), w[0].checkin, w[0].opened_at), (vec![AlertKind::Emergency], Some(e.id), at_min(5)));
+    assert_eq!(
+        alerts::resolution(w[0].kind, w[0].opened_at, w[0].checkin, 0, &tl, true),
+        Some(Resolution::CheckIn { checkin: ok.id, prevented: false })
+    );
+    // The same with an end instead of the OK: raised, and resolved by the end; an end stored in
+    // the same push as the emergency raises nothing.
+    let mut ended = s.clone();
+    ended.checkins.retain(|c| c.id == e.id);
+    ended.ended = Some(ShiftEnd { at: at_min(6), note: None });
+    let r = ShiftReceipts { checkins: [(e.id, at(5))].into(), ended: Some(at(6)), ..base.clone() };
+    let tl = Timeline::of(&ended, &r, at_min(6));
+    assert_eq!(kinds(&alerts::wanted(&tl, &p, at_min(6))), vec![AlertKind::Emergency]);
+    assert_eq!(alerts::resolution(AlertKind::Emergency, at_min(5), Some(e.id), 0, &tl, true), Some(Resolution::End));
+    let r = ShiftReceipts { checkins: [(e.id, at(6))].into(), ended: Some(at(6)), ..base };
+    assert!(alerts::wanted(&Timeline::of(&ended, &r, at_min(6)), &p, at_min(6)).is_empty());
+}
+
+#[test]
+fn the_server_clock_view_of_a_shift_and_the_timeline_agree() {
+    let p = Policy::default();
+    let mut s = new_shift(MemberId::new(), TeamId::new());
+    // Device three hours slow; an extension and check-ins received at various times.
+    let off = 3 * HOUR_MS;
+    s.started_at = T0.plus_ms(-off);
+    s.initial_end = s.started_at + Secs::hours(2);
+    let c1 = checkin(&s, CheckInStatus::Ok, at_min(10).plus_ms(-off));
+    let c2 = checkin(&s, CheckInStatus::Support, at_min(40).plus_ms(-off));
+    s.checkins.extend([c1.clone(), c2.clone()]);
+    let x = Extension {
+        id: ExtensionId::new(),
+        new_end: at_min(300).plus_ms(-off),
+        reason: "r".into(),
+        at: at_min(41).plus_ms(-off),
+    };
+    s.extensions.push(x.clone());
+    let r = ShiftReceipts {
+        header: Receipt { received_at: T0, offset_ms: off },
+        checkins: [
+            (c1.id, Receipt { received_at: at_min(10), offset_ms: off }),
+            (c2.id, Receipt { received_at: at_min(55), offset_ms: off }),
+        ]
+        .into(),
+        extensions: [(x.id, Receipt { received_at: at_min(55), offset_ms: off })].into(),
+        ..ShiftReceipts::default()
+    };
+    let now = at_min(60);
+    let server = alerts::on_server_clock(&s, &r, now);
+    let tl = Timeline::of(&s, &r, now);
+    assert_eq!((server.started_at, tl.started_at), (T0, T0));
+    assert_eq!((server.planned_end(), tl.planned_end), (at_min(300), at_min(300)));
+    assert_eq!(server.last_checkin().map(|c| c.device_time), tl.last_checkin().map(|c| c.effective_at));
+    assert_eq!(kith_domain::rules::next_due(&server), tl.next_due());
+    let due = kith_domain::rules::due_status(&server, &p, now);
+    assert_eq!((due.next_due, due.overdue_at), (tl.next_due(), tl.deadline(&p).overdue_at));
+}
+
+#[test]
+fn a_value_written_before_the_clock_was_put_right_keeps_the_old_offset() {
+    let prev = Some((at_min(10), 3 * HOUR_MS));
+    // Made at server minute 30 on a clock three hours slow, received at 45 after it was put right.
+    assert_eq!(alerts::offset_written(at_min(30).plus_ms(-3 * HOUR_MS), 0, prev, at_min(45)), 3 * HOUR_MS);
+    // Made at 40 on the corrected clock: the offset measured now.
+    assert_eq!(alerts::offset_written(at_min(40), 0, prev, at_min(45)), 0);
+    // No change of clock, or no previous exchange: the offset measured now.
+    assert_eq!(alerts::offset_written(at_min(30), 0, Some((at_min(10), 0)), at_min(45)), 0);
+    assert_eq!(alerts::offset_written(at_min(30), 7, None, at_min(45)), 7);
+    // Neither fits (made long before): the offset measured now, and the receipt caps it.
+    assert_eq!(alerts::offset_written(at_min(-500), 0, prev, at_min(45)), 0);
 }

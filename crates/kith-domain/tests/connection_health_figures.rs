@@ -21,9 +21,10 @@ fn ci(s: &Shift, at: Timestamp, confidence: Option<u8>) -> CheckIn {
 
 #[test]
 fn worker_figures_count_on_time_missed_kept_ends_purpose_replies_and_connections() {
-    let lead = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![] };
-    let buddy = Member { id: MemberId::new(), name: "Bo".into(), role: Role::Member, buddies: vec![] };
-    let alice = Member { id: MemberId::new(), name: "Alice".into(), role: Role::Member, buddies: vec![buddy.id] };
+    let lead = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None };
+    let buddy = Member { id: MemberId::new(), name: "Bo".into(), role: Role::Member, buddies: vec![], phone: None };
+    let alice =
+        Member { id: MemberId::new(), name: "Alice".into(), role: Role::Member, buddies: vec![buddy.id], phone: None };
     let team = new_team(vec![lead.clone(), buddy.clone(), alice.clone()]);
 
     // Shift 1: on time at 25 and 50, late at 95 (due 80 + 10 grace = 90), ended on time.

@@ -25,8 +25,9 @@ fn due_state_moves_from_fine_to_due_soon_to_overdue_at_the_policy_edges() {
     assert_eq!(state(24), DueState::Fine);
     assert_eq!(state(25), DueState::DueSoon);
     assert_eq!(state(30), DueState::DueSoon);
-    assert_eq!(state(40), DueState::DueSoon, "within grace is not yet overdue");
-    assert_eq!(rules::due_status(&s, &p, at_min(40) + Secs(1)).state, DueState::Overdue);
+    assert_eq!(rules::due_status(&s, &p, at_min(40) - Secs(1)).state, DueState::DueSoon, "within grace");
+    // Overdue from due plus grace, the moment the server's deadline engine raises its alert.
+    assert_eq!(state(40), DueState::Overdue);
 }
 
 #[test]
@@ -64,11 +65,11 @@ fn reminders_cover_the_next_checkin_and_the_planned_end_in_time_order() {
 }
 
 #[test]
-fn board_is_sorted_emergency_support_overdue_due_soon_fine_off_shift() {
+fn board_is_sorted_emergency_overdue_support_due_soon_fine_off_shift() {
     let names = ["fine", "off", "overdue", "emergency", "support", "duesoon", "never"];
     let members: Vec<Member> = names
         .iter()
-        .map(|n| Member { id: MemberId::new(), name: n.to_string(), role: Role::Member, buddies: vec![] })
+        .map(|n| Member { id: MemberId::new(), name: n.to_string(), role: Role::Member, buddies: vec![], phone: None })
         .collect();
     let team = new_team(members.clone());
     let now = at_min(100);
@@ -101,8 +102,8 @@ fn board_is_sorted_emergency_support_overdue_due_soon_fine_off_shift() {
         got,
         vec![
             ("emergency", BoardStatus::Emergency),
-            ("support", BoardStatus::Support),
             ("overdue", BoardStatus::Overdue),
+            ("support", BoardStatus::Support),
             ("duesoon", BoardStatus::DueSoon),
             ("fine", BoardStatus::Fine),
             ("never", BoardStatus::OffShift),
@@ -115,7 +116,7 @@ fn board_is_sorted_emergency_support_overdue_due_soon_fine_off_shift() {
 
 #[test]
 fn an_emergency_stays_on_top_after_an_ack_until_the_worker_checks_in_ok() {
-    let member = Member { id: MemberId::new(), name: "a".into(), role: Role::Member, buddies: vec![] };
+    let member = Member { id: MemberId::new(), name: "a".into(), role: Role::Member, buddies: vec![], phone: None };
     let team = new_team(vec![member.clone()]);
     let mut s = new_shift(member.id, team.id);
     let e = checkin(&s, CheckInStatus::Emergency, at_min(10));

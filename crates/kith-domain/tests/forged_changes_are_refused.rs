@@ -141,8 +141,9 @@ fn shifts_are_created_only_by_their_worker_in_their_own_team() {
 
 #[test]
 fn team_document_is_edited_by_leads_and_members_touch_only_their_own_entry() {
-    let sam = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![] };
-    let alice_m = Member { id: MemberId::new(), name: "Alice".into(), role: Role::Member, buddies: vec![] };
+    let sam = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None };
+    let alice_m =
+        Member { id: MemberId::new(), name: "Alice".into(), role: Role::Member, buddies: vec![], phone: None };
     let t = new_team(vec![sam.clone(), alice_m.clone()]);
 
     // Devices never create team documents: the server does.
@@ -162,6 +163,16 @@ fn team_document_is_edited_by_leads_and_members_touch_only_their_own_entry() {
     let renamed = Member { name: "Alice B".into(), buddies: vec![sam.id], ..alice_m.clone() };
     let (before, ch) = change_of(&mut alice, |tx| team::upsert_member(tx, &renamed));
     assert_eq!(authorize(&before, &ch, &author(&alice, t.id, Role::Member)), Ok(()));
+
+    // Their own phone number, but nobody else's.
+    let (before, ch) = change_of(&mut alice, |tx| team::set_phone(tx, alice_m.id, Some("+44 7700 900123")));
+    assert_eq!(authorize(&before, &ch, &author(&alice, t.id, Role::Member)), Ok(()));
+    let (before, ch) = change_of(&mut alice, |tx| team::set_phone(tx, alice_m.id, None));
+    assert_eq!(authorize(&before, &ch, &author(&alice, t.id, Role::Member)), Ok(()));
+    let (before, ch) = change_of(&mut alice, |tx| team::set_phone(tx, sam.id, Some("112")));
+    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, t.id, Role::Member))));
+    let (before, ch) = change_of(&mut lead, |tx| team::set_phone(tx, alice_m.id, Some("112")));
+    assert_eq!(authorize(&before, &ch, &author(&lead, t.id, Role::Lead)), Ok(()), "leads edit the roster");
 
     let promoted = Member { role: Role::Lead, ..renamed };
     let (before, ch) = change_of(&mut alice, |tx| team::upsert_member(tx, &promoted));

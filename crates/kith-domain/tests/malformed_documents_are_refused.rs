@@ -11,7 +11,13 @@ use kith_domain::*;
 fn well_formed_shift_and_team_documents_validate() {
     let (alice, _) = worker_with_shift("alice", TeamId::new());
     assert_eq!(doc::validate(&alice.doc), Ok(DocKind::Shift));
-    let t = new_team(vec![Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![] }]);
+    let t = new_team(vec![Member {
+        id: MemberId::new(),
+        name: "Sam".into(),
+        role: Role::Lead,
+        buddies: vec![],
+        phone: None,
+    }]);
     let p = team_peer("sam", &t);
     assert_eq!(doc::validate(&p.doc), Ok(DocKind::Team));
     assert_eq!(team::read(&p.doc).unwrap(), t);

@@ -86,14 +86,15 @@ fn a_checkin_made_while_another_device_ended_the_shift_is_kept() {
 
 #[test]
 fn two_leads_editing_different_members_and_policy_fields_merge() {
-    let lead_a = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![] };
-    let worker = Member { id: MemberId::new(), name: "Alice".into(), role: Role::Member, buddies: vec![] };
+    let lead_a = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None };
+    let worker = Member { id: MemberId::new(), name: "Alice".into(), role: Role::Member, buddies: vec![], phone: None };
     let t = new_team(vec![lead_a.clone(), worker.clone()]);
     let mut sam = team_peer("sam", &t);
     let mut kim = Peer::new("kim", MemberId::new());
     kim.merge_from(&sam);
 
-    let newcomer = Member { id: MemberId::new(), name: "Bo".into(), role: Role::Member, buddies: vec![worker.id] };
+    let newcomer =
+        Member { id: MemberId::new(), name: "Bo".into(), role: Role::Member, buddies: vec![worker.id], phone: None };
     sam.edit(|tx| team::upsert_member(tx, &newcomer)).unwrap();
     let mut p = t.policy.clone();
     p.grace = Secs::minutes(20);

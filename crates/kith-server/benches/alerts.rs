@@ -4,9 +4,12 @@
 //!    p50/p99, on the system clock with the background ticker, as deployed: 200 deadlines spread
 //!    over 20 s, then 200 deadlines at the same instant (a burst);
 //! 2. CPU time of the deadline scan: an idle tick (nothing due), and a full re-evaluation of all
-//!    10,000 shifts; from them, the CPU time per minute for 10,000 shifts checking in every 30 min.
+//!    10,000 shifts; from them, the CPU time per minute for 10,000 shifts checking in every 30 min;
+//! 3. latency from a stored emergency to its alert reaching the lead (docs/alerts.md, "The
+//!    guarantee"): through a normal sync (from sending the request), and for a request dropped as
+//!    soon as its changes are stored (from that moment): the deadline engine follows the store.
 //!
-//! Run: `cargo bench -p kith-server --bench alerts`
+//! Run: `cargo bench -p kith-server --bench alerts` (`KITH_BENCH_SKIP_SCAN=1`, `KITH_BENCH_ONLY=emergency|deadline`)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -128,7 +131,7 @@ fn cpu_ms() -> f64 {
 async fn team(server: &TestServer) -> (Client, Vec<Client>) {
     let (team_id, lead_code) = server.create_team("Bench").await;
     let p = Policy { escalation: vec![EscalationStep { after: Secs(0), notify: Notify::Leads }], ..Policy::default() };
-    server.app().sync.server_edit(team_id.uuid(), |tx| team::set_policy(tx, &p), server.now()).await.unwrap();
+    server.app().docs.server_edit(team_id.uuid(), |tx| team::set_policy(tx, &p), server.now()).await.unwrap();
     let lead = join(server, &lead_code, "Lead").await;
     let mut workers = Vec::new();
     for i in 0..WORKERS {
@@ -250,7 +253,7 @@ async fn scan_cost() {
     let rounds = 10;
     let (c0, t0) = (cpu_ms(), Instant::now());
     for _ in 0..rounds {
-        assert_eq!(app.alerts.rescan(&app.sync, now).await.unwrap(), ACTIVE);
+        assert_eq!(app.alerts.rescan(now).await.unwrap(), ACTIVE);
     }
     let full_ms = (cpu_ms() - c0) / f64::from(rounds);
     println!(
@@ -263,12 +266,125 @@ async fn scan_cost() {
     println!("deadline scan per minute for {ACTIVE} shifts checking in every 30 min: {per_min:.1} ms CPU");
 }
 
+impl Client {
+    /// A new shift with an emergency check-in in it, as one push: the request and the check-in.
+    fn emergency(&self, now: i64) -> (SyncRequest, CheckInId) {
+        let mut s = Shift::begin(
+            self.team,
+            self.member,
+            "rounds",
+            Timestamp(now),
+            Timestamp(now + 3_600_000),
+            Secs::minutes(30),
+        );
+        let c = CheckIn::new(CheckInStatus::Emergency, Timestamp(now), self.member, self.device);
+        s.checkins.push(c.clone());
+        let mut doc = Automerge::new().with_actor(self.actor.clone());
+        doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
+        let push = DocPush {
+            id: s.id.uuid(),
+            kind: Kind::Shift,
+            have: vec![],
+            changes: doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect(),
+            heads: doc.get_heads().iter().map(|h| ByteBuf::from(h.0.to_vec())).collect(),
+            vouch: None,
+            save: None,
+        };
+        (SyncRequest { protocol: kith_proto::PROTOCOL_VERSION, client_time: now, cursor: None, docs: vec![push] }, c.id)
+    }
+}
+
+/// Stored emergency → its alert at the lead, with 10,000 active shifts watched: through the HTTP
+/// sync (as a device does), and through the sync service alone, the request ending the moment its
+/// changes are stored (nothing then tells the engine but the store).
+async fn emergency_latency() {
+    let server = TestServer::start_with(|c| c.alerts.tick_ms = 1000).await;
+    let (lead, workers) = team(&server).await;
+    let base = kith_server::now_ms() + 3_600_000;
+    for (i, w) in workers.iter().enumerate() {
+        let mine: Vec<i64> = (0..ACTIVE / WORKERS).map(|k| base + ((i * 97 + k) as i64 % 3_600) * 1000).collect();
+        w.push_shifts(&mine, kith_server::now_ms()).await;
+    }
+    let resp = lead.http.get(format!("{}/v1/live", lead.base)).bearer_auth(&lead.token).send().await.unwrap();
+    let mut events = resp.bytes_stream().eventsource();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Instant)>();
+    tokio::spawn(async move {
+        while let Some(Ok(ev)) = events.next().await {
+            if ev.event == "alert" {
+                let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+                if v["alert"]["kind"] == "emergency" && v["action"] == "step" {
+                    let _ = tx.send((v["alert"]["checkin"].as_str().unwrap_or_default().to_string(), Instant::now()));
+                }
+            }
+        }
+    });
+    let app = server.app().clone();
+    let w = &workers[0];
+    let dev = server.storage().device_by_token(kith_server::auth::token_hash(&w.token)).await.unwrap().unwrap();
+    for via_http in [true, false] {
+        let mut lat = Vec::with_capacity(MEASURED);
+        for _ in 0..MEASURED {
+            let (req, c) = w.emergency(kith_server::now_ms());
+            let started = if via_http {
+                let t = Instant::now();
+                let resp = w
+                    .http
+                    .post(format!("{}/v1/sync", w.base))
+                    .bearer_auth(&w.token)
+                    .header("content-type", kith_proto::CONTENT_TYPE)
+                    .body(kith_proto::encode(&req).unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+                t
+            } else {
+                // The request is dropped the moment its changes are committed: from then on only
+                // the store tells the engine.
+                let mut committed = server.storage().committed();
+                committed.borrow_and_update();
+                let (app, dev) = (app.clone(), dev.clone());
+                let task = tokio::spawn(async move {
+                    let _ = app.sync.sync(&dev, req, kith_server::now_ms()).await;
+                });
+                committed.changed().await.unwrap();
+                let t = Instant::now();
+                task.abort();
+                t
+            };
+            let c = c.to_string();
+            // The buddies' and the leads' steps: the lead hears the leads' one.
+            let at = loop {
+                let (id, at) = rx.recv().await.unwrap();
+                if id == c {
+                    break at;
+                }
+            };
+            lat.push(i64::try_from(at.saturating_duration_since(started).as_micros()).unwrap());
+        }
+        lat.sort_unstable();
+        println!(
+            "stored emergency -> lead ({}), {MEASURED} emergencies, 10,000 shifts watched: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            if via_http { "HTTP sync, from sending" } else { "request gone once stored, from the store" },
+            pct(&lat, 0.5) as f64 / 1000.0,
+            pct(&lat, 0.99) as f64 / 1000.0,
+            lat[lat.len() - 1] as f64 / 1000.0
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let only = std::env::var("KITH_BENCH_ONLY").unwrap_or_default();
     rt.block_on(async {
-        if std::env::var_os("KITH_BENCH_SKIP_SCAN").is_none() {
+        if std::env::var_os("KITH_BENCH_SKIP_SCAN").is_none() && only.is_empty() {
             scan_cost().await;
         }
-        latency().await;
+        if only.is_empty() || only == "deadline" {
+            latency().await;
+        }
+        if only.is_empty() || only == "emergency" {
+            emergency_latency().await;
+        }
     });
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use automerge::{ActorId, Automerge};
 use kith_domain::doc::team;
-use kith_domain::{DeviceId, Policy, Role, Team, TeamId, check_line};
+use kith_domain::{DeviceId, Policy, Role, Team, TeamId};
 use kith_proto::Kind;
 
 use crate::auth;
@@ -34,7 +34,7 @@ pub async fn create_team(
     if name.is_empty() {
         return Err(ServerError::Invalid("give the team a name".into()));
     }
-    check_line("team name", name)?;
+    kith_domain::limits::TEAM_NAME.check(name)?;
     let t = Team {
         id: TeamId::new(),
         name: name.to_string(),

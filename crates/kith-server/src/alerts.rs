@@ -2,34 +2,54 @@
 //! their escalation chains, resolves them, pushes them over the live channel and queues them for
 //! the team's webhook. See docs/alerts.md.
 //!
-//! Everything it decides is re-derived from stored state (the documents, the check-in receipts,
-//! the alert table and its step log), never from in-memory timers alone: [`AlertEngine::load`]
-//! rebuilds its index on start, and every alert and every fired step is stored under a unique key
-//! before it is announced, so a restart never loses a step and never fires one twice. Time moves
-//! only through [`AlertEngine::run_due`] (`now` passed in), which the background ticker calls on
-//! the system clock and tests call on a manual clock.
+//! It follows the **stored changes**, not the requests that store them: the storage announces
+//! each commit in process ([`Storage::committed`], [`Storage::stored_since`]), and the engine takes
+//! every stored change of a shift or team document into account, in seq order, however the
+//! request that brought it ended (answered, cancelled, its connection cut). A request only waits
+//! for it to have done so before answering ([`AlertEngine::caught_up`]), so an emergency's alert
+//! is raised before the device hears "accepted" in the normal case; whether it is raised never
+//! depends on that request. With a stored shift change comes a note of what it did (what the push
+//! already read), so the engine updates its copy of the shift without reading the document; without
+//! one (another process, a full queue) it reads the document and the stored receipts.
+//!
+//! Everything it decides is re-derived from stored state (the documents, the receipts stored with
+//! them, the alert table and its step log), never from in-memory timers alone: [`AlertEngine::load`]
+//! rebuilds its index on start from the tracking rows written with the changes, and every alert
+//! and every fired step is stored under a unique key before it is announced, so a restart never
+//! loses a step and never fires one twice. Time moves only through [`AlertEngine::run_due`]
+//! (`now` passed in), which the background ticker calls on the system clock and tests call on a
+//! manual clock.
+//!
+//! Lock order: the engine's state lock is never held while waiting for a document's lock (documents
+//! are read before it is taken), and nothing holding a document's lock waits for it. Storage is a
+//! leaf. Only one catch-up with the stored changes runs at a time (`following`), taken before the
+//! state lock.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use automerge::ChangeHash;
-use kith_domain::alerts::{self, Resolution, Timeline};
+use kith_domain::alerts::{self, Resolution, ShiftReceipts, Timeline};
 use kith_domain::doc::{shift, team};
-use kith_domain::{CheckIn, CheckInId, DeviceId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
+use kith_domain::{CheckInId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::Kind;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
+use crate::clock::Clock;
+use crate::docs::DocService;
 use crate::live::{LiveEvent, LiveHub};
+use crate::receipts::{self, Arrival, ShiftFacts};
 use crate::storage::{
-    AlertRecord, AlertState, CheckinReceipt, DeviceAuth, FiredStep, Storage, StorageError, TrackedShift, WebhookEvent,
+    AlertLogEntry, AlertRecord, AlertState, Committed, DeviceAuth, FiredStep, ShiftUpdate, Storage, StorageError,
+    StoredReceipts, StoredRef, WebhookEvent,
 };
-use crate::sync::{Changed, ShiftUpdate, SyncService};
-
-/// Device clock offsets are stored again only when they move by more than this (ms): a sync is
-/// not worth a write for network jitter.
-const OFFSET_WRITE_THRESHOLD_MS: i64 = 1000;
 
 pub use kith_api::{AlertEvent, AlertView, CheckinTimes};
+
+/// Stored changes taken into account at once, at most.
+const BATCH: usize = 4096;
 
 /// Why a claim or resolve was refused.
 #[derive(Debug, thiserror::Error)]
@@ -40,17 +60,37 @@ pub enum AlertError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// The request itself is wrong (e.g. assigning to someone who may not own it).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The server cannot read what the alert is about (its team or shift document): its fault.
+    #[error("{0}")]
+    Internal(String),
 }
 
+impl From<AlertError> for crate::ApiErr {
+    fn from(e: AlertError) -> Self {
+        use axum::http::StatusCode;
+        match e {
+            AlertError::NotFound => crate::ApiErr::new(StatusCode::NOT_FOUND, "alert_unknown", e.to_string(), false),
+            AlertError::Forbidden(m) => crate::ApiErr::forbidden(m),
+            AlertError::Conflict(m) => crate::ApiErr::new(StatusCode::CONFLICT, "alert_conflict", m, false),
+            AlertError::Invalid(m) => crate::ApiErr::bad_request("invalid", m),
+            AlertError::Storage(s) => s.into(),
+            AlertError::Internal(m) => crate::ServerError::Internal(m).into(),
+        }
+    }
+}
+
+/// A shift the engine watches: as written, its heads, and its receipts.
 #[derive(Debug)]
 struct Watched {
-    meta: TrackedShift,
     shift: Shift,
     /// The heads of the document `shift` was read from.
     heads: Vec<ChangeHash>,
-    receipts: HashMap<CheckInId, CheckinReceipt>,
+    receipts: ShiftReceipts,
 }
 
 #[derive(Debug, Default)]
@@ -62,16 +102,45 @@ struct State {
     known: HashSet<String>,
     wake: BTreeSet<(i64, ShiftId)>,
     wake_of: HashMap<ShiftId, i64>,
+    /// The team documents of the watched shifts, kept up to date from the stored changes.
     teams: HashMap<TeamId, Team>,
+}
+
+/// Notes received ahead of the changes being taken into account.
+#[derive(Debug, Default)]
+struct Inbox {
+    rx: Option<mpsc::Receiver<Committed>>,
+    ahead: VecDeque<Committed>,
+}
+
+/// How a changed shift is brought up to date.
+enum Refresh {
+    /// From the notes of its commits, in order.
+    Notes(Vec<Committed>),
+    /// From the document and the stored receipts.
+    Read,
+}
+
+/// A shift read from its document and storage.
+struct Read {
+    shift: Shift,
+    heads: Vec<ChangeHash>,
+    receipts: ShiftReceipts,
 }
 
 /// The deadline engine.
 #[derive(Debug)]
 pub struct AlertEngine {
     storage: Arc<dyn Storage>,
+    docs: Arc<DocService>,
     live: Arc<LiveHub>,
+    clock: Arc<dyn Clock>,
     state: tokio::sync::Mutex<State>,
-    offsets: std::sync::Mutex<HashMap<DeviceId, i64>>,
+    /// The greatest seq whose changes have been taken into account.
+    processed: watch::Sender<u64>,
+    /// One catch-up at a time.
+    following: tokio::sync::Mutex<()>,
+    inbox: std::sync::Mutex<Inbox>,
     /// Woken when a deadline earlier than the ticker's next wake appears.
     pub wake: tokio::sync::Notify,
 }
@@ -86,252 +155,363 @@ fn resolution_name(r: &Resolution) -> &'static str {
 }
 
 impl AlertEngine {
-    pub fn new(storage: Arc<dyn Storage>, live: Arc<LiveHub>) -> AlertEngine {
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        docs: Arc<DocService>,
+        live: Arc<LiveHub>,
+        clock: Arc<dyn Clock>,
+    ) -> AlertEngine {
+        let (processed, _) = watch::channel(0);
+        let inbox = Inbox { rx: storage.take_notes(), ahead: VecDeque::new() };
         AlertEngine {
             storage,
+            docs,
             live,
+            clock,
             state: tokio::sync::Mutex::new(State::default()),
-            offsets: std::sync::Mutex::new(HashMap::new()),
+            processed,
+            following: tokio::sync::Mutex::new(()),
+            inbox: std::sync::Mutex::new(inbox),
             wake: tokio::sync::Notify::new(),
         }
     }
 
     /// Rebuilds the index from storage and evaluates every active shift at `now` (firing anything
-    /// that came due while the server was down, once).
-    pub async fn load(&self, sync: &SyncService, now: i64) -> Result<(), StorageError> {
-        let stored = self.storage.device_offsets().await?;
-        self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(stored);
+    /// that came due while the server was down, once). The stored changes are followed from the
+    /// greatest seq stored when it starts: everything before is read here.
+    pub async fn load(&self, now: i64) -> Result<(), StorageError> {
+        let _one = self.following.lock().await;
+        self.processed.send_replace(*self.storage.committed().borrow());
+        self.track_untracked().await?;
+        let open = self.storage.alerts(None, true, usize::MAX >> 1).await?;
+        let tracked = self.storage.active_shifts().await?;
+        let mut read = Vec::with_capacity(tracked.len());
+        for chunk in tracked.chunks(1000) {
+            read.extend(self.read_shifts(chunk.iter().map(|t| t.shift).collect(), now).await?);
+        }
+        let team_ids: HashSet<TeamId> = read.iter().map(|r| r.shift.team).collect();
+        let mut teams = Vec::new();
+        for t in team_ids {
+            teams.extend(self.read_team(t).await?);
+        }
         let mut st = self.state.lock().await;
-        for a in self.storage.alerts(None, true, usize::MAX >> 1).await? {
+        for a in open {
             st.known.insert(a.key.clone());
             st.open.entry(a.shift).or_default().push(a);
         }
-        let tracked = self.storage.active_shifts().await?;
-        let mut ids = Vec::with_capacity(tracked.len());
-        for t in tracked {
-            let Some((shift, heads)) = read_shift(sync, t.shift).await? else { continue };
-            let receipts = self.storage.checkin_receipts(t.shift).await?.into_iter().map(|r| (r.checkin, r)).collect();
-            ids.push(t.shift);
-            st.shifts.insert(t.shift, Watched { meta: t, shift, heads, receipts });
+        for t in teams {
+            st.teams.insert(t.id, t);
+        }
+        let ids: Vec<ShiftId> = read.iter().map(|r| r.shift.id).collect();
+        for r in read {
+            st.shifts.insert(r.shift.id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
         }
         for id in ids {
-            self.evaluate(&mut st, sync, id, now).await?;
+            self.evaluate(&mut st, id, now).await?;
         }
         Ok(())
     }
 
-    /// The measured clock offset of a device (server minus device, ms), if any.
-    pub fn offset(&self, device: DeviceId) -> Option<i64> {
-        self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&device).copied()
-    }
-
-    /// The first receipt of check-in `c` of `shift`, received `now` from device `from` whose clock
-    /// offset is `offset`; a check-in made on another device (relayed after a restore) counts
-    /// with that device's measured offset.
-    pub fn receipt(&self, from: DeviceId, offset: i64, shift: ShiftId, c: &CheckIn, now: i64) -> CheckinReceipt {
-        let off = if c.device == from { offset } else { self.offset(c.device).unwrap_or(offset) };
-        CheckinReceipt {
-            checkin: c.id,
-            shift,
-            device: c.device,
-            device_time: c.device_time.0,
-            received_at: now,
-            offset_ms: off,
-            effective_at: alerts::effective_time(c.device_time, off, Timestamp(now)).0,
-        }
-    }
-
-    /// After a sync exchange: records the device's clock offset, the receipt of every new
-    /// check-in (unless the push stored them with its changes), and re-evaluates the shifts that
-    /// changed (an emergency raises its alert here, before the sync is answered).
-    pub async fn synced(
-        &self,
-        sync: &SyncService,
-        dev: &DeviceAuth,
-        client_time: i64,
-        now: i64,
-        changed: &[Changed],
-    ) -> Result<(), StorageError> {
-        let offset = now - client_time;
-        let d = dev.device.id;
-        let write = {
-            let mut o = self.offsets.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let old = o.insert(d, offset);
-            old.is_none_or(|old| (old - offset).abs() > OFFSET_WRITE_THRESHOLD_MS)
-        };
-        if write {
-            self.storage.set_device_offset(d, offset, now).await?;
-        }
-        // Every changed shift's receipts in one write, then the evaluations.
-        let mut writes = Vec::new();
-        let mut shifts = Vec::new();
-        for c in changed.iter().filter(|c| c.meta.kind == Kind::Shift) {
-            if let Some((id, write)) = self.shift_changed(sync, dev, offset, c, now).await? {
-                writes.extend(write);
-                shifts.push(id);
+    /// Follows the stored changes until `stop` (or the storage closes): every commit is taken into
+    /// account as soon as it is announced, whatever became of the request that made it.
+    pub fn follow(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let engine = self.clone();
+        let mut committed = self.storage.committed();
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(10);
+            loop {
+                match engine.catch_up().await {
+                    Ok(()) => backoff = Duration::from_millis(10),
+                    Err(e) => {
+                        tracing::error!(error = %e, "the deadline engine could not take stored changes into account; retrying");
+                        tokio::select! {
+                            _ = stop.wait_for(|v| *v) => return,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                        continue;
+                    }
+                }
+                tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    changed = committed.changed() => if changed.is_err() { return },
+                }
             }
+        });
+    }
+
+    /// Waits until every change up to `seq` has been taken into account.
+    pub async fn caught_up(&self, seq: u64) {
+        let mut rx = self.processed.subscribe();
+        let _ = rx.wait_for(|p| *p >= seq).await;
+    }
+
+    /// The greatest seq taken into account.
+    pub fn processed(&self) -> u64 {
+        *self.processed.borrow()
+    }
+
+    /// Waits for every write queued so far to finish, then takes every stored change into account
+    /// (tests and benchmarks: "the store has settled").
+    pub async fn settle(&self) -> Result<(), StorageError> {
+        self.storage.flush().await?;
+        self.catch_up().await
+    }
+
+    /// Takes every stored change after the last one taken into account.
+    async fn catch_up(&self) -> Result<(), StorageError> {
+        let _one = self.following.lock().await;
+        loop {
+            let cursor = *self.processed.borrow();
+            let refs = self.storage.stored_since(cursor, BATCH).await?;
+            let Some(last) = refs.last().map(|r| r.seq) else { return Ok(()) };
+            self.take_in(&refs, cursor, last).await?;
+            self.processed.send_replace(last);
+            if refs.len() < BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The notes of the commits in `(after, upto]`, by document.
+    fn notes_upto(&self, after: u64, upto: u64) -> HashMap<Uuid, Vec<Committed>> {
+        let mut inbox = self.inbox.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Inbox { rx, ahead } = &mut *inbox;
+        if let Some(rx) = rx.as_mut() {
+            while let Ok(c) = rx.try_recv() {
+                ahead.push_back(c);
+            }
+        }
+        let mut out: HashMap<Uuid, Vec<Committed>> = HashMap::new();
+        while ahead.front().is_some_and(|c| c.last_seq <= upto) {
+            if let Some(c) = ahead.pop_front()
+                && c.first_seq > after
+            {
+                out.entry(c.doc).or_default().push(c);
+            }
+        }
+        out
+    }
+
+    /// Takes the stored changes `refs` (the changes in `(after, upto]`) into account.
+    async fn take_in(&self, refs: &[StoredRef], after: u64, upto: u64) -> Result<(), StorageError> {
+        let now = self.clock.now_ms();
+        let mut notes = self.notes_upto(after, upto);
+        let mut teams_changed: Vec<TeamId> = Vec::new();
+        // In order of their first change, each with the seqs of its changes.
+        let mut shifts: Vec<(ShiftId, Vec<u64>)> = Vec::new();
+        let mut at: HashMap<Uuid, usize> = HashMap::new();
+        for r in refs {
+            match r.meta.kind {
+                Kind::Team => {
+                    if !teams_changed.contains(&r.meta.team) {
+                        teams_changed.push(r.meta.team);
+                    }
+                }
+                Kind::Shift => match at.get(&r.meta.id) {
+                    Some(&i) => shifts[i].1.push(r.seq),
+                    None => {
+                        at.insert(r.meta.id, shifts.len());
+                        shifts.push((ShiftId(r.meta.id), vec![r.seq]));
+                    }
+                },
+            }
+        }
+        // Decide from what each shift is brought up to date: its notes, if they cover every one
+        // of its changes and apply to the copy held; else reading it.
+        let mut refresh: Vec<(ShiftId, Refresh)> = Vec::with_capacity(shifts.len());
+        {
+            let st = self.state.lock().await;
+            for (id, seqs) in shifts {
+                let ns = notes.remove(&id.uuid()).unwrap_or_default();
+                let covered = seqs.iter().all(|s| ns.iter().any(|n| n.first_seq <= *s && *s <= n.last_seq));
+                let r =
+                    if covered && notes_apply(st.shifts.get(&id), &ns) { Refresh::Notes(ns) } else { Refresh::Read };
+                refresh.push((id, r));
+            }
+        }
+        let mut read: HashMap<ShiftId, Read> = HashMap::new();
+        let to_read: Vec<ShiftId> =
+            refresh.iter().filter(|(_, r)| matches!(r, Refresh::Read)).map(|(id, _)| *id).collect();
+        if !to_read.is_empty() {
+            read.extend(self.read_shifts(to_read, now).await?.into_iter().map(|r| (r.shift.id, r)));
+        }
+        let mut teams = Vec::new();
+        for t in &teams_changed {
+            teams.extend(self.read_team(*t).await?);
+        }
+        // Teams of the changed shifts the engine does not hold yet.
+        let needed: HashSet<TeamId> = read
+            .values()
+            .map(|r| r.shift.team)
+            .chain(refresh.iter().filter_map(|(_, r)| match r {
+                Refresh::Notes(ns) => ns.iter().find_map(|n| match &n.note.update {
+                    ShiftUpdate::Whole(s) => Some(s.team),
+                    ShiftUpdate::Added(_) => None,
+                }),
+                Refresh::Read => None,
+            }))
+            .collect();
+        let missing: Vec<TeamId> = {
+            let st = self.state.lock().await;
+            needed.into_iter().filter(|t| !st.teams.contains_key(t) && !teams_changed.contains(t)).collect()
+        };
+        for t in missing {
+            teams.extend(self.read_team(t).await?);
+        }
+
+        let mut st = self.state.lock().await;
+        let mut evaluate: Vec<ShiftId> = Vec::new();
+        for t in teams {
+            // A new member (lead or buddy) must be reached by the next step; a new policy applies.
+            evaluate.extend(st.shifts.iter().filter(|(_, w)| w.shift.team == t.id).map(|(id, _)| *id));
+            st.teams.insert(t.id, t);
+        }
+        for (id, r) in refresh {
+            match r {
+                Refresh::Notes(ns) => {
+                    for c in ns {
+                        apply_note(&mut st, id, c);
+                    }
+                }
+                Refresh::Read => {
+                    let Some(x) = read.remove(&id) else { continue };
+                    st.shifts.insert(id, Watched { shift: x.shift, heads: x.heads, receipts: x.receipts });
+                }
+            }
+            evaluate.push(id);
+        }
+        let mut seen = HashSet::new();
+        for id in evaluate {
+            if seen.insert(id) {
+                self.evaluate(&mut st, id, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads shifts: their documents first, then their receipts (stored with the changes, so every
+    /// value in a document read has its receipt by then). A shift stored with no tracking row or
+    /// receipts (by an older server or another process) is tracked from now on.
+    async fn read_shifts(&self, ids: Vec<ShiftId>, now: i64) -> Result<Vec<Read>, StorageError> {
+        let mut docs = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.docs.with_doc(id.uuid(), |d| (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())).await? {
+                Some((meta, Ok(shift), heads)) => docs.push((meta, shift, heads)),
+                Some((_, Err(e), _)) => {
+                    tracing::error!(shift = %id, error = %e, "a stored shift document is not readable: it is not watched");
+                }
+                None => {}
+            }
+        }
+        let ids = docs.iter().map(|(_, s, _)| s.id).collect();
+        let mut stored: HashMap<ShiftId, StoredReceipts> =
+            self.storage.shift_receipts(ids).await?.into_iter().map(|r| (r.tracked.shift, r)).collect();
+        let arrival = Arrival { now, offset_ms: 0, previous: None, device: None, clocks: &self.docs.clocks };
+        let mut out = Vec::with_capacity(docs.len());
+        let mut writes = Vec::new();
+        for (meta, shift, heads) in docs {
+            let stored = stored.remove(&shift.id);
+            let whole = ShiftFacts::Whole { shift: &shift, header_written: false };
+            // Values with no receipt yet (stored before receipts existed) are received now.
+            let missing = receipts::tracking(&meta, whole, &arrival).and_then(|mut t| match &stored {
+                None => Some(t),
+                Some(r) => {
+                    let have: HashSet<Uuid> =
+                        r.checkins.iter().map(|c| c.checkin.uuid()).chain(r.entries.iter().map(|e| e.entry)).collect();
+                    t.receipts.retain(|c| !have.contains(&c.checkin.uuid()));
+                    t.entries.retain(|e| !have.contains(&e.entry));
+                    t.shift = r.tracked.clone();
+                    (!t.receipts.is_empty() || !t.entries.is_empty()).then_some(t)
+                }
+            });
+            let mut receipts = match &stored {
+                Some(r) => receipts::to_domain(r),
+                None => ShiftReceipts::default(),
+            };
+            if let Some(t) = missing {
+                if stored.is_none() {
+                    receipts.header =
+                        alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
+                }
+                receipts::apply_tracking(&mut receipts, &t);
+                writes.push(t);
+            }
+            out.push(Read { shift, heads, receipts });
         }
         if !writes.is_empty() {
             self.storage.track_shifts(writes).await?;
         }
-        if !shifts.is_empty() {
-            let mut st = self.state.lock().await;
-            for id in shifts {
-                self.evaluate(&mut st, sync, id, now).await?;
-            }
-        }
-        for meta in changed.iter().map(|c| &c.meta) {
-            match meta.kind {
-                Kind::Team => {
-                    let mut st = self.state.lock().await;
-                    st.teams.remove(&meta.team);
-                    let ids: Vec<ShiftId> =
-                        st.shifts.iter().filter(|(_, w)| w.meta.team == meta.team).map(|(id, _)| *id).collect();
-                    for id in ids {
-                        self.evaluate(&mut st, sync, id, now).await?;
-                    }
-                }
-                Kind::Shift => {}
-            }
-        }
-        Ok(())
+        Ok(out)
     }
 
-    /// Takes a changed shift into account in memory; returns what is left to store (the push
-    /// stored the tracking row and the receipts of its new check-ins with its changes, when it
-    /// could read them). The shift after the push is the push's own reading of it: the whole
-    /// shift for a new document, or the entries it added, applied to the shift as last seen here
-    /// if nothing else changed the document since (same heads); otherwise the document is read
-    /// again. The engine's lock is held only for in-memory work and the evaluation (which writes
-    /// only when an alert changes), never across a write, so concurrent check-in syncs are not
-    /// serialised behind one another's fsync.
-    async fn shift_changed(
-        &self,
-        sync: &SyncService,
-        dev: &DeviceAuth,
-        offset: i64,
-        changed: &Changed,
-        now: i64,
-    ) -> Result<Option<(ShiftId, Option<(TrackedShift, Vec<CheckinReceipt>)>)>, StorageError> {
-        let id = ShiftId(changed.meta.id);
-        let applies = |w: Option<&Watched>| match (&changed.shift, w) {
-            (Some(ShiftUpdate::Added { before, .. }), Some(w)) => &w.heads == before,
-            _ => false,
-        };
-        let known = {
-            let st = self.state.lock().await;
-            let w = st.shifts.get(&id);
-            (w.is_some(), applies(w))
-        };
-        let mut whole = match &changed.shift {
-            Some(ShiftUpdate::Whole(s, heads)) => Some((s.clone(), heads.clone())),
-            _ if known.1 => None,
-            _ => match read_shift(sync, id).await? {
-                Some(x) => Some(x),
-                None => return Ok(None),
-            },
-        };
-        let stored: Option<HashMap<CheckInId, CheckinReceipt>> = if known.0 {
-            None
-        } else {
-            Some(self.storage.checkin_receipts(id).await?.into_iter().map(|r| (r.checkin, r)).collect())
-        };
-        let mut st = self.state.lock().await;
-        if whole.is_none() && !applies(st.shifts.get(&id)) {
-            // Another sync of this shift got in between: read it again.
-            drop(st);
-            whole = match read_shift(sync, id).await? {
-                Some(x) => Some(x),
-                None => return Ok(None),
-            };
-            st = self.state.lock().await;
-        }
-        let first = !st.shifts.contains_key(&id);
-        let w = match (st.shifts.entry(id), whole) {
-            (std::collections::hash_map::Entry::Occupied(e), whole) => {
-                let w = e.into_mut();
-                match (whole, &changed.shift) {
-                    (Some((shift, heads)), _) => {
-                        w.shift = shift;
-                        w.heads = heads;
-                    }
-                    (None, Some(ShiftUpdate::Added { after, added, .. })) => {
-                        added.clone().apply_to(&mut w.shift);
-                        w.heads = after.clone();
-                    }
-                    (None, _) => {}
-                }
-                w
+    /// Tracks the shift documents stored with no tracking row (by a server from before tracking).
+    async fn track_untracked(&self) -> Result<(), StorageError> {
+        loop {
+            let untracked = self.storage.untracked_shifts(500).await?;
+            if untracked.is_empty() {
+                return Ok(());
             }
-            (std::collections::hash_map::Entry::Vacant(e), Some((shift, heads))) => e.insert(Watched {
-                meta: TrackedShift {
-                    shift: id,
-                    team: shift.team,
-                    worker: shift.worker,
-                    offset_ms: offset,
-                    first_seen: now,
-                    ended_seen: None,
-                },
-                shift,
-                heads,
-                receipts: stored.unwrap_or_default(),
-            }),
-            (std::collections::hash_map::Entry::Vacant(_), None) => return Ok(None),
-        };
-        for r in &changed.receipts {
-            w.receipts.entry(r.checkin).or_insert_with(|| r.clone());
-        }
-        let mut fresh = Vec::new();
-        for c in &w.shift.checkins {
-            if w.receipts.contains_key(&c.id) {
-                continue;
+            let mut rows = Vec::new();
+            for (id, first) in untracked {
+                let read = self.docs.with_doc(id.uuid(), |d| (d.meta.clone(), shift::read(&d.doc))).await?;
+                let Some((meta, Ok(s))) = read else {
+                    tracing::warn!(shift = %id, "a stored shift document is not readable: it is not watched");
+                    continue;
+                };
+                let arrival =
+                    Arrival { now: first, offset_ms: 0, previous: None, device: None, clocks: &self.docs.clocks };
+                rows.extend(receipts::tracking(
+                    &meta,
+                    ShiftFacts::Whole { shift: &s, header_written: false },
+                    &arrival,
+                ));
             }
-            let r = self.receipt(dev.device.id, offset, id, c, now);
-            w.receipts.insert(c.id, r.clone());
-            fresh.push(r);
+            if rows.is_empty() {
+                return Ok(());
+            }
+            self.storage.track_shifts(rows).await?;
         }
-        // The push stored the row if the shift was new to it, and the end if it wrote it.
-        let pushed_end = changed.tracked
-            && match &changed.shift {
-                Some(ShiftUpdate::Whole(s, _)) => s.ended.is_some(),
-                Some(ShiftUpdate::Added { added, .. }) => matches!(added.ended, Some(Some(_))),
-                None => false,
-            };
-        let mut moved = first && !changed.tracked;
-        if dev.device.member == w.shift.worker && (w.meta.offset_ms - offset).abs() > OFFSET_WRITE_THRESHOLD_MS {
-            w.meta.offset_ms = offset;
-            moved = true;
+    }
+
+    async fn read_team(&self, id: TeamId) -> Result<Option<Team>, StorageError> {
+        match self.docs.with_doc(id.uuid(), |d| team::read(&d.doc)).await? {
+            Some(Ok(t)) => Ok(Some(t)),
+            Some(Err(e)) => {
+                tracing::error!(team = %id, error = %e, "a team document is not readable: the engine keeps the last readable one");
+                Ok(None)
+            }
+            None => Ok(None),
         }
-        if w.shift.ended.is_some() && w.meta.ended_seen.is_none() {
-            w.meta.ended_seen = Some(now);
-            moved |= !pushed_end;
+    }
+
+    /// A team document, as the engine holds it (read once if not yet).
+    async fn team(&self, id: TeamId) -> Result<Option<Team>, StorageError> {
+        if let Some(t) = self.state.lock().await.teams.get(&id) {
+            return Ok(Some(t.clone()));
         }
-        let tracked = (moved || !fresh.is_empty()).then(|| w.meta.clone());
-        Ok(Some((id, tracked.map(|t| (t, fresh)))))
+        let Some(t) = self.read_team(id).await? else { return Ok(None) };
+        self.state.lock().await.teams.entry(id).or_insert_with(|| t.clone());
+        Ok(Some(t))
     }
 
     /// Evaluates every shift whose next deadline or escalation step is due at `now`. Returns how
     /// many shifts were looked at.
-    pub async fn run_due(&self, sync: &SyncService, now: i64) -> Result<usize, StorageError> {
+    pub async fn run_due(&self, now: i64) -> Result<usize, StorageError> {
         let mut st = self.state.lock().await;
         let due: Vec<ShiftId> = st.wake.iter().take_while(|(t, _)| *t <= now).map(|(_, id)| *id).collect();
         for id in &due {
-            self.evaluate(&mut st, sync, *id, now).await?;
+            self.evaluate(&mut st, *id, now).await?;
         }
         Ok(due.len())
     }
 
-    /// Forgets the cached team document (its roster or policy changed).
-    pub async fn forget_team(&self, team: TeamId) {
-        self.state.lock().await.teams.remove(&team);
-    }
-
     /// Re-evaluates every watched shift at `now` (what a start does after loading; benchmarks).
-    pub async fn rescan(&self, sync: &SyncService, now: i64) -> Result<usize, StorageError> {
+    pub async fn rescan(&self, now: i64) -> Result<usize, StorageError> {
         let mut st = self.state.lock().await;
         let ids: Vec<ShiftId> = st.shifts.keys().copied().collect();
         for id in &ids {
-            self.evaluate(&mut st, sync, *id, now).await?;
+            self.evaluate(&mut st, *id, now).await?;
         }
         Ok(ids.len())
     }
@@ -346,72 +526,69 @@ impl AlertEngine {
         self.state.lock().await.shifts.len()
     }
 
-    async fn team(&self, st: &mut State, sync: &SyncService, id: TeamId) -> Result<Option<Team>, StorageError> {
-        if let Some(t) = st.teams.get(&id) {
-            return Ok(Some(t.clone()));
-        }
-        let Some(Ok(t)) = sync.with_doc(id.uuid(), |d| team::read(&d.doc)).await? else { return Ok(None) };
-        st.teams.insert(id, t.clone());
-        Ok(Some(t))
-    }
-
     /// Brings one shift's alerts in line with the rules at `now`.
-    async fn evaluate(&self, st: &mut State, sync: &SyncService, id: ShiftId, now: i64) -> Result<(), StorageError> {
+    async fn evaluate(&self, st: &mut State, id: ShiftId, now: i64) -> Result<(), StorageError> {
         if let Some(t) = st.wake_of.remove(&id) {
             st.wake.remove(&(t, id));
         }
-        let Some(w) = st.shifts.get(&id) else { return Ok(()) };
-        let team_id = w.meta.team;
-        let Some(team) = self.team(st, sync, team_id).await? else { return Ok(()) };
-        let Some(w) = st.shifts.get(&id) else { return Ok(()) };
+        // Taken out while it is evaluated (so the state can change meanwhile), put back unless it
+        // ended with nothing left open.
+        let Some(w) = st.shifts.remove(&id) else { return Ok(()) };
+        match self.evaluate_watched(st, id, &w, now).await {
+            Ok(keep) => {
+                if keep {
+                    st.shifts.insert(id, w);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Storage failed half way: look again shortly (what was stored is kept; the rest
+                // is decided again from it).
+                st.shifts.insert(id, w);
+                let t = now.saturating_add(1000);
+                st.wake.insert((t, id));
+                st.wake_of.insert(id, t);
+                Err(e)
+            }
+        }
+    }
+
+    /// [`AlertEngine::evaluate`] of a shift taken out of the state; whether to keep watching it.
+    async fn evaluate_watched(&self, st: &mut State, id: ShiftId, w: &Watched, now: i64) -> Result<bool, StorageError> {
+        let Some(team) = st.teams.get(&w.shift.team).cloned() else {
+            // Its team document is not readable: look again shortly rather than never.
+            tracing::error!(shift = %id, "the shift's team document is not held: evaluating it later");
+            let t = now.saturating_add(60_000);
+            st.wake.insert((t, id));
+            st.wake_of.insert(id, t);
+            return Ok(true);
+        };
         let policy = &team.policy;
         let tnow = Timestamp(now);
-        let tl = Timeline::of(
-            &w.shift,
-            w.meta.offset_ms,
-            Timestamp(w.meta.first_seen),
-            w.meta.ended_seen.map(Timestamp),
-            |c| w.receipts.get(&c).map(|r| (Timestamp(r.received_at), r.offset_ms)),
-            tnow,
-        );
+        let tl = Timeline::of(&w.shift, &w.receipts, tnow);
         let mut wanted = alerts::wanted(&tl, policy, tnow);
         // Domain keys are unique within a shift; the table's are unique across all shifts.
         for w in &mut wanted {
             w.key = format!("{id}:{}", w.key);
         }
         let audience = Audience::of(&team, &w.shift);
-        let receipts = w.receipts.clone();
+        let times = |c: CheckInId| receipts::checkin_times(&w.shift, &w.receipts, c, tnow);
         let (worker, shift_id, team_of) = (w.shift.worker, w.shift.id, w.shift.team);
         let extensions = tl.extensions;
         let ended = tl.ended_at.is_some();
+        let mut open = st.open.remove(&id).unwrap_or_default();
 
         // Resolve what no longer applies.
-        let open = st.open.remove(&id).unwrap_or_default();
         let mut keep = Vec::new();
-        for mut a in open {
+        for a in open.drain(..) {
             let still = wanted.iter().any(|x| x.key == a.key);
-            let Some(res) =
-                alerts::resolution(a.kind, Timestamp(a.opened_at), a.checkin, a.extensions_then, &tl, still)
-            else {
-                keep.push(a);
-                continue;
-            };
-            let expect = a.state;
-            a.state = AlertState::Resolved;
-            a.resolved_at = Some(now);
-            a.resolution = Some(res);
-            let view = self.view(&team, &a, &receipts);
-            let ev = webhook_event(&a, "resolved", None, &view, now);
-            if self.storage.update_alert(a.clone(), expect, Some(ev)).await? {
-                self.publish(team_of, audience.everyone(), "resolved", None, view);
-            } else if let Some(cur) = self.storage.alert(a.id).await?
-                && cur.state != AlertState::Resolved
-            {
-                // Changed elsewhere meanwhile: keep what is stored.
-                keep.push(cur);
+            match alerts::resolution(a.kind, Timestamp(a.opened_at), a.checkin, a.extensions_then, &tl, still) {
+                None => keep.push(a),
+                Some(res) => keep.extend(self.resolve_with(&team, &audience, a, res, &times, now).await?),
             }
         }
         // Raise what is new.
+        let mut raised = Vec::new();
         for wa in wanted {
             if st.known.contains(&wa.key) || keep.iter().any(|a| a.key == wa.key) {
                 continue;
@@ -441,6 +618,7 @@ impl AlertEngine {
             st.known.insert(wa.key);
             if self.storage.insert_alert(rec.clone(), None).await? {
                 metrics::counter!("kith_alerts_raised_total", "kind" => rec.kind.as_str()).increment(1);
+                raised.push(rec.id);
                 keep.push(rec);
             }
         }
@@ -451,7 +629,7 @@ impl AlertEngine {
             for i in alerts::steps_due(opened, &a.chain, a.steps_fired, tnow) {
                 let notify = a.chain[i].notify;
                 a.steps_fired = i + 1;
-                let view = self.view(&team, a, &receipts);
+                let view = self.view(&team, a, &times);
                 let ev = webhook_event(a, "step", Some((i, notify)), &view, now);
                 let step = FiredStep { index: i, notify, fired_at: now };
                 if self.storage.fire_step(a.id, step, Some(ev)).await? {
@@ -459,21 +637,62 @@ impl AlertEngine {
                     self.publish(team_of, audience.for_step(notify), "step", Some((i, notify)), view);
                 }
             }
-            if let Some(t) = alerts::step_at(opened, &a.chain, a.steps_fired) {
+        }
+        // An alert just raised for a check-in replaced since (it was the latest when it arrived,
+        // the engine looked later): everyone was told above; it is resolved at once.
+        let mut still_open = Vec::with_capacity(keep.len());
+        for a in keep {
+            let res = raised
+                .contains(&a.id)
+                .then(|| alerts::resolution(a.kind, Timestamp(a.opened_at), a.checkin, a.extensions_then, &tl, true))
+                .flatten();
+            match res {
+                Some(res) => still_open.extend(self.resolve_with(&team, &audience, a, res, &times, now).await?),
+                None => still_open.push(a),
+            }
+        }
+        for a in still_open.iter().filter(|a| a.state == AlertState::Open) {
+            if let Some(t) = alerts::step_at(Timestamp(a.opened_at), &a.chain, a.steps_fired) {
                 next = Some(next.map_or(t.0, |n| n.min(t.0)));
             }
         }
-        if !keep.is_empty() {
-            st.open.insert(id, keep);
+        if !still_open.is_empty() {
+            st.open.insert(id, still_open);
         }
         if ended && !st.open.contains_key(&id) {
-            st.shifts.remove(&id);
-        } else if let Some(t) = next {
+            return Ok(false);
+        }
+        if let Some(t) = next {
             st.wake.insert((t, id));
             st.wake_of.insert(id, t);
             self.wake.notify_one();
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Stores an alert's resolution and tells everyone concerned; returns the alert if it is still
+    /// unresolved (someone changed it meanwhile).
+    async fn resolve_with(
+        &self,
+        team: &Team,
+        audience: &Audience,
+        mut a: AlertRecord,
+        res: Resolution,
+        times: &(dyn Fn(CheckInId) -> Option<CheckinTimes> + Sync),
+        now: i64,
+    ) -> Result<Option<AlertRecord>, StorageError> {
+        let expect = a.state;
+        a.state = AlertState::Resolved;
+        a.resolved_at = Some(now);
+        a.resolution = Some(res);
+        let view = self.view(team, &a, times);
+        let ev = webhook_event(&a, "resolved", None, &view, now);
+        if self.storage.update_alert(a.clone(), expect, Some(ev)).await? {
+            self.publish(a.team, audience.everyone(), "resolved", None, view);
+            return Ok(None);
+        }
+        // Changed elsewhere meanwhile: keep what is stored.
+        Ok(self.storage.alert(a.id).await?.filter(|cur| cur.state != AlertState::Resolved))
     }
 
     fn publish(
@@ -493,16 +712,17 @@ impl AlertEngine {
         self.live.publish(LiveEvent::Alert { team, members, event: Box::new(event) });
     }
 
-    /// An alert as shown to people, with names from the team document.
-    fn view(&self, team: &Team, a: &AlertRecord, receipts: &HashMap<CheckInId, CheckinReceipt>) -> AlertView {
+    /// An alert as shown to people, with names from the team document and the three times of
+    /// the check-in that resolved it.
+    fn view(
+        &self,
+        team: &Team,
+        a: &AlertRecord,
+        times: &(dyn Fn(CheckInId) -> Option<CheckinTimes> + Sync),
+    ) -> AlertView {
         let name = |m: MemberId| team.member(m).map(|x| x.name.clone()).unwrap_or_else(|| "someone".into());
         let resolving = match a.resolution {
-            Some(Resolution::CheckIn { checkin, .. }) => receipts.get(&checkin).map(|r| CheckinTimes {
-                checkin: checkin.uuid(),
-                device_time: r.device_time,
-                received_at: r.received_at,
-                effective_at: r.effective_at,
-            }),
+            Some(Resolution::CheckIn { checkin, .. }) => times(checkin),
             _ => None,
         };
         let next_step_at = (a.state == AlertState::Open)
@@ -531,44 +751,50 @@ impl AlertEngine {
             resolving_checkin: resolving,
             late_checkin: matches!(a.resolution, Some(Resolution::CheckIn { prevented: true, .. })),
             note: a.note.clone(),
+            worker_phone: team.member(a.worker).and_then(|m| m.phone.clone()),
+            said: None,
+            history: Vec::new(),
         }
     }
 
+    /// A shift as written and its receipts: the engine's copy if it watches it, else read.
+    async fn shift_info(&self, id: ShiftId) -> Result<Option<(Shift, ShiftReceipts)>, StorageError> {
+        if let Some(w) = self.state.lock().await.shifts.get(&id) {
+            return Ok(Some((w.shift.clone(), w.receipts.clone())));
+        }
+        let Some(Ok(s)) = self.docs.with_doc(id.uuid(), |d| shift::read(&d.doc)).await? else { return Ok(None) };
+        let stored = self.storage.shift_receipts(vec![id]).await?;
+        let receipts = stored.first().map(receipts::to_domain).unwrap_or_default();
+        Ok(Some((s, receipts)))
+    }
+
     /// Alerts a device may see, newest first (unresolved only unless `all`).
-    pub async fn list(&self, sync: &SyncService, dev: &DeviceAuth, all: bool) -> Result<Vec<AlertView>, StorageError> {
+    pub async fn list(&self, dev: &DeviceAuth, all: bool) -> Result<Vec<AlertView>, AlertError> {
         let team_id = dev.device.team;
         let records = self.storage.alerts(Some(team_id), !all, 500).await?;
-        let mut st = self.state.lock().await;
-        let Some(team) = self.team(&mut st, sync, team_id).await? else { return Ok(vec![]) };
+        let Some(team) = self.team(team_id).await? else { return Err(unreadable_team(team_id)) };
+        let now = Timestamp(self.clock.now_ms());
+        let mut shifts: HashMap<ShiftId, Option<(Shift, ShiftReceipts)>> = HashMap::new();
         let mut out = Vec::new();
         for a in records {
-            let (receipts, buddies) = match st.shifts.get(&a.shift) {
-                Some(w) => (w.receipts.clone(), Audience::of(&team, &w.shift).buddies),
-                None => {
-                    (self.storage.checkin_receipts(a.shift).await?.into_iter().map(|r| (r.checkin, r)).collect(), {
-                        match sync.with_doc(a.shift.uuid(), |d| shift::read(&d.doc)).await? {
-                            Some(Ok(s)) => Audience::of(&team, &s).buddies,
-                            _ => vec![],
-                        }
-                    })
-                }
-            };
+            if let std::collections::hash_map::Entry::Vacant(e) = shifts.entry(a.shift) {
+                e.insert(self.shift_info(a.shift).await?);
+            }
+            let info = shifts.get(&a.shift).and_then(Option::as_ref);
+            let buddies = info.map(|(s, _)| Audience::of(&team, s).buddies).unwrap_or_default();
             if may_see(dev, &a, &buddies) {
-                out.push(self.view(&team, &a, &receipts));
+                let times = |c: CheckInId| info.and_then(|(s, r)| receipts::checkin_times(s, r, c, now));
+                out.push(self.view(&team, &a, &times));
             }
         }
         Ok(out)
     }
 
     /// `who` takes the alert: everyone sees who owns it, and its chain stops.
-    pub async fn claim(
-        &self,
-        sync: &SyncService,
-        dev: &DeviceAuth,
-        id: Uuid,
-        now: i64,
-    ) -> Result<AlertView, AlertError> {
-        let (team, a, receipts, audience) = self.for_action(sync, dev, id).await?;
+    pub async fn claim(&self, dev: &DeviceAuth, id: Uuid, now: i64) -> Result<AlertView, AlertError> {
+        let (team, a, shift, receipts, audience) = self.for_action(dev, id).await?;
+        let now_t = Timestamp(now);
+        let times = |c: CheckInId| receipts::checkin_times(&shift, &receipts, c, now_t);
         let me = dev.device.member;
         if a.worker == me {
             return Err(AlertError::Forbidden(
@@ -582,7 +808,7 @@ impl AlertEngine {
         }
         match a.state {
             AlertState::Resolved => return Err(AlertError::Conflict("This alert is already resolved.".into())),
-            AlertState::Claimed if a.claimed_by == Some(me) => return Ok(self.view(&team, &a, &receipts)),
+            AlertState::Claimed if a.claimed_by == Some(me) => return Ok(self.view(&team, &a, &times)),
             AlertState::Claimed => {
                 let who = a.claimed_by.and_then(|m| team.member(m)).map_or("someone", |m| m.name.as_str());
                 return Err(AlertError::Conflict(format!("{who} has already claimed this alert: talk to them.")));
@@ -593,11 +819,12 @@ impl AlertEngine {
         rec.state = AlertState::Claimed;
         rec.claimed_by = Some(me);
         rec.claimed_at = Some(now);
-        let view = self.view(&team, &rec, &receipts);
+        let view = self.view(&team, &rec, &times);
         let ev = webhook_event(&rec, "claimed", None, &view, now);
         // Under the engine's lock, so no step of this alert fires while it is being claimed.
+        let log = AlertLogEntry { at: now, action: "claimed".into(), by: me, target: None, note: None };
         let mut st = self.state.lock().await;
-        if !self.storage.update_alert(rec.clone(), AlertState::Open, Some(ev)).await? {
+        if !self.storage.update_alert_logged(rec.clone(), AlertState::Open, None, Some(ev), log).await? {
             return Err(AlertError::Conflict("The alert changed meanwhile: list alerts again and retry.".into()));
         }
         replace_open(&mut st, rec);
@@ -606,16 +833,83 @@ impl AlertEngine {
         Ok(view)
     }
 
+    /// A lead takes over an alert someone else claimed (or claims an open one): they own it from
+    /// now on, everyone concerned sees it, and it is in the alert's history.
+    pub async fn take_over(&self, dev: &DeviceAuth, id: Uuid, now: i64) -> Result<AlertView, AlertError> {
+        if !dev.role.is_lead() {
+            return Err(AlertError::Forbidden(
+                "Only a lead can take over an alert: ask the person who owns it, or a lead.".into(),
+            ));
+        }
+        self.give(dev, id, dev.device.member, now).await
+    }
+
+    /// A lead gives an alert to a lead or a buddy of the worker, who owns it from now on.
+    pub async fn assign(&self, dev: &DeviceAuth, id: Uuid, to: MemberId, now: i64) -> Result<AlertView, AlertError> {
+        if !dev.role.is_lead() {
+            return Err(AlertError::Forbidden("Only a lead can give an alert to someone else.".into()));
+        }
+        self.give(dev, id, to, now).await
+    }
+
+    /// Makes `to` the owner of alert `id`, on behalf of the lead `dev`.
+    async fn give(&self, dev: &DeviceAuth, id: Uuid, to: MemberId, now: i64) -> Result<AlertView, AlertError> {
+        let (team, a, shift, receipts, audience) = self.for_action(dev, id).await?;
+        let now_t = Timestamp(now);
+        let times = |c: CheckInId| receipts::checkin_times(&shift, &receipts, c, now_t);
+        let me = dev.device.member;
+        let Some(owner) = team.member(to) else {
+            return Err(AlertError::Invalid(
+                "There is no such member in your team: pick a lead or one of the worker's buddies.".into(),
+            ));
+        };
+        if to == a.worker {
+            return Err(AlertError::Invalid(format!(
+                "{} is the person this alert is about: give it to a lead or one of their buddies.",
+                owner.name
+            )));
+        }
+        if !owner.role.is_lead() && !audience.buddies.contains(&to) {
+            return Err(AlertError::Invalid(format!(
+                "{} is neither a lead nor one of {}'s buddies, so they would not be told about it: pick someone who is.",
+                owner.name,
+                team.member(a.worker).map_or("the worker", |w| w.name.as_str())
+            )));
+        }
+        if a.state == AlertState::Resolved {
+            return Err(AlertError::Conflict("This alert is already resolved.".into()));
+        }
+        if a.claimed_by == Some(to) {
+            return Ok(self.view(&team, &a, &times));
+        }
+        let (action, target) = if to == me { ("taken_over", a.claimed_by) } else { ("assigned", Some(to)) };
+        let action = if to == me && a.claimed_by.is_none() { "claimed" } else { action };
+        let mut rec = a.clone();
+        rec.state = AlertState::Claimed;
+        rec.claimed_by = Some(to);
+        rec.claimed_at = Some(now);
+        let view = self.view(&team, &rec, &times);
+        let ev = webhook_event(&rec, action, None, &view, now);
+        let log = AlertLogEntry { at: now, action: action.into(), by: me, target, note: None };
+        let mut st = self.state.lock().await;
+        if !self.storage.update_alert_logged(rec.clone(), a.state, a.claimed_by, Some(ev), log).await? {
+            return Err(AlertError::Conflict("The alert changed meanwhile: list alerts again and retry.".into()));
+        }
+        replace_open(&mut st, rec);
+        drop(st);
+        let mut told = audience.everyone();
+        if !told.contains(&to) {
+            told.push(to);
+        }
+        self.publish(team.id, told, action, None, view.clone());
+        Ok(view)
+    }
+
     /// The person who claimed the alert resolves it, with a note.
-    pub async fn resolve(
-        &self,
-        sync: &SyncService,
-        dev: &DeviceAuth,
-        id: Uuid,
-        note: &str,
-        now: i64,
-    ) -> Result<AlertView, AlertError> {
-        let (team, a, receipts, audience) = self.for_action(sync, dev, id).await?;
+    pub async fn resolve(&self, dev: &DeviceAuth, id: Uuid, note: &str, now: i64) -> Result<AlertView, AlertError> {
+        let (team, a, shift, receipts, audience) = self.for_action(dev, id).await?;
+        let now_t = Timestamp(now);
+        let times = |c: CheckInId| receipts::checkin_times(&shift, &receipts, c, now_t);
         let me = dev.device.member;
         match a.state {
             AlertState::Resolved => return Err(AlertError::Conflict("This alert is already resolved.".into())),
@@ -635,10 +929,11 @@ impl AlertEngine {
         rec.resolution = Some(Resolution::Claimer);
         rec.resolved_by = Some(me);
         rec.note = Some(note.to_string());
-        let view = self.view(&team, &rec, &receipts);
+        let view = self.view(&team, &rec, &times);
         let ev = webhook_event(&rec, "resolved", None, &view, now);
+        let log = AlertLogEntry { at: now, action: "resolved".into(), by: me, target: None, note: Some(note.into()) };
         let mut st = self.state.lock().await;
-        if !self.storage.update_alert(rec.clone(), AlertState::Claimed, Some(ev)).await? {
+        if !self.storage.update_alert_logged(rec.clone(), AlertState::Claimed, Some(me), Some(ev), log).await? {
             return Err(AlertError::Conflict("The alert changed meanwhile: list alerts again and retry.".into()));
         }
         replace_open(&mut st, rec);
@@ -649,33 +944,71 @@ impl AlertEngine {
 
     async fn for_action(
         &self,
-        sync: &SyncService,
         dev: &DeviceAuth,
         id: Uuid,
-    ) -> Result<(Team, AlertRecord, HashMap<CheckInId, CheckinReceipt>, Audience), AlertError> {
+    ) -> Result<(Team, AlertRecord, Shift, ShiftReceipts, Audience), AlertError> {
         let a = self.storage.alert(id).await?.filter(|a| a.team == dev.device.team).ok_or(AlertError::NotFound)?;
-        let mut st = self.state.lock().await;
-        let team = self.team(&mut st, sync, a.team).await?.ok_or(AlertError::NotFound)?;
-        drop(st);
-        let shift = match sync.with_doc(a.shift.uuid(), |d| shift::read(&d.doc)).await? {
-            Some(Ok(s)) => s,
-            _ => return Err(AlertError::NotFound),
-        };
+        let team = self.team(a.team).await?.ok_or_else(|| unreadable_team(a.team))?;
+        let (shift, receipts) = self.shift_info(a.shift).await?.ok_or_else(|| {
+            AlertError::Internal(format!("the shift {} of alert {} is missing or not readable", a.shift, a.id))
+        })?;
         let audience = Audience::of(&team, &shift);
         if !may_see(dev, &a, &audience.buddies) {
             return Err(AlertError::NotFound);
         }
-        let receipts = self.storage.checkin_receipts(a.shift).await?.into_iter().map(|r| (r.checkin, r)).collect();
-        Ok((team, a, receipts, audience))
+        Ok((team, a, shift, receipts, audience))
     }
 }
 
-/// A shift as stored now, with the heads of the document it was read from.
-async fn read_shift(sync: &SyncService, id: ShiftId) -> Result<Option<(Shift, Vec<ChangeHash>)>, StorageError> {
-    Ok(match sync.with_doc(id.uuid(), |d| (shift::read(&d.doc), d.doc.get_heads())).await? {
-        Some((Ok(s), heads)) => Some((s, heads)),
-        _ => None,
-    })
+fn unreadable_team(team: TeamId) -> AlertError {
+    AlertError::Internal(format!("the team document of {team} is missing or not readable"))
+}
+
+/// Whether `notes`, in order, bring the copy `w` (None: not held) up to date.
+fn notes_apply(w: Option<&Watched>, notes: &[Committed]) -> bool {
+    let mut heads = w.map(|w| w.heads.clone());
+    for n in notes {
+        match (&n.note.update, &heads) {
+            // A whole shift: a document new to the server, or one the engine holds.
+            (ShiftUpdate::Whole(_), None) if !n.note.before.is_empty() => return false,
+            (ShiftUpdate::Whole(_), _) => {}
+            (ShiftUpdate::Added(_), Some(h)) if *h == n.note.before => {}
+            (ShiftUpdate::Added(_), _) => return false,
+        }
+        heads = Some(n.note.after.clone());
+    }
+    true
+}
+
+/// Brings the engine's copy of a shift up to date with one note (checked by [`notes_apply`]).
+fn apply_note(st: &mut State, id: ShiftId, c: Committed) {
+    let Committed { note, tracking, .. } = c;
+    match (note.update, st.shifts.get_mut(&id)) {
+        (ShiftUpdate::Whole(s), Some(w)) => {
+            w.shift = s;
+            w.heads = note.after;
+            if let Some(t) = &tracking {
+                receipts::apply_tracking(&mut w.receipts, t);
+            }
+        }
+        (ShiftUpdate::Whole(s), None) => {
+            let mut r = ShiftReceipts::default();
+            if let Some(t) = &tracking {
+                r.header = alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
+                receipts::apply_tracking(&mut r, t);
+            }
+            st.shifts.insert(id, Watched { shift: s, heads: note.after, receipts: r });
+        }
+        (ShiftUpdate::Added(a), Some(w)) if w.heads == note.before => {
+            a.apply_to(&mut w.shift);
+            w.heads = note.after;
+            if let Some(t) = &tracking {
+                receipts::apply_tracking(&mut w.receipts, t);
+            }
+        }
+        // Ended and dropped by a run of the ticker meanwhile: nothing left to decide about it.
+        (ShiftUpdate::Added(_), _) => tracing::debug!(shift = %id, "a note for a shift no longer watched"),
+    }
 }
 
 fn replace_open(st: &mut State, rec: AlertRecord) {
@@ -694,14 +1027,14 @@ fn may_see(dev: &DeviceAuth, a: &AlertRecord, buddies: &[MemberId]) -> bool {
 
 /// Who an alert concerns.
 #[derive(Debug, Clone)]
-struct Audience {
+pub(crate) struct Audience {
     worker: MemberId,
-    buddies: Vec<MemberId>,
+    pub(crate) buddies: Vec<MemberId>,
     leads: Vec<MemberId>,
 }
 
 impl Audience {
-    fn of(team: &Team, shift: &Shift) -> Audience {
+    pub(crate) fn of(team: &Team, shift: &Shift) -> Audience {
         let mut buddies: Vec<MemberId> = shift.buddies.clone();
         if let Some(m) = team.member(shift.worker) {
             buddies.extend(m.buddies.iter().copied());
@@ -713,7 +1046,7 @@ impl Audience {
         Audience { worker: shift.worker, buddies, leads }
     }
 
-    fn for_step(&self, n: Notify) -> Vec<MemberId> {
+    pub(crate) fn for_step(&self, n: Notify) -> Vec<MemberId> {
         match n {
             Notify::Worker => vec![self.worker],
             Notify::Buddies => self.buddies.clone(),
@@ -739,9 +1072,13 @@ fn webhook_event(
     view: &AlertView,
     now: i64,
 ) -> WebhookEvent {
-    let key = match step {
-        Some((i, _)) => format!("alert:{}:step:{i}", a.id),
-        None => format!("alert:{}:{action}", a.id),
+    let key = match (step, a.claimed_by) {
+        (Some((i, _)), _) => format!("alert:{}:step:{i}", a.id),
+        // An alert may change hands more than once: each change of owner is its own event.
+        (None, Some(owner)) if matches!(action, "taken_over" | "assigned") => {
+            format!("alert:{}:{action}:{now}:{owner}", a.id)
+        }
+        (None, _) => format!("alert:{}:{action}", a.id),
     };
     let body = serde_json::json!({
         "id": key,

@@ -27,6 +27,10 @@ pub struct Config {
     /// an empty path: no dashboard. See [`Config::ui_dir`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ui_dir: Option<PathBuf>,
+    /// Reverse proxies in front of this server (e.g. `["127.0.0.1", "::1"]` for Caddy or nginx
+    /// on the same host, docs/security.md): a request from one of them is from the client it names
+    /// last in `X-Forwarded-For`, for the join rate limit. Empty (the default): the peer address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub limits: Limits,
     pub join_rate: JoinRate,
     pub cache: CacheConfig,
@@ -63,6 +67,14 @@ pub struct AlertsConfig {
     pub webhook_max_backoff_s: u64,
     /// How long one webhook request may take (s).
     pub webhook_timeout_s: u64,
+    /// How long a sync answer waits at most for the deadline engine to take in what it stored (ms),
+    /// so an emergency's alert is raised before the device hears "accepted". The engine takes it
+    /// in anyway; this only bounds the wait.
+    pub sync_wait_ms: u64,
+    /// Let webhooks reach loopback, private, link-local and other special-use addresses (e.g. a
+    /// receiver on the same host or the office network). Off: a lead cannot point the server at
+    /// what only the server can reach.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for AlertsConfig {
@@ -73,6 +85,8 @@ impl Default for AlertsConfig {
             webhook_min_backoff_s: 5,
             webhook_max_backoff_s: 3600,
             webhook_timeout_s: 10,
+            sync_wait_ms: 2000,
+            webhook_allow_private: false,
         }
     }
 }
@@ -89,6 +103,11 @@ pub struct Limits {
     pub max_changes_per_doc: usize,
     /// Most bytes of changes for one document in one sync request.
     pub max_doc_bytes: usize,
+    /// Largest stored shift document (its snapshot plus later changes, bytes): every teammate
+    /// downloads it and keeps it, so a push that would make it larger is refused (`too_large`).
+    pub max_shift_doc_bytes: usize,
+    /// Largest stored team document (bytes), likewise.
+    pub max_team_doc_bytes: usize,
     /// The feed stops after this many bytes of document data (and says `more`).
     pub feed_budget_bytes: usize,
     /// The feed stops after this many documents (and says `more`).
@@ -97,6 +116,21 @@ pub struct Limits {
     pub request_timeout_s: u64,
     /// Seconds between SSE keep-alive comments.
     pub live_keepalive_s: u64,
+    /// Once the first byte of a request has arrived, its headers must be complete within this
+    /// many seconds, or the connection is closed (slow clients hold a file descriptor each).
+    pub header_read_timeout_s: u64,
+    /// A connection with no request in flight that receives nothing for this many seconds is
+    /// closed. Longer than clients' pool idle time (reqwest: 90 s), so clients close first. The
+    /// live channel's stream is a request in flight: never cut.
+    pub idle_timeout_s: u64,
+    /// Most connections open at once; one more is answered 503 `server_busy` with Retry-After.
+    /// Lowered at start to what the open-file limit allows (which is raised to its hard limit).
+    pub max_connections: usize,
+    /// `/healthz` fails (503) when the data directory has less free space than this (bytes).
+    pub min_free_disk_bytes: u64,
+    /// `/healthz` commits a small write to storage at most this often (ms); answers in between
+    /// reuse the last outcome.
+    pub health_probe_interval_ms: u64,
 }
 
 /// Rate limit on invite redemption (`POST /v1/join`), per client IP address.
@@ -127,6 +161,7 @@ impl Default for Config {
             public_url: None,
             log: "info".into(),
             ui_dir: None,
+            trusted_proxies: Vec::new(),
             limits: Limits::default(),
             join_rate: JoinRate::default(),
             cache: CacheConfig::default(),
@@ -143,11 +178,41 @@ impl Default for Limits {
             max_docs_per_request: 500,
             max_changes_per_doc: 2000,
             max_doc_bytes: 4 * 1024 * 1024,
+            max_shift_doc_bytes: 4 * 1024 * 1024,
+            max_team_doc_bytes: 4 * 1024 * 1024,
             feed_budget_bytes: 4 * 1024 * 1024,
             feed_max_docs: 1000,
             request_timeout_s: 30,
             live_keepalive_s: 15,
+            header_read_timeout_s: 10,
+            idle_timeout_s: 120,
+            max_connections: 20_000,
+            min_free_disk_bytes: 64 * 1024 * 1024,
+            health_probe_interval_ms: 5000,
         }
+    }
+}
+
+impl Limits {
+    /// Whether a document of `kind` stored at `size` bytes may take `adding` more: the message
+    /// says what to do when it may not.
+    pub fn check_doc_size(&self, kind: kith_proto::Kind, size: usize, adding: usize) -> Result<(), String> {
+        let (max, what, next) = match kind {
+            kith_proto::Kind::Shift => {
+                (self.max_shift_doc_bytes, "shift", "end this shift and start a new one to carry on checking in")
+            }
+            kith_proto::Kind::Team => {
+                (self.max_team_doc_bytes, "team", "ask the server's operator to raise limits.max_team_doc_bytes")
+            }
+        };
+        let total = size.saturating_add(adding);
+        if total > max {
+            return Err(format!(
+                "this {what} document would grow to {total} bytes, over the server's limit of {max} bytes for a \
+                 {what} document (every teammate downloads it whole): {next}"
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,9 @@
 //! Errors: [`ServerError`] inside the library, [`ApiErr`] on the wire (every non-2xx answer is a
 //! JSON [`kith_proto::ApiError`] with a stable code and a message saying what to do).
+//!
+//! The status says whose fault it is: 4xx for what the caller sent or may not do, 5xx for the
+//! server's own faults (its storage, its stored documents, its own answers), never the other way
+//! round, so a client knows whether retrying can help and an operator what to look at.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -18,10 +22,14 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Domain(#[from] kith_domain::DomainError),
+    /// The caller's request is not acceptable (4xx).
     #[error("{0}")]
     Invalid(String),
     #[error("the document could not be written: {0}")]
     Automerge(String),
+    /// A fault of the server's own: a stored document it cannot read, an answer it cannot encode (5xx).
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// An error answer: HTTP status plus the JSON body.
@@ -32,14 +40,33 @@ pub struct ApiErr {
 }
 
 pub const REVOKED_MESSAGE: &str = "This device's access was revoked. Ask a lead for a new invite and run `kith join`.";
+/// A request with no bearer token at all.
+pub const NO_TOKEN_MESSAGE: &str = "This request carries no device token: send `Authorization: Bearer <token>`. A device \
+     gets its token by joining its team with an invite (`kith join`).";
+/// A token this server has no record of (never issued here, or its data was replaced). Says
+/// nothing about any other token: tokens are 256-bit random, so telling this apart from a revoked
+/// one gives nobody a way to find a valid one.
+pub const UNKNOWN_TOKEN_MESSAGE: &str = "This server does not know this device's token: the device joined another \
+     server, or this server's data was replaced. Ask a lead for a new invite and run `kith join`.";
 
 impl ApiErr {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>, retryable: bool) -> ApiErr {
         ApiErr { status, body: ApiError { code: code.into(), message: message.into(), retryable } }
     }
 
+    /// A revoked device.
     pub fn unauthorized() -> ApiErr {
         ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", REVOKED_MESSAGE, false)
+    }
+
+    /// A request without a bearer token.
+    pub fn no_token() -> ApiErr {
+        ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", NO_TOKEN_MESSAGE, false)
+    }
+
+    /// A bearer token this server does not know.
+    pub fn unknown_token() -> ApiErr {
+        ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", UNKNOWN_TOKEN_MESSAGE, false)
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> ApiErr {
@@ -59,7 +86,7 @@ impl ApiErr {
     pub fn for_status(status: StatusCode) -> ApiErr {
         let (code, msg, retry) = match status.as_u16() {
             400 => ("bad_request", "The request could not be read: check the body and try again.", false),
-            401 => ("unauthorized", REVOKED_MESSAGE, false),
+            401 => ("unauthorized", "This request is not authenticated: join with an invite (`kith join`).", false),
             404 => ("not_found", "There is no such endpoint: check the server address and update Kith.", false),
             405 => ("method_not_allowed", "This endpoint does not take that method: update Kith.", false),
             408 => ("timeout", "The request took too long: check the connection and try again.", true),
@@ -105,10 +132,42 @@ impl From<ServerError> for ApiErr {
             ServerError::Storage(s) => s.into(),
             ServerError::Invalid(m) => ApiErr::bad_request("invalid", m),
             ServerError::Domain(d) => ApiErr::bad_request("invalid", d.to_string()),
-            other => {
+            other @ (ServerError::Config(_)
+            | ServerError::Io(_)
+            | ServerError::Automerge(_)
+            | ServerError::Internal(_)) => {
                 tracing::error!(error = %other, "internal error");
                 ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR)
             }
         }
+    }
+}
+
+impl From<crate::sync::SyncError> for ApiErr {
+    fn from(e: crate::sync::SyncError) -> Self {
+        match e {
+            crate::sync::SyncError::ClientTime(_) => ApiErr::bad_request("bad_client_time", e.to_string()),
+            crate::sync::SyncError::Storage(s) => s.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_own_faults_are_5xx_and_the_callers_mistakes_4xx() {
+        let status = |e: ServerError| ApiErr::from(e).status.as_u16();
+        assert_eq!(status(ServerError::Internal("the answer could not be encoded".into())), 500);
+        assert_eq!(status(ServerError::Automerge("x".into())), 500);
+        assert_eq!(status(ServerError::Io(std::io::Error::other("disk"))), 500);
+        assert_eq!(status(ServerError::Storage(StorageError::Db("locked".into()))), 503);
+        assert_eq!(status(ServerError::Storage(StorageError::Corrupt("bad row".into()))), 503);
+        assert_eq!(status(ServerError::Storage(StorageError::Revoked)), 401);
+        assert_eq!(status(ServerError::Invalid("give the team a name".into())), 400);
+        let e = ApiErr::from(ServerError::Internal("x".into()));
+        assert!(e.body.retryable, "a fault of ours may pass: retrying can help");
+        assert_eq!(ApiErr::from(crate::sync::SyncError::ClientTime(-1)).status.as_u16(), 400);
     }
 }

@@ -2,7 +2,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -19,7 +18,7 @@ use axum::{Json, Router};
 use futures_util::StreamExt as _;
 use kith_domain::doc::team;
 use kith_domain::rules;
-use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp};
+use kith_domain::{DeviceId, Member, MemberId, Role, Timestamp, limits};
 use kith_proto::{JoinRequest, JoinResponse, OLDEST_PROTOCOL_VERSION, PROTOCOL_VERSION, SyncRequest};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::{Deserialize, Serialize};
@@ -40,11 +39,11 @@ use crate::alerts::{AlertEngine, AlertError, AlertEvent, AlertView, CheckinTimes
 use crate::auth;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::docs::DocCache;
+use crate::docs::DocService;
 use crate::error::{ApiErr, ServerError};
 use crate::live::{ChangedEvent, LiveEvent, LiveHub, PresenceEvent, visible};
 use crate::storage::{DeviceAuth, NewDevice, Redeem, Storage};
-use crate::sync::SyncService;
+use crate::sync::{SyncError, SyncService};
 use crate::views;
 use crate::webhooks::Webhooks;
 
@@ -52,7 +51,11 @@ use crate::webhooks::Webhooks;
 #[derive(Debug)]
 pub struct App {
     pub config: Config,
+    /// The documents: cache, loading, the server's own edits.
+    pub docs: Arc<DocService>,
     pub sync: SyncService,
+    /// The live channel: pokes (following the stored changes), presence, alerts, kudos.
+    pub live: Arc<LiveHub>,
     pub metrics: PrometheusHandle,
     /// Every deadline is decided on this clock.
     pub clock: Arc<dyn Clock>,
@@ -62,6 +65,10 @@ pub struct App {
     pub ui_dir: Option<std::path::PathBuf>,
     /// Kudos sent per member, for the rate limit.
     pub kudos_limiter: crate::views::RateLimiter,
+    /// Whether storage works, for `/healthz`.
+    pub storage_status: crate::status::StorageStatus,
+    /// When each device last reached the server (the console's list of devices).
+    pub seen: crate::console::Seen,
 }
 
 impl App {
@@ -82,39 +89,69 @@ impl App {
         let docs = storage.count_docs().await?;
         let metrics = metrics_handle();
         metrics::gauge!("kith_documents").set(docs as f64);
+        let clocks = crate::receipts::DeviceClocks::load(storage.device_offsets().await?);
+        let docs =
+            Arc::new(DocService::new(storage.clone(), config.cache.clone(), config.limits.clone(), actor, clocks));
         let live = Arc::new(LiveHub::new());
-        let alerts = Arc::new(AlertEngine::new(storage.clone(), live.clone()));
+        let alerts = Arc::new(AlertEngine::new(storage.clone(), docs.clone(), live.clone(), clock.clone()));
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
+        let sync =
+            SyncService { storage: storage.clone(), docs: docs.clone(), limits: config.limits.clone(), receipt_key };
+        let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
         let app = Arc::new(App {
             ui_dir,
             kudos_limiter,
-            sync: SyncService {
-                storage,
-                cache: DocCache::new(config.cache.max_docs),
-                live,
-                limits: config.limits.clone(),
-                cache_config: config.cache.clone(),
-                server_actor: actor,
-                receipt_key,
-                alerts: std::sync::OnceLock::new(),
-            },
+            storage_status,
+            seen: crate::console::Seen::default(),
+            docs,
+            sync,
+            live: live.clone(),
             config,
             metrics,
             clock,
             alerts: alerts.clone(),
             webhooks,
         });
-        let _ = app.sync.alerts.set(alerts.clone());
-        alerts.load(&app.sync, app.clock.now_ms()).await?;
+        alerts.load(app.clock.now_ms()).await?;
+        // From here on the deadline engine and the live channel follow what is stored.
+        alerts.follow(live.shutdown_signal());
+        live.follow(storage);
         Ok(app)
+    }
+
+    /// One sync exchange as the HTTP handler runs it: the sync, then (briefly, at most
+    /// `alerts.sync_wait_ms`) waiting for the deadline engine to take in what it stored, so an
+    /// emergency's alert is raised before the device hears "accepted". The engine takes it in
+    /// whether or not this future is then polled to the end.
+    pub async fn sync_exchange(
+        &self,
+        dev: &DeviceAuth,
+        req: kith_proto::SyncRequest,
+    ) -> Result<kith_proto::SyncResponse, SyncError> {
+        let synced = self.sync.sync(dev, req, self.clock.now_ms()).await?;
+        if let Some(seq) = synced.stored_upto {
+            let wait = Duration::from_millis(self.config.alerts.sync_wait_ms);
+            if tokio::time::timeout(wait, self.alerts.caught_up(seq)).await.is_err() {
+                tracing::warn!(seq, "answering a sync before the deadline engine took it in (it still will)");
+            }
+        }
+        Ok(synced.response)
+    }
+
+    /// Waits until every write queued so far is committed and the deadline engine has taken in
+    /// everything stored (tests and benchmarks; a running server does this by itself).
+    pub async fn settled(&self) {
+        if let Err(e) = self.alerts.settle().await {
+            tracing::error!(error = %e, "could not settle the deadline engine");
+        }
     }
 
     /// Evaluates every deadline and escalation step due at `now` (the ticker calls this on the
     /// system clock; tests call it on a manual clock).
     pub async fn run_due(&self, now: i64) -> Result<usize, ServerError> {
-        Ok(self.alerts.run_due(&self.sync, now).await?)
+        Ok(self.alerts.run_due(now).await?)
     }
 
     /// Attempts every webhook delivery due at `now`; returns how many were delivered.
@@ -123,7 +160,7 @@ impl App {
     }
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
-        &self.sync.storage
+        &self.docs.storage
     }
 }
 
@@ -154,17 +191,16 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let hub = app.sync.live.clone();
+    let hub = app.live.clone();
     if app.config.alerts.background {
         spawn_background(app.clone());
     }
-    let service = router(app.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            hub.shutdown();
-        })
-        .await;
+    let max_connections = crate::conn::raise_file_limit(app.config.limits.max_connections);
+    let result = crate::conn::serve(listener, router(app.clone()), &app.config.limits, max_connections, async move {
+        shutdown.await;
+        hub.shutdown();
+    })
+    .await;
     app.storage().close().await;
     result.map_err(ServerError::Io)
 }
@@ -175,7 +211,7 @@ pub async fn run(
 fn spawn_background(app: Arc<App>) {
     let tick = Duration::from_millis(app.config.alerts.tick_ms.max(10));
     let a = app.clone();
-    let mut stop = app.sync.live.shutdown_signal();
+    let mut stop = app.live.shutdown_signal();
     tokio::spawn(async move {
         loop {
             let now = a.clock.now_ms();
@@ -183,7 +219,9 @@ fn spawn_background(app: Arc<App>) {
                 tracing::error!(error = %e, "deadline scan failed; retrying");
             }
             let wait = match a.alerts.next_wake().await {
-                Some(t) => Duration::from_millis(u64::try_from(t - a.clock.now_ms()).unwrap_or(0)).min(tick),
+                Some(t) => {
+                    Duration::from_millis(u64::try_from(t.saturating_sub(a.clock.now_ms())).unwrap_or(0)).min(tick)
+                }
                 None => tick,
             };
             tokio::select! {
@@ -193,7 +231,7 @@ fn spawn_background(app: Arc<App>) {
             }
         }
     });
-    let mut stop = app.sync.live.shutdown_signal();
+    let mut stop = app.live.shutdown_signal();
     tokio::spawn(async move {
         loop {
             let now = app.clock.now_ms();
@@ -201,7 +239,9 @@ fn spawn_background(app: Arc<App>) {
                 tracing::error!(error = %e, "webhook delivery failed; retrying");
             }
             let wait = match app.storage().next_delivery_at().await {
-                Ok(Some(t)) => Duration::from_millis(u64::try_from(t - app.clock.now_ms()).unwrap_or(0)).min(tick),
+                Ok(Some(t)) => {
+                    Duration::from_millis(u64::try_from(t.saturating_sub(app.clock.now_ms())).unwrap_or(0)).min(tick)
+                }
                 _ => tick,
             };
             tokio::select! {
@@ -218,13 +258,17 @@ pub fn router(app: Arc<App>) -> Router {
     let limits = &app.config.limits;
     let rate = &app.config.join_rate;
     let governor = GovernorConfigBuilder::default()
+        .key_extractor(ClientIp { trusted_proxies: Arc::new(app.config.trusted_proxies.clone()) })
         .per_millisecond(rate.replenish_ms.max(1))
         .burst_size(rate.burst.max(1))
         .finish()
         .map(|conf| {
             GovernorLayer::new(Arc::new(conf)).error_handler(|e| match e {
-                tower_governor::GovernorError::TooManyRequests { .. } => {
-                    ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response()
+                tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
+                    let mut r = ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response();
+                    // When the next attempt is allowed (whole seconds, at least one).
+                    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(wait_time.max(1)));
+                    r
                 }
                 _ => ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response(),
             })
@@ -245,6 +289,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/alerts", get(list_alerts))
         .route("/v1/alerts/{id}/claim", post(claim_alert))
         .route("/v1/alerts/{id}/resolve", post(resolve_alert))
+        .route("/v1/alerts/{id}/takeover", post(crate::console::takeover_alert))
+        .route("/v1/alerts/{id}/assign", post(crate::console::assign_alert))
+        .route("/v1/team", get(crate::console::get_team))
+        .route("/v1/team/policy", axum::routing::put(crate::console::put_policy))
+        .route("/v1/members/{id}", axum::routing::put(crate::console::put_member))
+        .route("/v1/devices", get(crate::console::list_devices))
+        .route("/v1/devices/{id}/revoke", post(crate::console::revoke_device))
         .route("/v1/webhook", axum::routing::put(put_webhook))
         .route("/v1/me", get(views::me))
         .route("/v1/shifts/{id}", get(views::get_shift))
@@ -264,11 +315,53 @@ pub fn router(app: Arc<App>) -> Router {
         .layer(middleware::from_fn(json_errors))
         .layer(CompressionLayer::new().compress_when(DefaultPredicate::new().and(SizeAbove::new(1024))))
         .layer(middleware::from_fn(track))
+        .layer(middleware::from_fn(no_store))
         .layer(TraceLayer::new_for_http())
         .layer(csp)
         .layer(nosniff)
         .layer(referrer)
         .with_state(app)
+}
+
+/// The client's address, for the join rate limit: the peer's, unless the peer is one of
+/// `trusted_proxies` (a reverse proxy terminating TLS, docs/security.md); then the nearest address
+/// in `X-Forwarded-For` that is not a trusted proxy, which the proxy appended itself (what a client
+/// put further left is whatever it wanted, so it is never used).
+#[derive(Clone, Debug)]
+struct ClientIp {
+    trusted_proxies: Arc<Vec<std::net::IpAddr>>,
+}
+
+impl tower_governor::key_extractor::KeyExtractor for ClientIp {
+    type Key = std::net::IpAddr;
+
+    fn extract<T>(&self, req: &axum::http::Request<T>) -> Result<Self::Key, tower_governor::GovernorError> {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip())
+            .ok_or(tower_governor::GovernorError::UnableToExtractKey)?;
+        if !self.trusted_proxies.contains(&peer) {
+            return Ok(peer);
+        }
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .collect::<Vec<_>>();
+        for addr in forwarded.into_iter().rev() {
+            match addr {
+                Some(a) if self.trusted_proxies.contains(&a) => continue,
+                Some(a) => return Ok(a),
+                // Not an address: everything to its left is untrustworthy.
+                None => break,
+            }
+        }
+        Ok(peer)
+    }
 }
 
 /// Every error answer is JSON: replaces the plain bodies of layers and extractors.
@@ -291,13 +384,45 @@ async fn json_errors(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn track(req: Request, next: Next) -> Response {
-    let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
-    let method = req.method().to_string();
-    let resp = next.run(req).await;
-    metrics::counter!("kith_http_requests_total", "method" => method, "path" => path, "status" => resp.status().as_u16().to_string())
-        .increment(1);
+/// API answers carry tokens and people's check-ins: no cache (a browser's, a proxy's) keeps them.
+/// The dashboard's files set their own caching (see [`crate::ui`]).
+async fn no_store(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let api = path == "/v1" || path.starts_with("/v1/") || path == "/healthz";
+    let mut resp = next.run(req).await;
+    if api && !resp.headers().contains_key(header::CACHE_CONTROL) {
+        resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    }
     resp
+}
+
+/// Counts requests by method, route and status. Every label comes from a closed set (anyone can
+/// send any method and path, and each distinct label value would be a series kept for ever): the
+/// standard methods or `other`, the matched route template or `other`, and the status code.
+async fn track(req: Request, next: Next) -> Response {
+    let path = req.extensions().get::<MatchedPath>().map_or("other".to_string(), |p| p.as_str().to_string());
+    let method = method_label(req.method());
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("kith_http_requests_total", "method" => method, "path" => path, "status" => status).increment(1);
+    resp
+}
+
+/// The method as a metrics label: one of the standard methods, or `other`.
+pub fn method_label(m: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
 }
 
 /// An authenticated device (`Authorization: Bearer <token>`), not revoked.
@@ -308,11 +433,12 @@ impl FromRequestParts<Arc<App>> for AuthDevice {
     type Rejection = ApiErr;
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Self::Rejection> {
-        let token = bearer(&parts.headers).ok_or_else(ApiErr::unauthorized)?;
-        let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unauthorized)?;
+        let token = bearer(&parts.headers).ok_or_else(ApiErr::no_token)?;
+        let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unknown_token)?;
         if dev.device.revoked_at.is_some() {
             return Err(ApiErr::unauthorized());
         }
+        app.seen.touch(dev.device.id, app.clock.now_ms());
         Ok(AuthDevice(dev))
     }
 }
@@ -326,13 +452,36 @@ fn bearer(h: &HeaderMap) -> Option<&str> {
 /// `GET /healthz` body.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Health {
+    /// `ok`, or `failing` (with status 503).
     pub status: String,
     pub server_time: i64,
+    /// `ok`, or `failing`: this server cannot store what it is sent.
+    pub storage: String,
+    /// What is wrong and what to do, when failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
 }
 
-#[utoipa::path(get, path = "/healthz", responses((status = 200, body = Health, description = "The server is up")))]
-async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), server_time: crate::now_ms() })
+#[utoipa::path(get, path = "/healthz",
+    responses((status = 200, body = Health, description = "The server is up and its storage takes writes"),
+        (status = 503, body = Health, description = "The server is up but its storage fails (a full disk, a write that cannot commit): take it out of rotation")))]
+async fn healthz(State(app): State<Arc<App>>) -> Response {
+    let now = crate::now_ms();
+    match app.storage_status.check(now).await {
+        Ok(()) => {
+            Json(Health { status: "ok".into(), server_time: now, storage: "ok".into(), problem: None }).into_response()
+        }
+        Err(problem) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "failing".into(),
+                server_time: now,
+                storage: "failing".into(),
+                problem: Some(problem),
+            }),
+        )
+            .into_response(),
+    }
 }
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String,
@@ -363,10 +512,16 @@ pub(crate) struct ApiErrorDoc {
 #[schema(as = JoinRequest)]
 #[allow(dead_code)]
 struct JoinRequestDoc {
+    /// The invite code (case, spaces and dashes do not matter).
     code: String,
+    /// The name on the team board: 1 to 300 bytes, no control or text-direction characters.
+    #[schema(min_length = 1, max_length = 300)]
     name: String,
+    /// At most 300 bytes, no control or text-direction characters.
+    #[schema(max_length = 300)]
     device_label: String,
-    /// The device's Automerge actor id, hex.
+    /// The device's Automerge actor id, hex (1 to 32 bytes).
+    #[schema(pattern = "^[0-9a-fA-F]{2,64}$")]
     actor: String,
 }
 
@@ -390,24 +545,36 @@ fn join_err(status: StatusCode, code: &str, msg: &str) -> ApiErr {
 
 #[utoipa::path(post, path = "/v1/join", request_body = JoinRequestDoc,
     responses((status = 200, body = JoinResponseDoc, description = "Joined: the device's own token"),
-        (status = 400, body = ApiErrorDoc, description = "Malformed request"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_name`, `bad_label`, `bad_actor`"),
         (status = 403, body = ApiErrorDoc, description = "Unknown, expired or used-up invite"),
         (status = 409, body = ApiErrorDoc, description = "The actor id belongs to another device"),
-        (status = 429, body = ApiErrorDoc, description = "Too many attempts")))]
+        (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many attempts from this address",
+            headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
 async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinResponse>, ApiErr> {
     let req: JoinRequest = serde_json::from_slice(&body).map_err(|e| {
         ApiErr::bad_request("malformed_json", format!("The join request is not the expected JSON ({e}): update Kith."))
     })?;
+    // The roster's own limits (the team document's `members/<id>/name`), so the name the server
+    // writes there is one a device could have written.
     let name = req.name.trim().to_string();
-    if name.is_empty() || kith_domain::check_line("name", &name).is_err() {
+    if let Err(e) = limits::MEMBER_NAME.check(&name) {
         return Err(ApiErr::bad_request(
             "bad_name",
-            "Give a name of 1 to 300 bytes, as it should appear on the team board.",
+            format!(
+                "Give a name of 1 to {} bytes, as it should appear on the team board, without control characters ({e}).",
+                limits::MEMBER_NAME.max_bytes
+            ),
         ));
     }
     let label = req.device_label.trim().to_string();
-    if kith_domain::check_line("device label", &label).is_err() {
-        return Err(ApiErr::bad_request("bad_label", "The device label is too long: at most 300 bytes."));
+    if let Err(e) = limits::DEVICE_LABEL.check(&label) {
+        return Err(ApiErr::bad_request(
+            "bad_label",
+            format!(
+                "Give a device label of at most {} bytes, without control characters ({e}).",
+                limits::DEVICE_LABEL.max_bytes
+            ),
+        ));
     }
     let actor = hex::decode(req.actor.trim())
         .ok()
@@ -458,8 +625,8 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
             ));
         }
     };
-    let member = Member { id: member_id, name, role, buddies: vec![] };
-    if let Err(e) = app.sync.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
+    let member = Member::new(member_id, name, role);
+    if let Err(e) = app.docs.server_edit(team.id.uuid(), |tx| team::upsert_member(tx, &member), now).await {
         tracing::error!(team = %team.id, error = %e, "could not add the new member to the team document");
     }
     Ok(Json(JoinResponse {
@@ -489,8 +656,8 @@ struct ProtocolProbe {
 #[utoipa::path(post, path = "/v1/sync",
     request_body(content = Vec<u8>, content_type = "application/cbor", description = "A CBOR `SyncRequest` (kith-proto, docs/protocol.md)"),
     responses((status = 200, content_type = "application/cbor", body = Vec<u8>, description = "A CBOR `SyncResponse`"),
-        (status = 400, body = ApiErrorDoc, description = "The body is not a sync request"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 400, body = ApiErrorDoc, description = "The body is not a sync request (`malformed_body`), or the device's clock reads no usable time (`bad_client_time`: before 1970 or after 9999)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 413, body = ApiErrorDoc, description = "Body or document count over the limits"),
         (status = 426, body = ApiErrorDoc, description = "Another protocol version")),
     security(("bearer" = [])))]
@@ -527,8 +694,9 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
             false,
         ));
     }
-    let resp = app.sync.sync(&dev, req, app.clock.now_ms()).await?;
-    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Invalid(e.to_string()))?;
+    let resp = app.sync_exchange(&dev, req).await?;
+    // Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
+    let bytes = kith_proto::encode(&resp).map_err(|e| ServerError::Internal(format!("the sync answer: {e}")))?;
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
 }
@@ -547,20 +715,25 @@ fn wrong_version(v: u32) -> ApiErr {
 #[utoipa::path(get, path = "/v1/live",
     responses((status = 200, content_type = "text/event-stream",
         description = "Server-sent events: `changed` (ChangedEvent: documents to sync), `presence` (PresenceEvent), `alert` (AlertEvent: a step, claim or resolution of an alert that concerns this member), keep-alive comments"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn live(
     State(app): State<Arc<App>>,
     AuthDevice(dev): AuthDevice,
 ) -> Sse<impl futures_util::Stream<Item = Result<Event, Infallible>>> {
-    let hub = app.sync.live.clone();
+    let hub = app.live.clone();
     let d = dev.device.clone();
     let is_lead = dev.role.is_lead();
     let rx = hub.subscribe();
     let initial: Vec<Event> = hub.team_presence(d.team).iter().filter_map(presence_event).collect();
     let guard = hub.connect(d.team, d.member, app.clock.now_ms());
     let mut shutdown = hub.shutdown_signal();
-    let events = BroadcastStream::new(rx).filter_map(move |item| {
+    let me = d.id;
+    // A revoked device's stream ends at once, not at its next request.
+    let rx = BroadcastStream::new(rx).take_while(move |item| {
+        std::future::ready(!matches!(item, Ok(ev) if matches!(&**ev, LiveEvent::Revoked { device } if *device == me)))
+    });
+    let events = rx.filter_map(move |item| {
         let _held = &guard;
         let out = match item {
             Ok(ev) => match &*ev {
@@ -587,6 +760,8 @@ async fn live(
                     Event::default().event("kudos").json_data(kudos).ok()
                 }
                 LiveEvent::Kudos { .. } => None,
+                // Handled below: the stream ends.
+                LiveEvent::Revoked { .. } => None,
             },
             Err(_) => Event::default().event("changed").json_data(ChangedEvent { docs: vec![], all: true }).ok(),
         };
@@ -605,43 +780,27 @@ fn presence_event(p: &PresenceEvent) -> Option<Event> {
 
 pub use kith_api::{BoardEntry, BoardResponse, BoardSource};
 
-/// Shift documents looked at per member to find their current shift.
-const BOARD_SHIFTS_PER_MEMBER: usize = 4;
-
 #[utoipa::path(get, path = "/v1/board",
     responses((status = 200, body = BoardResponse, description = "The team board, most urgent first"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn board(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice) -> Result<Json<BoardResponse>, ApiErr> {
     let now = app.clock.now_ms();
     let team_id = dev.device.team;
-    let team = app
-        .sync
-        .with_doc(team_id.uuid(), |st| team::read(&st.doc))
-        .await?
-        .ok_or_else(|| ApiErr::for_status(StatusCode::NOT_FOUND))?
-        .map_err(|e| ServerError::Invalid(format!("the team document is not readable: {e}")))?;
-    let mut shifts = Vec::new();
-    for m in &team.members {
-        for id in app.storage().recent_shifts(team_id, m.id, BOARD_SHIFTS_PER_MEMBER).await? {
-            if let Some(Ok(s)) = app.sync.with_doc(id, |st| kith_domain::doc::shift::read(&st.doc)).await? {
-                shifts.push(s);
-            }
-        }
-    }
-    let presence = app.sync.live.team_presence(team_id);
-    let alerts = app.alerts.list(&app.sync, &dev, false).await?;
-    let rows = rules::board(&team, &shifts, Timestamp(now))
+    let team = views::load_team(&app, team_id).await?;
+    // Every active shift of the team (and each member's last ended one), on the server's clock.
+    let ids = app.storage().board_shifts(team_id).await?;
+    let shifts: Vec<_> = views::server_shifts(&app, ids, Timestamp(now)).await?.into_iter().map(|(_, s)| s).collect();
+    let presence = app.live.team_presence(team_id);
+    let mut alerts = app.alerts.list(&dev, false).await?;
+    crate::console::complete_alerts(&app, &dev, &team, &mut alerts, false).await?;
+    // Statuses and owners follow every alert of the team, whoever is looking.
+    let facts = crate::console::team_facts(&app, team_id).await?;
+    let rows = rules::board_with(&team, &shifts, Some(&facts), Timestamp(now))
         .into_iter()
         .map(|r| {
             let p = presence.iter().find(|p| p.member_id == r.member);
-            // Who owns the member's open alert: the most urgent first, then the newest.
-            let alert_owner = alerts
-                .iter()
-                .filter(|a| a.worker == r.member.uuid())
-                .max_by_key(|a| (a.urgent, a.opened_at))
-                .and_then(|a| a.claimed_by_name.clone());
-            BoardEntry::from_row(r, p.is_some_and(|p| p.online), p.and_then(|p| p.last_seen), alert_owner)
+            BoardEntry::from_row(r, &team, p.is_some_and(|p| p.online), p.and_then(|p| p.last_seen))
         })
         .collect();
     Ok(Json(BoardResponse {
@@ -661,7 +820,8 @@ pub use kith_api::{InviteRequest, InviteResponse};
 
 #[utoipa::path(post, path = "/v1/invites", request_body = InviteRequest,
     responses((status = 200, body = InviteResponse, description = "A new invite"),
-        (status = 400, body = ApiErrorDoc, description = "Bad role, expiry or uses"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_role`, or `invalid` (expiry or uses out of range)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads invite")),
     security(("bearer" = [])))]
 async fn invites(
@@ -694,7 +854,15 @@ async fn invites(
     )
     .await?;
     let server = views::server_url(&app, &headers);
-    Ok(Json(InviteResponse { link: join_link(&server, &inv.code), code: inv.code, expires_at: inv.expires_at }))
+    let link = join_link(&server, &inv.code);
+    Ok(Json(InviteResponse {
+        qr_svg: crate::console::qr_svg(&link)?,
+        link,
+        code: inv.code,
+        expires_at: inv.expires_at,
+        role: req.role,
+        uses: req.uses,
+    }))
 }
 
 /// `kith://join?server=...&code=...`
@@ -733,13 +901,18 @@ impl utoipa::Modify for BearerAuth {
     info(title = "Kith team server", description = "Sync, live channel, board, invites, alerts and the browser dashboard's JSON API. The sync body is CBOR: see docs/protocol.md. The JSON types are kith-api's (docs/app.md)."),
     paths(healthz, metrics_text, openapi_json, join, sync, live, board, invites, list_alerts, claim_alert,
         resolve_alert, put_webhook, views::me, views::get_shift, views::member_history, views::ack, views::health,
-        views::kudos),
+        views::kudos, crate::console::takeover_alert, crate::console::assign_alert, crate::console::get_team,
+        crate::console::put_policy, crate::console::put_member, crate::console::list_devices,
+        crate::console::revoke_device),
     components(schemas(ApiErrorDoc, JoinRequestDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, BoardSource,
         InviteRequest, InviteResponse, ChangedEvent, PresenceEvent, AlertView, AlertEvent, CheckinTimes, AlertList,
         ResolveRequest, WebhookRequest, kith_api::AlertState, kith_api::MeResponse, kith_api::Me, kith_api::MemberRef,
         kith_api::PolicyView, kith_api::ShiftView, kith_api::CheckInView, kith_api::AckView, kith_api::LocationView,
         kith_api::ExtensionView, kith_api::EndView, kith_api::AckRequest, kith_api::HealthResponse,
-        kith_domain::health::WorkerHealth, kith_domain::health::TeamHealth, kith_api::Kudos, kith_api::KudosRequest)),
+        kith_domain::health::WorkerHealth, kith_domain::health::TeamHealth, kith_api::Kudos, kith_api::KudosRequest,
+        kith_api::AlertHistoryItem, kith_api::AlertAction, kith_api::TeamView, kith_api::MemberView,
+        kith_api::PolicyEdit, kith_api::EscalationStepView, kith_api::MemberEdit, kith_api::DeviceView,
+        kith_api::DeviceList, kith_api::AssignRequest, kith_domain::rules::Attention, kith_domain::Notify)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -752,30 +925,28 @@ struct AlertsQuery {
     all: bool,
 }
 
-fn alert_err(e: AlertError) -> ApiErr {
-    match e {
-        AlertError::NotFound => ApiErr::new(StatusCode::NOT_FOUND, "alert_unknown", e.to_string(), false),
-        AlertError::Forbidden(m) => ApiErr::forbidden(m),
-        AlertError::Conflict(m) => ApiErr::new(StatusCode::CONFLICT, "alert_conflict", m, false),
-        AlertError::Storage(s) => s.into(),
-    }
+pub(crate) fn alert_err(e: AlertError) -> ApiErr {
+    e.into()
 }
 
 #[utoipa::path(get, path = "/v1/alerts",
     params(("all" = Option<bool>, Query, description = "Include resolved alerts (default: open and claimed only)")),
     responses((status = 200, body = AlertList, description = "Alerts this member may see: a lead sees the team's, a member those about themselves and the workers they are a buddy of"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 400, body = ApiErrorDoc, description = "`bad_request`: `all` is not `true` or `false`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 async fn list_alerts(
     State(app): State<Arc<App>>,
     AuthDevice(dev): AuthDevice,
     axum::extract::Query(q): axum::extract::Query<AlertsQuery>,
 ) -> Result<Json<AlertList>, ApiErr> {
-    let alerts = app.alerts.list(&app.sync, &dev, q.all).await?;
+    let mut alerts = app.alerts.list(&dev, q.all).await?;
+    let team = views::load_team(&app, dev.device.team).await?;
+    crate::console::complete_alerts(&app, &dev, &team, &mut alerts, true).await?;
     Ok(Json(AlertList { server_time: app.clock.now_ms(), alerts }))
 }
 
-fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
+pub(crate) fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
     Uuid::parse_str(raw.trim()).map_err(|_| {
         ApiErr::bad_request("bad_id", format!("'{raw}' is not an alert id: list them with `kith alerts`."))
     })
@@ -783,6 +954,8 @@ fn alert_id(raw: &str) -> Result<Uuid, ApiErr> {
 
 #[utoipa::path(post, path = "/v1/alerts/{id}/claim", params(("id" = Uuid, Path, description = "The alert")),
     responses((status = 200, body = AlertView, description = "Claimed by this member (or already was): no further escalation"),
+        (status = 400, body = ApiErrorDoc, description = "`bad_id`: not an alert id"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only a lead or a buddy of the worker may claim"),
         (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
         (status = 409, body = ApiErrorDoc, description = "Claimed by someone else, or resolved")),
@@ -793,7 +966,8 @@ async fn claim_alert(
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Result<Json<AlertView>, ApiErr> {
     let id = alert_id(&id)?;
-    app.alerts.claim(&app.sync, &dev, id, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+    let v = app.alerts.claim(&dev, id, app.clock.now_ms()).await.map_err(alert_err)?;
+    Ok(Json(crate::console::complete_one(&app, &dev, v).await?))
 }
 
 pub use kith_api::ResolveRequest;
@@ -801,7 +975,8 @@ pub use kith_api::ResolveRequest;
 #[utoipa::path(post, path = "/v1/alerts/{id}/resolve", params(("id" = Uuid, Path, description = "The alert")),
     request_body = ResolveRequest,
     responses((status = 200, body = AlertView, description = "Resolved, with the note"),
-        (status = 400, body = ApiErrorDoc, description = "No note"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `note_required` (no note), `note_too_long`, `bad_note` (control characters)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only the member who claimed it may resolve it"),
         (status = 404, body = ApiErrorDoc, description = "No such alert for this member"),
         (status = 409, body = ApiErrorDoc, description = "Not claimed yet, or already resolved")),
@@ -819,24 +994,29 @@ async fn resolve_alert(
     if note.is_empty() {
         return Err(ApiErr::bad_request("note_required", "Say what happened in a note when resolving an alert."));
     }
-    if kith_domain::check_line("note", note).is_err() {
-        return Err(ApiErr::bad_request("note_too_long", "The note is too long: at most 300 bytes."));
+    if let Err(e) = limits::ALERT_NOTE.check(note) {
+        let code = if note.len() > limits::ALERT_NOTE.max_bytes { "note_too_long" } else { "bad_note" };
+        return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
-    app.alerts.resolve(&app.sync, &dev, id, note, app.clock.now_ms()).await.map(Json).map_err(alert_err)
+    let v = app.alerts.resolve(&dev, id, note, app.clock.now_ms()).await.map_err(alert_err)?;
+    Ok(Json(crate::console::complete_one(&app, &dev, v).await?))
 }
 
 /// `PUT /v1/webhook` body: where the team's alerts are delivered.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookRequest {
-    /// An http(s) URL; empty removes the webhook.
+    /// An http(s) URL on a public address; empty removes the webhook.
+    #[schema(max_length = 2000)]
     pub url: String,
     /// The HMAC-SHA256 key for `X-Kith-Signature` (at least 16 bytes).
+    #[schema(min_length = 16)]
     pub secret: String,
 }
 
 #[utoipa::path(put, path = "/v1/webhook", request_body = WebhookRequest,
     responses((status = 204, description = "Set (or removed)"),
-        (status = 400, body = ApiErrorDoc, description = "Bad URL or secret"),
+        (status = 400, body = ApiErrorDoc, description = "Bad URL or secret, or a host on a loopback, private or other special-use network (unless the operator allows it)"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads configure the webhook")),
     security(("bearer" = [])))]
 async fn put_webhook(
@@ -853,6 +1033,7 @@ async fn put_webhook(
             format!("Expected {{\"url\": \"https://...\", \"secret\": \"...\"}} ({e})."),
         )
     })?;
-    crate::webhooks::configure(app.storage().as_ref(), dev.device.team, &req.url, &req.secret).await?;
+    let allow_private = app.config.alerts.webhook_allow_private;
+    crate::webhooks::configure(app.storage().as_ref(), dev.device.team, &req.url, &req.secret, allow_private).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,10 @@
 //! server clock ([`clock`]), pushed live and to webhooks ([`webhooks`]). Storage sits behind
 //! [`storage::Storage`] (SQLite now).
 //!
+//! Documents have their own service ([`docs`]); the sync service ([`sync`]) stores what devices
+//! push, with the receipts of every value ([`receipts`]) in the same transaction; the deadline
+//! engine and the live channel follow the stored changes, never the requests (docs/architecture.md).
+//!
 //! The browser dashboard is served from the built UI ([`ui`]), with its JSON API in [`views`].
 //!
 //! Start one with [`serve`] (what the `kith-server` binary does), or in tests with
@@ -15,10 +19,14 @@ pub mod alerts;
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod conn;
+pub mod console;
 pub mod docs;
 pub mod error;
 pub mod http;
 pub mod live;
+pub mod receipts;
+pub mod status;
 pub mod storage;
 pub mod sync;
 pub mod testing;

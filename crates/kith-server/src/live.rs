@@ -1,6 +1,10 @@
 //! The live channel: "these documents changed, sync now" pokes, presence and kudos, fanned out in
 //! memory to connected devices. Presence (online, last seen) and kudos live here only, never in a
 //! document.
+//!
+//! Pokes follow the stored changes ([`LiveHub::follow`]): every commit is announced to the devices
+//! that may see its documents (not to the device that pushed them), whoever stored it and however
+//! the request that did ended.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +13,7 @@ use kith_domain::{DeviceId, MemberId, TeamId, Timestamp};
 use kith_proto::Kind;
 use tokio::sync::{broadcast, watch};
 
-use crate::storage::DocMeta;
+use crate::storage::{DocMeta, Storage, StoredRef};
 
 /// An event on the hub, before per-device filtering.
 #[derive(Clone, Debug)]
@@ -34,6 +38,10 @@ pub enum LiveEvent {
     Kudos {
         team: TeamId,
         kudos: Kudos,
+    },
+    /// A lead revoked this device: its live streams end now.
+    Revoked {
+        device: DeviceId,
     },
 }
 
@@ -90,6 +98,65 @@ impl LiveHub {
     pub fn changed(&self, team: TeamId, docs: Vec<DocMeta>, from_device: Option<DeviceId>) {
         if !docs.is_empty() {
             self.publish(LiveEvent::Changed { team, docs, from_device });
+        }
+    }
+
+    /// Pokes devices about every change stored from now on, as the storage announces its commits,
+    /// until shutdown (or the storage closes).
+    pub fn follow(self: &Arc<Self>, storage: Arc<dyn Storage>) {
+        const BATCH: usize = 4096;
+        let hub = self.clone();
+        let mut committed = storage.committed();
+        let mut stop = self.shutdown_signal();
+        let mut cursor = *committed.borrow_and_update();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    c = committed.changed() => if c.is_err() { return },
+                }
+                loop {
+                    match storage.stored_since(cursor, BATCH).await {
+                        Ok(refs) => {
+                            let Some(last) = refs.last().map(|r| r.seq) else { break };
+                            cursor = last;
+                            hub.announce(&refs);
+                            if refs.len() < BATCH {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            // The next commit tries again from the same place.
+                            tracing::warn!(error = %e, "could not read the stored changes to poke devices");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /// One poke per team and pushing device, with each document once, in order.
+    fn announce(&self, refs: &[StoredRef]) {
+        let mut groups: Vec<(TeamId, Option<DeviceId>, Vec<DocMeta>)> = Vec::new();
+        let mut at: HashMap<(TeamId, Option<DeviceId>), usize> = HashMap::new();
+        let mut seen: std::collections::HashSet<(usize, uuid::Uuid)> = std::collections::HashSet::new();
+        for r in refs {
+            // The device that pushed a change holds it; one the server wrote on a browser's
+            // behalf is news to that browser's other tabs too.
+            let from = if r.by_server { None } else { r.device };
+            let i = *at.entry((r.meta.team, from)).or_insert_with(|| {
+                groups.push((r.meta.team, from, Vec::new()));
+                groups.len() - 1
+            });
+            if seen.insert((i, r.meta.id))
+                && let Some(g) = groups.get_mut(i)
+            {
+                g.2.push(r.meta.clone());
+            }
+        }
+        for (team, from, docs) in groups {
+            self.changed(team, docs, from);
         }
     }
 

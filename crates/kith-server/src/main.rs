@@ -151,7 +151,7 @@ async fn run_admin(config: &Config, cmd: AdminCommand) -> Result<()> {
             }
         }
         AdminCommand::Webhook { team, url, secret } => {
-            kith_server::webhooks::configure(s, team, &url, &secret).await?;
+            kith_server::webhooks::configure(s, team, &url, &secret, config.alerts.webhook_allow_private).await?;
             if url.trim().is_empty() {
                 println!("webhook removed for team {team}");
             } else {

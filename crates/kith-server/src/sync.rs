@@ -1,46 +1,66 @@
 //! The sync service: validates, authorises, stores and answers pushed documents, and builds the
 //! feed. See docs/protocol.md for the rules implemented here.
+//!
+//! It stores each document's new changes with what the server derives from them (a shift's
+//! receipts and tracking row, a team's roles) in one transaction, and returns how far the store
+//! went ([`Synced::stored_upto`]). It tells nobody else: the deadline engine and the live channel
+//! follow the stored changes themselves, so what a request stored counts even if the request
+//! dies right after (docs/architecture.md).
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
+use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use kith_domain::authz::{Author, AuthzError, authorize};
-use kith_domain::doc::{self, DocKind, ShiftAdditions};
-use kith_domain::{MemberId, Shift, ShiftId, TeamId};
+use kith_domain::doc::{self, DocKind, ShiftAdditions, shift, team};
+use kith_domain::{MemberId, Shift, TeamId};
 use kith_proto::{Cursor, DocPush, DocReply, FeedDoc, Kind, Outcome, RejectCode, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-use crate::config::{CacheConfig, Limits};
-use crate::docs::{DocCache, DocState, ensure_loaded};
-use crate::live::{LiveHub, visible};
+use crate::config::Limits;
+use crate::docs::{DocService, DocState, ensure_loaded};
+use crate::live::visible;
+use crate::receipts::{self, Arrival, ShiftFacts};
 use crate::storage::{
-    AppendChanges, CheckinReceipt, DeviceAuth, DocMeta, FeedScope, NewChange, Storage, StorageError, TrackedShift,
-    Tracking,
+    AppendChanges, Derived, DeviceAuth, DocMeta, FeedScope, NewChange, ShiftNote, ShiftUpdate, Storage, StorageError,
 };
+
+pub use crate::docs::{EditError, UNKNOWN_DOC_MESSAGE};
 
 /// Bytes of a receipt: HMAC-SHA256 truncated to 128 bits (RFC 2104 allows truncating to half).
 pub const RECEIPT_BYTES: usize = 16;
-
-/// The message for a document that does not exist or may not be seen: the same either way.
-pub const UNKNOWN_DOC_MESSAGE: &str = "The server has no such document for this device. If it belongs to another \
-     team or member, drop it from this device; otherwise create it again.";
 
 /// Shared server state for syncing.
 #[derive(Debug)]
 pub struct SyncService {
     pub storage: Arc<dyn Storage>,
-    pub cache: DocCache,
-    pub live: Arc<LiveHub>,
+    pub docs: Arc<DocService>,
     pub limits: Limits,
-    pub cache_config: CacheConfig,
-    pub server_actor: ActorId,
     /// Secret for receipts (see [`SyncService::receipt`]).
     pub receipt_key: Vec<u8>,
-    /// The deadline engine, told about every exchange (set once the server is built).
-    pub alerts: std::sync::OnceLock<Arc<crate::alerts::AlertEngine>>,
+}
+
+/// Why a sync exchange was not answered.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The device's `client_time` is no time at all: its clock cannot be used for anything.
+    #[error(
+        "The device's clock reads {0} ms since 1970, which is not a usable time: set the device's date and time, \
+         then sync again."
+    )]
+    ClientTime(i64),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// An answered exchange.
+#[derive(Debug)]
+pub struct Synced {
+    pub response: SyncResponse,
+    /// The greatest seq of the changes this exchange stored, if it stored any.
+    pub stored_upto: Option<u64>,
 }
 
 fn rejected(id: Uuid, code: RejectCode, message: impl Into<String>) -> DocReply {
@@ -282,28 +302,6 @@ enum Refusal {
     MissingDeps,
 }
 
-/// A document an exchange changed, with what the deadline engine needs to know about it.
-#[derive(Clone, Debug)]
-pub struct Changed {
-    pub meta: DocMeta,
-    /// For a shift document: the shift after the push, or what the push added to it.
-    pub shift: Option<ShiftUpdate>,
-    /// The shift's tracking row and the first receipts of the push's new check-ins (`receipts`)
-    /// were stored in the same transaction as its changes.
-    pub tracked: bool,
-    pub receipts: Vec<CheckinReceipt>,
-}
-
-/// What a push did to a shift document, as the domain reads it.
-#[derive(Clone, Debug)]
-pub enum ShiftUpdate {
-    /// The whole shift after the push (a new document), and the document's heads.
-    Whole(Shift, Vec<ChangeHash>),
-    /// The push only added entries (and possibly the end) to the document at heads `before`;
-    /// applied to the shift read at `before`, `added` gives the shift at heads `after`.
-    Added { before: Vec<ChangeHash>, after: Vec<ChangeHash>, added: ShiftAdditions },
-}
-
 /// What the checks of a push found out.
 struct Checked {
     /// The record of a document the server did not have.
@@ -319,8 +317,8 @@ enum CheckedShift {
 /// The outcome of pushing one document.
 struct Pushed {
     reply: DocReply,
-    /// The document took new changes.
-    changed: Option<Changed>,
+    /// The greatest seq of the changes stored.
+    stored: Option<u64>,
     /// Storing was refused because the device was revoked meanwhile.
     revoked: bool,
 }
@@ -347,45 +345,43 @@ impl SyncService {
         (vouches(&self.receipt_key, id, &heads, &vouch.receipt) && !heads.is_empty()).then_some(heads)
     }
 
-    /// One sync exchange for an authenticated device.
-    pub async fn sync(&self, dev: &DeviceAuth, req: SyncRequest, now: i64) -> Result<SyncResponse, StorageError> {
+    /// One sync exchange for an authenticated device, at `now` on the server clock.
+    pub async fn sync(&self, dev: &DeviceAuth, req: SyncRequest, now: i64) -> Result<Synced, SyncError> {
+        let offset =
+            kith_domain::time::clock_offset(now, req.client_time).ok_or(SyncError::ClientTime(req.client_time))?;
+        let (previous, moved) = self.docs.clocks.exchange(dev.device.id, offset, now);
+        if moved && let Err(e) = self.storage.set_device_offset(dev.device.id, offset, now).await {
+            tracing::warn!(device = %dev.device.id, error = %e, "could not store a device's clock offset");
+        }
+        let arrival =
+            Arrival { now, offset_ms: offset, previous, device: Some(dev.device.id), clocks: &self.docs.clocks };
         let ids: HashSet<Uuid> = req.docs.iter().map(|d| d.id).collect();
-        let offset = now - req.client_time;
-        let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, now, offset));
+        let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, &arrival));
         let results = futures_util::future::join_all(pushes).await;
         let mut docs = Vec::with_capacity(results.len());
-        let mut changed = Vec::new();
+        let mut stored_upto = None;
         let mut revoked = false;
         for r in results {
-            if let Some(c) = r.changed {
-                changed.push(c);
-            }
+            stored_upto = stored_upto.max(r.stored);
             revoked |= r.revoked;
             docs.push(r.reply);
         }
-        // Before answering: an emergency's alert is raised by the time the device hears "accepted".
-        if let Some(engine) = self.alerts.get()
-            && let Err(e) = engine.synced(self, dev, req.client_time, now, &changed).await
-        {
-            tracing::error!(error = %e, "the deadline engine could not take this sync into account");
-        }
-        if !changed.is_empty() {
-            self.live.changed(dev.device.team, changed.into_iter().map(|c| c.meta).collect(), Some(dev.device.id));
-        }
-        // Revoked while this request was in flight: what was stored before stays (and was taken
-        // into account above), the rest was refused; the device hears it is revoked.
+        // Revoked while this request was in flight: what was stored before stays (and counts),
+        // the rest was refused; the device hears it is revoked.
         if revoked {
-            return Err(StorageError::Revoked);
+            return Err(StorageError::Revoked.into());
         }
         // Version 2 leaves out the heads of a feed document sent whole: they are its own.
         let compact = req.protocol >= 2;
         let (feed, cursor, more, reset) = self.feed(dev, req.cursor, &ids, compact).await?;
-        Ok(SyncResponse { protocol: req.protocol, server_time: now, docs, feed, cursor, more, reset })
+        let response = SyncResponse { protocol: req.protocol, server_time: now, docs, feed, cursor, more, reset };
+        Ok(Synced { response, stored_upto })
     }
 
-    async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, now: i64, offset: i64) -> Pushed {
+    async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, arrival: &Arrival<'_>) -> Pushed {
         let id = push.id;
-        let plain = |reply| Pushed { reply, changed: None, revoked: false };
+        let now = arrival.now;
+        let plain = |reply| Pushed { reply, stored: None, revoked: false };
         if push.changes.len() > self.limits.max_changes_per_doc {
             return plain(rejected(
                 id,
@@ -419,7 +415,7 @@ impl SyncService {
                 ),
             ));
         }
-        let slot = self.cache.slot(id);
+        let slot = self.docs.cache.slot(id);
         let mut guard = slot.lock().await;
         let exists = match ensure_loaded(self.storage.as_ref(), id, &mut guard).await {
             Ok(e) => e,
@@ -455,7 +451,7 @@ impl SyncService {
                 r.heads = heads_of(&st.doc);
                 r.receipt = self.receipt_of(id, &st.doc);
             }
-            Pushed { reply: r, changed: None, revoked: false }
+            Pushed { reply: r, stored: None, revoked: false }
         };
 
         let mut decoded = Vec::with_capacity(push.changes.len());
@@ -528,7 +524,13 @@ impl SyncService {
             if client_heads.iter().any(|h| !stored(h)) {
                 return self.missing_deps(id, &push, state);
             }
-            return self.accepted(id, &push, state, None);
+            return self.accepted(id, &push, state);
+        }
+
+        let new_bytes: usize = new.iter().map(|c| c.raw_bytes().len()).sum();
+        let kind = state.map_or(push.kind, |s| s.meta.kind);
+        if let Err(msg) = self.limits.check_doc_size(kind, state.map_or(0, |s| s.bytes), new_bytes) {
+            return reject(RejectCode::TooLarge, msg);
         }
 
         // Apply, authorise and validate. An existing document is changed in the cache itself (no
@@ -536,6 +538,7 @@ impl SyncService {
         // and reloaded from storage, which only ever holds accepted changes.
         let existing_kind = state.map(|s| s.meta.kind);
         let heads_before = state.map(|s| s.doc.get_heads()).unwrap_or_default();
+        let header_before = state.filter(|s| s.meta.kind == Kind::Shift).map(|s| shift::header_times(&s.doc));
         // A document the server does not have yet is built here (not in the cache) until stored.
         let mut scratch = if state.is_none() { Some(Automerge::new()) } else { None };
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
@@ -561,13 +564,23 @@ impl SyncService {
             (None, Some(doc)) => doc.get_heads(),
             (None, None) => Vec::new(),
         };
-        let shift = checked.shift.map(|s| match s {
-            CheckedShift::Whole(s) => ShiftUpdate::Whole(s, heads_after),
-            CheckedShift::Added(added) => ShiftUpdate::Added { before: heads_before, after: heads_after, added },
-        });
-        let track = self.tracking(dev, &meta, shift.as_ref(), now, offset);
-        let receipts = track.as_ref().map(|t| t.receipts.clone()).unwrap_or_default();
-        let tracked = track.is_some();
+        let derived = {
+            let doc = match (guard.as_ref(), scratch.as_ref()) {
+                (Some(st), _) => Some(&st.doc),
+                (None, doc) => doc,
+            };
+            match doc {
+                Some(doc) => self.derive(&meta, doc, checked.shift, header_before, heads_before, heads_after, arrival),
+                None => Ok(Derived::default()),
+            }
+        };
+        let derived = match derived {
+            Ok(d) => d,
+            Err(e) => {
+                let refusal = Refusal::Reject(RejectCode::Invalid, format!("the document would not be valid: {e}"));
+                return self.refuse(id, &push, &mut guard, refusal).await;
+            }
+        };
         let batch = AppendChanges {
             meta: meta.clone(),
             create,
@@ -585,7 +598,7 @@ impl SyncService {
         // If this future is dropped while storing (the client went away, a timeout), the cached
         // document must not keep changes that may not be stored: `Unstored` empties the slot then.
         let mut unstored = Unstored { guard: &mut guard, armed: true };
-        let stored = self.storage.append_changes_tracked(batch, track).await;
+        let stored = self.storage.append_changes_with(batch, derived).await;
         unstored.armed = false;
         drop(unstored);
         let seqs = match stored {
@@ -607,61 +620,69 @@ impl SyncService {
             Some(st) => {
                 st.last_seq = st.last_seq.max(last_seq);
                 st.since_snapshot += seqs.len();
+                st.bytes += new_bytes;
             }
             None => {
                 metrics::gauge!("kith_documents").increment(1.0);
                 let doc = scratch.take().unwrap_or_else(Automerge::new);
-                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot: seqs.len() });
+                let since_snapshot = seqs.len();
+                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot, bytes: new_bytes });
             }
         }
-        self.maybe_snapshot(&mut guard);
-        if meta.kind == Kind::Team
-            && let Some(st) = guard.as_ref()
-        {
-            self.sync_roles(&st.doc, meta.team).await;
-        }
-        let changed = Changed { meta, shift, tracked, receipts };
-        self.accepted(id, &push, guard.as_ref(), Some(changed))
+        self.docs.maybe_snapshot(&mut guard);
+        let mut pushed = self.accepted(id, &push, guard.as_ref());
+        pushed.stored = Some(last_seq);
+        pushed
     }
 
-    /// What the deadline engine keeps about a pushed shift, to store with its changes: its
-    /// tracking row and the first receipts of the new check-ins. None when there is no engine,
-    /// the document is not a shift, or the push did more than the domain reads cheaply (the
-    /// engine then reads the shift and stores what it needs itself).
-    fn tracking(
+    /// What the server stores with a push's changes: for a shift, its tracking row and the first
+    /// receipt of each value the push adds, and a note for the deadline engine; for the team
+    /// document, the roster's roles (authorisation and visibility follow them). `doc` is the
+    /// document with the changes applied; `checked` what validating it read.
+    #[allow(clippy::too_many_arguments)]
+    fn derive(
         &self,
-        dev: &DeviceAuth,
         meta: &DocMeta,
-        shift: Option<&ShiftUpdate>,
-        now: i64,
-        offset: i64,
-    ) -> Option<Tracking> {
-        let engine = self.alerts.get()?;
-        let worker = meta.owner?;
-        let (checkins, ended) = match shift? {
-            ShiftUpdate::Whole(s, _) => (&s.checkins, s.ended.is_some()),
-            ShiftUpdate::Added { added, .. } => (&added.checkins, matches!(added.ended, Some(Some(_)))),
-        };
-        let shift_id = ShiftId(meta.id);
-        Some(Tracking {
-            shift: TrackedShift {
-                shift: shift_id,
-                team: meta.team,
-                worker,
-                offset_ms: offset,
-                first_seen: now,
-                ended_seen: ended.then_some(now),
-            },
-            receipts: checkins.iter().map(|c| engine.receipt(dev.device.id, offset, shift_id, c, now)).collect(),
-        })
+        doc: &Automerge,
+        checked: Option<CheckedShift>,
+        header_before: Option<(Option<i64>, Option<i64>)>,
+        before: Vec<ChangeHash>,
+        after: Vec<ChangeHash>,
+        arrival: &Arrival<'_>,
+    ) -> Result<Derived, kith_domain::DomainError> {
+        match meta.kind {
+            Kind::Team => {
+                let t = team::read(doc)?;
+                let roles = t.members.iter().map(|m| (m.id, m.role)).collect();
+                Ok(Derived { roles: Some((t.id, roles)), ..Derived::default() })
+            }
+            Kind::Shift => {
+                let update = match checked {
+                    Some(CheckedShift::Whole(s)) => ShiftUpdate::Whole(s),
+                    Some(CheckedShift::Added(a)) => ShiftUpdate::Added(a),
+                    // Edits the cheap reading does not model (a header field, the buddies): the
+                    // whole shift, read once.
+                    None => ShiftUpdate::Whole(shift::read(doc)?),
+                };
+                let facts = match &update {
+                    ShiftUpdate::Added(a) => ShiftFacts::Added(a),
+                    ShiftUpdate::Whole(s) => ShiftFacts::Whole {
+                        shift: s,
+                        header_written: header_before.is_some_and(|h| h != shift::header_times(doc)),
+                    },
+                };
+                let tracking = receipts::tracking(meta, facts, arrival);
+                Ok(Derived { tracking, roles: None, note: Some(ShiftNote { update, before, after }) })
+            }
+        }
     }
 
     /// The answer to an accepted push: what the client lacks and the server's heads.
-    fn accepted(&self, id: Uuid, push: &DocPush, state: Option<&DocState>, changed: Option<Changed>) -> Pushed {
+    fn accepted(&self, id: Uuid, push: &DocPush, state: Option<&DocState>) -> Pushed {
         let Some(st) = state else {
             return Pushed {
                 reply: rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE),
-                changed: None,
+                stored: None,
                 revoked: false,
             };
         };
@@ -673,7 +694,7 @@ impl SyncService {
                 heads: heads_of(&st.doc),
                 receipt: self.receipt_of(id, &st.doc),
             },
-            changed,
+            stored: None,
             revoked: false,
         }
     }
@@ -700,7 +721,7 @@ impl SyncService {
                 let (code, msg) = match e {
                     AuthzError::Malformed(m) => (RejectCode::Malformed, format!("a change could not be read: {m}")),
                     AuthzError::Forbidden(m) => (RejectCode::Forbidden, m),
-                    AuthzError::UnknownObject => (RejectCode::Invalid, e.to_string()),
+                    AuthzError::UnknownObject | AuthzError::Invalid(_) => (RejectCode::Invalid, e.to_string()),
                 };
                 return Err(Refusal::Reject(code, msg));
             }
@@ -782,20 +803,8 @@ impl SyncService {
                     r.heads = heads_of(&st.doc);
                     r.receipt = self.receipt_of(id, &st.doc);
                 }
-                Pushed { reply: r, changed: None, revoked: false }
+                Pushed { reply: r, stored: None, revoked: false }
             }
-        }
-    }
-
-    /// The team document's roster decides roles: copy them to the member records used for
-    /// authorisation and visibility.
-    async fn sync_roles(&self, doc: &Automerge, team: TeamId) {
-        let Ok(t) = doc::team::read(doc) else { return };
-        let roles = t.members.iter().map(|m| (m.id, m.role)).collect();
-        match self.storage.set_member_roles(team, roles).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(team = %team, changed = n, "member roles updated from the team document"),
-            Err(e) => tracing::error!(team = %team, error = %e, "could not update member roles"),
         }
     }
 
@@ -814,23 +823,7 @@ impl SyncService {
         if let Some(st) = state {
             reply.heads = heads_of(&st.doc);
         }
-        Pushed { reply, changed: None, revoked: false }
-    }
-
-    fn maybe_snapshot(&self, guard: &mut Option<DocState>) {
-        let Some(st) = guard.as_mut() else { return };
-        if st.since_snapshot < self.cache_config.snapshot_every {
-            return;
-        }
-        st.since_snapshot = 0;
-        let bytes = st.doc.save();
-        let (id, upto) = (st.meta.id, st.last_seq);
-        let storage = self.storage.clone();
-        tokio::spawn(async move {
-            if let Err(e) = storage.put_snapshot(id, upto, bytes).await {
-                tracing::warn!(doc = %id, error = %e, "could not write a snapshot");
-            }
-        });
+        Pushed { reply, stored: None, revoked: false }
     }
 
     /// The feed after `cursor`: documents visible to the device, not in this request.
@@ -871,7 +864,7 @@ impl SyncService {
                 cut = Some(e.min_seq_after);
                 break;
             }
-            let slot = self.cache.slot(e.meta.id);
+            let slot = self.docs.cache.slot(e.meta.id);
             let mut guard = slot.lock().await;
             if !ensure_loaded(self.storage.as_ref(), e.meta.id, &mut guard).await? {
                 continue;
@@ -912,154 +905,6 @@ impl SyncService {
         };
         Ok((out, cursor, cut.is_some(), reset))
     }
-
-    /// Stores one change made with the server's actor (on `device`'s behalf, if any) durably, then
-    /// makes `fork` (the document with the change) the cached state. Returns the document's meta.
-    async fn store_server_change(
-        &self,
-        guard: &mut tokio::sync::MutexGuard<'_, Option<DocState>>,
-        fork: automerge::Automerge,
-        change: &automerge::Change,
-        device: Option<kith_domain::DeviceId>,
-        now: i64,
-    ) -> Result<DocMeta, StorageError> {
-        let Some(st) = guard.as_ref() else { return Err(StorageError::Conflict("the document left the cache".into())) };
-        let meta = st.meta.clone();
-        let since = st.since_snapshot + 1;
-        let seqs = self
-            .storage
-            .append_changes(AppendChanges {
-                meta: meta.clone(),
-                create: false,
-                changes: vec![NewChange {
-                    hash: change.hash().0.to_vec(),
-                    bytes: change.raw_bytes().to_vec(),
-                    actor: self.server_actor.to_bytes().to_vec(),
-                    device,
-                }],
-                received_at: now,
-            })
-            .await?;
-        metrics::counter!("kith_changes_stored_total").increment(1);
-        **guard = Some(DocState {
-            meta: meta.clone(),
-            doc: fork,
-            last_seq: seqs.first().copied().unwrap_or(0),
-            since_snapshot: since,
-        });
-        self.maybe_snapshot(guard);
-        Ok(meta)
-    }
-
-    /// Makes a change as the server itself (e.g. adding a member to the team document) and stores it.
-    pub async fn server_edit<F>(&self, doc_id: Uuid, edit: F, now: i64) -> Result<(), crate::ServerError>
-    where
-        F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
-    {
-        let slot = self.cache.slot(doc_id);
-        let mut guard = slot.lock().await;
-        if !ensure_loaded(self.storage.as_ref(), doc_id, &mut guard).await? {
-            return Err(crate::ServerError::Invalid(format!("there is no document {doc_id}")));
-        }
-        let Some(st) = guard.as_ref() else { return Err(crate::ServerError::Invalid("document vanished".into())) };
-        let mut fork = st.doc.clone();
-        fork.set_actor(self.server_actor.clone());
-        fork.transact(edit).map_err(|f| crate::ServerError::Domain(f.error))?;
-        let Some(change) = fork.get_last_local_change() else { return Ok(()) };
-        if st.doc.get_change_by_hash(&change.hash()).is_some() {
-            return Ok(());
-        }
-        let meta = self.store_server_change(&mut guard, fork, &change, None, now).await?;
-        drop(guard);
-        if meta.kind == Kind::Team
-            && let Some(engine) = self.alerts.get()
-        {
-            // A new member (lead or buddy) must be reached by the next alert step.
-            engine.forget_team(meta.team).await;
-        }
-        self.live.changed(meta.team, vec![meta], None);
-        Ok(())
-    }
-
-    /// Writes into a document on behalf of an authenticated device, as the server's own actor
-    /// (the browser dashboard has no Automerge document of its own): only a document the device
-    /// may see, of the expected `kind` ([`EditError::Unknown`] otherwise, the same as a document
-    /// that does not exist), and only what the device's member could write from their own device: the change is authorised
-    /// with [`authorize`] as that member and the result validated, exactly as a pushed change would
-    /// be. It is stored durably before this returns, announced on the live channel like any
-    /// accepted push, and reaches devices through their feed. Returns `read` of the new state.
-    pub async fn edit_as<F, R>(
-        &self,
-        dev: &DeviceAuth,
-        doc_id: Uuid,
-        kind: Kind,
-        edit: F,
-        read: impl FnOnce(&DocState) -> R,
-        now: i64,
-    ) -> Result<R, EditError>
-    where
-        F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
-    {
-        let d = &dev.device;
-        let slot = self.cache.slot(doc_id);
-        let mut guard = slot.lock().await;
-        if !ensure_loaded(self.storage.as_ref(), doc_id, &mut guard).await? {
-            return Err(EditError::Unknown);
-        }
-        let Some(st) = guard.as_ref() else { return Err(EditError::Unknown) };
-        if st.meta.kind != kind || !visible(&st.meta, d.team, d.member, dev.role.is_lead()) {
-            return Err(EditError::Unknown);
-        }
-        let mut fork = st.doc.clone();
-        fork.set_actor(self.server_actor.clone());
-        fork.transact(edit).map_err(|f| EditError::Domain(f.error))?;
-        let Some(change) = fork.get_last_local_change() else { return Ok(read(st)) };
-        let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
-        authorize(&st.doc, &change, &author).map_err(|e| EditError::Forbidden(e.to_string()))?;
-        let valid = match st.meta.kind {
-            Kind::Shift => doc::validate_shift_changes(&fork, std::slice::from_ref(&change)),
-            Kind::Team => doc::validate(&fork),
-        };
-        valid.map_err(EditError::Domain)?;
-        let meta = self.store_server_change(&mut guard, fork, &change, Some(d.id), now).await?;
-        let Some(st) = guard.as_ref() else { return Err(EditError::Unknown) };
-        let out = read(st);
-        if meta.kind == Kind::Team {
-            self.sync_roles(&st.doc, meta.team).await;
-            if let Some(engine) = self.alerts.get() {
-                engine.forget_team(meta.team).await;
-            }
-        }
-        drop(guard);
-        self.live.changed(meta.team, vec![meta], None);
-        Ok(out)
-    }
-
-    /// Reads a document (loading it if needed) with `f`.
-    pub async fn with_doc<R>(&self, id: Uuid, f: impl FnOnce(&DocState) -> R) -> Result<Option<R>, StorageError> {
-        let slot = self.cache.slot(id);
-        let mut guard = slot.lock().await;
-        if !ensure_loaded(self.storage.as_ref(), id, &mut guard).await? {
-            return Ok(None);
-        }
-        Ok(guard.as_ref().map(f))
-    }
-}
-
-/// Why [`SyncService::edit_as`] wrote nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum EditError {
-    /// No such document, or one the device may not see (the same answer either way).
-    #[error("{UNKNOWN_DOC_MESSAGE}")]
-    Unknown,
-    /// The member may not make this change.
-    #[error("{0}")]
-    Forbidden(String),
-    /// The edit itself refused (e.g. an unknown check-in), or the result would not be valid.
-    #[error(transparent)]
-    Domain(#[from] kith_domain::DomainError),
-    #[error(transparent)]
-    Storage(#[from] StorageError),
 }
 
 /// The team and owner of a document a device creates, from the validated document.

@@ -13,6 +13,8 @@
 //! From a test without a runtime, use [`BlockingTestServer`].
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod faults;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub struct TestServer {
     running: Option<Running>,
     clock: Arc<dyn Clock>,
     manual: Option<Arc<ManualClock>>,
+    /// The storage is wrapped in a [`faults::FaultyStorage`] with this switch.
+    faults: Option<faults::StorageFaults>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -86,10 +90,33 @@ impl TestServer {
         // A manual clock means the test drives deadlines and deliveries itself.
         config.alerts.background = manual.is_none();
         tweak(&mut config);
-        let mut s =
-            TestServer { base_url: String::new(), addr: config.listen, config, dir, running: None, clock, manual };
+        let mut s = TestServer {
+            base_url: String::new(),
+            addr: config.listen,
+            config,
+            dir,
+            running: None,
+            clock,
+            manual,
+            faults: None,
+        };
         s.launch().await;
         s
+    }
+
+    /// Starts a server (real clock, background alerts) whose document appends can be made to fail
+    /// like a full disk and recover ([`TestServer::storage_faults`]); the real SQLite storage is
+    /// underneath, and the switch survives restarts.
+    pub async fn start_with_storage_faults(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut s = TestServer::launch_new(tweak, Arc::new(SystemClock), None).await;
+        s.faults = Some(faults::StorageFaults::new());
+        s.restart().await;
+        s
+    }
+
+    /// The switch of a server started with [`TestServer::start_with_storage_faults`].
+    pub fn storage_faults(&self) -> faults::StorageFaults {
+        self.faults.clone().expect("a server started with start_with_storage_faults")
     }
 
     /// Starts a server on a manual clock at [`MANUAL_START_MS`], with no background ticker or
@@ -130,8 +157,11 @@ impl TestServer {
     }
 
     async fn launch(&mut self) {
-        let storage: Arc<dyn Storage> =
+        let mut storage: Arc<dyn Storage> =
             Arc::new(SqliteStorage::open(&self.config.database_path()).expect("open the test database"));
+        if let Some(f) = &self.faults {
+            storage = Arc::new(faults::FaultyStorage::new(storage, f.clone()));
+        }
         let listener = tokio::net::TcpListener::bind(self.config.listen).await.expect("bind 127.0.0.1:0");
         self.addr = listener.local_addr().expect("local address");
         self.base_url = format!("http://{}", self.addr);
@@ -194,6 +224,42 @@ impl TestServer {
     /// Revokes a device.
     pub async fn revoke(&self, device: DeviceId) -> bool {
         crate::admin::revoke(self.storage().as_ref(), device, self.now()).await.expect("revoke")
+    }
+
+    /// Writes into a stored document as the server's own actor with no check at all (no write
+    /// schema, no validation, no size cap), stored as an older or buggy server could have stored
+    /// it: a plain append with nothing derived from it. What a server today would refuse is how
+    /// such stored text looks to devices and views. The deadline engine and the live channel
+    /// follow the stored change as they follow any. Returns false if the edit changed nothing.
+    pub async fn write_unchecked(
+        &self,
+        doc: uuid::Uuid,
+        edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
+    ) -> bool {
+        let docs = &self.app().docs;
+        let slot = docs.cache.slot(doc);
+        let mut guard = slot.lock().await;
+        assert!(crate::docs::ensure_loaded(docs.storage.as_ref(), doc, &mut guard).await.unwrap(), "no document {doc}");
+        let st = guard.as_ref().unwrap();
+        let mut fork = st.doc.clone();
+        fork.set_actor(docs.server_actor.clone());
+        fork.transact(edit).map_err(|f| f.error).expect("the unchecked edit");
+        let Some(change) = fork.get_last_local_change() else { return false };
+        let batch = crate::storage::AppendChanges {
+            meta: st.meta.clone(),
+            create: false,
+            changes: vec![crate::storage::NewChange {
+                hash: change.hash().0.to_vec(),
+                bytes: change.raw_bytes().to_vec(),
+                actor: docs.server_actor.to_bytes().to_vec(),
+                device: None,
+            }],
+            received_at: self.now(),
+        };
+        docs.storage.append_changes(batch).await.expect("store the unchecked change");
+        // The cached copy is read again from storage, which now holds the change.
+        *guard = None;
+        true
     }
 
     /// Shuts the server down gracefully (in-flight requests finish) and closes the database.

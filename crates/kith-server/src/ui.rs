@@ -4,7 +4,8 @@
 //! Paths under `/v1` never reach the UI: an unknown API path is a JSON 404 like any API error.
 //! A path whose last segment has no dot (`/team`, `/alerts/123`) is a route of the UI and gets
 //! `index.html`; a missing file (`/assets/app-123.js`) is a 404, so a stale page never receives
-//! HTML in place of a script.
+//! HTML in place of a script. Only regular files inside the directory are served: no dotfiles,
+//! nothing a symlink leads to outside it, no directory listing and no redirect ([`file_for`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tower_http::services::ServeDir;
+use tower_http::services::ServeFile;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiErr;
@@ -45,6 +46,8 @@ pub const NOT_INSTALLED_MESSAGE: &str = "The Kith dashboard is not installed on 
 /// The built UI's directory, checked at start.
 pub fn resolve(config: &crate::Config) -> Option<PathBuf> {
     let dir = config.ui_dir()?;
+    // Canonical, so a file's real path can be checked to lie inside it.
+    let dir = std::fs::canonicalize(&dir).unwrap_or(dir);
     if dir.join("index.html").is_file() {
         tracing::info!(dir = %dir.display(), "serving the dashboard at /");
         Some(dir)
@@ -74,9 +77,14 @@ pub async fn fallback(State(app): State<Arc<App>>, req: Request) -> Response {
     let last = path.rsplit('/').next().unwrap_or("");
     let route = !last.contains('.');
     let (parts, _) = req.into_parts();
-    let resp = match serve(dir, &parts, &path).await {
-        Some(r) if r.status() == StatusCode::NOT_FOUND && route => serve(dir, &parts, "/index.html").await,
-        other => other,
+    let file = match file_for(dir, &path) {
+        Some(f) => Some(f),
+        None if route => Some(dir.join("index.html")),
+        None => None,
+    };
+    let resp = match file {
+        Some(f) => serve(&f, &parts).await,
+        None => Some(StatusCode::NOT_FOUND.into_response()),
     };
     let Some(mut resp) = resp else {
         return ApiErr::for_status(StatusCode::INTERNAL_SERVER_ERROR).into_response();
@@ -96,23 +104,45 @@ pub async fn fallback(State(app): State<Arc<App>>, req: Request) -> Response {
     resp
 }
 
-/// Serves the file at `path` in `dir`, for a request with these method and headers. `None` on an
-/// I/O error other than "not found".
-async fn serve(dir: &Path, req: &axum::http::request::Parts, path: &str) -> Option<Response> {
-    let mut b = axum::http::Request::builder().method(req.method.clone()).uri(path);
-    for name in
-        [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE, header::ACCEPT_ENCODING]
-    {
+/// The regular file under `dir` (canonical) that the request path names, if it may be served:
+/// every segment (percent-decoded) is a plain name (no dotfile or dot-directory, no `..`, no empty
+/// segment), and the file it resolves to, symlinks followed, is a regular file inside `dir`. A
+/// directory is no file: it is never listed nor redirected to (a redirect from `//assets` to
+/// `//assets/` sends a browser to another site).
+pub fn file_for(dir: &Path, path: &str) -> Option<PathBuf> {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    let rel = decoded.strip_prefix('/')?;
+    let mut candidate = dir.to_path_buf();
+    for seg in rel.split('/') {
+        if seg.is_empty() || seg.starts_with('.') || seg.contains(['\\', '\0']) {
+            return None;
+        }
+        candidate.push(seg);
+    }
+    let real = std::fs::canonicalize(&candidate).ok()?;
+    let inside = real.strip_prefix(dir).ok()?;
+    // A symlink inside may lead to a dotfile inside: judge the file it leads to.
+    if inside.components().any(|c| c.as_os_str().to_string_lossy().starts_with('.')) {
+        return None;
+    }
+    std::fs::metadata(&real).ok()?.is_file().then_some(real)
+}
+
+/// Serves one file, for a request with these method and headers (conditional and range requests
+/// work). `None` on an I/O error other than "not found".
+async fn serve(file: &Path, req: &axum::http::request::Parts) -> Option<Response> {
+    let mut b = axum::http::Request::builder().method(req.method.clone()).uri("/");
+    for name in [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE] {
         if let Some(v) = req.headers.get(&name) {
             b = b.header(name, v.clone());
         }
     }
     let inner = b.body(Body::empty()).ok()?;
-    match ServeDir::new(dir).try_call(inner).await {
+    match ServeFile::new(file).try_call(inner).await {
         Ok(r) => Some(r.map(Body::new)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(StatusCode::NOT_FOUND.into_response()),
         Err(e) => {
-            tracing::error!(dir = %dir.display(), error = %e, "could not read the dashboard's files");
+            tracing::error!(file = %file.display(), error = %e, "could not read a file of the dashboard");
             None
         }
     }

@@ -3,7 +3,11 @@
 //! connection health and kudos. The browser is a device of its own with no Automerge document:
 //! everything here reads the server's documents with the same visibility rules as the sync feed
 //! ([`crate::live::visible`]), and the one write (an acknowledgement) goes through
-//! [`SyncService::edit_as`](crate::sync::SyncService::edit_as), authorised as the lead.
+//! [`DocService::edit_as`](crate::docs::DocService::edit_as), authorised as the lead.
+//!
+//! Every deadline, status and figure here is on the server's clock: each shift is turned into
+//! server time with its stored receipts ([`server_shifts`], built on
+//! [`kith_domain::alerts::on_server_clock`]), the very times the deadline engine decides on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use kith_api::{AckRequest, HealthResponse, Kudos, KudosRequest, Me, MeResponse, MemberRef, PolicyView, ShiftView};
+use kith_domain::alerts::on_server_clock;
 use kith_domain::doc::{shift, team};
 use kith_domain::health::{self, Window};
 use kith_domain::{Ack, AckId, CheckInId, MemberId, Shift, ShiftId, Team, TeamId, Timestamp};
@@ -22,11 +27,11 @@ use kith_proto::Kind;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::docs::{EditError, UNKNOWN_DOC_MESSAGE};
 use crate::error::{ApiErr, ServerError};
 use crate::http::{ApiErrorDoc, App, AuthDevice};
 use crate::live::visible;
 use crate::storage::DeviceAuth;
-use crate::sync::{EditError, UNKNOWN_DOC_MESSAGE};
 
 /// Shifts returned by `GET /v1/members/{id}/shifts` when no `limit` is given, and at most.
 pub const DEFAULT_HISTORY: usize = 20;
@@ -34,7 +39,9 @@ pub const MAX_HISTORY: usize = 200;
 /// Days of connection health when no `days` is given, and at most.
 pub const DEFAULT_HEALTH_DAYS: i64 = 28;
 pub const MAX_HEALTH_DAYS: i64 = 366;
-/// Shift documents read per member for connection health (newest first).
+/// Shifts read per member for connection health at most: those that started in the window (on
+/// the server clock), the latest first. A member with more in the window (over 2.7 a day for a
+/// year) is measured on the latest 1,000.
 const HEALTH_SHIFTS_PER_MEMBER: usize = 1000;
 
 fn doc_unknown() -> ApiErr {
@@ -62,20 +69,22 @@ fn query_err(e: QueryRejection) -> ApiErr {
     ApiErr::bad_request("bad_query", format!("The query string could not be read: {}", e.body_text()))
 }
 
-/// The team document of the device's team.
+/// The team document of the device's team. Its absence or an unreadable one is the server's
+/// fault (the device authenticated into that team): 500.
 pub(crate) async fn load_team(app: &App, team: TeamId) -> Result<Team, ApiErr> {
-    app.sync
-        .with_doc(team.uuid(), |st| team::read(&st.doc))
-        .await?
-        .ok_or_else(|| ApiErr::for_status(StatusCode::NOT_FOUND))?
-        .map_err(|e| ServerError::Invalid(format!("the team document is not readable: {e}")).into())
+    match app.docs.with_doc(team.uuid(), |st| team::read(&st.doc)).await? {
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => Err(ServerError::Internal(format!("the team document of {team} is not readable: {e}")).into()),
+        None => Err(ServerError::Internal(format!("the team document of {team} is missing")).into()),
+    }
 }
 
 /// A shift document the device may see, read; `None` if there is none or it may not be seen.
+/// A stored shift the server cannot read is its own fault: 500, not "no such shift".
 async fn visible_shift(app: &App, dev: &DeviceAuth, id: Uuid) -> Result<Option<Shift>, ApiErr> {
     let d = &dev.device;
     let read = app
-        .sync
+        .docs
         .with_doc(id, |st| {
             (st.meta.kind == Kind::Shift && visible(&st.meta, d.team, d.member, dev.role.is_lead()))
                 .then(|| shift::read(&st.doc))
@@ -83,23 +92,55 @@ async fn visible_shift(app: &App, dev: &DeviceAuth, id: Uuid) -> Result<Option<S
         .await?;
     match read.flatten() {
         Some(Ok(s)) => Ok(Some(s)),
-        Some(Err(e)) => {
-            tracing::error!(doc = %id, error = %e, "a stored shift document is not readable");
-            Ok(None)
-        }
+        Some(Err(e)) => Err(ServerError::Internal(format!("the stored shift {id} is not readable: {e}")).into()),
         None => Ok(None),
     }
 }
 
-/// Shifts of `member` the device may see, most recently created first, at most `limit`.
-async fn member_shifts(app: &App, dev: &DeviceAuth, member: MemberId, limit: usize) -> Result<Vec<Shift>, ApiErr> {
-    let mut out = Vec::new();
-    for id in app.storage().recent_shifts(dev.device.team, member, limit).await? {
-        if let Some(s) = visible_shift(app, dev, id).await? {
-            out.push(s);
+/// Shifts as written and on the server's clock: each read from its document and turned into
+/// server time with its stored receipts (read after the documents: receipts are stored with the
+/// changes, so every value read has its receipt). Shifts that cannot be read are left out (logged).
+pub(crate) async fn server_shifts(app: &App, ids: Vec<ShiftId>, now: Timestamp) -> Result<Vec<(Shift, Shift)>, ApiErr> {
+    let mut shifts = Vec::with_capacity(ids.len());
+    for id in ids {
+        match app.docs.with_doc(id.uuid(), |st| shift::read(&st.doc)).await? {
+            Some(Ok(s)) => shifts.push(s),
+            Some(Err(e)) => tracing::error!(shift = %id, error = %e, "a stored shift document is not readable"),
+            None => {}
         }
     }
-    Ok(out)
+    let mut receipts: HashMap<ShiftId, kith_domain::alerts::ShiftReceipts> = HashMap::new();
+    for r in app.storage().shift_receipts(shifts.iter().map(|s| s.id).collect()).await? {
+        receipts.insert(r.tracked.shift, crate::receipts::to_domain(&r));
+    }
+    Ok(shifts
+        .into_iter()
+        .map(|s| {
+            let on_server = on_server_clock(&s, &receipts.remove(&s.id).unwrap_or_default(), now);
+            (s, on_server)
+        })
+        .collect())
+}
+
+/// Shifts of `member` the device may see, the latest start first, at most `limit` (only those
+/// that started at or after `since`, on the server clock, if given): as written and on the
+/// server's clock.
+async fn member_shifts(
+    app: &App,
+    dev: &DeviceAuth,
+    member: MemberId,
+    since: Option<Timestamp>,
+    limit: usize,
+    now: Timestamp,
+) -> Result<Vec<(Shift, Shift)>, ApiErr> {
+    let ids = app.storage().member_shifts(dev.device.team, member, since.map(|t| t.0), limit).await?;
+    let mut seen = Vec::with_capacity(ids.len());
+    for id in ids {
+        if visible_shift(app, dev, id).await?.is_some() {
+            seen.push(ShiftId(id));
+        }
+    }
+    server_shifts(app, seen, now).await
 }
 
 /// The address devices reach this server at: `public_url`, else the request's Host.
@@ -112,7 +153,7 @@ pub(crate) fn server_url(app: &App, headers: &HeaderMap) -> String {
 
 #[utoipa::path(get, path = "/v1/me",
     responses((status = 200, body = MeResponse, description = "This device's member, team, policy and teammates"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 pub(crate) async fn me(
     State(app): State<Arc<App>>,
@@ -131,6 +172,7 @@ pub(crate) async fn me(
             team_phone: team.phone.clone(),
             name: team.member(d.member).map_or_else(|| dev.member_name.clone(), |m| m.name.clone()),
             role: dev.role,
+            phone: team.member(d.member).and_then(|m| m.phone.clone()),
             server: server_url(&app, &headers),
         },
         policy: PolicyView::from_team(&team),
@@ -142,7 +184,7 @@ pub(crate) async fn me(
 #[utoipa::path(get, path = "/v1/shifts/{id}", params(("id" = Uuid, Path, description = "The shift (document) id")),
     responses((status = 200, body = ShiftView, description = "The shift as this member may see it (leads-only notes hidden from others)"),
         (status = 400, body = ApiErrorDoc, description = "Not a shift id (`bad_id`)"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 404, body = ApiErrorDoc, description = "`doc_unknown`: no such shift, or one this device may not see (the same answer)")),
     security(("bearer" = [])))]
 pub(crate) async fn get_shift(
@@ -151,9 +193,12 @@ pub(crate) async fn get_shift(
     Path(id): Path<String>,
 ) -> Result<Json<ShiftView>, ApiErr> {
     let id = parse_id("shift", &id)?;
-    let shift = visible_shift(&app, &dev, id).await?.ok_or_else(doc_unknown)?;
+    visible_shift(&app, &dev, id).await?.ok_or_else(doc_unknown)?;
     let team = load_team(&app, dev.device.team).await?;
-    Ok(Json(ShiftView::from_shift(&shift, &team, Timestamp(app.clock.now_ms()), dev.device.member)))
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
+    let now = Timestamp(app.clock.now_ms());
+    let (shift, on_server) = server_shifts(&app, vec![ShiftId(id)], now).await?.pop().ok_or_else(doc_unknown)?;
+    Ok(Json(ShiftView::on_server(&shift, &on_server, &team, now, dev.device.member, Some(&facts))))
 }
 
 /// `GET /v1/members/{id}/shifts` query.
@@ -161,14 +206,15 @@ pub(crate) async fn get_shift(
 #[into_params(parameter_in = Query)]
 pub(crate) struct HistoryQuery {
     /// How many shifts, newest first (default 20, at most 200).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/v1/members/{id}/shifts",
     params(("id" = Uuid, Path, description = "A member of this device's team"), HistoryQuery),
     responses((status = 200, body = Vec<ShiftView>, description = "The member's shifts, newest first: any teammate's for a lead, a member's own"),
-        (status = 400, body = ApiErrorDoc, description = "Not a member id, or a bad limit"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 400, body = ApiErrorDoc, description = "`bad_id` (not a member id), `bad_limit` (not 1 to 200), `bad_query`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "A member asked for a teammate's history (only leads see it)"),
         (status = 404, body = ApiErrorDoc, description = "`member_unknown`: not a member of this team")),
     security(("bearer" = [])))]
@@ -195,17 +241,22 @@ pub(crate) async fn member_history(
         return Err(ApiErr::forbidden("Only leads see a teammate's history; you can see your own."));
     }
     let now = Timestamp(app.clock.now_ms());
-    let mut shifts = member_shifts(&app, &dev, member, limit).await?;
-    shifts.sort_by_key(|s| std::cmp::Reverse((s.started_at, s.id)));
-    Ok(Json(shifts.iter().map(|s| ShiftView::from_shift(s, &team, now, dev.device.member)).collect()))
+    // The latest start on the server clock first (as stored, whatever order they arrived in).
+    let shifts = member_shifts(&app, &dev, member, None, limit, now).await?;
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
+    let views = shifts
+        .iter()
+        .map(|(s, on_server)| ShiftView::on_server(s, on_server, &team, now, dev.device.member, Some(&facts)))
+        .collect();
+    Ok(Json(views))
 }
 
 #[utoipa::path(post, path = "/v1/shifts/{id}/checkins/{checkin}/ack",
     params(("id" = Uuid, Path, description = "The shift"), ("checkin" = Uuid, Path, description = "The check-in to acknowledge")),
-    request_body(content = AckRequest, description = "An optional reply (at most 300 bytes); an empty body is no reply"),
+    request_body(content = AckRequest, description = "An optional reply (at most 2,000 bytes, no control characters but line breaks and tabs); an empty body is no reply"),
     responses((status = 200, body = ShiftView, description = "Acknowledged: the shift with the new acknowledgement. The server wrote it into the shift document as its own actor on the lead's behalf (`by` is the lead), checked by the rules of a lead's own change; devices receive it with their next sync"),
-        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `reply_too_long`"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `reply_too_long`, `bad_reply`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 403, body = ApiErrorDoc, description = "Only leads acknowledge check-ins"),
         (status = 404, body = ApiErrorDoc, description = "`doc_unknown` (no such shift for this device) or `checkin_unknown`")),
     security(("bearer" = [])))]
@@ -229,23 +280,23 @@ pub(crate) async fn ack(
         })?
     };
     let reply = req.reply.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+    // The same limit as a reply written on a device (the domain's table).
     if let Some(r) = &reply
-        && kith_domain::check_line("reply", r).is_err()
+        && let Err(e) = kith_domain::limits::ACK_REPLY.check(r)
     {
-        return Err(ApiErr::bad_request(
-            "reply_too_long",
-            format!("The reply is too long ({} bytes): at most {} bytes.", r.len(), kith_domain::MAX_LINE_BYTES),
-        ));
+        let code = if r.len() > kith_domain::limits::ACK_REPLY.max_bytes { "reply_too_long" } else { "bad_reply" };
+        return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
     let now = app.clock.now_ms();
     let a = Ack { id: AckId::new(), checkin, by: dev.device.member, at: Timestamp(now), reply };
     let written = app
-        .sync
+        .docs
         .edit_as(&dev, shift_id.uuid(), Kind::Shift, |tx| shift::add_ack(tx, &a), |st| shift::read(&st.doc), now)
         .await;
-    let shift = match written {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(ServerError::Domain(e).into()),
+    match written {
+        Ok(Ok(_)) => {}
+        // Stored, but the server cannot read its own document back: its fault.
+        Ok(Err(e)) => return Err(ServerError::Internal(format!("the shift {shift_id} is not readable: {e}")).into()),
         Err(EditError::Unknown) => return Err(doc_unknown()),
         Err(EditError::Domain(kith_domain::DomainError::UnknownCheckIn(_))) => {
             return Err(ApiErr::new(
@@ -258,10 +309,13 @@ pub(crate) async fn ack(
         Err(EditError::Domain(e)) => return Err(ApiErr::bad_request("invalid", e.to_string())),
         Err(EditError::Forbidden(m)) => return Err(ApiErr::forbidden(m)),
         Err(EditError::Storage(e)) => return Err(e.into()),
-    };
+    }
     metrics::counter!("kith_browser_acks_total").increment(1);
     let team = load_team(&app, dev.device.team).await?;
-    Ok(Json(ShiftView::from_shift(&shift, &team, Timestamp(now), dev.device.member)))
+    let now = Timestamp(now);
+    let facts = crate::console::team_facts(&app, dev.device.team).await?;
+    let (shift, on_server) = server_shifts(&app, vec![shift_id], now).await?.pop().ok_or_else(doc_unknown)?;
+    Ok(Json(ShiftView::on_server(&shift, &on_server, &team, now, dev.device.member, Some(&facts))))
 }
 
 /// `GET /v1/health` query.
@@ -269,13 +323,14 @@ pub(crate) async fn ack(
 #[into_params(parameter_in = Query)]
 pub(crate) struct HealthQuery {
     /// The window: this many days up to now (default 28, at most 366).
+    #[param(minimum = 1, maximum = 366)]
     days: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/v1/health", params(HealthQuery),
-    responses((status = 200, body = HealthResponse, description = "Connection health over the window: this member's own, and the team's for a lead (never notes)"),
-        (status = 400, body = ApiErrorDoc, description = "`bad_days`"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device")),
+    responses((status = 200, body = HealthResponse, description = "Connection health over the window, on the server's clock: this member's own, and the team's for a lead (never notes). Counts the shifts that started in the window, at most the latest 1,000 per member"),
+        (status = 400, body = ApiErrorDoc, description = "`bad_days` (not 1 to 366), `bad_query`"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device")),
     security(("bearer" = [])))]
 pub(crate) async fn health(
     State(app): State<Arc<App>>,
@@ -292,14 +347,17 @@ pub(crate) async fn health(
     let now = Timestamp(app.clock.now_ms());
     let window = Window::last_days(now, days);
     let me = dev.device.member;
+    // On the server's clock: "on time" and "missed" as the deadline engine decided them.
+    let on_server = |shifts: Vec<(Shift, Shift)>| shifts.into_iter().map(|(_, s)| s).collect::<Vec<_>>();
+    let since = Some(window.from);
     let (worker, team_part) = if dev.role.is_lead() {
         let mut all = Vec::new();
         for m in &team.members {
-            all.extend(member_shifts(&app, &dev, m.id, HEALTH_SHIFTS_PER_MEMBER).await?);
+            all.extend(on_server(member_shifts(&app, &dev, m.id, since, HEALTH_SHIFTS_PER_MEMBER, now).await?));
         }
         (health::worker_health(me, &team, &all, window, now), Some(health::team_health(&team, &all, window, now)))
     } else {
-        let mine = member_shifts(&app, &dev, me, HEALTH_SHIFTS_PER_MEMBER).await?;
+        let mine = on_server(member_shifts(&app, &dev, me, since, HEALTH_SHIFTS_PER_MEMBER, now).await?);
         (health::worker_health(me, &team, &mine, window, now), None)
     };
     Ok(Json(HealthResponse { days, worker, team: team_part, members: MemberRef::team(&team) }))
@@ -308,9 +366,10 @@ pub(crate) async fn health(
 #[utoipa::path(post, path = "/v1/kudos", request_body = KudosRequest,
     responses((status = 204, description = "Sent: the teammate's live streams get a `kudos` event (Kudos); nothing is stored"),
         (status = 400, body = ApiErrorDoc, description = "`malformed_json`, or kudos to yourself (`kudos_to_self`)"),
-        (status = 401, body = ApiErrorDoc, description = "Unknown or revoked device"),
+        (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
         (status = 404, body = ApiErrorDoc, description = "`member_unknown`: not a member of this team"),
-        (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many kudos; see Retry-After")),
+        (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many kudos",
+            headers(("Retry-After" = u64, description = "Seconds to wait before sending more")))),
     security(("bearer" = [])))]
 pub(crate) async fn kudos(
     State(app): State<Arc<App>>,
@@ -343,7 +402,7 @@ pub(crate) async fn kudos(
         return Ok(r);
     }
     let from_name = team.member(me).map_or_else(|| dev.member_name.clone(), |m| m.name.clone());
-    app.sync.live.kudos(dev.device.team, Kudos { from: me, from_name, to: req.to, at: Timestamp(now) });
+    app.live.kudos(dev.device.team, Kudos { from: me, from_name, to: req.to, at: Timestamp(now) });
     metrics::counter!("kith_kudos_total").increment(1);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -4,7 +4,13 @@
 //! idempotency key (`X-Kith-Delivery`, also `Idempotency-Key`, and `id` in the body) that is the
 //! same on every retry. Failures are retried with exponential backoff; every attempt is logged.
 //! Nothing is lost across restarts: the queue is the table.
+//!
+//! A lead chooses the URL, so the server refuses targets on loopback, private and other
+//! special-use networks unless its operator allows them ([`special_use`]), at configuration and
+//! again at every delivery (the name is resolved once per connection and only checked addresses are
+//! connected to), never follows a redirect and never goes through a proxy.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +24,9 @@ use crate::storage::{Delivery, DeliveryAttempt, Storage, StorageError, WebhookCo
 /// Deliveries attempted per pass.
 const BATCH: usize = 100;
 
+/// Longest webhook URL accepted (as the OpenAPI document says).
+pub const MAX_URL_BYTES: usize = 2000;
+
 /// `sha256=<hex>`: the signature of `body` under `secret`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) {
@@ -29,12 +38,158 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Sets (or, with an empty URL, removes) a team's webhook after checking it.
-pub async fn configure(storage: &dyn Storage, team: TeamId, url: &str, secret: &str) -> Result<(), ServerError> {
+/// Why an address is no webhook target unless the operator allows private targets
+/// (`alerts.webhook_allow_private`); `None` for an ordinary public address. A lead chooses the
+/// URL, so without this a webhook could reach what only the server can reach: its own loopback
+/// services, the private network, a cloud's metadata service.
+pub fn special_use(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => special_use_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Some(special_use_v4(v4).unwrap_or("an IPv4-mapped IPv6 address"));
+            }
+            let seg = v6.segments();
+            if v6.is_unspecified() {
+                Some("the unspecified address")
+            } else if v6.is_loopback() {
+                Some("a loopback address")
+            } else if v6.is_multicast() {
+                Some("a multicast address")
+            } else if v6.is_unique_local() {
+                Some("a private (unique local) address")
+            } else if v6.is_unicast_link_local() || (seg[0] & 0xffc0) == 0xfec0 {
+                Some("a link-local address")
+            } else if seg[0] == 0x64 && seg[1] == 0xff9b {
+                Some("a NAT64 address (it embeds an IPv4 address)")
+            } else if seg[0] == 0x2002 {
+                Some("a 6to4 address (it embeds an IPv4 address)")
+            } else if seg[0] == 0x2001 && seg[1] < 0x0200 {
+                Some("an IETF special-purpose address (Teredo, benchmarking, ...)")
+            } else if seg[0] == 0x2001 && seg[1] == 0x0db8 {
+                Some("a documentation address")
+            } else if seg[0] == 0x0100 && seg[1..4] == [0, 0, 0] {
+                Some("a discard-only address")
+            } else if seg[..6] == [0, 0, 0, 0, 0, 0] {
+                Some("an IPv4-compatible IPv6 address")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn special_use_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let [a, b, c, _] = ip.octets();
+    if ip.is_unspecified() || a == 0 {
+        Some("the unspecified (\"this network\") range")
+    } else if ip.is_loopback() {
+        Some("a loopback address")
+    } else if ip.is_private() {
+        Some("a private network address")
+    } else if a == 100 && (64..128).contains(&b) {
+        Some("a carrier-grade NAT (shared) address")
+    } else if ip.is_link_local() {
+        Some("a link-local address (cloud metadata services live there)")
+    } else if ip.is_multicast() {
+        Some("a multicast address")
+    } else if ip.is_broadcast() || a >= 240 {
+        Some("a reserved or broadcast address")
+    } else if ip.is_documentation() {
+        Some("a documentation address")
+    } else if a == 192 && b == 0 && c == 0 {
+        Some("an IETF protocol address")
+    } else if a == 198 && (b == 18 || b == 19) {
+        Some("a benchmarking address")
+    } else {
+        None
+    }
+}
+
+fn not_allowed(host: &str, ip: IpAddr, why: &str) -> String {
+    format!(
+        "the webhook's host {host} is {ip}, {why}: webhooks go to public addresses unless the server's operator \
+         sets alerts.webhook_allow_private = true"
+    )
+}
+
+/// Checks that a webhook URL's host is, or resolves only to, public addresses (unless `allow_private`).
+pub async fn check_target(url: &url::Url, allow_private: bool) -> Result<(), String> {
+    if allow_private {
+        return Ok(());
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let (host, ips): (String, Vec<IpAddr>) = match url.host() {
+        Some(url::Host::Ipv4(ip)) => (ip.to_string(), vec![IpAddr::V4(ip)]),
+        Some(url::Host::Ipv6(ip)) => (ip.to_string(), vec![IpAddr::V6(ip)]),
+        Some(url::Host::Domain(name)) => {
+            let ips = tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|e| format!("the webhook's host {name} cannot be resolved ({e}): check the URL"))?
+                .map(|a| a.ip())
+                .collect();
+            (name.to_string(), ips)
+        }
+        None => return Err("the webhook URL has no host".into()),
+    };
+    for ip in ips {
+        if let Some(why) = special_use(ip) {
+            return Err(not_allowed(&host, ip, why));
+        }
+    }
+    Ok(())
+}
+
+/// The deliverer's resolver: resolves a host once and hands the HTTP client only the addresses
+/// that may be reached, so the address checked is the address connected to (a name that resolved
+/// to a public address when the webhook was set cannot be pointed at loopback later).
+#[derive(Debug)]
+struct CheckedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refused = None;
+            let ok: Vec<SocketAddr> = all
+                .into_iter()
+                .filter(|a| match special_use(a.ip()) {
+                    Some(why) if !allow => {
+                        refused = Some(not_allowed(&host, a.ip(), why));
+                        false
+                    }
+                    _ => true,
+                })
+                .collect();
+            if ok.is_empty() {
+                let msg = refused.unwrap_or_else(|| format!("{host} resolves to no address"));
+                return Err(msg.into());
+            }
+            Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// Sets (or, with an empty URL, removes) a team's webhook after checking it: an http(s) URL whose
+/// host is public (see [`check_target`]), and a long enough secret.
+pub async fn configure(
+    storage: &dyn Storage,
+    team: TeamId,
+    url: &str,
+    secret: &str,
+    allow_private: bool,
+) -> Result<(), ServerError> {
     let url = url.trim();
     if url.is_empty() {
         storage.set_webhook(team, None).await?;
         return Ok(());
+    }
+    if url.len() > MAX_URL_BYTES {
+        return Err(ServerError::Invalid(format!("the webhook URL is too long: at most {MAX_URL_BYTES} bytes")));
     }
     let parsed = url::Url::parse(url).map_err(|_| {
         ServerError::Invalid(format!("'{url}' is not a URL: give one like https://alerts.example.org/kith"))
@@ -42,6 +197,12 @@ pub async fn configure(storage: &dyn Storage, team: TeamId, url: &str, secret: &
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ServerError::Invalid("the webhook URL must start with https:// (or http://)".into()));
     }
+    if parsed.username() != "" || parsed.password().is_some() {
+        return Err(ServerError::Invalid(
+            "the webhook URL must not carry a user name or password: authenticate with the signature".into(),
+        ));
+    }
+    check_target(&parsed, allow_private).await.map_err(ServerError::Invalid)?;
     if secret.len() < 16 {
         return Err(ServerError::Invalid(
             "the webhook secret must be at least 16 characters: generate a random one".into(),
@@ -49,6 +210,18 @@ pub async fn configure(storage: &dyn Storage, team: TeamId, url: &str, secret: &
     }
     storage.set_webhook(team, Some(WebhookConfig { url: url.to_string(), secret: secret.to_string() })).await?;
     Ok(())
+}
+
+/// An error and what caused it, in one line (reqwest's own message leaves out the cause).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// The deliverer.
@@ -68,8 +241,13 @@ impl Webhooks {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.webhook_timeout_s.max(1)))
             .user_agent(concat!("kith-server/", env!("CARGO_PKG_VERSION")))
+            // A redirect would lead the request wherever the receiver says, past every check here.
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the name itself, past the resolver's check.
+            .no_proxy()
+            .dns_resolver(Arc::new(CheckedResolver { allow_private: config.webhook_allow_private }))
             .build()
-            .map_err(|e| ServerError::Invalid(format!("cannot build the webhook client: {e}")))?;
+            .map_err(|e| ServerError::Internal(format!("cannot build the webhook client: {e}")))?;
         Ok(Webhooks { storage, http, config, pass: tokio::sync::Mutex::new(()), queued: tokio::sync::Notify::new() })
     }
 
@@ -101,6 +279,25 @@ impl Webhooks {
     }
 
     async fn attempt(&self, d: &Delivery, now: i64) -> DeliveryAttempt {
+        let next = now.saturating_add(self.backoff_ms(d.attempts));
+        // A host given as an address is not resolved: check it here (names are checked by the resolver).
+        if !self.config.webhook_allow_private
+            && let Ok(u) = url::Url::parse(&d.url)
+            && let Some(ip) = match u.host() {
+                Some(url::Host::Ipv4(ip)) => Some(IpAddr::V4(ip)),
+                Some(url::Host::Ipv6(ip)) => Some(IpAddr::V6(ip)),
+                _ => None,
+            }
+            && let Some(why) = special_use(ip)
+        {
+            return DeliveryAttempt {
+                at: now,
+                status: None,
+                error: Some(not_allowed(&ip.to_string(), ip, why)),
+                delivered: false,
+                next_attempt_at: next,
+            };
+        }
         let sent = self
             .http
             .post(&d.url)
@@ -111,7 +308,6 @@ impl Webhooks {
             .body(d.body.clone())
             .send()
             .await;
-        let next = now.saturating_add(self.backoff_ms(d.attempts));
         match sent {
             Ok(r) if r.status().is_success() => DeliveryAttempt {
                 at: now,
@@ -119,6 +315,16 @@ impl Webhooks {
                 error: None,
                 delivered: true,
                 next_attempt_at: now,
+            },
+            Ok(r) if r.status().is_redirection() => DeliveryAttempt {
+                at: now,
+                status: Some(r.status().as_u16()),
+                error: Some(format!(
+                    "the receiver answered {} (a redirect, which is not followed): give the final URL",
+                    r.status()
+                )),
+                delivered: false,
+                next_attempt_at: next,
             },
             Ok(r) => DeliveryAttempt {
                 at: now,
@@ -130,7 +336,7 @@ impl Webhooks {
             Err(e) => DeliveryAttempt {
                 at: now,
                 status: None,
-                error: Some(format!("could not reach the receiver: {e}")),
+                error: Some(format!("could not reach the receiver: {}", with_causes(&e))),
                 delivered: false,
                 next_attempt_at: next,
             },

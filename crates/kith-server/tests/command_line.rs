@@ -55,3 +55,27 @@ fn admin_creates_a_team_invites_and_lists_devices() {
     let (ok, _, err) = kith_server(&["--data-dir", d, "admin", "invite", "--team", &team, "--role", "boss"]);
     assert!(!ok && err.contains("use member or lead"));
 }
+
+#[test]
+fn the_admin_webhook_command_refuses_private_targets_unless_the_operator_allows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let (ok, out, err) = kith_server(&["--data-dir", d, "admin", "create-team", "--name", "North estate"]);
+    assert!(ok, "{err}");
+    let team = out.lines().find_map(|l| l.strip_prefix("team ")).unwrap().to_string();
+    let args = |url: &'static str| {
+        ["--data-dir", d, "admin", "webhook", "--team", &team, "--url", url, "--secret", "a-long-random-webhook-secret"]
+            .map(str::to_string)
+    };
+    for url in ["http://127.0.0.1:9000/hook", "http://169.254.169.254/latest", "http://[::1]/hook"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kith-server")).args(args(url)).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("webhook_allow_private"), "{url}: {err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_kith-server"))
+        .args(args("http://127.0.0.1:9000/hook"))
+        .env("KITH_ALERTS__WEBHOOK_ALLOW_PRIVATE", "true")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

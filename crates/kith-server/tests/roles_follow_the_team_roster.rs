@@ -20,7 +20,7 @@ async fn a_member_promoted_in_the_roster_gets_a_leads_rights() {
 
     // Alice may not promote herself.
     alice.sync().await;
-    let me = Member { id: alice.member, name: "Alice".into(), role: Role::Lead, buddies: vec![] };
+    let me = Member { id: alice.member, name: "Alice".into(), role: Role::Lead, buddies: vec![], phone: None };
     let team_id = alice.team.uuid();
     let doc = alice.docs.get_mut(&team_id).unwrap();
     let before = doc.clone();

@@ -25,7 +25,7 @@ async fn a_check_in_written_outside_a_push_counts_at_the_shifts_next_push() {
     // A check-in asking for support reaches the shift without a push (as the server's own edit).
     server.clock().set(MANUAL_START_MS + 5 * MIN);
     let support = CheckIn::new(CheckInStatus::Support, Timestamp(server.now()), alice.member, alice.device);
-    server.app().sync.server_edit(s.uuid(), |tx| shift::add_checkin(tx, &support), server.now()).await.unwrap();
+    server.app().docs.server_edit(s.uuid(), |tx| shift::add_checkin(tx, &support), server.now()).await.unwrap();
     server.run_due().await;
 
     // Alice's next push adds an ordinary check-in she made earlier, offline; the engine must see

@@ -356,6 +356,20 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::meta_set`] for a value that replaces one holding a secret: the old value leaves
+    /// no trace in the file. The freed bytes are zeroed (`secure_delete` for this write) and the
+    /// write-ahead log is folded into the file and truncated (best effort while another
+    /// connection reads; the last connection to close folds it in anyway).
+    pub fn meta_set_erasing(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        let was: i64 = self.conn.query_row("PRAGMA secure_delete", [], |r| r.get(0)).map_err(sql_err(&self.path))?;
+        self.conn.execute_batch("PRAGMA secure_delete = ON").map_err(sql_err(&self.path))?;
+        let set = self.meta_set(key, value);
+        let _ = self.conn.execute_batch(&format!("PRAGMA secure_delete = {was}"));
+        set?;
+        self.checkpoint();
+        Ok(())
+    }
+
     /// Creates document `id` of `kind` and makes its first change with `f`. Durable when this
     /// returns `Ok`. If `f` fails, nothing is written.
     pub fn create_doc<O, E, F>(&mut self, id: Uuid, kind: &str, f: F) -> Result<O, E>

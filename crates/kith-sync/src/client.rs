@@ -25,6 +25,9 @@ impl ServerClient {
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
             return Err(SyncError::BadServerAddress(base.to_string()));
         }
+        if url.scheme() == "http" && !is_loopback(&url) && !plain_http_allowed() {
+            return Err(SyncError::PlainHttp(base.trim().to_string()));
+        }
         if !url.path().ends_with('/') {
             let p = format!("{}/", url.path());
             url.set_path(&p);
@@ -68,19 +71,20 @@ impl ServerClient {
         }
     }
 
-    async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, SyncError> {
+    pub(crate) async fn check(&self, resp: reqwest::Response) -> Result<reqwest::Response, SyncError> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
         }
         let code = status.as_u16();
+        let retry_after = retry_after(resp.headers());
         let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
         let api = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
             code: format!("http_{code}"),
             message: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
-            retryable: status.is_server_error() || code == 429,
+            retryable: crate::error::retryable_status(code),
         });
-        Err(SyncError::from_api(code, api))
+        Err(SyncError::from_api(code, api, retry_after))
     }
 
     /// Redeems an invite code; the answer carries this device's own credential.
@@ -153,6 +157,29 @@ impl ServerClient {
         Ok(())
     }
 
+    /// Any other JSON endpoint of the server's API (the lead's console: invites, devices, alert
+    /// take-over and assignment): `method` (`GET`, `POST`, `PUT`) on `path` with an optional JSON
+    /// body; a 204 answers `null`.
+    pub async fn request_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, SyncError> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| SyncError::Protocol(format!("'{method}' is not an HTTP method")))?;
+        let mut rb = self.http.request(method, self.url(path)?).timeout(REQUEST_TIMEOUT);
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
+        let resp = self.check(resp).await?;
+        if resp.status() == reqwest::StatusCode::NO_CONTENT {
+            return Ok(serde_json::Value::Null);
+        }
+        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    }
+
     /// The team board as the server computes it (JSON), with presence.
     pub async fn board(&self) -> Result<serde_json::Value, SyncError> {
         let rb = self.http.get(self.url("v1/board")?).timeout(REQUEST_TIMEOUT);
@@ -162,10 +189,72 @@ impl ServerClient {
     }
 }
 
+/// Environment variable that lets the client use plain `http://` to a server that is not on this
+/// computer: for testing and development only (the credential and every check-in travel in clear).
+pub const ALLOW_PLAIN_HTTP_ENV: &str = "KITH_ALLOW_PLAIN_HTTP";
+
+fn plain_http_allowed() -> bool {
+    std::env::var(ALLOW_PLAIN_HTTP_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
+}
+
+/// A server on this computer (`localhost`, 127.0.0.0/8, `::1`): plain HTTP never leaves it.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => {
+            d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// `Retry-After` in seconds (the form Kith's server sends; an HTTP date is ignored: the backoff
+/// decides then).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
     }
     cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_is_refused_except_to_this_computer() {
+        for ok in [
+            "https://kith.example.org",
+            "http://127.0.0.1:8457",
+            "http://localhost:3000/",
+            "http://[::1]:80",
+            "http://127.1.2.3",
+            "HTTP://LOCALHOST",
+        ] {
+            assert!(ServerClient::new(ok, None).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://kith.example.org",
+            "http://192.168.1.10:8457",
+            "http://0.0.0.0:1",
+            "http://[2001:db8::1]",
+            "http://localhost.example.org",
+        ] {
+            match ServerClient::new(bad, None) {
+                Err(e @ SyncError::PlainHttp(_)) => {
+                    let m = e.to_string();
+                    assert!(m.contains("https://") && m.contains("KITH_ALLOW_PLAIN_HTTP"), "{m}");
+                    assert!(!e.retryable());
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
 }

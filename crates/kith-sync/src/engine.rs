@@ -25,8 +25,11 @@ pub const MAX_DOCS_PER_REQUEST: usize = 200;
 /// A safety bound on rounds in one [`sync_now`] (each round makes progress or stops).
 pub const MAX_ROUNDS: usize = 64;
 
-/// A document the server refused, remembered with the heads it had then so the same changes are
-/// not pushed again and again; a new local change makes it eligible again.
+/// A document the server refused for good (a permanent [`RejectCode`]), remembered with the heads
+/// it had then so the same changes are not pushed again and again; a new local change makes it
+/// eligible again. A retryable refusal ([`RejectCode::retryable`], e.g. `Busy`: the server's
+/// storage is full or failing) is never parked: the document stays queued and is pushed again
+/// at the next sync, which the background runner schedules with backoff.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     pub heads: Vec<String>,
@@ -41,8 +44,11 @@ pub struct Absorbed {
     pub again: bool,
     /// Documents that received something from the server.
     pub received: Vec<Uuid>,
-    /// Documents that were refused, with the server's code and message.
+    /// Documents refused for good (parked until a new local change), with the server's code and
+    /// message.
     pub rejected: Vec<(Uuid, RejectCode, String)>,
+    /// Documents refused for now (a retryable code): still queued, to be pushed again.
+    pub retrying: Vec<(Uuid, RejectCode, String)>,
     /// Documents accepted.
     pub accepted: Vec<Uuid>,
     /// The estimated offset of the server clock from this device's clock (server minus device).
@@ -55,9 +61,27 @@ pub struct SyncReport {
     pub rounds: usize,
     pub pushed_docs: usize,
     pub received: Vec<Uuid>,
+    /// Refused for good: parked until a new local change (see [`Rejection`]).
     pub rejected: Vec<(Uuid, RejectCode, String)>,
+    /// Refused for now (the server could not store them): still queued on this device, to be
+    /// pushed again by the next sync. Not delivered.
+    pub retrying: Vec<(Uuid, RejectCode, String)>,
     pub clock_offset_ms: i64,
     pub synced_at_ms: i64,
+}
+
+impl SyncReport {
+    /// Why documents are still queued although the server answered, if any were refused for
+    /// now: "the team server could not store 1 document now: <its message>".
+    pub fn retrying_text(&self) -> Option<String> {
+        let (_, _, message) = self.retrying.first()?;
+        let n = self.retrying.len();
+        Some(format!(
+            "the team server could not store {n} document{} now: {}",
+            if n == 1 { "" } else { "s" },
+            message.trim().trim_end_matches('.')
+        ))
+    }
 }
 
 fn hash_bytes(h: &ChangeHash) -> ByteBuf {
@@ -108,7 +132,9 @@ pub fn pending_change_count(store: &mut Store) -> Result<usize, SyncError> {
 }
 
 /// Builds the next request: every document with changes the server lacks (up to
-/// [`MAX_DOCS_PER_REQUEST`]), except those refused at their current heads, plus the feed cursor.
+/// [`MAX_DOCS_PER_REQUEST`]), except those refused for good at their current heads, plus the
+/// feed cursor. A document refused with a retryable code is always pushed again (stores written
+/// before retryable refusals were retried may still hold one parked: it is ignored).
 pub fn prepare(store: &mut Store, now_ms: i64) -> Result<SyncRequest, SyncError> {
     let rejected = rejections(store)?;
     let mut docs = Vec::new();
@@ -118,6 +144,7 @@ pub fn prepare(store: &mut Store, now_ms: i64) -> Result<SyncRequest, SyncError>
         }
         let heads = store.doc(id)?.get_heads();
         if let Some(r) = rejected.get(&id)
+            && !r.code.retryable()
             && r.heads == heads.iter().map(ToString::to_string).collect::<Vec<_>>()
         {
             continue;
@@ -169,7 +196,8 @@ pub fn absorb(
         )));
     }
     let mut out = Absorbed {
-        clock_offset_ms: resp.server_time - (sent_ms + received_ms) / 2,
+        // Saturating: a server (or a proxy) answering a nonsense time must not make this panic.
+        clock_offset_ms: resp.server_time.saturating_sub(sent_ms.midpoint(received_ms)),
         again: resp.more,
         ..Absorbed::default()
     };
@@ -203,9 +231,32 @@ pub fn absorb(
                 out.again = true;
             }
             Outcome::Rejected { code, message } => {
-                let heads = push.heads.iter().map(|h| hex(h)).collect();
-                rejected.insert(reply.id, Rejection { heads, code: *code, message: message.clone() });
-                out.rejected.push((reply.id, *code, message.clone()));
+                // A refusal of a document the server has still carries the server's side of it
+                // (a lead's reply): take it, or it would wait for the refusal to be lifted.
+                for chunk in &reply.data {
+                    let applied = store.apply_remote(reply.id, push.kind.as_str(), chunk)?;
+                    gap |= !applied.missing_deps.is_empty();
+                }
+                if !reply.data.is_empty() {
+                    out.received.push(reply.id);
+                }
+                let heads = to_hashes(&reply.heads)?;
+                if !heads.is_empty() && holds_all(store, reply.id, &heads)? {
+                    // What is pending stays exactly the refused local changes.
+                    store.set_server_heads(reply.id, &heads)?;
+                    if let Some(r) = &reply.receipt {
+                        keep_receipt(store, reply.id, &heads, r)?;
+                    }
+                }
+                if code.retryable() {
+                    // Not delivered, and not parked: it stays queued and goes out again.
+                    rejected.remove(&reply.id);
+                    out.retrying.push((reply.id, *code, message.clone()));
+                } else {
+                    let heads = store.doc(reply.id)?.get_heads().iter().map(ToString::to_string).collect();
+                    rejected.insert(reply.id, Rejection { heads, code: *code, message: message.clone() });
+                    out.rejected.push((reply.id, *code, message.clone()));
+                }
             }
         }
     }
@@ -273,8 +324,10 @@ fn keep_receipt(store: &mut Store, id: Uuid, heads: &[ChangeHash], receipt: &[u8
     Ok(())
 }
 
-fn hex(b: &[u8]) -> String {
-    ChangeHash::try_from(b).map(|h| h.to_string()).unwrap_or_default()
+/// Whether the local copy of `id` holds every change in `heads`.
+fn holds_all(store: &mut Store, id: Uuid, heads: &[ChangeHash]) -> Result<bool, SyncError> {
+    let doc = store.doc(id)?;
+    Ok(heads.iter().all(|h| automerge::ReadDoc::get_change_by_hash(doc, h).is_some()))
 }
 
 /// Access to the store for the duration of one step, never across the network.
@@ -315,6 +368,11 @@ pub async fn sync_with(mut store: impl StoreAccess, client: &ServerClient) -> Re
         report.pushed_docs += req.docs.len();
         report.received.extend(absorbed.received);
         report.rejected.extend(absorbed.rejected);
+        // A document refused for now in one round and taken in a later one was delivered.
+        report
+            .retrying
+            .retain(|(id, _, _)| !absorbed.accepted.contains(id) && !absorbed.retrying.iter().any(|r| r.0 == *id));
+        report.retrying.extend(absorbed.retrying);
         report.clock_offset_ms = absorbed.clock_offset_ms;
         report.synced_at_ms = received;
         if resp.reset {

@@ -43,17 +43,8 @@ pub async fn connect(
 ) -> Result<impl Stream<Item = Result<LiveEvent, SyncError>> + use<>, SyncError> {
     let rb = client.http().get(client.url("v1/live")?).header(reqwest::header::ACCEPT, "text/event-stream");
     let resp = client.authed(rb)?.send().await.map_err(|e| client.transport(e))?;
-    let status = resp.status();
-    if !status.is_success() {
-        let code = status.as_u16();
-        let body = resp.bytes().await.unwrap_or_default();
-        let api = serde_json::from_slice(&body).unwrap_or(kith_proto::ApiError {
-            code: format!("http_{code}"),
-            message: String::from_utf8_lossy(&body).into_owned(),
-            retryable: status.is_server_error(),
-        });
-        return Err(SyncError::from_api(code, api));
-    }
+    // One reading of refusals for every request (retryable statuses, Retry-After).
+    let resp = client.check(resp).await?;
     let server = client.base().to_string();
     Ok(resp.bytes_stream().eventsource().map(move |ev| match ev {
         Err(e) => Err(SyncError::Offline { server: server.clone(), reason: e.to_string() }),

@@ -55,6 +55,9 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// The last error cannot be fixed by waiting (e.g. the device was revoked).
     pub needs_attention: bool,
+    /// The server answered but could not store some local changes now (its storage is full or
+    /// failing): why, in one sentence. They stay queued and are sent again with backoff.
+    pub retrying: Option<String>,
     pub clock_offset_ms: Option<i64>,
     /// How many sync exchanges completed since start.
     pub syncs: u64,
@@ -162,7 +165,12 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                 };
                 let delay = match &result {
                     Ok(report) => {
-                        failures = 0;
+                        // A refusal for now is a failure for the backoff: try again soon, not
+                        // after a whole period, and later each time it happens again.
+                        let retrying = report.retrying_text().map(|why| {
+                            format!("Not delivered yet: {why}. Kept on this device and sent again automatically.")
+                        });
+                        failures = if retrying.is_some() { failures.saturating_add(1) } else { 0 };
                         if !report.received.is_empty() {
                             // Nobody listening is fine: the documents are in the store already.
                             let _ = h.received.send(report.received.clone());
@@ -173,10 +181,15 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.pending_changes = pending;
                             st.last_error = None;
                             st.needs_attention = false;
+                            st.retrying = retrying.clone();
                             st.clock_offset_ms = Some(report.clock_offset_ms);
                             st.syncs += 1;
                         });
-                        opts.period
+                        if retrying.is_some() {
+                            backoff(failures - 1, opts.min_backoff, opts.max_backoff)
+                        } else {
+                            opts.period
+                        }
                     }
                     Err(e) => {
                         failures = failures.saturating_add(1);
@@ -187,7 +200,14 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.last_error = Some(e.to_string());
                             st.needs_attention = !retry;
                         });
-                        if retry { backoff(failures - 1, opts.min_backoff, opts.max_backoff) } else { opts.max_backoff }
+                        if retry {
+                            // The server's Retry-After, when longer, wins (within the cap).
+                            let asked = e.retry_after().unwrap_or_default().min(opts.max_backoff);
+                            backoff(failures - 1, opts.min_backoff, opts.max_backoff).max(asked)
+                        } else {
+                            // Waiting will not fix it, but nothing is dropped: try now and then.
+                            opts.max_backoff
+                        }
                     }
                 };
                 tokio::select! {

@@ -265,7 +265,7 @@ impl Fuzz {
                 let before = self.team.get_heads();
                 let mut doc = self.team.fork().with_actor(w.actor.clone());
                 let role = if self.rng.random_bool(0.5) { Role::Lead } else { Role::Member };
-                let m = Member { id: w.member, name: "F".repeat(self.rng.random_range(1..500)), role, buddies: vec![] };
+                let m = Member { id: w.member, name: "F".repeat(self.rng.random_range(1..500)), role, buddies: vec![], phone: None };
                 let _ = doc.transact(|tx| team::upsert_member(tx, &m));
                 self.push_of(w.team.uuid(), Kind::Team, &doc, &before)
             }

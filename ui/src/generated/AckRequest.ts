@@ -3,4 +3,8 @@
 /**
  * `POST /v1/shifts/{id}/checkins/{checkin}/ack` body.
  */
-export type AckRequest = { reply: string | null, };
+export type AckRequest = { 
+/**
+ * An optional reply, at most 2,000 bytes; line breaks and tabs are the only control characters allowed.
+ */
+reply: string | null, };

@@ -6,7 +6,7 @@ import type { AlertView } from "./AlertView";
  */
 export type AlertEvent = { 
 /**
- * step | claimed | resolved
+ * step | claimed | taken_over | assigned | resolved
  */
 action: string, 
 /**

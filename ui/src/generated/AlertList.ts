@@ -6,6 +6,6 @@ import type { AlertView } from "./AlertView";
  */
 export type AlertList = { server_time: number, 
 /**
- * Newest first.
+ * In the board's order ([`sort_alerts`]): who needs a human now first.
  */
 alerts: Array<AlertView>, };

@@ -9,11 +9,12 @@ import type { Timestamp } from "./Timestamp";
  */
 export type BoardResponse = { server_time: Timestamp, team_id: string, team_name: string, team_purpose: string, phone: string | null, 
 /**
- * Most urgent first.
+ * Who needs a human now first (`rules::board_key`).
  */
 rows: Array<BoardEntry>, 
 /**
- * Unresolved alerts this member may see, with who owns each (newest first).
+ * Unresolved alerts this member may see, with who owns each, in the board's order
+ * (`rules::alert_key`: unowned first, then emergency > overdue > support).
  */
 alerts: Array<AlertView>, source: BoardSource, 
 /**

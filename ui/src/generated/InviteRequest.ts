@@ -13,6 +13,6 @@ role: string,
  */
 expires_in_s?: number, 
 /**
- * How many devices may join with it (default 1).
+ * How many devices may join with it (default 1, at most 1000).
  */
 uses?: number, };

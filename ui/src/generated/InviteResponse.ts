@@ -7,4 +7,16 @@ export type InviteResponse = { code: string,
 /**
  * `kith://join?server=...&code=...`
  */
-link: string, expires_at: number, };
+link: string, expires_at: number, 
+/**
+ * The link as a QR code: a standalone SVG document (black on white), for a phone's camera.
+ */
+qr_svg: string, 
+/**
+ * `member` or `lead`.
+ */
+role: string, 
+/**
+ * How many devices may still join with it.
+ */
+uses: number, };

@@ -13,6 +13,10 @@ export type Me = { member_id: MemberId, device_id: DeviceId, team_id: TeamId, te
  */
 team_phone: string | null, name: string, role: Role, 
 /**
+ * My own phone number, as the team sees it (I and leads edit it).
+ */
+phone: string | null, 
+/**
  * The team server's address.
  */
 server: string, };

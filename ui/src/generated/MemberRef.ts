@@ -5,4 +5,8 @@ import type { Role } from "./Role";
 /**
  * A teammate as the UI lists them (buddy pickers, names on acks).
  */
-export type MemberRef = { id: MemberId, name: string, role: Role, };
+export type MemberRef = { id: MemberId, name: string, role: Role, 
+/**
+ * Where to phone them (set by them or a lead), if they gave one.
+ */
+phone: string | null, };

@@ -5,6 +5,6 @@
  */
 export type ResolveRequest = { 
 /**
- * What happened, e.g. "Phoned her: fine, phone battery died".
+ * What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 bytes, one line).
  */
 note: string, };

@@ -22,6 +22,12 @@ pending_changes: number, last_error: string | null,
  */
 needs_attention: boolean, 
 /**
+ * The server answered but could not store some of this device's changes now (its storage
+ * is full or failing): why, in one sentence. Not delivered yet; they stay queued and are
+ * sent again automatically, with backoff.
+ */
+retrying: string | null, 
+/**
  * Server clock minus device clock, as last measured.
  */
 clock_offset_ms: number | null, };

@@ -8,4 +8,9 @@ export type WriteResult = { shift: ShiftView,
 /**
  * `false`: saved on this device, waiting to sync.
  */
-shared: boolean, };
+shared: boolean, 
+/**
+ * When not shared: why it has not reached the server yet, when that is known (offline, or
+ * the server could not store it now). It stays queued and is sent again automatically.
+ */
+queued: string | null, };

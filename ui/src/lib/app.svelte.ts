@@ -7,15 +7,21 @@ import type {
   AppState,
   BoardResponse,
   CheckInStatus,
+  DeviceList,
+  InviteResponse,
   Kudos,
+  MemberEdit,
   MemberRef,
+  PolicyEdit,
   PresenceView,
   Settings,
   ShiftView,
   SyncState,
+  TeamView,
   Visibility,
   WriteResult,
 } from './types';
+import { Bell, alarms } from './alarm';
 import { BackendError, toBackendError, type Backend, type JoinInput } from './backend';
 import { singleFlight } from './flight';
 import { currentPosition } from './geo';
@@ -35,6 +41,7 @@ const OFFLINE_SYNC: SyncState = {
   pending_changes: 0,
   last_error: null,
   needs_attention: false,
+  retrying: null,
   clock_offset_ms: null,
 };
 
@@ -65,9 +72,14 @@ export class KithApp {
   emergency = $state<EmergencyNotice | null>(null);
   /** A write in progress (buttons show it and do not double-send). */
   busy = $state<string | null>(null);
+  /** An emergency being sent: never waits for, nor blocks on, another write. */
+  sendingEmergency = $state(false);
+  /** The roster and policy as a lead edits them (loaded by the People screen). */
+  teamView = $state<TeamView | null>(null);
 
   private toastSeq = 0;
   private seenSteps = new Set<string>();
+  private bell = new Bell();
   private stop: Array<() => void> = [];
 
   constructor(backend: Backend) {
@@ -94,6 +106,10 @@ export class KithApp {
   }
   get openAlerts(): AlertView[] {
     return this.alerts.filter((a) => a.state !== 'resolved');
+  }
+  /** Urgent alerts nobody has claimed (not about me): the banner on every screen. */
+  get alarms(): AlertView[] {
+    return alarms([this.alerts, this.board?.alerts ?? []], this.me?.member_id);
   }
   /** "Now" on the server's clock, for times that come from the server (board, alerts). */
   get serverNow(): number {
@@ -126,13 +142,19 @@ export class KithApp {
         },
       }),
     );
-    const tick = setInterval(() => (this.now = Date.now()), 1000);
+    const tick = setInterval(() => {
+      this.now = Date.now();
+      this.ringAlarms();
+    }, 1000);
     // The board's statuses move with time (due soon → overdue) without any event: refresh now and then.
     const poll = setInterval(() => {
       if (this.joined && !document.hidden) void this.refreshBoard();
     }, 30_000);
     this.stop.push(() => clearInterval(tick), () => clearInterval(poll));
-    const onHash = () => (this.route = parseRoute(location.hash, this.defaultRoute()));
+    const onHash = () => {
+      const r = parseRoute(location.hash, this.defaultRoute());
+      this.route = r.name === 'shift' && this.browser ? { name: 'team' } : r;
+    };
     window.addEventListener('hashchange', onHash);
     this.stop.push(() => window.removeEventListener('hashchange', onHash));
 
@@ -148,6 +170,7 @@ export class KithApp {
       }
     }
     this.route = this.joined ? parseRoute(location.hash, this.defaultRoute()) : { name: 'join' };
+    if (this.route.name === 'shift' && this.browser) this.route = { name: 'team' };
     if (!this.joined && this.backend.pendingJoinLink) {
       const link = await this.backend.pendingJoinLink().catch(() => null);
       if (link) this.joinLink = link;
@@ -167,6 +190,8 @@ export class KithApp {
   }
 
   go(r: Route): void {
+    // The browser cannot check in: it opens on the board, never on an empty My shift.
+    if (r.name === 'shift' && this.browser) r = { name: 'team' };
     this.route = r;
     const h = routeHash(r);
     if (location.hash !== h) history.pushState(null, '', h);
@@ -248,6 +273,10 @@ export class KithApp {
   }
 
   private onAlert(e: AlertEvent): void {
+    // Shown at once from the event itself (the banner must not wait for a fetch); the refresh
+    // brings what the event does not carry (what the worker said, the history) a moment later.
+    this.alerts = mergeAlert(this.alerts, e.alert);
+    if (e.alert.urgent) this.ringAlarms();
     void this.refreshAlerts();
     void this.refreshBoard();
     if (this.backend.kind === 'tauri') void this.refreshState();
@@ -256,15 +285,29 @@ export class KithApp {
     if (this.seenSteps.has(key)) return;
     this.seenSteps.add(key);
     const aboutMe = e.alert.worker === this.me?.member_id;
+    // Urgent ones ring (sound and notification) from the alarm bell, until someone claims them.
+    if (e.alert.urgent || aboutMe) return;
     const title = `${alertKind(e.alert.kind)}: ${e.alert.worker_name}`;
-    if (e.alert.urgent && !aboutMe) beep();
     // In the app the Rust side raises native notifications; the browser does it here.
-    if (this.browser && !aboutMe) {
-      notify(title, e.alert.urgent ? 'Needs someone now. Open Kith to claim it.' : 'Open Kith to see who owns it.', e.alert.id, () =>
-        this.go({ name: 'alerts' }),
-      );
+    if (this.browser) {
+      notify(title, 'Open Kith to see who owns it.', e.alert.id, () => this.go({ name: 'alerts' }));
     }
-    if (!aboutMe) this.say(title, e.alert.urgent ? 'danger' : 'warn');
+    this.say(title, 'warn');
+  }
+
+  /** Sound and a system notification for each new unclaimed urgent alert, again every 30 s
+   * until someone claims it. */
+  private ringAlarms(): void {
+    const ring = this.bell.ring(this.alarms, this.now);
+    if (ring.length === 0) return;
+    beep();
+    const first = ring[0] as AlertView;
+    const title =
+      ring.length === 1 ? `${alertKind(first.kind).toUpperCase()}: ${first.worker_name}` : `${ring.length} people need someone now`;
+    const body = first.said?.note ? `“${first.said.note}” Nobody has claimed it yet.` : 'Nobody has claimed it yet: open Kith to claim it.';
+    if (this.browser) notify(title, body, 'kith-alarm', () => this.go({ name: 'alerts' }));
+    // In the app the Rust side notifies each new step itself: the UI adds the repeats.
+    else if (this.bell.repeating) void this.backend.notify?.(title, body);
   }
 
   private onKudos(k: Kudos): void {
@@ -283,16 +326,24 @@ export class KithApp {
     this.toasts = this.toasts.filter((t) => t.id !== id);
   }
 
-  /** Runs a write, marking it busy; returns the error message (or null). */
+  /** Runs a write, marking it busy; returns the error message (or null). An emergency never
+   * waits for another write and never makes others wait: it runs at once, on its own flag. */
   private async run<T>(what: string, f: () => Promise<T>): Promise<{ ok: T } | { error: string }> {
-    if (this.busy) return { error: 'Still working on the last action.' };
-    this.busy = what;
+    const urgent = what === 'emergency';
+    if (urgent) {
+      if (this.sendingEmergency) return { error: 'Your emergency is being sent.' };
+      this.sendingEmergency = true;
+    } else {
+      if (this.busy) return { error: 'Still working on the last action.' };
+      this.busy = what;
+    }
     try {
       return { ok: await f() };
     } catch (e) {
       return { error: toBackendError(e).message };
     } finally {
-      this.busy = null;
+      if (urgent) this.sendingEmergency = false;
+      else this.busy = null;
     }
   }
 
@@ -301,7 +352,7 @@ export class KithApp {
       const shift = r.shift.active ? r.shift : null;
       this.state = { ...this.state, shift, last_shift: shift ? this.state.last_shift : r.shift };
     }
-    if (toast) this.say(writeMessage(done, r.shared, this.sync.online), r.shared ? 'ok' : 'warn');
+    if (toast) this.say(writeMessage(done, r.shared, this.sync.online, r.queued ?? null), r.shared ? 'ok' : 'warn');
     void this.refreshState();
     void this.refreshBoard();
   }
@@ -348,7 +399,8 @@ export class KithApp {
     if ('error' in r) return r.error;
     const words = { ok: "Checked in: I'm OK", support: 'Support request', emergency: 'Emergency' } as const;
     if (status === 'emergency') {
-      this.emergency = emergencyNotice(r.ok.shared, this.me?.team_phone ?? this.board?.phone ?? null);
+      const retrying = this.sync.online ? (r.ok.queued ?? this.sync.retrying ?? null) : null;
+      this.emergency = emergencyNotice(r.ok.shared, this.me?.team_phone ?? this.board?.phone ?? null, retrying);
     }
     // An emergency that reached no one is told in its own notice on My shift, not in a toast.
     this.afterWrite(r.ok, words[status], !(status === 'emergency' && !r.ok.shared));
@@ -417,6 +469,73 @@ export class KithApp {
 
   private replaceAlert(a: AlertView): void {
     this.alerts = this.alerts.map((x) => (x.id === a.id ? a : x));
+    if (this.board) this.board = { ...this.board, alerts: this.board.alerts.map((x) => (x.id === a.id ? a : x)) };
+  }
+
+  /** A lead takes over an alert someone else claimed. */
+  async takeOver(a: AlertView): Promise<string | null> {
+    const r = await this.run('takeover', () => this.backend.takeOverAlert(a.id));
+    if ('error' in r) return r.error;
+    this.replaceAlert(r.ok);
+    this.say(`You own the alert for ${a.worker_name} now.`, 'ok');
+    void this.refreshAlerts();
+    void this.refreshBoard();
+    return null;
+  }
+
+  /** A lead gives an alert to a lead or a buddy of the worker. */
+  async assign(a: AlertView, member: string): Promise<string | null> {
+    const r = await this.run('assign', () => this.backend.assignAlert(a.id, member));
+    if ('error' in r) return r.error;
+    this.replaceAlert(r.ok);
+    this.say(`${r.ok.claimed_by_name ?? 'They'} own${r.ok.claimed_by_name ? 's' : ''} the alert for ${a.worker_name} now.`, 'ok');
+    void this.refreshAlerts();
+    void this.refreshBoard();
+    return null;
+  }
+
+  // --- the team, as a lead edits it ------------------------------------------------------------
+
+  async loadTeam(): Promise<string | null> {
+    try {
+      this.teamView = await this.backend.teamView();
+      return null;
+    } catch (e) {
+      return toBackendError(e).message;
+    }
+  }
+
+  async editPolicy(p: PolicyEdit): Promise<string | null> {
+    const r = await this.run('policy', () => this.backend.editPolicy(p));
+    if ('error' in r) return r.error;
+    this.teamView = r.ok;
+    void this.refreshState();
+    return null;
+  }
+
+  async editMember(member: string, edit: MemberEdit): Promise<string | null> {
+    const r = await this.run('member', () => this.backend.editMember(member, edit));
+    if ('error' in r) return r.error;
+    this.teamView = r.ok;
+    void this.refreshState();
+    void this.refreshBoard();
+    return null;
+  }
+
+  async invite(role: 'member' | 'lead', uses: number): Promise<{ ok: InviteResponse } | { error: string }> {
+    return this.run('invite', () => this.backend.invite(role, uses));
+  }
+
+  async devices(): Promise<{ ok: DeviceList } | { error: string }> {
+    try {
+      return { ok: await this.backend.devices() };
+    } catch (e) {
+      return { error: toBackendError(e).message };
+    }
+  }
+
+  async revokeDevice(id: string): Promise<{ ok: DeviceList } | { error: string }> {
+    return this.run('revoke', () => this.backend.revokeDevice(id));
   }
 
   async showAllAlerts(all: boolean): Promise<void> {
@@ -471,4 +590,14 @@ export class KithApp {
 
 export function isBackendError(e: unknown): e is BackendError {
   return e instanceof BackendError;
+}
+
+/** `list` with `a` in it: replaced in place (keeping what only the list has: what the worker
+ * said, the history), or put first when new. */
+export function mergeAlert(list: AlertView[], a: AlertView): AlertView[] {
+  const i = list.findIndex((x) => x.id === a.id);
+  if (i < 0) return [a, ...list];
+  const old = list[i] as AlertView;
+  const merged = { ...a, said: a.said ?? old.said, history: a.history.length > 0 ? a.history : old.history };
+  return list.map((x, j) => (j === i ? merged : x));
 }

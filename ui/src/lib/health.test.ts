@@ -30,7 +30,12 @@ describe('factors', () => {
     expect(f.map((x) => x.key)).toEqual(['contact', 'boundaries', 'competence', 'control', 'purpose', 'inclusion', 'connections']);
     const by = Object.fromEntries(f.map((x) => [x.key, x]));
     expect(by.contact!.figure).toBe('80%');
-    expect(by.contact!.detail).toBe('8 of 10 check-ins on time; 1 missed.');
+    expect(by.contact!.count).toBe('8 of 10 check-ins');
+    expect(by.boundaries!.count).toBe('2 of 3 shifts');
+    expect(by.purpose!.count).toBe('4 of 4 shifts');
+    expect(by.competence!.count).toBe('from 2 ratings');
+    expect(by.contact!.detail).toBe('On time: by their due time plus grace; 1 never came.');
+    expect(by.inclusion!.count).toBe('of 9 check-ins answered');
     expect(by.boundaries!.figure).toBe('67%');
     expect(by.competence!.figure).toBe('3.8 / 5');
     expect(by.control!.detail).toBe('Location: off.');
@@ -56,8 +61,18 @@ describe('factors', () => {
     };
     const by = Object.fromEntries(factors(empty).map((x) => [x.key, x]));
     expect(by.contact!.figure).toBe('—');
+    expect(by.contact!.count).toBe(null);
     expect(by.contact!.detail).toBe('No check-ins were due in this period.');
     expect(by.competence!.figure).toBe('—');
     expect(by.inclusion!.detail).toBe('No replies to your check-ins yet.');
+  });
+});
+
+describe('rates in tables', () => {
+  it('always come with their count', async () => {
+    const { rateCell, ofCount } = await import('./health');
+    expect(rateCell(3, 4)).toBe('75% (3 of 4)');
+    expect(rateCell(0, 0)).toBe('—');
+    expect(ofCount(1, 1, 'shift')).toBe('1 of 1 shift');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SyncState } from './types';
-import { emergencyNotice, queuedText, syncBanner, telHref, writeMessage } from './offline';
+import { emergencyNotice, queuedText, syncBanner, telHref, undelivered, writeMessage } from './offline';
 
 function sync(over: Partial<SyncState> = {}): SyncState {
   return {
@@ -10,6 +10,7 @@ function sync(over: Partial<SyncState> = {}): SyncState {
     pending_changes: 0,
     last_error: null,
     needs_attention: false,
+    retrying: null,
     clock_offset_ms: 0,
     ...over,
   } as SyncState;
@@ -48,6 +49,14 @@ describe('syncBanner', () => {
     const b = syncBanner(sync({ needs_attention: true, last_error: 'revoked' }), clock);
     expect(b.text).toBe('Sync needs attention: revoked');
   });
+  it('says plainly that what the server could not store is not delivered and will be retried', () => {
+    const why = 'Not delivered yet: the team server could not store 1 document now. Kept on this device and sent again automatically.';
+    const b = syncBanner(sync({ pending_changes: 1, retrying: why }), clock);
+    expect(b.show).toBe(true);
+    expect(b.offline).toBe(true);
+    expect(b.text).toBe(why);
+    expect(b.text).not.toContain('Syncing');
+  });
   it('counts', () => {
     expect(queuedText(0)).toBeNull();
     expect(queuedText(3)).toBe('3 waiting to sync');
@@ -59,6 +68,16 @@ describe('after a write', () => {
     expect(writeMessage('Checked in', true, true)).toBe('Checked in — sent to your team.');
     expect(writeMessage('Checked in', false, false)).toMatch(/^Checked in — saved on this device\. Offline/);
     expect(writeMessage('Checked in', false, true)).toBe('Checked in — saved on this device, sending now.');
+  });
+  it('says queued, not sent, when the server could not store the write', () => {
+    const why = 'Not delivered yet: the team server could not store 1 document now. Kept on this device and sent again automatically.';
+    expect(writeMessage('Emergency', false, true, why)).toBe(`Emergency — saved on this device. ${why}`);
+    expect(undelivered(sync({ pending_changes: 1, retrying: why }))).toBe(true);
+    expect(undelivered(sync({ pending_changes: 1 }))).toBe(false);
+    expect(undelivered(sync({ pending_changes: 1, online: false }))).toBe(true);
+    const n = emergencyNotice(false, null, why);
+    expect(n?.headline).toBe('Nobody has been reached yet.');
+    expect(n?.advice).toContain('could not take it yet');
   });
   it('tells the worker nobody has been reached after an offline emergency', () => {
     expect(emergencyNotice(true, '+1 555')).toBeNull();

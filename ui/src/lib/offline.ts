@@ -43,6 +43,11 @@ export function syncBanner(
   if (attention && sync.last_error) {
     return { show: true, offline: false, text: `Sync needs attention: ${sync.last_error}`, queued, attention };
   }
+  if (sync.retrying) {
+    // The server answered but could not store what is queued (its storage is full or failing):
+    // not delivered, and Kith keeps sending it by itself. Shown like offline: nobody has it yet.
+    return { show: true, offline: true, text: sync.retrying, queued, attention };
+  }
   if (queued) {
     return { show: true, offline: false, text: `Syncing — ${queued}.`, queued, attention };
   }
@@ -53,10 +58,19 @@ function capitalize(s: string): string {
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
-/** What the worker is told right after a check-in, an extension or an end. */
-export function writeMessage(what: string, shared: boolean, online: boolean): string {
+/** Local changes that the server does not have, and that are not just on their way. */
+export function undelivered(sync: SyncState): boolean {
+  return sync.pending_changes > 0 && (!sync.online || !!sync.retrying);
+}
+
+/**
+ * What the worker is told right after a check-in, an extension or an end. `queued` is the
+ * write's own reason for not being shared (e.g. the server could not store it now), if known.
+ */
+export function writeMessage(what: string, shared: boolean, online: boolean, queued: string | null = null): string {
   if (shared) return `${what} — sent to your team.`;
   if (!online) return `${what} — saved on this device. Offline: it will be sent when there's a connection.`;
+  if (queued) return `${what} — saved on this device. ${queued}`;
   return `${what} — saved on this device, sending now.`;
 }
 
@@ -66,14 +80,22 @@ export type EmergencyNotice = { headline: string; advice: string; phone: string 
  * After an emergency that has not reached the server: say plainly that nobody has been reached
  * and offer the team phone number as a tel: link.
  */
-export function emergencyNotice(shared: boolean, phone: string | null | undefined): EmergencyNotice | null {
+export function emergencyNotice(
+  shared: boolean,
+  phone: string | null | undefined,
+  retrying: string | null = null,
+): EmergencyNotice | null {
   if (shared) return null;
   const p = phone?.trim() || null;
+  // Reachable but refused for now (the server's storage is failing) is not "no connection".
+  const where = retrying
+    ? 'Your emergency is saved on this device but the team server could not take it yet; Kith keeps sending it by itself.'
+    : 'Your emergency is saved on this device and will be sent as soon as there is a connection.';
   return {
     headline: 'Nobody has been reached yet.',
     advice: p
-      ? 'Your emergency is saved on this device and will be sent as soon as there is a connection. If you can, phone your team now:'
-      : 'Your emergency is saved on this device and will be sent as soon as there is a connection. If you can, phone someone now, or your emergency number if you are in danger.',
+      ? `${where} If you can, phone your team now:`
+      : `${where} If you can, phone someone now, or your emergency number if you are in danger.`,
     phone: p,
     tel: p ? telHref(p) : null,
   };

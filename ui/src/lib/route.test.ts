@@ -21,3 +21,12 @@ describe('routes', () => {
     expect(tabOf({ name: 'join' })).toBeNull();
   });
 });
+
+describe('tabs', () => {
+  it('People is for leads; the browser has no My shift', async () => {
+    const { visibleTabs } = await import('./route');
+    const names = (o: { lead: boolean; browser: boolean }) => visibleTabs(o).map((t) => t.tab);
+    expect(names({ lead: true, browser: true })).toEqual(['team', 'alerts', 'people', 'history', 'health', 'settings']);
+    expect(names({ lead: false, browser: false })).toEqual(['shift', 'team', 'alerts', 'history', 'health', 'settings']);
+  });
+});

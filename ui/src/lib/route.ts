@@ -1,13 +1,14 @@
 // Hash routes (`#/team`, `#/shift/<id>`): work under any base path, in Tauri and in the browser,
 // and keep the back button meaningful.
 
-export type Tab = 'shift' | 'team' | 'alerts' | 'history' | 'health' | 'settings';
+export type Tab = 'shift' | 'team' | 'alerts' | 'people' | 'history' | 'health' | 'settings';
 export type Route = { name: Tab } | { name: 'join' } | { name: 'shift-detail'; id: string };
 
 export const TABS: ReadonlyArray<{ tab: Tab; label: string }> = [
   { tab: 'shift', label: 'My shift' },
   { tab: 'team', label: 'Team' },
   { tab: 'alerts', label: 'Alerts' },
+  { tab: 'people', label: 'People' },
   { tab: 'history', label: 'History' },
   { tab: 'health', label: 'Health' },
   { tab: 'settings', label: 'Settings' },
@@ -35,4 +36,9 @@ export function tabOf(r: Route): Tab | null {
   if (r.name === 'join') return null;
   if (r.name === 'shift-detail') return 'team';
   return r.name;
+}
+
+/** The tabs this person sees: People is for leads; the browser cannot check in, so it has no My shift. */
+export function visibleTabs(opts: { lead: boolean; browser: boolean }): ReadonlyArray<{ tab: Tab; label: string }> {
+  return TABS.filter((t) => (t.tab !== 'people' || opts.lead) && (t.tab !== 'shift' || !opts.browser));
 }

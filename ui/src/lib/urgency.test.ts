@@ -1,15 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import type { AlertView } from './types';
+import type { AlertHistoryItem, AlertView } from './types';
 import {
   ackLine,
   alertKind,
   alertOwner,
   boardStatus,
   checkinStatus,
-  needsAttention,
   notifiedText,
   resolutionText,
-  urgencyRank,
+  historyLine,
 } from './urgency';
 
 const clock = (ms: number) => `T${ms}`;
@@ -38,22 +37,18 @@ function alert(over: Partial<AlertView> = {}): AlertView {
     resolving_checkin: null,
     late_checkin: false,
     note: null,
+    worker_phone: null,
+    said: null,
+    history: [],
     ...over,
   } as AlertView;
 }
 
 describe('board statuses', () => {
-  it('has words and tones for each status, most urgent first', () => {
+  it('has words and tones for each status (the order is the server\'s)', () => {
     expect(boardStatus('emergency')).toEqual({ label: 'Emergency', tone: 'danger' });
     expect(boardStatus('off_shift').label).toBe('Off shift');
     expect(boardStatus('something_new').label).toBe('Something new');
-    expect(urgencyRank('emergency')).toBeLessThan(urgencyRank('support'));
-    expect(urgencyRank('support')).toBeLessThan(urgencyRank('overdue'));
-    expect(urgencyRank('due_soon')).toBeLessThan(urgencyRank('fine'));
-    expect(urgencyRank('fine')).toBeLessThan(urgencyRank('off_shift'));
-    expect(urgencyRank('unknown')).toBeGreaterThan(urgencyRank('off_shift'));
-    expect(needsAttention('overdue')).toBe(true);
-    expect(needsAttention('due_soon')).toBe(false);
   });
   it('labels check-ins and alert kinds', () => {
     expect(checkinStatus('ok').label).toBe('OK');
@@ -97,5 +92,18 @@ describe('ackLine', () => {
     );
     expect(ackLine({ id: 'x', by: 'b', by_name: 'Sam', at: 3, reply: '  ' }, clock)).toBe('Seen by Sam, T3');
     expect(ackLine({ id: 'x', by: 'b', by_name: 'Sam', at: 3, reply: null }, clock)).toBe('Seen by Sam, T3');
+  });
+});
+
+describe('alert history', () => {
+  const item = (over: Partial<AlertHistoryItem>): AlertHistoryItem =>
+    ({ at: 1, action: 'opened', by_name: null, to_name: null, told: [], text: null, ...over }) as AlertHistoryItem;
+  it('says who did what, in words', () => {
+    expect(historyLine(item({ action: 'step', text: 'leads', told: ['Mo', 'Sam'] }))).toBe('Told the leads: Mo, Sam');
+    expect(historyLine(item({ action: 'taken_over', by_name: 'Mo', to_name: 'Bob' }))).toBe('Mo took it over from Bob');
+    expect(historyLine(item({ action: 'assigned', by_name: 'Sam', to_name: 'Bob' }))).toBe('Sam gave it to Bob');
+    expect(historyLine(item({ action: 'reply', by_name: 'Sam', text: 'Calling you' }))).toBe('Sam replied: “Calling you”');
+    expect(historyLine(item({ action: 'resolved', text: 'the shift ended' }))).toBe('Resolved: the shift ended');
+    expect(historyLine(item({ action: 'resolved', by_name: 'Mo', text: 'Safe' }))).toBe('Mo resolved it: “Safe”');
   });
 });

@@ -1,6 +1,6 @@
 // Words (never colour alone) for board statuses, due states, check-ins and alerts.
 
-import type { AckView, AlertView, BoardStatus, CheckInStatus, DueState } from './types';
+import type { AckView, AlertHistoryItem, AlertView, BoardStatus, CheckInStatus } from './types';
 
 /** A tone for styling; every tone is always paired with words. */
 export type Tone = 'danger' | 'warn' | 'ok' | 'muted' | 'info';
@@ -16,30 +16,6 @@ const BOARD: Record<BoardStatus, { label: string; tone: Tone }> = {
 
 export function boardStatus(s: BoardStatus | string): { label: string; tone: Tone } {
   return BOARD[s as BoardStatus] ?? { label: humanize(s), tone: 'info' };
-}
-
-/** The board's urgency order; rows are shown in the order the backend gives, this is for tests and badges. */
-export const URGENCY_ORDER: readonly BoardStatus[] = ['emergency', 'support', 'overdue', 'due_soon', 'fine', 'off_shift'];
-
-export function urgencyRank(s: BoardStatus | string): number {
-  const i = URGENCY_ORDER.indexOf(s as BoardStatus);
-  return i < 0 ? URGENCY_ORDER.length : i;
-}
-
-/** Statuses that need someone to act, for the "N need attention" summary. */
-export function needsAttention(s: BoardStatus | string): boolean {
-  return s === 'emergency' || s === 'support' || s === 'overdue';
-}
-
-const DUE: Record<DueState, { label: string; tone: Tone }> = {
-  fine: { label: 'On track', tone: 'ok' },
-  due_soon: { label: 'Check-in due soon', tone: 'warn' },
-  overdue: { label: 'Overdue', tone: 'danger' },
-  off_shift: { label: 'Ended', tone: 'muted' },
-};
-
-export function dueState(s: DueState | string): { label: string; tone: Tone } {
-  return DUE[s as DueState] ?? { label: humanize(s), tone: 'info' };
 }
 
 const CHECKIN: Record<CheckInStatus, { label: string; tone: Tone }> = {
@@ -119,4 +95,30 @@ export function ratingWord(kind: 'mood' | 'confidence', r: number): string {
 export function humanize(s: string): string {
   const t = s.replace(/_/g, ' ');
   return t.charAt(0).toUpperCase() + t.slice(1);
+}
+
+/** One line of an alert's history, e.g. "Sam took it over from Bob", "Told the leads: Mo, Sam". */
+export function historyLine(h: AlertHistoryItem): string {
+  const by = h.by_name ?? 'Someone';
+  const group: Record<string, string> = { worker: 'the worker', buddies: 'the buddies', leads: 'the leads' };
+  switch (h.action) {
+    case 'opened':
+      return 'Opened';
+    case 'step': {
+      const who = h.told.length > 0 ? `: ${h.told.join(', ')}` : ' (nobody to tell)';
+      return `Told ${group[h.text ?? ''] ?? h.text ?? 'someone'}${who}`;
+    }
+    case 'reply':
+      return h.text ? `${by} replied: “${h.text}”` : `${by} acknowledged the check-in`;
+    case 'claimed':
+      return `${by} claimed it`;
+    case 'taken_over':
+      return h.to_name ? `${by} took it over from ${h.to_name}` : `${by} took it over`;
+    case 'assigned':
+      return `${by} gave it to ${h.to_name ?? 'someone'}`;
+    case 'resolved':
+      return h.by_name ? `${by} resolved it${h.text ? `: “${h.text}”` : ''}` : `Resolved: ${h.text ?? 'no longer applies'}`;
+    default:
+      return humanize(String(h.action));
+  }
 }

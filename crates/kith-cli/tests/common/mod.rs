@@ -53,6 +53,8 @@ impl Kith {
     pub fn command(&self, now: &str) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kith"));
         c.env("KITH_DATA_DIR", self.data_dir()).env("TZ", "UTC").env("KITH_NOW", now);
+        // No keychain reachable (as in CI): the credential file, and never a developer's keychain.
+        c.env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/kith-test-bus").env_remove("KITH_CREDENTIAL_STORE");
         c
     }
 

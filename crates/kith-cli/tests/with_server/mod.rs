@@ -23,6 +23,20 @@ pub struct Server {
 
 impl Server {
     pub fn start() -> Server {
+        Server::launch(false)
+    }
+
+    /// A server whose storage can be made to fail like a full disk, and recover ([`Server::faults`]).
+    pub fn start_with_storage_faults() -> Server {
+        Server::launch(true)
+    }
+
+    /// The storage switch of a server started with [`Server::start_with_storage_faults`].
+    pub fn faults(&self) -> kith_server::testing::faults::StorageFaults {
+        self.s().storage_faults()
+    }
+
+    fn launch(faulty: bool) -> Server {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -31,7 +45,11 @@ impl Server {
         // A fixed port (free now), so that after `stop` the same address can be served again and
         // the devices' links stay valid.
         let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
-        let server = rt.block_on(TestServer::start_with(|c| c.listen = addr));
+        let server = if faulty {
+            rt.block_on(TestServer::start_with_storage_faults(|c| c.listen = addr))
+        } else {
+            rt.block_on(TestServer::start_with(|c| c.listen = addr))
+        };
         let url = server.base_url.clone();
         Server { rt, server: Some(server), url }
     }
@@ -47,6 +65,17 @@ impl Server {
 
     pub fn invite(&self, team: TeamId, role: Role) -> String {
         self.rt.block_on(self.s().invite(team, role))
+    }
+
+    /// Writes into a stored document as the server's own actor, skipping every check (a plain
+    /// append, [`TestServer::write_unchecked`]): how text stored by an older server (before it
+    /// checked characters) or written by a buggy one looks to devices today.
+    pub fn write_unchecked(
+        &self,
+        doc: uuid::Uuid,
+        edit: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), kith_domain::DomainError>,
+    ) {
+        assert!(self.rt.block_on(self.s().write_unchecked(doc, edit)), "the unchecked edit changed nothing");
     }
 
     pub fn revoke(&self, device: DeviceId) -> bool {
@@ -105,6 +134,10 @@ impl Device {
             .env("TZ", "UTC")
             .env_remove("KITH_NOW")
             .env_remove("KITH_DATA_DIR")
+            // No keychain is reachable (as in CI): credentials go to the 0600 file, the fallback
+            // under test, and a developer's own keychain is never touched.
+            .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/kith-test-bus")
+            .env_remove("KITH_CREDENTIAL_STORE")
             .output()
             .expect("running kith");
         Run {
@@ -169,7 +202,15 @@ pub struct Team {
 
 impl Team {
     pub fn new() -> Team {
-        let server = Server::start();
+        Team::on(Server::start())
+    }
+
+    /// [`Team::new`] on a server whose storage can fail and recover.
+    pub fn with_storage_faults() -> Team {
+        Team::on(Server::start_with_storage_faults())
+    }
+
+    fn on(server: Server) -> Team {
         let (team, lead_code) = server.create_team("North estate");
         let lead = Device::new();
         let lead_join = lead.join(&server.url, &lead_code, "Lee Lead");

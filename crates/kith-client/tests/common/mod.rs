@@ -9,7 +9,8 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use kith_api::AppState;
-use kith_client::{Client, ClientEvent, JoinInput};
+use kith_client::credential::Keep;
+use kith_client::{Client, ClientEvent, ClientOptions, JoinInput};
 use kith_domain::{Role, TeamId};
 use kith_server::testing::TestServer;
 use tokio::sync::broadcast;
@@ -28,6 +29,15 @@ impl Server {
         // devices' links stay valid.
         let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
         let server = TestServer::start_with(|c| c.listen = addr).await;
+        let url = server.base_url.clone();
+        Server { server, url }
+    }
+
+    /// A server whose storage can be made to fail like a full disk, and recover
+    /// (`self.server.storage_faults()`).
+    pub async fn start_with_storage_faults() -> Server {
+        let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
+        let server = TestServer::start_with_storage_faults(|c| c.listen = addr).await;
         let url = server.base_url.clone();
         Server { server, url }
     }
@@ -59,7 +69,9 @@ pub struct Device {
 impl Device {
     pub async fn new() -> Device {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let client = Client::open(dir.path().join("kith")).await.expect("open the client");
+        // The credential file, the fallback CI uses, and never a developer's own keychain.
+        let opts = ClientOptions { keep: Keep::FileOnly, ..ClientOptions::default() };
+        let client = Client::open_with(dir.path().join("kith"), opts).await.expect("open the client");
         Device { client, dir }
     }
 
@@ -91,7 +103,15 @@ pub struct Team {
 
 impl Team {
     pub async fn new() -> Team {
-        let server = Server::start().await;
+        Team::on(Server::start().await).await
+    }
+
+    /// [`Team::new`] on a server whose storage can fail and recover.
+    pub async fn with_storage_faults() -> Team {
+        Team::on(Server::start_with_storage_faults().await).await
+    }
+
+    async fn on(server: Server) -> Team {
         let (team, lead_code) = server.team("North estate").await;
         let lead = Device::new().await;
         lead.join(&server, &lead_code, "Lee Lead").await;

@@ -5,6 +5,7 @@
 //! the same key and the server can authorise each change by the paths it writes.
 //! Reading is tolerant of fields it does not know, so newer clients can add fields.
 
+pub mod fields;
 pub mod incremental;
 pub mod shift;
 pub mod team;
@@ -105,6 +106,15 @@ pub(crate) fn req_field_int(f: &impl Fields, key: &str) -> Result<i64, DomainErr
     field_int(f, key)?.ok_or_else(|| malformed(format!("'{key}' is missing")))
 }
 
+/// A time field: present, and within the range a device may send (see [`crate::time`]).
+pub(crate) fn req_field_time(f: &impl Fields, key: &str) -> Result<crate::Timestamp, DomainError> {
+    let t = crate::Timestamp(req_field_int(f, key)?);
+    if !t.in_range() {
+        return Err(malformed(format!("'{key}' ({}) is not a time from 1970 to 9999", t.0)));
+    }
+    Ok(t)
+}
+
 pub(crate) fn field_f64(f: &impl Fields, key: &str) -> Result<Option<f64>, DomainError> {
     match f.scalar(key)? {
         None => Ok(None),
@@ -128,6 +138,10 @@ pub(crate) fn get_int<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<Opt
 
 pub(crate) fn req_int<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<i64, DomainError> {
     req_field_int(&InDoc(doc, obj), key)
+}
+
+pub(crate) fn req_time<D: ReadDoc>(doc: &D, obj: &ObjId, key: &str) -> Result<crate::Timestamp, DomainError> {
+    req_field_time(&InDoc(doc, obj), key)
 }
 
 /// The object at `key`, which must be of type `ty` if present.

@@ -19,18 +19,27 @@ use automerge::{ObjType, ROOT, ReadDoc};
 
 use super::{
     Fields, InDoc, SCHEMA_VERSION, SHIFT_SCHEMA, check_schema, enum_from_str, enum_to_str, field_f64, field_int,
-    field_str, get_obj, get_str, id_set, malformed, map_entries, parse, req_field_int, req_field_str, req_int, req_obj,
-    req_str,
+    field_str, get_obj, get_str, id_set, malformed, map_entries, parse, req_field_str, req_field_time, req_int,
+    req_obj, req_str, req_time,
 };
 use crate::model::{
-    Ack, CheckIn, CheckInStatus, Extension, Location, LocationPrecision, MAX_NOTE_BYTES, Note, Rating, Shift, ShiftEnd,
-    Visibility,
+    Ack, CheckIn, CheckInStatus, Extension, Location, LocationPrecision, Note, Rating, Shift, ShiftEnd, Visibility,
 };
-use crate::{DomainError, Secs, Timestamp, check_line};
+use crate::{DomainError, Secs, Timestamp, limits};
+
+/// Refuses a time no clock can mean (see [`crate::time`]): the server would refuse the document.
+fn check_time(what: &str, t: Timestamp) -> Result<(), DomainError> {
+    if t.in_range() {
+        return Ok(());
+    }
+    Err(DomainError::Invalid(format!("{what} ({} ms since 1970) is not a usable time: check the device's clock", t.0)))
+}
 
 /// Writes a new shift document's header and empty collections. Call once, on an empty document.
 pub fn init<T: Transactable + ReadDoc>(tx: &mut T, shift: &Shift) -> Result<(), DomainError> {
-    check_line("purpose", &shift.purpose)?;
+    limits::SHIFT_PURPOSE.check(&shift.purpose)?;
+    check_time("the start", shift.started_at)?;
+    check_time("the planned end", shift.initial_end)?;
     if shift.initial_end <= shift.started_at {
         return Err(DomainError::EndNotAfter { after: shift.started_at, now: false });
     }
@@ -61,13 +70,12 @@ pub fn init<T: Transactable + ReadDoc>(tx: &mut T, shift: &Shift) -> Result<(), 
 
 /// Appends one check-in. Refused once the shift has ended.
 pub fn add_checkin<T: Transactable + ReadDoc>(tx: &mut T, c: &CheckIn) -> Result<(), DomainError> {
+    check_time("the check-in's time", c.device_time)?;
     if tx.get(ROOT, "ended")?.is_some() {
         return Err(DomainError::ShiftEnded);
     }
-    if let Some(note) = &c.note
-        && note.text.len() > MAX_NOTE_BYTES
-    {
-        return Err(DomainError::TooLong { what: "note", len: note.text.len(), max: MAX_NOTE_BYTES });
+    if let Some(note) = &c.note {
+        limits::CHECKIN_NOTE.check(&note.text)?;
     }
     let checkins = req_obj(tx, &ROOT, "checkins", ObjType::Map)?;
     let key = c.id.to_string();
@@ -99,10 +107,9 @@ pub fn add_checkin<T: Transactable + ReadDoc>(tx: &mut T, c: &CheckIn) -> Result
 
 /// Adds a lead's acknowledgement (and optional reply) to a check-in the writer has seen.
 pub fn add_ack<T: Transactable + ReadDoc>(tx: &mut T, a: &Ack) -> Result<(), DomainError> {
-    if let Some(r) = &a.reply
-        && r.len() > MAX_NOTE_BYTES
-    {
-        return Err(DomainError::TooLong { what: "reply", len: r.len(), max: MAX_NOTE_BYTES });
+    check_time("the acknowledgement's time", a.at)?;
+    if let Some(r) = &a.reply {
+        limits::ACK_REPLY.check(r)?;
     }
     let checkins = req_obj(tx, &ROOT, "checkins", ObjType::Map)?;
     if tx.get(&checkins, a.checkin.to_string())?.is_none() {
@@ -121,17 +128,19 @@ pub fn add_ack<T: Transactable + ReadDoc>(tx: &mut T, a: &Ack) -> Result<(), Dom
 
 /// Moves the planned end, explicitly and with a reason.
 pub fn extend<T: Transactable + ReadDoc>(tx: &mut T, e: &Extension) -> Result<(), DomainError> {
-    check_line("reason", &e.reason)?;
+    check_time("the extension's time", e.at)?;
+    check_time("the new end", e.new_end)?;
     if e.reason.trim().is_empty() {
         return Err(DomainError::Invalid("an extension needs a reason: say why the shift runs longer".into()));
     }
+    limits::EXTENSION_REASON.check(&e.reason)?;
     if e.new_end <= e.at {
         return Err(DomainError::EndNotAfter { after: e.at, now: true });
     }
     if tx.get(ROOT, "ended")?.is_some() {
         return Err(DomainError::ShiftEnded);
     }
-    let started = Timestamp(req_int(tx, &ROOT, "started_at")?);
+    let started = req_time(tx, &ROOT, "started_at")?;
     if e.new_end <= started {
         return Err(DomainError::EndNotAfter { after: started, now: false });
     }
@@ -145,11 +154,12 @@ pub fn extend<T: Transactable + ReadDoc>(tx: &mut T, e: &Extension) -> Result<()
 
 /// Ends the shift ("I'm done, all fine").
 pub fn end<T: Transactable + ReadDoc>(tx: &mut T, end: &ShiftEnd) -> Result<(), DomainError> {
+    check_time("the end", end.at)?;
     if tx.get(ROOT, "ended")?.is_some() {
         return Err(DomainError::ShiftEnded);
     }
     if let Some(n) = &end.note {
-        check_line("note", n)?;
+        limits::END_NOTE.check(n)?;
     }
     let o = tx.put_object(ROOT, "ended", ObjType::Map)?;
     tx.put(&o, "at", end.at.millis())?;
@@ -161,7 +171,7 @@ pub fn end<T: Transactable + ReadDoc>(tx: &mut T, end: &ShiftEnd) -> Result<(), 
 
 /// Changes the shift's stated purpose (worker or lead).
 pub fn set_purpose<T: Transactable + ReadDoc>(tx: &mut T, purpose: &str) -> Result<(), DomainError> {
-    check_line("purpose", purpose)?;
+    limits::SHIFT_PURPOSE.check(purpose)?;
     tx.put(ROOT, "purpose", purpose)?;
     Ok(())
 }
@@ -170,8 +180,8 @@ pub fn set_purpose<T: Transactable + ReadDoc>(tx: &mut T, purpose: &str) -> Resu
 pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
     check_schema(doc, SHIFT_SCHEMA)?;
     let r = &ROOT;
-    let started_at = Timestamp(req_int(doc, r, "started_at")?);
-    let initial_end = Timestamp(req_int(doc, r, "planned_end")?);
+    let started_at = req_time(doc, r, "started_at")?;
+    let initial_end = req_time(doc, r, "planned_end")?;
     let interval = Secs(req_int(doc, r, "interval_s")?);
     if interval.get() <= 0 {
         return Err(malformed("interval_s must be positive"));
@@ -183,16 +193,16 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
     for (k, id) in map_entries(doc, &ext_obj)? {
         extensions.push(Extension {
             id: parse(&k, "extension id")?,
-            new_end: Timestamp(req_int(doc, &id, "new_end")?),
+            new_end: req_time(doc, &id, "new_end")?,
             reason: req_str(doc, &id, "reason")?,
-            at: Timestamp(req_int(doc, &id, "at")?),
+            at: req_time(doc, &id, "at")?,
         });
     }
     extensions.sort_by_key(|e| (e.at, e.id));
 
     let ended = match get_obj(doc, r, "ended", ObjType::Map)? {
         None => None,
-        Some(o) => Some(ShiftEnd { at: Timestamp(req_int(doc, &o, "at")?), note: get_str(doc, &o, "note")? }),
+        Some(o) => Some(ShiftEnd { at: req_time(doc, &o, "at")?, note: get_str(doc, &o, "note")? }),
     };
 
     let ci_obj = req_obj(doc, r, "checkins", ObjType::Map)?;
@@ -209,7 +219,7 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
             id: parse(&k, "ack id")?,
             checkin: parse(&req_str(doc, &o, "checkin")?, "check-in id")?,
             by: parse(&req_str(doc, &o, "by")?, "member id")?,
-            at: Timestamp(req_int(doc, &o, "at")?),
+            at: req_time(doc, &o, "at")?,
             reply: get_str(doc, &o, "reply")?,
         };
         if !checkins.iter().any(|c| c.id == ack.checkin) {
@@ -240,8 +250,8 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
 pub(crate) fn read_header<D: ReadDoc>(doc: &D) -> Result<(), DomainError> {
     check_schema(doc, SHIFT_SCHEMA)?;
     let r = &ROOT;
-    req_int(doc, r, "started_at")?;
-    req_int(doc, r, "planned_end")?;
+    req_time(doc, r, "started_at")?;
+    req_time(doc, r, "planned_end")?;
     if req_int(doc, r, "interval_s")? <= 0 {
         return Err(malformed("interval_s must be positive"));
     }
@@ -262,7 +272,7 @@ pub(crate) fn read_header<D: ReadDoc>(doc: &D) -> Result<(), DomainError> {
 pub(crate) fn read_ended<D: ReadDoc>(doc: &D) -> Result<Option<ShiftEnd>, DomainError> {
     Ok(match get_obj(doc, &ROOT, "ended", ObjType::Map)? {
         None => None,
-        Some(o) => Some(ShiftEnd { at: Timestamp(req_int(doc, &o, "at")?), note: get_str(doc, &o, "note")? }),
+        Some(o) => Some(ShiftEnd { at: req_time(doc, &o, "at")?, note: get_str(doc, &o, "note")? }),
     })
 }
 
@@ -270,9 +280,9 @@ pub(crate) fn read_ended<D: ReadDoc>(doc: &D) -> Result<Option<ShiftEnd>, Domain
 pub(crate) fn read_extension<D: ReadDoc>(doc: &D, key: &str, id: &automerge::ObjId) -> Result<Extension, DomainError> {
     Ok(Extension {
         id: parse(key, "extension id")?,
-        new_end: Timestamp(req_int(doc, id, "new_end")?),
+        new_end: req_time(doc, id, "new_end")?,
         reason: req_str(doc, id, "reason")?,
-        at: Timestamp(req_int(doc, id, "at")?),
+        at: req_time(doc, id, "at")?,
     })
 }
 
@@ -282,7 +292,7 @@ pub(crate) fn read_ack_entry<D: ReadDoc>(doc: &D, key: &str, o: &automerge::ObjI
         id: parse(key, "ack id")?,
         checkin: parse(&req_str(doc, o, "checkin")?, "check-in id")?,
         by: parse(&req_str(doc, o, "by")?, "member id")?,
-        at: Timestamp(req_int(doc, o, "at")?),
+        at: req_time(doc, o, "at")?,
         reply: get_str(doc, o, "reply")?,
     })
 }
@@ -328,8 +338,15 @@ pub(crate) fn read_checkin(f: &impl Fields, key: &str) -> Result<CheckIn, Domain
         confidence: rating(f, "confidence")?,
         note,
         location,
-        device_time: Timestamp(req_field_int(f, "device_time")?),
+        device_time: req_field_time(f, "device_time")?,
         by: parse(&req_field_str(f, "by")?, "member id")?,
         device: parse(&req_field_str(f, "device")?, "device id")?,
     })
+}
+
+/// The header's start and planned end as the document holds them (two reads, no checks): to tell
+/// whether changes wrote them.
+pub fn header_times<D: ReadDoc>(doc: &D) -> (Option<i64>, Option<i64>) {
+    let r = &ROOT;
+    (super::get_int(doc, r, "started_at").ok().flatten(), super::get_int(doc, r, "planned_end").ok().flatten())
 }

@@ -4,8 +4,10 @@
 //! { schema: "kith.team", v: 1, team_id, name, purpose, phone?,
 //!   policy: { min_interval_s, max_interval_s, default_interval_s, grace_s, reminder_lead_s,
 //!             escalation: [ { after_s, notify: "worker"|"buddies"|"leads" } ] },
-//!   members: { <member id>: { name, role, buddies: { <member id>: true } } } }
+//!   members: { <member id>: { name, role, phone?, buddies: { <member id>: true } } } }
 //! ```
+//! A member may write only their own `name`, `phone` and `buddies`; leads write everything else
+//! (`crate::authz`).
 //! Each member entry is its own map, so concurrent edits to different members merge cleanly;
 //! buddies are a set (map of id to true) so concurrent additions both survive.
 
@@ -16,8 +18,8 @@ use super::{
     SCHEMA_VERSION, TEAM_SCHEMA, check_schema, enum_from_str, enum_to_str, get_obj, get_str, id_set, malformed,
     map_entries, parse, req_int, req_obj, req_str,
 };
-use crate::model::{EscalationStep, Member, Notify, Policy, Team};
-use crate::{DomainError, Secs, check_line};
+use crate::model::{EscalationStep, Member, Notify, Policy, Role, Team, check_phone};
+use crate::{DomainError, MemberId, Secs, limits};
 
 /// Writes a new team document. Call once, on an empty document.
 pub fn init<T: Transactable + ReadDoc>(tx: &mut T, team: &Team) -> Result<(), DomainError> {
@@ -43,13 +45,13 @@ pub fn set_details<T: Transactable + ReadDoc>(
     purpose: &str,
     phone: Option<&str>,
 ) -> Result<(), DomainError> {
-    check_line("team name", name)?;
-    check_line("team purpose", purpose)?;
+    limits::TEAM_NAME.check(name)?;
+    limits::TEAM_PURPOSE.check(purpose)?;
     tx.put(ROOT, "name", name)?;
     tx.put(ROOT, "purpose", purpose)?;
     match phone {
         Some(p) => {
-            check_line("phone", p)?;
+            limits::TEAM_PHONE.check(p)?;
             tx.put(ROOT, "phone", p)?;
         }
         None => {
@@ -92,9 +94,9 @@ pub fn set_policy<T: Transactable + ReadDoc>(tx: &mut T, p: &Policy) -> Result<(
     Ok(())
 }
 
-/// Adds a member or updates their name, role and buddies.
+/// Adds a member or updates their name, role, phone and buddies.
 pub fn upsert_member<T: Transactable + ReadDoc>(tx: &mut T, m: &Member) -> Result<(), DomainError> {
-    check_line("member name", &m.name)?;
+    limits::MEMBER_NAME.check(&m.name)?;
     if m.buddies.contains(&m.id) {
         return Err(DomainError::Invalid("a member cannot be their own buddy".into()));
     }
@@ -115,14 +117,85 @@ pub fn upsert_member<T: Transactable + ReadDoc>(tx: &mut T, m: &Member) -> Resul
     if get_str(tx, &o, "role")?.as_deref() != Some(role.as_str()) {
         tx.put(&o, "role", role)?;
     }
-    let buddies = req_obj(tx, &o, "buddies", ObjType::Map)?;
+    write_phone(tx, &o, m.phone.as_deref())?;
+    write_buddies(tx, &o, &m.buddies)
+}
+
+/// The roster entry of `member`, which must exist.
+fn member_obj<T: ReadDoc>(tx: &T, member: MemberId) -> Result<automerge::ObjId, DomainError> {
+    let members = req_obj(tx, &ROOT, "members", ObjType::Map)?;
+    get_obj(tx, &members, &member.to_string(), ObjType::Map)?
+        .ok_or_else(|| DomainError::Invalid(format!("there is no member {member} in this team")))
+}
+
+/// Sets (or with `None` removes) a member's phone number: touches `members/<id>/phone` only, so
+/// a member may change their own.
+pub fn set_phone<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    member: MemberId,
+    phone: Option<&str>,
+) -> Result<(), DomainError> {
+    let o = member_obj(tx, member)?;
+    write_phone(tx, &o, phone)
+}
+
+/// Sets a member's role (leads only; see [`Team::check_role_change`](crate::Team::check_role_change)).
+pub fn set_role<T: Transactable + ReadDoc>(tx: &mut T, member: MemberId, role: Role) -> Result<(), DomainError> {
+    let o = member_obj(tx, member)?;
+    let role = enum_to_str(&role);
+    if get_str(tx, &o, "role")?.as_deref() != Some(role.as_str()) {
+        tx.put(&o, "role", role)?;
+    }
+    Ok(())
+}
+
+/// Sets a member's standing buddies: adds and removes set entries only, so concurrent edits merge.
+pub fn set_buddies<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    member: MemberId,
+    buddies: &[MemberId],
+) -> Result<(), DomainError> {
+    if buddies.contains(&member) {
+        return Err(DomainError::Invalid("a member cannot be their own buddy".into()));
+    }
+    let o = member_obj(tx, member)?;
+    write_buddies(tx, &o, buddies)
+}
+
+fn write_phone<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    o: &automerge::ObjId,
+    phone: Option<&str>,
+) -> Result<(), DomainError> {
+    match phone.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(p) => {
+            check_phone(p)?;
+            if get_str(tx, o, "phone")?.as_deref() != Some(p) {
+                tx.put(o, "phone", p)?;
+            }
+        }
+        None => {
+            if tx.get(o, "phone")?.is_some() {
+                tx.delete(o, "phone")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_buddies<T: Transactable + ReadDoc>(
+    tx: &mut T,
+    o: &automerge::ObjId,
+    wanted: &[MemberId],
+) -> Result<(), DomainError> {
+    let buddies = req_obj(tx, o, "buddies", ObjType::Map)?;
     let existing: Vec<String> = tx.keys(&buddies).collect();
     for k in &existing {
-        if !m.buddies.iter().any(|b| b.to_string() == *k) {
+        if !wanted.iter().any(|b| b.to_string() == *k) {
             tx.delete(&buddies, k.as_str())?;
         }
     }
-    for b in &m.buddies {
+    for b in wanted {
         let k = b.to_string();
         if !existing.contains(&k) {
             tx.put(&buddies, k, true)?;
@@ -165,11 +238,16 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Team, DomainError> {
     let mut members = Vec::new();
     for (k, o) in map_entries(doc, &members_obj)? {
         let buddies = req_obj(doc, &o, "buddies", ObjType::Map)?;
+        let phone = get_str(doc, &o, "phone")?;
+        if let Some(p) = &phone {
+            check_phone(p)?;
+        }
         members.push(Member {
             id: parse(&k, "member id")?,
             name: req_str(doc, &o, "name")?,
             role: enum_from_str(&req_str(doc, &o, "role")?, "role")?,
             buddies: id_set(doc, &buddies, "member id")?,
+            phone,
         });
     }
     members.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));

@@ -6,7 +6,15 @@
 //! - `append_changes` returns only after the changes are durable (committed and synced);
 //! - every stored change gets a `seq` that is unique, increasing in commit order, and never reused
 //!   while the database lives (a restored backup may reuse numbers: clients detect it by hash);
-//! - `(doc_id, hash)` is unique.
+//! - `(doc_id, hash)` is unique;
+//! - what the server derives from changes ([`Derived`]: a shift's tracking row and receipts, a
+//!   team's roles) is stored in the same transaction as the changes, so it exists if and only if
+//!   they do, whatever happens to the request that brought them;
+//! - after each commit, before the request that stored it hears so, the commit is announced in
+//!   process: [`Storage::committed`] moves to the greatest seq stored, [`Storage::stored_since`]
+//!   lists the stored changes after a seq, and the notes attached to them are handed to
+//!   [`Storage::take_notes`]'s receiver. The deadline engine and the live channel follow that log,
+//!   not the requests (docs/architecture.md).
 
 pub mod recent;
 pub mod sqlite;
@@ -123,6 +131,17 @@ pub struct DocMeta {
     pub owner: Option<MemberId>,
 }
 
+/// A stored change as the in-process change log gives it: which document changed, and by whom.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRef {
+    pub seq: u64,
+    pub meta: DocMeta,
+    /// The device that pushed it, or on whose behalf the server wrote it.
+    pub device: Option<DeviceId>,
+    /// Written by the server with its own actor (an edit of its own or on a browser's behalf).
+    pub by_server: bool,
+}
+
 /// One stored change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredChange {
@@ -232,6 +251,21 @@ pub struct FiredStep {
     pub fired_at: i64,
 }
 
+/// A person's action on an alert, kept in the alert's log (its history): claims, take-overs,
+/// assignments and resolutions by a person. Steps have their own log (`alert_steps`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertLogEntry {
+    /// Server clock.
+    pub at: i64,
+    /// `claimed`, `taken_over`, `assigned` or `resolved`.
+    pub action: String,
+    /// Who did it.
+    pub by: MemberId,
+    /// The new owner (assigned), or the owner it was taken from (taken over).
+    pub target: Option<MemberId>,
+    pub note: Option<String>,
+}
+
 /// A webhook delivery to queue in the same transaction as the alert change it reports, if the
 /// team has a webhook. `key` is the idempotency key: the same event always has the same key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -254,27 +288,123 @@ pub struct CheckinReceipt {
     pub effective_at: i64,
 }
 
-/// What the deadline engine keeps about a pushed shift, stored in the same transaction as the
-/// push's changes (see [`Storage::append_changes_tracked`]).
+/// What the server records about a stored shift, in the same transaction as its changes (see
+/// [`Derived`]): the shift's tracking row and the first receipt of each value the changes add.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tracking {
-    /// Inserted if the shift is not tracked yet; of an existing row only a missing `ended_seen`
-    /// is filled in (the offset is the engine's to move, with [`Storage::track_shifts`]).
+    /// Inserted if the shift is not tracked yet. Of an existing row, the end is filled in once,
+    /// and the header's offset and effective start are replaced when `header_written`.
     pub shift: TrackedShift,
-    /// First receipts of the push's new check-ins (an existing receipt is kept).
+    /// The changes wrote the header's times (start, planned end): they count with this offset now.
+    pub header_written: bool,
+    /// First receipts of new check-ins (an existing receipt is kept).
     pub receipts: Vec<CheckinReceipt>,
+    /// First receipts of new extensions and acknowledgements.
+    pub entries: Vec<EntryReceipt>,
 }
 
-/// A shift the deadline engine watches.
+/// A shift the deadline engine watches, and the index of shifts per member the views read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TrackedShift {
     pub shift: ShiftId,
     pub team: TeamId,
     pub worker: MemberId,
-    /// Clock offset of the worker's device that last pushed the shift (server minus device, ms).
+    /// The clock offset (server minus device, ms) the header's times count with, fixed when they
+    /// were written: a device clock put right later does not move the start or the planned end.
     pub offset_ms: i64,
     pub first_seen: i64,
+    /// The start on the server clock (the header's effective start).
+    pub started_at: i64,
+    /// When the end reached the server.
     pub ended_seen: Option<i64>,
+    /// The end on the server clock, and the offset it counts with.
+    pub ended_at: Option<i64>,
+    pub ended_offset_ms: Option<i64>,
+}
+
+/// Which kind of shift entry an [`EntryReceipt`] is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    Extension,
+    Ack,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::Extension => "extension",
+            EntryKind::Ack => "ack",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EntryKind> {
+        match s {
+            "extension" => Some(EntryKind::Extension),
+            "ack" => Some(EntryKind::Ack),
+            _ => None,
+        }
+    }
+}
+
+/// The first receipt of an extension or an acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryReceipt {
+    pub entry: Uuid,
+    pub shift: ShiftId,
+    pub kind: EntryKind,
+    pub received_at: i64,
+    pub offset_ms: i64,
+}
+
+/// A shift's stored receipts (see [`Storage::shift_receipts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredReceipts {
+    pub tracked: TrackedShift,
+    pub checkins: Vec<CheckinReceipt>,
+    pub entries: Vec<EntryReceipt>,
+}
+
+/// What a change did to a shift document, as the domain read it when it was stored.
+#[derive(Clone, Debug)]
+pub enum ShiftUpdate {
+    /// The whole shift after the change.
+    Whole(kith_domain::Shift),
+    /// The change only added entries (and possibly the end): applied to the shift read at the
+    /// heads before, these give the shift at the heads after.
+    Added(kith_domain::doc::ShiftAdditions),
+}
+
+/// Handed to the deadline engine with the commit that stored a shift's changes, so it brings its
+/// copy of the shift up to date without reading the document again. Not stored: an engine that
+/// misses it (a full queue, a restart) reads the document and the stored receipts instead.
+#[derive(Clone, Debug)]
+pub struct ShiftNote {
+    pub update: ShiftUpdate,
+    pub before: Vec<automerge::ChangeHash>,
+    pub after: Vec<automerge::ChangeHash>,
+}
+
+/// What the server derives from a batch of changes and stores with them, in the same transaction.
+#[derive(Clone, Debug, Default)]
+pub struct Derived {
+    pub tracking: Option<Tracking>,
+    /// A team document's roster: the roles to copy to the member records (as
+    /// [`Storage::set_member_roles`] does).
+    pub roles: Option<(TeamId, Vec<(MemberId, Role)>)>,
+    /// For the deadline engine, after the commit.
+    pub note: Option<ShiftNote>,
+}
+
+/// A note handed over after its commit (see [`Storage::take_notes`]).
+#[derive(Clone, Debug)]
+pub struct Committed {
+    pub doc: Uuid,
+    /// The seqs of the changes it is about.
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub tracking: Option<Tracking>,
+    pub note: ShiftNote,
 }
 
 /// A team's webhook.
@@ -343,17 +473,25 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>>;
     async fn load_doc(&self, id: Uuid) -> StorageResult<Option<LoadedDoc>>;
     /// Stores changes durably; returns their seqs in order.
-    async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>>;
-    /// [`Storage::append_changes`] and, when given, the shift's [`Tracking`] in the same
-    /// transaction: a check-in's receipt (its receipt time) is stored if and only if the check-in
-    /// is. Fails with [`StorageError::Revoked`], storing nothing, if a change's device is revoked.
-    async fn append_changes_tracked(&self, batch: AppendChanges, track: Option<Tracking>) -> StorageResult<Vec<u64>> {
-        let seqs = self.append_changes(batch).await?;
-        if let Some(t) = track {
-            self.track_shifts(vec![(t.shift, t.receipts)]).await?;
-        }
-        Ok(seqs)
+    async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>> {
+        self.append_changes_with(batch, Derived::default()).await
     }
+    /// [`Storage::append_changes`] and what the server derives from them, in the same
+    /// transaction: a check-in's receipt is stored if and only if the check-in is, and the
+    /// note reaches [`Storage::take_notes`] only once they are committed. Fails with
+    /// [`StorageError::Revoked`], storing nothing, if a change's device is revoked.
+    async fn append_changes_with(&self, batch: AppendChanges, derived: Derived) -> StorageResult<Vec<u64>>;
+    /// Waits until every write queued before it is committed (or failed).
+    async fn flush(&self) -> StorageResult<()>;
+
+    /// The greatest seq this process has committed, moving after each commit (before the
+    /// requests that stored the changes hear so). Closed when the storage is.
+    fn committed(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// The stored changes after `seq`, in seq order, at most `limit` (by any process).
+    async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>>;
+    /// The notes attached to stored changes ([`Derived::note`]), in commit order, each after its
+    /// commit; once (the deadline engine takes it). A note the receiver has no room for is dropped.
+    fn take_notes(&self) -> Option<tokio::sync::mpsc::Receiver<Committed>>;
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()>;
     async fn count_docs(&self) -> StorageResult<u64>;
 
@@ -370,8 +508,21 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// Where the feed stands, in one read: the greatest seq stored with its hash, and the hash
     /// of the change at `cursor_seq` (if there is one).
     async fn feed_position(&self, cursor_seq: u64) -> StorageResult<FeedPosition>;
-    /// A member's shift documents, most recently created first.
-    async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>>;
+    /// A member's shifts, the latest start (on the server clock) first, at most `limit`; only
+    /// those that started at or after `since` if given.
+    async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
+        self.member_shifts(team, member, None, limit).await
+    }
+    async fn member_shifts(
+        &self,
+        team: TeamId,
+        member: MemberId,
+        since: Option<i64>,
+        limit: usize,
+    ) -> StorageResult<Vec<Uuid>>;
+    /// The shifts a team's board is made of: every active shift, and for each member with a
+    /// shift that ended, the one that ended last (on the server clock).
+    async fn board_shifts(&self, team: TeamId) -> StorageResult<Vec<ShiftId>>;
 
     // --- alerts (docs/alerts.md) ---
 
@@ -386,20 +537,42 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
         expect: AlertState,
         event: Option<WebhookEvent>,
     ) -> StorageResult<bool>;
+    /// [`Storage::update_alert`] if the alert is also still owned by `owner_was` (two leads taking
+    /// it over at once: one wins), and `log` appended to the alert's log in the same transaction
+    /// (a claim, take-over, assignment or resolution is in the history if and only if it happened).
+    async fn update_alert_logged(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        owner_was: Option<MemberId>,
+        event: Option<WebhookEvent>,
+        log: AlertLogEntry,
+    ) -> StorageResult<bool>;
+    /// The step logs and action logs of many alerts in one read (the console lists every
+    /// alert with its history): by alert, each oldest first.
+    async fn alert_histories(
+        &self,
+        alerts: Vec<uuid::Uuid>,
+    ) -> StorageResult<std::collections::HashMap<uuid::Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>>;
     async fn alert(&self, id: uuid::Uuid) -> StorageResult<Option<AlertRecord>>;
     /// Alerts of a team (or of every team), newest first; only open and claimed ones if `unresolved`.
     async fn alerts(&self, team: Option<TeamId>, unresolved: bool, limit: usize) -> StorageResult<Vec<AlertRecord>>;
     async fn alert_steps(&self, alert: uuid::Uuid) -> StorageResult<Vec<FiredStep>>;
 
     async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>>;
+    /// The tracking rows and receipts of these shifts (those that are tracked), in one read.
+    async fn shift_receipts(&self, shifts: Vec<ShiftId>) -> StorageResult<Vec<StoredReceipts>>;
     async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()>;
-    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64)>>;
-    /// Inserts or updates watched shifts (first_seen is kept from the first insert, ended_seen
-    /// once set) and keeps the first receipt of each of their check-ins, in one transaction.
-    async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()>;
+    /// Every device's last stored clock offset, and when it was measured.
+    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64, i64)>>;
+    /// Stores tracking rows and receipts as [`Derived::tracking`] does, for shifts stored
+    /// without them (by an older version of the server, or another process), in one transaction.
+    async fn track_shifts(&self, shifts: Vec<Tracking>) -> StorageResult<()>;
     /// Shifts not seen ended, and ended ones that still have an unresolved alert (a crash
     /// between storing the end and resolving its alerts must not leave them open forever).
     async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>>;
+    /// Shift documents with no tracking row, and when their first change arrived, at most `limit`.
+    async fn untracked_shifts(&self, limit: usize) -> StorageResult<Vec<(ShiftId, i64)>>;
 
     /// Sets (or with None removes) a team's webhook.
     async fn set_webhook(&self, team: TeamId, hook: Option<WebhookConfig>) -> StorageResult<()>;
@@ -412,6 +585,11 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn record_attempt(&self, delivery: i64, attempt: DeliveryAttempt) -> StorageResult<()>;
     /// A team's deliveries, oldest first (the delivery log).
     async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>>;
+
+    /// A cheap write that goes all the way to durable storage (a transaction committed like any
+    /// other): fails when nothing can be stored, e.g. a full disk or a database locked elsewhere.
+    /// `/healthz` calls it, at most every `limits.health_probe_interval_ms`.
+    async fn probe(&self, now: i64) -> StorageResult<()>;
 
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);

@@ -18,11 +18,11 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use kith_domain::{MemberId, TeamId};
+use kith_domain::{DeviceId, MemberId, TeamId};
 use kith_proto::Kind;
 use uuid::Uuid;
 
-use super::{DocMeta, FeedEntry, FeedPosition, FeedScope};
+use super::{DocMeta, FeedEntry, FeedPosition, FeedScope, StoredRef};
 
 /// Changes kept in memory (≈ 100 bytes each).
 pub const CAPACITY: usize = 1 << 16;
@@ -38,6 +38,10 @@ pub struct RecentChange {
     pub hash: Vec<u8>,
     /// The change created its document (it is the document's first).
     pub created: bool,
+    /// The device that pushed it, or on whose behalf the server wrote it.
+    pub device: Option<DeviceId>,
+    /// Written by the server with its own actor.
+    pub by_server: bool,
 }
 
 /// The window of recent changes.
@@ -144,6 +148,26 @@ impl Recent {
         })
     }
 
+    /// [`super::Storage::stored_since`] from the window, if it holds every change after `after`.
+    pub fn since(&self, after: u64, limit: usize) -> Option<Vec<StoredRef>> {
+        if !self.covers_after(after) {
+            return None;
+        }
+        let start = self.changes.partition_point(|c| c.seq <= after);
+        Some(
+            self.changes
+                .range(start..)
+                .take(limit)
+                .map(|c| StoredRef {
+                    seq: c.seq,
+                    meta: DocMeta { id: c.doc, team: c.team, kind: c.kind, owner: c.owner },
+                    device: c.device,
+                    by_server: c.by_server,
+                })
+                .collect(),
+        )
+    }
+
     /// [`super::Storage::feed_docs`] from the window, if it holds every change after `after`.
     pub fn feed_docs(&self, scope: &FeedScope, after: u64, limit: usize) -> Option<Vec<FeedEntry>> {
         if !self.covers_after(after) {
@@ -185,7 +209,17 @@ mod tests {
 
     fn change(seq: u64, doc: Uuid, team: TeamId, owner: Option<MemberId>, created: bool) -> RecentChange {
         let kind = if owner.is_some() { Kind::Shift } else { Kind::Team };
-        RecentChange { seq, doc, team, kind, owner, hash: seq.to_be_bytes().to_vec(), created }
+        RecentChange {
+            seq,
+            doc,
+            team,
+            kind,
+            owner,
+            hash: seq.to_be_bytes().to_vec(),
+            created,
+            device: None,
+            by_server: false,
+        }
     }
 
     #[test]
@@ -226,6 +260,13 @@ mod tests {
         assert!(r.feed_docs(&member, 17, 10).is_none());
         assert_eq!(r.at_or_before(13), Some(Some((12, 12u64.to_be_bytes().to_vec()))));
         assert_eq!(r.at_or_before(10), Some(Some((10, vec![10]))));
+        // The change log as the deadline engine and the live channel follow it.
+        assert!(r.since(9, 10).is_none());
+        let seqs = |v: Vec<StoredRef>| v.iter().map(|c| c.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(r.since(10, 10).unwrap()), vec![11, 12, 14, 15, 16]);
+        assert_eq!(seqs(r.since(12, 2).unwrap()), vec![14, 15]);
+        assert!(r.since(16, 10).unwrap().is_empty());
+        assert!(r.since(17, 10).is_none());
     }
 
     #[test]

@@ -21,9 +21,10 @@ use super::recent::{Recent, RecentChange};
 use super::*;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 4;
 
-const SCHEMA: &str = r#"
+/// Version 1: teams, members, devices, invites, and documents as a log of changes with snapshots.
+const SCHEMA_1: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS teams (id TEXT PRIMARY KEY, name TEXT NOT NULL, created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS members (
@@ -46,7 +47,10 @@ CREATE TABLE IF NOT EXISTS changes (
 CREATE INDEX IF NOT EXISTS changes_team_seq ON changes(team_id, seq);
 CREATE INDEX IF NOT EXISTS changes_doc_seq ON changes(doc_id, seq);
 CREATE TABLE IF NOT EXISTS snapshots (doc_id TEXT PRIMARY KEY, upto_seq INTEGER NOT NULL, bytes BLOB NOT NULL);
--- version 2: alerts, escalation steps, check-in receipts, device clocks, webhooks
+"#;
+
+/// 1 -> 2: alerts, escalation steps, check-in receipts, device clocks, tracked shifts, webhooks.
+const MIGRATE_1_TO_2: &str = r#"
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, key TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, shift_id TEXT NOT NULL,
     state TEXT NOT NULL, opened_at INTEGER NOT NULL, body TEXT NOT NULL);
@@ -73,6 +77,98 @@ CREATE TABLE IF NOT EXISTS webhook_attempts (
     delivery_id INTEGER NOT NULL, at INTEGER NOT NULL, status INTEGER, error TEXT, delivered INTEGER NOT NULL);
 "#;
 
+/// 2 -> 3, with the new columns of `tracked_shifts` ([`migrate_2_to_3`]): every value of a shift
+/// keeps the clock offset it was received with (extensions and acknowledgements get receipts; the
+/// end its offset); shifts are indexed per member by their start and end on the server clock (the
+/// board and history read every shift from them).
+const MIGRATE_2_TO_3: &str = r#"
+CREATE TABLE IF NOT EXISTS entry_receipts (
+    entry_id TEXT PRIMARY KEY, shift_id TEXT NOT NULL, kind TEXT NOT NULL, received_at INTEGER NOT NULL,
+    offset_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS entry_receipts_shift ON entry_receipts(shift_id);
+CREATE INDEX IF NOT EXISTS tracked_shifts_member ON tracked_shifts(team_id, worker_id, started_at);
+CREATE INDEX IF NOT EXISTS tracked_shifts_team ON tracked_shifts(team_id, ended_seen);
+"#;
+
+/// 3 -> 4: who claimed, took over, assigned and resolved each alert (its history).
+const MIGRATE_3_TO_4: &str = r#"
+CREATE TABLE IF NOT EXISTS alert_log (
+    alert_id TEXT NOT NULL, n INTEGER NOT NULL, at INTEGER NOT NULL, action TEXT NOT NULL, by_member TEXT NOT NULL,
+    target TEXT, note TEXT, PRIMARY KEY (alert_id, n));
+"#;
+
+/// Whether `table` has the column `column`.
+fn has_column(c: &Connection, table: &str, column: &str) -> Result<bool, StorageError> {
+    let mut st = c.prepare(&format!("PRAGMA table_info({table})")).map_err(db)?;
+    let names = st.query_map([], |r| r.get::<_, String>(1)).map_err(db)?;
+    for n in names {
+        if n.map_err(db)? == column {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// 2 -> 3. Idempotent: it is run again from version 3 (see [`migrate`]). A shift tracked before
+/// has its start and end on the server clock approximated by when they arrived.
+fn migrate_2_to_3(c: &Connection) -> Result<(), StorageError> {
+    if !has_column(c, "tracked_shifts", "started_at")? {
+        c.execute_batch(
+            "ALTER TABLE tracked_shifts ADD COLUMN started_at INTEGER;
+             ALTER TABLE tracked_shifts ADD COLUMN ended_at INTEGER;
+             ALTER TABLE tracked_shifts ADD COLUMN ended_offset_ms INTEGER;
+             UPDATE tracked_shifts SET started_at = first_seen, ended_at = ended_seen;",
+        )
+        .map_err(db)?;
+    }
+    c.execute_batch(MIGRATE_2_TO_3).map_err(db)
+}
+
+/// Checks the database's schema version and migrates it to this build's.
+fn upgrade(c: &Connection, path: &Path) -> Result<(), StorageError> {
+    let version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+    if version > SCHEMA_VERSION {
+        return Err(StorageError::Corrupt(format!(
+            "{} has schema version {version}, newer than this server understands ({SCHEMA_VERSION}): update kith-server",
+            path.display()
+        )));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    migrate(c, version).map_err(|e| {
+        StorageError::Db(format!(
+            "{} could not be upgraded from schema version {version} to {SCHEMA_VERSION}: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// Brings a database of schema version `from` (0: a new one) to [`SCHEMA_VERSION`], one step after
+/// the other, in the caller's transaction. Every step only adds (tables, columns, indexes), so
+/// nothing stored is lost, and a server of any older version keeps reading what it knows.
+///
+/// Version 3 was given to two different schemas by two lines of development built at the same
+/// time: one added the shift receipts (`entry_receipts`, the `tracked_shifts` columns), the other
+/// the alert log. A version-3 database may hold either, so 3 -> 4 first completes the first (its
+/// steps are idempotent) and then adds the second (created only if missing).
+fn migrate(c: &Connection, from: i64) -> Result<(), StorageError> {
+    if from < 1 {
+        c.execute_batch(SCHEMA_1).map_err(db)?;
+    }
+    if from < 2 {
+        c.execute_batch(MIGRATE_1_TO_2).map_err(db)?;
+    }
+    if from < 3 {
+        migrate_2_to_3(c)?;
+    }
+    if from < 4 {
+        migrate_2_to_3(c)?;
+        c.execute_batch(MIGRATE_3_TO_4).map_err(db)?;
+    }
+    c.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(db)
+}
+
 type Done = Box<dyn FnOnce(Result<(), StorageError>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Done + Send>;
 
@@ -85,18 +181,38 @@ pub struct SqliteStorage {
     closed: std::sync::atomic::AtomicBool,
     /// The latest stored changes (see [`super::recent`]), shared with the writer thread.
     feed: Arc<FeedShared>,
+    /// The receiving end of the notes, until the deadline engine takes it.
+    notes_rx: Mutex<Option<tokio::sync::mpsc::Receiver<Committed>>>,
     /// Device lookups by token hash (see [`SqliteStorage::device_by_token`]).
     auth: Mutex<AuthCache>,
     /// Reads the auth generation inline: one row, no trip through the blocking pool.
     gen_conn: Mutex<Connection>,
 }
 
-/// What the writer thread and the readers share about recent changes.
-#[derive(Debug, Default)]
+/// What the writer thread and the readers share about recent changes: the in-process change log.
+#[derive(Debug)]
 struct FeedShared {
     recent: RwLock<Recent>,
     /// Changes stored by the jobs of the transaction in progress (published once it commits).
     pending: Mutex<Vec<RecentChange>>,
+    /// Notes of the transaction in progress (handed over once it commits).
+    pending_notes: Mutex<Vec<Committed>>,
+    /// The greatest seq committed (dropped on close, which ends the followers).
+    committed: Mutex<Option<tokio::sync::watch::Sender<u64>>>,
+    notes: Mutex<Option<tokio::sync::mpsc::Sender<Committed>>>,
+    /// The server's own actor: its changes are told apart from pushed ones.
+    server_actor: Vec<u8>,
+}
+
+/// Notes waiting for the deadline engine at most; past that they are dropped (it then reads the
+/// documents): a stalled engine never makes the writer wait or memory grow.
+const NOTES_QUEUE: usize = 16_384;
+
+/// What a write job stored, for the change log.
+#[derive(Debug, Default)]
+struct Logged {
+    changes: Vec<RecentChange>,
+    notes: Vec<Committed>,
 }
 
 /// Cached device lookups, valid while the database's auth generation is `generation`. Every
@@ -150,15 +266,17 @@ impl SqliteStorage {
                 .map_err(|e| StorageError::Db(format!("cannot create the data directory {}: {e}", dir.display())))?;
         }
         let conn = open_conn(path)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
-        if version > SCHEMA_VERSION {
-            return Err(StorageError::Corrupt(format!(
-                "{} has schema version {version}, newer than this server understands ({SCHEMA_VERSION}): update kith-server",
-                path.display()
-            )));
+        // All steps or none, and one process at a time: a crash half way leaves the database at
+        // its old version.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        let upgraded = upgrade(&conn, path);
+        match &upgraded {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(db)?,
+            Err(_) => {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
-        conn.execute_batch(SCHEMA).map_err(db)?;
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}")).map_err(db)?;
+        upgraded?;
         let actor: Option<Vec<u8>> = conn
             .query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0))
             .optional()
@@ -172,8 +290,19 @@ impl SqliteStorage {
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('receipt_key', ?1)", params![key.to_vec()])
             .map_err(db)?;
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('auth_gen', 0)", []).map_err(db)?;
-        let feed =
-            Arc::new(FeedShared { recent: RwLock::new(Recent::after(last_change(&conn)?)), ..Default::default() });
+        let server_actor: Vec<u8> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0)).map_err(db)?;
+        let last = last_change(&conn)?;
+        let (committed, _) = tokio::sync::watch::channel(last.as_ref().map_or(0, |l| l.0));
+        let (notes_tx, notes_rx) = tokio::sync::mpsc::channel(NOTES_QUEUE);
+        let feed = Arc::new(FeedShared {
+            recent: RwLock::new(Recent::after(last)),
+            pending: Mutex::new(Vec::new()),
+            pending_notes: Mutex::new(Vec::new()),
+            committed: Mutex::new(Some(committed)),
+            notes: Mutex::new(Some(notes_tx)),
+            server_actor,
+        });
         let gen_conn = open_reader(path)?;
         let (tx, rx) = mpsc::channel::<Job>();
         let shared = feed.clone();
@@ -188,6 +317,7 @@ impl SqliteStorage {
             readers: Arc::new(Mutex::new(Vec::new())),
             closed: std::sync::atomic::AtomicBool::new(false),
             feed,
+            notes_rx: Mutex::new(Some(notes_rx)),
             auth: Mutex::new(AuthCache::default()),
             gen_conn: Mutex::new(gen_conn),
         })
@@ -203,21 +333,24 @@ impl SqliteStorage {
         &self,
         f: impl FnOnce(&Connection) -> Result<R, StorageError> + Send + 'static,
     ) -> StorageResult<R> {
-        self.write_changes(move |c| f(c).map(|r| (r, Vec::new()))).await
+        self.write_changes(move |c| f(c).map(|r| (r, Logged::default()))).await
     }
 
     /// [`SqliteStorage::write`] for a job that stores changes: it returns them too, and they join
-    /// the in-memory window of recent changes once the transaction has committed.
+    /// the change log (the window of recent changes, the notes) once the transaction has committed.
     async fn write_changes<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> Result<(R, Vec<RecentChange>), StorageError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<(R, Logged), StorageError> + Send + 'static,
     ) -> StorageResult<R> {
         let (tx, rx) = tokio::sync::oneshot::channel::<StorageResult<R>>();
         let feed = self.feed.clone();
         let job: Job = Box::new(move |conn: &Connection| {
-            let r = savepoint(conn, f).map(|(r, stored)| {
-                if !stored.is_empty() {
-                    lock(&feed.pending).extend(stored);
+            let r = savepoint(conn, f).map(|(r, logged)| {
+                if !logged.changes.is_empty() {
+                    lock(&feed.pending).extend(logged.changes);
+                }
+                if !logged.notes.is_empty() {
+                    lock(&feed.pending_notes).extend(logged.notes);
                 }
                 r
             });
@@ -308,6 +441,9 @@ impl SqliteStorage {
 
     fn shutdown_now(&self) {
         self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+        // The followers of the change log end when it closes.
+        lock(&self.feed.committed).take();
+        lock(&self.feed.notes).take();
         if let Ok(mut w) = self.writer.lock() {
             w.take();
         }
@@ -378,14 +514,32 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, feed: &FeedShared) {
             }
         }
         lock(&feed.pending).clear();
+        lock(&feed.pending_notes).clear();
         let dones: Vec<Done> = batch.into_iter().map(|job| job(&conn)).collect();
         let commit = conn.execute_batch("COMMIT").map_err(db);
         let stored = std::mem::take(&mut *lock(&feed.pending));
+        let notes = std::mem::take(&mut *lock(&feed.pending_notes));
         if commit.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         } else if !stored.is_empty() {
-            // Before anyone hears that these changes are stored.
+            // Before anyone hears that these changes are stored: the window, the notes, then the
+            // greatest seq, which wakes the followers (the deadline engine, the live channel).
+            let max = stored.last().map(|c| c.seq);
             write_lock(&feed.recent).extend(stored);
+            if let Some(tx) = lock(&feed.notes).as_ref() {
+                for n in notes {
+                    if tx.try_send(n).is_err() {
+                        tracing::debug!("the deadline engine's note queue is full: it reads the document instead");
+                    }
+                }
+            }
+            if let (Some(tx), Some(max)) = (lock(&feed.committed).as_ref(), max) {
+                tx.send_if_modified(|v| {
+                    let moved = max > *v;
+                    *v = (*v).max(max);
+                    moved
+                });
+            }
         }
         for d in dones {
             d(commit.clone());
@@ -412,6 +566,25 @@ fn last_change(c: &Connection) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
         .query_row([], |r| Ok((u(r.get(0)?), r.get(1)?)))
         .optional()
         .map_err(db)
+}
+
+/// Sets the roles of a team's existing members (see [`Storage::set_member_roles`]).
+fn set_roles(c: &Connection, team: TeamId, roles: &[(MemberId, Role)]) -> Result<usize, StorageError> {
+    let mut st = c
+        .prepare_cached(
+            "UPDATE members SET role = ?3, role_seq = (SELECT COALESCE(MAX(seq), 0) FROM changes)
+             WHERE id = ?1 AND team_id = ?2 AND role <> ?3",
+        )
+        .map_err(db)?;
+    let mut n = 0;
+    for (m, r) in roles {
+        n += st.execute(params![m.to_string(), team.to_string(), role_str(*r)]).map_err(db)?;
+    }
+    if n > 0 {
+        tracing::info!(team = %team, changed = n, "member roles updated from the team document");
+        bump_auth_generation(c)?;
+    }
+    Ok(n)
 }
 
 /// Makes cached device lookups stale (a revocation or a role change): see [`AuthCache`].
@@ -458,7 +631,11 @@ fn i(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
-fn insert_changes(conn: &Connection, batch: &AppendChanges) -> Result<(Vec<u64>, Vec<RecentChange>), StorageError> {
+fn insert_changes(
+    conn: &Connection,
+    batch: &AppendChanges,
+    server_actor: &[u8],
+) -> Result<(Vec<u64>, Vec<RecentChange>), StorageError> {
     let m = &batch.meta;
     // Nothing of a device revoked meanwhile (by any process) is stored.
     let mut checked: Option<DeviceId> = None;
@@ -514,6 +691,8 @@ fn insert_changes(conn: &Connection, batch: &AppendChanges) -> Result<(Vec<u64>,
             owner: m.owner,
             hash: c.hash.clone(),
             created: batch.create && i == 0,
+            device: c.device,
+            by_server: c.actor == server_actor,
         });
     }
     if batch.create {
@@ -589,14 +768,15 @@ impl Storage for SqliteStorage {
     }
 
     async fn create_team(&self, team: TeamRecord, team_doc: AppendChanges) -> StorageResult<()> {
+        let feed = self.feed.clone();
         self.write_changes(move |c| {
             c.execute(
                 "INSERT INTO teams (id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![team.id.to_string(), team.name, team.created_at],
             )
             .map_err(db)?;
-            let (_, stored) = insert_changes(c, &team_doc)?;
-            Ok(((), stored))
+            let (_, stored) = insert_changes(c, &team_doc, &feed.server_actor)?;
+            Ok(((), Logged { changes: stored, notes: Vec::new() }))
         })
         .await
     }
@@ -648,23 +828,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn set_member_roles(&self, team: TeamId, roles: Vec<(MemberId, Role)>) -> StorageResult<usize> {
-        self.write(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "UPDATE members SET role = ?3, role_seq = (SELECT COALESCE(MAX(seq), 0) FROM changes)
-                     WHERE id = ?1 AND team_id = ?2 AND role <> ?3",
-                )
-                .map_err(db)?;
-            let mut n = 0;
-            for (m, r) in roles {
-                n += st.execute(params![m.to_string(), team.to_string(), role_str(r)]).map_err(db)?;
-            }
-            if n > 0 {
-                bump_auth_generation(c)?;
-            }
-            Ok(n)
-        })
-        .await
+        self.write(move |c| set_roles(c, team, &roles)).await
     }
 
     async fn create_invite(&self, invite: InviteRecord) -> StorageResult<()> {
@@ -827,42 +991,92 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>> {
-        self.write_changes(move |c| insert_changes(c, &batch)).await
-    }
-
-    async fn append_changes_tracked(&self, batch: AppendChanges, track: Option<Tracking>) -> StorageResult<Vec<u64>> {
+    async fn append_changes_with(&self, batch: AppendChanges, derived: Derived) -> StorageResult<Vec<u64>> {
+        let feed = self.feed.clone();
         self.write_changes(move |c| {
-            let stored = insert_changes(c, &batch)?;
-            if let Some(t) = track {
-                let s = &t.shift;
-                c.prepare_cached(
-                    "INSERT OR IGNORE INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(db)?
-                .execute(params![
-                    s.shift.to_string(),
-                    s.team.to_string(),
-                    s.worker.to_string(),
-                    s.offset_ms,
-                    s.first_seen,
-                    s.ended_seen
-                ])
-                .map_err(db)?;
-                if let Some(ended) = s.ended_seen {
-                    c.prepare_cached(
-                        "UPDATE tracked_shifts SET ended_seen = ?2 WHERE shift_id = ?1 AND ended_seen IS NULL",
-                    )
-                    .map_err(db)?
-                    .execute(params![s.shift.to_string(), ended])
-                    .map_err(db)?;
-                }
-                insert_receipts(c, t.receipts)?;
+            let (seqs, stored) = insert_changes(c, &batch, &feed.server_actor)?;
+            if let Some(t) = &derived.tracking {
+                track_one(c, t)?;
             }
-            Ok(stored)
+            if let Some((team, roles)) = &derived.roles {
+                set_roles(c, *team, roles)?;
+            }
+            let notes = match (derived.note, seqs.first(), seqs.last()) {
+                (Some(note), Some(first), Some(last)) => vec![Committed {
+                    doc: batch.meta.id,
+                    first_seq: *first,
+                    last_seq: *last,
+                    tracking: derived.tracking,
+                    note,
+                }],
+                _ => Vec::new(),
+            };
+            Ok((seqs, Logged { changes: stored, notes }))
         })
         .await
+    }
+
+    async fn flush(&self) -> StorageResult<()> {
+        self.write(|_| Ok(())).await
+    }
+
+    fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        match lock(&self.feed.committed).as_ref() {
+            Some(tx) => tx.subscribe(),
+            // Closed: a receiver whose sender is gone, so a follower ends at once.
+            None => tokio::sync::watch::channel(0).1,
+        }
+    }
+
+    async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>> {
+        self.check_open()?;
+        if let Some(found) = read_lock(&self.feed.recent).since(after, limit) {
+            return Ok(found);
+        }
+        let server_actor = self.feed.server_actor.clone();
+        self.read(move |c| {
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let mut st = c
+                .prepare_cached(
+                    "SELECT seq, doc_id, team_id, kind, owner, device_id, actor = ?3 FROM changes
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db)?;
+            let rows = st
+                .query_map(params![i(after), limit, server_actor], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, bool>(6)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, doc, team, kind, owner, device, by_server) = row.map_err(db)?;
+                out.push(StoredRef {
+                    seq: u(seq),
+                    meta: DocMeta {
+                        id: parse_uuid(&doc)?,
+                        team: TeamId(parse_uuid(&team)?),
+                        kind: parse_kind(&kind)?,
+                        owner: owner.as_deref().map(parse_uuid).transpose()?.map(MemberId),
+                    },
+                    device: device.as_deref().map(parse_uuid).transpose()?.map(DeviceId),
+                    by_server,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    fn take_notes(&self) -> Option<tokio::sync::mpsc::Receiver<Committed>> {
+        lock(&self.notes_rx).take()
     }
 
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
@@ -976,23 +1190,53 @@ impl Storage for SqliteStorage {
         write_lock(&self.feed.recent).saw(pos.max_seq);
         Ok(pos)
     }
-    async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
+    async fn member_shifts(
+        &self,
+        team: TeamId,
+        member: MemberId,
+        since: Option<i64>,
+        limit: usize,
+    ) -> StorageResult<Vec<Uuid>> {
         self.read(move |c| {
             let mut st = c
                 .prepare_cached(
-                    "SELECT id FROM docs WHERE team_id = ?1 AND owner = ?2 AND kind = 'shift'
-                     ORDER BY first_seq DESC LIMIT ?3",
+                    "SELECT shift_id FROM tracked_shifts WHERE team_id = ?1 AND worker_id = ?2
+                        AND (?3 IS NULL OR started_at >= ?3)
+                     ORDER BY started_at DESC, shift_id DESC LIMIT ?4",
                 )
                 .map_err(db)?;
             let rows = st
                 .query_map(
-                    params![team.to_string(), member.to_string(), i64::try_from(limit).unwrap_or(i64::MAX)],
+                    params![team.to_string(), member.to_string(), since, i64::try_from(limit).unwrap_or(i64::MAX)],
                     |r| r.get::<_, String>(0),
                 )
                 .map_err(db)?;
             let mut out = Vec::new();
             for r in rows {
                 out.push(parse_uuid(&r.map_err(db)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn board_shifts(&self, team: TeamId) -> StorageResult<Vec<ShiftId>> {
+        self.read(move |c| {
+            // Every active shift; and per member the shift that ended last (SQLite takes the bare
+            // column from the row holding the maximum).
+            let mut st = c
+                .prepare_cached(
+                    "SELECT shift_id FROM tracked_shifts WHERE team_id = ?1 AND ended_seen IS NULL
+                     UNION ALL
+                     SELECT shift_id FROM (
+                        SELECT shift_id, MAX(COALESCE(ended_at, ended_seen)) FROM tracked_shifts
+                        WHERE team_id = ?1 AND ended_seen IS NOT NULL GROUP BY worker_id)",
+                )
+                .map_err(db)?;
+            let rows = st.query_map(params![team.to_string()], |r| r.get::<_, String>(0)).map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(ShiftId(parse_uuid(&r.map_err(db)?)?));
             }
             Ok(out)
         })
@@ -1071,28 +1315,99 @@ impl Storage for SqliteStorage {
         expect: AlertState,
         event: Option<WebhookEvent>,
     ) -> StorageResult<bool> {
+        self.write(move |c| update_alert_in(c, alert, expect, None, event.as_ref())).await
+    }
+
+    async fn update_alert_logged(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        owner_was: Option<MemberId>,
+        event: Option<WebhookEvent>,
+        log: AlertLogEntry,
+    ) -> StorageResult<bool> {
         self.write(move |c| {
-            let current: Option<String> = c
-                .query_row(
-                    "SELECT body FROM alerts WHERE id = ?1 AND state = ?2",
-                    params![alert.id.to_string(), expect.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(db)?;
-            let Some(current) = current else { return Ok(false) };
-            // Steps fired meanwhile are kept: the step log is the truth.
-            let mut alert = alert;
-            alert.steps_fired = alert.steps_fired.max(alert_from_body(current)?.steps_fired);
-            let body = serde_json::to_string(&alert).map_err(json_err)?;
-            c.execute(
-                "UPDATE alerts SET state = ?2, body = ?3 WHERE id = ?1",
-                params![alert.id.to_string(), alert.state.as_str(), body],
+            let id = alert.id;
+            if !update_alert_in(c, alert, expect, Some(owner_was), event.as_ref())? {
+                return Ok(false);
+            }
+            c.prepare_cached(
+                "INSERT INTO alert_log (alert_id, n, at, action, by_member, target, note)
+                 SELECT ?1, COALESCE(MAX(n), 0) + 1, ?2, ?3, ?4, ?5, ?6 FROM alert_log WHERE alert_id = ?1",
             )
+            .map_err(db)?
+            .execute(params![
+                id.to_string(),
+                log.at,
+                log.action,
+                log.by.to_string(),
+                log.target.map(|t| t.to_string()),
+                log.note
+            ])
             .map_err(db)?;
-            let at = alert.resolved_at.or(alert.claimed_at).unwrap_or(alert.opened_at);
-            enqueue(c, event.as_ref(), at)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn alert_histories(
+        &self,
+        alerts: Vec<Uuid>,
+    ) -> StorageResult<HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>> {
+        self.read(move |c| {
+            let mut out: HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)> = HashMap::new();
+            // SQLite allows a few hundred parameters per statement at least; ask in chunks.
+            for chunk in alerts.chunks(200) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let ids: Vec<String> = chunk.iter().map(Uuid::to_string).collect();
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, step, notify, fired_at FROM alert_steps WHERE alert_id IN ({marks}) ORDER BY alert_id, step"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, index, notify, fired_at) = r.map_err(db)?;
+                    let notify = notify
+                        .parse()
+                        .map_err(|_| StorageError::Corrupt(format!("unknown escalation target '{notify}'")))?;
+                    let step = FiredStep { index: usize::try_from(index).unwrap_or(0), notify, fired_at };
+                    out.entry(parse_uuid(&id)?).or_default().0.push(step);
+                }
+                let mut st = c
+                    .prepare(&format!(
+                        "SELECT alert_id, at, action, by_member, target, note FROM alert_log WHERE alert_id IN ({marks}) ORDER BY alert_id, n"
+                    ))
+                    .map_err(db)?;
+                let rows = st
+                    .query_map(rusqlite::params_from_iter(ids.iter()), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                        ))
+                    })
+                    .map_err(db)?;
+                for r in rows {
+                    let (id, at, action, by, target, note) = r.map_err(db)?;
+                    let e = AlertLogEntry {
+                        at,
+                        action,
+                        by: MemberId(parse_uuid(&by)?),
+                        target: target.as_deref().map(parse_uuid).transpose()?.map(MemberId),
+                        note,
+                    };
+                    out.entry(parse_uuid(&id)?).or_default().1.push(e);
+                }
+            }
+            Ok(out)
         })
         .await
     }
@@ -1155,41 +1470,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>> {
-        self.read(move |c| {
-            let mut st = c
-                .prepare_cached(
-                    "SELECT checkin_id, device_id, device_time, received_at, offset_ms, effective_at
-                     FROM checkin_receipts WHERE shift_id = ?1",
-                )
-                .map_err(db)?;
-            let rows = st
-                .query_map(params![shift.to_string()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, i64>(5)?,
-                    ))
-                })
-                .map_err(db)?;
-            let mut out = Vec::new();
-            for r in rows {
-                let (id, dev, device_time, received_at, offset_ms, effective_at) = r.map_err(db)?;
-                out.push(CheckinReceipt {
-                    checkin: CheckInId(parse_uuid(&id)?),
-                    shift,
-                    device: DeviceId(parse_uuid(&dev)?),
-                    device_time,
-                    received_at,
-                    offset_ms,
-                    effective_at,
-                });
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |c| checkin_receipts(c, shift)).await
     }
 
     async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()> {
@@ -1206,24 +1487,45 @@ impl Storage for SqliteStorage {
         .await
     }
 
-    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64)>> {
+    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64, i64)>> {
         self.read(|c| {
-            let mut st = c.prepare("SELECT device_id, offset_ms FROM device_clocks").map_err(db)?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db)?;
+            let mut st = c.prepare("SELECT device_id, offset_ms, measured_at FROM device_clocks").map_err(db)?;
+            let rows = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+                .map_err(db)?;
             let mut out = Vec::new();
             for r in rows {
-                let (d, o) = r.map_err(db)?;
-                out.push((DeviceId(parse_uuid(&d)?), o));
+                let (d, o, at) = r.map_err(db)?;
+                out.push((DeviceId(parse_uuid(&d)?), o, at));
             }
             Ok(out)
         })
         .await
     }
 
-    async fn track_shifts(&self, shifts: Vec<(TrackedShift, Vec<CheckinReceipt>)>) -> StorageResult<()> {
+    async fn shift_receipts(&self, shifts: Vec<ShiftId>) -> StorageResult<Vec<StoredReceipts>> {
+        if shifts.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(shifts.len());
+            for id in shifts {
+                let Some(tracked) = tracked_row(c, id)? else { continue };
+                out.push(StoredReceipts {
+                    tracked,
+                    checkins: checkin_receipts(c, id)?,
+                    entries: entry_receipts(c, id)?,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn track_shifts(&self, shifts: Vec<Tracking>) -> StorageResult<()> {
         self.write(move |c| {
-            for (s, receipts) in shifts {
-                track_one(c, s, receipts)?;
+            for t in &shifts {
+                track_one(c, t)?;
             }
             Ok(())
         })
@@ -1233,34 +1535,39 @@ impl Storage for SqliteStorage {
     async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>> {
         self.read(|c| {
             let mut st = c
+                .prepare(&format!(
+                    "SELECT {TRACKED_COLS} FROM tracked_shifts
+                     WHERE ended_seen IS NULL OR shift_id IN (SELECT shift_id FROM alerts WHERE state <> 'resolved')"
+                ))
+                .map_err(db)?;
+            let rows = st.query_map([], tracked_from_row).map_err(db)?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push(tracked(r.map_err(db)?)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn untracked_shifts(&self, limit: usize) -> StorageResult<Vec<(ShiftId, i64)>> {
+        self.read(move |c| {
+            let mut st = c
                 .prepare(
-                    "SELECT shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen FROM tracked_shifts
-                     WHERE ended_seen IS NULL OR shift_id IN (SELECT shift_id FROM alerts WHERE state <> 'resolved')",
+                    "SELECT d.id, (SELECT received_at FROM changes WHERE seq = d.first_seq) FROM docs d
+                     WHERE d.kind = 'shift' AND NOT EXISTS (SELECT 1 FROM tracked_shifts t WHERE t.shift_id = d.id)
+                     LIMIT ?1",
                 )
                 .map_err(db)?;
             let rows = st
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, i64>(4)?,
-                        r.get::<_, Option<i64>>(5)?,
-                    ))
+                .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
                 })
                 .map_err(db)?;
             let mut out = Vec::new();
             for r in rows {
-                let (s, t, w, offset_ms, first_seen, ended_seen) = r.map_err(db)?;
-                out.push(TrackedShift {
-                    shift: ShiftId(parse_uuid(&s)?),
-                    team: TeamId(parse_uuid(&t)?),
-                    worker: MemberId(parse_uuid(&w)?),
-                    offset_ms,
-                    first_seen,
-                    ended_seen,
-                });
+                let (id, first) = r.map_err(db)?;
+                out.push((ShiftId(parse_uuid(&id)?), first.unwrap_or(0)));
             }
             Ok(out)
         })
@@ -1358,9 +1665,59 @@ impl Storage for SqliteStorage {
         .await
     }
 
+    async fn probe(&self, now: i64) -> StorageResult<()> {
+        self.check_open()?;
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('health_probe', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![now],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn close(&self) {
         self.shutdown_now();
     }
+}
+
+/// Replaces an alert if its state is still `expect` (and, when given, its owner `owner_was`);
+/// false if it is not (see [`Storage::update_alert`]).
+fn update_alert_in(
+    c: &Connection,
+    alert: AlertRecord,
+    expect: AlertState,
+    owner_was: Option<Option<MemberId>>,
+    event: Option<&WebhookEvent>,
+) -> Result<bool, StorageError> {
+    let current: Option<String> = c
+        .query_row(
+            "SELECT body FROM alerts WHERE id = ?1 AND state = ?2",
+            params![alert.id.to_string(), expect.as_str()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let Some(current) = current else { return Ok(false) };
+    let current = alert_from_body(current)?;
+    if owner_was.is_some_and(|o| o != current.claimed_by) {
+        return Ok(false);
+    }
+    // Steps fired meanwhile are kept: the step log is the truth.
+    let mut alert = alert;
+    alert.steps_fired = alert.steps_fired.max(current.steps_fired);
+    let body = serde_json::to_string(&alert).map_err(json_err)?;
+    c.execute(
+        "UPDATE alerts SET state = ?2, body = ?3 WHERE id = ?1",
+        params![alert.id.to_string(), alert.state.as_str(), body],
+    )
+    .map_err(db)?;
+    let at = alert.resolved_at.or(alert.claimed_at).unwrap_or(alert.opened_at);
+    enqueue(c, event, at)?;
+    Ok(true)
 }
 
 fn json_err(e: serde_json::Error) -> StorageError {
@@ -1412,8 +1769,130 @@ fn delivery_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?))
 }
 
-/// Stores check-in receipts; a check-in's first receipt is kept.
-fn insert_receipts(c: &Connection, receipts: Vec<CheckinReceipt>) -> Result<(), StorageError> {
+fn checkin_receipts(c: &Connection, shift: ShiftId) -> Result<Vec<CheckinReceipt>, StorageError> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT checkin_id, device_id, device_time, received_at, offset_ms, effective_at
+             FROM checkin_receipts WHERE shift_id = ?1",
+        )
+        .map_err(db)?;
+    let rows = st
+        .query_map(params![shift.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (id, dev, device_time, received_at, offset_ms, effective_at) = r.map_err(db)?;
+        out.push(CheckinReceipt {
+            checkin: CheckInId(parse_uuid(&id)?),
+            shift,
+            device: DeviceId(parse_uuid(&dev)?),
+            device_time,
+            received_at,
+            offset_ms,
+            effective_at,
+        });
+    }
+    Ok(out)
+}
+
+fn entry_receipts(c: &Connection, shift: ShiftId) -> Result<Vec<EntryReceipt>, StorageError> {
+    let mut st = c
+        .prepare_cached("SELECT entry_id, kind, received_at, offset_ms FROM entry_receipts WHERE shift_id = ?1")
+        .map_err(db)?;
+    let rows = st
+        .query_map(params![shift.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (id, kind, received_at, offset_ms) = r.map_err(db)?;
+        let kind =
+            EntryKind::parse(&kind).ok_or_else(|| StorageError::Corrupt(format!("unknown entry kind '{kind}'")))?;
+        out.push(EntryReceipt { entry: parse_uuid(&id)?, shift, kind, received_at, offset_ms });
+    }
+    Ok(out)
+}
+
+const TRACKED_COLS: &str =
+    "shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen, started_at, ended_at, ended_offset_ms";
+
+type TrackedRow = (String, String, String, i64, i64, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+fn tracked_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TrackedRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?))
+}
+
+fn tracked(row: TrackedRow) -> Result<TrackedShift, StorageError> {
+    let (s, t, w, offset_ms, first_seen, ended_seen, started_at, ended_at, ended_offset_ms) = row;
+    Ok(TrackedShift {
+        shift: ShiftId(parse_uuid(&s)?),
+        team: TeamId(parse_uuid(&t)?),
+        worker: MemberId(parse_uuid(&w)?),
+        offset_ms,
+        first_seen,
+        started_at: started_at.unwrap_or(first_seen),
+        ended_seen,
+        ended_at: ended_at.or(ended_seen),
+        ended_offset_ms,
+    })
+}
+
+fn tracked_row(c: &Connection, id: ShiftId) -> Result<Option<TrackedShift>, StorageError> {
+    let row = c
+        .prepare_cached(&format!("SELECT {TRACKED_COLS} FROM tracked_shifts WHERE shift_id = ?1"))
+        .map_err(db)?
+        .query_row(params![id.to_string()], tracked_from_row)
+        .optional()
+        .map_err(db)?;
+    row.map(tracked).transpose()
+}
+
+/// Stores a shift's tracking row and receipts: a new row as given; of an existing one the end
+/// once, and the header's offset when its times were written again. Receipts: the first is kept.
+fn track_one(c: &Connection, t: &Tracking) -> Result<(), StorageError> {
+    let s = &t.shift;
+    let id = s.shift.to_string();
+    c.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO tracked_shifts ({TRACKED_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))
+    .map_err(db)?
+    .execute(params![
+        id,
+        s.team.to_string(),
+        s.worker.to_string(),
+        s.offset_ms,
+        s.first_seen,
+        s.ended_seen,
+        s.started_at,
+        s.ended_at,
+        s.ended_offset_ms
+    ])
+    .map_err(db)?;
+    if let Some(ended) = s.ended_seen {
+        c.prepare_cached(
+            "UPDATE tracked_shifts SET ended_seen = ?2, ended_at = ?3, ended_offset_ms = ?4
+             WHERE shift_id = ?1 AND ended_seen IS NULL",
+        )
+        .map_err(db)?
+        .execute(params![id, ended, s.ended_at, s.ended_offset_ms])
+        .map_err(db)?;
+    }
+    if t.header_written {
+        c.prepare_cached("UPDATE tracked_shifts SET offset_ms = ?2, started_at = ?3 WHERE shift_id = ?1")
+            .map_err(db)?
+            .execute(params![id, s.offset_ms, s.started_at])
+            .map_err(db)?;
+    }
     let mut st = c
         .prepare_cached(
             "INSERT OR IGNORE INTO checkin_receipts
@@ -1421,7 +1900,7 @@ fn insert_receipts(c: &Connection, receipts: Vec<CheckinReceipt>) -> Result<(), 
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(db)?;
-    for r in receipts {
+    for r in &t.receipts {
         st.execute(params![
             r.checkin.to_string(),
             r.shift.to_string(),
@@ -1433,27 +1912,16 @@ fn insert_receipts(c: &Connection, receipts: Vec<CheckinReceipt>) -> Result<(), 
         ])
         .map_err(db)?;
     }
-    Ok(())
-}
-
-fn track_one(c: &Connection, s: TrackedShift, receipts: Vec<CheckinReceipt>) -> Result<(), StorageError> {
-    insert_receipts(c, receipts)?;
-    c.prepare_cached(
-        "INSERT INTO tracked_shifts (shift_id, team_id, worker_id, offset_ms, first_seen, ended_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (shift_id) DO UPDATE SET offset_ms = excluded.offset_ms,
-                ended_seen = COALESCE(tracked_shifts.ended_seen, excluded.ended_seen)",
-    )
-    .map_err(db)?
-    .execute(params![
-        s.shift.to_string(),
-        s.team.to_string(),
-        s.worker.to_string(),
-        s.offset_ms,
-        s.first_seen,
-        s.ended_seen
-    ])
-    .map_err(db)?;
+    let mut st = c
+        .prepare_cached(
+            "INSERT OR IGNORE INTO entry_receipts (entry_id, shift_id, kind, received_at, offset_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(db)?;
+    for r in &t.entries {
+        st.execute(params![r.entry.to_string(), r.shift.to_string(), r.kind.as_str(), r.received_at, r.offset_ms])
+            .map_err(db)?;
+    }
     Ok(())
 }
 

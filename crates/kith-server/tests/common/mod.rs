@@ -292,7 +292,7 @@ pub fn code_of(o: &Outcome) -> Option<kith_proto::RejectCode> {
 
 /// The server's copy of a document, read straight from its state.
 pub async fn server_doc(server: &TestServer, id: Uuid) -> Option<Automerge> {
-    server.app().sync.with_doc(id, |st| st.doc.clone()).await.unwrap()
+    server.app().docs.with_doc(id, |st| st.doc.clone()).await.unwrap()
 }
 
 pub async fn max_seq(server: &TestServer) -> u64 {

@@ -10,12 +10,17 @@ import type {
   AppState,
   BoardResponse,
   CheckInStatus,
+  DeviceList,
   HealthResponse,
+  InviteResponse,
   Kudos,
+  MemberEdit,
+  PolicyEdit,
   PresenceView,
   Settings,
   ShiftView,
   SyncState,
+  TeamView,
   Visibility,
   WriteResult,
 } from '../types';
@@ -63,12 +68,30 @@ export interface Backend {
   alerts(all?: boolean): Promise<AlertList>;
   claimAlert(id: string): Promise<AlertView>;
   resolveAlert(id: string, note: string): Promise<AlertView>;
+  /** A lead takes over an alert someone else claimed (or claims an open one). */
+  takeOverAlert(id: string): Promise<AlertView>;
+  /** A lead gives an alert to a lead or a buddy of the worker. */
+  assignAlert(id: string, member: string): Promise<AlertView>;
+  /** The roster (roles, buddies, phones) and the whole policy. */
+  teamView(): Promise<TeamView>;
+  /** Sets the team's policy (leads). */
+  editPolicy(policy: PolicyEdit): Promise<TeamView>;
+  /** Changes a member's role (leads), buddies or phone (leads, or the member themself). */
+  editMember(member: string, edit: MemberEdit): Promise<TeamView>;
+  /** A new invite (leads): code, link and QR code. */
+  invite(role: 'member' | 'lead', uses: number): Promise<InviteResponse>;
+  /** The team's devices (leads). */
+  devices(): Promise<DeviceList>;
+  /** Revokes a device of the team (leads). */
+  revokeDevice(id: string): Promise<DeviceList>;
   kudos(to: string): Promise<void>;
   saveSettings(settings: Settings): Promise<AppState>;
   exportData(): Promise<string>;
   syncNow(): Promise<SyncState>;
   /** Forgets this device's credential (browser only; the app keeps its identity). */
   signOut?(): Promise<void>;
+  /** A system notification (app only: the browser uses the Web Notification API itself). */
+  notify?(title: string, body: string): Promise<void>;
   /** A `kith://join?...` link the app was opened with, not yet used (app only). */
   pendingJoinLink?(): Promise<string | null>;
 

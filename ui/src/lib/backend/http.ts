@@ -11,14 +11,19 @@ import type {
   AlertView,
   AppState,
   BoardResponse,
+  DeviceList,
   HealthResponse,
+  InviteResponse,
   Kudos,
   Me,
   MeResponse,
+  MemberEdit,
+  PolicyEdit,
   PresenceView,
   Settings,
   ShiftView,
   SyncState,
+  TeamView,
   WriteResult,
 } from '../types';
 import { Backoff } from '../backoff';
@@ -89,6 +94,7 @@ export class HttpBackend implements Backend {
       pending_changes: 0,
       last_error: null,
       needs_attention: false,
+      retrying: null,
       clock_offset_ms: null,
     } as SyncState;
   }
@@ -290,6 +296,38 @@ export class HttpBackend implements Backend {
 
   resolveAlert(id: string, note: string): Promise<AlertView> {
     return this.request('POST', `/v1/alerts/${enc(id)}/resolve`, { note });
+  }
+
+  takeOverAlert(id: string): Promise<AlertView> {
+    return this.request('POST', `/v1/alerts/${enc(id)}/takeover`, {});
+  }
+
+  assignAlert(id: string, member: string): Promise<AlertView> {
+    return this.request('POST', `/v1/alerts/${enc(id)}/assign`, { member });
+  }
+
+  teamView(): Promise<TeamView> {
+    return this.request('GET', '/v1/team');
+  }
+
+  editPolicy(policy: PolicyEdit): Promise<TeamView> {
+    return this.request('PUT', '/v1/team/policy', policy);
+  }
+
+  editMember(member: string, edit: MemberEdit): Promise<TeamView> {
+    return this.request('PUT', `/v1/members/${enc(member)}`, edit);
+  }
+
+  invite(role: 'member' | 'lead', uses: number): Promise<InviteResponse> {
+    return this.request('POST', '/v1/invites', { role, uses });
+  }
+
+  devices(): Promise<DeviceList> {
+    return this.request('GET', '/v1/devices');
+  }
+
+  revokeDevice(id: string): Promise<DeviceList> {
+    return this.request('POST', `/v1/devices/${enc(id)}/revoke`, {});
   }
 
   async kudos(to: string): Promise<void> {

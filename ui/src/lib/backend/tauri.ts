@@ -16,12 +16,17 @@ import type {
   AlertView,
   AppState,
   BoardResponse,
+  DeviceList,
   HealthResponse,
+  InviteResponse,
   Kudos,
+  MemberEdit,
+  PolicyEdit,
   PresenceView,
   Settings,
   ShiftView,
   SyncState,
+  TeamView,
   WriteResult,
 } from '../types';
 import {
@@ -95,6 +100,33 @@ export class TauriBackend implements Backend {
   }
   resolveAlert(id: string, note: string): Promise<AlertView> {
     return call('resolve_alert', { id, note });
+  }
+  async notify(title: string, body: string): Promise<void> {
+    await call<unknown>('notify', { title, body });
+  }
+  takeOverAlert(id: string): Promise<AlertView> {
+    return call('take_over_alert', { id });
+  }
+  assignAlert(id: string, member: string): Promise<AlertView> {
+    return call('assign_alert', { id, member });
+  }
+  teamView(): Promise<TeamView> {
+    return call('team_view');
+  }
+  editPolicy(policy: PolicyEdit): Promise<TeamView> {
+    return call('edit_policy', { policy });
+  }
+  editMember(member: string, edit: MemberEdit): Promise<TeamView> {
+    return call('edit_member', { member, edit: stripUndefined(edit) });
+  }
+  invite(role: 'member' | 'lead', uses: number): Promise<InviteResponse> {
+    return call('invite', { role, uses });
+  }
+  devices(): Promise<DeviceList> {
+    return call('devices');
+  }
+  revokeDevice(id: string): Promise<DeviceList> {
+    return call('revoke_device', { device: id });
   }
   async kudos(to: string): Promise<void> {
     await call<unknown>('kudos', { to });

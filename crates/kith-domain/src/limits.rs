@@ -1,0 +1,153 @@
+//! One table of what the text of a Kith document (and of the server's own records) may hold: how
+//! many bytes, and which characters. The write functions check it before writing (a device refuses
+//! at once), and the server checks every pushed change against it ([`crate::doc::fields`], applied
+//! by [`crate::authz::authorize`]), so the device's limits and the server's cannot drift apart.
+//!
+//! Every teammate downloads a document whole and keeps it forever (Automerge history cannot be
+//! shortened), so a limit here is a limit on what one member can make everyone else carry.
+
+use crate::DomainError;
+use crate::model::{MAX_LINE_BYTES, MAX_NOTE_BYTES, MAX_PHONE_BYTES};
+
+/// Which characters a text field may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextKind {
+    /// A name shown in lists and rows (member, team, device): one line, with no control characters
+    /// and no text-direction overrides, which could fake or reorder what others see.
+    Name,
+    /// One line of free text (a purpose, a reason, a phone number): the same characters as a name.
+    Line,
+    /// Free text over several lines (a check-in note, a reply): line breaks and tabs are allowed, no
+    /// other control characters (an escape sequence could rewrite a teammate's terminal).
+    Note,
+    /// A phone number someone will dial: digits with spaces, dashes, dots, slashes or brackets and
+    /// an optional leading `+` ([`crate::model::check_phone`]).
+    Phone,
+}
+
+/// The limit of one text field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TextLimit {
+    /// What the field is, as error messages name it ("member name").
+    pub what: &'static str,
+    /// Longest value, in bytes of UTF-8.
+    pub max_bytes: usize,
+    pub kind: TextKind,
+    /// Whether an empty (or all-blank) value is refused.
+    pub required: bool,
+}
+
+const fn limit(what: &'static str, max_bytes: usize, kind: TextKind, required: bool) -> TextLimit {
+    TextLimit { what, max_bytes, kind, required }
+}
+
+/// A member's name on the roster (and at join).
+pub const MEMBER_NAME: TextLimit = limit("member name", MAX_LINE_BYTES, TextKind::Name, true);
+/// A member's own phone number on the roster (`members/<id>/phone`).
+pub const MEMBER_PHONE: TextLimit = limit("phone number", MAX_PHONE_BYTES, TextKind::Phone, false);
+/// The team's name.
+pub const TEAM_NAME: TextLimit = limit("team name", MAX_LINE_BYTES, TextKind::Name, true);
+/// The team's stated purpose.
+pub const TEAM_PURPOSE: TextLimit = limit("team purpose", MAX_LINE_BYTES, TextKind::Line, false);
+/// Who to phone when the app cannot reach anyone.
+pub const TEAM_PHONE: TextLimit = limit("phone number", MAX_LINE_BYTES, TextKind::Line, false);
+/// A device's label, as the server lists devices.
+pub const DEVICE_LABEL: TextLimit = limit("device label", MAX_LINE_BYTES, TextKind::Name, false);
+/// A shift's stated purpose.
+pub const SHIFT_PURPOSE: TextLimit = limit("purpose", MAX_LINE_BYTES, TextKind::Line, false);
+/// Why a shift was extended.
+pub const EXTENSION_REASON: TextLimit = limit("reason", MAX_LINE_BYTES, TextKind::Line, true);
+/// The note of a shift's end.
+pub const END_NOTE: TextLimit = limit("note", MAX_LINE_BYTES, TextKind::Line, false);
+/// A check-in's note.
+pub const CHECKIN_NOTE: TextLimit = limit("note", MAX_NOTE_BYTES, TextKind::Note, false);
+/// A lead's reply to a check-in.
+pub const ACK_REPLY: TextLimit = limit("reply", MAX_NOTE_BYTES, TextKind::Note, false);
+/// The note of a resolved alert (kept by the server, not in a document).
+pub const ALERT_NOTE: TextLimit = limit("note", MAX_LINE_BYTES, TextKind::Line, true);
+
+/// Every text limit, for documentation and tests.
+pub const ALL: &[TextLimit] = &[
+    MEMBER_NAME,
+    MEMBER_PHONE,
+    TEAM_NAME,
+    TEAM_PURPOSE,
+    TEAM_PHONE,
+    DEVICE_LABEL,
+    SHIFT_PURPOSE,
+    EXTENSION_REASON,
+    END_NOTE,
+    CHECKIN_NOTE,
+    ACK_REPLY,
+    ALERT_NOTE,
+];
+
+/// Longest map key a change may write: keys are field names and UUIDs.
+pub const MAX_KEY_BYTES: usize = 64;
+/// Longest id value (a UUID is 36 bytes).
+pub const MAX_ID_BYTES: usize = 64;
+/// Longest enumerated word (`"emergency"`, `"kith.shift"`).
+pub const MAX_WORD_BYTES: usize = 32;
+
+/// Unicode's explicit text-direction embeddings, overrides and isolates (U+202A–U+202E,
+/// U+2066–U+2069): they reorder the text after them, so a name could display as something else.
+pub fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The first character `kind` does not allow in `s`, if any.
+pub fn forbidden_char(kind: TextKind, s: &str) -> Option<char> {
+    s.chars().find(|&c| {
+        let line_break = matches!(c, '\u{2028}' | '\u{2029}');
+        match kind {
+            TextKind::Name | TextKind::Line | TextKind::Phone => {
+                c.is_control() || line_break || is_direction_control(c)
+            }
+            TextKind::Note => c.is_control() && !matches!(c, '\n' | '\r' | '\t'),
+        }
+    })
+}
+
+impl TextLimit {
+    /// Checks a value against this limit: its size, its characters and, if required, that it says
+    /// something.
+    pub fn check(&self, s: &str) -> Result<(), DomainError> {
+        if s.len() > self.max_bytes {
+            return Err(DomainError::TooLong { what: self.what, len: s.len(), max: self.max_bytes });
+        }
+        if let Some(c) = forbidden_char(self.kind, s) {
+            let which = if is_direction_control(c) { "a text-direction control" } else { "a control character" };
+            return Err(DomainError::Invalid(format!(
+                "the {} holds {which} (U+{:04X}), which could change how others see it: remove it",
+                self.what, c as u32
+            )));
+        }
+        if self.required && s.trim().is_empty() {
+            return Err(DomainError::Invalid(format!("the {} cannot be empty", self.what)));
+        }
+        if self.kind == TextKind::Phone && !s.trim().is_empty() {
+            crate::model::check_phone(s.trim())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_refuse_control_and_direction_characters_notes_allow_line_breaks() {
+        assert!(MEMBER_NAME.check("Alice Ørsted-李").is_ok());
+        for bad in ["Al\u{1b}[2Jice", "Al\nice", "Ali\u{202E}ecila", "A\u{2066}b", "a\u{2028}b", "a\u{7f}"] {
+            assert!(MEMBER_NAME.check(bad).is_err(), "{bad:?}");
+            assert!(SHIFT_PURPOSE.check(bad).is_err(), "{bad:?}");
+        }
+        assert!(MEMBER_NAME.check("  ").is_err(), "a name says something");
+        assert!(DEVICE_LABEL.check("").is_ok(), "a device label may be empty");
+        assert!(CHECKIN_NOTE.check("line one\r\nline two\tand a tab").is_ok());
+        assert!(CHECKIN_NOTE.check("fake \u{1b}[1A row").is_err());
+        let long = "x".repeat(CHECKIN_NOTE.max_bytes + 1);
+        assert!(matches!(CHECKIN_NOTE.check(&long), Err(DomainError::TooLong { what: "note", .. })));
+    }
+}

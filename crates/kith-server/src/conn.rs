@@ -1,0 +1,339 @@
+//! Accepting connections: the accept loop, a cap on open connections, and the two timeouts that
+//! keep a connection from holding a file descriptor while doing nothing useful.
+//!
+//! `axum::serve` has neither a header-read nor an idle timeout, so a client that trickles its
+//! headers or never sends anything keeps its socket for ever (enough of them exhaust the process's
+//! file descriptors, and everyone is refused). Each connection here is served by hyper-util's
+//! HTTP/1 + HTTP/2 builder next to a watchdog that knows, from the bytes it reads and the requests
+//! in flight, what the connection is doing:
+//!
+//! - **header-read timeout** (`limits.header_read_timeout_s`): once the first byte of a request has
+//!   arrived, its headers must be complete within this long;
+//! - **idle timeout** (`limits.idle_timeout_s`): a connection with no request in flight that receives
+//!   nothing for this long is closed (kept longer than common clients' pool idle time, 90 s for
+//!   reqwest, so a client normally closes first and never reuses a connection the server just closed).
+//!
+//! A request counts as in flight until its response body has been sent or dropped: a long handler
+//! is bounded by `limits.request_timeout_s` instead, and the live channel's stream (`/v1/live`), a
+//! response that never ends, is never cut by either timeout.
+//!
+//! At most `limits.max_connections` are open at once (lowered at start to what the file-descriptor
+//! limit allows, see [`raise_file_limit`]); a connection over the cap is answered
+//! `503 server_busy` with `Retry-After` and closed, so clients back off instead of waiting.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use http_body_util::BodyExt as _;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tower::ServiceExt as _;
+
+use crate::config::Limits;
+
+/// File descriptors kept for everything that is not a client connection (the database and its
+/// WAL, webhook requests, logs).
+pub const RESERVED_FDS: u64 = 256;
+
+/// Raises the soft limit on open files to the hard limit (where the platform allows) and returns
+/// how many connections fit in it: `wanted`, or fewer if the limit is lower.
+pub fn raise_file_limit(wanted: usize) -> usize {
+    let soft = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not raise the open-file limit");
+            match rlimit::Resource::NOFILE.get() {
+                Ok((soft, _)) => soft,
+                Err(_) => return wanted,
+            }
+        }
+    };
+    let fit = usize::try_from(soft.saturating_sub(RESERVED_FDS).max(16)).unwrap_or(usize::MAX);
+    if fit < wanted {
+        tracing::warn!(
+            open_files = soft,
+            wanted,
+            allowed = fit,
+            "the open-file limit allows fewer connections than limits.max_connections: raise `ulimit -n` (LimitNOFILE= under systemd)"
+        );
+    }
+    wanted.min(fit)
+}
+
+/// What one connection is doing, as its watchdog sees it. Times are milliseconds since `base`.
+#[derive(Debug)]
+struct Activity {
+    base: Instant,
+    /// Requests whose response is not finished (the body sent or dropped).
+    in_flight: AtomicUsize,
+    /// When the connection last had nothing in flight (or was accepted).
+    idle_since: AtomicU64,
+    /// When the first byte after `idle_since` arrived (0: none yet), plus one.
+    head_started: AtomicU64,
+    /// Woken when something the watchdog's deadline depends on changes.
+    changed: Notify,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            base: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            head_started: AtomicU64::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn read_some(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0 && self.head_started.load(Ordering::Acquire) == 0 {
+            let _ = self.head_started.compare_exchange(0, self.now() + 1, Ordering::AcqRel, Ordering::Acquire);
+            self.changed.notify_one();
+        }
+    }
+
+    fn begin(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_one();
+        InFlight(self.clone())
+    }
+
+    /// When the watchdog closes the connection if nothing changes: `None` while a request is in flight.
+    fn deadline(&self, header: Duration, idle: Duration) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let at = match self.head_started.load(Ordering::Acquire) {
+            0 => self.idle_since.load(Ordering::Acquire).saturating_add(ms(idle)),
+            started => (started - 1).saturating_add(ms(header)),
+        };
+        Some(self.base + Duration::from_millis(at))
+    }
+}
+
+/// A request in flight; dropped with its response body.
+#[derive(Debug)]
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle_since.store(self.0.now(), Ordering::Release);
+            self.0.head_started.store(0, Ordering::Release);
+            self.0.changed.notify_one();
+        }
+    }
+}
+
+/// The TCP stream, telling the watchdog when bytes arrive.
+struct Watched {
+    /// The connection's slot under the cap. Declared first, so it is released before the socket
+    /// closes: a client that sees the close and connects again finds the slot free.
+    _slot: OwnedSemaphorePermit,
+    io: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.read_some();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// The answer to a connection over the cap: plain HTTP/1.1, written before reading anything.
+fn busy_response() -> Vec<u8> {
+    let body = serde_json::json!({
+        "code": "server_busy",
+        "message": "The server has as many connections open as it takes: try again in a moment.",
+        "retryable": true,
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then stops accepting, lets requests in
+/// flight finish, and returns when every connection is closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: &Limits,
+    max_connections: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let header = Duration::from_secs(limits.header_read_timeout_s.max(1));
+    let idle = Duration::from_secs(limits.idle_timeout_s.max(1));
+    let slots = Arc::new(Semaphore::new(max_connections.max(1)));
+    // Closed (dropped) to tell every connection to finish; each holds a receiver of `open` until done.
+    let (stop_tx, stop_rx) = watch::channel(());
+    let (open_tx, _) = watch::channel(());
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors, or the peer left before we got to it: wait a
+                    // little rather than spin, and go on.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics::counter!("kith_connections_refused_total").increment(1);
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&busy_response())).await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let stop = stop_rx.clone();
+        let open = open_tx.subscribe();
+        let router = router.clone();
+        tokio::spawn(async move {
+            metrics::gauge!("kith_connections_open").increment(1.0);
+            serve_one(stream, permit, remote, router, header, idle, stop).await;
+            metrics::gauge!("kith_connections_open").decrement(1.0);
+            drop(open);
+        });
+    }
+    drop(stop_rx);
+    drop(stop_tx);
+    // Every connection task holds a receiver: wait until the last is gone.
+    open_tx.closed().await;
+    Ok(())
+}
+
+async fn serve_one(
+    stream: TcpStream,
+    slot: OwnedSemaphorePermit,
+    remote: SocketAddr,
+    router: Router,
+    header: Duration,
+    idle: Duration,
+    mut stop: watch::Receiver<()>,
+) {
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched { _slot: slot, io: stream, activity: activity.clone() });
+    let a = activity.clone();
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(remote));
+        let guard = a.begin();
+        let router = router.clone();
+        async move {
+            let resp = router.oneshot(req.map(Body::new)).await?;
+            // The request stays in flight until its body is sent or dropped.
+            Ok::<_, Infallible>(resp.map(|b| {
+                Body::new(b.map_frame(move |f| {
+                    let _in_flight = &guard;
+                    f
+                }))
+            }))
+        }
+    });
+    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/2 connections are pinged to find dead peers; the watchdog handles the rest.
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(idle)).keep_alive_timeout(header);
+    let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
+    let mut stopping = false;
+    loop {
+        let deadline = activity.deadline(header, idle);
+        let wake = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%remote, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            _ = stop.changed(), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = activity.changed.notified() => {}
+            _ = wake => {
+                // Nothing in flight, and the headers were too slow or nothing came: close.
+                if activity.deadline(header, idle).is_some_and(|d| d <= Instant::now()) {
+                    metrics::counter!("kith_connections_timed_out_total").increment(1);
+                    tracing::debug!(%remote, "closing a slow or idle connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit_and_the_cap_fits_in_it() {
+        let fit = raise_file_limit(usize::MAX);
+        let (soft, hard) = rlimit::Resource::NOFILE.get().unwrap();
+        // macOS caps it lower still (kern.maxfilesperproc).
+        assert!(soft == hard || cfg!(target_os = "macos"), "the soft limit is raised to the hard one");
+        assert_eq!(fit as u64, soft.saturating_sub(RESERVED_FDS).max(16), "the cap leaves room for the rest");
+        assert_eq!(raise_file_limit(100), 100.min(fit), "a cap that fits is kept");
+    }
+}

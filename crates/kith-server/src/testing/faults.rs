@@ -1,0 +1,312 @@
+//! A storage decorator for tests whose document appends can be made to fail like a full or
+//! failing disk, then recover: the real storage (SQLite) underneath, the failure injected at the
+//! [`Storage`] trait boundary, so every layer above (sync, alerts, HTTP) meets it as it would a
+//! real `SQLITE_FULL`. Start a server on it with [`super::TestServer::start_with_storage_faults`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use kith_domain::{DeviceId, MemberId, Role, ShiftId, TeamId};
+use uuid::Uuid;
+
+use crate::storage::*;
+
+/// The switch of a [`FaultyStorage`]: cheap to clone, shared with the test.
+#[derive(Clone, Debug, Default)]
+pub struct StorageFaults {
+    full: Arc<AtomicBool>,
+    refused: Arc<AtomicU64>,
+}
+
+/// What a full disk makes SQLite say.
+pub const DISK_FULL: &str = "database or disk is full";
+
+impl StorageFaults {
+    pub fn new() -> StorageFaults {
+        StorageFaults::default()
+    }
+
+    /// From now on every document append fails as on a full disk (nothing is stored).
+    pub fn fill_disk(&self) {
+        self.full.store(true, Ordering::SeqCst);
+    }
+
+    /// The disk has room again: appends go through to the real storage.
+    pub fn free_disk(&self) {
+        self.full.store(false, Ordering::SeqCst);
+    }
+
+    /// How many appends were refused so far.
+    pub fn refused_appends(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    fn check_append(&self) -> StorageResult<()> {
+        if self.full.load(Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return Err(StorageError::Db(DISK_FULL.into()));
+        }
+        Ok(())
+    }
+}
+
+/// Real storage whose document appends fail while [`StorageFaults::fill_disk`] is on.
+#[derive(Debug)]
+pub struct FaultyStorage {
+    inner: Arc<dyn Storage>,
+    faults: StorageFaults,
+}
+
+impl FaultyStorage {
+    pub fn new(inner: Arc<dyn Storage>, faults: StorageFaults) -> FaultyStorage {
+        FaultyStorage { inner, faults }
+    }
+}
+
+// Every method delegates; only the appends of document changes consult the switch.
+#[async_trait]
+impl Storage for FaultyStorage {
+    async fn server_actor(&self) -> StorageResult<Vec<u8>> {
+        self.inner.server_actor().await
+    }
+
+    async fn receipt_key(&self) -> StorageResult<Vec<u8>> {
+        self.inner.receipt_key().await
+    }
+
+    async fn create_team(&self, team: TeamRecord, team_doc: AppendChanges) -> StorageResult<()> {
+        self.inner.create_team(team, team_doc).await
+    }
+
+    async fn team(&self, id: TeamId) -> StorageResult<Option<TeamRecord>> {
+        self.inner.team(id).await
+    }
+
+    async fn teams(&self) -> StorageResult<Vec<TeamRecord>> {
+        self.inner.teams().await
+    }
+
+    async fn members(&self, team: TeamId) -> StorageResult<Vec<MemberRecord>> {
+        self.inner.members(team).await
+    }
+
+    async fn set_member_roles(&self, team: TeamId, roles: Vec<(MemberId, Role)>) -> StorageResult<usize> {
+        self.inner.set_member_roles(team, roles).await
+    }
+
+    async fn create_invite(&self, invite: InviteRecord) -> StorageResult<()> {
+        self.inner.create_invite(invite).await
+    }
+
+    async fn redeem_invite(&self, code_hash: Vec<u8>, now: i64, join: NewDevice) -> StorageResult<Redeem> {
+        self.inner.redeem_invite(code_hash, now, join).await
+    }
+
+    async fn device_by_token(&self, token_hash: Vec<u8>) -> StorageResult<Option<DeviceAuth>> {
+        self.inner.device_by_token(token_hash).await
+    }
+
+    async fn devices(&self, team: Option<TeamId>) -> StorageResult<Vec<DeviceRecord>> {
+        self.inner.devices(team).await
+    }
+
+    async fn revoke_device(&self, id: DeviceId, at: i64) -> StorageResult<bool> {
+        self.inner.revoke_device(id, at).await
+    }
+
+    async fn doc_meta(&self, id: Uuid) -> StorageResult<Option<DocMeta>> {
+        self.inner.doc_meta(id).await
+    }
+
+    async fn load_doc(&self, id: Uuid) -> StorageResult<Option<LoadedDoc>> {
+        self.inner.load_doc(id).await
+    }
+
+    async fn append_changes(&self, batch: AppendChanges) -> StorageResult<Vec<u64>> {
+        self.faults.check_append()?;
+        self.inner.append_changes(batch).await
+    }
+
+    async fn append_changes_with(&self, batch: AppendChanges, derived: Derived) -> StorageResult<Vec<u64>> {
+        self.faults.check_append()?;
+        self.inner.append_changes_with(batch, derived).await
+    }
+
+    async fn flush(&self) -> StorageResult<()> {
+        self.inner.flush().await
+    }
+
+    fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.committed()
+    }
+
+    async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>> {
+        self.inner.stored_since(after, limit).await
+    }
+
+    fn take_notes(&self) -> Option<tokio::sync::mpsc::Receiver<Committed>> {
+        self.inner.take_notes()
+    }
+
+    async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
+        self.inner.put_snapshot(doc, upto_seq, bytes).await
+    }
+
+    async fn count_docs(&self) -> StorageResult<u64> {
+        self.inner.count_docs().await
+    }
+
+    async fn feed_docs(&self, scope: FeedScope, after: u64, limit: usize) -> StorageResult<Vec<FeedEntry>> {
+        self.inner.feed_docs(scope, after, limit).await
+    }
+
+    async fn changes_after(&self, doc: Uuid, after: u64) -> StorageResult<Vec<StoredChange>> {
+        self.inner.changes_after(doc, after).await
+    }
+
+    async fn change_at_or_before(&self, seq: u64) -> StorageResult<Option<(u64, Vec<u8>)>> {
+        self.inner.change_at_or_before(seq).await
+    }
+
+    async fn change_hash_at(&self, seq: u64) -> StorageResult<Option<Vec<u8>>> {
+        self.inner.change_hash_at(seq).await
+    }
+
+    async fn max_seq(&self) -> StorageResult<u64> {
+        self.inner.max_seq().await
+    }
+
+    async fn feed_position(&self, cursor_seq: u64) -> StorageResult<FeedPosition> {
+        self.inner.feed_position(cursor_seq).await
+    }
+
+    async fn recent_shifts(&self, team: TeamId, member: MemberId, limit: usize) -> StorageResult<Vec<Uuid>> {
+        self.inner.recent_shifts(team, member, limit).await
+    }
+
+    async fn member_shifts(
+        &self,
+        team: TeamId,
+        member: MemberId,
+        since: Option<i64>,
+        limit: usize,
+    ) -> StorageResult<Vec<Uuid>> {
+        self.inner.member_shifts(team, member, since, limit).await
+    }
+
+    async fn board_shifts(&self, team: TeamId) -> StorageResult<Vec<ShiftId>> {
+        self.inner.board_shifts(team).await
+    }
+
+    async fn insert_alert(&self, alert: AlertRecord, event: Option<WebhookEvent>) -> StorageResult<bool> {
+        self.inner.insert_alert(alert, event).await
+    }
+
+    async fn fire_step(&self, alert: uuid::Uuid, step: FiredStep, event: Option<WebhookEvent>) -> StorageResult<bool> {
+        self.inner.fire_step(alert, step, event).await
+    }
+
+    async fn update_alert(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        event: Option<WebhookEvent>,
+    ) -> StorageResult<bool> {
+        self.inner.update_alert(alert, expect, event).await
+    }
+
+    async fn update_alert_logged(
+        &self,
+        alert: AlertRecord,
+        expect: AlertState,
+        owner_was: Option<MemberId>,
+        event: Option<WebhookEvent>,
+        log: AlertLogEntry,
+    ) -> StorageResult<bool> {
+        self.inner.update_alert_logged(alert, expect, owner_was, event, log).await
+    }
+
+    async fn alert_histories(
+        &self,
+        alerts: Vec<Uuid>,
+    ) -> StorageResult<std::collections::HashMap<Uuid, (Vec<FiredStep>, Vec<AlertLogEntry>)>> {
+        self.inner.alert_histories(alerts).await
+    }
+
+    async fn alert(&self, id: uuid::Uuid) -> StorageResult<Option<AlertRecord>> {
+        self.inner.alert(id).await
+    }
+
+    async fn alerts(&self, team: Option<TeamId>, unresolved: bool, limit: usize) -> StorageResult<Vec<AlertRecord>> {
+        self.inner.alerts(team, unresolved, limit).await
+    }
+
+    async fn alert_steps(&self, alert: uuid::Uuid) -> StorageResult<Vec<FiredStep>> {
+        self.inner.alert_steps(alert).await
+    }
+
+    async fn checkin_receipts(&self, shift: ShiftId) -> StorageResult<Vec<CheckinReceipt>> {
+        self.inner.checkin_receipts(shift).await
+    }
+
+    async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()> {
+        self.inner.set_device_offset(device, offset_ms, at).await
+    }
+
+    async fn shift_receipts(&self, shifts: Vec<ShiftId>) -> StorageResult<Vec<StoredReceipts>> {
+        self.inner.shift_receipts(shifts).await
+    }
+
+    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64, i64)>> {
+        self.inner.device_offsets().await
+    }
+
+    async fn track_shifts(&self, shifts: Vec<Tracking>) -> StorageResult<()> {
+        self.inner.track_shifts(shifts).await
+    }
+
+    async fn active_shifts(&self) -> StorageResult<Vec<TrackedShift>> {
+        self.inner.active_shifts().await
+    }
+
+    async fn untracked_shifts(&self, limit: usize) -> StorageResult<Vec<(ShiftId, i64)>> {
+        self.inner.untracked_shifts(limit).await
+    }
+
+    async fn set_webhook(&self, team: TeamId, hook: Option<WebhookConfig>) -> StorageResult<()> {
+        self.inner.set_webhook(team, hook).await
+    }
+
+    async fn webhook(&self, team: TeamId) -> StorageResult<Option<WebhookConfig>> {
+        self.inner.webhook(team).await
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StorageResult<Vec<Delivery>> {
+        self.inner.due_deliveries(now, limit).await
+    }
+
+    async fn next_delivery_at(&self) -> StorageResult<Option<i64>> {
+        self.inner.next_delivery_at().await
+    }
+
+    async fn record_attempt(&self, delivery: i64, attempt: DeliveryAttempt) -> StorageResult<()> {
+        self.inner.record_attempt(delivery, attempt).await
+    }
+
+    async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>> {
+        self.inner.deliveries(team).await
+    }
+
+    // A full disk fails the health probe too, as it would fail any other write.
+    async fn probe(&self, now: i64) -> StorageResult<()> {
+        if self.faults.full.load(Ordering::SeqCst) {
+            return Err(StorageError::Db(DISK_FULL.into()));
+        }
+        self.inner.probe(now).await
+    }
+
+    async fn close(&self) {
+        self.inner.close().await
+    }
+}
