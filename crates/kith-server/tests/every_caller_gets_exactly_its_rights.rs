@@ -8,6 +8,8 @@
 //! Adding an endpoint is one line in [`MATRIX`]: `METHOD /path [json body] [=> needle]`, where
 //! `{name}` placeholders (see [`World::fill`]) stand for the world's ids and `=> needle` also
 //! reports whether the answer's body holds the needle (a list that must or must not show it).
+//! Every route the server answers (the router in src/http.rs and the OpenAPI document) must be
+//! played by at least one row: a new route without its row fails this test.
 
 mod common;
 
@@ -41,7 +43,9 @@ const U: &str = "401 unauthorized";
 /// What each caller must get, one line per request. `{alice}`: the worker's member id;
 /// `{alice_shift}`: her running shift (Bob is its buddy); `{alice_checkin}`: a check-in in it;
 /// `{me}`, `{my_shift}`: the caller's own member id and shift; `{open_alert}`: a new open
-/// emergency alert of Alice's; `{lead_claimed_alert}`: one the lead claimed. `SYNC ...` lines push
+/// emergency alert of Alice's; `{lead_claimed_alert}`: one the lead claimed; `{bob}`: her buddy's
+/// member id; `{alice_device}`, `{my_device}`: her device and the caller's own; `{spare_device}`:
+/// a device that joins the worker's team for this cell alone (it may be revoked). `SYNC ...` lines push
 /// through `POST /v1/sync` (answer: the document's outcome); `LIVE ...` lines tell whether the
 /// caller's open `/v1/live` stream carried the event when Alice raised an emergency.
 #[rustfmt::skip]
@@ -60,6 +64,20 @@ const MATRIX: &[(&str, [&str; 8])] = &[
     ("GET /v1/alerts?all=true => {alice_shift}", [U, U, U, "200, shown", "200, shown", "200, not shown", "200, shown", "200, not shown"]),
     ("POST /v1/alerts/{open_alert}/claim", [U, U, U, "403 forbidden", "200", "404 alert_unknown", "200", "404 alert_unknown"]),
     ("POST /v1/alerts/{lead_claimed_alert}/resolve {\"note\":\"all fine\"}", [U, U, U, "403 forbidden", "403 forbidden", "404 alert_unknown", "200", "404 alert_unknown"]),
+    ("POST /v1/alerts/{open_alert}/takeover", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 alert_unknown"]),
+    ("POST /v1/alerts/{open_alert}/assign {\"member\":\"{bob}\"}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 alert_unknown"]),
+    ("GET /v1/team => {alice}", [U, U, U, "200, shown", "200, shown", "200, shown", "200, shown", "200, not shown"]),
+    ("PUT /v1/members/{alice} {\"phone\":\"+44 7700 900123\"}", [U, U, U, "200", "403 forbidden", "403 forbidden", "200", "404 member_unknown"]),
+    ("PUT /v1/members/{me} {\"phone\":\"+44 7700 900456\"}", [U, U, U, "200", "200", "200", "200", "200"]),
+    ("PUT /v1/members/{alice} {\"role\":\"member\"}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 member_unknown"]),
+    ("GET /v1/devices => {alice_device}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200, shown", "200, not shown"]),
+    ("POST /v1/devices/{spare_device}/revoke", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 device_unknown"]),
+    ("POST /v1/devices/{my_device}/revoke", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "400 revoke_self", "400 revoke_self"]),
+    ("PUT /v1/team/policy {\"min_interval_s\":600,\"max_interval_s\":7200,\"default_interval_s\":1800,\"grace_s\":300,\"reminder_lead_s\":300,\"escalation\":[{\"after_s\":0,\"notify\":\"buddies\"},{\"after_s\":120,\"notify\":\"leads\"}]}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "200"]),
+    ("GET /healthz", ["200", "200", "200", "200", "200", "200", "200", "200"]),
+    ("GET /openapi.json", ["200", "200", "200", "200", "200", "200", "200", "200"]),
+    ("GET /metrics", ["200", "200", "200", "200", "200", "200", "200", "200"]),
+    ("POST /v1/join {\"code\":\"AAAA-AAAA-AAAA-AAAA\",\"name\":\"Mallory\",\"device_label\":\"phone\",\"actor\":\"00ff\"}", ["403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown"]),
     ("SYNC check-in into {my_shift}", [U, U, U, "accepted", "accepted", "accepted", "accepted", "accepted"]),
     ("SYNC check-in into {alice_shift}", [U, U, U, "accepted", "rejected unknown_document", "rejected unknown_document", "rejected forbidden", "rejected unknown_document"]),
     ("SYNC ack into {alice_shift}", [U, U, U, "rejected forbidden", "rejected unknown_document", "rejected unknown_document", "accepted", "rejected unknown_document"]),
@@ -191,6 +209,16 @@ impl World {
             .replace("{alice}", &self.dev(ALICE).member.to_string())
             .replace("{alice_shift}", &self.alice_shift.to_string())
             .replace("{alice_checkin}", &self.alice_checkin.to_string());
+        out = out
+            .replace("{bob}", &self.dev(BOB).member.to_string())
+            .replace("{alice_device}", &self.dev(ALICE).device.to_string())
+            .replace("{my_device}", &me.device.to_string());
+        if out.contains("{spare_device}") {
+            let team = self.dev(ALICE).team;
+            let code = self.server.invite(team, Role::Member).await;
+            let spare = Dev::join(&self.server, &code, "Spare").await;
+            out = out.replace("{spare_device}", &spare.device.to_string());
+        }
         if let Some(s) = self.live_shift {
             out = out.replace("{live_shift}", &s.to_string());
         }
@@ -427,6 +455,58 @@ fn new_shift(dev: &mut Dev, buddies: Vec<kith_domain::MemberId>) -> ShiftId {
     dev.start_shift_at(now - 3_600_000, now + 7 * 3_600_000, Secs::minutes(30), buddies)
 }
 
+/// The route (`METHOD /template`) a row of [`MATRIX`] plays: `SYNC` rows `POST /v1/sync`, `LIVE`
+/// rows `GET /v1/live`; a path matches a template when its `{...}` segments stand where the
+/// template has parameters.
+fn row_route(row: &str, routes: &[(String, String)]) -> Option<(String, String)> {
+    if row.starts_with("SYNC ") {
+        return Some(("POST".into(), "/v1/sync".into()));
+    }
+    if row.starts_with("LIVE ") {
+        return Some(("GET".into(), "/v1/live".into()));
+    }
+    let mut parts = row.split(' ');
+    let method = parts.next()?;
+    let path = parts.next()?.split('?').next()?;
+    let segs: Vec<&str> = path.split('/').collect();
+    routes
+        .iter()
+        .find(|(m, template)| {
+            let t: Vec<&str> = template.split('/').collect();
+            m == method
+                && t.len() == segs.len()
+                && t.iter().zip(&segs).all(|(t, s)| t == s || (t.starts_with('{') && s.starts_with('{')))
+        })
+        .cloned()
+}
+
+/// Every route the server answers: each `.route("path", method(handler))` of the router's source
+/// (crates/kith-server/src/http.rs), and every operation of its OpenAPI document.
+fn server_routes(api: &serde_json::Value) -> Vec<(String, String)> {
+    let src = include_str!("../src/http.rs");
+    let mut routes = Vec::new();
+    for (i, _) in src.match_indices(".route(\"") {
+        let rest = &src[i + ".route(\"".len()..];
+        let Some((path, after)) = rest.split_once('"') else { continue };
+        let call = after.trim_start_matches([',', ' ', '\n']).trim_start_matches("axum::routing::");
+        // The method router: `get(h)`, or chained `get(h).post(h2)`.
+        for m in ["get", "post", "put", "delete", "patch"] {
+            let chained = format!(").{m}(");
+            if call.starts_with(&format!("{m}(")) || call.split_once(")\n").map_or(call, |c| c.0).contains(&chained) {
+                routes.push((m.to_uppercase(), path.to_string()));
+            }
+        }
+    }
+    for (path, item) in api["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("an operation").keys() {
+            routes.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    routes.sort();
+    routes.dedup();
+    routes
+}
+
 /// The matrix as a markdown table, between markers docs/security.md keeps it in.
 fn markdown(rows: &[(String, Vec<String>)]) -> String {
     let mut md = String::from(
@@ -461,6 +541,22 @@ async fn every_caller_gets_exactly_its_rights() {
     let seen = markdown(&seen_rows);
     println!("{seen}");
     assert!(wrong.is_empty(), "{} cells differ from the table:\n{}", wrong.len(), wrong.join("\n"));
+
+    // A new route must come with its row: every route the server answers is played above.
+    let api: serde_json::Value =
+        reqwest::get(world.server.url("/openapi.json")).await.expect("an answer").json().await.expect("OpenAPI");
+    let routes = server_routes(&api);
+    assert!(routes.len() >= 20, "the router's routes were not found in src/http.rs: {routes:?}");
+    let played: Vec<(String, String)> = MATRIX.iter().filter_map(|(r, _)| row_route(r, &routes)).collect();
+    let unplayed: Vec<String> =
+        routes.iter().filter(|r| !played.contains(r)).map(|(m, p)| format!("{m} {p}")).collect();
+    assert!(
+        unplayed.is_empty(),
+        "routes without a row in the authorisation matrix (add one to MATRIX for each):\n{}",
+        unplayed.join("\n")
+    );
+    let stray: Vec<&str> = MATRIX.iter().map(|(r, _)| *r).filter(|r| row_route(r, &routes).is_none()).collect();
+    assert!(stray.is_empty(), "rows that play no route of the server: {stray:?}");
 
     let expected: Vec<(String, Vec<String>)> =
         MATRIX.iter().map(|(r, c)| (r.to_string(), c.iter().map(|s| s.to_string()).collect())).collect();
