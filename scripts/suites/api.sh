@@ -9,6 +9,7 @@
 #   KITH_API_EXAMPLES           schemathesis examples per operation and phase (default 8)
 #   KITH_API_STATEFUL_SECONDS   time for stateful testing per token (default 20)
 #   KITH_SYNC_FUZZ_REQUESTS, KITH_SYNC_FUZZ_SEED   the CBOR fuzzer's requests (default 400) and seed
+#                               (default 1; "random" for a new one)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=${CARGO_TARGET_DIR:-target}
@@ -103,9 +104,13 @@ for who in lead member; do
 done
 
 echo "==> the CBOR /v1/sync fuzzer"
+# A fixed seed by default, so that CI replays the same requests on every run (no flake);
+# KITH_SYNC_FUZZ_SEED=random draws a new one (printed) for runs by hand.
+sync_fuzz_seed=${KITH_SYNC_FUZZ_SEED:-1}
+[ "$sync_fuzz_seed" = random ] && sync_fuzz_seed=$(python3 -c 'import secrets; print(secrets.randbits(63))')
 set +e
 "$fuzz_bin" --server "$base" --lead-token "$lead_token" --requests "${KITH_SYNC_FUZZ_REQUESTS:-400}" \
-  ${KITH_SYNC_FUZZ_SEED:+--seed "$KITH_SYNC_FUZZ_SEED"}
+  --seed "$sync_fuzz_seed"
 [ $? -eq 0 ] || failed=1
 set -e
 
@@ -115,19 +120,10 @@ if ! curl -sf "$base/healthz" >/dev/null; then
   tail -50 "$work/server.log" >&2
   failed=1
 fi
-# KNOWN DEFECT (issue 10, finding 4, being fixed on another branch): out-of-range client times
-# overflow in sync.rs and alerts.rs ("attempt to ... with overflow"), reported here, not failed; any
-# other panic fails the suite. Drop this filter with that fix.
-known_panic='panicked at crates/kith-server/src/(sync|alerts)\.rs:[0-9]+:[0-9]+:$'
+# Any panic in the server's log fails the suite, even one the server survived.
 if grep -q "panicked" "$work/server.log"; then
-  grep -A1 "panicked" "$work/server.log" | grep -B1 -E "^attempt to (add|subtract|multiply|negate) with overflow" |
-    grep -E "$known_panic" | sort | uniq -c | sed 's/^/KNOWN DEFECT (issue 10 finding 4): /'
-  others=$(grep -A1 "panicked" "$work/server.log" | grep -v -- '^--$' | paste - - |
-    grep -v -E "${known_panic%\$}.*attempt to (add|subtract|multiply|negate) with overflow" || true)
-  if [ -n "$others" ]; then
-    echo "kith-server panicked during the API suites:" >&2
-    echo "$others" | head -20 >&2
-    failed=1
-  fi
+  echo "kith-server panicked during the API suites:" >&2
+  grep -A2 "panicked" "$work/server.log" | head -40 >&2
+  failed=1
 fi
 exit $failed

@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${KITH_FUZZ_SECONDS:-20}
+# libFuzzer's seed: fixed by default so CI's runs mutate alike (KITH_FUZZ_SEED=0: a new one each run).
+seed=${KITH_FUZZ_SEED:-1}
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(sync_message push_request push_change live_events join_link store_open)
 corpus_root=${KITH_FUZZ_CORPUS:-$(mktemp -d)}
@@ -21,7 +23,7 @@ for t in "${targets[@]}"; do
   log=$(mktemp)
   echo "==> fuzz $t for ${seconds}s"
   set +e
-  "${fuzz[@]}" "$t" "$corpus_root/$t" "fuzz/seeds/$t" -- -max_total_time="$seconds" -print_final_stats=1 \
+  "${fuzz[@]}" "$t" "$corpus_root/$t" "fuzz/seeds/$t" -- -max_total_time="$seconds" -seed="$seed" -print_final_stats=1 \
     -timeout=10 -rss_limit_mb=2048 >"$log" 2>&1
   st=$?
   set -e

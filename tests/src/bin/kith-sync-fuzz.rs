@@ -25,9 +25,6 @@ use rand::{Rng, SeedableRng};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
 
-/// Whether the known `client_time` overflow (issue 10, finding 4) is reported rather than failed.
-const KNOWN_DEFECT_CLIENT_TIME: bool = true;
-
 struct Args {
     server: String,
     lead_token: String,
@@ -80,8 +77,6 @@ struct Fuzz {
     pending: Option<DocPush>,
     /// The documents as the lead holds them.
     lead_docs: std::collections::HashMap<Uuid, Automerge>,
-    /// An out-of-range `client_time` was sent (see KNOWN_DEFECT_CLIENT_TIME).
-    extreme_time_sent: bool,
 }
 
 fn hashes(hs: &[ChangeHash]) -> Vec<ByteBuf> {
@@ -265,7 +260,13 @@ impl Fuzz {
                 let before = self.team.get_heads();
                 let mut doc = self.team.fork().with_actor(w.actor.clone());
                 let role = if self.rng.random_bool(0.5) { Role::Lead } else { Role::Member };
-                let m = Member { id: w.member, name: "F".repeat(self.rng.random_range(1..500)), role, buddies: vec![], phone: None };
+                let m = Member {
+                    id: w.member,
+                    name: "F".repeat(self.rng.random_range(1..500)),
+                    role,
+                    buddies: vec![],
+                    phone: None,
+                };
                 let _ = doc.transact(|tx| team::upsert_member(tx, &m));
                 self.push_of(w.team.uuid(), Kind::Team, &doc, &before)
             }
@@ -346,7 +347,6 @@ impl Fuzz {
             10 => {
                 client_time =
                     [i64::MIN, i64::MAX, 0, -1, self.now + 100 * 365 * 86_400_000][self.rng.random_range(0..5)];
-                self.extreme_time_sent = true;
                 format!("client_time {client_time}")
             }
             11 => {
@@ -470,7 +470,6 @@ async fn main() -> Result<()> {
         worker,
         pending: None,
         lead_docs: Default::default(),
-        extreme_time_sent: false,
     };
     let first = f.push_of(s.id.uuid(), Kind::Shift, &f.shift, &[]);
     let req = SyncRequest { protocol: 2, client_time: now, cursor: None, docs: vec![first] };
@@ -482,24 +481,12 @@ async fn main() -> Result<()> {
 
     let mut outcomes: std::collections::BTreeMap<String, usize> = Default::default();
     let mut failures = Vec::new();
-    let mut known = Vec::new();
     for i in 0..a.requests {
         f.now = kith_server::now_ms();
         let (body, gz, what) = f.request();
         let what = format!("request {i} ({what})");
         let resp = match f.send(body, gz, &what).await {
             Ok(r) => r,
-            // KNOWN DEFECT (issue 10, finding 4, fixed on another branch): an out-of-range
-            // `client_time` overflows `now - client_time` (sync.rs), and the offset it stores makes
-            // later syncs of the device overflow in the deadline engine (alerts.rs), after their
-            // changes were stored: a panic in a debug build that drops the connection. Reported,
-            // not failed, once such a time was sent, until that fix lands: then delete this arm.
-            Err(e) if KNOWN_DEFECT_CLIENT_TIME && f.extreme_time_sent && format!("{e:#}").contains("no answer") => {
-                known.push(format!("{e:#}"));
-                // Whatever that request stored is not held against the next one.
-                f.lead_pull().await?;
-                continue;
-            }
             Err(e) => {
                 failures.push(format!("{e:#}"));
                 f.lead_pull().await?;
@@ -552,9 +539,6 @@ async fn main() -> Result<()> {
         }
     }
     println!("kith-sync-fuzz: outcomes {outcomes:?}");
-    for e in &known {
-        println!("KNOWN DEFECT (issue 10 finding 4: client_time and offset overflow): {e}");
-    }
     for e in &failures {
         println!("FAILED: {e}");
     }
