@@ -2,7 +2,8 @@
 //! duplicates connections (seeded), and the server — a real process of its own — SIGKILLed and
 //! started again on the same port and data directory at random moments. At the end every
 //! check-in any device holds is on the server and on every device that may see it, exactly once,
-//! and every emergency raised its alert exactly once.
+//! every emergency raised its alert exactly once, and the team's webhook (a receiver on loopback)
+//! got each alert's first step, always under one key with one body however often it was resent.
 //!
 //! `KITH_FAULT_KILLS` (default 5: the short run of `cargo test`) and `KITH_FAULT_SEED` (default 1;
 //! `random` for a new one; printed) set the run; the long run (≥ 100 kills) is in docs/reliability.md.
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
@@ -38,6 +40,9 @@ fn server_process_for_the_fault_story() {
     };
     config.join_rate.burst = 1000;
     config.join_rate.replenish_ms = 1;
+    // The story's webhook receiver is on loopback, which the server refuses unless the operator
+    // allows private targets.
+    config.alerts.webhook_allow_private = true;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     rt.block_on(kith_server::serve(config, std::future::pending())).expect("the server runs");
 }
@@ -96,6 +101,56 @@ impl Drop for ServerProcess {
     }
 }
 
+/// A webhook receiver on loopback: keeps every delivery's idempotency key and body, answers 200.
+async fn webhook_receiver() -> (SocketAddr, Arc<Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let addr = listener.local_addr().expect("its address");
+    let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let kept = got.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // One request per connection (the answer says `Connection: close`).
+                let (head_end, length) = loop {
+                    let Ok(n) = conn.read(&mut chunk).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").and_then(|v| v.trim().parse().ok()))
+                            .unwrap_or(0usize);
+                        break (end + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let key = head
+                    .lines()
+                    .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-kith-delivery")))
+                    .map(|(_, v)| v.trim().to_string())
+                    .unwrap_or_default();
+                let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+                kept.lock().expect("the receiver's log").push((key, body));
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+            });
+        }
+    });
+    (addr, got)
+}
+
 fn free_port() -> SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     l.local_addr().expect("its address")
@@ -148,6 +203,18 @@ async fn random_faults_and_kills_lose_no_checkin_and_no_alert() {
     for (name, code) in names.iter().zip(&codes) {
         members.push(Device::join(name, &url, code).await);
     }
+    // The team's webhook: a receiver on loopback (the server process allows private targets).
+    let (hook_addr, deliveries) = webhook_receiver().await;
+    let http = reqwest::Client::new();
+    let token = lead.client.token().expect("the lead's token").to_string();
+    let r = http
+        .put(format!("{url}/v1/webhook"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"url": format!("http://{hook_addr}/kith"), "secret": "a-long-random-webhook-secret"}))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(r.status(), 204, "the lead sets the webhook");
     let proxy = FaultyProxy::start_seeded(server.addr, rng.random()).await;
     proxy.set_fault(Fault::Random);
     println!("proxy seed {}", proxy.seed());
@@ -210,8 +277,6 @@ async fn random_faults_and_kills_lose_no_checkin_and_no_alert() {
     for _ in 0..3 {
         lead.sync().await.expect("the lead syncs");
     }
-    let http = reqwest::Client::new();
-    let token = lead.client.token().expect("the lead's token").to_string();
     for ((i, shift), made_ids) in &made {
         let mut want = made_ids.clone();
         want.sort();
@@ -252,16 +317,20 @@ async fn random_faults_and_kills_lose_no_checkin_and_no_alert() {
         .expect("alerts");
     let alerts = alerts["alerts"].as_array().expect("a list");
     let mut missing = Vec::new();
+    // The first step's delivery key of every emergency's alert.
+    let mut hook_keys = Vec::new();
     for (shift, checkin) in &emergencies {
-        let n = alerts
+        let raised: Vec<&serde_json::Value> = alerts
             .iter()
             .filter(|a| {
                 a["kind"] == "emergency" && a["shift"] == shift.to_string() && a["checkin"] == checkin.to_string()
             })
-            .count();
+            .collect();
+        let n = raised.len();
         assert!(n <= 1, "the emergency {checkin} raised {n} alerts: exactly one, please");
-        if n == 0 {
-            missing.push(checkin.to_string());
+        match raised.first() {
+            Some(a) => hook_keys.push(format!("alert:{}:step:0", a["id"].as_str().expect("an alert id"))),
+            None => missing.push(checkin.to_string()),
         }
     }
     println!(
@@ -278,4 +347,26 @@ async fn random_faults_and_kills_lose_no_checkin_and_no_alert() {
         missing.len(),
         emergencies.len()
     );
+
+    // Every alert reached the webhook (a delivery cut by a kill is sent again after the restart):
+    // waited for, bounded, as the deliverer works in the background.
+    let delivered = |keys: &[String]| {
+        let got = deliveries.lock().expect("the receiver's log");
+        keys.iter().all(|k| got.iter().any(|(key, _)| key == k))
+    };
+    let mut waited = 0;
+    while !delivered(&hook_keys) {
+        waited += 1;
+        assert!(waited < 6000, "alerts not delivered to the webhook within 60 s: {hook_keys:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let got = deliveries.lock().expect("the receiver's log").clone();
+    let mut bodies: BTreeMap<&str, &str> = BTreeMap::new();
+    for (key, body) in &got {
+        let v: serde_json::Value = serde_json::from_str(body).expect("a JSON delivery");
+        assert_eq!(v["id"], key.as_str(), "the body carries its idempotency key");
+        let first = bodies.entry(key).or_insert(body);
+        assert_eq!(first, body, "a resent delivery ({key}) is the very same body");
+    }
+    println!("webhook: {} deliveries of {} keys ({} resent)", got.len(), bodies.len(), got.len() - bodies.len());
 }
