@@ -14,9 +14,14 @@ targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=(sync_message push_request push_change live_events join_link store_open)
 corpus_root=${KITH_FUZZ_CORPUS:-$(mktemp -d)}
 # -s none: no sanitizer (they need nightly); Rust is memory-safe outside `unsafe`, which Kith forbids.
-fuzz=(cargo fuzz run --fuzz-dir fuzz -s none --release)
-echo "==> building the fuzz targets"
-cargo fuzz build --fuzz-dir fuzz -s none --release
+# The build: in CI (CI=true) the targets are built unoptimised (`--dev`): building every
+# dependency with coverage instrumentation is most of this step's time, and a dev build takes
+# about half the CPU of a release one (docs/reliability.md), with overflow checks on; by hand,
+# optimised (more executions a second). KITH_FUZZ_PROFILE=dev|release chooses.
+profile=${KITH_FUZZ_PROFILE:-$([ "${CI:-}" = true ] && echo dev || echo release)}
+fuzz=(cargo fuzz run --fuzz-dir fuzz -s none "--$profile")
+echo "==> building the fuzz targets ($profile)"
+cargo fuzz build --fuzz-dir fuzz -s none "--$profile"
 failed=0
 for t in "${targets[@]}"; do
   mkdir -p "$corpus_root/$t"
