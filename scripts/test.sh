@@ -11,19 +11,25 @@
 # 3. end to end (e2e/): the real kith-server, kith clients, the dashboard in Chromium (Playwright)
 #    (the dashboard, and the phone web app with phone emulation, offline) and the real Tauri app
 #    under Xvfb through tauri-driver and WebKitWebDriver
-# The last line sums up every test run by all three: "Summary: N passed, N failed".
+# 4. the security and reliability suites, short bounded runs (their long runs: docs/reliability.md):
+#    schemathesis and our CBOR sync fuzzer against a real kith-server, then cargo-fuzz on every
+#    decoder of outside bytes
+# The last line sums up every test run by them all: "Summary: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/ensure-toolchain.sh
 . scripts/lib/ensure-app.sh
 . scripts/lib/web.sh
 . scripts/lib/postgres.sh
+. scripts/lib/ensure-suites.sh
 kith_ensure_rust
 kith_ensure_wasm
 kith_ensure_cargo_deny
 kith_ensure_app_build
 kith_ensure_ui
 kith_ensure_e2e
+kith_ensure_schemathesis
+kith_ensure_cargo_fuzz
 
 # CI builds once, from scratch: incremental compilation would only cost time and disk there, and
 # line tables are all the debug information a failing test's backtrace needs.
@@ -36,7 +42,8 @@ trap 'rm -rf "$logs"' EXIT
 failed_steps=()
 
 # Counts the tests in one step's output: cargo's per-binary "test result:" lines, Vitest's
-# "Tests  N failed | N passed (N)" and node --test's "ℹ pass N" / "ℹ fail N" / "ℹ cancelled N".
+# "Tests  N failed | N passed (N)", node --test's "ℹ pass N" / "ℹ fail N" / "ℹ cancelled N", and
+# the suites' own closing lines "<name>: N passed, N failed".
 # Prints "passed failed".
 count_tests() {
   sed 's/\x1b\[[0-9;]*m//g' "$1" | awk '
@@ -44,6 +51,7 @@ count_tests() {
     /^ *Tests +[0-9]/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
     /^ℹ pass [0-9]+$/ { p += $3 }
     /^ℹ (fail|cancelled) [0-9]+$/ { f += $3 }
+    /^[A-Za-z][A-Za-z0-9_ -]*: [0-9]+ passed, [0-9]+ failed$/ { p += $(NF-3); f += $(NF-1) }
     END { printf "%d %d\n", p, f }'
 }
 
@@ -90,11 +98,13 @@ run_step "cargo deny (deny.toml)" scripts/deny.sh
 run_step "cargo test" cargo test --workspace --locked --no-fail-fast
 run_step "cargo test on PostgreSQL (server and stories)" kith_cargo_test_postgres
 
-run_step "cargo build (kith-server, kith, kith-app) for the end-to-end tests" \
-  cargo build --locked -p kith-server -p kith-cli -p kith-app
+run_step "cargo build (kith-server, kith, kith-app, the suites' binaries) for the end-to-end tests" \
+  cargo build --locked -p kith-server -p kith-cli -p kith-app -p kith-stories
 if [ "$step_status" -eq 0 ]; then
   run_step "end to end (e2e/)" npm --prefix e2e test
+  run_step "API: schemathesis and the CBOR sync fuzzer against kith-server" scripts/suites/api.sh
 fi
+run_step "fuzzing: every decoder of outside bytes (cargo-fuzz, ${KITH_FUZZ_SECONDS:-20} s a target)" scripts/suites/fuzz.sh
 
 if [ ${#failed_steps[@]} -ne 0 ]; then
   echo "==> failed: ${failed_steps[*]}"

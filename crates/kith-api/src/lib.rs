@@ -616,7 +616,14 @@ pub struct AlertList {
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ResolveRequest {
     /// What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 bytes, one line).
-    #[cfg_attr(feature = "utoipa", schema(min_length = 1, max_length = 300))]
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(
+            min_length = 1,
+            max_length = 300,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$"
+        )
+    )]
     pub note: String,
 }
 
@@ -682,7 +689,10 @@ pub struct InviteResponse {
 pub struct AckRequest {
     /// An optional reply, at most 2,000 bytes; line breaks and tabs are the only control characters allowed.
     #[serde(default)]
-    #[cfg_attr(feature = "utoipa", schema(max_length = 2000))]
+    #[cfg_attr(
+        feature = "utoipa",
+        schema(max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")
+    )]
     pub reply: Option<String>,
 }
 

@@ -108,7 +108,24 @@ pub fn forbidden_char(kind: TextKind, s: &str) -> Option<char> {
     })
 }
 
+/// The characters [`forbidden_char`] allows in a name or a line of text, as a JSON Schema pattern
+/// (ECMA-262) for the OpenAPI document, so that outside clients (and schemathesis) know the rule.
+pub const LINE_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
+/// [`LINE_PATTERN`] for a required field: something besides white space.
+pub const REQUIRED_LINE_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$";
+/// The characters [`forbidden_char`] allows in a note: line breaks and tabs, no other control.
+pub const NOTE_PATTERN: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
+
 impl TextLimit {
+    /// The JSON Schema pattern of the characters this field may hold (the OpenAPI document's).
+    pub fn pattern(&self) -> &'static str {
+        match (self.kind, self.required) {
+            (TextKind::Note, _) => NOTE_PATTERN,
+            (_, true) => REQUIRED_LINE_PATTERN,
+            (_, false) => LINE_PATTERN,
+        }
+    }
+
     /// Checks a value against this limit: its size, its characters and, if required, that it says
     /// something.
     pub fn check(&self, s: &str) -> Result<(), DomainError> {
@@ -135,6 +152,28 @@ impl TextLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The OpenAPI document's patterns say what `check` does, character by character.
+    #[test]
+    fn the_schema_patterns_allow_exactly_the_characters_the_check_allows() {
+        let sample = (0u32..0x3000).chain([0xFEFF, 0x1F600, 0x10FFFF]).filter_map(char::from_u32);
+        for limit in ALL.iter().filter(|l| l.kind != TextKind::Phone) {
+            let re = regex::Regex::new(limit.pattern()).expect("a valid pattern");
+            for c in sample.clone() {
+                let value = format!("a{c}");
+                assert_eq!(
+                    re.is_match(&value),
+                    forbidden_char(limit.kind, &value).is_none(),
+                    "{} with U+{:04X}",
+                    limit.what,
+                    c as u32
+                );
+            }
+            if limit.required {
+                assert!(!re.is_match(" \t ") && !re.is_match(""), "{}: blank refused", limit.what);
+            }
+        }
+    }
 
     #[test]
     fn names_refuse_control_and_direction_characters_notes_allow_line_breaks() {

@@ -205,7 +205,7 @@ fn lead_only(dev: &DeviceAuth, what: &str) -> Result<(), ApiErr> {
 }
 
 fn json<T: serde::de::DeserializeOwned>(body: &Bytes, expected: &str) -> Result<T, ApiErr> {
-    serde_json::from_slice(body)
+    crate::http::json_object(body)
         .map_err(|e| ApiErr::bad_request("malformed_json", format!("Expected {expected} ({e}).")))
 }
 

@@ -308,6 +308,11 @@ impl DocService {
         fork.set_actor(self.server_actor.clone());
         fork.transact(edit).map_err(|f| EditError::Domain(f.error))?;
         let Some(change) = fork.get_last_local_change() else { return Ok(read(st)) };
+        // An edit that changed nothing made no change: the last local one is then an earlier,
+        // stored edit of the server's (storing it again would fail as a storage fault).
+        if st.doc.get_change_by_hash(&change.hash()).is_some() {
+            return Ok(read(st));
+        }
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
         authorize(&st.doc, &change, &author).map_err(invalid_write)?;
         self.store_server_change(&mut guard, fork, &change, Some(d.id), now).await?;

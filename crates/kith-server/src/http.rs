@@ -517,6 +517,16 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
+/// Reads a JSON request body into `T`: a JSON object only. serde would also take a struct from a
+/// JSON array of its fields in order (`[null, null]`), a form no client of this API sends and the
+/// OpenAPI document does not allow (found by schemathesis).
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(serde::de::Error::custom("the body must be a JSON object"));
+    }
+    serde_json::from_slice(body)
+}
+
 /// The JSON error body of every non-2xx answer.
 #[derive(utoipa::ToSchema)]
 #[schema(as = ApiError)]
@@ -537,13 +547,18 @@ struct JoinRequestDoc {
     /// The invite code (case, spaces and dashes do not matter).
     code: String,
     /// The name on the team board: 1 to 300 bytes, no control or text-direction characters.
-    #[schema(min_length = 1, max_length = 300)]
+    /// (The pattern is `kith_domain::limits::REQUIRED_LINE_PATTERN`.)
+    #[schema(
+        min_length = 1,
+        max_length = 300,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$"
+    )]
     name: String,
     /// At most 300 bytes, no control or text-direction characters.
-    #[schema(max_length = 300)]
+    #[schema(max_length = 300, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$")]
     device_label: String,
-    /// The device's Automerge actor id, hex (1 to 32 bytes).
-    #[schema(pattern = "^[0-9a-fA-F]{2,64}$")]
+    /// The device's Automerge actor id, hex (1 to 32 bytes: an even number of digits).
+    #[schema(pattern = "^([0-9a-fA-F]{2}){1,32}$")]
     actor: String,
 }
 
@@ -596,7 +611,7 @@ fn join_err(status: StatusCode, code: &str, msg: &str) -> ApiErr {
         (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many attempts from this address",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
 async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinResponse>, ApiErr> {
-    let req: JoinRequest = serde_json::from_slice(&body).map_err(|e| {
+    let req: JoinRequest = json_object(&body).map_err(|e| {
         ApiErr::bad_request("malformed_json", format!("The join request is not the expected JSON ({e}): update Kith."))
     })?;
     // The roster's own limits (the team document's `members/<id>/name`), so the name the server
@@ -946,7 +961,7 @@ async fn invites(
     if !dev.role.is_lead() {
         return Err(ApiErr::forbidden("Only a lead can invite people: ask a lead of your team."));
     }
-    let req: InviteRequest = serde_json::from_slice(&body).map_err(|e| {
+    let req: InviteRequest = json_object(&body).map_err(|e| {
         ApiErr::bad_request(
             "malformed_json",
             format!("Expected {{\"role\": \"member\"|\"lead\", \"expires_in_s\", \"uses\"}} ({e})."),
@@ -1101,7 +1116,7 @@ async fn resolve_alert(
     body: Bytes,
 ) -> Result<Json<AlertView>, ApiErr> {
     let id = alert_id(&id)?;
-    let req: ResolveRequest = serde_json::from_slice(&body)
+    let req: ResolveRequest = json_object(&body)
         .map_err(|e| ApiErr::bad_request("malformed_json", format!("Expected {{\"note\": \"...\"}} ({e}).")))?;
     let note = req.note.trim();
     if note.is_empty() {
@@ -1140,7 +1155,7 @@ async fn put_webhook(
     if !dev.role.is_lead() {
         return Err(ApiErr::forbidden("Only a lead can configure the team's webhook."));
     }
-    let req: WebhookRequest = serde_json::from_slice(&body).map_err(|e| {
+    let req: WebhookRequest = json_object(&body).map_err(|e| {
         ApiErr::bad_request(
             "malformed_json",
             format!("Expected {{\"url\": \"https://...\", \"secret\": \"...\"}} ({e})."),

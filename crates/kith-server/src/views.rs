@@ -275,7 +275,7 @@ pub(crate) async fn ack(
     let req: AckRequest = if body.iter().all(u8::is_ascii_whitespace) {
         AckRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
+        crate::http::json_object(&body).map_err(|e| {
             ApiErr::bad_request("malformed_json", format!("Expected {{\"reply\": \"...\"}} or an empty body ({e})."))
         })?
     };
@@ -376,7 +376,7 @@ pub(crate) async fn kudos(
     AuthDevice(dev): AuthDevice,
     body: Bytes,
 ) -> Result<Response, ApiErr> {
-    let req: KudosRequest = serde_json::from_slice(&body)
+    let req: KudosRequest = crate::http::json_object(&body)
         .map_err(|e| ApiErr::bad_request("malformed_json", format!("Expected {{\"to\": \"<member id>\"}} ({e}).")))?;
     let me = dev.device.member;
     if req.to == me {

@@ -92,6 +92,20 @@ async fn input_limits_are_in_the_schema() {
     assert_eq!(join["properties"]["device_label"]["maxLength"].as_i64(), max(DEVICE_LABEL), "{join}");
     assert_eq!(join["properties"]["name"]["minLength"].as_i64(), Some(1), "{join}");
 
+    // Which characters a text field may hold, as the domain's table of limits says.
+    let pattern = |v: &Value| v["pattern"].as_str().map(str::to_string);
+    for (field, limit) in [
+        (&join["properties"]["name"], MEMBER_NAME),
+        (&join["properties"]["device_label"], DEVICE_LABEL),
+        (note, ALERT_NOTE),
+        (&ack["properties"]["reply"], ACK_REPLY),
+    ] {
+        assert_eq!(pattern(field).as_deref(), Some(limit.pattern()), "{}: {field}", limit.what);
+    }
+    // An actor id is whole bytes of hex.
+    let actor = regex::Regex::new(&pattern(&join["properties"]["actor"]).unwrap()).unwrap();
+    assert!(actor.is_match("0aff") && !actor.is_match("0af") && !actor.is_match(&"00".repeat(33)));
+
     // The join's 429 says when to come back.
     let too_many = &op("post", "/v1/join")["responses"]["429"];
     assert!(too_many["headers"]["Retry-After"].is_object(), "{too_many}");

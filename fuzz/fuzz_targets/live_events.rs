@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| kith_fuzz::run(|| kith_fuzz::live_events(data)));

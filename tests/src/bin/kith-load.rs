@@ -1,0 +1,383 @@
+//! Load: many live connections to a real (release) `kith-server` on this machine, then a thundering
+//! herd. Not a test: a benchmark whose figures go in docs/benchmarks.md ("Live connections and a
+//! thundering herd"), with the command.
+//!
+//! It starts the server (its own data directory, 127.0.0.1), joins `--devices` devices, opens
+//! `--connections` `/v1/live` streams spread over them and over source addresses 127.0.0.1..=N,
+//! and reads the server's memory (VmRSS) before and after. Then it SIGKILLs the server and starts
+//! it again on the same port and data directory: every stream reconnects and syncs once, with the
+//! engine's own backoff (`kith_sync::runner::backoff`, full jitter) after each failure. It reports
+//! the answers (200, 429, 503 with or without Retry-After, refused connections), the peak memory
+//! and the time until every stream is back and has synced.
+//!
+//! ```text
+//! ulimit -n 20000   # the client side holds one socket per stream, the server as many
+//! cargo build --release -p kith-server -p kith-stories
+//! target/release/kith-load --server-bin target/release/kith-server --connections 10000
+//! ```
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures_util::StreamExt as _;
+use kith_proto::{JoinRequest, JoinResponse, SyncRequest};
+use tokio::sync::Mutex;
+
+struct Args {
+    server_bin: String,
+    connections: usize,
+    devices: usize,
+    sources: u8,
+}
+
+fn args() -> Result<Args> {
+    let mut a = Args { server_bin: "target/release/kith-server".into(), connections: 10_000, devices: 500, sources: 4 };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it.next().with_context(|| format!("{k} needs a value"))?;
+        match k.as_str() {
+            "--server-bin" => a.server_bin = v,
+            "--connections" => a.connections = v.parse()?,
+            "--devices" => a.devices = v.parse()?,
+            "--sources" => a.sources = v.parse()?,
+            _ => bail!("usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N]"),
+        }
+    }
+    Ok(a)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The log without its colours.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Starts the server on `listen`; returns it and the address it reports.
+fn start_server(bin: &str, data: &std::path::Path, listen: &str) -> Result<(Child, String)> {
+    let log = data.with_extension("log");
+    let mut child = Command::new(bin)
+        .args(["--data-dir", data.to_str().unwrap(), "--listen", listen])
+        .env("KITH_UI_DIR", "")
+        .env("KITH_JOIN_RATE__BURST", "100000")
+        .env("KITH_JOIN_RATE__REPLENISH_MS", "1")
+        .env("RUST_LOG", "warn,kith_server=info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log)?)
+        .spawn()
+        .with_context(|| format!("start {bin}"))?;
+    let started = Instant::now();
+    loop {
+        let text = strip_ansi(&std::fs::read_to_string(&log).unwrap_or_default());
+        let addr =
+            text.lines().rev().find(|l| l.contains("kith-server listening")).and_then(|l| l.split("addr=").nth(1)).map(
+                |r| r.split(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':')).next().unwrap_or("").to_string(),
+            );
+        // The newest "listening" line, once the process has written one since it started.
+        if let Some(a) = addr.filter(|a| !a.is_empty())
+            && text.matches("kith-server listening").count() > usize::from(listen != "127.0.0.1:0")
+        {
+            return Ok((child, a));
+        }
+        if let Some(st) = child.try_wait()? {
+            bail!("kith-server exited ({st}): {text}");
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("kith-server did not start within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    answers: Mutex<BTreeMap<String, usize>>,
+}
+
+impl Tally {
+    async fn add(&self, k: impl Into<String>) {
+        *self.answers.lock().await.entry(k.into()).or_default() += 1;
+    }
+}
+
+/// One live stream: connects (with backoff after failures), reads until the connection drops,
+/// then (once `herd` is set) reconnects and syncs once.
+#[allow(clippy::too_many_arguments)]
+async fn stream(
+    http: reqwest::Client,
+    base: Arc<std::sync::RwLock<String>>,
+    token: String,
+    connected: Arc<AtomicUsize>,
+    synced: Arc<AtomicUsize>,
+    tally: Arc<Tally>,
+    herd: Arc<std::sync::atomic::AtomicBool>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut attempt = 0u32;
+    let mut need_sync = false;
+    while !stop.load(Ordering::Relaxed) {
+        let url = format!("{}/v1/live", base.read().unwrap());
+        let resp = http.get(url).bearer_auth(&token).send().await;
+        let resp = match resp {
+            Ok(r) if r.status() == 200 => r,
+            Ok(r) => {
+                let ra = if r.headers().contains_key("retry-after") { " with Retry-After" } else { "" };
+                tally.add(format!("live {}{ra}", r.status().as_u16())).await;
+                attempt += 1;
+                tokio::time::sleep(kith_sync::runner::backoff(
+                    attempt,
+                    Duration::from_millis(200),
+                    Duration::from_secs(10),
+                ))
+                .await;
+                continue;
+            }
+            Err(_) => {
+                if herd.load(Ordering::Relaxed) {
+                    tally.add("live: connection failed").await;
+                }
+                attempt += 1;
+                tokio::time::sleep(kith_sync::runner::backoff(
+                    attempt,
+                    Duration::from_millis(200),
+                    Duration::from_secs(10),
+                ))
+                .await;
+                continue;
+            }
+        };
+        attempt = 0;
+        connected.fetch_add(1, Ordering::Relaxed);
+        if need_sync {
+            // After reconnecting, sync: the herd.
+            loop {
+                let req = SyncRequest { protocol: 2, client_time: kith_server::now_ms(), cursor: None, docs: vec![] };
+                let url = format!("{}/v1/sync", base.read().unwrap());
+                let r = http
+                    .post(url)
+                    .bearer_auth(&token)
+                    .header("content-type", kith_proto::CONTENT_TYPE)
+                    .body(kith_proto::encode(&req).unwrap())
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => {
+                        let _ = r.bytes().await;
+                        tally.add("sync 200").await;
+                        synced.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Ok(r) => {
+                        let ra = if r.headers().contains_key("retry-after") { " with Retry-After" } else { "" };
+                        tally.add(format!("sync {}{ra}", r.status().as_u16())).await;
+                    }
+                    Err(_) => tally.add("sync: connection failed").await,
+                }
+                attempt += 1;
+                tokio::time::sleep(kith_sync::runner::backoff(
+                    attempt,
+                    Duration::from_millis(200),
+                    Duration::from_secs(10),
+                ))
+                .await;
+            }
+            attempt = 0;
+        }
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            if chunk.is_err() || stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
+        connected.fetch_sub(1, Ordering::Relaxed);
+        need_sync = herd.load(Ordering::Relaxed);
+    }
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    rt.block_on(run(a))
+}
+
+async fn run(a: Args) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("data");
+    let (mut server, addr) = start_server(&a.server_bin, &data, "127.0.0.1:0")?;
+    let base = Arc::new(std::sync::RwLock::new(format!("http://{addr}")));
+    let b = base.read().unwrap().clone();
+    println!("kith-load: {} live connections over {} devices against {b} ({})", a.connections, a.devices, a.server_bin);
+    let out = Command::new(&a.server_bin)
+        .args(["--data-dir", data.to_str().unwrap(), "admin", "create-team", "--name", "Load"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let code = text
+        .lines()
+        .find_map(|l| l.strip_prefix("lead invite "))
+        .and_then(|r| r.split_whitespace().next())
+        .context("a lead invite")?
+        .to_string();
+    let http = reqwest::Client::new();
+    let join = |code: String, name: String| {
+        let http = http.clone();
+        let b = b.clone();
+        async move {
+            let req = JoinRequest {
+                code,
+                name,
+                device_label: "load".into(),
+                actor: automerge::ActorId::random().to_hex_string(),
+            };
+            let r = http.post(format!("{b}/v1/join")).json(&req).send().await?;
+            if !r.status().is_success() {
+                bail!("join: {} {}", r.status(), r.text().await?);
+            }
+            Ok::<JoinResponse, anyhow::Error>(r.json().await?)
+        }
+    };
+    let lead = join(code, "Lead".into()).await?;
+    let mut tokens = vec![lead.token.clone()];
+    while tokens.len() < a.devices {
+        let n = (a.devices - tokens.len()).min(1000);
+        let inv: serde_json::Value = http
+            .post(format!("{b}/v1/invites"))
+            .bearer_auth(&lead.token)
+            .json(&serde_json::json!({"role": "member", "expires_in_s": 3600, "uses": n}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let code = inv["code"].as_str().context("an invite")?.to_string();
+        for i in 0..n {
+            tokens.push(join(code.clone(), format!("Worker {}", tokens.len() + i)).await?.token);
+        }
+    }
+    let pid = server.id();
+    let idle = rss_kib(pid);
+
+    // One client per source address; connections are spread over them.
+    let clients: Vec<reqwest::Client> = (1..=a.sources.max(1))
+        .map(|i| {
+            reqwest::Client::builder()
+                .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+                .pool_max_idle_per_host(0)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let connected = Arc::new(AtomicUsize::new(0));
+    let synced = Arc::new(AtomicUsize::new(0));
+    let tally = Arc::new(Tally::default());
+    let herd = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opening = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..a.connections {
+        tasks.push(tokio::spawn(stream(
+            clients[i % clients.len()].clone(),
+            base.clone(),
+            tokens[i % tokens.len()].clone(),
+            connected.clone(),
+            synced.clone(),
+            tally.clone(),
+            herd.clone(),
+            stop.clone(),
+        )));
+    }
+    let mut last = 0;
+    while connected.load(Ordering::Relaxed) < a.connections {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let c = connected.load(Ordering::Relaxed);
+        if opening.elapsed() > Duration::from_secs(600) {
+            bail!("only {c} of {} streams connected after 600 s", a.connections);
+        }
+        if c / 1000 != last / 1000 {
+            println!("  {c} streams open ({:.1} s)", opening.elapsed().as_secs_f64());
+        }
+        last = c;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open_rss = rss_kib(pid);
+    println!(
+        "open: {} streams in {:.1} s; server RSS {} KiB idle, {} KiB with them: {:.1} KiB a connection",
+        a.connections,
+        opening.elapsed().as_secs_f64(),
+        idle,
+        open_rss,
+        (open_rss.saturating_sub(idle)) as f64 / a.connections as f64
+    );
+
+    // The thundering herd: SIGKILL, start again on the same port and data directory.
+    herd.store(true, Ordering::Relaxed);
+    server.kill()?;
+    server.wait()?;
+    let killed = Instant::now();
+    let (server2, _) = start_server(&a.server_bin, &data, &addr)?;
+    let restarted = killed.elapsed();
+    let pid = server2.id();
+    let mut server = server2;
+    let mut peak = 0;
+    while synced.load(Ordering::Relaxed) < a.connections || connected.load(Ordering::Relaxed) < a.connections {
+        peak = peak.max(rss_kib(pid));
+        if let Some(st) = server.try_wait()? {
+            bail!("the server died during the herd: {st}");
+        }
+        if killed.elapsed() > Duration::from_secs(900) {
+            bail!(
+                "not settled after 900 s: {} streams back, {} synced",
+                connected.load(Ordering::Relaxed),
+                synced.load(Ordering::Relaxed)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settled = killed.elapsed();
+    peak = peak.max(rss_kib(pid));
+    let healthy = http.get(format!("{}/healthz", base.read().unwrap())).send().await.map(|r| r.status().as_u16());
+    println!(
+        "herd: restarted in {:.2} s; all {} streams back and synced {:.1} s after the kill; peak server RSS {} KiB; \
+         /healthz after: {:?}",
+        restarted.as_secs_f64(),
+        a.connections,
+        settled.as_secs_f64(),
+        peak,
+        healthy
+    );
+    println!("answers during the herd: {:?}", tally.answers.lock().await);
+    stop.store(true, Ordering::Relaxed);
+    server.kill()?;
+    server.wait()?;
+    for t in tasks {
+        t.abort();
+    }
+    Ok(())
+}
