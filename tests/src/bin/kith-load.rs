@@ -10,10 +10,15 @@
 //! the answers (200, 429, 503 with or without Retry-After, refused connections), the peak memory
 //! and the time until every stream is back and has synced.
 //!
+//! With `--mode shifts` it measures memory per connected device instead (docs/benchmarks.md,
+//! "Memory per connected device"): every device syncs its shift once, then stays on `/v1/live`;
+//! `--server-wrap "heaptrack -o FILE"` runs the server under a heap profiler.
+//!
 //! ```text
 //! ulimit -n 20000   # the client side holds one socket per stream, the server as many
 //! cargo build --release -p kith-server -p kith-stories
 //! target/release/kith-load --server-bin target/release/kith-server --connections 10000
+//! target/release/kith-load --server-bin target/release/kith-server --mode shifts --connections 5000
 //! ```
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -34,10 +39,23 @@ struct Args {
     connections: usize,
     devices: usize,
     sources: u8,
+    /// `herd` (streams, then kill and restart) or `shifts` (memory per connected device).
+    mode: String,
+    team_size: usize,
+    /// A command the server runs under, e.g. `heaptrack -o /tmp/kith` (split on spaces).
+    server_wrap: String,
 }
 
 fn args() -> Result<Args> {
-    let mut a = Args { server_bin: "target/release/kith-server".into(), connections: 10_000, devices: 500, sources: 4 };
+    let mut a = Args {
+        server_bin: "target/release/kith-server".into(),
+        connections: 10_000,
+        devices: 500,
+        sources: 4,
+        mode: "herd".into(),
+        team_size: 100,
+        server_wrap: String::new(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let v = it.next().with_context(|| format!("{k} needs a value"))?;
@@ -46,19 +64,58 @@ fn args() -> Result<Args> {
             "--connections" => a.connections = v.parse()?,
             "--devices" => a.devices = v.parse()?,
             "--sources" => a.sources = v.parse()?,
-            _ => bail!("usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N]"),
+            "--mode" if v == "herd" || v == "shifts" => a.mode = v,
+            "--team-size" => a.team_size = v.parse()?,
+            "--server-wrap" => a.server_wrap = v,
+            _ => bail!(
+                "usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N] \\
+                 [--mode herd|shifts] [--team-size N] [--server-wrap CMD]"
+            ),
         }
     }
     Ok(a)
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
         .unwrap_or(0)
+}
+
+/// The pid of the `kith-server` process itself: `pid`, or (when it runs under a wrapper such as
+/// heaptrack) its descendant of that name.
+fn server_pid(pid: u32) -> u32 {
+    let comm = |p: u32| std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+    let ppid = |p: u32| -> u32 {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| s.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    let descends = |mut p: u32| {
+        while p > 1 {
+            if p == pid {
+                return true;
+            }
+            p = ppid(p);
+        }
+        false
+    };
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        if let Ok(p) = e.file_name().to_string_lossy().parse::<u32>()
+            && comm(p).trim() == "kith-server"
+            && descends(p)
+        {
+            return p;
+        }
+    }
+    pid
 }
 
 /// The log without its colours.
@@ -81,8 +138,21 @@ fn strip_ansi(s: &str) -> String {
 
 /// Starts the server on `listen`; returns it and the address it reports.
 fn start_server(bin: &str, data: &std::path::Path, listen: &str) -> Result<(Child, String)> {
+    start_server_wrapped("", bin, data, listen)
+}
+
+fn start_server_wrapped(wrap: &str, bin: &str, data: &std::path::Path, listen: &str) -> Result<(Child, String)> {
     let log = data.with_extension("log");
-    let mut child = Command::new(bin)
+    let mut words = wrap.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(w) => {
+            let mut c = Command::new(w);
+            c.args(words).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = cmd
         .args(["--data-dir", data.to_str().unwrap(), "--listen", listen])
         .env("KITH_UI_DIR", "")
         .env("KITH_JOIN_RATE__BURST", "100000")
@@ -230,6 +300,9 @@ fn main() -> Result<()> {
 }
 
 async fn run(a: Args) -> Result<()> {
+    if a.mode == "shifts" {
+        return shifts::run(a).await;
+    }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let (mut server, addr) = start_server(&a.server_bin, &data, "127.0.0.1:0")?;
@@ -380,4 +453,261 @@ async fn run(a: Args) -> Result<()> {
         t.abort();
     }
     Ok(())
+}
+
+/// `--mode shifts`: memory per connected device. `--connections` devices in teams of
+/// `--team-size`; each syncs its shift once (a pull from scratch pushing the shift and one
+/// check-in), then every device opens its `/v1/live` stream and stays connected. The server's
+/// VmRSS is read after the joins, after the syncs and with every stream open; then the server is
+/// stopped with SIGTERM (so a heap profiler wrapping it writes its profile).
+mod shifts {
+    use super::*;
+    use automerge::{ActorId, Automerge, ChangeHash};
+    use kith_domain::doc::shift;
+    use kith_domain::*;
+    use kith_proto::{DocPush, Kind, Outcome, SyncResponse};
+    use serde_bytes::ByteBuf;
+
+    struct Dev {
+        actor: ActorId,
+        token: String,
+        team: TeamId,
+        member: MemberId,
+        device: DeviceId,
+    }
+
+    /// The device's shift, begun now (so nothing falls due during the run) with one check-in.
+    fn shift_push(d: &Dev, now: Timestamp) -> DocPush {
+        let s = Shift::begin(d.team, d.member, "load", now, now + Secs::hours(8), Secs::minutes(30));
+        let mut doc = Automerge::new().with_actor(d.actor.clone());
+        doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
+        let c = CheckIn {
+            id: CheckInId::new(),
+            status: CheckInStatus::Ok,
+            mood: Some(Rating::new(4, "mood").unwrap()),
+            confidence: None,
+            note: None,
+            location: None,
+            device_time: now,
+            by: d.member,
+            device: d.device,
+        };
+        doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
+        let changes: Vec<ByteBuf> =
+            doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+        let heads = doc.get_heads().iter().map(|h: &ChangeHash| ByteBuf::from(h.0.to_vec())).collect();
+        DocPush { id: s.id.uuid(), kind: Kind::Shift, have: vec![], changes, heads, vouch: None, save: None }
+    }
+
+    async fn join(http: &reqwest::Client, b: &str, code: &str, name: String) -> Result<Dev> {
+        let actor = ActorId::random();
+        let req = JoinRequest { code: code.into(), name, device_label: "load".into(), actor: actor.to_hex_string() };
+        let r = http.post(format!("{b}/v1/join")).json(&req).send().await?;
+        if !r.status().is_success() {
+            bail!("join: {} {}", r.status(), r.text().await?);
+        }
+        let j: JoinResponse = r.json().await?;
+        Ok(Dev {
+            actor,
+            token: j.token,
+            team: TeamId(j.team_id),
+            member: MemberId(j.member_id),
+            device: DeviceId(j.device_id),
+        })
+    }
+
+    /// A team of `n` devices (its lead first).
+    async fn team(
+        http: &reqwest::Client,
+        bin: &str,
+        data: &std::path::Path,
+        b: &str,
+        t: usize,
+        n: usize,
+    ) -> Result<Vec<Dev>> {
+        let out = Command::new(bin)
+            .args(["--data-dir", data.to_str().unwrap(), "admin", "create-team", "--name", &format!("Load {t}")])
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let code = text
+            .lines()
+            .find_map(|l| l.strip_prefix("lead invite "))
+            .and_then(|r| r.split_whitespace().next())
+            .with_context(|| format!("a lead invite: {text} {}", String::from_utf8_lossy(&out.stderr)))?
+            .to_string();
+        let lead = join(http, b, &code, format!("Lead {t}")).await?;
+        let inv: serde_json::Value = http
+            .post(format!("{b}/v1/invites"))
+            .bearer_auth(&lead.token)
+            .json(&serde_json::json!({"role": "member", "expires_in_s": 3600, "uses": n.max(2) - 1}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let code = inv["code"].as_str().context("an invite")?.to_string();
+        let mut devs = vec![lead];
+        for i in 1..n {
+            devs.push(join(http, b, &code, format!("Worker {t}.{i}")).await?);
+        }
+        Ok(devs)
+    }
+
+    fn mib(k: u64) -> f64 {
+        k as f64 / 1024.0
+    }
+
+    pub async fn run(a: Args) -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        let (mut server, addr) = start_server_wrapped(&a.server_wrap, &a.server_bin, &data, "127.0.0.1:0")?;
+        let pid = server_pid(server.id());
+        let b = format!("http://{addr}");
+        let n = a.connections;
+        println!(
+            "kith-load shifts: {n} devices in teams of {}, each syncs its shift then stays live ({b}, pid {pid})",
+            a.team_size
+        );
+        let http = reqwest::Client::new();
+        let start_rss = rss_kib(pid);
+        let teams = n.div_ceil(a.team_size);
+        let started = Instant::now();
+        let devs: Vec<Dev> = futures_util::stream::iter((0..teams).map(|t| {
+            let k = a.team_size.min(n - t * a.team_size);
+            let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
+            async move { team(&http, &bin, &data, &b, t, k).await }
+        }))
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let joined_rss = rss_kib(pid);
+        println!(
+            "  {} devices joined in {:.1} s; RSS {start_rss} KiB at start, {joined_rss} KiB",
+            devs.len(),
+            started.elapsed().as_secs_f64()
+        );
+
+        // Each device syncs its shift once: a pull from scratch that pushes it.
+        let synced = Instant::now();
+        let now = Timestamp(kith_server::now_ms());
+        let results = futures_util::stream::iter(devs.iter().map(|d| {
+            let http = http.clone();
+            let url = format!("{b}/v1/sync");
+            let req = SyncRequest {
+                protocol: kith_proto::PROTOCOL_VERSION,
+                client_time: now.0,
+                cursor: None,
+                docs: vec![shift_push(d, now)],
+            };
+            async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(&d.token)
+                    .header("content-type", kith_proto::CONTENT_TYPE)
+                    .body(kith_proto::encode(&req)?)
+                    .send()
+                    .await?;
+                if r.status() != 200 {
+                    bail!("sync: {} {}", r.status(), r.text().await?);
+                }
+                let resp: SyncResponse = kith_proto::decode(&r.bytes().await?)?;
+                if resp.docs.iter().any(|d| d.outcome != Outcome::Accepted) {
+                    bail!("sync: a push not accepted: {:?}", resp.docs.iter().map(|d| &d.outcome).collect::<Vec<_>>());
+                }
+                Ok(())
+            }
+        }))
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+        results.into_iter().collect::<Result<Vec<_>>>()?;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let synced_rss = rss_kib(pid);
+        println!("  {n} shifts synced in {:.1} s; RSS {synced_rss} KiB", synced.elapsed().as_secs_f64());
+
+        // Every device opens its live stream and stays connected.
+        let clients: Vec<reqwest::Client> = (1..=a.sources.max(1))
+            .map(|i| {
+                reqwest::Client::builder()
+                    .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+                    .pool_max_idle_per_host(0)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        let connected = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let base = Arc::new(std::sync::RwLock::new(b.clone()));
+        let opening = Instant::now();
+        let mut tasks = Vec::new();
+        for (i, d) in devs.iter().enumerate() {
+            tasks.push(tokio::spawn(stream(
+                clients[i % clients.len()].clone(),
+                base.clone(),
+                d.token.clone(),
+                connected.clone(),
+                Arc::new(AtomicUsize::new(0)),
+                Arc::new(Tally::default()),
+                Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                stop.clone(),
+            )));
+        }
+        while connected.load(Ordering::Relaxed) < n {
+            if opening.elapsed() > Duration::from_secs(600) {
+                bail!("only {} of {n} streams connected after 600 s", connected.load(Ordering::Relaxed));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Let the first events (presence of teammates) drain, then read a few times.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut live = Vec::new();
+        for _ in 0..5 {
+            live.push(rss_kib(pid));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        live.sort_unstable();
+        let live_rss = live[live.len() / 2];
+        let hwm = status_kib(pid, "VmHWM:");
+        println!(
+            "  RssAnon {} KiB, RssFile {} KiB, threads {}",
+            status_kib(pid, "RssAnon:"),
+            status_kib(pid, "RssFile:"),
+            status_kib(pid, "Threads:")
+        );
+        println!(
+            "  {n} streams open in {:.1} s; RSS median of 5 {live_rss} KiB, VmHWM {hwm} KiB",
+            opening.elapsed().as_secs_f64()
+        );
+        let per = |from: u64, to: u64| (to.saturating_sub(from)) as f64 / n as f64;
+        println!(
+            "| {n} | {:.1} | {:.1} | {:.1} | {:.1} MiB | {:.1} KiB | {:.1} KiB | {:.1} KiB | {:.1} KiB |",
+            mib(start_rss),
+            mib(joined_rss),
+            mib(synced_rss),
+            mib(live_rss),
+            per(start_rss, joined_rss),
+            per(joined_rss, synced_rss),
+            per(synced_rss, live_rss),
+            per(start_rss, live_rss)
+        );
+        stop.store(true, Ordering::Relaxed);
+        // SIGTERM: the server (or its wrapper's child) shuts down and a profiler writes its file.
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        for t in tasks {
+            t.abort();
+        }
+        let waited = Instant::now();
+        while server.try_wait()?.is_none() {
+            if waited.elapsed() > Duration::from_secs(300) {
+                server.kill()?;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
 }
