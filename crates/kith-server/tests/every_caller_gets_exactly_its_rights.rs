@@ -78,12 +78,15 @@ const MATRIX: &[(&str, [&str; 8])] = &[
     ("GET /openapi.json", ["200", "200", "200", "200", "200", "200", "200", "200"]),
     ("GET /metrics", ["200", "200", "200", "200", "200", "200", "200", "200"]),
     ("POST /v1/join {\"code\":\"AAAA-AAAA-AAAA-AAAA\",\"name\":\"Mallory\",\"device_label\":\"phone\",\"actor\":\"00ff\"}", ["403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown"]),
+    // A change into a document the caller may not see is answered exactly as one into a document
+    // that does not exist: "send me everything" (its dependencies are unknown here), and the full
+    // resend is then refused and stores nothing (nobody_learns_whether_a_document_they_may_not_see_exists.rs).
     ("SYNC check-in into {my_shift}", [U, U, U, "accepted", "accepted", "accepted", "accepted", "accepted"]),
-    ("SYNC check-in into {alice_shift}", [U, U, U, "accepted", "rejected unknown_document", "rejected unknown_document", "rejected forbidden", "rejected unknown_document"]),
-    ("SYNC ack into {alice_shift}", [U, U, U, "rejected forbidden", "rejected unknown_document", "rejected unknown_document", "accepted", "rejected unknown_document"]),
+    ("SYNC check-in into {alice_shift}", [U, U, U, "accepted", "resend_all", "resend_all", "rejected forbidden", "resend_all"]),
+    ("SYNC ack into {alice_shift}", [U, U, U, "rejected forbidden", "resend_all", "resend_all", "accepted", "resend_all"]),
     ("SYNC new shift owned by {alice}", [U, U, U, "accepted", "rejected forbidden", "rejected forbidden", "rejected forbidden", "rejected forbidden"]),
-    ("SYNC roster: rename {alice}", [U, U, U, "accepted", "rejected forbidden", "rejected forbidden", "accepted", "rejected unknown_document"]),
-    ("SYNC roster: make {me} a lead", [U, U, U, "rejected forbidden", "rejected forbidden", "rejected forbidden", "accepted", "rejected unknown_document"]),
+    ("SYNC roster: rename {alice}", [U, U, U, "accepted", "rejected forbidden", "rejected forbidden", "accepted", "resend_all"]),
+    ("SYNC roster: make {me} a lead", [U, U, U, "rejected forbidden", "rejected forbidden", "rejected forbidden", "accepted", "resend_all"]),
     ("SYNC pull => {alice_shift}", [U, U, U, "in feed", "not in feed", "not in feed", "in feed", "not in feed"]),
     ("LIVE changed {live_shift}", [U, U, U, "none", "none", "none", "event", "none"]),
     ("LIVE alert {live_shift}", [U, U, U, "none", "event", "none", "event", "none"]),
