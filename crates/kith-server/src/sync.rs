@@ -930,8 +930,10 @@ impl SyncService {
             (Some(_), _) => self.storage.change_at_or_before(upto).await?,
         };
         // Nothing new for this device and nothing stored by it: the very same cursor, whatever
-        // other teams stored meanwhile (a cursor that moved would tell they did).
-        let stay = out.is_empty() && !stored && !reset && cut.is_none() && after > 0;
+        // other teams stored meanwhile (a cursor that moved would tell they did). A document of
+        // its own that changed counts as news even when it is answered in its reply rather than
+        // the feed (`exclude`): else the cursor would stay behind it for good.
+        let stay = entries.is_empty() && !stored && !reset && cut.is_none() && after > 0;
         let cursor = match (stay, pos.hash_at_cursor, last) {
             (true, Some(h), _) => self.cursor_key.seal(d.team, after, &h),
             (_, _, Some((seq, hash))) if seq >= after || reset => self.cursor_key.seal(d.team, seq, &hash),
