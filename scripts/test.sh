@@ -68,10 +68,12 @@ run_step() {
   steps=$((steps + 1))
   local out="$logs/$steps.log"
   echo "==> $name"
+  local t0=$SECONDS
   set +e
   "$@" 2>&1 | tee "$out"
   step_status=${PIPESTATUS[0]}
   set -e
+  echo "==> $name: $((SECONDS - t0)) s"
   local p f
   read -r p f < <(count_tests "$out")
   if [ "$step_status" -ne 0 ]; then
