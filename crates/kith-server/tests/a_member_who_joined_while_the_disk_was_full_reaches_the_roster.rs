@@ -59,15 +59,23 @@ async fn a_restart_puts_the_missing_member_on_the_roster() {
 async fn the_background_retry_puts_the_missing_member_on_the_roster() {
     let server = TestServer::start_with_storage_faults(|_| {}).await;
     let (team, lead_code) = server.create_team("North estate").await;
-    Dev::join(&server, &lead_code, "Sam").await;
+    let sam = Dev::join(&server, &lead_code, "Sam").await;
+    let mut sams = open_live(&sam).await;
     join_while_the_disk_is_full(&server, team, "Alice").await;
-    // Nobody else joins and the server keeps running: the retry (0.5 s, then doubling) does it.
+    // Nobody else joins and the server keeps running: the retry (0.5 s, then doubling) stores the
+    // roster edit, and the lead's live channel is poked for the team document. The bound only
+    // turns a repair that never comes (the defect) into a failure instead of a hang.
+    let team_doc = team.uuid().to_string();
     let repaired = async {
+        // A poke of Sam's own join may still be on its way: look again at each poke.
         while roster(&server, team).await != ["Alice", "Sam"] {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let is_team_doc =
+                |v: &serde_json::Value| v["docs"].as_array().is_some_and(|d| d.iter().any(|d| *d == *team_doc));
+            next_live(&mut sams, "changed", is_team_doc).await;
         }
     };
     tokio::time::timeout(std::time::Duration::from_secs(30), repaired)
         .await
         .expect("the roster was repaired in the background");
+    assert_eq!(roster(&server, team).await, ["Alice", "Sam"]);
 }
