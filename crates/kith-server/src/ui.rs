@@ -139,7 +139,9 @@ pub fn file_for(dir: &Path, path: &str) -> Option<PathBuf> {
 /// work; a precompressed copy is chosen by `Accept-Encoding`). `None` on an I/O error other than "not found".
 async fn serve(file: &Path, req: &axum::http::request::Parts) -> Option<Response> {
     let mut b = axum::http::Request::builder().method(req.method.clone()).uri("/");
-    for name in [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE, header::ACCEPT_ENCODING] {
+    for name in
+        [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE, header::ACCEPT_ENCODING]
+    {
         if let Some(v) = req.headers.get(&name) {
             b = b.header(name, v.clone());
         }

@@ -185,7 +185,13 @@ export class WasmBackend implements Backend {
     await mod.default();
     const records = await loadAll(db);
     this.db = db;
-    this.writer ??= this.startWriter();
+    // The storage worker once the app is on screen (its start is not on the way to "I'm OK");
+    // until then the page commits itself.
+    if (!this.writer && typeof window !== 'undefined') {
+      const start = () => (this.writer ??= this.startWriter());
+      if ('requestIdleCallback' in window) window.requestIdleCallback(start, { timeout: 1000 });
+      else setTimeout(start, 200);
+    }
     this.engine = mod.Engine.open(records, Date.now(), deviceLabel(), Math.floor(Math.random() * 2 ** 52));
     this.run(this.engine.take_opening());
     this.http.restartLive();
