@@ -1,5 +1,6 @@
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig } from 'vitest/config';
+import { precompress } from './precompress.js';
 import { serviceWorker } from './sw/plugin.js';
 
 // One build for both hosts: the Tauri app (frontendDist = ../ui/dist) and kith-server (`ui_dir`,
@@ -7,7 +8,7 @@ import { serviceWorker } from './sw/plugin.js';
 // remote content, no inline scripts (the app's CSP is `default-src 'self'`).
 export default defineConfig({
   base: './',
-  plugins: [svelte(), serviceWorker()],
+  plugins: [svelte(), serviceWorker(), precompress()],
   clearScreen: false,
   server: { port: 5173, strictPort: true },
   build: {

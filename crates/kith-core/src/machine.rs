@@ -355,7 +355,10 @@ impl Core {
 
     /// Handles one event at device time `now_ms`; returns what the driver must do, in order.
     pub fn handle(&mut self, now_ms: i64, event: Event) -> Vec<Effect> {
-        self.now = self.now.max(now_ms);
+        if now_ms < self.now {
+            self.clock_put_back(self.now - now_ms);
+        }
+        self.now = now_ms;
         self.repo.set_now(self.now);
         match event {
             Event::Command { id, command } => self.command(id, command),
@@ -955,6 +958,27 @@ impl Core {
         let sync = self.current_sync();
         self.status.pending_changes = sync.pending_changes;
         self.out.push(Effect::Status { sync });
+    }
+
+    /// The device's clock went back by `by` ms (put right after running fast). What the device
+    /// writes from now on carries its clock as it is, and its syncs report that clock: the server
+    /// gives each value the offset it was received with, and one written before on the old clock
+    /// the previous offset (`kith_domain::alerts::offset_written`), so every time lands where it
+    /// happened. Never holding the old time (as a `max(previous, now)` did) matters: until the
+    /// clock caught up, every check-in carried one and the same stale time, so the server put one
+    /// made offline at the moment it arrived, its deadline that much later. What was scheduled on
+    /// the old clock (the next sync, answers waiting for the server, the request out) moves back
+    /// with it, so nothing waits for the old clock.
+    fn clock_put_back(&mut self, by: i64) {
+        if let Some(at) = &mut self.next_sync_at {
+            *at = at.saturating_sub(by);
+        }
+        for w in &mut self.waiting {
+            w.deadline = w.deadline.saturating_sub(by);
+        }
+        if let Phase::Sending { sent_ms, .. } = &mut self.phase {
+            *sent_ms = sent_ms.saturating_sub(by);
+        }
     }
 
     /// After every event: start a sync that is due, answer what waited too long, fire reminders

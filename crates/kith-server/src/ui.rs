@@ -136,16 +136,21 @@ pub fn file_for(dir: &Path, path: &str) -> Option<PathBuf> {
 }
 
 /// Serves one file, for a request with these method and headers (conditional and range requests
-/// work). `None` on an I/O error other than "not found".
+/// work; a precompressed copy is chosen by `Accept-Encoding`). `None` on an I/O error other than "not found".
 async fn serve(file: &Path, req: &axum::http::request::Parts) -> Option<Response> {
     let mut b = axum::http::Request::builder().method(req.method.clone()).uri("/");
-    for name in [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE] {
+    for name in
+        [header::IF_NONE_MATCH, header::IF_MODIFIED_SINCE, header::RANGE, header::IF_RANGE, header::ACCEPT_ENCODING]
+    {
         if let Some(v) = req.headers.get(&name) {
             b = b.header(name, v.clone());
         }
     }
     let inner = b.body(Body::empty()).ok()?;
-    match ServeFile::new(file).try_call(inner).await {
+    // The UI's build writes `<file>.br` and `<file>.gz` next to every file worth compressing
+    // (ui/sw/plugin.js): sent as they are to a browser that accepts them, best compression at no
+    // cost per request (the response compression layer leaves an encoded answer alone).
+    match ServeFile::new(file).precompressed_br().precompressed_gzip().try_call(inner).await {
         Ok(r) => Some(r.map(Body::new)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(StatusCode::NOT_FOUND.into_response()),
         Err(e) => {

@@ -146,6 +146,11 @@ export function commit(
           break;
       }
     }
+    // Commit now, without waiting for each request's success event to make its way back through
+    // the page's event loop (behind the page's rendering of the tap): that round trip, not the
+    // disk, was most of a check-in's time to "saved" (docs/benchmarks.md, "The phone web app").
+    // Browsers without commit() (Safari before 15) commit once the requests are answered.
+    tx.commit?.();
   } catch (e) {
     // A write that could not even be queued: abort, so nothing of the batch is stored.
     try {

@@ -3,7 +3,8 @@
 // driver: the engine holds the documents and decides (the same write functions, validation, sync
 // protocol and views as the desktop app); here its effects are carried out:
 //
-//   persist  → one strict IndexedDB transaction; `persisted` once it has committed. A check-in is
+//   persist  → one strict IndexedDB transaction, made by a dedicated worker (./idb.worker.ts;
+//              here if workers are unavailable); `persisted` once it has committed. A check-in is
 //              saved only then (the engine holds its answer until this).
 //   sync     → POST /v1/sync (CBOR) with this device's token; the answer goes back in.
 //   join     → POST /v1/join.
@@ -48,6 +49,7 @@ import {
 } from './backend';
 import { HttpBackend } from './http';
 import { commit, loadAll, openDb, type Records, type Write } from './idb';
+import type { PersistAnswer, PersistRequest } from './idb.worker';
 
 /** The engine's JS glue, if it was built (scripts/lib/web.sh); none: the browser gets the dashboard. */
 const engineModules = import.meta.glob('../../wasm/kith_web.js');
@@ -142,9 +144,13 @@ export class WasmBackend implements Backend {
   private handlers = new Set<BackendEvents>();
   private readonly http: EngineHttp;
   /** When each persist began: for a command's, when the command was given (the tap). */
-  private persistStarted = new Map<number, { t0: number; command: boolean }>();
+  private persistStarted = new Map<number, { t0: number; tx0: number; command: boolean }>();
   /** While a command is handled: when it was given. */
   private commandAt: number | null = null;
+  /** The storage writer (./idb.worker.ts); null: commits are made here. */
+  private writer: Worker | null = null;
+  /** Persist tasks given to the writer and not answered yet. */
+  private writing = new Set<number>();
 
   constructor() {
     this.http = new EngineHttp({
@@ -179,11 +185,65 @@ export class WasmBackend implements Backend {
     await mod.default();
     const records = await loadAll(db);
     this.db = db;
+    // The storage worker once the app is on screen (its start is not on the way to "I'm OK");
+    // until then the page commits itself.
+    if (!this.writer && typeof window !== 'undefined') {
+      const start = () => (this.writer ??= this.startWriter());
+      if ('requestIdleCallback' in window) window.requestIdleCallback(start, { timeout: 1000 });
+      else setTimeout(start, 200);
+    }
     this.engine = mod.Engine.open(records, Date.now(), deviceLabel(), Math.floor(Math.random() * 2 ** 52));
     this.run(this.engine.take_opening());
     this.http.restartLive();
     // docs/benchmarks.md: loading the engine and this phone's documents.
     performance.measure('kith:open', { start: t0, end: performance.now() });
+  }
+
+  /** The storage writer, or null if this browser cannot run it (then commits are made here). */
+  private startWriter(): Worker | null {
+    if (typeof Worker === 'undefined') return null;
+    let w: Worker;
+    try {
+      w = new Worker(new URL('./idb.worker.ts', import.meta.url), { type: 'module' });
+    } catch {
+      return null;
+    }
+    w.onmessage = (e: MessageEvent<PersistAnswer>) => this.written(e.data);
+    w.onerror = (e) => {
+      // The worker could not start or died: commits are made here from now on, and what it had
+      // not answered is reported failed, so the engine starts over from what is stored (a batch
+      // that did commit is there; nothing is assumed saved that was not).
+      e.preventDefault();
+      console.error('Kith: the storage worker failed, saving from the page instead:', e.message);
+      if (this.writer === w) this.writer = null;
+      w.terminate();
+      const lost = [...this.writing];
+      this.writing.clear();
+      for (const task of lost) {
+        this.persistStarted.delete(task);
+        this.event({ event: 'persist_failed', task, error: 'the storage worker stopped' });
+      }
+    };
+    return w;
+  }
+
+  /** The writer's answer for one persist task. */
+  private written(a: PersistAnswer): void {
+    if (!this.writing.delete(a.task)) return;
+    const started = this.persistStarted.get(a.task);
+    this.persistStarted.delete(a.task);
+    if (!a.ok) {
+      this.event({ event: 'persist_failed', task: a.task, error: a.error });
+      return;
+    }
+    // docs/benchmarks.md: from a command (a tap) to its write committed, strictly durable, at the
+    // moment the writer heard it.
+    if (started?.command) {
+      const end = Math.max(started.t0, a.at - performance.timeOrigin);
+      performance.measure('kith:saved', { start: started.t0, end });
+      performance.measure('kith:commit', { start: started.tx0, end });
+    }
+    this.event({ event: 'persisted', task: a.task });
   }
 
   // --- the driver -----------------------------------------------------------------------------
@@ -250,12 +310,12 @@ export class WasmBackend implements Backend {
   private persist(task: number, writes: Write[]): void {
     const db = this.db;
     if (!db) return;
-    this.persistStarted.set(task, { t0: this.commandAt ?? performance.now(), command: this.commandAt !== null });
     const tx0 = performance.now();
-    if (this.commandAt !== null) {
-      // docs/benchmarks.md: when the page could run again after starting the transaction (the
-      // commit's callback cannot come earlier: the page's own rendering after a tap delays it).
-      setTimeout(() => performance.measure('kith:page-busy', { start: tx0, end: performance.now() }), 0);
+    this.persistStarted.set(task, { t0: this.commandAt ?? tx0, tx0, command: this.commandAt !== null });
+    if (this.writer) {
+      this.writing.add(task);
+      this.writer.postMessage({ task, writes } satisfies PersistRequest);
+      return;
     }
     commit(
       db,
@@ -344,7 +404,14 @@ export class WasmBackend implements Backend {
     await this.ready;
     const id = this.nextId++;
     const p = new Promise<T>((resolve, reject) => this.waiting.set(id, { resolve: resolve as (v: unknown) => void, reject }));
-    this.commandAt = performance.now();
+    const t0 = performance.now();
+    this.commandAt = t0;
+    // docs/benchmarks.md: when the screens heard the answer (for a write: after it committed, and
+    // after the tap's frame, before which Chromium gives the page no event).
+    void p.then(
+      () => performance.measure(`kith:answered:${command}`, { start: t0, end: performance.now() }),
+      () => {},
+    );
     try {
       this.event(input === undefined ? { event: 'command', id, command } : { event: 'command', id, command, input });
     } finally {
