@@ -180,7 +180,14 @@ impl AlertEngine {
     /// that came due while the server was down, once). The stored changes are followed from the
     /// greatest seq stored when it starts: everything before is read here.
     pub async fn load(&self, now: i64) -> Result<(), StorageError> {
+        self.load_from(now, false).await
+    }
+
+    async fn load_from(&self, now: i64, forget: bool) -> Result<(), StorageError> {
         let _one = self.following.lock().await;
+        if forget {
+            *self.state.lock().await = State::default();
+        }
         self.processed.send_replace(*self.storage.committed().borrow());
         self.track_untracked().await?;
         let open = self.storage.alerts(None, true, usize::MAX >> 1).await?;
@@ -210,6 +217,18 @@ impl AlertEngine {
             self.evaluate(&mut st, id, now).await?;
         }
         Ok(())
+    }
+
+    /// Forgets everything held and loads it again from storage as [`AlertEngine::load`] does: an
+    /// instance that takes over the `duty` lease (its holder died) starts from what every
+    /// instance stored, including alerts raised and steps fired by the one before it.
+    pub async fn reload(&self, now: i64) -> Result<(), StorageError> {
+        self.load_from(now, true).await
+    }
+
+    /// The unresolved alert stored under `key`, if any.
+    async fn stored_unresolved(&self, team: TeamId, key: &str) -> Result<Option<AlertRecord>, StorageError> {
+        Ok(self.storage.alerts(Some(team), true, 10_000).await?.into_iter().find(|a| a.key == key))
     }
 
     /// Follows the stored changes until `stop` (or the storage closes): every commit is taken into
@@ -620,6 +639,10 @@ impl AlertEngine {
                 metrics::counter!("kith_alerts_raised_total", "kind" => rec.kind.as_str()).increment(1);
                 raised.push(rec.id);
                 keep.push(rec);
+            } else if let Some(stored) = self.stored_unresolved(team_of, &rec.key).await? {
+                // Raised meanwhile by another instance on the same database: watched here too,
+                // so its later steps fire even if that instance is gone by then.
+                keep.push(stored);
             }
         }
         // Fire the steps that are due, in order, once each.
@@ -635,6 +658,10 @@ impl AlertEngine {
                 if self.storage.fire_step(a.id, step, Some(ev)).await? {
                     metrics::counter!("kith_alert_steps_total", "notify" => notify.to_string()).increment(1);
                     self.publish(team_of, audience.for_step(notify), "step", Some((i, notify)), view);
+                } else if let Some(stored) = self.storage.alert(a.id).await? {
+                    // Fired, claimed or resolved by another instance: go on from what is stored.
+                    *a = stored;
+                    break;
                 }
             }
         }

@@ -81,6 +81,11 @@ pub struct AlertsConfig {
     /// receiver on the same host or the office network). Off: a lead cannot point the server at
     /// what only the server can reach.
     pub webhook_allow_private: bool,
+    /// Several instances on one database: the deadline ticker and the webhook deliverer run on
+    /// the one instance holding the duty lease, which it renews every third of this (ms). When it
+    /// dies, another instance takes the duty over within this long (docs/operations.md). Longer
+    /// than `webhook_timeout_s`, so a delivery in flight ends before its lease could lapse.
+    pub lease_ms: u64,
 }
 
 impl Default for AlertsConfig {
@@ -93,6 +98,7 @@ impl Default for AlertsConfig {
             webhook_timeout_s: 10,
             sync_wait_ms: 2000,
             webhook_allow_private: false,
+            lease_ms: 15_000,
         }
     }
 }

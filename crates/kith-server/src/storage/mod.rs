@@ -155,6 +155,8 @@ pub struct StoredRef {
     pub device: Option<DeviceId>,
     /// Written by the server with its own actor (an edit of its own or on a browser's behalf).
     pub by_server: bool,
+    /// The change's hash: whether a cached document holds it (another instance's change does not).
+    pub hash: Vec<u8>,
 }
 
 /// One stored change.
@@ -601,6 +603,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn record_attempt(&self, delivery: i64, attempt: DeliveryAttempt) -> StorageResult<()>;
     /// A team's deliveries, oldest first (the delivery log).
     async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>>;
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`; true if `holder` holds
+    /// it now (it was free, had expired, or was already its own). Several server instances on one
+    /// database run the deadline ticker and the webhook deliverer only while they hold the `duty`
+    /// lease, so each step and each delivery is done by one of them; when the holder dies its
+    /// lease expires and another takes it over. A backend that serves one server process per
+    /// database (SQLite) grants it always.
+    async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool>;
 
     /// A cheap write that goes all the way to durable storage (a transaction committed like any
     /// other): fails when nothing can be stored, e.g. a full disk or a database locked elsewhere.

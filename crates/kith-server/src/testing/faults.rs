@@ -339,6 +339,10 @@ impl Storage for FaultyStorage {
         self.inner.deliveries(team).await
     }
 
+    async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool> {
+        self.inner.hold_lease(name, holder, now, ttl_ms).await
+    }
+
     // A full disk fails the health probe too, as it would fail any other write.
     async fn probe(&self, now: i64) -> StorageResult<()> {
         if self.faults.full.load(Ordering::SeqCst) {

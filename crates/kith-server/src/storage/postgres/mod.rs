@@ -414,6 +414,22 @@ impl Storage for PgStorage {
         webhooks::deliveries(self, team).await
     }
 
+    async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool> {
+        let c = self.conn().await?;
+        // Inserted, or taken over from an expired holder, or renewed by its own: a row comes back.
+        let row = c
+            .query_opt(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= $4
+                 RETURNING holder",
+                &[&name, &holder, &now.saturating_add(ttl_ms), &now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.is_some())
+    }
+
     async fn probe(&self, now: i64) -> StorageResult<()> {
         let c = self.conn().await?;
         c.execute(

@@ -77,9 +77,15 @@ CREATE TABLE auth_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGIN
 INSERT INTO auth_generation (id, value) VALUES (1, 0);
 "#;
 
+/// Version 3: leases, so that of several instances one runs the deadline ticker and delivers
+/// webhooks ([`crate::storage::Storage::hold_lease`]).
+const V3: &str = r#"
+CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL);
+"#;
+
 /// The chain, in order.
 pub fn runner() -> Result<Runner, StorageError> {
-    let ms = [("V1__initial", V1), ("V2__auth_generation", V2)]
+    let ms = [("V1__initial", V1), ("V2__auth_generation", V2), ("V3__leases", V3)]
         .into_iter()
         .map(|(name, sql)| Migration::unapplied(name, sql))
         .collect::<Result<Vec<_>, _>>()
