@@ -314,6 +314,10 @@ impl AlertEngine {
 
     /// Takes the stored changes `refs` (the changes in `(after, upto]`) into account.
     async fn take_in(&self, refs: &[StoredRef], after: u64, upto: u64) -> Result<(), StorageError> {
+        // Documents another instance changed are read from storage, not from a stale cache.
+        for r in refs {
+            self.docs.invalidate(r.meta.id, &r.hash).await;
+        }
         let now = self.clock.now_ms();
         let mut notes = self.notes_upto(after, upto);
         let mut teams_changed: Vec<TeamId> = Vec::new();

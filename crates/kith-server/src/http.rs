@@ -70,6 +70,8 @@ pub struct App {
     pub seen: crate::console::Seen,
     /// Where heavy sync exchanges run, bounded (see [`crate::heavy`]).
     pub heavy: crate::heavy::HeavyPool,
+    /// Keeps the document cache true to a database other instances write to (PostgreSQL).
+    pub coherence: Option<Arc<crate::coherence::Coherence>>,
 }
 
 impl App {
@@ -107,7 +109,10 @@ impl App {
             cursor_key,
         };
         let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
+        // One server process per SQLite file: only a shared database has other writers.
+        let coherence = config.postgres_url().is_some().then(|| crate::coherence::Coherence::new(docs.clone()));
         let app = Arc::new(App {
+            coherence: coherence.clone(),
             ui_dir,
             kudos_limiter,
             storage_status,
@@ -125,6 +130,9 @@ impl App {
         alerts.load(app.clock.now_ms()).await?;
         // From here on the deadline engine and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
+        if let Some(c) = &coherence {
+            c.follow(live.shutdown_signal());
+        }
         live.watch_auth(storage.clone(), Duration::from_millis(app.config.limits.auth_check_ms));
         live.follow(storage);
         // A join whose roster write failed and whose background retry did not finish before a
@@ -539,6 +547,10 @@ impl FromRequestParts<Arc<App>> for AuthDevice {
         let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unknown_token)?;
         if dev.device.revoked_at.is_some() {
             return Err(ApiErr::unauthorized());
+        }
+        // What other instances stored before this request applies to it.
+        if let Some(c) = &app.coherence {
+            c.fresh().await?;
         }
         app.seen.touch(dev.device.id, app.clock.now_ms());
         Ok(AuthDevice(dev))

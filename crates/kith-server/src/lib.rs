@@ -18,6 +18,7 @@ pub mod admin;
 pub mod alerts;
 pub mod auth;
 pub mod clock;
+pub mod coherence;
 pub mod config;
 pub mod conn;
 pub mod console;
