@@ -28,6 +28,7 @@ pub mod error;
 pub mod heavy;
 pub mod http;
 pub mod live;
+pub mod presence;
 pub mod receipts;
 pub mod status;
 pub mod storage;
