@@ -134,6 +134,7 @@ impl App {
             c.follow(live.shutdown_signal());
         }
         live.watch_auth(storage.clone(), Duration::from_millis(app.config.limits.auth_check_ms));
+        live.share_presence(storage.clone(), Duration::from_millis(app.config.limits.presence_ttl_ms));
         live.follow(storage);
         // A join whose roster write failed and whose background retry did not finish before a
         // stop is completed here.

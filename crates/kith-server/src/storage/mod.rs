@@ -457,6 +457,17 @@ pub struct DeliveryAttempt {
     pub next_attempt_at: i64,
 }
 
+/// A member's presence on the live channel, team-wide across server instances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresenceRow {
+    pub team: TeamId,
+    pub member: MemberId,
+    /// A live instance holds a live stream of theirs.
+    pub online: bool,
+    /// When a stream of theirs last opened or closed (server clock).
+    pub last_seen: i64,
+}
+
 /// The storage the server runs on.
 #[async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
@@ -611,6 +622,29 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// lease expires and another takes it over. A backend that serves one server process per
     /// database (SQLite) grants it always.
     async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool>;
+
+    /// Several instances: records that server instance `instance` holds `connections` live
+    /// streams of `member` now, keeps the instance alive for `ttl_ms`, and tells every instance
+    /// ([`Storage::presence_changes`]).
+    async fn set_presence(
+        &self,
+        instance: &str,
+        team: TeamId,
+        member: MemberId,
+        connections: u32,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StorageResult<()>;
+    /// Keeps `instance` alive for `ttl_ms`, and forgets the instances that stopped doing so (they
+    /// crashed): the presence of their members is told to every instance as changed.
+    async fn presence_beat(&self, instance: &str, now: i64, ttl_ms: i64) -> StorageResult<()>;
+    /// Team-wide presence of one member, or of every member seen: online while an instance still
+    /// alive at `now` holds a live stream of theirs.
+    async fn presence(&self, of: Option<(TeamId, MemberId)>, now: i64) -> StorageResult<Vec<PresenceRow>>;
+    /// The members whose presence changed on any instance, as the database tells them. None: the
+    /// backend serves one server process per database (SQLite), whose presence lives in memory;
+    /// the other presence methods then store nothing.
+    fn presence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<(TeamId, MemberId)>>;
 
     /// A cheap write that goes all the way to durable storage (a transaction committed like any
     /// other): fails when nothing can be stored, e.g. a full disk or a database locked elsewhere.
