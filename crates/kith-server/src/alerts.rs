@@ -143,6 +143,19 @@ pub struct AlertEngine {
     inbox: std::sync::Mutex<Inbox>,
     /// Woken when a deadline earlier than the ticker's next wake appears.
     pub wake: tokio::sync::Notify,
+    /// Several instances: alert events to tell the other instances' live streams, in order.
+    relay: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
+    /// This instance, in what it tells the others.
+    instance: Uuid,
+}
+
+/// An alert event told to the other instances ([`AlertEngine::relay`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Relayed {
+    from: Uuid,
+    team: TeamId,
+    members: Vec<MemberId>,
+    event: AlertEvent,
 }
 
 fn resolution_name(r: &Resolution) -> &'static str {
@@ -173,7 +186,58 @@ impl AlertEngine {
             following: tokio::sync::Mutex::new(()),
             inbox: std::sync::Mutex::new(inbox),
             wake: tokio::sync::Notify::new(),
+            relay: std::sync::OnceLock::new(),
+            instance: Uuid::new_v4(),
         }
+    }
+
+    /// Several instances on one database: tells the other instances' live streams every alert
+    /// event of this one, and this one's the events of the others, until `stop`. Nothing to do
+    /// when the storage has one process per database.
+    pub fn relay(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let Some(mut told) = self.storage.instance_messages() else { return };
+        let (tx, mut queued) = mpsc::unbounded_channel::<String>();
+        if self.relay.set(tx).is_err() {
+            return;
+        }
+        let storage = self.storage.clone();
+        let mut stop_out = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = stop_out.wait_for(|v| *v) => return,
+                    next = queued.recv() => next,
+                };
+                let Some(m) = next else { return };
+                if let Err(e) = storage.tell_instances(m).await {
+                    tracing::warn!(error = %e, "could not tell the other instances an alert event");
+                }
+            }
+        });
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let m = tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    m = told.recv() => m,
+                };
+                match m {
+                    Ok(m) => match serde_json::from_str::<Relayed>(&m) {
+                        Ok(r) if r.from != engine.instance => engine.live.publish(LiveEvent::Alert {
+                            team: r.team,
+                            members: r.members,
+                            event: Box::new(r.event),
+                        }),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "an instance told an alert event this build cannot read"),
+                    },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "missed alert events of other instances");
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
     }
 
     /// Rebuilds the index from storage and evaluates every active shift at `now` (firing anything
@@ -740,6 +804,17 @@ impl AlertEngine {
             step: step.map(|s| u32::try_from(s.0).unwrap_or(u32::MAX)),
             alert,
         };
+        if let Some(relay) = self.relay.get() {
+            let told = Relayed { from: self.instance, team, members: members.clone(), event: event.clone() };
+            match serde_json::to_string(&told) {
+                // NOTIFY carries less than 8000 bytes.
+                Ok(m) if m.len() < 7900 => {
+                    let _ = relay.send(m);
+                }
+                Ok(_) => tracing::warn!("an alert event is too large to tell the other instances"),
+                Err(e) => tracing::warn!(error = %e, "could not write an alert event for the other instances"),
+            }
+        }
         self.live.publish(LiveEvent::Alert { team, members, event: Box::new(event) });
     }
 

@@ -130,6 +130,7 @@ impl App {
         alerts.load(app.clock.now_ms()).await?;
         // From here on the deadline engine and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
+        alerts.relay(live.shutdown_signal());
         if let Some(c) = &coherence {
             c.follow(live.shutdown_signal());
         }

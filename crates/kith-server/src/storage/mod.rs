@@ -646,6 +646,14 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// the other presence methods then store nothing.
     fn presence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<(TeamId, MemberId)>>;
 
+    /// Several instances: tells every instance on the database `message` (a live event of this
+    /// one, JSON, at most 7900 bytes), delivered after this returns to
+    /// [`Storage::instance_messages`] everywhere, this instance included. A backend that serves one
+    /// server process per database (SQLite) has nobody to tell and does nothing.
+    async fn tell_instances(&self, message: String) -> StorageResult<()>;
+    /// What instances told ([`Storage::tell_instances`]); None: one process per database (SQLite).
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>>;
+
     /// A cheap write that goes all the way to durable storage (a transaction committed like any
     /// other): fails when nothing can be stored, e.g. a full disk or a database locked elsewhere.
     /// `/healthz` calls it, at most every `limits.health_probe_interval_ms`.

@@ -367,6 +367,14 @@ impl Storage for FaultyStorage {
         self.inner.presence_changes()
     }
 
+    async fn tell_instances(&self, message: String) -> StorageResult<()> {
+        self.inner.tell_instances(message).await
+    }
+
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.inner.instance_messages()
+    }
+
     // A full disk fails the health probe too, as it would fail any other write.
     async fn probe(&self, now: i64) -> StorageResult<()> {
         if self.faults.full.load(Ordering::SeqCst) {

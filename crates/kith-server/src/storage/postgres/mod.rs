@@ -44,6 +44,9 @@ const CHANNEL: &str = "kith_changes";
 /// The channel presence changes are told on (payload: `<team id> <member id>`).
 const PRESENCE_CHANNEL: &str = "kith_presence";
 
+/// The channel instances tell each other live events on ([`Storage::tell_instances`]).
+const MESSAGE_CHANNEL: &str = "kith_live";
+
 /// Taken while migrating, so two instances starting at once take turns.
 const MIGRATION_LOCK: i64 = 0x6b69_7468_6d69_6772;
 
@@ -63,6 +66,8 @@ pub(super) struct Shared {
     publishing: tokio::sync::Mutex<()>,
     /// Members whose presence changed on some instance ([`PRESENCE_CHANNEL`]).
     presence: tokio::sync::broadcast::Sender<(TeamId, MemberId)>,
+    /// What instances told each other ([`MESSAGE_CHANNEL`]).
+    messages: tokio::sync::broadcast::Sender<String>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -162,6 +167,7 @@ impl PgStorage {
             log: Arc::new(ChangeLog::new(last, server_actor)),
             publishing: tokio::sync::Mutex::new(()),
             presence: tokio::sync::broadcast::channel(4096).0,
+            messages: tokio::sync::broadcast::channel(4096).0,
         });
         let listener = listen(&config, shared.clone()).await.map_err(connect_err)?;
         Ok(PgStorage { pool, shared, closed: AtomicBool::new(false), listener: std::sync::Mutex::new(Some(listener)) })
@@ -212,6 +218,7 @@ async fn listen(
     let (client, mut conn) = config.connect(NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let presence = shared.presence.clone();
+    let told = shared.messages.clone();
     // The connection delivers notifications only while polled.
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
@@ -222,6 +229,9 @@ async fn listen(
                     if let (Some(Ok(team)), Some(Ok(member))) = (ids.next(), ids.next()) {
                         let _ = presence.send((TeamId(team), MemberId(member)));
                     }
+                }
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) if n.channel() == MESSAGE_CHANNEL => {
+                    let _ = told.send(n.payload().to_string());
                 }
                 Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
                     if tx.send(()).is_err() {
@@ -236,7 +246,7 @@ async fn listen(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {PRESENCE_CHANNEL}")).await?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {PRESENCE_CHANNEL}; LISTEN {MESSAGE_CHANNEL}")).await?;
     Ok(tokio::spawn(async move {
         // Keeps the listening connection open as long as this task runs.
         let _client = client;
@@ -519,6 +529,16 @@ impl Storage for PgStorage {
 
     fn presence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<(TeamId, MemberId)>> {
         Some(self.shared.presence.subscribe())
+    }
+
+    async fn tell_instances(&self, message: String) -> StorageResult<()> {
+        let c = self.conn().await?;
+        c.execute("SELECT pg_notify($1, $2)", &[&MESSAGE_CHANNEL, &message]).await.map_err(pg)?;
+        Ok(())
+    }
+
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.shared.messages.subscribe())
     }
 
     async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool> {

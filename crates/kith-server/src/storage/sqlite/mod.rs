@@ -400,6 +400,13 @@ impl Storage for SqliteStorage {
         None
     }
 
+    async fn tell_instances(&self, _message: String) -> StorageResult<()> {
+        Ok(())
+    }
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
     /// One server process per database file: the lease is always its own.
     async fn hold_lease(&self, _name: &str, _holder: &str, _now: i64, _ttl_ms: i64) -> StorageResult<bool> {
         self.check_open()?;
