@@ -143,6 +143,19 @@ pub struct AlertEngine {
     inbox: std::sync::Mutex<Inbox>,
     /// Woken when a deadline earlier than the ticker's next wake appears.
     pub wake: tokio::sync::Notify,
+    /// Several instances: alert events to tell the other instances' live streams, in order.
+    relay: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
+    /// This instance, in what it tells the others.
+    instance: Uuid,
+}
+
+/// An alert event told to the other instances ([`AlertEngine::relay`]).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Relayed {
+    from: Uuid,
+    team: TeamId,
+    members: Vec<MemberId>,
+    event: AlertEvent,
 }
 
 fn resolution_name(r: &Resolution) -> &'static str {
@@ -173,14 +186,72 @@ impl AlertEngine {
             following: tokio::sync::Mutex::new(()),
             inbox: std::sync::Mutex::new(inbox),
             wake: tokio::sync::Notify::new(),
+            relay: std::sync::OnceLock::new(),
+            instance: Uuid::new_v4(),
         }
+    }
+
+    /// Several instances on one database: tells the other instances' live streams every alert
+    /// event of this one, and this one's the events of the others, until `stop`. Nothing to do
+    /// when the storage has one process per database.
+    pub fn relay(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let Some(mut told) = self.storage.instance_messages() else { return };
+        let (tx, mut queued) = mpsc::unbounded_channel::<String>();
+        if self.relay.set(tx).is_err() {
+            return;
+        }
+        let storage = self.storage.clone();
+        let mut stop_out = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = stop_out.wait_for(|v| *v) => return,
+                    next = queued.recv() => next,
+                };
+                let Some(m) = next else { return };
+                if let Err(e) = storage.tell_instances(m).await {
+                    tracing::warn!(error = %e, "could not tell the other instances an alert event");
+                }
+            }
+        });
+        let engine = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let m = tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    m = told.recv() => m,
+                };
+                match m {
+                    Ok(m) => match serde_json::from_str::<Relayed>(&m) {
+                        Ok(r) if r.from != engine.instance => engine.live.publish(LiveEvent::Alert {
+                            team: r.team,
+                            members: r.members,
+                            event: Box::new(r.event),
+                        }),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "an instance told an alert event this build cannot read"),
+                    },
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "missed alert events of other instances");
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
     }
 
     /// Rebuilds the index from storage and evaluates every active shift at `now` (firing anything
     /// that came due while the server was down, once). The stored changes are followed from the
     /// greatest seq stored when it starts: everything before is read here.
     pub async fn load(&self, now: i64) -> Result<(), StorageError> {
+        self.load_from(now, false).await
+    }
+
+    async fn load_from(&self, now: i64, forget: bool) -> Result<(), StorageError> {
         let _one = self.following.lock().await;
+        if forget {
+            *self.state.lock().await = State::default();
+        }
         self.processed.send_replace(*self.storage.committed().borrow());
         self.track_untracked().await?;
         let open = self.storage.alerts(None, true, usize::MAX >> 1).await?;
@@ -210,6 +281,18 @@ impl AlertEngine {
             self.evaluate(&mut st, id, now).await?;
         }
         Ok(())
+    }
+
+    /// Forgets everything held and loads it again from storage as [`AlertEngine::load`] does: an
+    /// instance that takes over the `duty` lease (its holder died) starts from what every
+    /// instance stored, including alerts raised and steps fired by the one before it.
+    pub async fn reload(&self, now: i64) -> Result<(), StorageError> {
+        self.load_from(now, true).await
+    }
+
+    /// The unresolved alert stored under `key`, if any.
+    async fn stored_unresolved(&self, team: TeamId, key: &str) -> Result<Option<AlertRecord>, StorageError> {
+        Ok(self.storage.alerts(Some(team), true, 10_000).await?.into_iter().find(|a| a.key == key))
     }
 
     /// Follows the stored changes until `stop` (or the storage closes): every commit is taken into
@@ -295,6 +378,10 @@ impl AlertEngine {
 
     /// Takes the stored changes `refs` (the changes in `(after, upto]`) into account.
     async fn take_in(&self, refs: &[StoredRef], after: u64, upto: u64) -> Result<(), StorageError> {
+        // Documents another instance changed are read from storage, not from a stale cache.
+        for r in refs {
+            self.docs.invalidate(r.meta.id, &r.hash).await;
+        }
         let now = self.clock.now_ms();
         let mut notes = self.notes_upto(after, upto);
         let mut teams_changed: Vec<TeamId> = Vec::new();
@@ -620,6 +707,10 @@ impl AlertEngine {
                 metrics::counter!("kith_alerts_raised_total", "kind" => rec.kind.as_str()).increment(1);
                 raised.push(rec.id);
                 keep.push(rec);
+            } else if let Some(stored) = self.stored_unresolved(team_of, &rec.key).await? {
+                // Raised meanwhile by another instance on the same database: watched here too,
+                // so its later steps fire even if that instance is gone by then.
+                keep.push(stored);
             }
         }
         // Fire the steps that are due, in order, once each.
@@ -635,6 +726,10 @@ impl AlertEngine {
                 if self.storage.fire_step(a.id, step, Some(ev)).await? {
                     metrics::counter!("kith_alert_steps_total", "notify" => notify.to_string()).increment(1);
                     self.publish(team_of, audience.for_step(notify), "step", Some((i, notify)), view);
+                } else if let Some(stored) = self.storage.alert(a.id).await? {
+                    // Fired, claimed or resolved by another instance: go on from what is stored.
+                    *a = stored;
+                    break;
                 }
             }
         }
@@ -709,6 +804,17 @@ impl AlertEngine {
             step: step.map(|s| u32::try_from(s.0).unwrap_or(u32::MAX)),
             alert,
         };
+        if let Some(relay) = self.relay.get() {
+            let told = Relayed { from: self.instance, team, members: members.clone(), event: event.clone() };
+            match serde_json::to_string(&told) {
+                // NOTIFY carries less than 8000 bytes.
+                Ok(m) if m.len() < 7900 => {
+                    let _ = relay.send(m);
+                }
+                Ok(_) => tracing::warn!("an alert event is too large to tell the other instances"),
+                Err(e) => tracing::warn!(error = %e, "could not write an alert event for the other instances"),
+            }
+        }
         self.live.publish(LiveEvent::Alert { team, members, event: Box::new(event) });
     }
 

@@ -81,6 +81,11 @@ pub struct AlertsConfig {
     /// receiver on the same host or the office network). Off: a lead cannot point the server at
     /// what only the server can reach.
     pub webhook_allow_private: bool,
+    /// Several instances on one database: the deadline ticker and the webhook deliverer run on
+    /// the one instance holding the duty lease, which it renews every third of this (ms). When it
+    /// dies, another instance takes the duty over within this long (docs/operations.md). Longer
+    /// than `webhook_timeout_s`, so a delivery in flight ends before its lease could lapse.
+    pub lease_ms: u64,
 }
 
 impl Default for AlertsConfig {
@@ -93,6 +98,7 @@ impl Default for AlertsConfig {
             webhook_timeout_s: 10,
             sync_wait_ms: 2000,
             webhook_allow_private: false,
+            lease_ms: 15_000,
         }
     }
 }
@@ -133,6 +139,10 @@ pub struct Limits {
     pub heavy_sync_queue: usize,
     /// Seconds between SSE keep-alive comments.
     pub live_keepalive_s: u64,
+    /// Several instances on one database: each renews its presence row every third of this
+    /// (ms); an instance that stops (a crash) is taken as gone after this long, and the members
+    /// whose live streams it held go offline for everyone.
+    pub presence_ttl_ms: u64,
     /// How often (milliseconds) the server reads whether a device was revoked or a role changed
     /// in the database by any process (`kith-server admin revoke`, another server on the same
     /// file): the live streams of such a device end then. One read of one row.
@@ -211,6 +221,7 @@ impl Default for Limits {
             heavy_sync_bytes: 256 * 1024,
             heavy_sync_workers: 2,
             heavy_sync_queue: 16,
+            presence_ttl_ms: 30_000,
             auth_check_ms: 1000,
             header_read_timeout_s: 10,
             idle_timeout_s: 120,

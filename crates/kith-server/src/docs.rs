@@ -84,6 +84,15 @@ impl DocCache {
         slot
     }
 
+    /// The slot of a document if it is cached (none is made).
+    pub fn cached(&self, id: Uuid) -> Option<Slot> {
+        let slots = match self.slots.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        };
+        slots.get(&id).map(|(slot, _)| slot.clone())
+    }
+
     /// Forgets every cached document (e.g. after the database was replaced under a running server).
     pub fn clear(&self) {
         if let Ok(mut s) = self.slots.lock() {
@@ -203,6 +212,22 @@ impl DocService {
             return Ok(None);
         }
         Ok(guard.as_ref().map(f))
+    }
+
+    /// Drops the cached state of document `id` if it lacks the stored change `hash` (one another
+    /// process stored: another server instance on the same database), so its next use loads it
+    /// from storage (see [`crate::coherence`]). This process's own changes are in the cached state
+    /// before their slot's lock is released, so they keep it.
+    pub async fn invalidate(&self, id: Uuid, hash: &[u8]) {
+        let Some(slot) = self.cache.cached(id) else { return };
+        let mut guard = slot.lock().await;
+        let stale = guard.as_ref().is_some_and(|st| {
+            automerge::ChangeHash::try_from(hash).map_or(true, |h| st.doc.get_change_by_hash(&h).is_none())
+        });
+        if stale {
+            *guard = None;
+            metrics::counter!("kith_documents_invalidated_total").increment(1);
+        }
     }
 
     /// Writes a snapshot in the background once enough changes were stored since the last.

@@ -70,6 +70,8 @@ pub struct App {
     pub seen: crate::console::Seen,
     /// Where heavy sync exchanges run, bounded (see [`crate::heavy`]).
     pub heavy: crate::heavy::HeavyPool,
+    /// Keeps the document cache true to a database other instances write to (PostgreSQL).
+    pub coherence: Option<Arc<crate::coherence::Coherence>>,
 }
 
 impl App {
@@ -107,7 +109,10 @@ impl App {
             cursor_key,
         };
         let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
+        // One server process per SQLite file: only a shared database has other writers.
+        let coherence = config.postgres_url().is_some().then(|| crate::coherence::Coherence::new(docs.clone()));
         let app = Arc::new(App {
+            coherence: coherence.clone(),
             ui_dir,
             kudos_limiter,
             storage_status,
@@ -125,7 +130,12 @@ impl App {
         alerts.load(app.clock.now_ms()).await?;
         // From here on the deadline engine and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
+        alerts.relay(live.shutdown_signal());
+        if let Some(c) = &coherence {
+            c.follow(live.shutdown_signal());
+        }
         live.watch_auth(storage.clone(), Duration::from_millis(app.config.limits.auth_check_ms));
+        live.share_presence(storage.clone(), Duration::from_millis(app.config.limits.presence_ttl_ms));
         live.follow(storage);
         // A join whose roster write failed and whose background retry did not finish before a
         // stop is completed here.
@@ -227,15 +237,25 @@ pub async fn run(
     result.map_err(ServerError::Io)
 }
 
-/// The deadline ticker and the webhook deliverer, on the app's clock, until shutdown. They sleep
-/// until the next thing is due (at most `alerts.tick_ms`), so a deadline is acted on within
-/// milliseconds of passing, and a restart loses nothing (both re-read their work from storage).
+/// The deadline ticker and the webhook deliverer, on the app's clock, until shutdown, while this
+/// instance holds the duty lease ([`hold_duty`]). They sleep until the next thing is due (at most
+/// `alerts.tick_ms`), so a deadline is acted on within milliseconds of passing, and a restart or a
+/// hand-over loses nothing (both re-read their work from storage).
 fn spawn_background(app: Arc<App>) {
     let tick = Duration::from_millis(app.config.alerts.tick_ms.max(10));
+    let duty = hold_duty(app.clone());
     let a = app.clone();
     let mut stop = app.live.shutdown_signal();
+    let mut held = duty.clone();
     tokio::spawn(async move {
         loop {
+            if !*held.borrow_and_update() {
+                tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    changed = held.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
             let now = a.clock.now_ms();
             if let Err(e) = a.run_due(now).await {
                 tracing::error!(error = %e, "deadline scan failed; retrying");
@@ -250,12 +270,21 @@ fn spawn_background(app: Arc<App>) {
                 _ = stop.wait_for(|v| *v) => return,
                 _ = tokio::time::sleep(wait) => {}
                 _ = a.alerts.wake.notified() => {}
+                _ = held.changed() => {}
             }
         }
     });
     let mut stop = app.live.shutdown_signal();
+    let mut held = duty;
     tokio::spawn(async move {
         loop {
+            if !*held.borrow_and_update() {
+                tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    changed = held.changed() => if changed.is_err() { return },
+                }
+                continue;
+            }
             let now = app.clock.now_ms();
             if let Err(e) = app.deliver_due(now).await {
                 tracing::error!(error = %e, "webhook delivery failed; retrying");
@@ -270,9 +299,70 @@ fn spawn_background(app: Arc<App>) {
                 _ = stop.wait_for(|v| *v) => return,
                 _ = tokio::time::sleep(wait.max(Duration::from_millis(10))) => {}
                 _ = app.webhooks.queued.notified() => {}
+                _ = held.changed() => {}
             }
         }
     });
+}
+
+/// The lease every instance on the database competes for (see [`crate::storage::Storage::hold_lease`]).
+pub const DUTY_LEASE: &str = "duty";
+
+/// Takes and renews the duty lease (every third of `alerts.lease_ms`) until shutdown; the
+/// receiver says whether this instance holds it. An instance that takes it over from another
+/// reloads the deadline engine from storage first, so it goes on from every alert raised and
+/// every step fired before (late steps fire at once, none twice). With one instance (SQLite
+/// always) it is held from the start.
+fn hold_duty(app: Arc<App>) -> tokio::sync::watch::Receiver<bool> {
+    let (held, rx) = tokio::sync::watch::channel(false);
+    let lease = i64::try_from(app.config.alerts.lease_ms.max(100)).unwrap_or(i64::MAX);
+    let renew = Duration::from_millis(u64::try_from(lease / 3).unwrap_or(1000));
+    let holder = uuid::Uuid::new_v4().to_string();
+    let mut stop = app.live.shutdown_signal();
+    tokio::spawn(async move {
+        // Held until then, as far as this instance knows (its own clock, as the lease's).
+        let mut until = i64::MIN;
+        let mut first = true;
+        loop {
+            let now = app.clock.now_ms();
+            match app.storage().hold_lease(DUTY_LEASE, &holder, now, lease).await {
+                Ok(true) => {
+                    if !*held.borrow() {
+                        // Just loaded at start; taken over later: start from what is stored.
+                        let loaded = if first { Ok(()) } else { app.alerts.reload(now).await };
+                        match loaded {
+                            Ok(()) => {
+                                tracing::info!(instance = %holder, "this instance holds the duty lease: it runs the deadline ticker and delivers webhooks");
+                                held.send_replace(true);
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "could not reload the deadline engine to take over the duty; retrying")
+                            }
+                        }
+                    }
+                    until = now.saturating_add(lease);
+                }
+                Ok(false) => {
+                    if held.send_replace(false) {
+                        tracing::warn!(instance = %holder, "another instance holds the duty lease now");
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not renew the duty lease");
+                    // Stop before it could lapse, so two instances never act at once.
+                    if now.saturating_add(i64::try_from(renew.as_millis()).unwrap_or(0)) >= until {
+                        held.send_replace(false);
+                    }
+                }
+            }
+            first = false;
+            tokio::select! {
+                _ = stop.wait_for(|v| *v) => return,
+                _ = tokio::time::sleep(renew) => {}
+            }
+        }
+    });
+    rx
 }
 
 /// The routes and the middleware stack.
@@ -459,6 +549,10 @@ impl FromRequestParts<Arc<App>> for AuthDevice {
         let dev = app.storage().device_by_token(auth::token_hash(token)).await?.ok_or_else(ApiErr::unknown_token)?;
         if dev.device.revoked_at.is_some() {
             return Err(ApiErr::unauthorized());
+        }
+        // What other instances stored before this request applies to it.
+        if let Some(c) = &app.coherence {
+            c.fresh().await?;
         }
         app.seen.touch(dev.device.id, app.clock.now_ms());
         Ok(AuthDevice(dev))

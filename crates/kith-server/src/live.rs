@@ -7,9 +7,9 @@
 //! the request that did ended.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use kith_domain::{DeviceId, MemberId, TeamId, Timestamp};
+use kith_domain::{DeviceId, MemberId, TeamId};
 use kith_proto::Kind;
 use tokio::sync::{broadcast, watch};
 
@@ -54,17 +54,11 @@ pub use kith_api::ChangedEvent;
 /// The `kudos` SSE event's data.
 pub use kith_api::Kudos;
 
-#[derive(Debug, Default)]
-struct MemberPresence {
-    connections: usize,
-    last_seen: Option<i64>,
-}
-
 /// Who is connected, and the fan-out channel.
 #[derive(Debug)]
 pub struct LiveHub {
     tx: broadcast::Sender<Arc<LiveEvent>>,
-    presence: Mutex<HashMap<(TeamId, MemberId), MemberPresence>>,
+    pub(crate) presence: crate::presence::Presence,
     shutdown: watch::Sender<bool>,
     /// The database's auth generation as last read ([`LiveHub::watch_auth`]): when it moves, every
     /// live stream checks its device again.
@@ -82,7 +76,7 @@ impl LiveHub {
         let (tx, _) = broadcast::channel(4096);
         let (shutdown, _) = watch::channel(false);
         let (auth, _) = watch::channel(0);
-        LiveHub { tx, presence: Mutex::new(HashMap::new()), shutdown, auth }
+        LiveHub { tx, presence: crate::presence::Presence::default(), shutdown, auth }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
@@ -212,73 +206,6 @@ impl LiveHub {
     /// Ends every live stream.
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(true);
-    }
-
-    /// Records a new connection; publishes `online` on the member's first.
-    pub fn connect(self: &Arc<Self>, team: TeamId, member: MemberId, now: i64) -> PresenceGuard {
-        let first = {
-            let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-            let e = p.entry((team, member)).or_default();
-            e.connections += 1;
-            e.last_seen = Some(now);
-            e.connections == 1
-        };
-        metrics::gauge!("kith_live_connections").increment(1.0);
-        if first {
-            self.publish(LiveEvent::Presence {
-                team,
-                presence: PresenceEvent { member_id: member, online: true, last_seen: Some(Timestamp(now)) },
-            });
-        }
-        PresenceGuard { hub: self.clone(), team, member }
-    }
-
-    fn disconnect(&self, team: TeamId, member: MemberId) {
-        let now = crate::now_ms();
-        let last = {
-            let mut p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-            let e = p.entry((team, member)).or_default();
-            e.connections = e.connections.saturating_sub(1);
-            e.last_seen = Some(now);
-            e.connections == 0
-        };
-        metrics::gauge!("kith_live_connections").decrement(1.0);
-        if last {
-            self.publish(LiveEvent::Presence {
-                team,
-                presence: PresenceEvent { member_id: member, online: false, last_seen: Some(Timestamp(now)) },
-            });
-        }
-    }
-
-    /// Presence of the members of a team that were ever seen since the server started.
-    pub fn team_presence(&self, team: TeamId) -> Vec<PresenceEvent> {
-        let p = self.presence.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<PresenceEvent> = p
-            .iter()
-            .filter(|((t, _), _)| *t == team)
-            .map(|((_, m), e)| PresenceEvent {
-                member_id: *m,
-                online: e.connections > 0,
-                last_seen: e.last_seen.map(Timestamp),
-            })
-            .collect();
-        out.sort_by_key(|e| e.member_id);
-        out
-    }
-}
-
-/// Held by a live stream; marks the member offline when the last of their streams ends.
-#[derive(Debug)]
-pub struct PresenceGuard {
-    hub: Arc<LiveHub>,
-    team: TeamId,
-    member: MemberId,
-}
-
-impl Drop for PresenceGuard {
-    fn drop(&mut self) {
-        self.hub.disconnect(self.team, self.member);
     }
 }
 

@@ -210,6 +210,28 @@ impl TestServer {
         s
     }
 
+    /// Starts another server instance on this one's database (PostgreSQL: several instances,
+    /// docs/operations.md), with the same configuration, its own port and the system clock.
+    pub async fn start_another_instance(&self) -> TestServer {
+        let dir = tempfile::tempdir().expect("a temporary data directory");
+        let mut config = self.config.clone();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.data_dir = Some(dir.path().to_path_buf());
+        let mut s = TestServer {
+            base_url: String::new(),
+            addr: config.listen,
+            config,
+            backend: self.backend.clone(),
+            dir,
+            running: None,
+            clock: Arc::new(SystemClock),
+            manual: None,
+            faults: None,
+        };
+        s.launch().await;
+        s
+    }
+
     /// Starts a server (real clock, background alerts) whose document appends can be made to fail
     /// like a full disk and recover ([`TestServer::storage_faults`]); the real SQLite storage is
     /// underneath, and the switch survives restarts.

@@ -155,6 +155,8 @@ pub struct StoredRef {
     pub device: Option<DeviceId>,
     /// Written by the server with its own actor (an edit of its own or on a browser's behalf).
     pub by_server: bool,
+    /// The change's hash: whether a cached document holds it (another instance's change does not).
+    pub hash: Vec<u8>,
 }
 
 /// One stored change.
@@ -455,6 +457,17 @@ pub struct DeliveryAttempt {
     pub next_attempt_at: i64,
 }
 
+/// A member's presence on the live channel, team-wide across server instances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresenceRow {
+    pub team: TeamId,
+    pub member: MemberId,
+    /// A live instance holds a live stream of theirs.
+    pub online: bool,
+    /// When a stream of theirs last opened or closed (server clock).
+    pub last_seen: i64,
+}
+
 /// The storage the server runs on.
 #[async_trait]
 pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
@@ -601,6 +614,45 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn record_attempt(&self, delivery: i64, attempt: DeliveryAttempt) -> StorageResult<()>;
     /// A team's deliveries, oldest first (the delivery log).
     async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>>;
+
+    /// Takes or renews the lease `name` for `holder` until `now + ttl_ms`; true if `holder` holds
+    /// it now (it was free, had expired, or was already its own). Several server instances on one
+    /// database run the deadline ticker and the webhook deliverer only while they hold the `duty`
+    /// lease, so each step and each delivery is done by one of them; when the holder dies its
+    /// lease expires and another takes it over. A backend that serves one server process per
+    /// database (SQLite) grants it always.
+    async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool>;
+
+    /// Several instances: records that server instance `instance` holds `connections` live
+    /// streams of `member` now, keeps the instance alive for `ttl_ms`, and tells every instance
+    /// ([`Storage::presence_changes`]).
+    async fn set_presence(
+        &self,
+        instance: &str,
+        team: TeamId,
+        member: MemberId,
+        connections: u32,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StorageResult<()>;
+    /// Keeps `instance` alive for `ttl_ms`, and forgets the instances that stopped doing so (they
+    /// crashed): the presence of their members is told to every instance as changed.
+    async fn presence_beat(&self, instance: &str, now: i64, ttl_ms: i64) -> StorageResult<()>;
+    /// Team-wide presence of one member, or of every member seen: online while an instance still
+    /// alive at `now` holds a live stream of theirs.
+    async fn presence(&self, of: Option<(TeamId, MemberId)>, now: i64) -> StorageResult<Vec<PresenceRow>>;
+    /// The members whose presence changed on any instance, as the database tells them. None: the
+    /// backend serves one server process per database (SQLite), whose presence lives in memory;
+    /// the other presence methods then store nothing.
+    fn presence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<(TeamId, MemberId)>>;
+
+    /// Several instances: tells every instance on the database `message` (a live event of this
+    /// one, JSON, at most 7900 bytes), delivered after this returns to
+    /// [`Storage::instance_messages`] everywhere, this instance included. A backend that serves one
+    /// server process per database (SQLite) has nobody to tell and does nothing.
+    async fn tell_instances(&self, message: String) -> StorageResult<()>;
+    /// What instances told ([`Storage::tell_instances`]); None: one process per database (SQLite).
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>>;
 
     /// A cheap write that goes all the way to durable storage (a transaction committed like any
     /// other): fails when nothing can be stored, e.g. a full disk or a database locked elsewhere.

@@ -55,6 +55,7 @@ impl RecentChange {
             meta: DocMeta { id: self.doc, team: self.team, kind: self.kind, owner: self.owner },
             device: self.device,
             by_server: self.by_server,
+            hash: self.hash,
         }
     }
 }

@@ -339,6 +339,42 @@ impl Storage for FaultyStorage {
         self.inner.deliveries(team).await
     }
 
+    async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool> {
+        self.inner.hold_lease(name, holder, now, ttl_ms).await
+    }
+
+    async fn set_presence(
+        &self,
+        instance: &str,
+        team: TeamId,
+        member: MemberId,
+        connections: u32,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StorageResult<()> {
+        self.inner.set_presence(instance, team, member, connections, now, ttl_ms).await
+    }
+
+    async fn presence_beat(&self, instance: &str, now: i64, ttl_ms: i64) -> StorageResult<()> {
+        self.inner.presence_beat(instance, now, ttl_ms).await
+    }
+
+    async fn presence(&self, of: Option<(TeamId, MemberId)>, now: i64) -> StorageResult<Vec<PresenceRow>> {
+        self.inner.presence(of, now).await
+    }
+
+    fn presence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<(TeamId, MemberId)>> {
+        self.inner.presence_changes()
+    }
+
+    async fn tell_instances(&self, message: String) -> StorageResult<()> {
+        self.inner.tell_instances(message).await
+    }
+
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        self.inner.instance_messages()
+    }
+
     // A full disk fails the health probe too, as it would fail any other write.
     async fn probe(&self, now: i64) -> StorageResult<()> {
         if self.faults.full.load(Ordering::SeqCst) {

@@ -41,6 +41,12 @@ use super::*;
 /// The channel every append notifies.
 const CHANNEL: &str = "kith_changes";
 
+/// The channel presence changes are told on (payload: `<team id> <member id>`).
+const PRESENCE_CHANNEL: &str = "kith_presence";
+
+/// The channel instances tell each other live events on ([`Storage::tell_instances`]).
+const MESSAGE_CHANNEL: &str = "kith_live";
+
 /// Taken while migrating, so two instances starting at once take turns.
 const MIGRATION_LOCK: i64 = 0x6b69_7468_6d69_6772;
 
@@ -58,6 +64,10 @@ pub(super) struct Shared {
     pool: Pool,
     pub(super) log: Arc<ChangeLog>,
     publishing: tokio::sync::Mutex<()>,
+    /// Members whose presence changed on some instance ([`PRESENCE_CHANNEL`]).
+    presence: tokio::sync::broadcast::Sender<(TeamId, MemberId)>,
+    /// What instances told each other ([`MESSAGE_CHANNEL`]).
+    messages: tokio::sync::broadcast::Sender<String>,
 }
 
 impl std::fmt::Debug for PgStorage {
@@ -156,6 +166,8 @@ impl PgStorage {
             pool: pool.clone(),
             log: Arc::new(ChangeLog::new(last, server_actor)),
             publishing: tokio::sync::Mutex::new(()),
+            presence: tokio::sync::broadcast::channel(4096).0,
+            messages: tokio::sync::broadcast::channel(4096).0,
         });
         let listener = listen(&config, shared.clone()).await.map_err(connect_err)?;
         Ok(PgStorage { pool, shared, closed: AtomicBool::new(false), listener: std::sync::Mutex::new(Some(listener)) })
@@ -205,11 +217,22 @@ async fn listen(
 ) -> Result<tokio::task::JoinHandle<()>, tokio_postgres::Error> {
     let (client, mut conn) = config.connect(NoTls).await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let presence = shared.presence.clone();
+    let told = shared.messages.clone();
     // The connection delivers notifications only while polled.
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(m) = futures_util::StreamExt::next(&mut messages).await {
             match m {
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) if n.channel() == PRESENCE_CHANNEL => {
+                    let mut ids = n.payload().split(' ').map(Uuid::parse_str);
+                    if let (Some(Ok(team)), Some(Ok(member))) = (ids.next(), ids.next()) {
+                        let _ = presence.send((TeamId(team), MemberId(member)));
+                    }
+                }
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) if n.channel() == MESSAGE_CHANNEL => {
+                    let _ = told.send(n.payload().to_string());
+                }
                 Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
                     if tx.send(()).is_err() {
                         break;
@@ -223,7 +246,7 @@ async fn listen(
             }
         }
     });
-    client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {PRESENCE_CHANNEL}; LISTEN {MESSAGE_CHANNEL}")).await?;
     Ok(tokio::spawn(async move {
         // Keeps the listening connection open as long as this task runs.
         let _client = client;
@@ -412,6 +435,126 @@ impl Storage for PgStorage {
     }
     async fn deliveries(&self, team: TeamId) -> StorageResult<Vec<Delivery>> {
         webhooks::deliveries(self, team).await
+    }
+
+    async fn set_presence(
+        &self,
+        instance: &str,
+        team: TeamId,
+        member: MemberId,
+        connections: u32,
+        now: i64,
+        ttl_ms: i64,
+    ) -> StorageResult<()> {
+        let mut c = self.conn().await?;
+        let t = c.transaction().await.map_err(pg)?;
+        t.execute(
+            "INSERT INTO live_instances (id, expires_at) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+            &[&instance, &now.saturating_add(ttl_ms)],
+        )
+        .await
+        .map_err(pg)?;
+        t.execute(
+            "INSERT INTO live_presence (instance, team_id, member_id, connections, last_seen) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (instance, team_id, member_id)
+             DO UPDATE SET connections = excluded.connections, last_seen = excluded.last_seen",
+            &[&instance, &team.to_string(), &member.to_string(), &i64::from(connections), &now],
+        )
+        .await
+        .map_err(pg)?;
+        t.execute("SELECT pg_notify($1, $2)", &[&PRESENCE_CHANNEL, &format!("{team} {member}")]).await.map_err(pg)?;
+        t.commit().await.map_err(pg)
+    }
+
+    async fn presence_beat(&self, instance: &str, now: i64, ttl_ms: i64) -> StorageResult<()> {
+        let mut c = self.conn().await?;
+        let t = c.transaction().await.map_err(pg)?;
+        t.execute(
+            "INSERT INTO live_instances (id, expires_at) VALUES ($1, $2)
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+            &[&instance, &now.saturating_add(ttl_ms)],
+        )
+        .await
+        .map_err(pg)?;
+        // Instances that stopped beating: their streams are gone, and everyone is told.
+        let gone = t
+            .query(
+                "WITH gone AS (DELETE FROM live_instances WHERE expires_at <= $1 RETURNING id)
+                 DELETE FROM live_presence p USING gone WHERE p.instance = gone.id AND p.connections > 0
+                 RETURNING p.team_id, p.member_id",
+                &[&now],
+            )
+            .await
+            .map_err(pg)?;
+        t.execute(
+            "DELETE FROM live_presence p WHERE NOT EXISTS (SELECT 1 FROM live_instances i WHERE i.id = p.instance)
+             AND p.connections = 0 AND p.last_seen <= $1",
+            &[&now.saturating_sub(ttl_ms)],
+        )
+        .await
+        .map_err(pg)?;
+        for r in &gone {
+            let payload = format!("{} {}", g::<String>(r, 0)?, g::<String>(r, 1)?);
+            t.execute("SELECT pg_notify($1, $2)", &[&PRESENCE_CHANNEL, &payload]).await.map_err(pg)?;
+        }
+        t.commit().await.map_err(pg)
+    }
+
+    async fn presence(&self, of: Option<(TeamId, MemberId)>, now: i64) -> StorageResult<Vec<PresenceRow>> {
+        let c = self.conn().await?;
+        let (team, member) = of.map_or((None, None), |(t, m)| (Some(t.to_string()), Some(m.to_string())));
+        let rows = c
+            .query(
+                "SELECT p.team_id, p.member_id,
+                        COALESCE(SUM(p.connections) FILTER (WHERE i.expires_at > $1), 0) > 0, MAX(p.last_seen)
+                 FROM live_presence p LEFT JOIN live_instances i ON i.id = p.instance
+                 WHERE $2::TEXT IS NULL OR (p.team_id = $2 AND p.member_id = $3)
+                 GROUP BY p.team_id, p.member_id",
+                &[&now, &team, &member],
+            )
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                Ok(PresenceRow {
+                    team: TeamId(parse_uuid(&g::<String>(r, 0)?)?),
+                    member: MemberId(parse_uuid(&g::<String>(r, 1)?)?),
+                    online: g(r, 2)?,
+                    last_seen: g(r, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    fn presence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<(TeamId, MemberId)>> {
+        Some(self.shared.presence.subscribe())
+    }
+
+    async fn tell_instances(&self, message: String) -> StorageResult<()> {
+        let c = self.conn().await?;
+        c.execute("SELECT pg_notify($1, $2)", &[&MESSAGE_CHANNEL, &message]).await.map_err(pg)?;
+        Ok(())
+    }
+
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.shared.messages.subscribe())
+    }
+
+    async fn hold_lease(&self, name: &str, holder: &str, now: i64, ttl_ms: i64) -> StorageResult<bool> {
+        let c = self.conn().await?;
+        // Inserted, or taken over from an expired holder, or renewed by its own: a row comes back.
+        let row = c
+            .query_opt(
+                "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                 WHERE leases.holder = excluded.holder OR leases.expires_at <= $4
+                 RETURNING holder",
+                &[&name, &holder, &now.saturating_add(ttl_ms), &now],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.is_some())
     }
 
     async fn probe(&self, now: i64) -> StorageResult<()> {

@@ -77,9 +77,21 @@ CREATE TABLE auth_generation (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGIN
 INSERT INTO auth_generation (id, value) VALUES (1, 0);
 "#;
 
+/// Version 3: several instances. Leases, so that one instance runs the deadline ticker and
+/// delivers webhooks ([`crate::storage::Storage::hold_lease`]); live instances and their members'
+/// live streams, so that presence is team-wide ([`crate::storage::Storage::set_presence`]).
+const V3: &str = r#"
+CREATE TABLE leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at BIGINT NOT NULL);
+CREATE TABLE live_instances (id TEXT PRIMARY KEY, expires_at BIGINT NOT NULL);
+CREATE TABLE live_presence (
+    instance TEXT NOT NULL, team_id TEXT NOT NULL, member_id TEXT NOT NULL, connections BIGINT NOT NULL,
+    last_seen BIGINT NOT NULL, PRIMARY KEY (instance, team_id, member_id));
+CREATE INDEX live_presence_member ON live_presence(team_id, member_id);
+"#;
+
 /// The chain, in order.
 pub fn runner() -> Result<Runner, StorageError> {
-    let ms = [("V1__initial", V1), ("V2__auth_generation", V2)]
+    let ms = [("V1__initial", V1), ("V2__auth_generation", V2), ("V3__several_instances", V3)]
         .into_iter()
         .map(|(name, sql)| Migration::unapplied(name, sql))
         .collect::<Result<Vec<_>, _>>()

@@ -378,6 +378,41 @@ impl Storage for SqliteStorage {
         webhooks::deliveries(self, team).await
     }
 
+    // One server process per database file: presence lives in its memory (crate::presence).
+    async fn set_presence(
+        &self,
+        _instance: &str,
+        _team: TeamId,
+        _member: MemberId,
+        _connections: u32,
+        _now: i64,
+        _ttl_ms: i64,
+    ) -> StorageResult<()> {
+        Ok(())
+    }
+    async fn presence_beat(&self, _instance: &str, _now: i64, _ttl_ms: i64) -> StorageResult<()> {
+        Ok(())
+    }
+    async fn presence(&self, _of: Option<(TeamId, MemberId)>, _now: i64) -> StorageResult<Vec<PresenceRow>> {
+        Ok(Vec::new())
+    }
+    fn presence_changes(&self) -> Option<tokio::sync::broadcast::Receiver<(TeamId, MemberId)>> {
+        None
+    }
+
+    async fn tell_instances(&self, _message: String) -> StorageResult<()> {
+        Ok(())
+    }
+    fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
+    /// One server process per database file: the lease is always its own.
+    async fn hold_lease(&self, _name: &str, _holder: &str, _now: i64, _ttl_ms: i64) -> StorageResult<bool> {
+        self.check_open()?;
+        Ok(true)
+    }
+
     async fn probe(&self, now: i64) -> StorageResult<()> {
         self.check_open()?;
         self.write(move |c| {

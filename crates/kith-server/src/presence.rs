@@ -1,0 +1,247 @@
+//! Presence: who is connected to the live channel, and when each member was last seen. Never in a
+//! document.
+//!
+//! One server process per database (SQLite): kept in memory, told on this server's live channel.
+//! Several instances on one database (PostgreSQL, [`LiveHub::share_presence`]): each instance
+//! also writes its members' stream counts to the database (`live_presence`, in order, from one
+//! task) and renews its own row (`live_instances`) every third of `limits.presence_ttl_ms`; every
+//! change is told to every instance (NOTIFY), which reads the member's team-wide presence and tells
+//! its own streams when it changed. An instance that crashes stops renewing: after
+//! `presence_ttl_ms` the next instance to renew forgets it and its members go offline for everyone.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use kith_domain::{MemberId, TeamId, Timestamp};
+use tokio::sync::mpsc;
+
+use crate::live::{LiveEvent, LiveHub, PresenceEvent};
+use crate::storage::{Storage, StorageError};
+
+#[derive(Debug, Default)]
+struct MemberPresence {
+    connections: usize,
+    last_seen: Option<i64>,
+}
+
+/// The live connections of this server, by member, and (several instances) what the others hold.
+#[derive(Debug, Default)]
+pub struct Presence {
+    members: Mutex<HashMap<(TeamId, MemberId), MemberPresence>>,
+    shared: OnceLock<Shared>,
+}
+
+/// Presence shared with other instances through the database.
+#[derive(Debug)]
+struct Shared {
+    /// This instance's stream counts to store, in order: (team, member, connections, when).
+    writes: mpsc::UnboundedSender<(TeamId, MemberId, usize, i64)>,
+    /// Team-wide presence as last read from the database: online, last seen.
+    team_wide: Mutex<HashMap<(TeamId, MemberId), (bool, i64)>>,
+    /// Whether each member was last told online or offline on this instance's streams.
+    told: Mutex<HashMap<(TeamId, MemberId), bool>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LiveHub {
+    /// Makes presence team-wide across the instances on `storage`'s database, if it is shared
+    /// ([`Storage::presence_changes`]), until shutdown.
+    pub fn share_presence(self: &Arc<Self>, storage: Arc<dyn Storage>, ttl: Duration) {
+        let Some(mut changes) = storage.presence_changes() else { return };
+        let (writes, mut queued) = mpsc::unbounded_channel();
+        if self
+            .presence
+            .shared
+            .set(Shared { writes, team_wide: Mutex::new(HashMap::new()), told: Mutex::new(HashMap::new()) })
+            .is_err()
+        {
+            return;
+        }
+        let instance = uuid::Uuid::new_v4().to_string();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(300);
+        let beat = Duration::from_millis(u64::try_from(ttl_ms / 3).unwrap_or(100));
+        // This instance's counts, in order (a reconnect's "1" never lands before the "0" before it).
+        let (s, id, mut stop) = (storage.clone(), instance.clone(), self.shutdown_signal());
+        tokio::spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    next = queued.recv() => next,
+                };
+                let Some((team, member, n, at)) = next else { return };
+                let n = u32::try_from(n).unwrap_or(u32::MAX);
+                if let Err(e) = s.set_presence(&id, team, member, n, at, ttl_ms).await {
+                    tracing::warn!(error = %e, "could not store a member's presence for the other instances");
+                }
+            }
+        });
+        // Alive, and forgetting instances that are not.
+        let (s, mut stop) = (storage.clone(), self.shutdown_signal());
+        tokio::spawn(async move {
+            loop {
+                match s.presence_beat(&instance, crate::now_ms(), ttl_ms).await {
+                    Err(StorageError::Closed) => return,
+                    Err(e) => tracing::warn!(error = %e, "could not renew this instance's presence"),
+                    Ok(()) => {}
+                }
+                tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    _ = tokio::time::sleep(beat) => {}
+                }
+            }
+        });
+        // What every instance holds, then each change any instance tells.
+        let (hub, mut stop) = (self.clone(), self.shutdown_signal());
+        tokio::spawn(async move {
+            match storage.presence(None, crate::now_ms()).await {
+                Ok(rows) => {
+                    if let Some(sh) = hub.presence.shared.get() {
+                        let mut tw = lock(&sh.team_wide);
+                        for r in rows {
+                            tw.insert((r.team, r.member), (r.online, r.last_seen));
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not read who is online on the other instances"),
+            }
+            loop {
+                let changed = tokio::select! {
+                    _ = stop.wait_for(|v| *v) => return,
+                    changed = changes.recv() => changed,
+                };
+                match changed {
+                    Ok((team, member)) => hub.refresh_presence(storage.as_ref(), team, member).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Some changes were missed: read everyone again.
+                        if let Ok(rows) = storage.presence(None, crate::now_ms()).await {
+                            for r in rows {
+                                hub.refresh_presence(storage.as_ref(), r.team, r.member).await;
+                            }
+                        }
+                    }
+                    Err(_) => return,
+                }
+            }
+        });
+    }
+
+    /// Reads a member's team-wide presence and tells this instance's streams if it changed.
+    async fn refresh_presence(&self, storage: &dyn Storage, team: TeamId, member: MemberId) {
+        let Some(sh) = self.presence.shared.get() else { return };
+        let rows = match storage.presence(Some((team, member)), crate::now_ms()).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read a member's presence on the other instances");
+                return;
+            }
+        };
+        let (online, last_seen) = rows.first().map_or((false, crate::now_ms()), |r| (r.online, r.last_seen));
+        let here = lock(&self.presence.members).get(&(team, member)).is_some_and(|p| p.connections > 0);
+        lock(&sh.team_wide).insert((team, member), (online, last_seen));
+        let now_online = here || online;
+        let told = lock(&sh.told).insert((team, member), now_online);
+        if told.unwrap_or(false) != now_online {
+            self.publish(LiveEvent::Presence {
+                team,
+                presence: PresenceEvent {
+                    member_id: member,
+                    online: here || online,
+                    last_seen: Some(Timestamp(last_seen)),
+                },
+            });
+        }
+    }
+
+    /// Records a new connection; publishes `online` on the member's first.
+    pub fn connect(self: &Arc<Self>, team: TeamId, member: MemberId, now: i64) -> PresenceGuard {
+        let (first, n) = {
+            let mut p = lock(&self.presence.members);
+            let e = p.entry((team, member)).or_default();
+            e.connections += 1;
+            e.last_seen = Some(now);
+            (e.connections == 1, e.connections)
+        };
+        metrics::gauge!("kith_live_connections").increment(1.0);
+        if first {
+            if let Some(sh) = self.presence.shared.get() {
+                lock(&sh.told).insert((team, member), true);
+                let _ = sh.writes.send((team, member, n, now));
+            }
+            self.publish(LiveEvent::Presence {
+                team,
+                presence: PresenceEvent { member_id: member, online: true, last_seen: Some(Timestamp(now)) },
+            });
+        }
+        PresenceGuard { hub: self.clone(), team, member }
+    }
+
+    fn disconnect(&self, team: TeamId, member: MemberId) {
+        let now = crate::now_ms();
+        let last = {
+            let mut p = lock(&self.presence.members);
+            let e = p.entry((team, member)).or_default();
+            e.connections = e.connections.saturating_sub(1);
+            e.last_seen = Some(now);
+            e.connections == 0
+        };
+        metrics::gauge!("kith_live_connections").decrement(1.0);
+        if !last {
+            return;
+        }
+        match self.presence.shared.get() {
+            // Offline only if no other instance holds a stream of theirs: told once the database
+            // says so (refresh_presence).
+            Some(sh) => {
+                let _ = sh.writes.send((team, member, 0, now));
+            }
+            None => self.publish(LiveEvent::Presence {
+                team,
+                presence: PresenceEvent { member_id: member, online: false, last_seen: Some(Timestamp(now)) },
+            }),
+        }
+    }
+
+    /// Presence of the members of a team that were ever seen since the server started (on any
+    /// instance, when presence is shared).
+    pub fn team_presence(&self, team: TeamId) -> Vec<PresenceEvent> {
+        let mut all: HashMap<MemberId, (bool, Option<i64>)> = HashMap::new();
+        if let Some(sh) = self.presence.shared.get() {
+            for ((t, m), (online, seen)) in lock(&sh.team_wide).iter() {
+                if *t == team {
+                    all.insert(*m, (*online, Some(*seen)));
+                }
+            }
+        }
+        for ((t, m), e) in lock(&self.presence.members).iter() {
+            if *t == team {
+                let x = all.entry(*m).or_insert((false, None));
+                x.0 |= e.connections > 0;
+                x.1 = x.1.max(e.last_seen);
+            }
+        }
+        let mut out: Vec<PresenceEvent> = all
+            .into_iter()
+            .map(|(m, (online, seen))| PresenceEvent { member_id: m, online, last_seen: seen.map(Timestamp) })
+            .collect();
+        out.sort_by_key(|e| e.member_id);
+        out
+    }
+}
+
+/// Held by a live stream; marks the member offline when the last of their streams ends.
+#[derive(Debug)]
+pub struct PresenceGuard {
+    hub: Arc<LiveHub>,
+    team: TeamId,
+    member: MemberId,
+}
+
+impl Drop for PresenceGuard {
+    fn drop(&mut self) {
+        self.hub.disconnect(self.team, self.member);
+    }
+}
