@@ -246,6 +246,8 @@ impl DocCache {
                 tiers.live_bytes = tiers.live_bytes.saturating_sub(l.est) + est;
                 l.est = est;
             }
+            metrics::gauge!("kith_documents_cached").set((tiers.live.len() + tiers.saved.len()) as f64);
+            metrics::gauge!("kith_document_cache_bytes").set((tiers.live_bytes + tiers.saved_bytes) as f64);
             tiers.live_bytes > self.live_max_bytes || tiers.live_bytes + tiers.saved_bytes > self.max_bytes
         };
         drop(slot);
@@ -326,8 +328,6 @@ impl DocCache {
                 }
             }
         }
-        metrics::gauge!("kith_documents_cached").set((tiers.live.len() + tiers.saved.len()) as f64);
-        metrics::gauge!("kith_document_cache_bytes").set((tiers.live_bytes + tiers.saved_bytes) as f64);
     }
 
     /// What the cache holds now.

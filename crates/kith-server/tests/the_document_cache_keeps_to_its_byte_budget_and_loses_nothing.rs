@@ -4,7 +4,7 @@
 //! moved out of memory, even while several devices sync at once.
 
 mod common;
-use automerge::{Automerge, ReadDoc};
+use automerge::Automerge;
 use common::*;
 use kith_domain::{CheckInStatus, Role, ShiftId};
 use kith_server::testing::TestServer;
