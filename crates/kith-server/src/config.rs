@@ -174,12 +174,17 @@ pub struct JoinRate {
     pub replenish_ms: u64,
 }
 
-/// Hot documents kept in memory.
+/// Documents kept in memory (`docs::DocCache`), bounded by bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CacheConfig {
-    /// Most documents kept in memory.
-    pub max_docs: usize,
+    /// Most memory the document cache takes, in bytes (estimated): live documents and idle ones in
+    /// their compact saved form. Past it the least recently used are dropped, and loaded from the
+    /// database when next needed.
+    pub max_bytes: usize,
+    /// Of `max_bytes`, most taken by live documents (those in use or used lately); the others are
+    /// kept in their compact saved form, tens of times smaller.
+    pub live_max_bytes: usize,
     /// Write a snapshot of a document after this many new changes.
     pub snapshot_every: usize,
 }
@@ -263,7 +268,7 @@ impl Default for JoinRate {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { max_docs: 20_000, snapshot_every: 64 }
+        CacheConfig { max_bytes: 128 * 1024 * 1024, live_max_bytes: 8 * 1024 * 1024, snapshot_every: 64 }
     }
 }
 

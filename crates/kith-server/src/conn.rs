@@ -44,6 +44,9 @@ use tower::ServiceExt as _;
 
 use crate::config::Limits;
 
+/// The most an HTTP/1 connection's read buffer grows to: hyper's floor.
+const HTTP1_MAX_BUF: usize = 8192;
+
 /// File descriptors kept for everything that is not a client connection (the database and its
 /// WAL, webhook requests, logs).
 pub const RESERVED_FDS: u64 = 256;
@@ -288,6 +291,10 @@ async fn serve_one(
     let mut builder = Builder::new(TokioExecutor::new());
     // HTTP/2 connections are pinged to find dead peers; the watchdog handles the rest.
     builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(idle)).keep_alive_timeout(header);
+    // hyper keeps an HTTP/1 connection's read buffer at the size it grew to, for as long as the
+    // connection lives: a device's live stream idles for hours. Its floor (8 KiB) caps it; bodies
+    // are read in chunks of that, and headers past it are refused (431).
+    builder.http1().max_buf_size(HTTP1_MAX_BUF);
     let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
     let mut stopping = false;
     loop {

@@ -1,9 +1,9 @@
 //! The document service: the server's documents, loaded, read and changed in one place.
 //!
-//! Hot documents live in memory: a bounded cache of `Automerge` documents by id, loaded on a miss
-//! from the latest snapshot plus the changes after it. Each document sits behind its own async
-//! lock (its slot), so applies to one document are serialised while different documents proceed
-//! in parallel. Outside a push, the cached state only ever holds committed changes: a push applies
+//! Documents are cached in memory within a byte budget ([`DocCache`]): live as `Automerge` while
+//! worked on and for a while after, then in their compact saved form, loaded on a miss from the
+//! latest snapshot plus the changes after it. Each document sits behind its own async lock (its
+//! slot), so applies to one document are serialised while different documents proceed in parallel. Outside a push, the cached state only ever holds committed changes: a push applies
 //! its changes to the cached document itself while it holds the slot's lock (no copy per push),
 //! and if anything then refuses the push, or storing fails, the sync service empties the slot so
 //! the document is reloaded from storage (see `SyncService::refuse` in `sync.rs`).
@@ -51,63 +51,334 @@ pub struct DocState {
 /// One cache slot: `None` until loaded (a document that does not exist stays `None`).
 pub type Slot = Arc<tokio::sync::Mutex<Option<DocState>>>;
 
-/// The bounded document cache.
+/// A document kept live (an `Automerge`), by id: in use, or used lately.
+#[derive(Debug)]
+struct Live {
+    slot: Slot,
+    used: u64,
+    /// What its document was estimated to take when last released ([`live_estimate`]).
+    est: usize,
+    /// Forgotten while someone held it: emptied when released, so the next use loads it.
+    stale: bool,
+}
+
+/// An idle document in its compact saved form (`Automerge::save`), brought back live on demand.
+#[derive(Debug)]
+struct Saved {
+    meta: DocMeta,
+    saved: Vec<u8>,
+    last_seq: u64,
+    since_snapshot: usize,
+    bytes: usize,
+    used: u64,
+}
+
+impl Saved {
+    /// What it takes in memory: its bytes, the record, and the map's entry.
+    fn size(&self) -> usize {
+        self.saved.capacity() + SAVED_ENTRY_BYTES
+    }
+}
+
+/// A saved entry's fixed cost: the record, its key and the hash map's slack (allocated at twice
+/// the entries at worst).
+const SAVED_ENTRY_BYTES: usize = 2 * (std::mem::size_of::<Saved>() + std::mem::size_of::<Uuid>() + 8);
+
+/// What a live document takes in memory, estimated from its operations and changes:
+/// `benches/doc_memory.rs` measures it against shift and team documents of every size
+/// (docs/benchmarks.md, "Memory per connected device"), within 5% above. The stored size would
+/// not do: a shift of one check-in takes 25 times its stored bytes live, one of 400 twice, and a
+/// snapshot shrinks the stored size further.
+pub fn live_estimate(st: &DocState) -> usize {
+    let s = st.doc.stats();
+    live_estimate_of(s.num_ops, s.num_changes) + SLOT_BYTES
+}
+
+/// A live slot's own cost, empty or not (the map's entry, the lock and its record): ids of
+/// documents that do not exist count too, so asking for many cannot grow the cache unbounded.
+const SLOT_BYTES: usize = 2 * (std::mem::size_of::<Live>() + std::mem::size_of::<Uuid>())
+    + std::mem::size_of::<tokio::sync::Mutex<Option<DocState>>>();
+
+/// [`live_estimate`] from a document's counts of operations and changes.
+pub fn live_estimate_of(ops: u64, changes: u64) -> usize {
+    let est = LIVE_BASE_BYTES + LIVE_PER_OP * ops + LIVE_PER_CHANGE * changes;
+    usize::try_from(est).unwrap_or(usize::MAX)
+}
+const LIVE_BASE_BYTES: u64 = 13 * 1024;
+const LIVE_PER_OP: u64 = 34;
+const LIVE_PER_CHANGE: u64 = 270;
+
+#[derive(Debug, Default)]
+struct Tiers {
+    live: HashMap<Uuid, Live>,
+    saved: HashMap<Uuid, Saved>,
+    live_bytes: usize,
+    saved_bytes: usize,
+}
+
+/// The document cache, bounded by bytes (`cache.max_bytes`, of which live documents take at most
+/// `cache.live_max_bytes`). A document is a live `Automerge` while it is worked on and for a
+/// while after (the most recently used, within the live budget); then it is kept in its compact
+/// saved form (tens of times smaller), and past the whole budget not at all: it is loaded from
+/// storage on demand. Nothing depends on the cache for correctness: a slot left empty is loaded
+/// from storage, which holds every accepted change.
+///
+/// A document is in at most one tier at a time. Moving one from live to saved holds its slot's
+/// lock while it is saved, and happens only when nobody else holds its slot, so nobody can see
+/// or change it half-way.
 #[derive(Debug)]
 pub struct DocCache {
-    slots: Mutex<HashMap<Uuid, (Slot, u64)>>,
+    tiers: Mutex<Tiers>,
     tick: AtomicU64,
-    capacity: usize,
+    max_bytes: usize,
+    live_max_bytes: usize,
+}
+
+/// A document's slot, as [`DocCache::slot`] hands it out: lock it, then [`ensure_loaded`]. When it
+/// is dropped, the cache measures the document again and compacts idle ones over the budget.
+#[derive(Debug)]
+pub struct SlotRef<'a> {
+    cache: &'a DocCache,
+    id: Uuid,
+    slot: Option<Slot>,
+}
+
+impl std::ops::Deref for SlotRef<'_> {
+    type Target = tokio::sync::Mutex<Option<DocState>>;
+    fn deref(&self) -> &Self::Target {
+        // Taken only in `drop`.
+        self.slot.as_deref().unwrap_or(&EMPTY_SLOT)
+    }
+}
+
+static EMPTY_SLOT: tokio::sync::Mutex<Option<DocState>> = tokio::sync::Mutex::const_new(None);
+
+impl Drop for SlotRef<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.cache.release(self.id, slot);
+        }
+    }
+}
+
+/// What the cache holds, for metrics and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheUsage {
+    pub live_docs: usize,
+    pub live_bytes: usize,
+    pub saved_docs: usize,
+    pub saved_bytes: usize,
 }
 
 impl DocCache {
-    pub fn new(capacity: usize) -> DocCache {
-        DocCache { slots: Mutex::new(HashMap::new()), tick: AtomicU64::new(0), capacity: capacity.max(16) }
+    pub fn new(config: &CacheConfig) -> DocCache {
+        let max_bytes = config.max_bytes.max(1);
+        DocCache {
+            tiers: Mutex::new(Tiers::default()),
+            tick: AtomicU64::new(0),
+            max_bytes,
+            live_max_bytes: config.live_max_bytes.min(max_bytes),
+        }
     }
 
-    /// The slot of a document (lock it, then [`ensure_loaded`]).
-    pub fn slot(&self, id: Uuid) -> Slot {
-        let t = self.tick.fetch_add(1, Ordering::Relaxed);
-        let mut slots = match self.slots.lock() {
-            Ok(s) => s,
+    fn tiers(&self) -> std::sync::MutexGuard<'_, Tiers> {
+        match self.tiers.lock() {
+            Ok(t) => t,
             Err(p) => p.into_inner(),
-        };
-        if let Some((slot, used)) = slots.get_mut(&id) {
-            *used = t;
-            return slot.clone();
         }
-        if slots.len() >= self.capacity {
-            evict(&mut slots, self.capacity);
+    }
+
+    /// The slot of a document (lock it, then [`ensure_loaded`]). A document kept in its saved
+    /// form is live again when the slot's lock is first given.
+    pub fn slot(&self, id: Uuid) -> SlotRef<'_> {
+        let t = self.tick.fetch_add(1, Ordering::Relaxed);
+        let mut tiers = self.tiers();
+        if let Some(l) = tiers.live.get_mut(&id) {
+            l.used = t;
+            return SlotRef { cache: self, id, slot: Some(l.slot.clone()) };
         }
         let slot: Slot = Arc::new(tokio::sync::Mutex::new(None));
-        slots.insert(id, (slot.clone(), t));
-        metrics::gauge!("kith_documents_cached").set(slots.len() as f64);
-        slot
+        let saved = tiers.saved.remove(&id);
+        if let Some(s) = &saved {
+            tiers.saved_bytes = tiers.saved_bytes.saturating_sub(s.size());
+        }
+        // Locked before anyone else can see it, so nobody reads it before it is loaded.
+        let loading = saved.and_then(|s| slot.clone().try_lock_owned().ok().map(|g| (s, g)));
+        tiers.live.insert(id, Live { slot: slot.clone(), used: t, est: 0, stale: false });
+        drop(tiers);
+        if let Some((s, mut guard)) = loading {
+            // Unreadable (it cannot be: the server saved it): the slot stays empty and the
+            // document is loaded from storage.
+            match Automerge::load(&s.saved) {
+                Ok(doc) => {
+                    *guard = Some(DocState {
+                        meta: s.meta,
+                        doc,
+                        last_seq: s.last_seq,
+                        since_snapshot: s.since_snapshot,
+                        bytes: s.bytes,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(doc = %id, error = %e, "a cached document did not load: reading it from storage")
+                }
+            }
+        }
+        SlotRef { cache: self, id, slot: Some(slot) }
     }
 
-    /// The slot of a document if it is cached (none is made).
-    pub fn cached(&self, id: Uuid) -> Option<Slot> {
-        let slots = match self.slots.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
+    /// A slot handed out is back: measure its document (if nobody else holds it) and compact
+    /// the least recently used idle documents if live ones are over their budget.
+    fn release(&self, id: Uuid, slot: Slot) {
+        let over = {
+            let mut tiers = self.tiers();
+            let tiers = &mut *tiers;
+            if let Some(l) = tiers.live.get_mut(&id)
+                && Arc::ptr_eq(&l.slot, &slot)
+                && Arc::strong_count(&slot) == 2
+                && let Ok(mut g) = slot.try_lock()
+            {
+                if l.stale {
+                    *g = None;
+                    l.stale = false;
+                }
+                let est = g.as_ref().map_or(SLOT_BYTES, live_estimate);
+                tiers.live_bytes = tiers.live_bytes.saturating_sub(l.est) + est;
+                l.est = est;
+            }
+            metrics::gauge!("kith_documents_cached").set((tiers.live.len() + tiers.saved.len()) as f64);
+            metrics::gauge!("kith_document_cache_bytes").set((tiers.live_bytes + tiers.saved_bytes) as f64);
+            tiers.live_bytes > self.live_max_bytes || tiers.live_bytes + tiers.saved_bytes > self.max_bytes
         };
-        slots.get(&id).map(|(slot, _)| slot.clone())
+        drop(slot);
+        if over {
+            self.compact();
+        }
+    }
+
+    /// Moves the least recently used idle live documents to their saved form until live ones fit
+    /// their budget (with a little room, so this does not run on every release), then drops the
+    /// least recently used saved ones until everything fits the whole budget.
+    fn compact(&self) {
+        let victims: Vec<(Uuid, Slot)> = {
+            let tiers = self.tiers();
+            let room = self.live_max_bytes - self.live_max_bytes / 16;
+            let mut idle: Vec<(u64, Uuid)> = tiers
+                .live
+                .iter()
+                .filter(|(_, l)| Arc::strong_count(&l.slot) == 1)
+                .map(|(id, l)| (l.used, *id))
+                .collect();
+            idle.sort_unstable();
+            let mut live = tiers.live_bytes;
+            let mut out = Vec::new();
+            for (_, id) in idle {
+                if live <= room {
+                    break;
+                }
+                if let Some(l) = tiers.live.get(&id) {
+                    live = live.saturating_sub(l.est);
+                    out.push((id, l.slot.clone()));
+                }
+            }
+            out
+        };
+        for (id, slot) in victims {
+            // Held by someone since: still in use, it stays live.
+            let Ok(mut guard) = slot.try_lock() else { continue };
+            // Saved while the slot's lock is held (nobody can change it meanwhile), outside the
+            // cache's own lock.
+            let saved = guard.as_ref().map(|st| Saved {
+                meta: st.meta.clone(),
+                saved: st.doc.save(),
+                last_seq: st.last_seq,
+                since_snapshot: st.since_snapshot,
+                bytes: st.bytes,
+                used: 0,
+            });
+            let mut tiers = self.tiers();
+            let tiers = &mut *tiers;
+            match tiers.live.get(&id) {
+                // Nobody but the cache and this took the slot since.
+                Some(l) if Arc::ptr_eq(&l.slot, &slot) && Arc::strong_count(&slot) == 2 => {}
+                _ => continue,
+            }
+            let Some(l) = tiers.live.remove(&id) else { continue };
+            tiers.live_bytes = tiers.live_bytes.saturating_sub(l.est);
+            if let Some(mut s) = saved {
+                s.used = l.used;
+                tiers.saved_bytes += s.size();
+                tiers.saved.insert(id, s);
+            }
+            *guard = None;
+        }
+        let mut tiers = self.tiers();
+        let tiers = &mut *tiers;
+        let budget = self.max_bytes.saturating_sub(tiers.live_bytes);
+        if tiers.saved_bytes > budget {
+            let room = budget - budget / 16;
+            let mut by_age: Vec<(u64, Uuid)> = tiers.saved.iter().map(|(id, s)| (s.used, *id)).collect();
+            by_age.sort_unstable();
+            for (_, id) in by_age {
+                if tiers.saved_bytes <= room {
+                    break;
+                }
+                if let Some(s) = tiers.saved.remove(&id) {
+                    tiers.saved_bytes = tiers.saved_bytes.saturating_sub(s.size());
+                }
+            }
+        }
+    }
+
+    /// What the cache holds now.
+    pub fn usage(&self) -> CacheUsage {
+        let t = self.tiers();
+        CacheUsage {
+            live_docs: t.live.len(),
+            live_bytes: t.live_bytes,
+            saved_docs: t.saved.len(),
+            saved_bytes: t.saved_bytes,
+        }
+    }
+
+    /// Forgets one document, in whichever form it is kept: the next use loads it from storage.
+    /// One in use stays in its slot (applies to it stay serialised) until its holders are done.
+    pub fn forget(&self, id: Uuid) {
+        let mut tiers = self.tiers();
+        let tiers = &mut *tiers;
+        if let Some(l) = tiers.live.get_mut(&id) {
+            if Arc::strong_count(&l.slot) == 1 {
+                let est = l.est;
+                tiers.live.remove(&id);
+                tiers.live_bytes = tiers.live_bytes.saturating_sub(est);
+            } else {
+                l.stale = true;
+            }
+        }
+        if let Some(s) = tiers.saved.remove(&id) {
+            tiers.saved_bytes = tiers.saved_bytes.saturating_sub(s.size());
+        }
+    }
+
+    /// For a change just stored (by any process): drops the document's saved form, and hands back
+    /// its live slot if it is live (none is made), for the caller to check against the change.
+    /// A saved form cannot be checked without loading it, and its `last_seq` does not prove it
+    /// holds an earlier change another instance committed while this one wrote a later one; a
+    /// change is usually taken in while its document is still live, so dropping costs at most a
+    /// load. One look under the cache's lock, so a document moving between the two forms is seen
+    /// in one of them; a slot handed back stays live while it is held.
+    pub fn take_in(&self, id: Uuid) -> Option<Slot> {
+        let mut tiers = self.tiers();
+        let tiers = &mut *tiers;
+        if let Some(s) = tiers.saved.remove(&id) {
+            tiers.saved_bytes = tiers.saved_bytes.saturating_sub(s.size());
+        }
+        tiers.live.get(&id).map(|l| l.slot.clone())
     }
 
     /// Forgets every cached document (e.g. after the database was replaced under a running server).
     pub fn clear(&self) {
-        if let Ok(mut s) = self.slots.lock() {
-            s.clear();
-        }
-    }
-}
-
-/// Drops the least recently used tenth of the slots that nobody holds.
-fn evict(slots: &mut HashMap<Uuid, (Slot, u64)>, capacity: usize) {
-    let mut idle: Vec<(u64, Uuid)> =
-        slots.iter().filter(|(_, (s, _))| Arc::strong_count(s) == 1).map(|(id, (_, t))| (*t, *id)).collect();
-    idle.sort_unstable();
-    for (_, id) in idle.into_iter().take(capacity / 10 + 1) {
-        slots.remove(&id);
+        *self.tiers() = Tiers::default();
     }
 }
 
@@ -201,7 +472,7 @@ impl DocService {
         server_actor: ActorId,
         clocks: DeviceClocks,
     ) -> DocService {
-        DocService { storage, cache: DocCache::new(cache_config.max_docs), cache_config, limits, server_actor, clocks }
+        DocService { storage, cache: DocCache::new(&cache_config), cache_config, limits, server_actor, clocks }
     }
 
     /// Reads a document (loading it if needed) with `f`; None if there is no such document.
@@ -219,7 +490,7 @@ impl DocService {
     /// from storage (see [`crate::coherence`]). This process's own changes are in the cached state
     /// before their slot's lock is released, so they keep it.
     pub async fn invalidate(&self, id: Uuid, hash: &[u8]) {
-        let Some(slot) = self.cache.cached(id) else { return };
+        let Some(slot) = self.cache.take_in(id) else { return };
         let mut guard = slot.lock().await;
         let stale = guard.as_ref().is_some_and(|st| {
             automerge::ChangeHash::try_from(hash).map_or(true, |h| st.doc.get_change_by_hash(&h).is_none())

@@ -918,7 +918,7 @@ async fn live(
     // Subscribed before anything is read, so no revocation or role change after the device was
     // looked up goes unseen: the first check runs at once.
     let auth_changes = tokio_stream::wrappers::WatchStream::new(hub.auth_changes());
-    let rx = hub.subscribe();
+    let rx = hub.subscribe(d.team);
     let initial: Vec<Event> = hub.team_presence(d.team).iter().filter_map(presence_event).collect();
     let guard = hub.connect(d.team, d.member, app.clock.now_ms());
     let mut shutdown = hub.shutdown_signal();

@@ -7,7 +7,7 @@
 //! the request that did ended.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use kith_domain::{DeviceId, MemberId, TeamId};
 use kith_proto::Kind;
@@ -54,10 +54,15 @@ pub use kith_api::ChangedEvent;
 /// The `kudos` SSE event's data.
 pub use kith_api::Kudos;
 
-/// Who is connected, and the fan-out channel.
+/// Events a team's channel holds for a stream that is behind; one further behind is told to sync
+/// everything (`changed` with `all`).
+const TEAM_CHANNEL: usize = 256;
+
+/// Who is connected, and the fan-out channels: one per team with a stream open, so an event
+/// wakes only its own team's streams, not every stream of the server.
 #[derive(Debug)]
 pub struct LiveHub {
-    tx: broadcast::Sender<Arc<LiveEvent>>,
+    teams: Mutex<HashMap<TeamId, broadcast::Sender<Arc<LiveEvent>>>>,
     pub(crate) presence: crate::presence::Presence,
     shutdown: watch::Sender<bool>,
     /// The database's auth generation as last read ([`LiveHub::watch_auth`]): when it moves, every
@@ -73,18 +78,43 @@ impl Default for LiveHub {
 
 impl LiveHub {
     pub fn new() -> LiveHub {
-        let (tx, _) = broadcast::channel(4096);
         let (shutdown, _) = watch::channel(false);
         let (auth, _) = watch::channel(0);
-        LiveHub { tx, presence: crate::presence::Presence::default(), shutdown, auth }
+        LiveHub { teams: Mutex::new(HashMap::new()), presence: crate::presence::Presence::default(), shutdown, auth }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
-        self.tx.subscribe()
+    fn teams(&self) -> std::sync::MutexGuard<'_, HashMap<TeamId, broadcast::Sender<Arc<LiveEvent>>>> {
+        match self.teams.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// The events of one team (and a revocation of any device).
+    pub fn subscribe(&self, team: TeamId) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.teams().entry(team).or_insert_with(|| broadcast::channel(TEAM_CHANNEL).0).subscribe()
     }
 
     pub fn publish(&self, ev: LiveEvent) {
-        let _ = self.tx.send(Arc::new(ev));
+        let team = match &ev {
+            LiveEvent::Changed { team, .. }
+            | LiveEvent::Presence { team, .. }
+            | LiveEvent::Alert { team, .. }
+            | LiveEvent::Kudos { team, .. } => Some(*team),
+            LiveEvent::Revoked { .. } => None,
+        };
+        let ev = Arc::new(ev);
+        let mut teams = self.teams();
+        // A channel nobody listens to any more goes (sending fails only then).
+        match team {
+            Some(team) => {
+                if teams.get(&team).is_some_and(|tx| tx.send(ev).is_err()) {
+                    teams.remove(&team);
+                }
+            }
+            // Rare, and the device's team is not at hand: every team's streams look at it.
+            None => teams.retain(|_, tx| tx.send(ev.clone()).is_ok()),
+        }
     }
 
     /// Sends a kudos to the live connections of its target.

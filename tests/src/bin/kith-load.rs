@@ -44,6 +44,8 @@ struct Args {
     team_size: usize,
     /// A command the server runs under, e.g. `heaptrack -o /tmp/kith` (split on spaces).
     server_wrap: String,
+    /// `shifts`: sequential probe syncs timed while every stream is open.
+    probes: usize,
 }
 
 fn args() -> Result<Args> {
@@ -55,6 +57,7 @@ fn args() -> Result<Args> {
         mode: "herd".into(),
         team_size: 100,
         server_wrap: String::new(),
+        probes: 200,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -67,9 +70,10 @@ fn args() -> Result<Args> {
             "--mode" if v == "herd" || v == "shifts" => a.mode = v,
             "--team-size" => a.team_size = v.parse()?,
             "--server-wrap" => a.server_wrap = v,
+            "--probes" => a.probes = v.parse()?,
             _ => bail!(
                 "usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N] \\
-                 [--mode herd|shifts] [--team-size N] [--server-wrap CMD]"
+                 [--mode herd|shifts] [--team-size N] [--server-wrap CMD] [--probes N]"
             ),
         }
     }
@@ -695,6 +699,43 @@ mod shifts {
             per(synced_rss, live_rss),
             per(start_rss, live_rss)
         );
+        // A probe: sequential syncs (each a new shift pushed, as above) while every stream is open.
+        let mut probes = Vec::new();
+        for i in 0..a.probes {
+            let d = &devs[i % devs.len()];
+            let req = SyncRequest {
+                protocol: kith_proto::PROTOCOL_VERSION,
+                client_time: now.0,
+                cursor: None,
+                docs: vec![shift_push(d, now)],
+            };
+            let body = kith_proto::encode(&req)?;
+            let t = Instant::now();
+            let r = http
+                .post(format!("{b}/v1/sync"))
+                .bearer_auth(&d.token)
+                .header("content-type", kith_proto::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await?;
+            let ok = r.status() == 200;
+            r.bytes().await?;
+            if !ok {
+                bail!("probe sync failed");
+            }
+            probes.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        if !probes.is_empty() {
+            probes.sort_by(f64::total_cmp);
+            let p = |q: f64| probes[((probes.len() - 1) as f64 * q).round() as usize];
+            println!(
+                "  probe sync with {n} streams open ({} probes): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+                probes.len(),
+                p(0.5),
+                p(0.99),
+                p(1.0)
+            );
+        }
         stop.store(true, Ordering::Relaxed);
         // SIGTERM: the server (or its wrapper's child) shuts down and a profiler writes its file.
         let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();

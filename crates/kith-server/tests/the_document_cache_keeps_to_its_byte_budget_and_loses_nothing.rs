@@ -1,0 +1,122 @@
+//! The document cache is bounded by bytes (`cache.max_bytes`, of which live documents take at most
+//! `cache.live_max_bytes`): an idle document is kept in its compact saved form or not at all, and
+//! comes back exactly as it was; nothing a device saved is lost however often documents are
+//! moved out of memory, even while several devices sync at once.
+
+mod common;
+use automerge::Automerge;
+use common::*;
+use kith_domain::{CheckInStatus, Role, ShiftId};
+use kith_server::testing::TestServer;
+
+/// A live shift document of a few check-ins is estimated at about 15 KiB.
+const LIVE_MAX: usize = 40 * 1024;
+const MAX: usize = 48 * 1024;
+
+fn budget(max: usize, live: usize) -> impl FnOnce(&mut kith_server::config::Config) {
+    move |c| {
+        c.cache.max_bytes = max;
+        c.cache.live_max_bytes = live;
+    }
+}
+
+/// Everything of a document that must come back: its heads, every change, its reading.
+fn fingerprint(doc: &Automerge) -> (Vec<automerge::ChangeHash>, Vec<Vec<u8>>, kith_domain::Shift) {
+    let mut changes: Vec<Vec<u8>> = doc.get_changes(&[]).iter().map(|c| c.raw_bytes().to_vec()).collect();
+    changes.sort();
+    let mut heads = doc.get_heads();
+    heads.sort();
+    (heads, changes, kith_domain::doc::shift::read(doc).unwrap())
+}
+
+#[tokio::test]
+async fn the_cache_never_holds_more_than_its_byte_budget() {
+    let server = TestServer::start_with(budget(MAX, LIVE_MAX)).await;
+    let (_lead, mut alice) = team_of_two(&server).await;
+    let cache = &server.app().docs.cache;
+    for i in 0..24 {
+        let shift = alice.start_shift();
+        alice.checkin(shift, CheckInStatus::Ok, i);
+        alice.sync_docs(&[shift.uuid()]).await;
+        let u = cache.usage();
+        assert!(u.live_bytes <= LIVE_MAX, "live documents over their budget after shift {i}: {u:?}");
+        assert!(u.live_bytes + u.saved_bytes <= MAX, "the cache over its budget after shift {i}: {u:?}");
+    }
+    let u = cache.usage();
+    assert!(u.saved_docs > 0, "idle documents are kept in their saved form: {u:?}");
+    assert!(u.live_docs + u.saved_docs < 24, "past the whole budget, documents are dropped: {u:?}");
+}
+
+#[tokio::test]
+async fn an_evicted_document_comes_back_identical_from_its_saved_form_or_from_storage() {
+    // Room for every document saved, but for two at most live.
+    for (max, what) in [(1024 * 1024, "its saved form"), (LIVE_MAX, "storage")] {
+        let server = TestServer::start_with(budget(max, LIVE_MAX)).await;
+        let (_lead, mut alice) = team_of_two(&server).await;
+        let mut shifts: Vec<ShiftId> = Vec::new();
+        let mut before = Vec::new();
+        for i in 0..8 {
+            let shift = alice.start_shift();
+            for m in 0..=i {
+                alice.checkin(shift, CheckInStatus::Ok, m);
+                alice.sync_docs(&[shift.uuid()]).await;
+            }
+            shifts.push(shift);
+        }
+        for s in &shifts {
+            before.push(fingerprint(&server_doc(&server, s.uuid()).await.unwrap()));
+        }
+        let u = server.app().docs.cache.usage();
+        assert!(u.live_docs < 8, "documents left the live tier ({what}): {u:?}");
+        for (s, b) in shifts.iter().zip(&before) {
+            let back = server_doc(&server, s.uuid()).await.unwrap();
+            assert_eq!(&fingerprint(&back), b, "the document came back from {what} as it was");
+            assert_eq!(&fingerprint(alice.doc(s.uuid())), b, "the server holds what the device holds");
+        }
+    }
+}
+
+#[tokio::test]
+async fn nothing_saved_is_lost_while_devices_sync_at_once_under_a_tiny_budget() {
+    // Room for one live document: every release moves documents out of memory while other
+    // devices' syncs load them back.
+    let server = TestServer::start_with(budget(2 * LIVE_MAX, 16 * 1024)).await;
+    let (team, code) = server.create_team("North estate").await;
+    let _lead = Dev::join(&server, &code, "Sam").await;
+    let mut devs = Vec::new();
+    for i in 0..6 {
+        let code = server.invite(team, Role::Member).await;
+        devs.push(Dev::join(&server, &code, &format!("Worker {i}")).await);
+    }
+    let rounds = 5;
+    let runs = devs.into_iter().map(|mut d| async move {
+        let shifts: Vec<ShiftId> = (0..3).map(|_| d.start_shift()).collect();
+        for r in 0..rounds {
+            for s in &shifts {
+                d.checkin(*s, CheckInStatus::Ok, r);
+            }
+            let ids: Vec<uuid::Uuid> = shifts.iter().map(|s| s.uuid()).collect();
+            let resp = d.sync_docs(&ids).await;
+            for doc in &resp.docs {
+                assert_eq!(doc.outcome, kith_proto::Outcome::Accepted, "{doc:?}");
+            }
+        }
+        (d, shifts)
+    });
+    let done = futures_util::future::join_all(runs).await;
+    for (d, shifts) in &done {
+        for s in shifts {
+            let held = server_doc(&server, s.uuid()).await.unwrap();
+            assert_eq!(fingerprint(&held), fingerprint(d.doc(s.uuid())), "the server has every check-in");
+            assert_eq!(kith_domain::doc::shift::read(&held).unwrap().checkins.len(), rounds as usize);
+        }
+    }
+    // And after a restart (nothing but storage), the same.
+    server.app().docs.cache.clear();
+    for (d, shifts) in &done {
+        for s in shifts {
+            let stored = server_doc(&server, s.uuid()).await.unwrap();
+            assert_eq!(fingerprint(&stored), fingerprint(d.doc(s.uuid())), "every check-in is stored");
+        }
+    }
+}
