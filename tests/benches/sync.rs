@@ -374,6 +374,10 @@ fn live_count(b: &Bench) -> String {
 fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
     let samples = if quick() { 60 } else { 300 };
     println!("\n## Propagation over the live channel\n");
+    // `KITH_BENCH_LIVE=0` runs it with no other live client (default: the whole pool, 1,000).
+    let idle: usize = std::env::var("KITH_BENCH_LIVE").ok().and_then(|v| v.parse().ok()).unwrap_or(pool.len());
+    let everyone = pool;
+    let pool = &pool[..idle.min(pool.len())];
     let live = connect_live(b, pool, http);
     let base = b.server().base_url.clone();
     let (team, lead_code) = b.team("Propagation");
@@ -405,7 +409,7 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let mut bg = Vec::new();
             // Built before the clock starts: the load generator's one thread only does HTTP.
-            let scripts: Vec<Script> = pool.iter().take(background).map(|d| script(d, samples)).collect();
+            let scripts: Vec<Script> = everyone.iter().take(background).map(|d| script(d, samples)).collect();
             for s in scripts {
                 let (http, url, stop, d) = (http.clone(), b.server().url("/v1/sync"), stop.clone(), s.dev.clone());
                 bg.push(tokio::spawn(async move {
@@ -537,6 +541,10 @@ async fn kith_catch_up(dev: &mut Device, http: &reqwest::Client) -> Wire {
         assert_eq!(resp.status(), 200);
         let bytes = resp.bytes().await.unwrap();
         let resp: SyncResponse = kith_proto::decode(&bytes).unwrap();
+        // `KITH_BENCH_DUMP=DIR`: keep each answer's body, to try other encodings on it.
+        if let Ok(dir) = std::env::var("KITH_BENCH_DUMP") {
+            std::fs::write(format!("{dir}/answer-{}-{}.cbor", resp.feed.len(), w.round_trips), &bytes).unwrap();
+        }
         w.round_trips += 1;
         w.req += body.len();
         w.resp += bytes.len();
@@ -759,9 +767,18 @@ fn bytes(b: &Bench) {
     let mut pairs: Vec<(Automerge, Automerge)> =
         history.iter().map(|id| (Automerge::new(), server_doc(b, *id))).collect();
     pairs.push((Automerge::new(), server_doc(b, team.uuid())));
+    let started = Instant::now();
     let w = b.cli.block_on(kith_catch_up(&mut newcomer, &http));
+    let wall = started.elapsed();
     assert_eq!(newcomer.store.list_docs(Some("shift")).unwrap().len(), 1000);
     print_bytes_row("new device (10,000 check-ins in 1,000 shifts)", pairs.len(), &w, baseline(&pairs));
+    println!(
+        "\nNew device: {} round trip(s), {:.1} bytes per check-in as sent, {} ms wall time (prepare, HTTP, \
+         absorb into its store, every round).",
+        w.round_trips,
+        w.sent as f64 / 10_000.0,
+        ms(wall)
+    );
 }
 
 fn main() {

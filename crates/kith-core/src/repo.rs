@@ -100,4 +100,15 @@ pub trait Repo {
     fn pending_count(&mut self, id: Uuid) -> Result<usize, Self::Error> {
         Ok(self.pending_changes(id)?.len())
     }
+    /// Runs `f` so that its mutations become durable together, once, when it returns `Ok`
+    /// (natively one SQLite transaction: one fsync instead of one per mutation), and none of
+    /// them if it fails. A repository without transactions makes each durable as it is made
+    /// (the browser's journal is persisted in one storage transaction anyway).
+    fn atomically<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Self::Error>,
+    {
+        f(self)
+    }
 }

@@ -36,6 +36,12 @@ pub enum SyncFault<E> {
 
 type Res<T, E> = Result<T, SyncFault<E>>;
 
+impl<E> From<E> for SyncFault<E> {
+    fn from(e: E) -> Self {
+        SyncFault::Repo(e)
+    }
+}
+
 fn repo<E>(e: E) -> SyncFault<E> {
     SyncFault::Repo(e)
 }
@@ -244,10 +250,20 @@ fn repo_fault<E>(e: E) -> SyncFault<E> {
 
 /// Applies the server's answer: its changes, the new server heads, refusals, the cursor and the
 /// clock offset (from the request's send time and the answer's receive time, device clock).
-/// Everything received is stored before the cursor moves (and in the browser all of it is one
-/// storage transaction), so a crash in between only means receiving some changes twice, which
-/// is harmless.
+/// All of it is one [`Repo::atomically`] unit (natively one SQLite commit, in the browser one
+/// storage transaction): the answer is applied whole or not at all, and the lead's device pays
+/// one fsync per answer, not one per document and bookkeeping write.
 pub fn absorb<R: Repo>(
+    repo: &mut R,
+    req: &SyncRequest,
+    resp: &SyncResponse,
+    sent_ms: i64,
+    received_ms: i64,
+) -> Res<Absorbed, R::Error> {
+    repo.atomically(|repo| absorb_whole(repo, req, resp, sent_ms, received_ms))
+}
+
+fn absorb_whole<R: Repo>(
     repo: &mut R,
     req: &SyncRequest,
     resp: &SyncResponse,

@@ -110,6 +110,61 @@ pub struct Store {
     options: StoreOptions,
     docs: HashMap<Uuid, CachedDoc>,
     compactor: Option<Compactor>,
+    /// Inside [`Store::atomically`]: the documents to offer the compactor once the batch commits
+    /// (before that it could not see their chunks).
+    batch: Option<Vec<Uuid>>,
+}
+
+/// A write of one operation: its own `BEGIN IMMEDIATE` transaction, or inside
+/// [`Store::atomically`] a savepoint of the batch's transaction (so a failing operation still
+/// changes nothing, and the batch commits once).
+enum WriteTx<'c> {
+    Own(rusqlite::Transaction<'c>),
+    InBatch(rusqlite::Savepoint<'c>),
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Own(t) => t,
+            WriteTx::InBatch(s) => s,
+        }
+    }
+}
+
+impl WriteTx<'_> {
+    fn begin(conn: &mut Connection, in_batch: bool) -> rusqlite::Result<WriteTx<'_>> {
+        if in_batch {
+            conn.savepoint().map(WriteTx::InBatch)
+        } else {
+            conn.transaction_with_behavior(TransactionBehavior::Immediate).map(WriteTx::Own)
+        }
+    }
+
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Own(t) => t.commit(),
+            WriteTx::InBatch(s) => s.commit(),
+        }
+    }
+}
+
+/// Ends a batch of [`Store::atomically`] that did not commit (an error or a panic): rolls the
+/// transaction back and drops the in-memory copies, which may hold what was rolled back.
+struct BatchGuard<'s> {
+    store: &'s mut Store,
+    open: bool,
+}
+
+impl Drop for BatchGuard<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.store.conn.execute_batch("ROLLBACK");
+            self.store.docs.clear();
+            self.store.batch = None;
+        }
+    }
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -287,7 +342,7 @@ impl Store {
         let actor = load_or_create_actor(&conn, &path)?;
         let compactor =
             if options.background_compaction { Some(Compactor::start(path.clone(), actor.clone())) } else { None };
-        Ok(Self { conn, path, actor, options, docs: HashMap::new(), compactor })
+        Ok(Self { conn, path, actor, options, docs: HashMap::new(), compactor, batch: None })
     }
 
     /// The file this store lives in.
@@ -350,7 +405,7 @@ impl Store {
     {
         let path = self.path.clone();
         let e = sql_err(&path);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let tx = WriteTx::begin(&mut self.conn, self.batch.is_some()).map_err(&e)?;
         let existing: Option<String> = tx
             .prepare_cached("SELECT kind FROM docs WHERE id = ?1")
             .map_err(&e)?
@@ -403,7 +458,7 @@ impl Store {
     {
         let path = self.path.clone();
         let e = sql_err(&path);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let tx = WriteTx::begin(&mut self.conn, self.batch.is_some()).map_err(&e)?;
         // The cached entry is out of the map while we work: on any early return it is simply
         // dropped and reloaded from the database next time, so memory never runs ahead of disk.
         let cached = self.docs.remove(&id);
@@ -449,12 +504,48 @@ impl Store {
 
     fn refresh(&mut self, id: Uuid) -> Result<(), StoreError> {
         let e = sql_err(&self.path);
-        let tx = self.conn.unchecked_transaction().map_err(&e)?;
         let cached = self.docs.remove(&id);
+        if self.batch.is_some() {
+            // The batch's transaction already makes the reads consistent.
+            let cached =
+                catch_up(&self.conn, &self.path, id, cached, &self.actor)?.ok_or(StoreError::UnknownDocument { id })?;
+            self.docs.insert(id, cached);
+            return Ok(());
+        }
+        let tx = self.conn.unchecked_transaction().map_err(&e)?;
         let cached = catch_up(&tx, &self.path, id, cached, &self.actor)?.ok_or(StoreError::UnknownDocument { id })?;
         tx.commit().map_err(&e)?;
         self.docs.insert(id, cached);
         Ok(())
+    }
+
+    /// Runs `f` as one transaction: everything it writes becomes durable together, with one
+    /// commit (one fsync) when it returns `Ok`, instead of one per write; if it fails (or
+    /// panics), nothing it wrote is kept. Each write inside still fails alone (a savepoint), and
+    /// reads see the batch's own writes. Inside `f`, "durable when this returns" means "when the
+    /// batch commits". Nested calls are part of the outer batch. Other connections wait for the
+    /// batch to end before writing (so keep it short: never across the network).
+    pub fn atomically<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Store) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        if self.batch.is_some() {
+            return f(self);
+        }
+        let path = self.path.clone();
+        let e = sql_err(&path);
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(&e)?;
+        self.batch = Some(Vec::new());
+        let mut guard = BatchGuard { store: self, open: true };
+        let out = f(&mut *guard.store)?;
+        guard.store.conn.execute_batch("COMMIT").map_err(&e)?;
+        guard.open = false;
+        let store = &mut *guard.store;
+        for id in store.batch.take().unwrap_or_default() {
+            store.maybe_enqueue(id);
+        }
+        Ok(out)
     }
 
     /// Whether document `id` exists in the store.
@@ -504,7 +595,7 @@ impl Store {
         let received_heads = chunks::heads_of(&changes);
         let path = self.path.clone();
         let e = sql_err(&path);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let tx = WriteTx::begin(&mut self.conn, self.batch.is_some()).map_err(&e)?;
         let cached = self.docs.remove(&id);
         let (mut cached, created) = match catch_up(&tx, &path, id, cached, &self.actor)? {
             Some(c) => (c, false),
@@ -772,6 +863,12 @@ impl Store {
     }
 
     fn maybe_enqueue(&mut self, id: Uuid) {
+        if let Some(later) = &mut self.batch {
+            if !later.contains(&id) {
+                later.push(id);
+            }
+            return;
+        }
         let floor = self.options.compaction_floor_bytes;
         let Some(compactor) = &self.compactor else {
             return;
@@ -836,7 +933,7 @@ fn load_or_create_actor(conn: &Connection, path: &Path) -> Result<ActorId, Store
 }
 
 /// The store is the native driver's [`kith_core::Repo`]: every mutation is one committed SQLite
-/// transaction when it returns.
+/// transaction when it returns, or part of the one transaction of [`Store::atomically`].
 impl kith_core::Repo for Store {
     type Error = StoreError;
 
@@ -895,5 +992,12 @@ impl kith_core::Repo for Store {
     }
     fn docs_with_pending_changes(&mut self) -> Result<Vec<Uuid>, StoreError> {
         Store::docs_with_pending_changes(self)
+    }
+    fn atomically<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        Store::atomically(self, f)
     }
 }

@@ -54,9 +54,9 @@ pub fn prepare(store: &mut Store, now_ms: i64) -> Result<SyncRequest, SyncError>
     Ok(kith_core::sync::prepare(store, now_ms)?)
 }
 
-/// Applies the server's answer (the core's [`kith_core::sync::absorb`] over this store). Each
-/// write is committed as it is made, the cursor last, so a crash in between only means receiving
-/// some changes twice, which is harmless.
+/// Applies the server's answer (the core's [`kith_core::sync::absorb`] over this store), in one
+/// SQLite transaction ([`Store::atomically`]): one commit per answer, and a crash keeps all of it
+/// or none of it (then the same answer comes again).
 pub fn absorb(
     store: &mut Store,
     req: &SyncRequest,
