@@ -71,12 +71,14 @@ struct Saved {
     since_snapshot: usize,
     bytes: usize,
     used: u64,
+    /// The saved document's heads: a change just stored and found among them is in it.
+    heads: Vec<automerge::ChangeHash>,
 }
 
 impl Saved {
     /// What it takes in memory: its bytes, the record, and the map's entry.
     fn size(&self) -> usize {
-        self.saved.capacity() + SAVED_ENTRY_BYTES
+        self.saved.capacity() + self.heads.capacity() * std::mem::size_of::<automerge::ChangeHash>() + SAVED_ENTRY_BYTES
     }
 }
 
@@ -295,6 +297,7 @@ impl DocCache {
                 since_snapshot: st.since_snapshot,
                 bytes: st.bytes,
                 used: 0,
+                heads: st.doc.get_heads(),
             });
             let mut tiers = self.tiers();
             let tiers = &mut *tiers;
@@ -360,18 +363,20 @@ impl DocCache {
         }
     }
 
-    /// For a change just stored (by any process): drops the document's saved form, and hands back
-    /// its live slot if it is live (none is made), for the caller to check against the change.
-    /// A saved form cannot be checked without loading it, and its `last_seq` does not prove it
-    /// holds an earlier change another instance committed while this one wrote a later one; a
-    /// change is usually taken in while its document is still live, so dropping costs at most a
-    /// load. One look under the cache's lock, so a document moving between the two forms is seen
-    /// in one of them; a slot handed back stays live while it is held.
-    pub fn take_in(&self, id: Uuid) -> Option<Slot> {
+    /// For a change just stored (by any process): drops the document's saved form unless the
+    /// change is one of its heads (a saved form cannot be searched without loading it; a change
+    /// is usually taken in while its document is still live, or is the newest in it, so dropping
+    /// costs at most a load), and hands back its live slot if it is live (none is made), for the
+    /// caller to check against the change. One look under the cache's lock, so a document moving
+    /// between the two forms is seen in one of them; a slot handed back stays live while held.
+    pub fn take_in(&self, id: Uuid, hash: Option<automerge::ChangeHash>) -> Option<Slot> {
         let mut tiers = self.tiers();
         let tiers = &mut *tiers;
-        if let Some(s) = tiers.saved.remove(&id) {
+        if tiers.saved.get(&id).is_some_and(|s| !hash.is_some_and(|h| s.heads.contains(&h)))
+            && let Some(s) = tiers.saved.remove(&id)
+        {
             tiers.saved_bytes = tiers.saved_bytes.saturating_sub(s.size());
+            metrics::counter!("kith_documents_invalidated_total").increment(1);
         }
         tiers.live.get(&id).map(|l| l.slot.clone())
     }
@@ -490,11 +495,14 @@ impl DocService {
     /// from storage (see [`crate::coherence`]). This process's own changes are in the cached state
     /// before their slot's lock is released, so they keep it.
     pub async fn invalidate(&self, id: Uuid, hash: &[u8]) {
-        let Some(slot) = self.cache.take_in(id) else { return };
+        if !self.storage.shared() {
+            // Every change was stored through this process's cache.
+            return;
+        }
+        let hash = automerge::ChangeHash::try_from(hash).ok();
+        let Some(slot) = self.cache.take_in(id, hash) else { return };
         let mut guard = slot.lock().await;
-        let stale = guard.as_ref().is_some_and(|st| {
-            automerge::ChangeHash::try_from(hash).map_or(true, |h| st.doc.get_change_by_hash(&h).is_none())
-        });
+        let stale = guard.as_ref().is_some_and(|st| hash.is_none_or(|h| st.doc.get_change_by_hash(&h).is_none()));
         if stale {
             *guard = None;
             metrics::counter!("kith_documents_invalidated_total").increment(1);

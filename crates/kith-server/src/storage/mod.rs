@@ -521,6 +521,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// process's next commit at the latest. Never moves past a seq below which a change could
     /// still appear (the seq rule above). Closed when the storage is.
     fn committed(&self) -> tokio::sync::watch::Receiver<u64>;
+
+    /// Whether other processes (other server instances) store changes in this database too, so a
+    /// document cached here may lack one (`coherence.rs`). PostgreSQL: yes. SQLite: one server per
+    /// file, no.
+    fn shared(&self) -> bool {
+        false
+    }
     /// The stored changes after `seq`, in seq order, at most `limit` (by any process).
     async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>>;
     /// The notes attached to stored changes ([`Derived::note`]), in commit order, each after its

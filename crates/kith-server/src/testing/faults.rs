@@ -189,6 +189,9 @@ impl Storage for FaultyStorage {
     fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.committed()
     }
+    fn shared(&self) -> bool {
+        self.inner.shared()
+    }
 
     async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>> {
         self.inner.stored_since(after, limit).await

@@ -318,6 +318,9 @@ impl Storage for PgStorage {
     fn committed(&self) -> tokio::sync::watch::Receiver<u64> {
         self.log().committed()
     }
+    fn shared(&self) -> bool {
+        true
+    }
     async fn stored_since(&self, after: u64, limit: usize) -> StorageResult<Vec<StoredRef>> {
         docs::stored_since(self, after, limit).await
     }
