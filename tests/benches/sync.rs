@@ -130,7 +130,13 @@ struct RawDevice {
 
 async fn join_raw(http: &reqwest::Client, base: &str, code: &str, name: String) -> RawDevice {
     let actor = ActorId::random();
-    let req = JoinRequest { code: code.to_string(), name, device_label: "bench".into(), actor: actor.to_hex_string() };
+    let req = JoinRequest {
+        code: code.to_string(),
+        name,
+        device_label: "bench".into(),
+        actor: actor.to_hex_string(),
+        rejoin: None,
+    };
     let resp = http.post(format!("{base}/v1/join")).json(&req).send().await.unwrap();
     assert!(resp.status().is_success(), "join: {}", resp.text().await.unwrap());
     let j: JoinResponse = resp.json().await.unwrap();

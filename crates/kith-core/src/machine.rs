@@ -678,6 +678,7 @@ impl Core {
             name,
             device_label: self.opts.device_label.clone(),
             actor: self.repo.actor_id().to_hex_string(),
+            rejoin: None,
         };
         let task = self.task();
         self.pending_join = Some((task, id, server.trim_end_matches('/').to_string()));
