@@ -305,6 +305,7 @@ impl Core {
                 pending_changes: 0,
                 last_error: None,
                 needs_attention: false,
+                device_unknown: false,
                 retrying: None,
                 clock_offset_ms: None,
             },
