@@ -445,6 +445,8 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
     });
     // Pokes that never came (the lead then syncs after `POKE_WAIT`, and that sample counts the wait).
     let missed = std::sync::atomic::AtomicUsize::new(0);
+    // Check-ins the lead's sync through the other instance did not bring.
+    let lost = std::sync::atomic::AtomicUsize::new(0);
     let connected = live_count(b);
     println!(
         "A worker checks in (saved in its local store, then synced); the lead's device is on the live channel \
@@ -530,10 +532,12 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
                         }
                     }
                     let t = t0.elapsed();
-                    assert!(
-                        lead.shift(shift).unwrap().checkins.iter().any(|x| x.id == c.id),
-                        "lead lacks the check-in"
-                    );
+                    let arrived = lead.shift(shift).is_some_and(|s| s.checkins.iter().any(|x| x.id == c.id));
+                    // One instance must always deliver; across instances it is measured and told.
+                    assert!(arrived || b.urls.len() > 1, "lead lacks the check-in");
+                    if !arrived {
+                        lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     (answered.unwrap(), t)
                 };
                 let (_, t) = tokio::join!(push, pull);
@@ -567,6 +571,13 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
             ms(pct(&all, 0.5)),
             ms(pct(&all, 0.99)),
             ms(*all.last().unwrap())
+        );
+    }
+    let lost = lost.into_inner();
+    if lost > 0 {
+        println!(
+            "\n**{lost} check-in(s) never reached the lead** syncing through instance {} (written through instance 1).",
+            b.urls.len()
         );
     }
     let missed = missed.into_inner();
