@@ -7,7 +7,7 @@
 #    (the app's build embeds ui/dist, the server serves it), vitest, svelte-check
 # 2. Rust: cargo fmt --check, clippy -D warnings, cargo deny (deny.toml: licences, bans, sources,
 #    advisories when the RustSec database can be fetched), cargo test --workspace (the app included),
-#    then the server's tests and the stories again on PostgreSQL (scripts/lib/postgres.sh)
+#    then the tests that start a TestServer (server, stories, client, cli) again on PostgreSQL (scripts/lib/postgres.sh)
 # 3. end to end (e2e/): the real kith-server, kith clients, the dashboard in Chromium (Playwright)
 #    (the dashboard, and the phone web app with phone emulation, offline) and the real Tauri app
 #    under Xvfb through tauri-driver and WebKitWebDriver
@@ -98,7 +98,7 @@ run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 run_step "cargo deny (deny.toml)" scripts/deny.sh
 run_step "cargo test" cargo test --workspace --locked --no-fail-fast
-run_step "cargo test on PostgreSQL (server and stories)" kith_cargo_test_postgres
+run_step "cargo test on PostgreSQL (server, stories, client, cli)" kith_cargo_test_postgres
 
 run_step "cargo build (kith-server, kith, kith-app, the suites' binaries) for the end-to-end tests" \
   cargo build --locked -p kith-server -p kith-cli -p kith-app -p kith-stories

@@ -56,13 +56,15 @@ kith_postgres_stop() {
   unset KITH_PG_DIR KITH_TEST_DATABASE_URL
 }
 
-# The server's tests and the cross-crate stories again, on PostgreSQL (the cluster is stopped
-# afterwards whatever happens). Extra arguments go to cargo test.
+# The tests that start a TestServer again, on PostgreSQL: the server's, the cross-crate stories,
+# kith-client's and kith-cli's (the cluster is stopped afterwards whatever happens). Extra
+# arguments go to cargo test.
 kith_cargo_test_postgres() {
   (
     kith_ensure_postgres
     kith_postgres_start
     trap kith_postgres_stop EXIT
-    KITH_TEST_BACKEND=postgres cargo test --locked --no-fail-fast -p kith-server -p kith-stories "$@"
+    KITH_TEST_BACKEND=postgres cargo test --locked --no-fail-fast -p kith-server -p kith-stories \
+      -p kith-client -p kith-cli "$@"
   )
 }

@@ -82,19 +82,61 @@ fn cpu_ms() -> Option<(f64, f64)> {
 /// The server on its own runtime (2 worker threads, like the binary on this 2-core machine).
 struct Bench {
     server: Option<TestServer>,
+    /// Every instance's base URL: the server's, then the other instances' on its database.
+    urls: Vec<String>,
+    /// The other instances (`KITH_BENCH_INSTANCES`): their stop switches and data directories.
+    others: Vec<(tokio::sync::oneshot::Sender<()>, tempfile::TempDir)>,
     srv: tokio::runtime::Runtime,
     cli: tokio::runtime::Runtime,
+}
+
+/// How many server instances share the database: `KITH_BENCH_INSTANCES` (default 1; more than
+/// one needs PostgreSQL: `KITH_TEST_BACKEND=postgres`).
+fn instances() -> usize {
+    std::env::var("KITH_BENCH_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
 }
 
 impl Bench {
     fn new() -> Bench {
         let srv = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let cli = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let server = srv.block_on(TestServer::start_with(|c| {
+        let tweak = |c: &mut kith_server::config::Config| {
             c.join_rate.burst = 100_000;
             c.join_rate.replenish_ms = 1;
-        }));
-        Bench { server: Some(server), srv, cli }
+        };
+        let server = srv.block_on(TestServer::start_with(tweak));
+        let mut urls = vec![server.base_url.clone()];
+        let mut others = Vec::new();
+        for _ in 1..instances() {
+            let kith_server::testing::Backend::Postgres { url } = server.backend().clone() else {
+                panic!("KITH_BENCH_INSTANCES > 1 needs KITH_TEST_BACKEND=postgres (one database, several servers)");
+            };
+            // Another kith-server on the same database, in this process and on the same runtime
+            // (the machine's cores are shared either way), as `kith-server serve` would run it.
+            let dir = tempfile::tempdir().unwrap();
+            let mut config = kith_server::config::Config {
+                listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                data_dir: Some(dir.path().to_path_buf()),
+                ui_dir: Some(std::path::PathBuf::new()),
+                database_url: Some(url),
+                ..Default::default()
+            };
+            tweak(&mut config);
+            let (stop, rx) = tokio::sync::oneshot::channel::<()>();
+            let base = srv.block_on(async move {
+                let storage = kith_server::open_storage(&config).await.unwrap();
+                let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+                let base = format!("http://{}", listener.local_addr().unwrap());
+                let app = kith_server::http::App::new(config, storage).await.unwrap();
+                tokio::spawn(kith_server::http::run(app, listener, async move {
+                    let _ = rx.await;
+                }));
+                base
+            });
+            urls.push(base);
+            others.push((stop, dir));
+        }
+        Bench { server: Some(server), urls, others, srv, cli }
     }
 
     fn server(&self) -> &TestServer {
@@ -112,6 +154,9 @@ impl Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
+        for (stop, _) in self.others.drain(..) {
+            let _ = stop.send(());
+        }
         if let Some(mut s) = self.server.take() {
             self.srv.block_on(s.stop());
         }
@@ -130,7 +175,13 @@ struct RawDevice {
 
 async fn join_raw(http: &reqwest::Client, base: &str, code: &str, name: String) -> RawDevice {
     let actor = ActorId::random();
-    let req = JoinRequest { code: code.to_string(), name, device_label: "bench".into(), actor: actor.to_hex_string() };
+    let req = JoinRequest {
+        code: code.to_string(),
+        name,
+        device_label: "bench".into(),
+        actor: actor.to_hex_string(),
+        rejoin: None,
+    };
     let resp = http.post(format!("{base}/v1/join")).json(&req).send().await.unwrap();
     assert!(resp.status().is_success(), "join: {}", resp.text().await.unwrap());
     let j: JoinResponse = resp.json().await.unwrap();
@@ -252,13 +303,18 @@ async fn create(http: &reqwest::Client, url: &str, s: &Script) -> Cursor {
 /// generator used meanwhile (ms; see [`cpu_ms`]).
 async fn run_clients(
     http: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     scripts: &[Script],
 ) -> (Vec<Duration>, Duration, Option<(f64, f64)>) {
-    let cursors = futures_util::future::join_all(scripts.iter().map(|s| create(http, url, s))).await;
+    // Client i talks to instance i mod n (each client to one instance: see `propagation` for a
+    // write on one instance read on another).
+    let url_of = |i: usize| &urls[i % urls.len()];
+    let cursors =
+        futures_util::future::join_all(scripts.iter().enumerate().map(|(i, s)| create(http, url_of(i), s))).await;
     let cpu_start = cpu_ms();
     let start = Instant::now();
-    let runs = scripts.iter().zip(cursors).map(|(s, cursor)| async move {
+    let runs = scripts.iter().zip(cursors).enumerate().map(|(i, (s, cursor))| async move {
+        let url = url_of(i);
         let mut cursor = Some(cursor);
         let mut have = vec![s.init.1];
         let mut lat = Vec::with_capacity(s.checkins.len());
@@ -292,7 +348,7 @@ fn http_client() -> reqwest::Client {
 }
 
 fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
-    let url = b.server().url("/v1/sync");
+    let urls: Vec<String> = b.urls.iter().map(|u| format!("{u}/v1/sync")).collect();
     let reps =
         std::env::var("KITH_BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(if quick() { 1 } else { 3 });
     let total = if quick() { 2000 } else { 6000 };
@@ -318,7 +374,7 @@ fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
         let mut cpu = Vec::new();
         for _ in 0..reps {
             let scripts: Vec<Script> = pool[..n].iter().map(|d| script(d, rounds)).collect();
-            let (lat, wall, used) = b.cli.block_on(run_clients(http, &url, &scripts));
+            let (lat, wall, used) = b.cli.block_on(run_clients(http, &urls, &scripts));
             if let Some((process, load)) = used {
                 let syncs = lat.len() as f64;
                 cpu.push(((process - load) * 1000.0 / syncs, load * 1000.0 / syncs));
@@ -344,12 +400,15 @@ fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
 
 /// Opens a live stream per device and drains it in the background; returns once all are connected.
 fn connect_live(b: &Bench, devices: &[RawDevice], http: &reqwest::Client) -> Vec<tokio::task::JoinHandle<()>> {
-    let url = b.server().url("/v1/live");
+    let urls: Vec<String> = b.urls.iter().map(|u| format!("{u}/v1/live")).collect();
     b.cli.block_on(async {
         let mut handles = Vec::new();
-        for chunk in devices.chunks(100) {
-            let opened = chunk.iter().map(|d| {
-                http.get(&url).bearer_auth(&d.token).header(reqwest::header::ACCEPT, "text/event-stream").send()
+        for (c, chunk) in devices.chunks(100).enumerate() {
+            let opened = chunk.iter().enumerate().map(|(i, d)| {
+                http.get(&urls[(c * 100 + i) % urls.len()])
+                    .bearer_auth(&d.token)
+                    .header(reqwest::header::ACCEPT, "text/event-stream")
+                    .send()
             });
             for resp in futures_util::future::join_all(opened).await {
                 let resp = resp.unwrap();
@@ -379,14 +438,19 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
     let everyone = pool;
     let pool = &pool[..idle.min(pool.len())];
     let live = connect_live(b, pool, http);
-    let base = b.server().base_url.clone();
+    // With several instances the worker writes through the first and the lead reads through the last.
+    let (worker_base, lead_base) = (b.urls[0].clone(), b.urls[b.urls.len() - 1].clone());
     let (team, lead_code) = b.team("Propagation");
     let worker_code = b.invite(team, Role::Member, 1);
     let (mut lead, mut worker) = b.cli.block_on(async {
-        let lead = Device::join("Lead", &base, &lead_code).await;
-        let worker = Device::join("Worker", &base, &worker_code).await;
+        let lead = Device::join("Lead", &lead_base, &lead_code).await;
+        let worker = Device::join("Worker", &worker_base, &worker_code).await;
         (lead, worker)
     });
+    // Pokes that never came (the lead then syncs after `POKE_WAIT`, and that sample counts the wait).
+    let missed = std::sync::atomic::AtomicUsize::new(0);
+    // Check-ins the lead's sync through the other instance did not bring.
+    let lost = std::sync::atomic::AtomicUsize::new(0);
     let connected = live_count(b);
     println!(
         "A worker checks in (saved in its local store, then synced); the lead's device is on the live channel \
@@ -410,8 +474,9 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
             let mut bg = Vec::new();
             // Built before the clock starts: the load generator's one thread only does HTTP.
             let scripts: Vec<Script> = everyone.iter().take(background).map(|d| script(d, samples)).collect();
-            for s in scripts {
-                let (http, url, stop, d) = (http.clone(), b.server().url("/v1/sync"), stop.clone(), s.dev.clone());
+            for (i, s) in scripts.into_iter().enumerate() {
+                let url = format!("{}/v1/sync", b.urls[i % b.urls.len()]);
+                let (http, stop, d) = (http.clone(), stop.clone(), s.dev.clone());
                 bg.push(tokio::spawn(async move {
                     let mut cursor = Some(create(&http, &url, &s).await);
                     let mut have = vec![s.init.1];
@@ -442,14 +507,20 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
                 let t0 = Instant::now();
                 let push = async { worker.sync().await.unwrap() };
                 let pull = async {
-                    loop {
-                        match events.next().await {
-                            Some(Ok(kith_sync::live::LiveEvent::Changed(docs))) if docs.contains(&shift.uuid()) => {
-                                break;
+                    let poked = tokio::time::timeout(POKE_WAIT, async {
+                        loop {
+                            match events.next().await {
+                                Some(Ok(kith_sync::live::LiveEvent::Changed(docs))) if docs.contains(&shift.uuid()) => {
+                                    break;
+                                }
+                                Some(Ok(_)) => {}
+                                other => panic!("live channel ended: {other:?}"),
                             }
-                            Some(Ok(_)) => {}
-                            other => panic!("live channel ended: {other:?}"),
                         }
+                    })
+                    .await;
+                    if poked.is_err() {
+                        missed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     // One exchange of the real engine (what `sync_with` does), timed when the
                     // answer is in and when it is applied (durable in the lead's store).
@@ -465,10 +536,12 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
                         }
                     }
                     let t = t0.elapsed();
-                    assert!(
-                        lead.shift(shift).unwrap().checkins.iter().any(|x| x.id == c.id),
-                        "lead lacks the check-in"
-                    );
+                    let arrived = lead.shift(shift).is_some_and(|s| s.checkins.iter().any(|x| x.id == c.id));
+                    // One instance must always deliver; across instances it is measured and told.
+                    assert!(arrived || b.urls.len() > 1, "lead lacks the check-in");
+                    if !arrived {
+                        lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     (answered.unwrap(), t)
                 };
                 let (_, t) = tokio::join!(push, pull);
@@ -504,10 +577,29 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
             ms(*all.last().unwrap())
         );
     }
+    let lost = lost.into_inner();
+    if lost > 0 {
+        println!(
+            "\n**{lost} check-in(s) never reached the lead** syncing through instance {} (written through instance 1).",
+            b.urls.len()
+        );
+    }
+    let missed = missed.into_inner();
+    if missed > 0 {
+        println!(
+            "\n**{missed} poke(s) never reached the lead** on instance {} (the worker wrote through instance 1): the \
+             lead synced after waiting {} ms, which those samples include.",
+            b.urls.len(),
+            POKE_WAIT.as_millis()
+        );
+    }
     for h in live {
         h.abort();
     }
 }
+
+/// How long the lead waits for the live poke before syncing anyway.
+const POKE_WAIT: Duration = Duration::from_secs(2);
 
 /// Bytes and round trips of one Kith catch-up: prepare → POST → absorb until the engine is done.
 #[derive(Default)]
@@ -785,9 +877,14 @@ fn main() {
     // `cargo bench` passes `--bench`; nothing to parse.
     let started = Instant::now();
     println!(
-        "# Kith sync benchmarks{}\n\nServer: in-process `kith_server::testing::TestServer` (SQLite, synchronous=FULL) on \
+        "# Kith sync benchmarks{}\n\nServer: in-process `kith_server::testing::TestServer` ({}, {} instance(s)) on \
          a 2-thread runtime; load generator on a 1-thread runtime in the same process; {} CPU(s) shared by both.",
         if quick() { " (quick mode)" } else { "" },
+        match kith_server::testing::Backend::from_env() {
+            kith_server::testing::Backend::Postgres { .. } => "PostgreSQL",
+            _ => "SQLite, synchronous=FULL",
+        },
+        instances(),
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     let b = Bench::new();

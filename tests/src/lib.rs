@@ -50,6 +50,7 @@ impl Device {
                 name: name.to_string(),
                 device_label: format!("{name}'s test device"),
                 actor: store.actor_id().to_hex_string(),
+                rejoin: None,
             })
             .await
             .expect("join");
@@ -63,6 +64,33 @@ impl Device {
             role: resp.role,
             _dir: dir,
         }
+    }
+
+    /// Joins again with a new invite `code` after the server forgot this device (restored from a
+    /// backup), asking to stay the same member and device; keeps the store. On success the device
+    /// syncs with its new token.
+    pub async fn rejoin(&mut self, server_url: &str, code: &str) -> Result<(), SyncError> {
+        let resp = ServerClient::new(server_url, None)?
+            .join(&JoinRequest {
+                code: code.to_string(),
+                name: self.name.to_string(),
+                device_label: format!("{}'s test device", self.name),
+                actor: self.store.actor_id().to_hex_string(),
+                rejoin: Some(kith_proto::Rejoin {
+                    team_id: self.team.uuid(),
+                    member_id: self.member.uuid(),
+                    device_id: self.device.uuid(),
+                }),
+            })
+            .await?;
+        assert_eq!(
+            (MemberId(resp.member_id), DeviceId(resp.device_id), TeamId(resp.team_id)),
+            (self.member, self.device, self.team),
+            "a re-join keeps the identity"
+        );
+        self.client = ServerClient::new(server_url, Some(resp.token))?;
+        self.role = resp.role;
+        Ok(())
     }
 
     /// Points this device at another address (e.g. a proxy, or the server after a restart).

@@ -91,6 +91,11 @@ pub struct SyncState {
     pub last_error: Option<String>,
     /// Waiting will not fix the last error (e.g. the device was revoked).
     pub needs_attention: bool,
+    /// The server has no record of this device (restored from a backup taken before it
+    /// joined), as opposed to revoked: joining with a new invite re-joins it as the same member
+    /// and sends everything it kept.
+    #[serde(default)]
+    pub device_unknown: bool,
     /// The server answered but could not store some of this device's changes now (its storage
     /// is full or failing): why, in one sentence. Not delivered yet; they stay queued and are
     /// sent again automatically, with backoff.

@@ -169,7 +169,7 @@ impl From<ClientError> for CliError {
             ClientError::Store(s) => CliError::Store(s),
             ClientError::Offline(m) => CliError::Offline(m),
             ClientError::Refused { message, .. } => CliError::Remote(message),
-            e @ (ClientError::Unauthorized(_) | ClientError::CredentialMissing { .. }) => CliError::Remote(e.to_string()),
+            e @ (ClientError::Unauthorized(_) | ClientError::DeviceUnknown(_) | ClientError::CredentialMissing { .. }) => CliError::Remote(e.to_string()),
             e @ ClientError::CredentialUnreadable(_) => CliError::Data(e.to_string()),
             e @ (ClientError::BadServerAddress(_) | ClientError::PlainHttp(_)) => CliError::Usage(e.to_string()),
             e @ ClientError::Protocol(_) => CliError::Remote(e.to_string()),

@@ -34,6 +34,10 @@ pub fn sync_err(e: SyncError) -> CliError {
         SyncError::Store(s) => CliError::Store(s),
         SyncError::BadServerAddress(_) | SyncError::PlainHttp(_) => CliError::Usage(e.to_string()),
         SyncError::NotJoined => CliError::State(e.to_string()),
+        SyncError::Unauthorized { .. } if e.device_unknown() => CliError::Remote(format!(
+            "{e} (Nothing on this device is lost. With a new invite from your lead, run kith join <server> <invite \
+             code> with this same data directory: it re-joins as the same member and sends its shifts and check-ins.)"
+        )),
         SyncError::Unauthorized { .. } => CliError::Remote(format!(
             "{e} (The check-ins on this device stay here. The server binds this device's identity to the old \
              credential, so join again from a fresh data directory: kith --data-dir <new dir> join <server> <invite \

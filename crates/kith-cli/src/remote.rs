@@ -44,12 +44,19 @@ pub fn join(cx: &mut Ctx<'_>, a: &JoinArgs) -> Result<(), CliError> {
     let client = kith_sync::ServerClient::new(&server, None).map_err(net::sync_err)?;
     std::fs::create_dir_all(&cx.dir)
         .map_err(|e| CliError::Data(format!("could not create the data directory {}: {e}", cx.dir.display())))?;
-    let mut store = kith_client::local::open_for_join(&cx.dir)?;
+    // Joined already: only a re-join to the same server (which forgot this device) goes on.
+    let (mut store, rejoin) = kith_client::local::open_for_join_or_rejoin(&cx.dir, client.base().as_str())?;
     let label = a.device_label.clone().unwrap_or_else(|| format!("{name}'s kith"));
-    let req = JoinRequest { code, name: name.clone(), device_label: label, actor: store.actor_id().to_hex_string() };
-    let resp = net::block_on(client.join(&req))?.map_err(|e| match e {
+    let req =
+        JoinRequest { code, name: name.clone(), device_label: label, actor: store.actor_id().to_hex_string(), rejoin };
+    let joined = match net::block_on(client.join(&req))? {
+        Ok(r) => Ok(r),
+        // A refused re-join: the server still knows this device, so it stays as it is.
+        Err(e) => Err(kith_client::local::rejoin_refused(e, &store)?),
+    };
+    let resp = joined.map_err(|e| match e {
         // The server's message says what is wrong with the invite and what to do.
-        kith_sync::SyncError::Unauthorized { message }
+        kith_sync::SyncError::Unauthorized { message, .. }
         | kith_sync::SyncError::Server { message, retryable: false, .. } => {
             CliError::Remote(format!("could not join: {message}"))
         }

@@ -93,6 +93,14 @@ pub enum ClientError {
         "the team server no longer accepts this device ({0}). The check-ins on this device stay here; ask your lead for a new invite and join again from a fresh data directory"
     )]
     Unauthorized(String),
+    /// The server has no record of this device (restored from a backup taken before it joined):
+    /// everything stays on the device, and joining with a new invite re-joins as the same member.
+    #[error(
+        "the team server does not know this device any more: it was probably restored from a backup taken before \
+         this device joined. Everything on this device is kept. Ask your lead for a new invite and join with it \
+         here: this device re-joins as the same member and sends its shifts and check-ins"
+    )]
+    DeviceUnknown(String),
     /// The store says this device joined a server, but its credential is not on this computer
     /// (a data directory copied from another device, a removed keychain entry or file).
     #[error(
@@ -155,6 +163,7 @@ impl ClientError {
             ClientError::Offline(_) => "offline",
             ClientError::Refused { code, .. } => code,
             ClientError::Unauthorized(_) => "unauthorized",
+            ClientError::DeviceUnknown(_) => kith_proto::DEVICE_UNKNOWN,
             ClientError::CredentialMissing { .. } => "credential_missing",
             ClientError::CredentialUnreadable(_) => "credential_unreadable",
             ClientError::BadServerAddress(_) => "bad_server_address",
@@ -228,7 +237,8 @@ impl From<SyncError> for ClientError {
             SyncError::BadServerAddress(a) => ClientError::BadServerAddress(a),
             e @ SyncError::PlainHttp(_) => ClientError::PlainHttp(e.to_string()),
             SyncError::NotJoined => ClientError::NotJoined,
-            SyncError::Unauthorized { message } => ClientError::Unauthorized(message),
+            e @ SyncError::Unauthorized { .. } if e.device_unknown() => ClientError::DeviceUnknown(e.to_string()),
+            SyncError::Unauthorized { message, .. } => ClientError::Unauthorized(message),
             SyncError::Protocol(p) => ClientError::Protocol(p),
             SyncError::Server { code, message, retryable, .. } => ClientError::Refused { code, message, retryable },
             e @ (SyncError::Offline { .. } | SyncError::Timeout { .. }) => ClientError::Offline(e.to_string()),

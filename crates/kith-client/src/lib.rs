@@ -356,22 +356,21 @@ impl Client {
             }
         };
         let name = local::join_name(&input.name)?;
-        let (existing, actor) = self
-            .with_store(|s| {
-                let p = profile::read_profile(s)?;
-                let on_server = s.meta_get(profile::SERVER_KEY)?.is_some();
-                Ok((p.map(|p| (p.name, on_server)), s.actor_id().to_hex_string()))
-            })
-            .await?;
-        if let Some((name, on_server)) = existing {
-            return Err(ClientError::AlreadyJoined { name, on_server });
-        }
         let http = ServerClient::new(&server, None)?;
+        let base = http.base().to_string();
+        // Joined already: only a re-join to the same server (which forgot this device) goes on.
+        let (rejoin, actor) =
+            self.with_store(move |s| Ok((local::rejoin_identity(s, &base)?, s.actor_id().to_hex_string()))).await?;
         let label = self.inner.opts.device_label.clone().unwrap_or_else(|| device_label(&name));
-        let req = JoinRequest { code, name: name.clone(), device_label: label, actor };
-        let resp = http.join(&req).await.map_err(|e| match e {
+        let req = JoinRequest { code, name: name.clone(), device_label: label, actor, rejoin };
+        let joined = match http.join(&req).await {
+            Ok(r) => Ok(r),
+            // A refused re-join: the server still knows this device, so it stays as it is.
+            Err(e) => Err(self.with_store(move |s| local::rejoin_refused(e, s)).await?),
+        };
+        let resp = joined.map_err(|e| match e {
             // The server's message says what is wrong with the invite and what to do.
-            kith_sync::SyncError::Unauthorized { message } => ClientError::Refused {
+            kith_sync::SyncError::Unauthorized { message, .. } => ClientError::Refused {
                 code: "invite_refused".into(),
                 message: format!("could not join: {message}"),
                 retryable: false,
@@ -831,6 +830,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: st.last_error.clone(),
             needs_attention: st.needs_attention,
+            device_unknown: st.device_unknown,
             retrying: st.retrying.clone(),
             clock_offset_ms: st.clock_offset_ms.or(offset),
         },
@@ -841,6 +841,7 @@ fn sync_view(status: Option<&SyncStatus>, pending: usize, last: Option<i64>, off
             pending_changes: pending,
             last_error: None,
             needs_attention: false,
+            device_unknown: false,
             retrying: None,
             clock_offset_ms: offset,
         },

@@ -183,13 +183,7 @@ pub fn join_name(name: &str) -> Result<String, ClientError> {
 
 /// Opens (creating) the store in `dir` for joining, refusing a directory that has a profile.
 pub fn open_for_join(dir: &std::path::Path) -> Result<Store, ClientError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        ClientError::Invalid(format!(
-            "could not create the data directory {}: {e}. Check the path and its permissions",
-            dir.display()
-        ))
-    })?;
-    let store = Store::open(profile::db_path(dir))?;
+    let store = open_dir(dir)?;
     if let Some(p) = profile::read_profile(&store)? {
         return Err(ClientError::AlreadyJoined {
             name: p.name,
@@ -197,6 +191,62 @@ pub fn open_for_join(dir: &std::path::Path) -> Result<Store, ClientError> {
         });
     }
     Ok(store)
+}
+
+/// [`open_for_join`], except that a device already joined to `server` (its base address) asks to
+/// re-join as itself ([`rejoin_identity`]): for a server that forgot it (restored from a backup).
+pub fn open_for_join_or_rejoin(
+    dir: &std::path::Path,
+    server: &str,
+) -> Result<(Store, Option<kith_proto::Rejoin>), ClientError> {
+    let store = open_dir(dir)?;
+    let rejoin = rejoin_identity(&store, server)?;
+    Ok((store, rejoin))
+}
+
+/// Joining on a device that has joined already: its own member, device and team ids, to ask back
+/// from `server` (its base address) which forgot it. Only towards the server it joined, whose
+/// team its documents belong to; the server grants them only with a valid invite of that team,
+/// and only if it knows neither id (a revoked device stays revoked). None if not joined yet;
+/// [`ClientError::AlreadyJoined`] if joined elsewhere or for offline use.
+pub fn rejoin_identity(store: &Store, server: &str) -> Result<Option<kith_proto::Rejoin>, ClientError> {
+    let Some(p) = profile::read_profile(store)? else { return Ok(None) };
+    let same = profile::read_link(store)?.is_some_and(|l| l.url.trim_end_matches('/') == server.trim_end_matches('/'));
+    if !same {
+        let on_server = store.meta_get(profile::SERVER_KEY)?.is_some();
+        return Err(ClientError::AlreadyJoined { name: p.name, on_server });
+    }
+    Ok(Some(kith_proto::Rejoin {
+        team_id: p.team_id.uuid(),
+        member_id: p.member_id.uuid(),
+        device_id: p.device_id.uuid(),
+    }))
+}
+
+/// A refused re-join in the words of a refused join: the server still knows this device (it
+/// works, or it was revoked and stays so), so the profile is kept and joining needs another data
+/// directory. Other errors pass through.
+pub fn rejoin_refused(e: kith_sync::SyncError, store: &Store) -> Result<kith_sync::SyncError, ClientError> {
+    match &e {
+        kith_sync::SyncError::Server { code, .. } if code == REJOIN_REFUSED => {
+            let name = profile::read_profile(store)?.map(|p| p.name).unwrap_or_default();
+            Err(ClientError::AlreadyJoined { name, on_server: true })
+        }
+        _ => Ok(e),
+    }
+}
+
+/// The server's code for a re-join whose member or device it knows.
+pub const REJOIN_REFUSED: &str = "rejoin_refused";
+
+fn open_dir(dir: &std::path::Path) -> Result<Store, ClientError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        ClientError::Invalid(format!(
+            "could not create the data directory {}: {e}. Check the path and its permissions",
+            dir.display()
+        ))
+    })?;
+    Ok(Store::open(profile::db_path(dir))?)
 }
 
 /// Saves what joining gave this device: its link and profile in the store, its own credential in
@@ -209,13 +259,17 @@ pub fn save_join(
     now: Timestamp,
     keep: crate::credential::Keep,
 ) -> Result<(Profile, ServerLink), ClientError> {
+    // A re-join keeps the profile's own start.
+    let created_at = profile::read_profile(store)?
+        .filter(|p| (p.member_id.uuid(), p.device_id.uuid()) == (resp.member_id, resp.device_id))
+        .map_or(now, |p| p.created_at);
     let profile = Profile {
         version: 1,
         member_id: MemberId(resp.member_id),
         device_id: DeviceId(resp.device_id),
         team_id: TeamId(resp.team_id),
         name: name.to_string(),
-        created_at: now,
+        created_at,
     };
     let link = ServerLink::new(server_url, resp.role.clone(), resp.token.clone());
     profile::write_profile(store, &profile, Some(&link), keep)?;

@@ -305,6 +305,7 @@ impl Core {
                 pending_changes: 0,
                 last_error: None,
                 needs_attention: false,
+                device_unknown: false,
                 retrying: None,
                 clock_offset_ms: None,
             },
@@ -681,6 +682,7 @@ impl Core {
             name,
             device_label: self.opts.device_label.clone(),
             actor: self.repo.actor_id().to_hex_string(),
+            rejoin: None,
         };
         let task = self.task();
         self.pending_join = Some((task, id, server.trim_end_matches('/').to_string()));

@@ -201,6 +201,11 @@ pub struct ApiError {
     pub retryable: bool,
 }
 
+/// The [`ApiError::code`] of a 401 for a token the server has no record of (its data was
+/// restored from a backup taken before the device joined): the device keeps its data and can
+/// re-join with a new invite ([`JoinRequest::rejoin`]). A revoked device gets `unauthorized`.
+pub const DEVICE_UNKNOWN: &str = "device_unknown";
+
 /// Redeeming an invite: `POST /v1/join` (JSON).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JoinRequest {
@@ -211,6 +216,20 @@ pub struct JoinRequest {
     pub device_label: String,
     /// The Automerge actor id this device will write with (hex).
     pub actor: String,
+    /// Re-joining after this server forgot the device (restored from a backup taken before it
+    /// joined): the member and device ids it had, so its documents stay its own. The invite is the
+    /// authority; the server grants the ids only if it knows neither (docs/operations.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejoin: Option<Rejoin>,
+}
+
+/// The identity a device had on a server that has since forgotten it ([`JoinRequest::rejoin`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejoin {
+    /// The team the device belonged to: the invite must be for it.
+    pub team_id: Uuid,
+    pub member_id: Uuid,
+    pub device_id: Uuid,
 }
 
 /// The answer to a [`JoinRequest`]: the device's own credential, shown once.

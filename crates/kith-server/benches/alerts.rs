@@ -48,6 +48,7 @@ async fn join(server: &TestServer, code: &str, name: &str) -> Client {
             name: name.into(),
             device_label: name.into(),
             actor: actor.to_hex_string(),
+            rejoin: None,
         })
         .send()
         .await

@@ -43,6 +43,7 @@ async fn join(http: &reqwest::Client, base: &str, code: &str, name: &str, change
             name: name.into(),
             device_label: name.into(),
             actor: actor.to_hex_string(),
+            rejoin: None,
         })
         .send()
         .await

@@ -39,6 +39,9 @@ pub struct ApiErr {
     pub body: ApiError,
 }
 
+/// The code of [`ApiErr::unknown_token`] (kith_proto::DEVICE_UNKNOWN).
+pub use kith_proto::DEVICE_UNKNOWN;
+
 pub const REVOKED_MESSAGE: &str = "This device's access was revoked. Ask a lead for a new invite and run `kith join`.";
 /// A request with no bearer token at all.
 pub const NO_TOKEN_MESSAGE: &str = "This request carries no device token: send `Authorization: Bearer <token>`. A device \
@@ -46,8 +49,9 @@ pub const NO_TOKEN_MESSAGE: &str = "This request carries no device token: send `
 /// A token this server has no record of (never issued here, or its data was replaced). Says
 /// nothing about any other token: tokens are 256-bit random, so telling this apart from a revoked
 /// one gives nobody a way to find a valid one.
-pub const UNKNOWN_TOKEN_MESSAGE: &str = "This server does not know this device's token: the device joined another \
-     server, or this server's data was replaced. Ask a lead for a new invite and run `kith join`.";
+pub const UNKNOWN_TOKEN_MESSAGE: &str = "This server does not know this device (restored from a backup taken before \
+     the device joined, or the device joined another server). Nothing on the device is lost: ask a lead for a new \
+     invite and join with it on this device, which re-joins as the same member and sends what it kept.";
 
 impl ApiErr {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>, retryable: bool) -> ApiErr {
@@ -64,9 +68,10 @@ impl ApiErr {
         ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", NO_TOKEN_MESSAGE, false)
     }
 
-    /// A bearer token this server does not know.
+    /// A bearer token this server does not know: `device_unknown`, told apart from a revoked
+    /// device (`unauthorized`) so the device offers to re-join; the token itself claims nothing.
     pub fn unknown_token() -> ApiErr {
-        ApiErr::new(StatusCode::UNAUTHORIZED, "unauthorized", UNKNOWN_TOKEN_MESSAGE, false)
+        ApiErr::new(StatusCode::UNAUTHORIZED, DEVICE_UNKNOWN, UNKNOWN_TOKEN_MESSAGE, false)
     }
 
     pub fn bad_request(code: &str, message: impl Into<String>) -> ApiErr {

@@ -654,6 +654,20 @@ struct JoinRequestDoc {
     /// The device's Automerge actor id, hex (1 to 32 bytes: an even number of digits).
     #[schema(pattern = "^([0-9a-fA-F]{2}){1,32}$")]
     actor: String,
+    /// Only when re-joining a server that forgot this device (restored from a backup): the
+    /// member and device ids it had, granted if the server knows neither (else 409 `rejoin_refused`).
+    rejoin: Option<RejoinDoc>,
+}
+
+/// The identity a device had on a server that has since forgotten it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = Rejoin)]
+#[allow(dead_code)]
+struct RejoinDoc {
+    /// The team the device belonged to: the invite must be for it (else 409 `rejoin_other_team`).
+    team_id: Uuid,
+    member_id: Uuid,
+    device_id: Uuid,
 }
 
 /// The device's credential, shown once.
@@ -701,7 +715,7 @@ fn join_err(status: StatusCode, code: &str, msg: &str) -> ApiErr {
     responses((status = 200, body = JoinResponseDoc, description = "Joined: the device's own token"),
         (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_name`, `bad_label`, `bad_actor`"),
         (status = 403, body = ApiErrorDoc, description = "Unknown, expired or used-up invite"),
-        (status = 409, body = ApiErrorDoc, description = "The actor id belongs to another device"),
+        (status = 409, body = ApiErrorDoc, description = "`actor_taken`: the actor id belongs to another device; `rejoin_refused`: a re-join asked for a member or device this server knows; `rejoin_other_team`: with an invite of another team"),
         (status = 429, body = ApiErrorDoc, description = "`rate_limited`: too many attempts from this address",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))))]
 async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinResponse>, ApiErr> {
@@ -736,8 +750,12 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
         .ok_or_else(|| ApiErr::bad_request("bad_actor", "The actor id must be 1 to 32 bytes in hex: update Kith."))?;
     let now = app.clock.now_ms();
     let token = auth::new_token();
-    let member_id = MemberId::new();
-    let device_id = DeviceId::new();
+    // A re-join keeps the device's member and device ids (its shifts are its member's): the
+    // storage grants them only if this server knows neither, under the same invite checks.
+    let (member_id, device_id) = match req.rejoin {
+        Some(r) => (MemberId(r.member_id), DeviceId(r.device_id)),
+        None => (MemberId::new(), DeviceId::new()),
+    };
     let new = NewDevice {
         member_id,
         member_name: name.clone(),
@@ -746,10 +764,19 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
         actor,
         token_hash: auth::token_hash(&token),
         created_at: now,
+        rejoin: req.rejoin.map(|r| TeamId(r.team_id)),
     };
     let redeemed = app.storage().redeem_invite(auth::invite_hash(&req.code), now, new).await?;
     let (team, role) = match redeemed {
         Redeem::Joined { team, role } => (team, role),
+        Redeem::OtherTeam => {
+            return Err(join_err(
+                StatusCode::CONFLICT,
+                "rejoin_other_team",
+                "This invite is for another team than the one this device belonged to: ask a lead of your own team \
+                 for an invite.",
+            ));
+        }
         Redeem::Unknown => {
             return Err(join_err(
                 StatusCode::FORBIDDEN,
@@ -771,6 +798,14 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
                 "This invite has already been used: ask a lead for a new one.",
             ));
         }
+        Redeem::IdTaken => {
+            return Err(join_err(
+                StatusCode::CONFLICT,
+                "rejoin_refused",
+                "This server already knows this device or its member, so a re-join cannot take their place (a revoked \
+                 device stays revoked): sign out on this device and join with the invite as a new member.",
+            ));
+        }
         Redeem::ActorTaken => {
             return Err(join_err(
                 StatusCode::CONFLICT,
@@ -782,6 +817,11 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
     // The member is registered with the device; now the roster (with anyone an earlier join
     // failed to add). If that fails the join still stands: the roster is repaired in the
     // background as soon as storage takes writes again (and at every start).
+    if req.rejoin.is_some() {
+        // What the operator sees of a device restored from a backup coming back (docs/operations.md).
+        tracing::info!(team = %team.id, member = %member_id, device = %device_id, "a device this server had forgotten re-joined as its member");
+        metrics::counter!("kith_devices_rejoined_total").increment(1);
+    }
     if let Err(e) = app.docs.ensure_roster(team.id, now).await {
         tracing::warn!(team = %team.id, error = %e, "could not add the new member to the roster yet: retrying in the background");
         repair_roster_later(app.clone(), team.id);
@@ -1126,7 +1166,7 @@ impl utoipa::Modify for BearerAuth {
         views::kudos, crate::console::takeover_alert, crate::console::assign_alert, crate::console::get_team,
         crate::console::put_policy, crate::console::put_member, crate::console::list_devices,
         crate::console::revoke_device),
-    components(schemas(ApiErrorDoc, JoinRequestDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, BoardSource,
+    components(schemas(ApiErrorDoc, JoinRequestDoc, RejoinDoc, JoinResponseDoc, Health, BoardEntry, BoardResponse, BoardSource,
         InviteRequest, InviteResponse, ChangedEvent, PresenceEvent, AlertView, AlertEvent, CheckinTimes, AlertList,
         ResolveRequest, WebhookRequest, kith_api::AlertState, kith_api::MeResponse, kith_api::Me, kith_api::MemberRef,
         kith_api::PolicyView, kith_api::ShiftView, kith_api::CheckInView, kith_api::AckView, kith_api::LocationView,

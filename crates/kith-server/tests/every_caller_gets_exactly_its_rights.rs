@@ -39,6 +39,8 @@ const CALLERS: [&str; 8] = [
 ];
 
 const U: &str = "401 unauthorized";
+/// A token the server has no record of: told apart from a revoked one (docs/operations.md).
+const D: &str = "401 device_unknown";
 
 /// What each caller must get, one line per request. `{alice}`: the worker's member id;
 /// `{alice_shift}`: her running shift (Bob is its buddy); `{alice_checkin}`: a check-in in it;
@@ -50,30 +52,30 @@ const U: &str = "401 unauthorized";
 /// caller's open `/v1/live` stream carried the event when Alice raised an emergency.
 #[rustfmt::skip]
 const MATRIX: &[(&str, [&str; 8])] = &[
-    ("GET /v1/me", [U, U, U, "200", "200", "200", "200", "200"]),
-    ("GET /v1/board => {alice}", [U, U, U, "200, shown", "200, shown", "200, shown", "200, shown", "200, not shown"]),
-    ("GET /v1/shifts/{my_shift}", [U, U, U, "200", "200", "200", "200", "200"]),
-    ("GET /v1/shifts/{alice_shift}", [U, U, U, "200", "404 doc_unknown", "404 doc_unknown", "200", "404 doc_unknown"]),
-    ("GET /v1/members/{me}/shifts", [U, U, U, "200", "200", "200", "200", "200"]),
-    ("GET /v1/members/{alice}/shifts => {alice_shift}", [U, U, U, "200, shown", "403 forbidden", "403 forbidden", "200, shown", "404 member_unknown"]),
-    ("POST /v1/shifts/{alice_shift}/checkins/{alice_checkin}/ack {\"reply\":\"seen\"}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 doc_unknown"]),
-    ("GET /v1/health => \"team\":{", [U, U, U, "200, not shown", "200, not shown", "200, not shown", "200, shown", "200, shown"]),
-    ("POST /v1/kudos {\"to\":\"{alice}\"}", [U, U, U, "400 kudos_to_self", "204", "204", "204", "404 member_unknown"]),
-    ("POST /v1/invites {\"role\":\"member\",\"expires_in_s\":3600,\"uses\":1}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "200"]),
-    ("PUT /v1/webhook {\"url\":\"https://127.0.0.1:9/kith\",\"secret\":\"0123456789abcdef0123\"}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "204", "204"]),
-    ("GET /v1/alerts?all=true => {alice_shift}", [U, U, U, "200, shown", "200, shown", "200, not shown", "200, shown", "200, not shown"]),
-    ("POST /v1/alerts/{open_alert}/claim", [U, U, U, "403 forbidden", "200", "404 alert_unknown", "200", "404 alert_unknown"]),
-    ("POST /v1/alerts/{lead_claimed_alert}/resolve {\"note\":\"all fine\"}", [U, U, U, "403 forbidden", "403 forbidden", "404 alert_unknown", "200", "404 alert_unknown"]),
-    ("POST /v1/alerts/{open_alert}/takeover", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 alert_unknown"]),
-    ("POST /v1/alerts/{open_alert}/assign {\"member\":\"{bob}\"}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 alert_unknown"]),
-    ("GET /v1/team => {alice}", [U, U, U, "200, shown", "200, shown", "200, shown", "200, shown", "200, not shown"]),
-    ("PUT /v1/members/{alice} {\"phone\":\"+44 7700 900123\"}", [U, U, U, "200", "403 forbidden", "403 forbidden", "200", "404 member_unknown"]),
-    ("PUT /v1/members/{me} {\"phone\":\"+44 7700 900456\"}", [U, U, U, "200", "200", "200", "200", "200"]),
-    ("PUT /v1/members/{alice} {\"role\":\"member\"}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 member_unknown"]),
-    ("GET /v1/devices => {alice_device}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200, shown", "200, not shown"]),
-    ("POST /v1/devices/{spare_device}/revoke", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 device_unknown"]),
-    ("POST /v1/devices/{my_device}/revoke", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "400 revoke_self", "400 revoke_self"]),
-    ("PUT /v1/team/policy {\"min_interval_s\":600,\"max_interval_s\":7200,\"default_interval_s\":1800,\"grace_s\":300,\"reminder_lead_s\":300,\"escalation\":[{\"after_s\":0,\"notify\":\"buddies\"},{\"after_s\":120,\"notify\":\"leads\"}]}", [U, U, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "200"]),
+    ("GET /v1/me", [U, D, U, "200", "200", "200", "200", "200"]),
+    ("GET /v1/board => {alice}", [U, D, U, "200, shown", "200, shown", "200, shown", "200, shown", "200, not shown"]),
+    ("GET /v1/shifts/{my_shift}", [U, D, U, "200", "200", "200", "200", "200"]),
+    ("GET /v1/shifts/{alice_shift}", [U, D, U, "200", "404 doc_unknown", "404 doc_unknown", "200", "404 doc_unknown"]),
+    ("GET /v1/members/{me}/shifts", [U, D, U, "200", "200", "200", "200", "200"]),
+    ("GET /v1/members/{alice}/shifts => {alice_shift}", [U, D, U, "200, shown", "403 forbidden", "403 forbidden", "200, shown", "404 member_unknown"]),
+    ("POST /v1/shifts/{alice_shift}/checkins/{alice_checkin}/ack {\"reply\":\"seen\"}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 doc_unknown"]),
+    ("GET /v1/health => \"team\":{", [U, D, U, "200, not shown", "200, not shown", "200, not shown", "200, shown", "200, shown"]),
+    ("POST /v1/kudos {\"to\":\"{alice}\"}", [U, D, U, "400 kudos_to_self", "204", "204", "204", "404 member_unknown"]),
+    ("POST /v1/invites {\"role\":\"member\",\"expires_in_s\":3600,\"uses\":1}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "200"]),
+    ("PUT /v1/webhook {\"url\":\"https://127.0.0.1:9/kith\",\"secret\":\"0123456789abcdef0123\"}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "204", "204"]),
+    ("GET /v1/alerts?all=true => {alice_shift}", [U, D, U, "200, shown", "200, shown", "200, not shown", "200, shown", "200, not shown"]),
+    ("POST /v1/alerts/{open_alert}/claim", [U, D, U, "403 forbidden", "200", "404 alert_unknown", "200", "404 alert_unknown"]),
+    ("POST /v1/alerts/{lead_claimed_alert}/resolve {\"note\":\"all fine\"}", [U, D, U, "403 forbidden", "403 forbidden", "404 alert_unknown", "200", "404 alert_unknown"]),
+    ("POST /v1/alerts/{open_alert}/takeover", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 alert_unknown"]),
+    ("POST /v1/alerts/{open_alert}/assign {\"member\":\"{bob}\"}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 alert_unknown"]),
+    ("GET /v1/team => {alice}", [U, D, U, "200, shown", "200, shown", "200, shown", "200, shown", "200, not shown"]),
+    ("PUT /v1/members/{alice} {\"phone\":\"+44 7700 900123\"}", [U, D, U, "200", "403 forbidden", "403 forbidden", "200", "404 member_unknown"]),
+    ("PUT /v1/members/{me} {\"phone\":\"+44 7700 900456\"}", [U, D, U, "200", "200", "200", "200", "200"]),
+    ("PUT /v1/members/{alice} {\"role\":\"member\"}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 member_unknown"]),
+    ("GET /v1/devices => {alice_device}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200, shown", "200, not shown"]),
+    ("POST /v1/devices/{spare_device}/revoke", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "404 device_unknown"]),
+    ("POST /v1/devices/{my_device}/revoke", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "400 revoke_self", "400 revoke_self"]),
+    ("PUT /v1/team/policy {\"min_interval_s\":600,\"max_interval_s\":7200,\"default_interval_s\":1800,\"grace_s\":300,\"reminder_lead_s\":300,\"escalation\":[{\"after_s\":0,\"notify\":\"buddies\"},{\"after_s\":120,\"notify\":\"leads\"}]}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "200"]),
     ("GET /healthz", ["200", "200", "200", "200", "200", "200", "200", "200"]),
     ("GET /openapi.json", ["200", "200", "200", "200", "200", "200", "200", "200"]),
     ("GET /metrics", ["200", "200", "200", "200", "200", "200", "200", "200"]),
@@ -81,15 +83,15 @@ const MATRIX: &[(&str, [&str; 8])] = &[
     // A change into a document the caller may not see is answered exactly as one into a document
     // that does not exist: "send me everything" (its dependencies are unknown here), and the full
     // resend is then refused and stores nothing (nobody_learns_whether_a_document_they_may_not_see_exists.rs).
-    ("SYNC check-in into {my_shift}", [U, U, U, "accepted", "accepted", "accepted", "accepted", "accepted"]),
-    ("SYNC check-in into {alice_shift}", [U, U, U, "accepted", "resend_all", "resend_all", "rejected forbidden", "resend_all"]),
-    ("SYNC ack into {alice_shift}", [U, U, U, "rejected forbidden", "resend_all", "resend_all", "accepted", "resend_all"]),
-    ("SYNC new shift owned by {alice}", [U, U, U, "accepted", "rejected forbidden", "rejected forbidden", "rejected forbidden", "rejected forbidden"]),
-    ("SYNC roster: rename {alice}", [U, U, U, "accepted", "rejected forbidden", "rejected forbidden", "accepted", "resend_all"]),
-    ("SYNC roster: make {me} a lead", [U, U, U, "rejected forbidden", "rejected forbidden", "rejected forbidden", "accepted", "resend_all"]),
-    ("SYNC pull => {alice_shift}", [U, U, U, "in feed", "not in feed", "not in feed", "in feed", "not in feed"]),
-    ("LIVE changed {live_shift}", [U, U, U, "none", "none", "none", "event", "none"]),
-    ("LIVE alert {live_shift}", [U, U, U, "none", "event", "none", "event", "none"]),
+    ("SYNC check-in into {my_shift}", [U, D, U, "accepted", "accepted", "accepted", "accepted", "accepted"]),
+    ("SYNC check-in into {alice_shift}", [U, D, U, "accepted", "resend_all", "resend_all", "rejected forbidden", "resend_all"]),
+    ("SYNC ack into {alice_shift}", [U, D, U, "rejected forbidden", "resend_all", "resend_all", "accepted", "resend_all"]),
+    ("SYNC new shift owned by {alice}", [U, D, U, "accepted", "rejected forbidden", "rejected forbidden", "rejected forbidden", "rejected forbidden"]),
+    ("SYNC roster: rename {alice}", [U, D, U, "accepted", "rejected forbidden", "rejected forbidden", "accepted", "resend_all"]),
+    ("SYNC roster: make {me} a lead", [U, D, U, "rejected forbidden", "rejected forbidden", "rejected forbidden", "accepted", "resend_all"]),
+    ("SYNC pull => {alice_shift}", [U, D, U, "in feed", "not in feed", "not in feed", "in feed", "not in feed"]),
+    ("LIVE changed {live_shift}", [U, D, U, "none", "none", "none", "event", "none"]),
+    ("LIVE alert {live_shift}", [U, D, U, "none", "event", "none", "event", "none"]),
 ];
 
 /// A caller: a device (none for the first two columns) and the token it sends.

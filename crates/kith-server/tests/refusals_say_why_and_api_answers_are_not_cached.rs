@@ -26,9 +26,9 @@ async fn a_missing_an_unknown_and_a_revoked_token_are_told_apart() {
     let resp = http().get(server.url("/v1/board")).bearer_auth("made-up-token").send().await.unwrap();
     assert_eq!(resp.status(), 401);
     let e: ApiError = resp.json().await.unwrap();
-    assert_eq!(e.code, "unauthorized");
+    assert_eq!(e.code, "device_unknown", "told apart from a revoked device: the device offers to re-join");
     assert!(
-        e.message.contains("does not know this device's token") && e.message.contains("kith join"),
+        e.message.contains("does not know this device") && e.message.contains("backup") && e.message.contains("invite"),
         "{}",
         e.message
     );

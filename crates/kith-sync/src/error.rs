@@ -13,7 +13,12 @@ pub enum SyncError {
     )]
     Timeout { server: String },
     #[error("this device is not allowed to sync: {message}")]
-    Unauthorized { message: String },
+    Unauthorized {
+        /// `unauthorized` (revoked, or no token), or [`kith_proto::DEVICE_UNKNOWN`] (the server
+        /// forgot this device: it can re-join with a new invite and keep its data).
+        code: String,
+        message: String,
+    },
     #[error("the team server refused the request ({status}): {message}")]
     Server {
         status: u16,
@@ -56,6 +61,12 @@ impl SyncError {
         }
     }
 
+    /// The server does not know this device (restored from a backup taken before it joined):
+    /// a new invite lets it re-join as the same member.
+    pub fn device_unknown(&self) -> bool {
+        matches!(self, SyncError::Unauthorized { code, .. } if code == kith_proto::DEVICE_UNKNOWN)
+    }
+
     /// How long the server asked us to wait before trying again, if it did.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
@@ -68,7 +79,7 @@ impl SyncError {
         // 401 is about this device's credential; a 403 (e.g. a refused invite) is a refusal of
         // this request only, and keeps its code.
         if status == 401 {
-            SyncError::Unauthorized { message: api.message }
+            SyncError::Unauthorized { code: api.code, message: api.message }
         } else {
             let retryable = api.retryable || retryable_status(status);
             SyncError::Server { status, code: api.code, message: api.message, retryable, retry_after }

@@ -57,6 +57,9 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
     /// The last error cannot be fixed by waiting (e.g. the device was revoked).
     pub needs_attention: bool,
+    /// The server has no record of this device (restored from a backup taken before it joined):
+    /// joining with a new invite re-joins it as the same member, keeping everything.
+    pub device_unknown: bool,
     /// The server answered but could not store some local changes now (its storage is full or
     /// failing): why, in one sentence. They stay queued and are sent again with backoff.
     pub retrying: Option<String>,
@@ -190,6 +193,7 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.pending_changes = pending;
                             st.last_error = None;
                             st.needs_attention = false;
+                            st.device_unknown = false;
                             st.retrying = retrying;
                             st.clock_offset_ms = Some(report.clock_offset_ms);
                             st.syncs += 1;
@@ -203,6 +207,7 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.pending_changes = pending;
                             st.last_error = Some(e.to_string());
                             st.needs_attention = !retry;
+                            st.device_unknown = e.device_unknown();
                         });
                         Ended::Failed { retryable: retry, retry_after_ms: e.retry_after().map(ms) }
                     }
@@ -265,6 +270,7 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.live = false;
                             st.last_error = Some(e.to_string());
                             st.needs_attention = true;
+                            st.device_unknown = e.device_unknown();
                         });
                     }
                     Err(_) => {}

@@ -333,6 +333,7 @@ async fn run(a: Args) -> Result<()> {
                 name,
                 device_label: "load".into(),
                 actor: automerge::ActorId::random().to_hex_string(),
+                rejoin: None,
             };
             let r = http.post(format!("{b}/v1/join")).json(&req).send().await?;
             if !r.status().is_success() {
@@ -505,7 +506,13 @@ mod shifts {
 
     async fn join(http: &reqwest::Client, b: &str, code: &str, name: String) -> Result<Dev> {
         let actor = ActorId::random();
-        let req = JoinRequest { code: code.into(), name, device_label: "load".into(), actor: actor.to_hex_string() };
+        let req = JoinRequest {
+            code: code.into(),
+            name,
+            device_label: "load".into(),
+            actor: actor.to_hex_string(),
+            rejoin: None,
+        };
         let r = http.post(format!("{b}/v1/join")).json(&req).send().await?;
         if !r.status().is_success() {
             bail!("join: {} {}", r.status(), r.text().await?);

@@ -94,7 +94,13 @@ impl Fuzz {
         let inv: serde_json::Value = r.json().await?;
         let code = inv["code"].as_str().with_context(|| format!("an invite: {inv}"))?.to_string();
         let actor = ActorId::random();
-        let req = JoinRequest { code, name: name.into(), device_label: "fuzzer".into(), actor: actor.to_hex_string() };
+        let req = JoinRequest {
+            code,
+            name: name.into(),
+            device_label: "fuzzer".into(),
+            actor: actor.to_hex_string(),
+            rejoin: None,
+        };
         let r = http.post(format!("{server}/v1/join")).json(&req).send().await?;
         if !r.status().is_success() {
             bail!("join: {} {}", r.status(), r.text().await?);

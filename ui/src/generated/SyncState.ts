@@ -22,6 +22,12 @@ pending_changes: number, last_error: string | null,
  */
 needs_attention: boolean, 
 /**
+ * The server has no record of this device (restored from a backup taken before it
+ * joined), as opposed to revoked: joining with a new invite re-joins it as the same member
+ * and sends everything it kept.
+ */
+device_unknown: boolean, 
+/**
  * The server answered but could not store some of this device's changes now (its storage
  * is full or failing): why, in one sentence. Not delivered yet; they stay queued and are
  * sent again automatically, with backoff.

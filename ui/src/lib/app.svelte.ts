@@ -42,6 +42,7 @@ const OFFLINE_SYNC: SyncState = {
   pending_changes: 0,
   last_error: null,
   needs_attention: false,
+  device_unknown: false,
   retrying: null,
   clock_offset_ms: null,
 };

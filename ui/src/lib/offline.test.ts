@@ -10,6 +10,7 @@ function sync(over: Partial<SyncState> = {}): SyncState {
     pending_changes: 0,
     last_error: null,
     needs_attention: false,
+    device_unknown: false,
     retrying: null,
     clock_offset_ms: 0,
     ...over,
@@ -46,7 +47,12 @@ describe('syncBanner', () => {
     expect(b.text).toBe('Syncing — 1 waiting to sync.');
   });
   it('surfaces an error that needs attention', () => {
+    const unknown = syncBanner(sync({ needs_attention: true, device_unknown: true, last_error: 'x' }), clock);
+    expect(unknown.rejoin && unknown.attention).toBe(true);
+    expect(unknown.text).toContain('new invite');
+    expect(unknown.text).not.toContain('revoked');
     const b = syncBanner(sync({ needs_attention: true, last_error: 'revoked' }), clock);
+    expect(b.rejoin).toBe(false);
     expect(b.text).toBe('Sync needs attention: revoked');
   });
   it('says plainly that what the server could not store is not delivered and will be retried', () => {

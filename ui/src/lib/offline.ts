@@ -12,6 +12,11 @@ export type Banner = {
   queued: string | null;
   /** Needs the user's attention (e.g. the device was revoked). */
   attention: boolean;
+  /**
+   * The server does not know this device (restored from a backup taken before it joined), as
+   * opposed to revoked: offer to join with a new invite, which re-joins as the same member.
+   */
+  rejoin: boolean;
 };
 
 export function queuedText(pending: number): string | null {
@@ -28,7 +33,7 @@ export function syncBanner(
   opts: { browser?: boolean; joined?: boolean } = {},
 ): Banner {
   // Before joining there is no server to be offline from, and nothing to sync.
-  if (opts.joined === false) return { show: false, offline: false, text: '', queued: null, attention: false };
+  if (opts.joined === false) return { show: false, offline: false, text: '', queued: null, attention: false, rejoin: false };
   const queued = queuedText(sync.pending_changes);
   const last = sync.last_synced_ms !== null ? `last synced ${clock(sync.last_synced_ms)}` : 'not synced yet';
   const attention = sync.needs_attention;
@@ -38,20 +43,27 @@ export function syncBanner(
       : queued
         ? `${queued}, kept on this device until there's a connection`
         : "check-ins are kept on this device until there's a connection";
-    return { show: true, offline: true, text: `Offline — ${what}. ${capitalize(last)}.`, queued, attention };
+    return { show: true, offline: true, text: `Offline — ${what}. ${capitalize(last)}.`, queued, attention, rejoin: false };
+  }
+  if (attention && sync.device_unknown) {
+    // Not revoked: everything stays on this device, and a new invite brings it back as itself.
+    const text =
+      'The team server does not know this device any more (it was probably restored from a backup). ' +
+      'Nothing on this device is lost: ask your lead for a new invite and join with it here.';
+    return { show: true, offline: false, text, queued, attention, rejoin: true };
   }
   if (attention && sync.last_error) {
-    return { show: true, offline: false, text: `Sync needs attention: ${sync.last_error}`, queued, attention };
+    return { show: true, offline: false, text: `Sync needs attention: ${sync.last_error}`, queued, attention, rejoin: false };
   }
   if (sync.retrying) {
     // The server answered but could not store what is queued (its storage is full or failing):
     // not delivered, and Kith keeps sending it by itself. Shown like offline: nobody has it yet.
-    return { show: true, offline: true, text: sync.retrying, queued, attention };
+    return { show: true, offline: true, text: sync.retrying, queued, attention, rejoin: false };
   }
   if (queued) {
-    return { show: true, offline: false, text: `Syncing — ${queued}.`, queued, attention };
+    return { show: true, offline: false, text: `Syncing — ${queued}.`, queued, attention, rejoin: false };
   }
-  return { show: false, offline: false, text: '', queued: null, attention };
+  return { show: false, offline: false, text: '', queued: null, attention, rejoin: false };
 }
 
 function capitalize(s: string): string {

@@ -120,6 +120,10 @@ pub struct NewDevice {
     /// SHA-256 of the bearer token.
     pub token_hash: Vec<u8>,
     pub created_at: i64,
+    /// A re-join: the member and device ids are the ones the device had in this team before this
+    /// server forgot it (restored from a backup); granted only if the invite is for this team
+    /// ([`Redeem::OtherTeam`]) and this server knows neither id ([`Redeem::IdTaken`]).
+    pub rejoin: Option<TeamId>,
 }
 
 /// The result of redeeming an invite.
@@ -134,6 +138,11 @@ pub enum Redeem {
     UsedUp,
     /// The actor id is already bound to another device.
     ActorTaken,
+    /// A re-join asked for a member or device id this server knows: it is someone's (or a
+    /// revoked device's), and an invite never hands over an existing identity.
+    IdTaken,
+    /// A re-join with an invite of another team than the device's.
+    OtherTeam,
 }
 
 /// What a document is and whose it is.

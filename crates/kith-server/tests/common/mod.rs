@@ -50,6 +50,7 @@ pub fn join_request(code: &str, name: &str, actor: &ActorId) -> JoinRequest {
         name: name.to_string(),
         device_label: format!("{name}'s laptop"),
         actor: actor.to_hex_string(),
+        rejoin: None,
     }
 }
 

@@ -94,6 +94,7 @@ export class HttpBackend implements Backend {
       pending_changes: 0,
       last_error: null,
       needs_attention: false,
+      device_unknown: false,
       retrying: null,
       clock_offset_ms: null,
     } as SyncState;

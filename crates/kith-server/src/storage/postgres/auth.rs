@@ -178,6 +178,23 @@ pub(super) async fn redeem_invite(
     };
     let (team_id, role, expires_at, uses_left): (String, String, i64, i64) =
         (g(&row, 0)?, g(&row, 1)?, g(&row, 2)?, g(&row, 3)?);
+    // A re-join's identity first: a device the server still knows hears so whatever the invite.
+    if let Some(own) = join.rejoin {
+        let row = t
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM members WHERE id = $1) OR EXISTS (SELECT 1 FROM devices WHERE id = $2)",
+                &[&join.member_id.to_string(), &join.device_id.to_string()],
+            )
+            .await
+            .map_err(pg)?;
+        let known: bool = g(&row, 0)?;
+        if known {
+            return Ok(Redeem::IdTaken);
+        }
+        if own.to_string() != team_id {
+            return Ok(Redeem::OtherTeam);
+        }
+    }
     if expires_at <= now {
         return Ok(Redeem::Expired);
     }

@@ -225,6 +225,22 @@ pub(super) async fn redeem_invite(
             .optional()
             .map_err(db)?;
         let Some((team_id, role, expires_at, uses_left)) = row else { return Ok(Redeem::Unknown) };
+        // A re-join's identity first: a device the server still knows hears so whatever the invite.
+        if let Some(own) = join.rejoin {
+            let known: bool = c
+                .query_row(
+                    "SELECT EXISTS (SELECT 1 FROM members WHERE id = ?1) OR EXISTS (SELECT 1 FROM devices WHERE id = ?2)",
+                    params![join.member_id.to_string(), join.device_id.to_string()],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if known {
+                return Ok(Redeem::IdTaken);
+            }
+            if own.to_string() != team_id {
+                return Ok(Redeem::OtherTeam);
+            }
+        }
         if expires_at <= now {
             return Ok(Redeem::Expired);
         }
