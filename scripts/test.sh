@@ -10,7 +10,8 @@
 #    then the tests that start a TestServer (server, stories, client, cli) again on PostgreSQL (scripts/lib/postgres.sh)
 # 3. end to end (e2e/): the real kith-server, kith clients, the dashboard in Chromium (Playwright)
 #    (the dashboard, and the phone web app with phone emulation, offline) and the real Tauri app
-#    under Xvfb through tauri-driver and WebKitWebDriver
+#    under Xvfb through tauri-driver and WebKitWebDriver; two kith-server instances on one
+#    PostgreSQL behind haproxy (scripts/demo-instances.sh --check)
 # 4. the security and reliability suites, short bounded runs (their long runs: docs/reliability.md):
 #    schemathesis and our CBOR sync fuzzer against a real kith-server, then cargo-fuzz on every
 #    decoder of outside bytes
@@ -105,6 +106,8 @@ run_step "cargo build (kith-server, kith, kith-app, the suites' binaries) for th
 if [ "$step_status" -eq 0 ]; then
   run_step "end to end (e2e/)" npm --prefix e2e test
   run_step "API: schemathesis and the CBOR sync fuzzer against kith-server" scripts/suites/api.sh
+  run_step "two instances on one PostgreSQL behind haproxy (scripts/demo-instances.sh --check)" \
+    scripts/demo-instances.sh --check
 fi
 run_step "fuzzing: every decoder of outside bytes (cargo-fuzz, ${KITH_FUZZ_SECONDS:-20} s a target)" scripts/suites/fuzz.sh
 
