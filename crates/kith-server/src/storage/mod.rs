@@ -236,6 +236,25 @@ pub struct FeedEntry {
 /// Where an alert is in its life (the shared view type, stored as is).
 pub use kith_api::AlertState;
 
+/// A role as both backends store it.
+pub(crate) fn role_str(r: Role) -> &'static str {
+    match r {
+        Role::Member => "member",
+        Role::Lead => "lead",
+        Role::Admin => "admin",
+    }
+}
+
+/// A stored role; anything else means the database was changed by hand or is damaged.
+pub(crate) fn parse_role(s: &str) -> Result<Role, StorageError> {
+    match s {
+        "member" => Ok(Role::Member),
+        "lead" => Ok(Role::Lead),
+        "admin" => Ok(Role::Admin),
+        other => Err(StorageError::Corrupt(format!("unknown role '{other}'"))),
+    }
+}
+
 /// A stored alert (see docs/alerts.md). Kept as one JSON body plus the columns queries need.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertRecord {

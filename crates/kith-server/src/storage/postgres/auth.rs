@@ -7,23 +7,6 @@ use kith_domain::{DeviceId, MemberId, Role, TeamId};
 use super::*;
 use crate::storage::*;
 
-pub(super) fn role_str(r: Role) -> &'static str {
-    match r {
-        Role::Member => "member",
-        Role::Lead => "lead",
-        Role::Admin => "admin",
-    }
-}
-
-pub(super) fn parse_role(s: &str) -> Result<Role, StorageError> {
-    match s {
-        "member" => Ok(Role::Member),
-        "lead" => Ok(Role::Lead),
-        "admin" => Ok(Role::Admin),
-        other => Err(StorageError::Corrupt(format!("unknown role '{other}'"))),
-    }
-}
-
 /// Sets the roles of a team's existing members (see [`Storage::set_member_roles`]).
 pub(super) async fn set_roles(
     c: &impl GenericClient,

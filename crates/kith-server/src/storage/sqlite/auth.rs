@@ -38,23 +38,6 @@ pub(super) fn bump_auth_generation(c: &Connection) -> Result<(), StorageError> {
     Ok(())
 }
 
-pub(super) fn role_str(r: Role) -> &'static str {
-    match r {
-        Role::Member => "member",
-        Role::Lead => "lead",
-        Role::Admin => "admin",
-    }
-}
-
-pub(super) fn parse_role(s: &str) -> Result<Role, StorageError> {
-    match s {
-        "member" => Ok(Role::Member),
-        "lead" => Ok(Role::Lead),
-        "admin" => Ok(Role::Admin),
-        other => Err(StorageError::Corrupt(format!("unknown role '{other}'"))),
-    }
-}
-
 pub(super) fn device_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeviceRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
 }
