@@ -8,7 +8,7 @@
 mod common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
-use kith_server::testing::{Backend, TestServer};
+use kith_server::testing::TestServer;
 use serde_json::{Value, json};
 
 fn policy(grace_s: i64) -> Value {
@@ -44,13 +44,7 @@ fn clone_dev(d: &Dev) -> Dev {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_role_and_document_changes_through_b_apply_on_a_at_the_next_request() {
-    let Backend::Postgres { .. } = Backend::from_env() else {
-        eprintln!("several instances share a PostgreSQL database: run with KITH_TEST_BACKEND=postgres");
-        return;
-    };
-    let a = TestServer::start().await;
-    let b = a.start_another_instance().await;
-    let (team, lead_code) = a.create_team("Night shift").await;
+    let Some((a, b, team, lead_code)) = two_instances().await else { return };
     let mut sam_a = Dev::join(&a, &lead_code, "Sam").await;
     let mut alice_a = Dev::join(&a, &a.invite(team, Role::Member).await, "Alice").await;
     let sam_b = on(&sam_a, &b);

@@ -7,17 +7,10 @@
 mod common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
-use kith_server::testing::{Backend, TestServer};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_checkin_synced_through_a_pokes_the_lead_on_b() {
-    let Backend::Postgres { .. } = Backend::from_env() else {
-        eprintln!("several instances share a PostgreSQL database: run with KITH_TEST_BACKEND=postgres");
-        return;
-    };
-    let a = TestServer::start().await;
-    let b = a.start_another_instance().await;
-    let (team, lead_code) = a.create_team("Night shift").await;
+    let Some((a, b, team, lead_code)) = two_instances().await else { return };
     let mut lead = Dev::join(&a, &lead_code, "Sam").await;
     let mut alice = Dev::join(&a, &a.invite(team, Role::Member).await, "Alice").await;
     lead.base = b.base_url.clone();
@@ -38,13 +31,7 @@ async fn a_checkin_synced_through_a_pokes_the_lead_on_b() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_emergency_and_its_claim_through_a_reach_the_lead_on_b_live() {
-    let Backend::Postgres { .. } = Backend::from_env() else {
-        eprintln!("several instances share a PostgreSQL database: run with KITH_TEST_BACKEND=postgres");
-        return;
-    };
-    let a = TestServer::start().await;
-    let b = a.start_another_instance().await;
-    let (team, lead_code) = a.create_team("Night shift").await;
+    let Some((a, b, team, lead_code)) = two_instances().await else { return };
     let mut sam = Dev::join(&a, &lead_code, "Sam").await;
     let lee = Dev::join(&a, &a.invite(team, Role::Lead).await, "Lee").await;
     let mut alice = Dev::join(&a, &a.invite(team, Role::Member).await, "Alice").await;

@@ -28,13 +28,7 @@ async fn presence_of(events: &mut LiveEvents, dev: &Dev, online: bool, what: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_on_a_is_online_then_offline_for_a_lead_on_b() {
-    let Backend::Postgres { .. } = Backend::from_env() else {
-        eprintln!("several instances share a PostgreSQL database: run with KITH_TEST_BACKEND=postgres");
-        return;
-    };
-    let a = TestServer::start().await;
-    let b = a.start_another_instance().await;
-    let (team, lead_code) = a.create_team("Night shift").await;
+    let Some((a, b, team, lead_code)) = two_instances().await else { return };
     let mut lead = Dev::join(&a, &lead_code, "Sam").await;
     let alice = Dev::join(&a, &a.invite(team, Role::Member).await, "Alice").await;
     lead.base = b.base_url.clone();

@@ -375,3 +375,17 @@ pub async fn next_live(
         }
     }
 }
+
+/// Two server instances on one PostgreSQL database and a new team ("Night shift") with its lead's
+/// invite code; None, said on stderr, unless the suite runs on PostgreSQL
+/// (`KITH_TEST_BACKEND=postgres`): several instances need a database they share.
+pub async fn two_instances() -> Option<(TestServer, TestServer, kith_domain::TeamId, String)> {
+    let kith_server::testing::Backend::Postgres { .. } = kith_server::testing::Backend::from_env() else {
+        eprintln!("several instances share a PostgreSQL database: run with KITH_TEST_BACKEND=postgres");
+        return None;
+    };
+    let a = TestServer::start().await;
+    let b = a.start_another_instance().await;
+    let (team, lead_code) = a.create_team("Night shift").await;
+    Some((a, b, team, lead_code))
+}

@@ -451,13 +451,7 @@ impl Storage for PgStorage {
     ) -> StorageResult<()> {
         let mut c = self.conn().await?;
         let t = c.transaction().await.map_err(pg)?;
-        t.execute(
-            "INSERT INTO live_instances (id, expires_at) VALUES ($1, $2)
-             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
-            &[&instance, &now.saturating_add(ttl_ms)],
-        )
-        .await
-        .map_err(pg)?;
+        beat(&t, instance, now, ttl_ms).await?;
         t.execute(
             "INSERT INTO live_presence (instance, team_id, member_id, connections, last_seen) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (instance, team_id, member_id)
@@ -473,13 +467,7 @@ impl Storage for PgStorage {
     async fn presence_beat(&self, instance: &str, now: i64, ttl_ms: i64) -> StorageResult<()> {
         let mut c = self.conn().await?;
         let t = c.transaction().await.map_err(pg)?;
-        t.execute(
-            "INSERT INTO live_instances (id, expires_at) VALUES ($1, $2)
-             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
-            &[&instance, &now.saturating_add(ttl_ms)],
-        )
-        .await
-        .map_err(pg)?;
+        beat(&t, instance, now, ttl_ms).await?;
         // Instances that stopped beating: their streams are gone, and everyone is told.
         let gone = t
             .query(
@@ -588,4 +576,16 @@ impl Drop for PgStorage {
             t.abort();
         }
     }
+}
+
+/// Marks `instance` alive until `now + ttl_ms` (its members' presence counts until then).
+async fn beat(c: &impl deadpool_postgres::GenericClient, instance: &str, now: i64, ttl_ms: i64) -> StorageResult<()> {
+    c.execute(
+        "INSERT INTO live_instances (id, expires_at) VALUES ($1, $2)
+         ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at",
+        &[&instance, &now.saturating_add(ttl_ms)],
+    )
+    .await
+    .map_err(pg)?;
+    Ok(())
 }
