@@ -6,8 +6,6 @@
 //! instead of hanging.
 
 mod common;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -59,38 +57,12 @@ async fn the_workers_of_a_crashed_instance_go_offline_in_bounded_time() {
 
     // Another instance, a real process, holds Alice's stream.
     let url = a.admin_args()[1].clone();
-    let mut other: Child = Command::new(env!("CARGO_BIN_EXE_kith-server"))
-        .args(["--database-url", &url, "--listen", "127.0.0.1:0"])
-        .env_remove("KITH_DATA_DIR")
-        .env_remove("KITH_DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "kith_server=info")
-        .env("KITH_UI_DIR", "")
-        .env("KITH_LIMITS__PRESENCE_TTL_MS", "600")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kith-server");
-    let stderr = other.stderr.take().expect("its log");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("[other] {line}");
-            if let Some(addr) = line.split("addr=").nth(1).filter(|_| line.contains("kith-server listening")) {
-                let _ = tx.send(addr.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
-        .await
-        .unwrap()
-        .expect("the other instance listens");
-    alice.base = format!("http://{addr}");
+    let mut other = Instance::start_with(&[("KITH_LIMITS__PRESENCE_TTL_MS", "600")], "other", &url).await;
+    alice.base = other.url.clone();
     let alices = open_live(&alice).await;
     presence_of(&mut leads, &alice, true, "Alice connected to the other instance").await;
 
-    other.kill().expect("SIGKILL");
-    other.wait().expect("reaped");
+    other.kill();
     presence_of(&mut leads, &alice, false, "the other instance crashed").await;
     drop(alices);
 }

@@ -9,8 +9,6 @@
 
 mod common;
 use std::collections::HashMap;
-use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,83 +54,13 @@ async fn hook(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -
     StatusCode::OK
 }
 
-/// One `kith-server` process, with its log lines.
-struct Instance {
-    name: &'static str,
-    child: Option<Child>,
-    url: String,
-    lines: mpsc::UnboundedReceiver<String>,
-}
-
-fn plain(line: &str) -> String {
-    // Without the terminal colours tracing may add.
-    let mut out = String::new();
-    let mut esc = false;
-    for c in line.chars() {
-        match (esc, c) {
-            (false, '\u{1b}') => esc = true,
-            (true, 'm') => esc = false,
-            (true, _) => {}
-            (false, c) => out.push(c),
-        }
-    }
-    out
-}
-
-impl Instance {
-    async fn start(name: &'static str, database_url: &str) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kith-server"))
-            .args(["--database-url", database_url, "--listen", "127.0.0.1:0"])
-            .env_remove("KITH_DATA_DIR")
-            .env_remove("KITH_DATABASE_URL")
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "kith_server=info")
-            .env("KITH_UI_DIR", "")
-            .env("KITH_ALERTS__LEASE_MS", "600")
-            .env("KITH_ALERTS__TICK_MS", "100")
-            .env("KITH_ALERTS__WEBHOOK_ALLOW_PRIVATE", "true")
-            .env("KITH_ALERTS__WEBHOOK_TIMEOUT_S", "30")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start kith-server");
-        let stderr = child.stderr.take().expect("its log");
-        let (tx, mut lines) = mpsc::unbounded_channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
-                let line = plain(&line);
-                eprintln!("[{name}] {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let addr = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(l) = lines.recv().await {
-                if l.contains("kith-server listening")
-                    && let Some(rest) = l.split("addr=").nth(1)
-                {
-                    return rest.split_whitespace().next().unwrap_or("").to_string();
-                }
-            }
-            panic!("{name} exited before listening");
-        })
-        .await
-        .unwrap_or_else(|_| panic!("{name} did not start listening"));
-        Instance { name, child: Some(child), url: format!("http://{addr}"), lines }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().expect("SIGKILL");
-            c.wait().expect("reaped");
-        }
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
+/// The instances' settings: a short lease, a fast ticker, webhooks to the loopback receiver.
+const LEASE_SETTINGS: &[(&str, &str)] = &[
+    ("KITH_ALERTS__LEASE_MS", "600"),
+    ("KITH_ALERTS__TICK_MS", "100"),
+    ("KITH_ALERTS__WEBHOOK_ALLOW_PRIVATE", "true"),
+    ("KITH_ALERTS__WEBHOOK_TIMEOUT_S", "30"),
+];
 
 /// Which of the two says first that it holds the duty lease (0: `a`), from their log lines.
 async fn duty_holder(a: &mut Instance, b: &mut Instance) -> usize {
@@ -188,8 +116,8 @@ async fn the_holder_of_the_duty_dies_mid_escalation_and_the_other_instance_finis
     setup.stop().await;
 
     // Two instances on the database.
-    let mut a = Instance::start("A", &database_url).await;
-    let mut b = Instance::start("B", &database_url).await;
+    let mut a = Instance::start_with(LEASE_SETTINGS, "A", &database_url).await;
+    let mut b = Instance::start_with(LEASE_SETTINGS, "B", &database_url).await;
     let holder = duty_holder(&mut a, &mut b).await;
     let (worker, standby) = if holder == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
     eprintln!("{} holds the duty; {} stands by", worker.name, standby.name);

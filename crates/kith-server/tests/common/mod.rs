@@ -389,3 +389,81 @@ pub async fn two_instances() -> Option<(TestServer, TestServer, kith_domain::Tea
     let (team, lead_code) = a.create_team("Night shift").await;
     Some((a, b, team, lead_code))
 }
+
+/// One `kith-server` process, with its log lines.
+pub struct Instance {
+    pub name: &'static str,
+    child: Option<std::process::Child>,
+    pub url: String,
+    pub lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+pub fn plain(line: &str) -> String {
+    // Without the terminal colours tracing may add.
+    let mut out = String::new();
+    let mut esc = false;
+    for c in line.chars() {
+        match (esc, c) {
+            (false, '\u{1b}') => esc = true,
+            (true, 'm') => esc = false,
+            (true, _) => {}
+            (false, c) => out.push(c),
+        }
+    }
+    out
+}
+
+impl Instance {
+    /// Starts `kith-server` on `database_url` with the extra settings `env`, and waits for it to
+    /// listen (from its log, not a sleep).
+    pub async fn start_with(env: &[(&str, &str)], name: &'static str, database_url: &str) -> Instance {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kith-server"))
+            .args(["--database-url", database_url, "--listen", "127.0.0.1:0"])
+            .env_remove("KITH_DATA_DIR")
+            .env_remove("KITH_DATABASE_URL")
+            .env("NO_COLOR", "1")
+            .env("RUST_LOG", "kith_server=info")
+            .env("KITH_UI_DIR", "")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start kith-server");
+        let stderr = child.stderr.take().expect("its log");
+        let (tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+                let line = plain(&line);
+                eprintln!("[{name}] {line}");
+                let _ = tx.send(line);
+            }
+        });
+        let addr = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while let Some(l) = lines.recv().await {
+                if l.contains("kith-server listening")
+                    && let Some(rest) = l.split("addr=").nth(1)
+                {
+                    return rest.split_whitespace().next().unwrap_or("").to_string();
+                }
+            }
+            panic!("{name} exited before listening");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not start listening"));
+        Instance { name, child: Some(child), url: format!("http://{addr}"), lines }
+    }
+
+    /// SIGKILL, and reaped.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("reaped");
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
