@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 
 import { Server, bins, makeTeam, missing, saveScreenshot, stopAll, uiDist } from './lib/kith.mjs';
 import { alertAbout, board, go, joinInBrowser, newPage, row } from './lib/dashboard.mjs';
-import { PhoneBrowser, banner, checkInOk, myCheckins, offlineReady, phoneScreenshot, sendEmergency } from './lib/phone.mjs';
+import { PhoneBrowser, banner, checkInOk, myCheckins, offlineReady, phoneScreenshot, phoneTest, joinAndStart, sendEmergency } from './lib/phone.mjs';
 
 const TEAM_PHONE = '+44 20 7946 0000';
 let server;
@@ -27,7 +27,7 @@ before(async () => {
 
 after(stopAll);
 
-test('offline check-ins on a phone survive a reload and a browser restart, then reach the lead, and the reply comes back', async () => {
+test('offline check-ins on a phone survive a reload and a browser restart, then reach the lead, and the reply comes back', phoneTest(async () => {
   const { teamId, leadCodes } = await makeTeam(server, 'North estate', { phone: TEAM_PHONE });
   const lead = await newPage();
   await joinInBrowser(lead, server, leadCodes[0], 'Lee Lead');
@@ -104,9 +104,9 @@ test('offline check-ins on a phone survive a reload and a browser restart, then 
   await page.evaluate(() => window.scrollBy(0, -80));
   await phoneScreenshot(page, 'storage', saveScreenshot);
   await lead.context().close();
-});
+}));
 
-test('an emergency made offline shows the notice with the team phone and reaches the lead once online', async () => {
+test('an emergency made offline shows the notice with the team phone and reaches the lead once online', phoneTest(async () => {
   const { teamId, leadCodes } = await makeTeam(server, 'South estate', { phone: TEAM_PHONE });
   const lead = await newPage();
   await joinInBrowser(lead, server, leadCodes[0], 'Lee Lead');
@@ -136,4 +136,37 @@ test('an emergency made offline shows the notice with the team phone and reaches
   await board(lead).waitFor();
   assert.match(await row(lead, 'Alice Field').innerText(), /emergency/i);
   await lead.context().close();
-});
+}));
+
+test('the buttons on My shift stay where they are while its countdowns run', phoneTest(async () => {
+  // A press lands where the button was when the finger aimed. "Next check-in in 1 h" became
+  // "in 59 min" a little after the start, wrapped to a second line on a phone and moved every
+  // button below it 37 px down: a hold of "Send emergency" begun just then landed beside it and
+  // sent nothing (the flaky "emergency made offline" test above). The page's clock is moved on
+  // across each change of the countdown's words, and the buttons must not move.
+  const { teamId } = await makeTeam(server, 'North-west estate', { phone: TEAM_PHONE });
+  const phoneBrowser = new PhoneBrowser();
+  const page = await phoneBrowser.open();
+  await phoneBrowser.context.clock.install();
+  await joinAndStart(page, server, teamId);
+  const countdown = page.getByText(/^Next check-in in /);
+  await countdown.filter({ hasText: /in 1 h$/ }).waitFor();
+
+  await page.getByRole('button', { name: 'Emergency', exact: true }).click();
+  const send = page.getByRole('button', { name: 'Send emergency' });
+  const ok = page.getByRole('button', { name: "I'm OK" });
+  await send.waitFor();
+  const y = async () => ({ send: Math.round((await send.boundingBox()).y), ok: Math.round((await ok.boundingBox()).y) });
+  const at = await y();
+
+  for (const [forward, shows] of [
+    ['01:00', /in 5\d min$/],
+    ['50:00', /in [89] min$/],
+    ['07:45', /in (1 min|\d+ s)$/],
+  ]) {
+    await phoneBrowser.context.clock.fastForward(forward);
+    await countdown.filter({ hasText: shows }).waitFor();
+    assert.deepEqual(await y(), at, `the buttons moved when the countdown said "${await countdown.innerText()}"`);
+  }
+  await phoneBrowser.close();
+}));

@@ -24,9 +24,18 @@ export class PhoneBrowser {
     onCleanup(() => this.close());
   }
 
-  /// Starts the browser on this storage; `offline` before any page loads (a basement).
-  async open({ offline = false } = {}) {
-    this.context = await chromium.launchPersistentContext(this.dir, { executablePath: chromiumPath, args: ARGS, ...phone });
+  /// Starts the browser on this storage; `offline` before any page loads (a basement);
+  /// `serviceWorkers: 'block'` for a page no service worker serves (every request then goes
+  /// through the context's routes).
+  async open({ offline = false, serviceWorkers = 'allow' } = {}) {
+    this.context = await chromium.launchPersistentContext(this.dir, {
+      executablePath: chromiumPath,
+      args: ARGS,
+      serviceWorkers,
+      ...phone,
+    });
+    this.context.on('serviceworker', (w) => hear(`[service worker] ${w.url()}`));
+    await this.context.addInitScript(traceInput);
     if (offline) await this.context.setOffline(true);
     const page = this.context.pages()[0] ?? (await this.context.newPage());
     watch(page);
@@ -34,6 +43,7 @@ export class PhoneBrowser {
   }
 
   async setOffline(offline) {
+    hear(`[test] the phone goes ${offline ? 'offline' : 'online'}`);
     await this.context.setOffline(offline);
   }
 
@@ -43,12 +53,91 @@ export class PhoneBrowser {
   }
 }
 
+/// Everything the phone pages said (console messages of every level, page errors, worker and
+/// service-worker starts), with the time since the test began; `phoneTest` prints it when a test
+/// fails, so a failure seen once in CI comes with the page's own account of it.
+const heard = [];
+let since = Date.now();
+
+function hear(line) {
+  heard.push(`${String(Date.now() - since).padStart(6)} ms ${line}`);
+  if (heard.length > 2000) heard.shift();
+}
+
+const pages = new Set();
+
 export function watch(page) {
-  page.on('pageerror', (e) => console.error(`[phone page error] ${e.message}`));
+  pages.add(page);
+  page.on('close', () => pages.delete(page));
+  page.on('pageerror', (e) => {
+    hear(`[page error] ${e.stack ?? e.message}`);
+    console.error(`[phone page error] ${e.message}`);
+  });
   page.on('console', (m) => {
+    hear(`[console.${m.type()}] ${m.text()}`);
     // Requests failing while the test has the phone offline are expected.
     if (m.type() === 'error' && !m.text().includes('ERR_INTERNET_DISCONNECTED')) console.error(`[phone console] ${m.text()}`);
   });
+  page.on('worker', (w) => {
+    hear(`[worker started] ${w.url()}`);
+    w.on('close', () => hear(`[worker closed] ${w.url()}`));
+  });
+  page.on('requestfailed', (r) => hear(`[request failed] ${r.method()} ${r.url()}: ${r.failure()?.errorText}`));
+  page.on('crash', () => hear('[page crashed]'));
+}
+
+/// Runs in each phone page: says (console.debug, kept by `watch`) where focus and the pointer go,
+/// which is what a press-and-hold depends on.
+function traceInput() {
+  const name = (el) => (el && el.nodeType === 1 ? `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}${el.textContent ? ` "${el.textContent.trim().slice(0, 30)}"` : ''}` : String(el));
+  const at = () => `${Math.round(performance.now())} ms`;
+  document.addEventListener('focusout', (e) => console.debug(`[input] ${at()} focus leaves ${name(e.target)} for ${name(e.relatedTarget)}`), true);
+  for (const type of ['pointerdown', 'pointerup', 'pointercancel', 'lostpointercapture']) {
+    document.addEventListener(type, (e) => {
+      const b = document.getElementById('send-emergency')?.getBoundingClientRect();
+      const v = window.visualViewport;
+      const where = `at ${Math.round(e.clientX)},${Math.round(e.clientY)}; #send-emergency ${b ? `${Math.round(b.x)},${Math.round(b.y)} ${Math.round(b.width)}x${Math.round(b.height)}` : 'none'}; scrollY ${Math.round(scrollY)}; visual viewport ${v ? `${Math.round(v.offsetTop)}/${Math.round(v.pageTop)} x${v.scale}` : '-'}`;
+      const boxes = ['header.top', '.bar', '.alarm', '#screen-title', '.top-notice', '.card.summary', '.card.summary > *', '.actions']
+        .flatMap((q) => [...document.querySelectorAll(q)].map((el) => { const r = el.getBoundingClientRect(); return `${q}:${Math.round(r.y)}+${Math.round(r.height)}`; }))
+        .join(' ');
+      console.debug(`[input] ${at()} ${type} on ${name(e.target)} (${e.pointerType}) ${where}; ${boxes}`);
+    }, true);
+  }
+  window.addEventListener('blur', () => console.debug(`[input] ${at()} the window lost focus`));
+  // Elements coming and going, and the page scrolling: what moves a button from under a finger.
+  const tag = (n) => n.nodeType !== 1 ? n.nodeName : `${n.tagName.toLowerCase()}${n.id ? `#${n.id}` : ''}${typeof n.className === 'string' && n.className ? `.${n.className.trim().split(/\s+/).join('.')}` : ''}`;
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.type === 'attributes') {
+        console.debug(`[layout] ${at()} ${tag(r.target)} now class="${r.target.className}"`);
+        continue;
+      }
+      for (const n of r.addedNodes) if (n.nodeType === 1) console.debug(`[layout] ${at()} + ${tag(n)} in ${tag(r.target)}`);
+      for (const n of r.removedNodes) if (n.nodeType === 1) console.debug(`[layout] ${at()} - ${tag(n)} from ${tag(r.target)}`);
+    }
+  }).observe(document, { childList: true, subtree: true, attributes: true, attributeFilter: ['class'] });
+  let y = 0;
+  window.addEventListener('scroll', () => {
+    if (Math.abs(window.scrollY - y) > 4) console.debug(`[layout] ${at()} scrolled to ${Math.round((y = window.scrollY))}`);
+  }, true);
+}
+
+/// A test of the phone web app: if it fails, what the phone pages said is printed with the error.
+export function phoneTest(fn) {
+  return async (t) => {
+    heard.length = 0;
+    since = Date.now();
+    try {
+      await fn(t);
+    } catch (e) {
+      console.error(`--- what the phone pages said (${heard.length} lines) ---\n${heard.join('\n')}\n--- end ---`);
+      for (const p of pages) {
+        const text = await p.evaluate(() => document.body.innerText).catch((err) => `(unreadable: ${err.message})`);
+        console.error(`--- ${p.url()} shows ---\n${text}\n--- end ---`);
+      }
+      throw e;
+    }
+  };
 }
 
 /// Waits until the service worker controls the page and holds the app shell (then the app opens
@@ -73,6 +162,22 @@ export function myCheckins(page) {
   return page.getByRole('region', { name: 'This shift' }).getByRole('article');
 }
 
+/// Joins the team from an invite link on the phone and starts a shift.
+export async function joinAndStart(page, server, teamId, name = 'Alice Field', purpose = 'Home visits') {
+  await page.goto(`${server.url}/?code=${encodeURIComponent(await server.invite(teamId))}`);
+  await page.getByLabel('Your name').fill(name);
+  await page.getByRole('button', { name: 'Join team' }).click();
+  await page.getByRole('heading', { level: 1, name: 'My shift' }).waitFor({ timeout: 15_000 });
+  await page.getByLabel('Purpose').fill(purpose);
+  await page.getByRole('button', { name: 'Start shift' }).click();
+  await page.getByRole('button', { name: "I'm OK" }).waitFor({ timeout: 10_000 });
+}
+
+/// The notice an emergency that reached nobody shows on My shift.
+export function emergencyNotice(page) {
+  return page.getByRole('alert').filter({ hasText: 'Nobody has been reached yet.' });
+}
+
 /// Checks in "I'm OK" and waits for the answer (a toast saying it was saved).
 export async function checkInOk(page) {
   const before = await myCheckins(page).count();
@@ -86,8 +191,15 @@ export async function sendEmergency(page) {
   const send = page.getByRole('button', { name: 'Send emergency' });
   await send.waitFor();
   const box = await send.boundingBox();
+  hear(`[test] holds "Send emergency" at ${Math.round(box.x + box.width / 2)},${Math.round(box.y + box.height / 2)} (its box ${Math.round(box.x)},${Math.round(box.y)} ${Math.round(box.width)}x${Math.round(box.height)})`);
   await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
   await page.mouse.down();
+  // A press beside the button (the layout moved between aiming and pressing) sends nothing: say
+  // so here rather than as a missing notice later.
+  if (!(await send.evaluate((el) => el.classList.contains('holding')))) {
+    await page.mouse.up();
+    throw new Error(`the press at ${box.x + box.width / 2},${box.y + box.height / 2} missed "Send emergency", now at ${JSON.stringify(await send.boundingBox())}`);
+  }
   await page.waitForTimeout(2000);
   await page.mouse.up();
 }
