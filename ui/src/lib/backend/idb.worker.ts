@@ -12,10 +12,12 @@ import { commit, openDb, type Write } from './idb';
 export type PersistRequest = { task: number; writes: Write[] };
 /** `at`: when the commit was heard, as `performance.timeOrigin + performance.now()` here. */
 export type PersistAnswer = { task: number; ok: true; at: number } | { task: number; ok: false; error: string };
+/** The worker's first message: its script loaded and it takes batches from now on. */
+export type WriterReady = { ready: true };
 
 type Scope = {
   onmessage: ((e: MessageEvent<PersistRequest>) => void) | null;
-  postMessage(m: PersistAnswer): void;
+  postMessage(m: PersistAnswer | WriterReady): void;
 };
 const scope = self as unknown as Scope;
 
@@ -53,3 +55,7 @@ scope.onmessage = (e) => {
     },
   );
 };
+
+// Only now does the page hand batches over (until then, or if this never comes, the page commits
+// them itself): a batch is never left with a worker whose script has not loaded.
+scope.postMessage({ ready: true });

@@ -3,9 +3,10 @@
 // driver: the engine holds the documents and decides (the same write functions, validation, sync
 // protocol and views as the desktop app); here its effects are carried out:
 //
-//   persist  → one strict IndexedDB transaction, made by a dedicated worker (./idb.worker.ts;
-//              here if workers are unavailable); `persisted` once it has committed. A check-in is
-//              saved only then (the engine holds its answer until this).
+//   persist  → one strict IndexedDB transaction, made by a dedicated worker (./idb.worker.ts)
+//              once it said it is ready, here until then and if it cannot run or fails;
+//              `persisted` once it has committed. A check-in is saved only then (the engine
+//              holds its answer until this).
 //   sync     → POST /v1/sync (CBOR) with this device's token; the answer goes back in.
 //   join     → POST /v1/join.
 //   wake_at  → one timer. The engine also hears `poke` when the browser comes back online, when
@@ -49,7 +50,7 @@ import {
 } from './backend';
 import { HttpBackend } from './http';
 import { commit, loadAll, openDb, type Records, type Write } from './idb';
-import type { PersistAnswer, PersistRequest } from './idb.worker';
+import type { PersistAnswer, PersistRequest, WriterReady } from './idb.worker';
 
 /** The engine's JS glue, if it was built (scripts/lib/web.sh); none: the browser gets the dashboard. */
 const engineModules = import.meta.glob('../../wasm/kith_web.js');
@@ -147,10 +148,17 @@ export class WasmBackend implements Backend {
   private persistStarted = new Map<number, { t0: number; tx0: number; command: boolean }>();
   /** While a command is handled: when it was given. */
   private commandAt: number | null = null;
-  /** The storage writer (./idb.worker.ts); null: commits are made here. */
+  /** The storage writer (./idb.worker.ts), once it said it is ready; null: commits are made here. */
   private writer: Worker | null = null;
-  /** Persist tasks given to the writer and not answered yet. */
-  private writing = new Set<number>();
+  /** Whether the writer was started (once: if it fails, the page commits from then on). */
+  private writerStarted = false;
+  /**
+   * Batches given to the writer and not answered yet, in the order given, by a number of their
+   * own (an engine's task numbers start again after a reload): if the writer fails, the page
+   * commits them itself.
+   */
+  private writing = new Map<number, { task: number; engine: Engine | null; writes: Write[] }>();
+  private nextBatch = 1;
 
   constructor() {
     this.http = new EngineHttp({
@@ -187,8 +195,9 @@ export class WasmBackend implements Backend {
     this.db = db;
     // The storage worker once the app is on screen (its start is not on the way to "I'm OK");
     // until then the page commits itself.
-    if (!this.writer && typeof window !== 'undefined') {
-      const start = () => (this.writer ??= this.startWriter());
+    if (!this.writerStarted && typeof window !== 'undefined') {
+      this.writerStarted = true;
+      const start = () => this.startWriter();
       if ('requestIdleCallback' in window) window.requestIdleCallback(start, { timeout: 1000 });
       else setTimeout(start, 200);
     }
@@ -199,41 +208,64 @@ export class WasmBackend implements Backend {
     performance.measure('kith:open', { start: t0, end: performance.now() });
   }
 
-  /** The storage writer, or null if this browser cannot run it (then commits are made here). */
-  private startWriter(): Worker | null {
-    if (typeof Worker === 'undefined') return null;
+  /**
+   * Starts the storage writer. It takes batches only once it said it is ready: a worker whose
+   * script is slow to come, or never comes (offline before the service worker holds it, a
+   * server that does not answer), holds nothing, and until then the page commits.
+   */
+  private startWriter(): void {
+    if (typeof Worker === 'undefined') return;
     let w: Worker;
     try {
       w = new Worker(new URL('./idb.worker.ts', import.meta.url), { type: 'module' });
     } catch {
-      return null;
+      return;
     }
-    w.onmessage = (e: MessageEvent<PersistAnswer>) => this.written(e.data);
-    w.onerror = (e) => {
-      // The worker could not start or died: commits are made here from now on, and what it had
-      // not answered is reported failed, so the engine starts over from what is stored (a batch
-      // that did commit is there; nothing is assumed saved that was not).
-      e.preventDefault();
-      console.error('Kith: the storage worker failed, saving from the page instead:', e.message);
-      if (this.writer === w) this.writer = null;
-      w.terminate();
-      const lost = [...this.writing];
-      this.writing.clear();
-      for (const task of lost) {
-        this.persistStarted.delete(task);
-        this.event({ event: 'persist_failed', task, error: 'the storage worker stopped' });
+    let failed = false;
+    w.onmessage = (e: MessageEvent<PersistAnswer | WriterReady>) => {
+      if ('ready' in e.data) {
+        if (!failed) this.writer = w;
+        return;
       }
+      this.written(e.data);
     };
-    return w;
+    w.onerror = (e) => {
+      e.preventDefault();
+      failed = true;
+      this.writerFailed(w, e.message || 'its script could not be loaded');
+    };
   }
 
-  /** The writer's answer for one persist task. */
+  /**
+   * The writer could not start or failed: commits are made here from now on, and the batches it
+   * had not answered are committed here, in the order they were given. One it did commit is
+   * committed again with the same contents (every write puts or deletes by key, and what it
+   * committed is a prefix of what it held), so what is stored is the same either way; each is
+   * answered when the page's own commit has completed, or failed if that fails.
+   */
+  private writerFailed(w: Worker, why: string): void {
+    console.error('Kith: the storage worker failed, saving from the page instead:', why);
+    if (this.writer === w) this.writer = null;
+    w.terminate();
+    const held = [...this.writing.values()];
+    this.writing.clear();
+    for (const b of held) {
+      if (b.engine === this.engine) this.commitHere(b.task, b.writes);
+    }
+  }
+
+  /** The writer's answer for one batch. */
   private written(a: PersistAnswer): void {
-    if (!this.writing.delete(a.task)) return;
-    const started = this.persistStarted.get(a.task);
-    this.persistStarted.delete(a.task);
+    const batch = this.writing.get(a.task);
+    if (!batch) return;
+    this.writing.delete(a.task);
+    // Given to an engine that has since been replaced (a reload): not this one's task.
+    if (batch.engine !== this.engine) return;
+    const task = batch.task;
+    const started = this.persistStarted.get(task);
+    this.persistStarted.delete(task);
     if (!a.ok) {
-      this.event({ event: 'persist_failed', task: a.task, error: a.error });
+      this.event({ event: 'persist_failed', task, error: a.error });
       return;
     }
     // docs/benchmarks.md: from a command (a tap) to its write committed, strictly durable, at the
@@ -243,7 +275,7 @@ export class WasmBackend implements Backend {
       performance.measure('kith:saved', { start: started.t0, end });
       performance.measure('kith:commit', { start: started.tx0, end });
     }
-    this.event({ event: 'persisted', task: a.task });
+    this.event({ event: 'persisted', task });
   }
 
   // --- the driver -----------------------------------------------------------------------------
@@ -308,29 +340,40 @@ export class WasmBackend implements Backend {
   }
 
   private persist(task: number, writes: Write[]): void {
-    const db = this.db;
-    if (!db) return;
+    if (!this.db) return;
     const tx0 = performance.now();
     this.persistStarted.set(task, { t0: this.commandAt ?? tx0, tx0, command: this.commandAt !== null });
     if (this.writer) {
-      this.writing.add(task);
-      this.writer.postMessage({ task, writes } satisfies PersistRequest);
+      const batch = this.nextBatch++;
+      this.writing.set(batch, { task, engine: this.engine, writes });
+      this.writer.postMessage({ task: batch, writes } satisfies PersistRequest);
       return;
     }
+    this.commitHere(task, writes);
+  }
+
+  /** Commits one batch from the page. */
+  private commitHere(task: number, writes: Write[]): void {
+    const db = this.db;
+    const engine = this.engine;
+    if (!db) return;
+    const tx0 = performance.now();
     commit(
       db,
       writes,
       () => {
+        if (engine !== this.engine) return;
         const started = this.persistStarted.get(task);
         this.persistStarted.delete(task);
         // docs/benchmarks.md: from a command (a tap) to its write committed, strictly durable.
         if (started?.command) {
           performance.measure('kith:saved', { start: started.t0, end: performance.now() });
-          performance.measure('kith:commit', { start: tx0, end: performance.now() });
+          performance.measure('kith:commit', { start: started.tx0 ?? tx0, end: performance.now() });
         }
         this.event({ event: 'persisted', task });
       },
       (why) => {
+        if (engine !== this.engine) return;
         this.persistStarted.delete(task);
         this.event({ event: 'persist_failed', task, error: why });
       },
