@@ -26,7 +26,7 @@ use kith_api::input::{
 use kith_api::{AppState, BoardResponse, ReminderView, ShiftView, SyncState, WriteResult};
 use kith_domain::rules::DueReason;
 use kith_domain::{CheckInStatus, DeviceId, MemberId, Policy, Shift, ShiftId, TeamId, Timestamp};
-use kith_proto::{ApiError, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+use kith_proto::{ApiError, DEVICE_UNKNOWN, JoinRequest, JoinResponse, Rejoin, SyncRequest, SyncResponse};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -647,16 +647,6 @@ impl Core {
     // join
 
     fn join(&mut self, id: u64, input: JoinInput) -> Result<(), ApiError> {
-        if let Some(p) = &self.profile {
-            return Err(ApiError {
-                code: "already_joined".into(),
-                message: format!(
-                    "this browser already has a Kith profile ({}); to join as someone else, use another browser profile",
-                    p.name
-                ),
-                retryable: false,
-            });
-        }
         let name = ops::join_name::<RepoError>(&input.name).map_err(|e| api(&e))?;
         let (Some(server), Some(code)) = (
             input.server.as_deref().map(str::trim).filter(|s| !s.is_empty()),
@@ -677,16 +667,37 @@ impl Core {
                 retryable: false,
             });
         }
+        let server = server.trim_end_matches('/');
+        // Joined already: only a re-join to the same server, which forgot this device (restored
+        // from a backup taken before it joined), goes on, as the same member and device so its
+        // documents stay its own (docs/operations.md). The server grants that only with an invite
+        // of the same team and only if it knows neither id.
+        let rejoin = match &self.profile {
+            None => None,
+            Some(p) if self.link.as_ref().is_some_and(|l| l.url.trim_end_matches('/') == server) => {
+                Some(Rejoin { team_id: p.team_id.uuid(), member_id: p.member_id.uuid(), device_id: p.device_id.uuid() })
+            }
+            Some(p) => {
+                return Err(ApiError {
+                    code: "already_joined".into(),
+                    message: format!(
+                        "this browser already has a Kith profile ({}); to join as someone else, use another browser profile",
+                        p.name
+                    ),
+                    retryable: false,
+                });
+            }
+        };
         let request = JoinRequest {
             code: code.to_string(),
             name,
             device_label: self.opts.device_label.clone(),
             actor: self.repo.actor_id().to_hex_string(),
-            rejoin: None,
+            rejoin,
         };
         let task = self.task();
-        self.pending_join = Some((task, id, server.trim_end_matches('/').to_string()));
-        self.out.push(Effect::Join { task, server: server.trim_end_matches('/').to_string(), request });
+        self.pending_join = Some((task, id, server.to_string()));
+        self.out.push(Effect::Join { task, server: server.to_string(), request });
         Ok(())
     }
 
@@ -697,13 +708,14 @@ impl Core {
             return;
         }
         let name = self.profile.as_ref().map(|p| p.name.clone());
+        let created_at = self.profile.as_ref().map_or(Timestamp(self.now), |p| p.created_at);
         let profile = Profile {
             version: 1,
             member_id: MemberId(resp.member_id),
             device_id: DeviceId(resp.device_id),
             team_id: TeamId(resp.team_id),
             name: name.unwrap_or_default(),
-            created_at: Timestamp(self.now),
+            created_at,
         };
         let link = Link { url: server, role: resp.role.clone() };
         let written = (|| -> Result<(), OpError<RepoError>> {
@@ -905,6 +917,7 @@ impl Core {
                 self.status.last_synced_ms = Some(Timestamp(report.synced_at_ms));
                 self.status.last_error = None;
                 self.status.needs_attention = false;
+                self.status.device_unknown = false;
                 self.status.retrying = report
                     .retrying_text()
                     .map(|why| format!("Not delivered yet: {why}. Kept on this device and sent again automatically."));
@@ -914,6 +927,8 @@ impl Core {
                 self.status.online = false;
                 self.status.last_error = Some(f.message.clone());
                 self.status.needs_attention = !f.retryable || f.unauthorized;
+                // Restored from a backup taken before this device joined: it can re-join as itself.
+                self.status.device_unknown = f.unauthorized && f.code.as_deref() == Some(DEVICE_UNKNOWN);
             }
         }
         self.emit_status();

@@ -49,6 +49,10 @@ describe('syncBanner', () => {
   it('surfaces an error that needs attention', () => {
     const unknown = syncBanner(sync({ needs_attention: true, device_unknown: true, last_error: 'x' }), clock);
     expect(unknown.rejoin && unknown.attention).toBe(true);
+    // As a failed sync leaves it (not online): still the way back, not "Offline".
+    const failed = syncBanner(sync({ online: false, needs_attention: true, device_unknown: true, last_error: 'x', pending_changes: 2 }), clock);
+    expect(failed.rejoin && !failed.offline).toBe(true);
+    expect(failed.text).toContain('new invite');
     expect(unknown.text).toContain('new invite');
     expect(unknown.text).not.toContain('revoked');
     const b = syncBanner(sync({ needs_attention: true, last_error: 'revoked' }), clock);

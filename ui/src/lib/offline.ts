@@ -37,6 +37,15 @@ export function syncBanner(
   const queued = queuedText(sync.pending_changes);
   const last = sync.last_synced_ms !== null ? `last synced ${clock(sync.last_synced_ms)}` : 'not synced yet';
   const attention = sync.needs_attention;
+  // Before "offline": the server answered (401 device_unknown), and a sync that fails so is not
+  // online either, but what helps is a new invite, not waiting for a connection.
+  if (attention && sync.device_unknown) {
+    // Not revoked: everything stays on this device, and a new invite brings it back as itself.
+    const text =
+      'The team server does not know this device any more (it was probably restored from a backup). ' +
+      'Nothing on this device is lost: ask your lead for a new invite and join with it here.';
+    return { show: true, offline: false, text, queued, attention, rejoin: true };
+  }
   if (!sync.online) {
     const what = opts.browser
       ? "can't reach the server, showing what was last loaded"
@@ -44,13 +53,6 @@ export function syncBanner(
         ? `${queued}, kept on this device until there's a connection`
         : "check-ins are kept on this device until there's a connection";
     return { show: true, offline: true, text: `Offline — ${what}. ${capitalize(last)}.`, queued, attention, rejoin: false };
-  }
-  if (attention && sync.device_unknown) {
-    // Not revoked: everything stays on this device, and a new invite brings it back as itself.
-    const text =
-      'The team server does not know this device any more (it was probably restored from a backup). ' +
-      'Nothing on this device is lost: ask your lead for a new invite and join with it here.';
-    return { show: true, offline: false, text, queued, attention, rejoin: true };
   }
   if (attention && sync.last_error) {
     return { show: true, offline: false, text: `Sync needs attention: ${sync.last_error}`, queued, attention, rejoin: false };
