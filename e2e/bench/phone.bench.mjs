@@ -49,7 +49,7 @@ const server = await new Server({ name: 'bench-kith-server' }).start();
 try {
   const { teamId } = await makeTeam(server, 'Bench team');
   const phone = new PhoneBrowser();
-  const page = await phone.open();
+  const page = await phone.open({ trace: false });
   await page.goto(`${server.url}/?code=${encodeURIComponent(await server.invite(teamId))}`);
   await page.getByLabel('Your name').fill('Bench Worker');
   await page.getByRole('button', { name: 'Join team' }).click();

@@ -27,7 +27,8 @@ export class PhoneBrowser {
   /// Starts the browser on this storage; `offline` before any page loads (a basement);
   /// `serviceWorkers: 'block'` for a page no service worker serves (every request then goes
   /// through the context's routes).
-  async open({ offline = false, serviceWorkers = 'allow' } = {}) {
+  /// `trace: false` leaves out the input and layout trace (benchmarks: it costs the page time).
+  async open({ offline = false, serviceWorkers = 'allow', trace = true } = {}) {
     this.context = await chromium.launchPersistentContext(this.dir, {
       executablePath: chromiumPath,
       args: ARGS,
@@ -35,7 +36,7 @@ export class PhoneBrowser {
       ...phone,
     });
     this.context.on('serviceworker', (w) => hear(`[service worker] ${w.url()}`));
-    await this.context.addInitScript(traceInput);
+    if (trace) await this.context.addInitScript(traceInput);
     if (offline) await this.context.setOffline(true);
     const page = this.context.pages()[0] ?? (await this.context.newPage());
     watch(page);
