@@ -80,6 +80,26 @@ impl Server {
     pub async fn invite(&self, team: TeamId, role: Role) -> String {
         self.test.invite(team, role).await
     }
+
+    /// A copy of the database, as the nightly backup (the server stops and starts again for it).
+    pub async fn back_up(&mut self) -> kith_server::testing::Backup {
+        self.test.stop().await;
+        let b = self.test.back_up().await;
+        self.start_again().await;
+        b
+    }
+
+    /// The disk is lost: the database is replaced by `backup` and the server starts again.
+    pub async fn restore(&mut self, backup: &kith_server::testing::Backup) {
+        self.test.stop().await;
+        self.test.restore(backup).await;
+        self.start_again().await;
+    }
+
+    async fn start_again(&mut self) {
+        self.test.start_again().await;
+        self.router = kith_server::router(self.test.app().clone());
+    }
 }
 
 fn failure(status: StatusCode, body: &[u8]) -> Failure {
