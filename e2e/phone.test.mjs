@@ -138,6 +138,41 @@ test('an emergency made offline shows the notice with the team phone and reaches
   await lead.context().close();
 }));
 
+test('an emergency whose sync request never ends shows the notice, is sent again and reaches the lead', phoneTest(async () => {
+  // A network that takes a request and never answers (no error, no timeout of its own): the sync
+  // carrying the emergency must give up in time and go again, or nothing would ever reach the
+  // lead. The page's clock is moved on past the request's timeout.
+  const { teamId, leadCodes } = await makeTeam(server, 'Hill estate', { phone: TEAM_PHONE });
+  const lead = await newPage();
+  await joinInBrowser(lead, server, leadCodes[0], 'Lee Lead');
+  const phoneBrowser = new PhoneBrowser();
+  const page = await phoneBrowser.open();
+  await phoneBrowser.context.clock.install();
+  await joinAndStart(page, server, teamId);
+
+  let swallow = true;
+  let swallowed;
+  const one = new Promise((r) => (swallowed = r));
+  await phoneBrowser.context.route('**/v1/sync', async (route) => {
+    if (!swallow) return route.continue();
+    swallowed();
+    await new Promise(() => {});
+  });
+  await sendEmergency(page);
+  await one;
+  const notice = page.getByRole('alert').filter({ hasText: 'Nobody has been reached yet.' });
+  await notice.waitFor({ timeout: 10_000 });
+  await notice.getByRole('link', { name: `Call ${TEAM_PHONE}` }).waitFor();
+
+  // The network answers again; the request that was swallowed times out and the sync goes again.
+  swallow = false;
+  await go(lead, 'Alerts');
+  await phoneBrowser.context.clock.fastForward('00:31');
+  await alertAbout(lead, 'Alice Field').filter({ hasText: /emergency/i }).waitFor({ timeout: 15_000 });
+  await lead.context().close();
+  await phoneBrowser.close();
+}));
+
 test('the buttons on My shift stay where they are while its countdowns run', phoneTest(async () => {
   // A press lands where the button was when the finger aimed. "Next check-in in 1 h" became
   // "in 59 min" a little after the start, wrapped to a second line on a phone and moved every

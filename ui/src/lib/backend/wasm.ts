@@ -94,6 +94,29 @@ export function webAppAvailable(g: object = globalThis): boolean {
 const OFFLINE =
   "Offline: can't reach the Kith server. Your check-ins are saved on this phone and will sync when the connection is back";
 
+/**
+ * How long one sync or join request may take before it counts as failed and is retried later, as
+ * natively (kith_sync::client::REQUEST_TIMEOUT). Without it a request that never ends (a network
+ * that drops without a word) would hold the engine's one sync forever: nothing saved since,
+ * an emergency included, would be sent again.
+ */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** A fetch that gives up after REQUEST_TIMEOUT_MS (a timer of the page, so tests can move it). */
+async function fetchInTime(url: string, init: RequestInit): Promise<Response> {
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), REQUEST_TIMEOUT_MS);
+  try {
+    const res = await fetch(url, { ...init, signal: stop.signal });
+    // The body is read after this returns: it stays under the same timer until it is read.
+    const body = await res.arrayBuffer();
+    const empty = [101, 204, 205, 304].includes(res.status);
+    return new Response(empty ? null : body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How long the board waits for the server before showing the one from this phone's documents. */
 const BOARD_WAIT_MS = 5000;
 
@@ -384,7 +407,7 @@ export class WasmBackend implements Backend {
     const token = this.engine?.token();
     let res: Response;
     try {
-      res = await fetch(`${server}/v1/sync`, {
+      res = await fetchInTime(`${server}/v1/sync`, {
         method: 'POST',
         headers: {
           'Content-Type': 'application/cbor',
@@ -416,7 +439,7 @@ export class WasmBackend implements Backend {
   private async join_(task: number, server: string, request: unknown): Promise<void> {
     let res: Response;
     try {
-      res = await fetch(`${server}/v1/join`, {
+      res = await fetchInTime(`${server}/v1/join`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
         body: JSON.stringify(request),
