@@ -131,8 +131,9 @@ pub struct DocReply {
     pub receipt: Option<ByteBuf>,
 }
 
-/// Whether a pushed document was taken.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Whether a pushed document was taken. On the wire a map tagged by `status`
+/// (`{"status": "rejected", "code": .., "message": ..}`); read back through [`OutcomeWire`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     /// Every change was valid and is stored.
@@ -142,6 +143,42 @@ pub enum Outcome {
     /// The server lacks changes the client believes it has (the server was restored from an older
     /// backup): push the whole document (empty `have`).
     ResendAll,
+}
+
+/// [`Outcome`]'s wire form as one flat map, to read it without serde's derived reading of
+/// internally tagged enums, which buffers the map in a generic tree first: in the phone web app's
+/// WebAssembly that buffering was the last user of that code (~25 KB). Same map, same rules: the
+/// tag decides, unknown keys are ignored, a rejection needs its code and message.
+#[derive(Deserialize)]
+struct OutcomeWire {
+    status: OutcomeStatus,
+    #[serde(default)]
+    code: Option<RejectCode>,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum OutcomeStatus {
+    Accepted,
+    Rejected,
+    ResendAll,
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = OutcomeWire::deserialize(d)?;
+        Ok(match wire.status {
+            OutcomeStatus::Accepted => Outcome::Accepted,
+            OutcomeStatus::ResendAll => Outcome::ResendAll,
+            OutcomeStatus::Rejected => Outcome::Rejected {
+                code: wire.code.ok_or_else(|| D::Error::missing_field("code"))?,
+                message: wire.message.ok_or_else(|| D::Error::missing_field("message"))?,
+            },
+        })
+    }
 }
 
 /// Why a document was refused. Retrying the same bytes never helps, except for `Busy`.
@@ -292,6 +329,65 @@ mod tests {
         assert_eq!(decode::<SyncRequest>(&encode(&with_save).unwrap()).unwrap(), with_save);
         let rej = Outcome::Rejected { code: RejectCode::Forbidden, message: "no".into() };
         assert_eq!(decode::<Outcome>(&encode(&rej).unwrap()).unwrap(), rej);
+    }
+
+    /// `Outcome` as serde's derive reads it (the reading before `OutcomeWire`), to compare.
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(tag = "status", rename_all = "snake_case")]
+    enum DerivedOutcome {
+        Accepted,
+        Rejected { code: RejectCode, message: String },
+        ResendAll,
+    }
+
+    impl From<DerivedOutcome> for Outcome {
+        fn from(d: DerivedOutcome) -> Outcome {
+            match d {
+                DerivedOutcome::Accepted => Outcome::Accepted,
+                DerivedOutcome::Rejected { code, message } => Outcome::Rejected { code, message },
+                DerivedOutcome::ResendAll => Outcome::ResendAll,
+            }
+        }
+    }
+
+    #[test]
+    fn an_outcome_reads_as_the_derived_internally_tagged_form_did() {
+        use ciborium::Value as V;
+        let t = |s: &str| V::Text(s.into());
+        let maps: Vec<Vec<(V, V)>> = vec![
+            vec![(t("status"), t("accepted"))],
+            vec![(t("status"), t("resend_all"))],
+            vec![(t("status"), t("rejected")), (t("code"), t("forbidden")), (t("message"), t("no"))],
+            // The tag last, unknown keys, a code on an acceptance: as before.
+            vec![(t("message"), t("no")), (t("code"), t("busy")), (t("status"), t("rejected"))],
+            vec![(t("status"), t("accepted")), (t("later"), V::Integer(3.into()))],
+            vec![(t("status"), t("accepted")), (t("code"), t("busy"))],
+            // Refused before, refused now: no tag, an unknown tag, a rejection without its code or
+            // message, a code that is not one.
+            vec![],
+            vec![(t("status"), t("exploded"))],
+            vec![(t("status"), t("rejected")), (t("message"), t("no"))],
+            vec![(t("status"), t("rejected")), (t("code"), t("forbidden"))],
+            vec![(t("status"), t("rejected")), (t("code"), t("nope")), (t("message"), t("no"))],
+            vec![(t("status"), V::Integer(1.into()))],
+        ];
+        for m in maps {
+            let mut bytes = Vec::new();
+            ciborium::into_writer(&V::Map(m.clone()), &mut bytes).unwrap();
+            let now = decode::<Outcome>(&bytes).ok();
+            let before = decode::<DerivedOutcome>(&bytes).ok().map(Outcome::from);
+            assert_eq!(now, before, "{m:?}");
+        }
+        // Written as before (the derive), and read back.
+        for o in [
+            Outcome::Accepted,
+            Outcome::ResendAll,
+            Outcome::Rejected { code: RejectCode::MissingDeps, message: "push them".into() },
+        ] {
+            let bytes = encode(&o).unwrap();
+            assert_eq!(decode::<Outcome>(&bytes).unwrap(), o);
+            assert_eq!(Outcome::from(decode::<DerivedOutcome>(&bytes).unwrap()), o);
+        }
     }
 
     #[test]

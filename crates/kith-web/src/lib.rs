@@ -14,6 +14,9 @@ use kith_core::{Core, CoreOptions, Effect, Event, Records};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+mod event;
+pub use event::event_from_js;
+
 /// One device's engine in the page.
 #[wasm_bindgen]
 #[derive(Debug)]
@@ -93,7 +96,7 @@ impl Engine {
     /// Handles one event (a command, `persisted`, `persist_failed`, `sync_failed`, `joined`,
     /// `join_failed`, `wake`, `poke`, `live`) at device time `now_ms`; returns the effects.
     pub fn handle(&mut self, now_ms: f64, event: JsValue) -> Result<JsValue, JsError> {
-        let event: Event = serde_wasm_bindgen::from_value(event).map_err(js_err)?;
+        let event = event_from_js(&event)?;
         #[allow(clippy::cast_possible_truncation)]
         let effects = self.core.handle(now_ms as i64, event);
         effects_to_js(&effects)
