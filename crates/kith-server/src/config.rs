@@ -44,6 +44,12 @@ pub struct Config {
     /// on the same host, docs/security.md): a request from one of them is from the client it names
     /// last in `X-Forwarded-For`, for the join rate limit. Empty (the default): the peer address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The bearer token a metrics scraper sends to read `/metrics` (`Authorization: Bearer
+    /// <token>`; a long random string, e.g. `openssl rand -hex 32`; environment:
+    /// `KITH_METRICS_TOKEN`). Unset (the default): `/metrics` answers nobody (403 `metrics_off`).
+    /// The metrics tell how busy the server is and how many devices are connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<String>,
     pub limits: Limits,
     pub join_rate: JoinRate,
     pub cache: CacheConfig,
@@ -207,6 +213,7 @@ impl Default for Config {
             log: "info".into(),
             ui_dir: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
             limits: Limits::default(),
             join_rate: JoinRate::default(),
             cache: CacheConfig::default(),
@@ -320,6 +327,7 @@ fn known_settings() -> KnownSettings {
         log: d.log,
         ui_dir: Some(PathBuf::new()),
         trusted_proxies: d.trusted_proxies,
+        metrics_token: Some(String::new()),
         limits: d.limits,
         join_rate: d.join_rate,
         cache: d.cache,
