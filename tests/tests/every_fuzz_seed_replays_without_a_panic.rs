@@ -11,8 +11,11 @@ mod targets;
 
 use std::path::{Path, PathBuf};
 
+/// A fuzz target's function: it must not panic, whatever the bytes.
+type Target = fn(&[u8]);
+
 /// Every target of `fuzz/Cargo.toml`, by name, with its function.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Target)] = &[
     ("sync_message", targets::sync_message),
     ("push_request", targets::push_request),
     ("push_change", targets::push_change),
@@ -39,7 +42,7 @@ fn inputs(target: &str) -> Vec<PathBuf> {
 }
 
 /// Runs `f` on each file; returns the files it panicked on, with the panic's message.
-fn replay(f: fn(&[u8]), files: &[PathBuf]) -> Vec<String> {
+fn replay(f: Target, files: &[PathBuf]) -> Vec<String> {
     let mut failures = Vec::new();
     for file in files {
         let data = std::fs::read(file).expect("read an input");
@@ -102,5 +105,8 @@ fn a_panicking_target_fails_the_replay_and_names_the_input() {
     let files = inputs("join_link");
     let failures = replay(planted, &files);
     assert!(!failures.is_empty(), "the planted bug went unnoticed");
-    assert!(failures.iter().all(|f| f.contains("fuzz/seeds/join_link/") && f.contains("a planted bug")), "{failures:?}");
+    assert!(
+        failures.iter().all(|f| f.contains("fuzz/seeds/join_link/") && f.contains("a planted bug")),
+        "{failures:?}"
+    );
 }

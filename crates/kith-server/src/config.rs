@@ -296,6 +296,12 @@ const UI_DIR_HELP: &str = "\
 # ui_dir = \"ui/dist\"
 ";
 
+const METRICS_TOKEN_HELP: &str = "\
+# metrics_token: what a Prometheus scraper sends as `Authorization: Bearer <token>` to read /metrics
+# (docs/operations.md, \"Metrics\"). Not set (the default): /metrics answers nobody. Environment: KITH_METRICS_TOKEN.
+# metrics_token = \"<openssl rand -hex 32>\"
+";
+
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
@@ -403,10 +409,9 @@ fn explain(e: figment::Error, known: &KnownSettings) -> ConfigError {
     let source = e.metadata.as_ref().and_then(|m| m.source.as_ref());
     let place = match source {
         Some(figment::Source::File(f)) => format!("in the configuration file {}", f.display()),
-        _ if e.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => format!(
-            "in the environment variable {ENV_PREFIX}{}",
-            path.join(ENV_SECTION_SEPARATOR).to_ascii_uppercase()
-        ),
+        _ if e.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => {
+            format!("in the environment variable {ENV_PREFIX}{}", path.join(ENV_SECTION_SEPARATOR).to_ascii_uppercase())
+        }
         _ => String::from("in the configuration"),
     };
     ConfigError(format!("unknown setting `{key}` {place}{}: {LISTED}", did_you_mean(meant)))
@@ -482,7 +487,7 @@ impl Config {
     pub fn defaults_toml() -> String {
         let c = Config { data_dir: Some(default_data_dir()), ..Config::default() };
         let body = toml::to_string(&c).unwrap_or_else(|e| format!("# could not render the defaults: {e}\n"));
-        format!("{UI_DIR_HELP}{body}")
+        format!("{UI_DIR_HELP}{METRICS_TOKEN_HELP}{body}")
     }
 }
 

@@ -14,8 +14,15 @@ async fn healthz_metrics_and_openapi_respond() {
     let health: serde_json::Value = http().get(server.url("/healthz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
 
-    let metrics =
-        http().get(server.url("/metrics")).bearer_auth("the-monitoring-token").send().await.unwrap().text().await.unwrap();
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .bearer_auth("the-monitoring-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in
         ["kith_http_requests_total", "kith_sync_duration_seconds_bucket", "kith_documents", "kith_changes_stored_total"]
     {
