@@ -21,8 +21,13 @@ command -v haproxy >/dev/null 2>&1 || kith_apt_install haproxy
 # haproxy lands in /usr/sbin, not always on a user's PATH.
 haproxy_bin=$(command -v haproxy || echo /usr/sbin/haproxy)
 
-echo "==> building kith-server and kith"
-cargo build --locked -p kith-server -p kith-cli
+# scripts/test.sh has built them (KITH_PREBUILT=1) with the features of `cargo test --workspace`:
+# `cargo build -p kith-server -p kith-cli` resolves other features (serde, syn, uuid, ...) and
+# rebuilt most of the server from cold in CI.
+if [ "${KITH_PREBUILT:-}" != 1 ]; then
+  echo "==> building kith-server and kith"
+  cargo build --locked -p kith-server -p kith-cli
+fi
 target="${CARGO_TARGET_DIR:-$PWD/target}"
 server_bin="$target/debug/kith-server"
 kith_bin="$target/debug/kith"

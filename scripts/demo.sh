@@ -70,7 +70,9 @@ trap 'stop_server; exit 143' TERM
 trap 'stop_server' EXIT
 
 echo "==> starting kith-server on $url (data in .kith-demo/server, log in .kith-demo/server.log)"
-NO_COLOR=1 KITH_UI_DIR="$root/ui/dist" "$server_bin" --data-dir "$demo/server" --listen "$addr" serve \
+# The demo's metrics scraper token (docs/operations.md, "Metrics"): /metrics answers no one else.
+metrics_token=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+NO_COLOR=1 KITH_UI_DIR="$root/ui/dist" KITH_METRICS_TOKEN="$metrics_token" "$server_bin" --data-dir "$demo/server" --listen "$addr" serve \
   >"$demo/server.log" 2>&1 &
 server_pid=$!
 echo "$server_pid" >"$demo/server.pid"
@@ -180,7 +182,8 @@ Phone app:    $url/?code=$phone_code   the worker's web app (Kith's engine in We
               back online the check-ins reach the dashboard. On a real phone it needs HTTPS
               (docs/app.md, "The phone web app").
 $app_note
-Team server:  $url   (health: $url/healthz, metrics: $url/metrics, API: $url/openapi.json)
+Team server:  $url   (health: $url/healthz, API: $url/openapi.json)
+Metrics:      curl -H "Authorization: Bearer $metrics_token" $url/metrics
 Server data:  .kith-demo/server (SQLite), log: .kith-demo/server.log
 Devices:      .kith-demo/lead (Lee Lead, lead), .kith-demo/worker (Alice Field, member),
               .kith-demo/app (Sam Okafor, member: the app's)

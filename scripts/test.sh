@@ -13,8 +13,10 @@
 #    under Xvfb through tauri-driver and WebKitWebDriver; two kith-server instances on one
 #    PostgreSQL behind haproxy (scripts/demo-instances.sh --check)
 # 4. the security and reliability suites, short bounded runs (their long runs: docs/reliability.md):
-#    schemathesis and our CBOR sync fuzzer against a real kith-server, then cargo-fuzz on every
-#    decoder of outside bytes
+#    schemathesis and our CBOR sync fuzzer against a real kith-server. The cargo-fuzz targets' seeds
+#    and crash inputs are replayed by `cargo test` (tests/tests/every_fuzz_seed_replays_without_a_panic.rs);
+#    coverage-guided fuzzing itself (scripts/suites/fuzz.sh) is a long run by hand: its instrumented
+#    build alone took 7 minutes from cold on the CI machine.
 # The last line sums up every test run by them all: "Summary: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,6 @@ kith_ensure_app_build
 kith_ensure_ui
 kith_ensure_e2e
 kith_ensure_schemathesis
-kith_ensure_cargo_fuzz
 
 # CI builds once, from scratch: incremental compilation would only cost time and disk there, and
 # line tables are all the debug information a failing test's backtrace needs.
@@ -99,17 +100,21 @@ run_step "cargo fmt --check" cargo fmt --all -- --check
 run_step "cargo clippy -D warnings" cargo clippy --workspace --all-targets --locked -- -D warnings
 run_step "cargo deny (deny.toml)" scripts/deny.sh
 run_step "cargo test" cargo test --workspace --locked --no-fail-fast
+# Runs the test binaries `cargo test` built, not a second `cargo test -p ...` (other features, a
+# second build of nearly everything).
 run_step "cargo test on PostgreSQL (server, stories, client, cli)" kith_cargo_test_postgres
 
+# The binaries (kith-server, kith, kith-app, the suites') with exactly the dependencies' features of
+# `cargo test --workspace` (`--tests` includes the dev-dependencies' features), so nothing is
+# built again: `-p kith-app ...` alone rebuilt tauri (without its "test" feature) and the app.
 run_step "cargo build (kith-server, kith, kith-app, the suites' binaries) for the end-to-end tests" \
-  cargo build --locked -p kith-server -p kith-cli -p kith-app -p kith-stories
+  cargo build --locked --workspace --bins --tests
 if [ "$step_status" -eq 0 ]; then
   run_step "end to end (e2e/)" npm --prefix e2e test
   run_step "API: schemathesis and the CBOR sync fuzzer against kith-server" scripts/suites/api.sh
   run_step "two instances on one PostgreSQL behind haproxy (scripts/demo-instances.sh --check)" \
-    scripts/demo-instances.sh --check
+    env KITH_PREBUILT=1 scripts/demo-instances.sh --check
 fi
-run_step "fuzzing: every decoder of outside bytes (cargo-fuzz, ${KITH_FUZZ_SECONDS:-20} s a target)" scripts/suites/fuzz.sh
 
 if [ ${#failed_steps[@]} -ne 0 ]; then
   echo "==> failed: ${failed_steps[*]}"

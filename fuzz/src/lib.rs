@@ -3,6 +3,8 @@
 //! running shift with one check-in, written with fixed actors, ids and times so the seeds' changes
 //! build on the very heads the targets hold. Every target feeds outside bytes to the function the
 //! product itself calls on them, and must never panic: a refusal is an `Err`, not a crash.
+//! The main workspace's `cargo test` includes this file as it is
+//! (`tests/tests/every_fuzz_seed_replays_without_a_panic.rs`) and replays every seed through it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::OnceLock;

@@ -10,6 +10,7 @@
 # Each TestServer creates its own database in it (crates/kith-server/src/testing.rs).
 
 kith_ensure_postgres() {
+  command -v jq >/dev/null || kith_apt_install jq   # kith_cargo_test_postgres reads cargo's JSON
   if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     kith_apt_install postgresql
   fi
@@ -58,13 +59,29 @@ kith_postgres_stop() {
 
 # The tests that start a TestServer again, on PostgreSQL: the server's, the cross-crate stories,
 # kith-client's and kith-cli's (the cluster is stopped afterwards whatever happens). Extra
-# arguments go to cargo test.
+# arguments go to every test binary (a name filter, --nocapture).
+#
+# It runs the very test binaries `cargo test --workspace` built, each from its package's
+# directory as cargo would: `cargo test -p kith-server -p ...` resolves the dependencies' features
+# for those four packages only (serde, syn, uuid, ... differ from the workspace's), so it rebuilt
+# nearly every dependency and every workspace crate a second time from cold in CI.
 kith_cargo_test_postgres() {
   (
     kith_ensure_postgres
     kith_postgres_start
     trap kith_postgres_stop EXIT
-    KITH_TEST_BACKEND=postgres cargo test --locked --no-fail-fast -p kith-server -p kith-stories \
-      -p kith-client -p kith-cli "$@"
+    local root bins status=0
+    root=$(pwd)
+    bins=$(cargo test --workspace --locked --no-run --message-format=json 2>/dev/null | jq -r --arg root "$root" '
+      select(.reason == "compiler-artifact" and .profile.test and .executable != null)
+      | select(.manifest_path | IN($root + "/crates/kith-server/Cargo.toml", $root + "/tests/Cargo.toml",
+          $root + "/crates/kith-client/Cargo.toml", $root + "/crates/kith-cli/Cargo.toml"))
+      | (.manifest_path | rtrimstr("/Cargo.toml")) + " " + .executable')
+    [ -n "$bins" ] || { echo "no test binaries: cargo test --workspace --no-run failed?"; cargo test --workspace --locked --no-run; return 1; }
+    while read -r dir exe; do
+      echo "     Running $exe (in $dir)"
+      (cd "$dir" && KITH_TEST_BACKEND=postgres "$exe" "$@" </dev/null) || status=1
+    done <<<"$bins"
+    return $status
   )
 }

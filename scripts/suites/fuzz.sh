@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of every decoder of outside bytes: fuzz/ has the
 # targets, fuzz/seeds/ their seed corpora. Each target runs for KITH_FUZZ_SECONDS (default 20) from
-# its seeds: scripts/test.sh's short bounded run. The long run (an hour by hand) is in
-# docs/reliability.md. A crash leaves its input in fuzz/artifacts/<target>/ and fails the run.
+# its seeds. Not part of scripts/test.sh (its instrumented build took 7 minutes from cold): CI
+# replays the seeds in `cargo test` (tests/tests/every_fuzz_seed_replays_without_a_panic.rs); this
+# is the long run by hand (docs/reliability.md), e.g. KITH_FUZZ_SECONDS=600. A crash leaves its input in fuzz/artifacts/<target>/ and fails the run.
 #
 # Usage: scripts/suites/fuzz.sh [target ...]     (default: every target)
 set -euo pipefail

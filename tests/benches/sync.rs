@@ -92,6 +92,9 @@ struct Bench {
 
 /// How many server instances share the database: `KITH_BENCH_INSTANCES` (default 1; more than
 /// one needs PostgreSQL: `KITH_TEST_BACKEND=postgres`).
+/// What the bench reads `/metrics` with.
+const METRICS_TOKEN: &str = "the-bench-reads-metrics";
+
 fn instances() -> usize {
     std::env::var("KITH_BENCH_INSTANCES").ok().and_then(|v| v.parse().ok()).unwrap_or(1).max(1)
 }
@@ -103,6 +106,7 @@ impl Bench {
         let tweak = |c: &mut kith_server::config::Config| {
             c.join_rate.burst = 100_000;
             c.join_rate.replenish_ms = 1;
+            c.metrics_token = Some(METRICS_TOKEN.into());
         };
         let server = srv.block_on(TestServer::start_with(tweak));
         let mut urls = vec![server.base_url.clone()];
@@ -426,7 +430,15 @@ fn connect_live(b: &Bench, devices: &[RawDevice], http: &reqwest::Client) -> Vec
 
 fn live_count(b: &Bench) -> String {
     b.srv.block_on(async {
-        let text = reqwest::get(b.server().url("/metrics")).await.unwrap().text().await.unwrap();
+        let text = reqwest::Client::new()
+            .get(b.server().url("/metrics"))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         text.lines().find(|l| l.starts_with("kith_live_connections")).unwrap_or("kith_live_connections ?").to_string()
     })
 }

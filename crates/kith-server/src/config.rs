@@ -1,5 +1,12 @@
 //! Layered configuration: built-in defaults, then a TOML file, then `KITH_` environment variables
 //! (nested keys with `__`, e.g. `KITH_LIMITS__MAX_BODY_BYTES=1048576`).
+//!
+//! A key the server does not know stops it (`ConfigError`, naming the key, where it was found
+//! and the setting probably meant): an old or misspelled key, silently ignored, would leave an
+//! operator believing a limit is set that is not. In the environment, `KITH_<SECTION>__<KEY>` is
+//! always a setting (and checked); `KITH_<KEY>` is one when `<key>` is a top-level setting (e.g.
+//! `KITH_DATA_DIR`); any other `KITH_` variable belongs to someone else (the tests' KITH_TEST_BACKEND,
+//! the benches' KITH_BENCH_*) and is left alone.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything the server can be told.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -37,6 +44,12 @@ pub struct Config {
     /// on the same host, docs/security.md): a request from one of them is from the client it names
     /// last in `X-Forwarded-For`, for the join rate limit. Empty (the default): the peer address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The bearer token a metrics scraper sends to read `/metrics` (`Authorization: Bearer
+    /// <token>`; a long random string, e.g. `openssl rand -hex 32`; environment:
+    /// `KITH_METRICS_TOKEN`). Unset (the default): `/metrics` answers nobody (403 `metrics_off`).
+    /// The metrics tell how busy the server is and how many devices are connected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<String>,
     pub limits: Limits,
     pub join_rate: JoinRate,
     pub cache: CacheConfig,
@@ -46,7 +59,7 @@ pub struct Config {
 
 /// How many kudos (waves) one member may send: a burst, then one more every `replenish_ms`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct KudosRate {
     pub burst: u32,
     pub replenish_ms: u64,
@@ -60,7 +73,7 @@ impl Default for KudosRate {
 
 /// The deadline engine and webhook delivery.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AlertsConfig {
     /// Run the deadline ticker and the webhook deliverer in the background (tests on a manual
     /// clock turn this off and drive them explicitly).
@@ -105,7 +118,7 @@ impl Default for AlertsConfig {
 
 /// Request limits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest request body, after decompression (bytes).
     pub max_body_bytes: usize,
@@ -166,7 +179,7 @@ pub struct Limits {
 
 /// Rate limit on invite redemption (`POST /v1/join`), per client IP address.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct JoinRate {
     /// Attempts allowed in a burst.
     pub burst: u32,
@@ -176,7 +189,7 @@ pub struct JoinRate {
 
 /// Documents kept in memory (`docs::DocCache`), bounded by bytes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CacheConfig {
     /// Most memory the document cache takes, in bytes (estimated): live documents and idle ones in
     /// their compact saved form. Past it the least recently used are dropped, and loaded from the
@@ -200,6 +213,7 @@ impl Default for Config {
             log: "info".into(),
             ui_dir: None,
             trusted_proxies: Vec::new(),
+            metrics_token: None,
             limits: Limits::default(),
             join_rate: JoinRate::default(),
             cache: CacheConfig::default(),
@@ -282,10 +296,126 @@ const UI_DIR_HELP: &str = "\
 # ui_dir = \"ui/dist\"
 ";
 
+const METRICS_TOKEN_HELP: &str = "\
+# metrics_token: what a Prometheus scraper sends as `Authorization: Bearer <token>` to read /metrics
+# (docs/operations.md, \"Metrics\"). Not set (the default): /metrics answers nobody. Environment: KITH_METRICS_TOKEN.
+# metrics_token = \"<openssl rand -hex 32>\"
+";
+
 /// Why the configuration could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
+
+const ENV_PREFIX: &str = "KITH_";
+const ENV_SECTION_SEPARATOR: &str = "__";
+const LISTED: &str = "`kith-server print-config` lists every setting and its default (docs/operations.md)";
+
+/// The names of the settings, for the environment's filter and for suggestions.
+#[derive(Debug)]
+struct KnownSettings {
+    /// Top-level settings that are not sections (`listen`, `data_dir`, ...).
+    top_level: Vec<String>,
+    /// Sections and their keys (`limits` → `max_body_bytes`, ...).
+    sections: Vec<(String, Vec<String>)>,
+}
+
+/// Every setting's name, read from the settings themselves: every field is named below (no
+/// `..`) and every optional one filled, so a new setting cannot be left out.
+fn known_settings() -> KnownSettings {
+    let d = Config::default();
+    let all = Config {
+        listen: d.listen,
+        data_dir: Some(PathBuf::new()),
+        database_url: Some(String::new()),
+        database_pool_size: d.database_pool_size,
+        public_url: Some(String::new()),
+        log: d.log,
+        ui_dir: Some(PathBuf::new()),
+        trusted_proxies: d.trusted_proxies,
+        metrics_token: Some(String::new()),
+        limits: d.limits,
+        join_rate: d.join_rate,
+        cache: d.cache,
+        alerts: d.alerts,
+        kudos_rate: d.kudos_rate,
+    };
+    let table = toml::Table::try_from(&all).unwrap_or_default();
+    let mut known = KnownSettings { top_level: Vec::new(), sections: Vec::new() };
+    for (k, v) in table {
+        match v {
+            toml::Value::Table(t) => known.sections.push((k, t.keys().cloned().collect())),
+            _ => known.top_level.push(k),
+        }
+    }
+    known
+}
+
+/// The known name closest to `name`, if one is close enough to be what was meant.
+fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+fn did_you_mean(meant: Option<String>) -> String {
+    meant.map(|m| format!(" (did you mean `{m}`?)")).unwrap_or_default()
+}
+
+/// `KITH_<SECTION>__<KEY>` names a section that exists: `KITH_LIMIT__MAX_BODY_BYTES` would
+/// otherwise be an unknown top-level key filtered out as someone else's variable.
+fn check_env_sections(known: &KnownSettings, names: impl Iterator<Item = String>) -> Result<(), ConfigError> {
+    for name in names {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else { continue };
+        let Some((section, _)) = rest.split_once(ENV_SECTION_SEPARATOR) else { continue };
+        let section = section.to_ascii_lowercase();
+        if !known.sections.iter().any(|(s, _)| *s == section) {
+            let meant = closest(&section, known.sections.iter().map(|(s, _)| s.as_str()));
+            return Err(ConfigError(format!(
+                "the environment variable {name} is no setting: the configuration has no section `{section}`{}; \
+                 {LISTED}",
+                did_you_mean(meant.map(str::to_owned))
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Says which key is unknown, where it was found (the file, or the environment variable) and what
+/// was probably meant; other errors as figment words them.
+fn explain(e: figment::Error, known: &KnownSettings) -> ConfigError {
+    let figment::error::Kind::UnknownField(field, _) = &e.kind else {
+        return ConfigError(e.to_string());
+    };
+    let mut path = e.path.clone();
+    if path.last() != Some(field) {
+        path.push(field.clone());
+    }
+    let key = path.join(".");
+    let meant = match path.as_slice() {
+        [one] => closest(one, known.top_level.iter().chain(known.sections.iter().map(|(s, _)| s)).map(String::as_str))
+            .map(str::to_owned),
+        [section, name] => known
+            .sections
+            .iter()
+            .find(|(s, _)| s == section)
+            .and_then(|(_, keys)| closest(name, keys.iter().map(String::as_str)))
+            .map(|k| format!("{section}.{k}")),
+        _ => None,
+    };
+    let source = e.metadata.as_ref().and_then(|m| m.source.as_ref());
+    let place = match source {
+        Some(figment::Source::File(f)) => format!("in the configuration file {}", f.display()),
+        _ if e.metadata.as_ref().is_some_and(|m| m.name.contains("environment")) => {
+            format!("in the environment variable {ENV_PREFIX}{}", path.join(ENV_SECTION_SEPARATOR).to_ascii_uppercase())
+        }
+        _ => String::from("in the configuration"),
+    };
+    ConfigError(format!("unknown setting `{key}` {place}{}: {LISTED}", did_you_mean(meant)))
+}
 
 /// The platform's data directory for kith-server (e.g. `~/.local/share/kith-server`).
 pub fn default_data_dir() -> PathBuf {
@@ -295,7 +425,8 @@ pub fn default_data_dir() -> PathBuf {
 }
 
 impl Config {
-    /// Defaults, then `file` (if given), then `KITH_*` environment variables.
+    /// Defaults, then `file` (if given), then `KITH_*` environment variables (module docs: which
+    /// are settings). An unknown key in either is an error naming it.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(f) = file {
@@ -304,8 +435,14 @@ impl Config {
             }
             fig = fig.merge(Toml::file(f));
         }
-        fig = fig.merge(Env::prefixed("KITH_").split("__").ignore(&["config"]));
-        fig.extract().map_err(|e| ConfigError(e.to_string()))
+        let known = known_settings();
+        check_env_sections(&known, std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()))?;
+        let top_level = known.top_level.clone();
+        let env = Env::prefixed(ENV_PREFIX)
+            .split(ENV_SECTION_SEPARATOR)
+            .filter(move |key| key.as_str().contains('.') || top_level.iter().any(|k| key == k.as_str()));
+        fig = fig.merge(env);
+        fig.extract().map_err(|e| explain(e, &known))
     }
 
     /// The data directory in force.
@@ -350,7 +487,7 @@ impl Config {
     pub fn defaults_toml() -> String {
         let c = Config { data_dir: Some(default_data_dir()), ..Config::default() };
         let body = toml::to_string(&c).unwrap_or_else(|e| format!("# could not render the defaults: {e}\n"));
-        format!("{UI_DIR_HELP}{body}")
+        format!("{UI_DIR_HELP}{METRICS_TOKEN_HELP}{body}")
     }
 }
 

@@ -121,13 +121,24 @@ impl From<StorageError> for ApiErr {
         if e == StorageError::Revoked {
             return ApiErr::unauthorized();
         }
-        tracing::error!(error = %e, "storage error");
-        ApiErr::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "The server cannot reach its storage right now: try again shortly.",
-            true,
-        )
+        tracing::error!(error = %e, retryable = e.retryable(), "storage error");
+        if e.retryable() {
+            ApiErr::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "The server cannot reach its storage right now: try again shortly.",
+                true,
+            )
+        } else {
+            // Corrupt data, a broken constraint: the same request would fail the same way.
+            ApiErr::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_fault",
+                "The server's storage failed in a way retrying will not help: tell the server's operator \
+                 (its log says what failed). Nothing on this device is lost.",
+                false,
+            )
+        }
     }
 }
 
@@ -167,8 +178,10 @@ mod tests {
         assert_eq!(status(ServerError::Internal("the answer could not be encoded".into())), 500);
         assert_eq!(status(ServerError::Automerge("x".into())), 500);
         assert_eq!(status(ServerError::Io(std::io::Error::other("disk"))), 500);
-        assert_eq!(status(ServerError::Storage(StorageError::Db("locked".into()))), 503);
-        assert_eq!(status(ServerError::Storage(StorageError::Corrupt("bad row".into()))), 503);
+        assert_eq!(status(ServerError::Storage(StorageError::Unavailable("database is locked".into()))), 503);
+        assert_eq!(status(ServerError::Storage(StorageError::Db("database disk image is malformed".into()))), 500);
+        assert_eq!(status(ServerError::Storage(StorageError::Corrupt("bad row".into()))), 500);
+        assert!(!ApiErr::from(StorageError::Corrupt("bad row".into())).body.retryable);
         assert_eq!(status(ServerError::Storage(StorageError::Revoked)), 401);
         assert_eq!(status(ServerError::Invalid("give the team a name".into())), 400);
         let e = ApiErr::from(ServerError::Internal("x".into()));

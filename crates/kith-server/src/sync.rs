@@ -322,8 +322,9 @@ struct Pushed {
     reply: DocReply,
     /// The greatest seq of the changes stored.
     stored: Option<u64>,
-    /// Storing was refused because the device was revoked meanwhile.
-    revoked: bool,
+    /// Storing failed in a way that fails the whole request: the device was revoked meanwhile,
+    /// or a storage fault no retry can help (a 500, so the operator looks).
+    fatal: Option<StorageError>,
 }
 
 impl SyncService {
@@ -363,16 +364,17 @@ impl SyncService {
         let results = futures_util::future::join_all(pushes).await;
         let mut docs = Vec::with_capacity(results.len());
         let mut stored_upto = None;
-        let mut revoked = false;
+        let mut fatal = None;
         for r in results {
             stored_upto = stored_upto.max(r.stored);
-            revoked |= r.revoked;
+            fatal = fatal.or(r.fatal);
             docs.push(r.reply);
         }
-        // Revoked while this request was in flight: what was stored before stays (and counts),
-        // the rest was refused; the device hears it is revoked.
-        if revoked {
-            return Err(StorageError::Revoked.into());
+        // Revoked while this request was in flight (or storage broken for good): what was stored
+        // before stays (and counts), the rest was refused; the device hears it is revoked (or the
+        // server's fault, 500).
+        if let Some(e) = fatal {
+            return Err(e.into());
         }
         // Version 2 leaves out the heads of a feed document sent whole: they are its own.
         let compact = req.protocol >= 2;
@@ -384,7 +386,7 @@ impl SyncService {
     async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, arrival: &Arrival<'_>) -> Pushed {
         let id = push.id;
         let now = arrival.now;
-        let plain = |reply| Pushed { reply, stored: None, revoked: false };
+        let plain = |reply| Pushed { reply, stored: None, fatal: None };
         if push.changes.len() > self.limits.max_changes_per_doc {
             return plain(rejected(
                 id,
@@ -453,7 +455,7 @@ impl SyncService {
                 r.heads = heads_of(&st.doc);
                 r.receipt = self.receipt_of(id, &st.doc);
             }
-            Pushed { reply: r, stored: None, revoked: false }
+            Pushed { reply: r, stored: None, fatal: None }
         };
 
         let mut decoded = Vec::with_capacity(push.changes.len());
@@ -619,7 +621,7 @@ impl SyncService {
                 }
                 let msg = "The server could not store this document now: sync again later.".to_string();
                 let mut p = self.refuse(id, &push, &mut guard, Refusal::Reject(RejectCode::Busy, msg)).await;
-                p.revoked = revoked;
+                p.fatal = (revoked || !e.retryable()).then_some(e);
                 return p;
             }
         };
@@ -692,7 +694,7 @@ impl SyncService {
             return Pushed {
                 reply: rejected(id, RejectCode::UnknownDocument, UNKNOWN_DOC_MESSAGE),
                 stored: None,
-                revoked: false,
+                fatal: None,
             };
         };
         Pushed {
@@ -704,7 +706,7 @@ impl SyncService {
                 receipt: self.receipt_of(id, &st.doc),
             },
             stored: None,
-            revoked: false,
+            fatal: None,
         }
     }
 
@@ -817,7 +819,7 @@ impl SyncService {
                     r.heads = heads_of(&st.doc);
                     r.receipt = self.receipt_of(id, &st.doc);
                 }
-                Pushed { reply: r, stored: None, revoked: false }
+                Pushed { reply: r, stored: None, fatal: None }
             }
         }
     }
@@ -837,7 +839,7 @@ impl SyncService {
         if let Some(st) = state {
             reply.heads = heads_of(&st.doc);
         }
-        Pushed { reply, stored: None, revoked: false }
+        Pushed { reply, stored: None, fatal: None }
     }
 
     /// The feed after `cursor`: documents visible to the device, not in this request.

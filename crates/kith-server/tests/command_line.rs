@@ -20,6 +20,8 @@ fn print_config_prints_the_defaults_as_toml() {
     assert!(v.get("ui_dir").is_none());
     assert!(out.contains("# ui_dir = \"ui/dist\"") && out.contains("KITH_UI_DIR"), "{out}");
     assert_eq!(v["kudos_rate"]["burst"].as_integer(), Some(10));
+    // The metrics token is not set by default (nobody reads /metrics), and how to set it is said.
+    assert!(v.get("metrics_token").is_none() && out.contains("KITH_METRICS_TOKEN"), "{out}");
 }
 
 #[test]

@@ -1,11 +1,13 @@
-//! `/metrics` is served to anyone and every distinct label value is a series kept for the life of
+//! `/metrics` (read with the monitoring token) counts every request, from anyone, and every distinct label value is a series kept for the life of
 //! the process: labels come from closed sets (standard methods or `other`, route templates or
 //! `other`, status codes), so made-up methods and paths add nothing, however many are sent.
 
 use kith_server::testing::TestServer;
 
+const TOKEN: &str = "the-monitoring-token";
+
 async fn series(client: &reqwest::Client, server: &TestServer) -> (String, usize) {
-    let text = client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = client.get(server.url("/metrics")).bearer_auth(TOKEN).send().await.unwrap().text().await.unwrap();
     let n = text.lines().filter(|l| l.starts_with("kith_http_requests_total{")).count();
     (text, n)
 }
@@ -26,7 +28,7 @@ async fn junk(client: &reqwest::Client, server: &TestServer, round: usize) -> Ve
 
 #[tokio::test]
 async fn made_up_methods_and_paths_add_no_series() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| c.metrics_token = Some(TOKEN.into())).await;
     let client = reqwest::Client::new();
     let sent = junk(&client, &server, 1).await;
     // Reading /metrics is a request too: read once so its own series exists.

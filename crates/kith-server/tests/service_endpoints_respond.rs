@@ -6,7 +6,7 @@ use kith_server::testing::TestServer;
 
 #[tokio::test]
 async fn healthz_metrics_and_openapi_respond() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| c.metrics_token = Some("the-monitoring-token".into())).await;
     let (_lead, mut alice) = team_of_two(&server).await;
     alice.start_shift();
     alice.sync().await;
@@ -14,7 +14,15 @@ async fn healthz_metrics_and_openapi_respond() {
     let health: serde_json::Value = http().get(server.url("/healthz")).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ok");
 
-    let metrics = http().get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let metrics = http()
+        .get(server.url("/metrics"))
+        .bearer_auth("the-monitoring-token")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in
         ["kith_http_requests_total", "kith_sync_duration_seconds_bucket", "kith_documents", "kith_changes_stored_total"]
     {

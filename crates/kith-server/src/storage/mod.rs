@@ -46,6 +46,14 @@ use uuid::Uuid;
 pub enum StorageError {
     #[error("the storage is shut down")]
     Closed,
+    /// A fault that a retry can help: the database busy or locked, a full disk (space can be
+    /// freed), a lost or refused connection, a pool that timed out, a serialization failure.
+    /// Answered 503, retryable.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A fault that no retry can help: a corrupt database ("database disk image is malformed"),
+    /// a broken constraint, SQL the database refuses, an I/O error reading it. Answered 500,
+    /// not retryable: the operator must look.
     #[error("database error: {0}")]
     Db(String),
     #[error("{0}")]
@@ -57,6 +65,17 @@ pub enum StorageError {
     /// its request was in flight).
     #[error("the device was revoked")]
     Revoked,
+}
+
+impl StorageError {
+    /// Whether the same operation may succeed if tried again later, without anyone fixing
+    /// anything (the storage layer classifies each database error, see its variants).
+    pub fn retryable(&self) -> bool {
+        match self {
+            StorageError::Closed | StorageError::Unavailable(_) | StorageError::Conflict(_) => true,
+            StorageError::Db(_) | StorageError::Corrupt(_) | StorageError::Revoked => false,
+        }
+    }
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;

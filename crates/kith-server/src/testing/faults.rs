@@ -1,11 +1,12 @@
 //! A storage decorator for tests whose document appends can be made to fail like a full or
-//! failing disk, then recover: the real storage (SQLite) underneath, the failure injected at the
-//! [`Storage`] trait boundary, so every layer above (sync, alerts, HTTP) meets it as it would a
-//! real `SQLITE_FULL`. Start a server on it with [`super::TestServer::start_with_storage_faults`].
+//! failing disk, a busy or a corrupt database ([`Fault`]), then recover: the real storage
+//! underneath, the failure injected at the [`Storage`] trait boundary as the real SQLite error
+//! put through the storage layer's own classification, so every layer above (sync, alerts, HTTP)
+//! meets it as it would a real `SQLITE_FULL` or `SQLITE_CORRUPT`. Start a server on it with [`super::TestServer::start_with_storage_faults`].
 //! Appends can also be held: the thread that makes one stops there, as long CPU work would hold it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use kith_domain::{DeviceId, MemberId, Role, ShiftId, TeamId};
@@ -16,7 +17,7 @@ use crate::storage::*;
 /// The switch of a [`FaultyStorage`]: cheap to clone, shared with the test.
 #[derive(Clone, Debug, Default)]
 pub struct StorageFaults {
-    full: Arc<AtomicBool>,
+    fault: Arc<std::sync::Mutex<Option<Fault>>>,
     refused: Arc<AtomicU64>,
     hold: Arc<Hold>,
 }
@@ -42,6 +43,36 @@ impl Default for Hold {
 /// What a full disk makes SQLite say.
 pub const DISK_FULL: &str = "database or disk is full";
 
+/// How appends fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// `SQLITE_FULL`: transient (space can be freed).
+    DiskFull,
+    /// `SQLITE_BUSY`: transient.
+    Busy,
+    /// `SQLITE_LOCKED`: transient.
+    Locked,
+    /// `SQLITE_CORRUPT`, "database disk image is malformed": no retry helps.
+    Malformed,
+    /// `SQLITE_CONSTRAINT`: no retry helps.
+    Constraint,
+}
+
+impl Fault {
+    /// The error the storage layer makes of the real SQLite error.
+    pub fn error(self) -> StorageError {
+        use rusqlite::ffi;
+        let (code, message) = match self {
+            Fault::DiskFull => (ffi::SQLITE_FULL, DISK_FULL),
+            Fault::Busy => (ffi::SQLITE_BUSY, "database is locked"),
+            Fault::Locked => (ffi::SQLITE_LOCKED, "database table is locked"),
+            Fault::Malformed => (ffi::SQLITE_CORRUPT, "database disk image is malformed"),
+            Fault::Constraint => (ffi::SQLITE_CONSTRAINT, "CHECK constraint failed: changes"),
+        };
+        crate::storage::sqlite::db(rusqlite::Error::SqliteFailure(ffi::Error::new(code), Some(message.into())))
+    }
+}
+
 impl StorageFaults {
     pub fn new() -> StorageFaults {
         StorageFaults::default()
@@ -49,12 +80,26 @@ impl StorageFaults {
 
     /// From now on every document append fails as on a full disk (nothing is stored).
     pub fn fill_disk(&self) {
-        self.full.store(true, Ordering::SeqCst);
+        self.fail_appends(Fault::DiskFull);
     }
 
     /// The disk has room again: appends go through to the real storage.
     pub fn free_disk(&self) {
-        self.full.store(false, Ordering::SeqCst);
+        self.heal();
+    }
+
+    /// From now on every document append fails with `fault` (nothing is stored).
+    pub fn fail_appends(&self, fault: Fault) {
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(fault);
+    }
+
+    /// Appends go through to the real storage again.
+    pub fn heal(&self) {
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn current(&self) -> Option<Fault> {
+        *self.fault.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many appends were refused so far.
@@ -93,9 +138,9 @@ impl StorageFaults {
 
     fn check_append(&self) -> StorageResult<()> {
         self.wait_if_held();
-        if self.full.load(Ordering::SeqCst) {
+        if let Some(fault) = self.current() {
             self.refused.fetch_add(1, Ordering::SeqCst);
-            return Err(StorageError::Db(DISK_FULL.into()));
+            return Err(fault.error());
         }
         Ok(())
     }
@@ -380,8 +425,8 @@ impl Storage for FaultyStorage {
 
     // A full disk fails the health probe too, as it would fail any other write.
     async fn probe(&self, now: i64) -> StorageResult<()> {
-        if self.faults.full.load(Ordering::SeqCst) {
-            return Err(StorageError::Db(DISK_FULL.into()));
+        if let Some(fault) = self.faults.current() {
+            return Err(fault.error());
         }
         self.inner.probe(now).await
     }

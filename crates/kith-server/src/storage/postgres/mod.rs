@@ -76,11 +76,25 @@ impl std::fmt::Debug for PgStorage {
     }
 }
 
+/// A PostgreSQL error as a [`StorageError`]: without a database error (the connection lost or
+/// closed, an I/O error on the socket) or with a code a retry can help ([`pg_transient`]):
+/// [`StorageError::Unavailable`]; any other code (a broken constraint, corrupt data, SQL the
+/// database refuses): [`StorageError::Db`].
 pub(super) fn pg(e: tokio_postgres::Error) -> StorageError {
     match e.as_db_error() {
+        Some(d) if pg_transient(d.code()) => StorageError::Unavailable(format!("PostgreSQL: {}", d.message())),
         Some(d) => StorageError::Db(format!("PostgreSQL: {}", d.message())),
-        None => StorageError::Db(format!("PostgreSQL: {e}")),
+        None => StorageError::Unavailable(format!("PostgreSQL: {e}")),
     }
+}
+
+/// Whether a PostgreSQL error code may pass on a retry: connection exceptions (class 08), a
+/// serialization failure or deadlock (40), insufficient resources such as a full disk or too many
+/// connections (53), the server shutting down or a cancelled statement (57), a system I/O error
+/// (58), a lock not available (55P03).
+pub(super) fn pg_transient(code: &SqlState) -> bool {
+    let c = code.code();
+    ["08", "40", "53", "57", "58"].iter().any(|class| c.starts_with(class)) || *code == SqlState::LOCK_NOT_AVAILABLE
 }
 
 /// A unique violation becomes `Conflict(what)`.
@@ -89,7 +103,7 @@ pub(super) fn pg_conflict(e: tokio_postgres::Error, what: &str) -> StorageError 
 }
 
 fn pool_err(e: impl std::fmt::Display) -> StorageError {
-    StorageError::Db(format!("PostgreSQL: no connection: {e}"))
+    StorageError::Unavailable(format!("PostgreSQL: no connection: {e}"))
 }
 
 /// Leaves the password out of a URL shown in an error.
@@ -130,7 +144,7 @@ impl PgStorage {
             .parse()
             .map_err(|e| StorageError::Db(format!("database_url {} is not a PostgreSQL URL: {e}", redact(url))))?;
         let connect_err = |e: tokio_postgres::Error| {
-            StorageError::Db(format!("cannot connect to the database {}: {}", redact(url), pg(e)))
+            StorageError::Unavailable(format!("cannot connect to the database {}: {}", redact(url), pg(e)))
         };
         // Migrations and the listener each use a connection of their own.
         let (mut setup, conn) = config.connect(NoTls).await.map_err(connect_err)?;
@@ -588,4 +602,38 @@ async fn beat(c: &impl deadpool_postgres::GenericClient, instance: &str, now: i6
     .await
     .map_err(pg)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passing_postgresql_faults_are_told_from_lasting_ones() {
+        for code in [
+            SqlState::CONNECTION_FAILURE,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::DISK_FULL,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::QUERY_CANCELED,
+            SqlState::IO_ERROR,
+            SqlState::LOCK_NOT_AVAILABLE,
+        ] {
+            assert!(pg_transient(&code), "{code:?}");
+        }
+        for code in [
+            SqlState::DATA_CORRUPTED,
+            SqlState::INDEX_CORRUPTED,
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::CHECK_VIOLATION,
+            SqlState::FOREIGN_KEY_VIOLATION,
+            SqlState::NOT_NULL_VIOLATION,
+            SqlState::UNDEFINED_TABLE,
+            SqlState::DIVISION_BY_ZERO,
+        ] {
+            assert!(!pg_transient(&code), "{code:?}");
+        }
+    }
 }

@@ -55,8 +55,26 @@ impl std::fmt::Debug for SqliteStorage {
     }
 }
 
-pub(super) fn db(e: rusqlite::Error) -> StorageError {
-    StorageError::Db(e.to_string())
+/// A SQLite error as a [`StorageError`]: busy, locked, a full disk, out of memory, an interrupted
+/// statement and a file that cannot be opened now may pass ([`StorageError::Unavailable`]); a
+/// corrupt or foreign file, a broken constraint, a read-only database, a schema this build does
+/// not expect and every error of ours (a type mismatch, misuse) will not ([`StorageError::Db`]).
+pub(crate) fn db(e: rusqlite::Error) -> StorageError {
+    use rusqlite::ErrorCode as C;
+    let transient = match &e {
+        rusqlite::Error::SqliteFailure(f, _) => matches!(
+            f.code,
+            C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::DiskFull
+                | C::OutOfMemory
+                | C::OperationInterrupted
+                | C::CannotOpen
+                | C::FileLockingProtocolFailed
+        ),
+        _ => false,
+    };
+    if transient { StorageError::Unavailable(e.to_string()) } else { StorageError::Db(e.to_string()) }
 }
 
 fn open_conn(path: &Path) -> Result<Connection, StorageError> {
