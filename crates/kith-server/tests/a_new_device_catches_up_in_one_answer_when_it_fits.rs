@@ -103,3 +103,82 @@ async fn a_history_over_the_budget_comes_in_pages_with_nothing_lost_or_twice() {
     let r = new_device.send(&new_device.request(vec![])).await;
     assert!(r.feed.is_empty() && !r.more);
 }
+
+/// The feed's whole documents travel with their columns raw when the answer is compressed (the
+/// body's compression then also sees what documents share), and as Automerge's compact save when
+/// it is not; either way they are the server's very documents, with the same heads and receipts.
+#[tokio::test]
+async fn whole_documents_go_raw_inside_a_compressed_answer_and_are_the_same_documents() {
+    let server = TestServer::start().await;
+    let (_lead, mut alice) = team_of_two(&server).await;
+    let s = alice.start_shift();
+    for m in 0..30 {
+        alice.checkin(s, CheckInStatus::Ok, m);
+    }
+    alice.sync().await;
+    let code = server.invite(alice.team, Role::Lead).await;
+    let new_device = Dev::join(&server, &code, "New device").await;
+    let stored = server_doc(&server, s.uuid()).await.unwrap();
+    assert_ne!(stored.save(), stored.save_nocompress(), "a shift this size has deflated columns");
+
+    let body = kith_proto::encode(&new_device.request(vec![])).unwrap();
+    let answer = |client: reqwest::Client| {
+        let (url, token, body) = (server.url("/v1/sync"), new_device.token.clone(), body.clone());
+        async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", kith_proto::CONTENT_TYPE)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            let encoding = resp.headers().get("content-encoding").map(|v| v.to_str().unwrap().to_string());
+            (encoding, kith_proto::decode::<kith_proto::SyncResponse>(&resp.bytes().await.unwrap()).unwrap())
+        }
+    };
+    // The devices' client: accepts zstd and gzip, and decodes.
+    let (_, compressed) = answer(reqwest::Client::new()).await;
+    // A client that accepts no compression.
+    let (encoding, plain) = answer(reqwest::Client::builder().no_gzip().no_zstd().build().unwrap()).await;
+    assert_eq!(encoding, None);
+    let fed = |r: &kith_proto::SyncResponse| r.feed.iter().find(|f| f.id == s.uuid()).unwrap().clone();
+    let (raw, compact) = (fed(&compressed), fed(&plain));
+    assert!(raw.data == [stored.save_nocompress()], "a compressed answer carries the document with raw columns");
+    assert!(compact.data == [stored.save()], "an answer sent as is carries the compact save");
+    for f in [&raw, &compact] {
+        let doc = automerge::Automerge::load(&f.data[0]).unwrap();
+        assert_eq!(doc.get_heads(), stored.get_heads());
+        assert_eq!(doc.get_changes(&[]).len(), stored.get_changes(&[]).len());
+    }
+    assert_eq!(raw.receipt, compact.receipt);
+    assert!(raw.receipt.is_some());
+}
+
+/// A device of protocol version 1 (before heads were left out) gets the new form too: whole
+/// documents with their heads, which any Automerge loader reads whatever the columns' form.
+#[tokio::test]
+async fn a_version_1_device_reads_the_same_documents() {
+    let server = TestServer::start().await;
+    let (_lead, mut alice) = team_of_two(&server).await;
+    let s = alice.start_shift();
+    for m in 0..30 {
+        alice.checkin(s, CheckInStatus::Ok, m);
+    }
+    alice.sync().await;
+    let code = server.invite(alice.team, Role::Lead).await;
+    let old = Dev::join(&server, &code, "Old device").await;
+    let mut req = old.request(vec![]);
+    req.protocol = 1;
+    let r = old.send(&req).await;
+    assert_eq!(r.protocol, 1);
+    let stored = server_doc(&server, s.uuid()).await.unwrap();
+    let f = r.feed.iter().find(|f| f.id == s.uuid()).unwrap();
+    assert_eq!(unhash(&f.heads), stored.get_heads(), "version 1 always gets heads");
+    let mut doc = automerge::Automerge::new();
+    for d in &f.data {
+        doc.load_incremental(d).unwrap();
+    }
+    assert_eq!(doc.get_heads(), stored.get_heads());
+}
