@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use automerge::ReadDoc;
 use kith_domain::{CheckInStatus, Role};
 use kith_server::testing::TestServer;
 use kith_stories::*;

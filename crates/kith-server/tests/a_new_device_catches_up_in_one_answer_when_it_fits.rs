@@ -6,7 +6,6 @@
 mod common;
 use std::collections::HashMap;
 
-use automerge::ReadDoc;
 use common::*;
 use kith_domain::{CheckInStatus, Role, ShiftId};
 use kith_proto::Outcome;
