@@ -133,9 +133,13 @@ pub struct Limits {
     pub max_shift_doc_bytes: usize,
     /// Largest stored team document (bytes), likewise.
     pub max_team_doc_bytes: usize,
-    /// The feed stops after this many bytes of document data (and says `more`).
+    /// A feed page ends after this many bytes of document data (and says `more`): what bounds an
+    /// answer, so a new device whose team fits gets everything in one round trip.
     pub feed_budget_bytes: usize,
-    /// The feed stops after this many documents (and says `more`).
+    /// A second bound on the work of one feed page (each document in it is read, loaded and
+    /// saved), for documents so small that the byte budget alone would let more through. The
+    /// smallest shift document saves to 392 bytes: with the defaults, pages end on bytes unless
+    /// the shifts are nearly empty.
     pub feed_max_docs: usize,
     /// A request that takes longer gets 408.
     pub request_timeout_s: u64,
@@ -233,7 +237,7 @@ impl Default for Limits {
             max_shift_doc_bytes: 4 * 1024 * 1024,
             max_team_doc_bytes: 4 * 1024 * 1024,
             feed_budget_bytes: 4 * 1024 * 1024,
-            feed_max_docs: 1000,
+            feed_max_docs: 10_000,
             request_timeout_s: 30,
             live_keepalive_s: 15,
             heavy_sync_changes: 200,

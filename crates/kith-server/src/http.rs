@@ -42,7 +42,7 @@ use crate::docs::DocService;
 use crate::error::{ApiErr, ServerError};
 use crate::live::{ChangedEvent, LiveEvent, LiveHub, PresenceEvent, visible};
 use crate::storage::{DeviceAuth, NewDevice, Redeem, Storage};
-use crate::sync::{SyncError, SyncService};
+use crate::sync::{SyncError, SyncService, Transfer};
 use crate::views;
 use crate::webhooks::Webhooks;
 
@@ -162,7 +162,17 @@ impl App {
         dev: &DeviceAuth,
         req: kith_proto::SyncRequest,
     ) -> Result<kith_proto::SyncResponse, SyncError> {
-        let synced = self.sync.sync(dev, req, self.clock.now_ms()).await?;
+        self.sync_exchange_with(dev, req, Transfer::Plain).await
+    }
+
+    /// [`App::sync_exchange`] for an answer that travels as `transfer` says.
+    pub async fn sync_exchange_with(
+        &self,
+        dev: &DeviceAuth,
+        req: kith_proto::SyncRequest,
+        transfer: Transfer,
+    ) -> Result<kith_proto::SyncResponse, SyncError> {
+        let synced = self.sync.sync_with(dev, req, self.clock.now_ms(), transfer).await?;
         if let Some(seq) = synced.stored_upto {
             let wait = Duration::from_millis(self.config.alerts.sync_wait_ms);
             if tokio::time::timeout(wait, self.alerts.caught_up(seq)).await.is_err() {
@@ -888,8 +898,14 @@ struct ProtocolProbe {
         (status = 503, body = ApiErrorDoc, description = "`server_busy`: the pool for heavy syncs and its queue are full; nothing was stored. Retryable",
             headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
     security(("bearer" = [])))]
-async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: Bytes) -> Result<Response, ApiErr> {
+async fn sync(
+    State(app): State<Arc<App>>,
+    AuthDevice(dev): AuthDevice,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiErr> {
     let started = Instant::now();
+    let transfer = transfer_of(&headers);
     let req: SyncRequest = match kith_proto::decode(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -927,16 +943,35 @@ async fn sync(State(app): State<Arc<App>>, AuthDevice(dev): AuthDevice, body: By
     let bytes = if heavy {
         // Automerge work for seconds: on the bounded pool, off the async workers (crate::heavy).
         let (pooled, dev) = (app.clone(), dev.clone());
-        let exchange = async move { pooled.sync_exchange(&dev, req).await.map_err(ApiErr::from).and_then(encode_sync) };
+        let exchange = async move {
+            pooled.sync_exchange_with(&dev, req, transfer).await.map_err(ApiErr::from).and_then(encode_sync)
+        };
         match app.heavy.run(exchange).await {
             Ok(bytes) => bytes?,
             Err(_) => return Ok(heavy_busy()),
         }
     } else {
-        encode_sync(app.sync_exchange(&dev, req).await?)?
+        encode_sync(app.sync_exchange_with(&dev, req, transfer).await?)?
     };
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())
+}
+
+/// Whether the answer will be compressed: the client accepts zstd or gzip (the encodings the
+/// compression layer offers), so whole documents go with their columns raw ([`Transfer`]). An
+/// answer under 1 KiB is sent as is whatever the client accepts; a whole document in it is
+/// small enough that Automerge left its columns raw anyway.
+fn transfer_of(headers: &HeaderMap) -> Transfer {
+    let accepted = headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+        v.split(',').any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or("");
+            // `q=0` means "not this one".
+            let refused = parts.any(|p| p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()) == Some(0.0));
+            !refused && (coding.eq_ignore_ascii_case("zstd") || coding.eq_ignore_ascii_case("gzip"))
+        })
+    });
+    if accepted { Transfer::Compressed } else { Transfer::Plain }
 }
 
 /// Encoding our own answer cannot fail on bad input: if it does, it is our fault (500).
