@@ -372,6 +372,7 @@ pub(super) async fn device_offsets(s: &SqliteStorage) -> StorageResult<Vec<(Devi
 pub(super) fn auth_generation(s: &SqliteStorage) -> StorageResult<i64> {
     s.check_open()?;
     let conn = lock(&s.gen_conn);
+    let Some(conn) = conn.as_ref() else { return Err(StorageError::Closed) };
     let g: Option<i64> = conn
         .prepare_cached("SELECT value FROM meta WHERE key = 'auth_gen'")
         .map_err(db)?

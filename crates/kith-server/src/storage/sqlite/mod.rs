@@ -17,7 +17,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -37,7 +37,7 @@ pub struct SqliteStorage {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    readers: Arc<Readers>,
     closed: AtomicBool,
     /// The change log in process (see [`super::log`]), shared with the writer and the watcher.
     log: Arc<ChangeLog>,
@@ -46,8 +46,50 @@ pub struct SqliteStorage {
     /// Device lookups by token hash (see [`auth::AuthCache`]).
     auth: Mutex<AuthCache>,
     /// Reads the auth generation inline: one row, no trip through the blocking pool.
-    gen_conn: Mutex<Connection>,
+    /// `None` once closed.
+    gen_conn: Mutex<Option<Connection>>,
 }
+
+/// The read connections, and how many are out. Closing waits for those out to come back, so no
+/// connection outlives `close`: SQLite moves the WAL into the database file when the last one
+/// closes, and a backup made by copying the file after stopping relies on that.
+#[derive(Default)]
+struct Readers {
+    state: Mutex<ReadersState>,
+    returned: Condvar,
+}
+
+#[derive(Default)]
+struct ReadersState {
+    idle: Vec<Connection>,
+    out: usize,
+    closed: bool,
+}
+
+/// One read connection out of [`Readers`]; given back (or closed, once the pool is) on drop.
+struct ReaderOut<'a> {
+    pool: &'a Readers,
+    conn: Option<Connection>,
+}
+
+impl Drop for ReaderOut<'_> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.pool.state);
+        if let Some(c) = self.conn.take()
+            && !s.closed
+            && s.idle.len() < MAX_READERS
+        {
+            s.idle.push(c);
+        }
+        // A connection not kept is closed here, before `out` says it is back.
+        s.out -= 1;
+        drop(s);
+        self.pool.returned.notify_all();
+    }
+}
+
+/// How long closing waits for reads in flight (each one query) before it goes on.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for SqliteStorage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -134,12 +176,12 @@ impl SqliteStorage {
             path: path.to_path_buf(),
             writer: Mutex::new(Some(tx)),
             writer_thread: Mutex::new(Some(thread)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            readers: Arc::new(Readers::default()),
             closed: AtomicBool::new(false),
             log,
             pending,
             auth: Mutex::new(AuthCache::default()),
-            gen_conn: Mutex::new(gen_conn),
+            gen_conn: Mutex::new(Some(gen_conn)),
         })
     }
 
@@ -157,18 +199,23 @@ impl SqliteStorage {
         let pool = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.lock().map_err(|_| StorageError::Closed)?.pop();
-            let conn = match conn {
-                Some(c) => c,
-                None => open_reader(&path)?,
+            let idle = {
+                let mut s = lock(&pool.state);
+                // A read queued before the close must not open a connection after it.
+                if s.closed {
+                    return Err(StorageError::Closed);
+                }
+                s.out += 1;
+                s.idle.pop()
             };
-            let r = f(&conn);
-            if let Ok(mut p) = pool.lock()
-                && p.len() < MAX_READERS
-            {
-                p.push(conn);
+            let mut out = ReaderOut { pool: &pool, conn: idle };
+            if out.conn.is_none() {
+                out.conn = Some(open_reader(&path)?);
             }
-            r
+            match &out.conn {
+                Some(conn) => f(conn),
+                None => Err(StorageError::Closed),
+            }
         })
         .await
         .map_err(|e| StorageError::Db(format!("read task failed: {e}")))?
@@ -190,8 +237,18 @@ impl SqliteStorage {
         {
             let _ = t.join();
         }
-        if let Ok(mut p) = self.readers.lock() {
-            p.clear();
+        lock(&self.gen_conn).take();
+        let mut s = lock(&self.readers.state);
+        s.closed = true;
+        s.idle.clear();
+        let until = std::time::Instant::now() + CLOSE_WAIT;
+        while s.out > 0 {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                tracing::warn!(reads = s.out, "closing the database with reads still in flight");
+                break;
+            }
+            s = self.readers.returned.wait_timeout(s, left).unwrap_or_else(std::sync::PoisonError::into_inner).0;
         }
     }
 }
