@@ -317,10 +317,15 @@ impl AlertEngine {
         for chunk in tracked.chunks(1000) {
             read.extend(self.read_shifts(chunk.iter().map(|t| t.shift).collect(), now).await?);
         }
-        let team_ids: HashSet<TeamId> = read.iter().map(|r| r.shift.team).collect();
+        let team_ids: Vec<TeamId> = read.iter().map(|r| r.shift.team).collect::<HashSet<_>>().into_iter().collect();
         let mut teams = Vec::new();
-        for t in team_ids {
-            teams.extend(self.read_team(t).await?);
+        let got = self.docs.read_many(team_ids.iter().map(|t| t.uuid()).collect(), |d| team::read(&d.doc)).await?;
+        for (id, t) in team_ids.into_iter().zip(got) {
+            match t {
+                Some(Ok(t)) => teams.push(t),
+                Some(Err(e)) => tracing::error!(team = %id, error = %e, "a team document is not readable"),
+                None => {}
+            }
         }
         let shifts = read.len();
         {
@@ -560,8 +565,14 @@ impl AlertEngine {
     /// receipts (by an older server or another process) is tracked from now on.
     async fn read_shifts(&self, ids: Vec<ShiftId>, now: i64) -> Result<Vec<Read>, StorageError> {
         let mut docs = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.docs.with_doc(id.uuid(), |d| (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())).await? {
+        let read = self
+            .docs
+            .read_many(ids.iter().map(|id| id.uuid()).collect(), |d| {
+                (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())
+            })
+            .await?;
+        for (id, r) in ids.into_iter().zip(read) {
+            match r {
                 Some((meta, Ok(shift), heads)) => docs.push((meta, shift, heads)),
                 Some((_, Err(e), _)) => {
                     tracing::error!(shift = %id, error = %e, "a stored shift document is not readable: it is not watched");
