@@ -144,10 +144,9 @@ async fn join(http: &reqwest::Client, b: &str, code: &str, name: String) -> Resu
 
 /// A team of `n` devices, its lead first.
 async fn team(http: &reqwest::Client, bin: &str, data: &Path, b: &str, t: usize, n: usize) -> Result<Vec<Dev>> {
-    let out = tokio::process::Command::new(bin)
-        .args(["--data-dir", data.to_str().unwrap(), "admin", "create-team", "--name", &format!("Team {t}")])
-        .output()
-        .await?;
+    let args = ["--data-dir".to_string(), data.to_str().unwrap().to_string(), "admin".into(), "create-team".into(), "--name".into(), format!("Team {t}")];
+    let bin = bin.to_string();
+    let out = tokio::task::spawn_blocking(move || Command::new(bin).args(args).output()).await??;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let code = text
         .lines()
@@ -198,7 +197,7 @@ fn shift_push(d: &Dev, now: Timestamp, kind: Seeded) -> DocPush {
         status: CheckInStatus::Ok,
         mood: Some(Rating::new(4, "mood").unwrap()),
         confidence: None,
-        note: Some("all good".into()),
+        note: None,
         location: None,
         device_time: start,
         by: d.member,
@@ -242,7 +241,7 @@ async fn seed(a: &Args) -> Result<()> {
         let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
         async move { team(&http, &bin, &data, &b, t, n).await }
     }))
-    .buffer_unordered(8)
+    .buffer_unordered(32)
     .collect::<Vec<_>>()
     .await
     .into_iter()
@@ -286,7 +285,7 @@ async fn seed(a: &Args) -> Result<()> {
             Ok(())
         }
     }))
-    .buffer_unordered(16)
+    .buffer_unordered(32)
     .collect::<Vec<_>>()
     .await;
     results.into_iter().collect::<Result<Vec<_>>>()?;
