@@ -144,7 +144,14 @@ async fn join(http: &reqwest::Client, b: &str, code: &str, name: String) -> Resu
 
 /// A team of `n` devices, its lead first.
 async fn team(http: &reqwest::Client, bin: &str, data: &Path, b: &str, t: usize, n: usize) -> Result<Vec<Dev>> {
-    let args = ["--data-dir".to_string(), data.to_str().unwrap().to_string(), "admin".into(), "create-team".into(), "--name".into(), format!("Team {t}")];
+    let args = [
+        "--data-dir".to_string(),
+        data.to_str().unwrap().to_string(),
+        "admin".into(),
+        "create-team".into(),
+        "--name".into(),
+        format!("Team {t}"),
+    ];
     let bin = bin.to_string();
     let out = tokio::task::spawn_blocking(move || Command::new(bin).args(args).output()).await??;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
