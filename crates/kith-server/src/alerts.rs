@@ -138,8 +138,11 @@ pub struct AlertEngine {
     state: tokio::sync::Mutex<State>,
     /// The greatest seq whose changes have been taken into account.
     processed: watch::Sender<u64>,
-    /// One catch-up at a time.
-    following: tokio::sync::Mutex<()>,
+    /// One catch-up at a time (shared so a start can take it before its load runs in the
+    /// background: [`AlertEngine::load_in_background`]).
+    following: Arc<tokio::sync::Mutex<()>>,
+    /// Whether the last load has re-evaluated every active shift (see [`AlertEngine::ready`]).
+    ready: watch::Sender<bool>,
     inbox: std::sync::Mutex<Inbox>,
     /// Woken when a deadline earlier than the ticker's next wake appears.
     pub wake: tokio::sync::Notify,
@@ -183,7 +186,8 @@ impl AlertEngine {
             clock,
             state: tokio::sync::Mutex::new(State::default()),
             processed,
-            following: tokio::sync::Mutex::new(()),
+            following: Arc::new(tokio::sync::Mutex::new(())),
+            ready: watch::channel(false).0,
             inbox: std::sync::Mutex::new(inbox),
             wake: tokio::sync::Notify::new(),
             relay: std::sync::OnceLock::new(),
@@ -240,46 +244,125 @@ impl AlertEngine {
         });
     }
 
-    /// Rebuilds the index from storage and evaluates every active shift at `now` (firing anything
-    /// that came due while the server was down, once). The stored changes are followed from the
-    /// greatest seq stored when it starts: everything before is read here.
+    /// Rebuilds the index from storage and evaluates every active shift (firing anything that
+    /// came due while the server was down, once). The stored changes are followed from the
+    /// greatest seq stored when it starts: everything before is read here. `now` is when the
+    /// load began: values stored with no receipt are received then; each shift is evaluated at
+    /// the clock's time when its turn comes, so a long load makes no step late.
     pub async fn load(&self, now: i64) -> Result<(), StorageError> {
         self.load_from(now, false).await
     }
 
+    /// Starts [`AlertEngine::load`] in the background once `hold` resolves (a test holds it to
+    /// look at a server whose engine is still loading; the server passes a ready future),
+    /// retrying with backoff if storage fails, and returns at once: the server serves meanwhile.
+    /// The catch-up lock is taken before this returns, so no stored change is taken in before
+    /// the load has set where following starts. [`AlertEngine::ready`] says when it is done.
+    pub fn load_in_background(
+        self: &Arc<Self>,
+        hold: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        let early = self.following.clone().try_lock_owned().ok();
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let _one = match early {
+                Some(g) => g,
+                None => engine.following.clone().lock_owned().await,
+            };
+            hold.await;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                match engine.load_locked(engine.clock.now_ms(), false).await {
+                    Ok(()) => return,
+                    Err(e) => {
+                        tracing::error!(error = %e, "the deadline engine could not load the active shifts; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+        })
+    }
+
+    /// Whether the engine has re-evaluated every active shift since its last (re)load: until
+    /// then, alerts that came due while the server was down may not be raised yet (`/healthz`
+    /// says `"deadlines": "loading"`).
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until [`AlertEngine::is_ready`].
+    pub async fn ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
     async fn load_from(&self, now: i64, forget: bool) -> Result<(), StorageError> {
         let _one = self.following.lock().await;
+        self.load_locked(now, forget).await
+    }
+
+    /// [`AlertEngine::load_from`] with the catch-up lock held.
+    async fn load_locked(&self, now: i64, forget: bool) -> Result<(), StorageError> {
+        let began = std::time::Instant::now();
+        self.ready.send_replace(false);
+        metrics::gauge!("kith_deadlines_ready").set(0.0);
         if forget {
             *self.state.lock().await = State::default();
         }
         self.processed.send_replace(*self.storage.committed().borrow());
         self.track_untracked().await?;
-        let open = self.storage.alerts(None, true, usize::MAX >> 1).await?;
         let tracked = self.storage.active_shifts().await?;
         let mut read = Vec::with_capacity(tracked.len());
         for chunk in tracked.chunks(1000) {
             read.extend(self.read_shifts(chunk.iter().map(|t| t.shift).collect(), now).await?);
         }
-        let team_ids: HashSet<TeamId> = read.iter().map(|r| r.shift.team).collect();
+        let team_ids: Vec<TeamId> = read.iter().map(|r| r.shift.team).collect::<HashSet<_>>().into_iter().collect();
         let mut teams = Vec::new();
-        for t in team_ids {
-            teams.extend(self.read_team(t).await?);
+        let got = self.docs.read_many(team_ids.iter().map(|t| t.uuid()).collect(), |d| team::read(&d.doc)).await?;
+        for (id, t) in team_ids.into_iter().zip(got) {
+            match t {
+                Some(Ok(t)) => teams.push(t),
+                Some(Err(e)) => tracing::error!(team = %id, error = %e, "a team document is not readable"),
+                None => {}
+            }
         }
-        let mut st = self.state.lock().await;
-        for a in open {
-            st.known.insert(a.key.clone());
-            st.open.entry(a.shift).or_default().push(a);
+        let shifts = read.len();
+        {
+            let mut st = self.state.lock().await;
+            // Read under the lock: a claim or resolve meanwhile (they update storage under it)
+            // is either in what is read here or applied after, never lost under a stale copy.
+            let open = self.storage.alerts(None, true, usize::MAX >> 1).await?;
+            for a in open {
+                st.known.insert(a.key.clone());
+                let list = st.open.entry(a.shift).or_default();
+                list.retain(|x| x.id != a.id);
+                list.push(a);
+            }
+            for t in teams {
+                st.teams.insert(t.id, t);
+            }
         }
-        for t in teams {
-            st.teams.insert(t.id, t);
+        // In slices, so requests that need the engine's state (the board, alerts) are served
+        // between them; a shift is watched (and so seen by the ticker) once it is evaluated.
+        let mut read = read.into_iter().peekable();
+        while read.peek().is_some() {
+            let mut st = self.state.lock().await;
+            for r in read.by_ref().take(256) {
+                let id = r.shift.id;
+                st.shifts.insert(id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
+                self.evaluate(&mut st, id, self.clock.now_ms()).await?;
+            }
         }
-        let ids: Vec<ShiftId> = read.iter().map(|r| r.shift.id).collect();
-        for r in read {
-            st.shifts.insert(r.shift.id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
-        }
-        for id in ids {
-            self.evaluate(&mut st, id, now).await?;
-        }
+        self.ready.send_replace(true);
+        metrics::gauge!("kith_deadlines_ready").set(1.0);
+        let watched = self.watched().await;
+        tracing::info!(
+            shifts,
+            watched,
+            ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "the deadline engine has re-evaluated every active shift"
+        );
         Ok(())
     }
 
@@ -482,8 +565,14 @@ impl AlertEngine {
     /// receipts (by an older server or another process) is tracked from now on.
     async fn read_shifts(&self, ids: Vec<ShiftId>, now: i64) -> Result<Vec<Read>, StorageError> {
         let mut docs = Vec::with_capacity(ids.len());
-        for id in ids {
-            match self.docs.with_doc(id.uuid(), |d| (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())).await? {
+        let read = self
+            .docs
+            .read_many(ids.iter().map(|id| id.uuid()).collect(), |d| {
+                (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())
+            })
+            .await?;
+        for (id, r) in ids.into_iter().zip(read) {
+            match r {
                 Some((meta, Ok(shift), heads)) => docs.push((meta, shift, heads)),
                 Some((_, Err(e), _)) => {
                     tracing::error!(shift = %id, error = %e, "a stored shift document is not readable: it is not watched");

@@ -334,6 +334,13 @@ impl DocCache {
     }
 
     /// What the cache holds now.
+    /// Whether the cache holds document `id` (live or saved): reading it through the cache
+    /// loads nothing from storage.
+    pub fn holds(&self, id: Uuid) -> bool {
+        let tiers = self.tiers();
+        tiers.live.contains_key(&id) || tiers.saved.contains_key(&id)
+    }
+
     pub fn usage(&self) -> CacheUsage {
         let t = self.tiers();
         CacheUsage {
@@ -425,6 +432,35 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
     Ok(true)
 }
 
+/// A document decoded from what storage returned, outside the cache; None if its snapshot is
+/// unreadable (then it is loaded through the cache, which replays every change).
+fn decode_loaded(id: Uuid, loaded: crate::storage::LoadedDoc) -> Result<Option<DocState>, StorageError> {
+    let mut doc = match &loaded.snapshot {
+        Some((_, bytes)) => match Automerge::load(bytes) {
+            Ok(d) => d,
+            Err(_) => return Ok(None),
+        },
+        None => Automerge::new(),
+    };
+    let mut last_seq = loaded.snapshot.as_ref().map_or(0, |s| s.0);
+    let mut size = loaded.snapshot.as_ref().map_or(0, |s| s.1.len());
+    let mut decoded = Vec::with_capacity(loaded.changes.len());
+    for c in &loaded.changes {
+        last_seq = last_seq.max(c.seq);
+        size += c.bytes.len();
+        let ch = Change::from_bytes(c.bytes.clone())
+            .map_err(|e| StorageError::Corrupt(format!("stored change {} of {id} is unreadable: {e}", c.seq)))?;
+        decoded.push(ch);
+    }
+    doc.apply_changes(decoded)
+        .map_err(|e| StorageError::Corrupt(format!("stored changes of {id} do not apply: {e}")))?;
+    let since_snapshot = loaded.changes.len();
+    Ok(Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size }))
+}
+
+/// Documents read at once, at most, by [`DocService::read_many`].
+const READ_AHEAD: usize = 8;
+
 /// The server's documents: the cache, loading, and the server's own edits.
 #[derive(Debug)]
 pub struct DocService {
@@ -488,6 +524,41 @@ impl DocService {
             return Ok(None);
         }
         Ok(guard.as_ref().map(f))
+    }
+
+    /// Reads many documents once with `f` (the deadline engine's load at start: thousands of
+    /// shifts nobody may be working on): those the cache holds through it, the others straight
+    /// from storage, several at a time, decoded and read on blocking threads (so every core helps
+    /// and requests are served meanwhile), without filling the cache with them (which would also
+    /// cost a save of each into its compact form). In the order of `ids`; None for a document
+    /// that does not exist.
+    pub async fn read_many<R: Send + 'static>(
+        &self,
+        ids: Vec<Uuid>,
+        f: fn(&DocState) -> R,
+    ) -> Result<Vec<Option<R>>, StorageError> {
+        use futures_util::StreamExt as _;
+        futures_util::stream::iter(ids)
+            .map(|id| self.read_once(id, f))
+            .buffered(READ_AHEAD)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
+    }
+
+    async fn read_once<R: Send + 'static>(&self, id: Uuid, f: fn(&DocState) -> R) -> Result<Option<R>, StorageError> {
+        if self.cache.holds(id) {
+            return self.with_doc(id, f).await;
+        }
+        let Some(loaded) = self.storage.load_doc(id).await? else { return Ok(None) };
+        let decoded = tokio::task::spawn_blocking(move || decode_loaded(id, loaded).map(|st| st.map(|st| f(&st))))
+            .await
+            .map_err(|e| StorageError::Db(format!("decoding document {id} failed: {e}")))??;
+        match decoded {
+            Some(r) => Ok(Some(r)),
+            None => self.with_doc(id, f).await,
+        }
     }
 
     /// Drops the cached state of document `id` if it lacks the stored change `hash` (one another

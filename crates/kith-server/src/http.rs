@@ -72,6 +72,8 @@ pub struct App {
     pub heavy: crate::heavy::HeavyPool,
     /// Keeps the document cache true to a database other instances write to (PostgreSQL).
     pub coherence: Option<Arc<crate::coherence::Coherence>>,
+    /// Whether the background start is done ([`App::started`]).
+    started: tokio::sync::watch::Sender<bool>,
 }
 
 impl App {
@@ -80,12 +82,25 @@ impl App {
         App::with_clock(config, storage, Arc::new(SystemClock)).await
     }
 
-    /// Builds the state over a storage and a clock, and re-derives every deadline and open alert
-    /// from storage (anything that came due while the server was down fires now, once).
+    /// Builds the state over a storage and a clock, and starts re-deriving every deadline and
+    /// open alert from storage in the background (anything that came due while the server was
+    /// down fires then, once): the server serves meanwhile, and `/healthz` says when the deadline
+    /// engine is done ([`AlertEngine::is_ready`]). The rosters are checked after that.
     pub async fn with_clock(
         config: Config,
         storage: Arc<dyn Storage>,
         clock: Arc<dyn Clock>,
+    ) -> Result<Arc<App>, ServerError> {
+        App::with_clock_held(config, storage, clock, std::future::ready(())).await
+    }
+
+    /// [`App::with_clock`], whose background start (the deadline engine's load, then the roster
+    /// check) waits for `hold` first: a test looks at a server whose engine is still loading.
+    pub async fn with_clock_held(
+        config: Config,
+        storage: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        hold: impl Future<Output = ()> + Send + 'static,
     ) -> Result<Arc<App>, ServerError> {
         let actor = ActorId::from(storage.server_actor().await?);
         let receipt_key = storage.receipt_key().await?;
@@ -112,6 +127,7 @@ impl App {
         // One server process per SQLite file: only a shared database has other writers.
         let coherence = config.postgres_url().is_some().then(|| crate::coherence::Coherence::new(docs.clone()));
         let app = Arc::new(App {
+            started: tokio::sync::watch::channel(false).0,
             coherence: coherence.clone(),
             ui_dir,
             kudos_limiter,
@@ -127,8 +143,9 @@ impl App {
             alerts: alerts.clone(),
             webhooks,
         });
-        alerts.load(app.clock.now_ms()).await?;
-        // From here on the deadline engine and the live channel follow what is stored.
+        // Takes the engine's catch-up lock before anything follows the stored changes.
+        let loading = alerts.load_in_background(hold);
+        // From here on the deadline engine (once loaded) and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
         alerts.relay(live.shutdown_signal());
         if let Some(c) = &coherence {
@@ -137,20 +154,32 @@ impl App {
         live.watch_auth(storage.clone(), Duration::from_millis(app.config.limits.auth_check_ms));
         live.share_presence(storage.clone(), Duration::from_millis(app.config.limits.presence_ttl_ms));
         live.follow(storage);
-        // A join whose roster write failed and whose background retry did not finish before a
-        // stop is completed here.
-        match app.storage().teams().await {
-            Ok(teams) => {
-                for t in teams {
-                    if let Err(e) = app.docs.ensure_roster(t.id, app.clock.now_ms()).await {
-                        tracing::warn!(team = %t.id, error = %e, "the roster is missing a member: retrying in the background");
-                        repair_roster_later(app.clone(), t.id);
+        let a = app.clone();
+        tokio::spawn(async move {
+            let _ = loading.await;
+            // A join whose roster write failed and whose background retry did not finish before
+            // a stop is completed here (after the engine's load: both read every team document).
+            match a.storage().teams().await {
+                Ok(teams) => {
+                    for t in teams {
+                        if let Err(e) = a.docs.ensure_roster(t.id, a.clock.now_ms()).await {
+                            tracing::warn!(team = %t.id, error = %e, "the roster is missing a member: retrying in the background");
+                            repair_roster_later(a.clone(), t.id);
+                        }
                     }
                 }
+                Err(e) => tracing::warn!(error = %e, "could not list the teams to check their rosters"),
             }
-            Err(e) => tracing::warn!(error = %e, "could not list the teams to check their rosters"),
-        }
+            a.started.send_replace(true);
+        });
         Ok(app)
+    }
+
+    /// Waits until the background start is done: the deadline engine has re-evaluated every
+    /// active shift and every roster was checked (tests start from there).
+    pub async fn started(&self) {
+        let mut rx = self.started.subscribe();
+        let _ = rx.wait_for(|s| *s).await;
     }
 
     /// One sync exchange as the HTTP handler runs it: the sync, then (briefly, at most
@@ -173,7 +202,9 @@ impl App {
         transfer: Transfer,
     ) -> Result<kith_proto::SyncResponse, SyncError> {
         let synced = self.sync.sync_with(dev, req, self.clock.now_ms(), transfer).await?;
-        if let Some(seq) = synced.stored_upto {
+        // While the engine loads at start it takes nothing in: waiting would only delay the
+        // answer (what was stored is taken in once it is loaded).
+        if let Some(seq) = synced.stored_upto.filter(|_| self.alerts.is_ready()) {
             let wait = Duration::from_millis(self.config.alerts.sync_wait_ms);
             if tokio::time::timeout(wait, self.alerts.caught_up(seq)).await.is_err() {
                 tracing::warn!(seq, "answering a sync before the deadline engine took it in (it still will)");
@@ -583,6 +614,10 @@ pub struct Health {
     pub server_time: i64,
     /// `ok`, or `failing`: this server cannot store what it is sent.
     pub storage: String,
+    /// `ready` once the deadline engine has re-evaluated every active shift since the server
+    /// started (or took over the duty); `loading` before. The server serves meanwhile (status
+    /// stays 200): alerts that came due while it was down may not be raised yet.
+    pub deadlines: String,
     /// What is wrong and what to do, when failing.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -593,9 +628,11 @@ pub struct Health {
         (status = 503, body = Health, description = "The server is up but its storage fails (a full disk, a write that cannot commit): take it out of rotation")))]
 async fn healthz(State(app): State<Arc<App>>) -> Response {
     let now = crate::now_ms();
+    let deadlines = if app.alerts.is_ready() { "ready" } else { "loading" }.to_string();
     match app.storage_status.check(now).await {
         Ok(()) => {
-            Json(Health { status: "ok".into(), server_time: now, storage: "ok".into(), problem: None }).into_response()
+            Json(Health { status: "ok".into(), server_time: now, storage: "ok".into(), deadlines, problem: None })
+                .into_response()
         }
         Err(problem) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -603,6 +640,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
                 status: "failing".into(),
                 server_time: now,
                 storage: "failing".into(),
+                deadlines,
                 problem: Some(problem),
             }),
         )

@@ -146,6 +146,8 @@ pub struct TestServer {
     manual: Option<Arc<ManualClock>>,
     /// The storage is wrapped in a [`faults::FaultyStorage`] with this switch.
     faults: Option<faults::StorageFaults>,
+    /// The next launch holds its deadline engine's load until this is released.
+    hold: Option<oneshot::Receiver<()>>,
 }
 
 impl std::fmt::Debug for TestServer {
@@ -205,6 +207,7 @@ impl TestServer {
             clock,
             manual,
             faults: None,
+            hold: None,
         };
         s.launch().await;
         s
@@ -227,6 +230,7 @@ impl TestServer {
             clock: Arc::new(SystemClock),
             manual: None,
             faults: None,
+            hold: None,
         };
         s.launch().await;
         s
@@ -298,7 +302,21 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind(self.config.listen).await.expect("bind 127.0.0.1:0");
         self.addr = listener.local_addr().expect("local address");
         self.base_url = format!("http://{}", self.addr);
-        let app = App::with_clock(self.config.clone(), storage, self.clock.clone()).await.expect("server state");
+        let app = match self.hold.take() {
+            Some(hold) => App::with_clock_held(self.config.clone(), storage, self.clock.clone(), async move {
+                let _ = hold.await;
+            })
+            .await
+            .expect("server state"),
+            None => {
+                let app =
+                    App::with_clock(self.config.clone(), storage, self.clock.clone()).await.expect("server state");
+                // Tests start from a server whose deadline engine has loaded, unless they hold it
+                // (`restart_holding_engine`).
+                app.started().await;
+                app
+            }
+        };
         let (stop, rx) = oneshot::channel::<()>();
         let a = app.clone();
         let task = tokio::spawn(async move {
@@ -460,6 +478,17 @@ impl TestServer {
         if self.running.is_none() {
             self.launch().await;
         }
+    }
+
+    /// Stops and starts again on the same data directory, serving, with its deadline engine's
+    /// load held until the returned sender is sent to (or dropped): what a server at scale looks
+    /// like in the seconds its engine takes to load. Wait for the end with [`App::started`].
+    pub async fn restart_holding_engine(&mut self) -> oneshot::Sender<()> {
+        self.stop().await;
+        let (release, hold) = oneshot::channel();
+        self.hold = Some(hold);
+        self.launch().await;
+        release
     }
 
     /// Stops and starts again on the same data directory.
