@@ -10,11 +10,14 @@
 /** A Svelte action: `<div use:holdStill>`. */
 export function holdStill(node: HTMLElement): { destroy(): void } {
   const column = node.closest<HTMLElement>('.column') ?? document.body;
+  // Where `node` should be on screen. A scroll moves it by exactly the scroll (never re-measured
+  // then: a scroll event can come after a banner grew and before this saw it, and would take the
+  // move as the new place).
   let top = node.getBoundingClientRect().top;
+  let scrolled = window.scrollY;
   let width = window.innerWidth;
   // Empty space kept above `node` (px) because the page could not scroll back.
   let slack = 0;
-  let ours = false;
 
   const setSlack = (px: number) => {
     slack = Math.max(0, px);
@@ -26,39 +29,42 @@ export function holdStill(node: HTMLElement): { destroy(): void } {
       // A rotation or a resized window: everything reflows, nothing to hold still.
       width = window.innerWidth;
       top = node.getBoundingClientRect().top;
+      scrolled = window.scrollY;
       return;
     }
     let moved = node.getBoundingClientRect().top - top;
     if (Math.abs(moved) < 0.5) return;
     if (moved > 0 && slack > 0) {
       // Something came back above: use the kept space first.
-      const used = Math.min(slack, moved);
-      setSlack(slack - used);
+      setSlack(slack - Math.min(slack, moved));
       moved = node.getBoundingClientRect().top - top;
     }
     if (Math.abs(moved) >= 0.5) {
       const before = window.scrollY;
       window.scrollBy(0, moved);
-      // Only a scroll that happened sends a scroll event.
-      if (window.scrollY !== before) ours = true;
       const short = moved - (window.scrollY - before);
       // Could not scroll up far enough (the top of the page): keep the space instead.
       if (short < -0.5) setSlack(slack - short);
     }
-    top = node.getBoundingClientRect().top;
+    scrolled = window.scrollY;
   };
 
   const onScroll = () => {
-    if (ours) {
-      ours = false;
-    } else if (slack > 0 && window.scrollY >= slack) {
+    top -= window.scrollY - scrolled;
+    scrolled = window.scrollY;
+    if (slack > 0 && window.scrollY >= slack) {
       // Scrolled past the kept space: give it back without anything on screen moving.
       const s = slack;
       setSlack(0);
       window.scrollBy(0, -s);
+      scrolled = window.scrollY;
     }
-    top = node.getBoundingClientRect().top;
   };
+
+  // The browser's own scroll anchoring (Chromium) would compensate some of the same moves, on its
+  // own terms, and its scroll would read here as the user's: one of the two only.
+  const roots = [document.documentElement, document.body];
+  for (const el of roots) el.style.overflowAnchor = 'none';
 
   // Fires after layout and before paint whenever the page's column changes height.
   const observer = new ResizeObserver(settle);
@@ -70,6 +76,7 @@ export function holdStill(node: HTMLElement): { destroy(): void } {
       observer.disconnect();
       window.removeEventListener('scroll', onScroll);
       node.style.marginTop = '';
+      for (const el of roots) el.style.overflowAnchor = '';
     },
   };
 }
