@@ -173,13 +173,17 @@ test('an emergency whose sync request never ends shows the notice, is sent again
   await phoneBrowser.close();
 }));
 
-test('the buttons on My shift stay where they are while its countdowns run', phoneTest(async () => {
+test('the buttons on My shift stay where they are while its countdowns run and its banners come and go', phoneTest(async () => {
   // A press lands where the button was when the finger aimed. "Next check-in in 1 h" became
   // "in 59 min" a little after the start, wrapped to a second line on a phone and moved every
   // button below it 37 px down: a hold of "Send emergency" begun just then landed beside it and
   // sent nothing (the flaky "emergency made offline" test above). The page's clock is moved on
   // across each change of the countdown's words, and the buttons must not move.
-  const { teamId } = await makeTeam(server, 'North-west estate', { phone: TEAM_PHONE });
+  // The same for every status line above them: the connection drops (the sync banner, up to three
+  // lines, appears at the top) and comes back (it goes), a lead's reply (the notice at the top).
+  const { teamId, leadCodes } = await makeTeam(server, 'North-west estate', { phone: TEAM_PHONE });
+  const lead = await newPage();
+  await joinInBrowser(lead, server, leadCodes[0], 'Lee Lead');
   const phoneBrowser = new PhoneBrowser();
   const page = await phoneBrowser.open();
   // The page's clock stands still (its timers run) from before the start, then is set on.
@@ -205,5 +209,40 @@ test('the buttons on My shift stay where they are while its countdowns run', pho
     await countdown.filter({ hasText: shows }).waitFor();
     assert.deepEqual(await y(), at, `the buttons moved when the countdown said "${await countdown.innerText()}"`);
   }
+
+  // The connection drops (a check-in made then waits on the phone), then comes back: the sync
+  // banner appears above the buttons, then goes.
+  await page.getByRole('button', { name: 'Cancel' }).click();
+  const emergency = page.getByRole('button', { name: 'Emergency', exact: true });
+  const support = page.getByRole('button', { name: "I'd like support" });
+  const all = async () => ({
+    ok: Math.round((await ok.boundingBox()).y),
+    support: Math.round((await support.boundingBox()).y),
+    emergency: Math.round((await emergency.boundingBox()).y),
+  });
+  // From the top of the page, where "I'm OK" is in view (a click on it then scrolls nothing).
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const still = await all();
+  // Within a pixel: scrolling by a fraction of a pixel rounds to the screen's pixels.
+  const stays = async (why) => {
+    const now = await all();
+    const moved = Object.keys(still).filter((k) => Math.abs(now[k] - still[k]) > 1);
+    assert.deepEqual(moved, [], `the buttons moved when ${why}: ${JSON.stringify(now)}, were ${JSON.stringify(still)}`);
+  };
+  await phoneBrowser.setOffline(true);
+  await checkInOk(page);
+  await banner(page).filter({ hasText: /^Offline/ }).waitFor({ timeout: 15_000 });
+  await stays(`the banner said "${await banner(page).innerText()}"`);
+  await phoneBrowser.setOffline(false);
+  await banner(page).filter({ hasText: /\S/ }).waitFor({ state: 'detached', timeout: 15_000 });
+  await stays('the sync banner went away');
+
+  // The lead's reply: the notice at the top appears above the buttons.
+  await row(lead, 'Alice Field').getByRole('button', { name: /shift details/i }).click();
+  const checkins = lead.getByRole('region', { name: 'Check-ins' }).getByRole('article');
+  await checkins.first().getByRole('textbox').fill('On my way past, Alice');
+  await checkins.first().getByRole('button', { name: 'Acknowledge' }).click();
+  await page.getByText(/^Seen by Lee Lead/).first().waitFor({ timeout: 15_000 });
+  await stays('the reply appeared at the top');
   await phoneBrowser.close();
 }));
