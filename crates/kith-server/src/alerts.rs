@@ -274,6 +274,8 @@ impl AlertEngine {
             loop {
                 match engine.load_locked(engine.clock.now_ms(), false).await {
                     Ok(()) => return,
+                    // The server is stopping: nothing left to load for.
+                    Err(StorageError::Closed) => return,
                     Err(e) => {
                         tracing::error!(error = %e, "the deadline engine could not load the active shifts; retrying");
                         tokio::time::sleep(backoff).await;
