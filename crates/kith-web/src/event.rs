@@ -3,23 +3,17 @@
 //! `{"event": "persisted", "task": 3}`); serde's derived reading of that internally tagged form
 //! (with the command flattened in) buffers the whole object in its generic `Content` tree first,
 //! which costs the WebAssembly ~60 KB. Here the tag is read first and each variant's fields are
-//! deserialised straight into their types. The representation is unchanged: the tests
+//! deserialised straight into their types (through their JSON text, `crate::js`). The representation is unchanged: the tests
 //! (`tests/events_cross_in_their_serde_form.rs`) send every variant as serde writes it.
 
-use js_sys::Reflect;
+use crate::js::{field, from_js};
 use kith_core::{Command, Event};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::prelude::*;
 
-/// Field `name` of the page's object (`undefined` when it is absent).
-fn field(obj: &JsValue, name: &str) -> Result<JsValue, JsError> {
-    Reflect::get(obj, &JsValue::from_str(name))
-        .map_err(|_| JsError::new(&format!("could not read `{name}` of what the page sent")))
-}
-
 /// Field `name`, deserialised as a `T` (an absent field reads as `undefined`: fine for options).
 fn take<T: DeserializeOwned>(obj: &JsValue, name: &str) -> Result<T, JsError> {
-    serde_wasm_bindgen::from_value(field(obj, name)?).map_err(|e| JsError::new(&format!("`{name}`: {e}")))
+    from_js(&field(obj, name)?).map_err(|e| JsError::new(&format!("`{name}`: {e}")))
 }
 
 /// A tag (`event`, `command`): a string, or a clear error naming what came instead.
@@ -93,5 +87,5 @@ fn input<T: DeserializeOwned>(v: &JsValue, what: &str) -> Result<T, JsError> {
     if input.is_undefined() {
         return Err(JsError::new(&format!("the command `{what}` needs its `input`")));
     }
-    serde_wasm_bindgen::from_value(input).map_err(|e| JsError::new(&format!("the input of `{what}`: {e}")))
+    from_js(&input).map_err(|e| JsError::new(&format!("the input of `{what}`: {e}")))
 }

@@ -7,15 +7,16 @@
 //! the effects that come out: it commits each `persist` in one IndexedDB transaction with
 //! `durability: 'strict'` before answering `persisted`, POSTs each `sync` body (CBOR) to the
 //! server with `fetch`, sets the one timer `wake_at` asks for, and shows replies, the sync state
-//! and reminders. Values cross as plain JS objects (`serde-wasm-bindgen`; bytes as `Uint8Array`).
+//! and reminders. Values cross as plain JS objects (through JSON text; bytes as `Uint8Array`, see `js`).
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 use kith_core::{Core, CoreOptions, Effect, Event, Records};
-use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 mod event;
+mod js;
 pub use event::event_from_js;
+use js::{effects_to_js, records_from_js};
 
 /// One device's engine in the page.
 #[wasm_bindgen]
@@ -30,57 +31,13 @@ fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
 }
 
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
-    // As JSON would have them (the screens read the same views from Tauri and HTTP): maps as plain
-    // objects, `None` as null; byte buffers as Uint8Array.
-    let ser = serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
-    v.serialize(&ser).map_err(js_err)
-}
-
-/// An effect for JavaScript: as serialised, except that a sync request travels as its CBOR body.
-#[derive(Serialize)]
-#[serde(tag = "effect", rename_all = "snake_case")]
-enum JsEffect<'a> {
-    Sync {
-        task: u64,
-        server: &'a str,
-        #[serde(with = "serde_bytes_ref")]
-        body: Vec<u8>,
-    },
-    #[serde(untagged)]
-    Other(&'a Effect),
-}
-
-mod serde_bytes_ref {
-    pub fn serialize<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(b)
-    }
-}
-
-fn effects_to_js(effects: &[Effect]) -> Result<JsValue, JsError> {
-    let mut out = Vec::with_capacity(effects.len());
-    for e in effects {
-        match e {
-            Effect::Sync { task, server, request } => {
-                let body = kith_proto::encode(request).map_err(js_err)?;
-                out.push(JsEffect::Sync { task: *task, server, body });
-            }
-            other => out.push(JsEffect::Other(other)),
-        }
-    }
-    to_js(&out)
-}
-
 #[wasm_bindgen]
 impl Engine {
     /// Opens the engine over what IndexedDB holds (`{docs, sync, meta}`, see
     /// `kith_core::mem::Records`). `seed` seeds the jitter of retries.
     pub fn open(records: JsValue, now_ms: f64, device_label: String, seed: f64) -> Result<Engine, JsError> {
-        let records: Records = if records.is_undefined() || records.is_null() {
-            Records::default()
-        } else {
-            serde_wasm_bindgen::from_value(records).map_err(js_err)?
-        };
+        let records: Records =
+            if records.is_undefined() || records.is_null() { Records::default() } else { records_from_js(&records)? };
         let opts = CoreOptions { device_label, ..CoreOptions::default() };
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let (core, opening) = Core::load(records, now_ms as i64, opts, seed.to_bits()).map_err(js_err)?;

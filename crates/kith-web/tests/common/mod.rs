@@ -129,9 +129,20 @@ impl Phone {
             let task = Reflect::get(&e, &"task".into()).unwrap().as_f64();
             let more = match kind.as_str() {
                 "persist" => {
-                    // The writes as the page hands them to IndexedDB, bytes as Uint8Array.
-                    let writes: Vec<Write> =
-                        serde_wasm_bindgen::from_value(Reflect::get(&e, &"writes".into()).unwrap()).unwrap();
+                    // The writes as the page hands them to IndexedDB, bytes as Uint8Array (never
+                    // JSON number arrays: the stored records are read back as Uint8Array).
+                    let js_writes = Reflect::get(&e, &"writes".into()).unwrap();
+                    for w in js_sys::Array::from(&js_writes).iter() {
+                        for f in ["bytes", "snapshot", "server_heads", "vouch_heads", "receipt"] {
+                            let v = Reflect::get(&w, &f.into()).unwrap();
+                            assert!(
+                                v.is_undefined() || v.is_null() || v.is_instance_of::<Uint8Array>(),
+                                "`{f}` of a write is a Uint8Array: {}",
+                                json(&w)
+                            );
+                        }
+                    }
+                    let writes: Vec<Write> = serde_wasm_bindgen::from_value(js_writes).unwrap();
                     self.stored.apply(&writes);
                     Some(format!(r#"{{"event":"persisted","task":{}}}"#, task.unwrap()))
                 }
