@@ -620,7 +620,7 @@ pub struct AlertList {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct ResolveRequest {
-    /// What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 bytes, one line).
+    /// What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 characters (code points), one line).
     #[cfg_attr(
         feature = "utoipa",
         schema(
@@ -692,7 +692,7 @@ pub struct InviteResponse {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct AckRequest {
-    /// An optional reply, at most 2,000 bytes; line breaks and tabs are the only control characters allowed.
+    /// An optional reply, at most 2,000 characters (code points); line breaks and tabs are the only control characters allowed.
     #[serde(default)]
     #[cfg_attr(
         feature = "utoipa",

@@ -32,7 +32,7 @@ pub enum DomainError {
         human(*interval), human(*min), human(*max)
     )]
     IntervalOutOfPolicy { interval: Secs, min: Secs, max: Secs },
-    #[error("{what} is too long ({len} bytes, at most {max}): shorten it")]
+    #[error("{what} is too long ({len} characters, at most {max}): shorten it")]
     TooLong { what: &'static str, len: usize, max: usize },
     #[error("the planned end must be later than {}: pick a later time", if *now { "now" } else { "the start of the shift" })]
     EndNotAfter { after: Timestamp, now: bool },
@@ -68,11 +68,12 @@ pub fn human(d: Secs) -> String {
     }
 }
 
-/// Checks a one-line text field against the size limit of one line ([`MAX_LINE_BYTES`]); the
+/// Checks a one-line text field against the size limit of one line ([`MAX_LINE_CHARS`]); the
 /// fields of documents have their own limits in [`limits`].
 pub fn check_line(what: &'static str, s: &str) -> Result<(), DomainError> {
-    if s.len() > model::MAX_LINE_BYTES {
-        return Err(DomainError::TooLong { what, len: s.len(), max: model::MAX_LINE_BYTES });
+    let len = limits::char_count(s);
+    if len > model::MAX_LINE_CHARS {
+        return Err(DomainError::TooLong { what, len, max: model::MAX_LINE_CHARS });
     }
     Ok(())
 }

@@ -1,13 +1,18 @@
 //! One table of what the text of a Kith document (and of the server's own records) may hold: how
-//! many bytes, and which characters. The write functions check it before writing (a device refuses
+//! many characters, and which characters. The write functions check it before writing (a device refuses
 //! at once), and the server checks every pushed change against it ([`crate::doc::fields`], applied
 //! by [`crate::authz::authorize`]), so the device's limits and the server's cannot drift apart.
 //!
 //! Every teammate downloads a document whole and keeps it forever (Automerge history cannot be
 //! shortened), so a limit here is a limit on what one member can make everyone else carry.
+//!
+//! Lengths count characters (Unicode code points, [`char_count`]), as a person reads them and as
+//! JSON Schema's `maxLength` counts, so a name may be 300 characters in any script; in bytes that
+//! is at most 4 × the limit (1,200 for a line, 8,000 for a note), which bounds storage. The UI
+//! counts the same way (`ui/src/lib/limits.ts`), not with HTML `maxlength` (UTF-16 units).
 
 use crate::DomainError;
-use crate::model::{MAX_LINE_BYTES, MAX_NOTE_BYTES, MAX_PHONE_BYTES};
+use crate::model::{MAX_LINE_CHARS, MAX_NOTE_CHARS, MAX_PHONE_CHARS};
 
 /// Which characters a text field may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,41 +35,41 @@ pub enum TextKind {
 pub struct TextLimit {
     /// What the field is, as error messages name it ("member name").
     pub what: &'static str,
-    /// Longest value, in bytes of UTF-8.
-    pub max_bytes: usize,
+    /// Longest value, in characters (Unicode code points, [`char_count`]).
+    pub max_chars: usize,
     pub kind: TextKind,
     /// Whether an empty (or all-blank) value is refused.
     pub required: bool,
 }
 
-const fn limit(what: &'static str, max_bytes: usize, kind: TextKind, required: bool) -> TextLimit {
-    TextLimit { what, max_bytes, kind, required }
+const fn limit(what: &'static str, max_chars: usize, kind: TextKind, required: bool) -> TextLimit {
+    TextLimit { what, max_chars, kind, required }
 }
 
 /// A member's name on the roster (and at join).
-pub const MEMBER_NAME: TextLimit = limit("member name", MAX_LINE_BYTES, TextKind::Name, true);
+pub const MEMBER_NAME: TextLimit = limit("member name", MAX_LINE_CHARS, TextKind::Name, true);
 /// A member's own phone number on the roster (`members/<id>/phone`).
-pub const MEMBER_PHONE: TextLimit = limit("phone number", MAX_PHONE_BYTES, TextKind::Phone, false);
+pub const MEMBER_PHONE: TextLimit = limit("phone number", MAX_PHONE_CHARS, TextKind::Phone, false);
 /// The team's name.
-pub const TEAM_NAME: TextLimit = limit("team name", MAX_LINE_BYTES, TextKind::Name, true);
+pub const TEAM_NAME: TextLimit = limit("team name", MAX_LINE_CHARS, TextKind::Name, true);
 /// The team's stated purpose.
-pub const TEAM_PURPOSE: TextLimit = limit("team purpose", MAX_LINE_BYTES, TextKind::Line, false);
+pub const TEAM_PURPOSE: TextLimit = limit("team purpose", MAX_LINE_CHARS, TextKind::Line, false);
 /// Who to phone when the app cannot reach anyone.
-pub const TEAM_PHONE: TextLimit = limit("phone number", MAX_LINE_BYTES, TextKind::Line, false);
+pub const TEAM_PHONE: TextLimit = limit("phone number", MAX_LINE_CHARS, TextKind::Line, false);
 /// A device's label, as the server lists devices.
-pub const DEVICE_LABEL: TextLimit = limit("device label", MAX_LINE_BYTES, TextKind::Name, false);
+pub const DEVICE_LABEL: TextLimit = limit("device label", MAX_LINE_CHARS, TextKind::Name, false);
 /// A shift's stated purpose.
-pub const SHIFT_PURPOSE: TextLimit = limit("purpose", MAX_LINE_BYTES, TextKind::Line, false);
+pub const SHIFT_PURPOSE: TextLimit = limit("purpose", MAX_LINE_CHARS, TextKind::Line, false);
 /// Why a shift was extended.
-pub const EXTENSION_REASON: TextLimit = limit("reason", MAX_LINE_BYTES, TextKind::Line, true);
+pub const EXTENSION_REASON: TextLimit = limit("reason", MAX_LINE_CHARS, TextKind::Line, true);
 /// The note of a shift's end.
-pub const END_NOTE: TextLimit = limit("note", MAX_LINE_BYTES, TextKind::Line, false);
+pub const END_NOTE: TextLimit = limit("note", MAX_LINE_CHARS, TextKind::Line, false);
 /// A check-in's note.
-pub const CHECKIN_NOTE: TextLimit = limit("note", MAX_NOTE_BYTES, TextKind::Note, false);
+pub const CHECKIN_NOTE: TextLimit = limit("note", MAX_NOTE_CHARS, TextKind::Note, false);
 /// A lead's reply to a check-in.
-pub const ACK_REPLY: TextLimit = limit("reply", MAX_NOTE_BYTES, TextKind::Note, false);
+pub const ACK_REPLY: TextLimit = limit("reply", MAX_NOTE_CHARS, TextKind::Note, false);
 /// The note of a resolved alert (kept by the server, not in a document).
-pub const ALERT_NOTE: TextLimit = limit("note", MAX_LINE_BYTES, TextKind::Line, true);
+pub const ALERT_NOTE: TextLimit = limit("note", MAX_LINE_CHARS, TextKind::Line, true);
 
 /// Every text limit, for documentation and tests.
 pub const ALL: &[TextLimit] = &[
@@ -82,12 +87,18 @@ pub const ALL: &[TextLimit] = &[
     ALERT_NOTE,
 ];
 
-/// Longest map key a change may write: keys are field names and UUIDs.
+/// Longest map key a change may write, in bytes (not user text): keys are field names and UUIDs.
 pub const MAX_KEY_BYTES: usize = 64;
 /// Longest id value (a UUID is 36 bytes).
 pub const MAX_ID_BYTES: usize = 64;
 /// Longest enumerated word (`"emergency"`, `"kith.shift"`).
 pub const MAX_WORD_BYTES: usize = 32;
+
+/// The length of a text as its limits count it: characters (Unicode code points), so "é" and "😀"
+/// are one each, whatever their size in UTF-8 or UTF-16.
+pub fn char_count(s: &str) -> usize {
+    s.chars().count()
+}
 
 /// Unicode's explicit text-direction embeddings, overrides and isolates (U+202A–U+202E,
 /// U+2066–U+2069): they reorder the text after them, so a name could display as something else.
@@ -129,8 +140,9 @@ impl TextLimit {
     /// Checks a value against this limit: its size, its characters and, if required, that it says
     /// something.
     pub fn check(&self, s: &str) -> Result<(), DomainError> {
-        if s.len() > self.max_bytes {
-            return Err(DomainError::TooLong { what: self.what, len: s.len(), max: self.max_bytes });
+        let len = char_count(s);
+        if len > self.max_chars {
+            return Err(DomainError::TooLong { what: self.what, len, max: self.max_chars });
         }
         if let Some(c) = forbidden_char(self.kind, s) {
             let which = if is_direction_control(c) { "a text-direction control" } else { "a control character" };
@@ -186,7 +198,20 @@ mod tests {
         assert!(DEVICE_LABEL.check("").is_ok(), "a device label may be empty");
         assert!(CHECKIN_NOTE.check("line one\r\nline two\tand a tab").is_ok());
         assert!(CHECKIN_NOTE.check("fake \u{1b}[1A row").is_err());
-        let long = "x".repeat(CHECKIN_NOTE.max_bytes + 1);
+        let long = "x".repeat(CHECKIN_NOTE.max_chars + 1);
         assert!(matches!(CHECKIN_NOTE.check(&long), Err(DomainError::TooLong { what: "note", .. })));
+    }
+
+    /// A limit counts characters in any script: "é" (2 bytes) and "😀" (4 bytes, 2 UTF-16 units)
+    /// are one each, as JSON Schema's `maxLength` and the UI count them.
+    #[test]
+    fn limits_count_characters_not_bytes() {
+        for ch in ["é", "李", "😀"] {
+            for l in ALL.iter().filter(|l| l.kind != TextKind::Phone) {
+                assert!(l.check(&ch.repeat(l.max_chars)).is_ok(), "{} of {ch} × {}", l.what, l.max_chars);
+                let over = l.check(&ch.repeat(l.max_chars + 1));
+                assert!(matches!(over, Err(DomainError::TooLong { len, .. }) if len == l.max_chars + 1), "{}", l.what);
+            }
+        }
     }
 }

@@ -136,10 +136,10 @@ pub struct Note {
     pub visibility: Visibility,
 }
 
-/// Longest note accepted, in bytes: a check-in is a message, not a document.
-pub const MAX_NOTE_BYTES: usize = 2000;
-/// Longest purpose, name or reason accepted, in bytes.
-pub const MAX_LINE_BYTES: usize = 300;
+/// Longest note accepted, in characters ([`crate::limits::char_count`]): a check-in is a message, not a document.
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// Longest purpose, name or reason accepted, in characters ([`crate::limits::char_count`]).
+pub const MAX_LINE_CHARS: usize = 300;
 
 /// One check-in: appended by the worker to their shift document.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -428,11 +428,11 @@ impl Member {
     }
 }
 
-/// Longest phone number accepted, in bytes.
-pub const MAX_PHONE_BYTES: usize = 32;
+/// Longest phone number accepted, in characters.
+pub const MAX_PHONE_CHARS: usize = 32;
 
 /// Checks a phone number as people write it: digits with spaces, dashes, dots, slashes and
-/// brackets, an optional leading `+`, at least 3 digits, at most [`MAX_PHONE_BYTES`]. Anything else
+/// brackets, an optional leading `+`, at least 3 digits, at most [`MAX_PHONE_CHARS`]. Anything else
 /// could not be dialled from a `tel:` link.
 pub fn check_phone(phone: &str) -> Result<(), DomainError> {
     let bad = |why: &str| {
@@ -440,8 +440,9 @@ pub fn check_phone(phone: &str) -> Result<(), DomainError> {
             "'{phone}' is not a phone number ({why}): write it with digits, e.g. +44 20 7946 0000"
         )))
     };
-    if phone.len() > MAX_PHONE_BYTES {
-        return Err(DomainError::TooLong { what: "phone number", len: phone.len(), max: MAX_PHONE_BYTES });
+    let len = crate::limits::char_count(phone);
+    if len > MAX_PHONE_CHARS {
+        return Err(DomainError::TooLong { what: "phone number", len, max: MAX_PHONE_CHARS });
     }
     let body = phone.strip_prefix('+').unwrap_or(phone);
     if let Some(c) = body.chars().find(|c| !(c.is_ascii_digit() || " -.()/".contains(*c))) {

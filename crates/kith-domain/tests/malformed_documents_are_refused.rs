@@ -92,7 +92,7 @@ fn bad_values_are_refused_before_anything_is_written() {
         status: CheckInStatus::Ok,
         mood: None,
         confidence: None,
-        note: Some(Note { text: "x".repeat(MAX_NOTE_BYTES + 1), visibility: Visibility::Team }),
+        note: Some(Note { text: "x".repeat(MAX_NOTE_CHARS + 1), visibility: Visibility::Team }),
         location: None,
         device_time: at_min(1),
         by: alice.member,

@@ -716,7 +716,7 @@ pub(crate) struct ApiErrorDoc {
 struct JoinRequestDoc {
     /// The invite code (case, spaces and dashes do not matter).
     code: String,
-    /// The name on the team board: 1 to 300 bytes, no control or text-direction characters.
+    /// The name on the team board: 1 to 300 characters (code points), no control or text-direction characters.
     /// (The pattern is `kith_domain::limits::REQUIRED_LINE_PATTERN`.)
     #[schema(
         min_length = 1,
@@ -724,7 +724,7 @@ struct JoinRequestDoc {
         pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$"
     )]
     name: String,
-    /// At most 300 bytes, no control or text-direction characters.
+    /// At most 300 characters (code points), no control or text-direction characters.
     #[schema(max_length = 300, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u202A-\u202E\u2066-\u2069]*$")]
     device_label: String,
     /// The device's Automerge actor id, hex (1 to 32 bytes: an even number of digits).
@@ -805,8 +805,8 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
         return Err(ApiErr::bad_request(
             "bad_name",
             format!(
-                "Give a name of 1 to {} bytes, as it should appear on the team board, without control characters ({e}).",
-                limits::MEMBER_NAME.max_bytes
+                "Give a name of 1 to {} characters, as it should appear on the team board, without control characters ({e}).",
+                limits::MEMBER_NAME.max_chars
             ),
         ));
     }
@@ -815,8 +815,8 @@ async fn join(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<JoinRespo
         return Err(ApiErr::bad_request(
             "bad_label",
             format!(
-                "Give a device label of at most {} bytes, without control characters ({e}).",
-                limits::DEVICE_LABEL.max_bytes
+                "Give a device label of at most {} characters, without control characters ({e}).",
+                limits::DEVICE_LABEL.max_chars
             ),
         ));
     }
@@ -1358,7 +1358,7 @@ async fn resolve_alert(
         return Err(ApiErr::bad_request("note_required", "Say what happened in a note when resolving an alert."));
     }
     if let Err(e) = limits::ALERT_NOTE.check(note) {
-        let code = if note.len() > limits::ALERT_NOTE.max_bytes { "note_too_long" } else { "bad_note" };
+        let code = if limits::char_count(note) > limits::ALERT_NOTE.max_chars { "note_too_long" } else { "bad_note" };
         return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
     let v = app.alerts.resolve(&dev, id, note, app.clock.now_ms()).await.map_err(alert_err)?;

@@ -253,7 +253,7 @@ pub(crate) async fn member_history(
 
 #[utoipa::path(post, path = "/v1/shifts/{id}/checkins/{checkin}/ack",
     params(("id" = Uuid, Path, description = "The shift"), ("checkin" = Uuid, Path, description = "The check-in to acknowledge")),
-    request_body(content = AckRequest, description = "An optional reply (at most 2,000 bytes, no control characters but line breaks and tabs); an empty body is no reply"),
+    request_body(content = AckRequest, description = "An optional reply (at most 2,000 characters, no control characters but line breaks and tabs); an empty body is no reply"),
     responses((status = 200, body = ShiftView, description = "Acknowledged: the shift with the new acknowledgement. The server wrote it into the shift document as its own actor on the lead's behalf (`by` is the lead), checked by the rules of a lead's own change; devices receive it with their next sync"),
         (status = 400, body = ApiErrorDoc, description = "`malformed_json`, `bad_id`, `reply_too_long`, `bad_reply`"),
         (status = 401, body = ApiErrorDoc, description = "No token, or an unknown or revoked device"),
@@ -284,7 +284,11 @@ pub(crate) async fn ack(
     if let Some(r) = &reply
         && let Err(e) = kith_domain::limits::ACK_REPLY.check(r)
     {
-        let code = if r.len() > kith_domain::limits::ACK_REPLY.max_bytes { "reply_too_long" } else { "bad_reply" };
+        let code = if kith_domain::limits::char_count(r) > kith_domain::limits::ACK_REPLY.max_chars {
+            "reply_too_long"
+        } else {
+            "bad_reply"
+        };
         return Err(ApiErr::bad_request(code, format!("{e}.")));
     }
     let now = app.clock.now_ms();

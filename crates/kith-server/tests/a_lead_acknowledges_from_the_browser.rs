@@ -130,7 +130,7 @@ async fn members_cannot_ack_and_bad_requests_change_nothing() {
         assert_eq!(resp.status().as_u16(), *status, "{path} {body}");
         assert_eq!(resp.json::<Value>().await.unwrap()["code"], *code, "{path} {body}");
     }
-    let long = "x".repeat(kith_domain::limits::ACK_REPLY.max_bytes + 1);
+    let long = "x".repeat(kith_domain::limits::ACK_REPLY.max_chars + 1);
     let resp = lead.post_json(&ack_path, json!({ "reply": long })).await;
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.json::<Value>().await.unwrap()["code"], "reply_too_long");

@@ -73,7 +73,7 @@ async fn input_limits_are_in_the_schema() {
     };
     let resolve = body("post", "/v1/alerts/{id}/resolve");
     let note = &resolve["properties"]["note"];
-    let max = |l: kith_domain::limits::TextLimit| Some(l.max_bytes as i64);
+    let max = |l: kith_domain::limits::TextLimit| Some(l.max_chars as i64);
     assert_eq!((note["minLength"].as_i64(), note["maxLength"].as_i64()), (Some(1), max(ALERT_NOTE)), "{note}");
     let invite = body("post", "/v1/invites");
     let role = &invite["properties"]["role"];

@@ -88,7 +88,7 @@ async fn forged_shift_fields_over_the_limits_or_unknown_are_refused() {
     let id = shift.uuid();
 
     let me = Me { member: alice.member, device: alice.device };
-    // A 3 MB check-in note (the device's write function stops at 2,000 bytes).
+    // A 3 MB check-in note (the device's write function stops at 2,000 characters).
     forge(&mut alice, id, |tx| raw_checkin(me, tx, |tx, o| tx.put(o, "note", three_mb()).unwrap()));
     let m = refused(&server, &mut alice, id, RejectCode::Invalid).await;
     assert!(m.contains("note is too long") && m.contains("at most 2000"), "{m}");
@@ -160,8 +160,8 @@ async fn forged_shift_fields_over_the_limits_or_unknown_are_refused() {
     assert!(m.contains("'junk' of a shift document is not a field"), "{m}");
     assert!(server_doc(&server, other.id.uuid()).await.is_none());
 
-    // What a device writes within the limits still syncs, notes of the full 2,000 bytes included.
-    let note = "n".repeat(limits::CHECKIN_NOTE.max_bytes);
+    // What a device writes within the limits still syncs, notes of the full 2,000 characters included.
+    let note = "n".repeat(limits::CHECKIN_NOTE.max_chars);
     let c = kith_domain::CheckIn {
         note: Some(kith_domain::Note { text: note, visibility: kith_domain::Visibility::Team }),
         ..kith_domain::CheckIn::new(CheckInStatus::Ok, t0() + kith_domain::Secs::minutes(30), me.member, me.device)
@@ -232,7 +232,7 @@ async fn a_document_at_its_size_limit_takes_no_more_changes() {
     // Notes that do not compress, of the largest size a device writes.
     let mut seed = 7u64;
     let mut noise = || {
-        (0..limits::CHECKIN_NOTE.max_bytes)
+        (0..limits::CHECKIN_NOTE.max_chars)
             .map(|_| {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 char::from(b'a' + ((seed >> 33) % 26) as u8)

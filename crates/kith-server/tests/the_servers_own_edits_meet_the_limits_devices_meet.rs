@@ -51,7 +51,7 @@ async fn the_servers_own_edits_write_only_known_fields_within_their_limits() {
     })
     .await;
     assert!(m.contains("control character"), "{m}");
-    let long = "x".repeat(limits::TEAM_PURPOSE.max_bytes + 1);
+    let long = "x".repeat(limits::TEAM_PURPOSE.max_chars + 1);
     let m = refused_edit(&server, id, |tx| Ok(tx.put(ROOT, "purpose", long.as_str())?)).await;
     assert!(m.contains("too long"), "{m}");
 
@@ -69,7 +69,7 @@ async fn a_team_document_at_its_cap_takes_no_more_edits_from_the_server_or_the_c
     // Purposes that do not compress, each as long as a purpose may be.
     let mut seed = 11u64;
     let mut noise = || {
-        (0..limits::TEAM_PURPOSE.max_bytes)
+        (0..limits::TEAM_PURPOSE.max_chars)
             .map(|_| {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 char::from(b'a' + ((seed >> 33) % 26) as u8)
@@ -124,7 +124,7 @@ async fn a_shift_at_its_cap_takes_no_acknowledgement_from_the_browser() {
     let mut seed = 5u64;
     let mut acks = 0;
     loop {
-        let reply: String = (0..limits::ACK_REPLY.max_bytes)
+        let reply: String = (0..limits::ACK_REPLY.max_chars)
             .map(|_| {
                 seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
                 char::from(b'a' + ((seed >> 33) % 26) as u8)

@@ -21,16 +21,26 @@ use crate::{StoreError, len_u64, load_doc_full, sql_err};
 ///
 /// Chunks appended meanwhile have a larger seq and are kept. A crash leaves the old or the new
 /// state. Returns the new `(compacted_through, snapshot_len)`, or `None` if nothing was done.
+///
+/// `in_batch`: inside [`crate::Store::atomically`], whose transaction is already open (SQLite
+/// refuses a second): the reads are consistent in it, and the write is a savepoint of it, so the
+/// compaction commits, or rolls back, with the batch.
 pub(crate) fn compact_doc(
     conn: &Connection,
     path: &Path,
     id: Uuid,
     actor: &ActorId,
+    in_batch: bool,
 ) -> Result<Option<(i64, u64)>, StoreError> {
     let e = sql_err(path);
-    let read = conn.unchecked_transaction().map_err(&e)?;
-    let loaded = load_doc_full(&read, path, id, actor)?;
-    read.commit().map_err(&e)?;
+    let loaded = if in_batch {
+        load_doc_full(conn, path, id, actor)?
+    } else {
+        let read = conn.unchecked_transaction().map_err(&e)?;
+        let loaded = load_doc_full(&read, path, id, actor)?;
+        read.commit().map_err(&e)?;
+        loaded
+    };
     let Some(loaded) = loaded else {
         return Ok(None);
     };
@@ -45,14 +55,43 @@ pub(crate) fn compact_doc(
     let max_seq = loaded.last_seq;
     let snapshot_len = len_u64(&snapshot);
 
+    if in_batch {
+        conn.execute_batch("SAVEPOINT kith_compact").map_err(&e)?;
+        let written = write_snapshot(conn, path, id, loaded.compacted_through, &snapshot, snapshot_len, max_seq);
+        let end = if matches!(written, Ok(Some(_))) {
+            "RELEASE kith_compact"
+        } else {
+            "ROLLBACK TO kith_compact; RELEASE kith_compact"
+        };
+        conn.execute_batch(end).map_err(&e)?;
+        return written;
+    }
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(&e)?;
+    let written = write_snapshot(&tx, path, id, loaded.compacted_through, &snapshot, snapshot_len, max_seq)?;
+    if written.is_some() {
+        tx.commit().map_err(&e)?;
+    }
+    Ok(written)
+}
+
+/// Step 3 of [`compact_doc`], in the caller's transaction or savepoint.
+fn write_snapshot(
+    tx: &Connection,
+    path: &Path,
+    id: Uuid,
+    compacted_through: i64,
+    snapshot: &[u8],
+    snapshot_len: u64,
+    max_seq: i64,
+) -> Result<Option<(i64, u64)>, StoreError> {
+    let e = sql_err(path);
     let current: Option<i64> = tx
         .prepare_cached("SELECT compacted_through FROM docs WHERE id = ?1")
         .map_err(&e)?
         .query_row(params![id.to_string()], |r| r.get(0))
         .optional()
         .map_err(&e)?;
-    if current != Some(loaded.compacted_through) {
+    if current != Some(compacted_through) {
         return Ok(None);
     }
     tx.prepare_cached("UPDATE docs SET snapshot = ?2, snapshot_len = ?3, compacted_through = ?4 WHERE id = ?1")
@@ -63,7 +102,6 @@ pub(crate) fn compact_doc(
         .map_err(&e)?
         .execute(params![id.to_string(), max_seq])
         .map_err(&e)?;
-    tx.commit().map_err(&e)?;
     Ok(Some((max_seq, snapshot_len)))
 }
 
@@ -173,7 +211,7 @@ fn run(shared: &Shared, path: &Path, actor: &ActorId) {
                 state = shared.cv.wait(state).unwrap_or_else(|p| p.into_inner());
             }
         };
-        let result = compact_doc(&conn, path, id, actor);
+        let result = compact_doc(&conn, path, id, actor, false);
         let mut state = shared.lock();
         state.busy = false;
         if result.is_err() {

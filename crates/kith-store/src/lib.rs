@@ -780,7 +780,7 @@ impl Store {
         if !self.has_doc(id)? {
             return Err(StoreError::UnknownDocument { id });
         }
-        let done = compaction::compact_doc(&self.conn, &self.path, id, &self.actor)?;
+        let done = compaction::compact_doc(&self.conn, &self.path, id, &self.actor, self.batch.is_some())?;
         if let Some((compacted_through, snapshot_len)) = done
             && let Some(cached) = self.docs.get_mut(&id)
         {

@@ -85,3 +85,37 @@ fn a_write_that_fails_inside_a_batch_changes_nothing_and_the_rest_commits() {
     assert_eq!(note(&mut reopened, shift).as_deref(), Some("kept"));
     assert_eq!(checkin_ids(reopened.doc(shift).unwrap()).len(), 2);
 }
+
+/// `compact` inside a batch (it once opened its own transaction, which SQLite refuses inside the
+/// batch's): it folds the chunks as part of the batch, keeps every change, and a batch that fails
+/// afterwards rolls the compaction back with the rest.
+#[test]
+fn compacting_inside_a_batch_is_part_of_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kith.db");
+    let mut store = Store::open_with(&path, no_background()).unwrap();
+    let shift = shift_with_checkins(&mut store, 3);
+    let chunks = |s: &Store| s.stats().unwrap().chunk_count;
+    let before = chunks(&store);
+    assert!(before > 0);
+
+    let failed: Result<(), BoxError> = store.atomically(|s| {
+        s.change_doc(shift, |tx| add_checkin(tx, "rolled-back", 7))?;
+        assert!(s.compact(shift)?, "compacts inside the batch");
+        assert_eq!(chunks(s), 0);
+        Err("the batch fails after compacting".into())
+    });
+    assert_eq!(failed.unwrap_err().to_string(), "the batch fails after compacting");
+    assert_eq!(chunks(&store), before, "the compaction rolled back with the batch");
+    assert_eq!(checkin_ids(store.doc(shift).unwrap()).len(), 3);
+
+    let done: Result<bool, BoxError> = store.atomically(|s| {
+        s.change_doc(shift, |tx| add_checkin(tx, "kept", 8))?;
+        Ok(s.compact(shift)?)
+    });
+    assert!(done.unwrap());
+    assert_eq!(chunks(&store), 0);
+    drop(store);
+    let mut reopened = Store::open_with(&path, no_background()).unwrap();
+    assert_eq!(checkin_ids(reopened.doc(shift).unwrap()).len(), 4, "every change is kept");
+}

@@ -5,6 +5,6 @@
  */
 export type AckRequest = { 
 /**
- * An optional reply, at most 2,000 bytes; line breaks and tabs are the only control characters allowed.
+ * An optional reply, at most 2,000 characters (code points); line breaks and tabs are the only control characters allowed.
  */
 reply: string | null, };

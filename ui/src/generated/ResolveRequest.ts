@@ -5,6 +5,6 @@
  */
 export type ResolveRequest = { 
 /**
- * What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 bytes, one line).
+ * What happened, e.g. "Phoned her: fine, phone battery died" (1 to 300 characters (code points), one line).
  */
 note: string, };

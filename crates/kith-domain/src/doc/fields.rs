@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn every_field_the_write_functions_write_is_known_and_nothing_else() {
-        let note = ScalarValue::Str("x".repeat(limits::CHECKIN_NOTE.max_bytes + 1).into());
+        let note = ScalarValue::Str("x".repeat(limits::CHECKIN_NOTE.max_chars + 1).into());
         let ok = ScalarValue::Str("fine".into());
         let at = |p: &[&str], k: &str, v: &ScalarValue| check_op(Schema::Shift, p, k, Write::Put(v));
         assert!(at(&["checkins", "id"], "note", &ok).is_ok());
