@@ -53,9 +53,13 @@ join() {
     -d "{\"code\":\"$1\",\"name\":\"$2\",\"device_label\":\"api suite\",\"actor\":\"$actor\"}" | json "['token']"
 }
 lead_token=$(join "$lead_code" "Lead")
-member_code=$(curl -sf -X POST "$base/v1/invites" -H "authorization: Bearer $lead_token" \
+# The member is in a team of its own, and joins only when its turn comes: the lead's runs revoke
+# devices and change roles in their team, and once revoked the member's runs exercised nothing
+# but 401s.
+lead2_code=$("$server_bin" --data-dir "$work/data" admin create-team --name "Schemathesis members" | sed -n 's/^lead invite \([^ ]*\).*/\1/p')
+lead2_token=$(join "$lead2_code" "Second lead")
+member_code=$(curl -sf -X POST "$base/v1/invites" -H "authorization: Bearer $lead2_token" \
   -H 'content-type: application/json' -d '{"role":"member","expires_in_s":3600,"uses":5}' | json "['code']")
-member_token=$(join "$member_code" "Member")
 
 # Failures schemathesis already knows and that are being fixed elsewhere (issue 10, finding 14: the
 # OpenAPI's missing 401/400 answers and query limits), each listed in the file: only a failure not
@@ -98,6 +102,12 @@ failed=0
 examples=${KITH_API_EXAMPLES:-8}
 stateful_s=${KITH_API_STATEFUL_SECONDS:-20}
 for who in lead member; do
+  if [ "$who" = member ]; then
+    member_token=$(join "$member_code" "Member")
+    # Its runs must test something: the token works when they start.
+    curl -sf "$base/v1/team" -H "authorization: Bearer $member_token" >/dev/null ||
+      { echo "the member's token is refused before its runs" >&2; failed=1; }
+  fi
   token_var="${who}_token"
   schemathesis "$who" "${!token_var}" --phases examples,coverage,fuzzing --max-examples "$examples"
   schemathesis "$who-stateful" "${!token_var}" --phases stateful --max-examples "$examples" --max-time "$stateful_s"

@@ -651,7 +651,7 @@ async fn healthz(State(app): State<Arc<App>>) -> Response {
 #[utoipa::path(get, path = "/metrics", responses((status = 200, content_type = "text/plain", body = String,
     description = "Prometheus metrics: kith_http_requests_total, kith_sync_duration_seconds, kith_documents, kith_live_connections, ..."),
         (status = 401, body = ApiErrorDoc, description = "No bearer token, or not the server's `metrics_token` (a device's token is not one)"),
-        (status = 403, body = ApiErrorDoc, description = "`metrics_off`: the server has no `metrics_token` set, so nobody reads its metrics")),
+        (status = 403, body = ApiErrorDoc, description = "`metrics_off`: a token was sent but the server has no `metrics_token` set, so nobody reads its metrics")),
     security(("bearer" = [])))]
 async fn metrics_text(State(app): State<Arc<App>>, headers: HeaderMap) -> Result<impl IntoResponse, ApiErr> {
     metrics_caller_allowed(app.config.metrics_token.as_deref(), bearer(&headers))?;
@@ -660,8 +660,24 @@ async fn metrics_text(State(app): State<Arc<App>>, headers: HeaderMap) -> Result
 
 /// Whether a request may read `/metrics`: with the configured `metrics_token`, compared through
 /// SHA-256 digests so the comparison's time says nothing about the token.
+/// No credentials at all is 401 whether or not metrics are on, as on every bearer endpoint.
 fn metrics_caller_allowed(expected: Option<&str>, given: Option<&str>) -> Result<(), ApiErr> {
-    let Some(expected) = expected.map(str::trim).filter(|t| !t.is_empty()) else {
+    let expected = expected.map(str::trim).filter(|t| !t.is_empty());
+    if given.is_none() {
+        return Err(ApiErr::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            if expected.is_some() {
+                "Reading the metrics takes the server's `metrics_token` as `Authorization: Bearer <token>`: \
+                 ask the server's operator."
+            } else {
+                "This server's metrics are off: its operator sets `metrics_token` (KITH_METRICS_TOKEN) and \
+                 the scraper sends it as `Authorization: Bearer <token>` (docs/operations.md, \"Metrics\")."
+            },
+            false,
+        ));
+    }
+    let Some(expected) = expected else {
         return Err(ApiErr::new(
             StatusCode::FORBIDDEN,
             "metrics_off",

@@ -78,7 +78,7 @@ const MATRIX: &[(&str, [&str; 8])] = &[
     ("PUT /v1/team/policy {\"min_interval_s\":600,\"max_interval_s\":7200,\"default_interval_s\":1800,\"grace_s\":300,\"reminder_lead_s\":300,\"escalation\":[{\"after_s\":0,\"notify\":\"buddies\"},{\"after_s\":120,\"notify\":\"leads\"}]}", [U, D, U, "403 forbidden", "403 forbidden", "403 forbidden", "200", "200"]),
     ("GET /healthz", ["200", "200", "200", "200", "200", "200", "200", "200"]),
     ("GET /openapi.json", ["200", "200", "200", "200", "200", "200", "200", "200"]),
-    ("GET /metrics", ["403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off"]),
+    ("GET /metrics", ["401 unauthorized", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off", "403 metrics_off"]),
     ("POST /v1/join {\"code\":\"AAAA-AAAA-AAAA-AAAA\",\"name\":\"Mallory\",\"device_label\":\"phone\",\"actor\":\"00ff\"}", ["403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown", "403 invite_unknown"]),
     // A change into a document the caller may not see is answered exactly as one into a document
     // that does not exist: "send me everything" (its dependencies are unknown here), and the full
