@@ -3,6 +3,7 @@
 //! in-process team server; [`proxy::FaultyProxy`] sits between them to cut connections.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod loadgen;
 pub mod proxy;
 
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -81,15 +81,7 @@ fn args() -> Result<Args> {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    status_kib(pid, "VmRSS:")
-}
-
-/// A `/proc/<pid>/status` field in KiB (VmRSS, VmHWM).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
+    kith_stories::loadgen::status_kib(pid, "VmRSS:")
 }
 
 /// The pid of the `kith-server` process itself: `pid`, or (when it runs under a wrapper such as
@@ -470,7 +462,7 @@ mod shifts {
     use automerge::{ActorId, Automerge, ChangeHash};
     use kith_domain::doc::shift;
     use kith_domain::*;
-    use kith_proto::{DocPush, Kind, Outcome, SyncResponse};
+    use kith_proto::{DocPush, Kind};
     use serde_bytes::ByteBuf;
 
     struct Dev {
@@ -615,23 +607,7 @@ mod shifts {
                 cursor: None,
                 docs: vec![shift_push(d, now)],
             };
-            async move {
-                let r = http
-                    .post(url)
-                    .bearer_auth(&d.token)
-                    .header("content-type", kith_proto::CONTENT_TYPE)
-                    .body(kith_proto::encode(&req)?)
-                    .send()
-                    .await?;
-                if r.status() != 200 {
-                    bail!("sync: {} {}", r.status(), r.text().await?);
-                }
-                let resp: SyncResponse = kith_proto::decode(&r.bytes().await?)?;
-                if resp.docs.iter().any(|d| d.outcome != Outcome::Accepted) {
-                    bail!("sync: a push not accepted: {:?}", resp.docs.iter().map(|d| &d.outcome).collect::<Vec<_>>());
-                }
-                Ok(())
-            }
+            async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await }
         }))
         .buffer_unordered(32)
         .collect::<Vec<_>>()
@@ -683,12 +659,12 @@ mod shifts {
         }
         live.sort_unstable();
         let live_rss = live[live.len() / 2];
-        let hwm = status_kib(pid, "VmHWM:");
+        let hwm = kith_stories::loadgen::status_kib(pid, "VmHWM:");
         println!(
             "  RssAnon {} KiB, RssFile {} KiB, threads {}",
-            status_kib(pid, "RssAnon:"),
-            status_kib(pid, "RssFile:"),
-            status_kib(pid, "Threads:")
+            kith_stories::loadgen::status_kib(pid, "RssAnon:"),
+            kith_stories::loadgen::status_kib(pid, "RssFile:"),
+            kith_stories::loadgen::status_kib(pid, "Threads:")
         );
         println!(
             "  {n} streams open in {:.1} s; RSS median of 5 {live_rss} KiB, VmHWM {hwm} KiB",

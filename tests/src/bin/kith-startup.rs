@@ -29,7 +29,7 @@ use automerge::{ActorId, Automerge, ChangeHash};
 use futures_util::StreamExt as _;
 use kith_domain::doc::shift;
 use kith_domain::*;
-use kith_proto::{DocPush, JoinRequest, JoinResponse, Kind, Outcome, SyncRequest, SyncResponse};
+use kith_proto::{DocPush, JoinRequest, JoinResponse, Kind, SyncRequest};
 use rand::{Rng, SeedableRng};
 use serde_bytes::ByteBuf;
 
@@ -77,13 +77,6 @@ fn args() -> Result<Args> {
         bail!("need 2 <= --min-team <= --max-team and --active <= --shifts");
     }
     Ok(a)
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
 }
 
 fn free_addr() -> Result<String> {
@@ -274,23 +267,7 @@ async fn seed(a: &Args) -> Result<()> {
         let url = format!("{b}/v1/sync");
         let docs = kinds.into_iter().map(|k| shift_push(d, now, k)).collect();
         let req = SyncRequest { protocol: kith_proto::PROTOCOL_VERSION, client_time: now.0, cursor: None, docs };
-        async move {
-            let r = http
-                .post(url)
-                .bearer_auth(&d.token)
-                .header("content-type", kith_proto::CONTENT_TYPE)
-                .body(kith_proto::encode(&req)?)
-                .send()
-                .await?;
-            if r.status() != 200 {
-                bail!("sync: {} {}", r.status(), r.text().await?);
-            }
-            let resp: SyncResponse = kith_proto::decode(&r.bytes().await?)?;
-            if resp.docs.iter().any(|d| d.outcome != Outcome::Accepted) {
-                bail!("sync: a push not accepted: {:?}", resp.docs.iter().map(|d| &d.outcome).collect::<Vec<_>>());
-            }
-            Ok(())
-        }
+        async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await }
     }))
     .buffer_unordered(32)
     .collect::<Vec<_>>()
@@ -350,7 +327,7 @@ async fn measure(a: &Args, leads: &[String], i: usize) -> Result<Run> {
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     };
-    let peak_kib = status_kib(pid, "VmHWM:");
+    let peak_kib = kith_stories::loadgen::status_kib(pid, "VmHWM:");
     stop(child);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     if let Some(l) = text.lines().find(|l| l.contains("re-evaluated")) {
