@@ -418,18 +418,28 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
         },
         None => Automerge::new(),
     };
+    apply_stored(&mut doc, id, &changes, &mut last_seq, &mut size)?;
+    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size });
+    Ok(true)
+}
+
+/// Applies a document's stored changes after its snapshot, moving `last_seq` and `size` on.
+fn apply_stored(
+    doc: &mut Automerge,
+    id: Uuid,
+    changes: &[crate::storage::StoredChange],
+    last_seq: &mut u64,
+    size: &mut usize,
+) -> Result<(), StorageError> {
     let mut decoded = Vec::with_capacity(changes.len());
-    for c in &changes {
-        last_seq = last_seq.max(c.seq);
-        size += c.bytes.len();
+    for c in changes {
+        *last_seq = (*last_seq).max(c.seq);
+        *size += c.bytes.len();
         let ch = Change::from_bytes(c.bytes.clone())
             .map_err(|e| StorageError::Corrupt(format!("stored change {} of {id} is unreadable: {e}", c.seq)))?;
         decoded.push(ch);
     }
-    doc.apply_changes(decoded)
-        .map_err(|e| StorageError::Corrupt(format!("stored changes of {id} do not apply: {e}")))?;
-    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size });
-    Ok(true)
+    doc.apply_changes(decoded).map_err(|e| StorageError::Corrupt(format!("stored changes of {id} do not apply: {e}")))
 }
 
 /// A document decoded from what storage returned, outside the cache; None if its snapshot is
@@ -444,16 +454,7 @@ fn decode_loaded(id: Uuid, loaded: crate::storage::LoadedDoc) -> Result<Option<D
     };
     let mut last_seq = loaded.snapshot.as_ref().map_or(0, |s| s.0);
     let mut size = loaded.snapshot.as_ref().map_or(0, |s| s.1.len());
-    let mut decoded = Vec::with_capacity(loaded.changes.len());
-    for c in &loaded.changes {
-        last_seq = last_seq.max(c.seq);
-        size += c.bytes.len();
-        let ch = Change::from_bytes(c.bytes.clone())
-            .map_err(|e| StorageError::Corrupt(format!("stored change {} of {id} is unreadable: {e}", c.seq)))?;
-        decoded.push(ch);
-    }
-    doc.apply_changes(decoded)
-        .map_err(|e| StorageError::Corrupt(format!("stored changes of {id} do not apply: {e}")))?;
+    apply_stored(&mut doc, id, &loaded.changes, &mut last_seq, &mut size)?;
     let since_snapshot = loaded.changes.len();
     Ok(Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size }))
 }
