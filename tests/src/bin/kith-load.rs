@@ -459,19 +459,12 @@ async fn run(a: Args) -> Result<()> {
 /// stopped with SIGTERM (so a heap profiler wrapping it writes its profile).
 mod shifts {
     use super::*;
-    use automerge::{ActorId, Automerge, ChangeHash};
+    use automerge::{Automerge, ChangeHash};
     use kith_domain::doc::shift;
     use kith_domain::*;
     use kith_proto::{DocPush, Kind};
+    use kith_stories::loadgen::Dev;
     use serde_bytes::ByteBuf;
-
-    struct Dev {
-        actor: ActorId,
-        token: String,
-        team: TeamId,
-        member: MemberId,
-        device: DeviceId,
-    }
 
     /// The device's shift, begun now (so nothing falls due during the run) with one check-in.
     fn shift_push(d: &Dev, now: Timestamp) -> DocPush {
@@ -496,29 +489,6 @@ mod shifts {
         DocPush { id: s.id.uuid(), kind: Kind::Shift, have: vec![], changes, heads, vouch: None, save: None }
     }
 
-    async fn join(http: &reqwest::Client, b: &str, code: &str, name: String) -> Result<Dev> {
-        let actor = ActorId::random();
-        let req = JoinRequest {
-            code: code.into(),
-            name,
-            device_label: "load".into(),
-            actor: actor.to_hex_string(),
-            rejoin: None,
-        };
-        let r = http.post(format!("{b}/v1/join")).json(&req).send().await?;
-        if !r.status().is_success() {
-            bail!("join: {} {}", r.status(), r.text().await?);
-        }
-        let j: JoinResponse = r.json().await?;
-        Ok(Dev {
-            actor,
-            token: j.token,
-            team: TeamId(j.team_id),
-            member: MemberId(j.member_id),
-            device: DeviceId(j.device_id),
-        })
-    }
-
     /// A team of `n` devices (its lead first).
     async fn team(
         http: &reqwest::Client,
@@ -538,7 +508,7 @@ mod shifts {
             .and_then(|r| r.split_whitespace().next())
             .with_context(|| format!("a lead invite: {text} {}", String::from_utf8_lossy(&out.stderr)))?
             .to_string();
-        let lead = join(http, b, &code, format!("Lead {t}")).await?;
+        let lead = kith_stories::loadgen::join(http, b, &code, format!("Lead {t}"), "load").await?;
         let inv: serde_json::Value = http
             .post(format!("{b}/v1/invites"))
             .bearer_auth(&lead.token)
@@ -550,7 +520,7 @@ mod shifts {
         let code = inv["code"].as_str().context("an invite")?.to_string();
         let mut devs = vec![lead];
         for i in 1..n {
-            devs.push(join(http, b, &code, format!("Worker {t}.{i}")).await?);
+            devs.push(kith_stories::loadgen::join(http, b, &code, format!("Worker {t}.{i}"), "load").await?);
         }
         Ok(devs)
     }

@@ -20,16 +20,17 @@
 //! ```
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use kith_stories::loadgen::Dev;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use automerge::{ActorId, Automerge, ChangeHash};
+use automerge::{Automerge, ChangeHash};
 use futures_util::StreamExt as _;
 use kith_domain::doc::shift;
 use kith_domain::*;
-use kith_proto::{DocPush, JoinRequest, JoinResponse, Kind, SyncRequest};
+use kith_proto::{DocPush, Kind, SyncRequest};
 use rand::{Rng, SeedableRng};
 use serde_bytes::ByteBuf;
 
@@ -104,37 +105,6 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-struct Dev {
-    actor: ActorId,
-    token: String,
-    team: TeamId,
-    member: MemberId,
-    device: DeviceId,
-}
-
-async fn join(http: &reqwest::Client, b: &str, code: &str, name: String) -> Result<Dev> {
-    let actor = ActorId::random();
-    let req = JoinRequest {
-        code: code.into(),
-        name,
-        device_label: "bench".into(),
-        actor: actor.to_hex_string(),
-        rejoin: None,
-    };
-    let r = http.post(format!("{b}/v1/join")).json(&req).send().await?;
-    if !r.status().is_success() {
-        bail!("join: {} {}", r.status(), r.text().await?);
-    }
-    let j: JoinResponse = r.json().await?;
-    Ok(Dev {
-        actor,
-        token: j.token,
-        team: TeamId(j.team_id),
-        member: MemberId(j.member_id),
-        device: DeviceId(j.device_id),
-    })
-}
-
 /// A team of `n` devices, its lead first.
 async fn team(http: &reqwest::Client, bin: &str, data: &Path, b: &str, t: usize, n: usize) -> Result<Vec<Dev>> {
     let args = [
@@ -154,7 +124,7 @@ async fn team(http: &reqwest::Client, bin: &str, data: &Path, b: &str, t: usize,
         .and_then(|r| r.split_whitespace().next())
         .with_context(|| format!("a lead invite: {text} {}", String::from_utf8_lossy(&out.stderr)))?
         .to_string();
-    let lead = join(http, b, &code, format!("Lead {t}")).await?;
+    let lead = kith_stories::loadgen::join(http, b, &code, format!("Lead {t}"), "bench").await?;
     let inv: serde_json::Value = http
         .post(format!("{b}/v1/invites"))
         .bearer_auth(&lead.token)
@@ -166,7 +136,7 @@ async fn team(http: &reqwest::Client, bin: &str, data: &Path, b: &str, t: usize,
     let code = inv["code"].as_str().context("an invite")?.to_string();
     let mut devs = vec![lead];
     for i in 1..n {
-        devs.push(join(http, b, &code, format!("Worker {t}.{i}")).await?);
+        devs.push(kith_stories::loadgen::join(http, b, &code, format!("Worker {t}.{i}"), "bench").await?);
     }
     Ok(devs)
 }
