@@ -26,6 +26,8 @@ const STARTS = Number(process.env.KITH_BENCH_STARTS ?? 20);
 const PACE_MS = Number(process.env.KITH_BENCH_PACE_MS ?? 250);
 /** Only 3. (the bytes shipped), in seconds: `KITH_BENCH_SIZES_ONLY=1`. */
 const SIZES_ONLY = process.env.KITH_BENCH_SIZES_ONLY === '1';
+/** The UI build to serve (default ui/dist): another build for before/after runs, `KITH_BENCH_UI_DIR`. */
+const UI_DIR = process.env.KITH_BENCH_UI_DIR ?? uiDist;
 
 const median = (a) => pct(a, 50);
 function pct(sorted, p) {
@@ -52,7 +54,7 @@ function wire(url, acceptEncoding) {
  * of Chromium over HTTP (gzip, deflate) and over HTTPS (… br, zstd), the body counted as it
  * arrives (not decoded). */
 async function sizes(server) {
-  const sw = fs.readFileSync(path.join(uiDist, 'sw.js'), 'utf8');
+  const sw = fs.readFileSync(path.join(UI_DIR, 'sw.js'), 'utf8');
   const shell = JSON.parse(sw.match(/const SHELL = (\[.*?\]);/)[1]).filter((f) => f !== './');
   const rows = [];
   for (const f of [...shell, './sw.js']) {
@@ -73,7 +75,7 @@ function printSizes({ rows, total, wasm, js, wasmBr, jsBr }) {
   console.log(`| **total** | ${kb(total.raw)} | **${kb(total.gz)}** (WebAssembly ${kb(wasm)}, JavaScript ${kb(js)}) | **${kb(total.br)}** (WebAssembly ${kb(wasmBr)}, JavaScript ${kb(jsBr)}) | |`);
 }
 
-const server = await new Server({ name: 'bench-kith-server' }).start();
+const server = await new Server({ name: 'bench-kith-server', uiDir: UI_DIR }).start();
 try {
   // A block to leave early (the sizes only) while `finally` still stops the server.
   run: {

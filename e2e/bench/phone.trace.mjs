@@ -16,7 +16,7 @@ const server = await new Server({ name: 'trace-kith-server' }).start();
 try {
   const { teamId } = await makeTeam(server, 'Trace team');
   const phone = new PhoneBrowser();
-  const page = await phone.open();
+  const page = await phone.open({ trace: false });
   await page.goto(`${server.url}/?code=${encodeURIComponent(await server.invite(teamId))}`);
   await page.getByLabel('Your name').fill('Trace Worker');
   await page.getByRole('button', { name: 'Join team' }).click();
@@ -56,6 +56,19 @@ try {
     for (const e of window) byName.set(e.name, (byName.get(e.name) ?? 0) + e.dur / 1000);
     const top = [...byName.entries()].sort((a, b) => b[1] - a[1]).slice(0, 12);
     console.log(`tap ${i + 1}: saved after ${((end - s.ts) / 1000).toFixed(1)} ms;`, top.map(([n, d]) => `${n} ${d.toFixed(1)}`).join(', '));
+  });
+  // The storage worker's thread: its tasks in the same windows (where a slow commit waited).
+  const workers = chunks.filter((e) => e.name === 'thread_name' && /Worker/.test(e.args?.name ?? ''));
+  const commits = chunks.filter((e) => e.name === 'kith:commit' && e.ph === 'b');
+  const commitEnds = chunks.filter((e) => e.name === 'kith:commit' && e.ph === 'e');
+  commits.forEach((c, i) => {
+    const end = commitEnds[i]?.ts ?? c.ts;
+    const w = chunks.filter(
+      (e) => workers.some((t) => t.pid === e.pid && t.tid === e.tid) && e.ph === 'X' && e.ts + e.dur > c.ts && e.ts < end && e.dur > 50,
+    );
+    const m = onMain.filter((e) => e.ts + e.dur > c.ts && e.ts < end && e.dur > 50);
+    const fmt = (a) => a.map((e) => `${e.name}@${((e.ts - c.ts) / 1000).toFixed(1)}+${(e.dur / 1000).toFixed(1)}`).join(' ');
+    console.log(`commit ${i + 1}: ${((end - c.ts) / 1000).toFixed(1)} ms; worker: ${fmt(w)}; main: ${fmt(m)}`);
   });
   console.log(`trace: ${OUT}`);
 } finally {

@@ -316,13 +316,20 @@ export class WasmBackend implements Backend {
   }
 
   private run(effects: Effect[]): void {
+    // Syncs this browser cannot even try: it says it has no network (`navigator.onLine` false
+    // is certain; true is not). They fail at once, after the other effects (a timer set after
+    // the failure must not be replaced by one of this batch), instead of through a fetch that
+    // fails a frame or more later: an edit's answer waits for its sync attempt, so a worker
+    // offline would see "saved" only then (docs/benchmarks.md, "The phone web app").
+    const cannotSync: number[] = [];
     for (const e of effects) {
       switch (e.effect) {
         case 'persist':
           this.persist(e.task, e.writes);
           break;
         case 'sync':
-          void this.sync(e.task, e.server, e.body);
+          if (typeof navigator !== 'undefined' && navigator.onLine === false) cannotSync.push(e.task);
+          else void this.sync(e.task, e.server, e.body);
           break;
         case 'join':
           void this.join_(e.task, e.server, e.request);
@@ -360,6 +367,7 @@ export class WasmBackend implements Backend {
           break;
       }
     }
+    for (const task of cannotSync) this.event({ event: 'sync_failed', task, failure: { message: OFFLINE, retryable: true } });
   }
 
   private persist(task: number, writes: Write[]): void {
