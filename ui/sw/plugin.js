@@ -13,11 +13,29 @@ function filesIn(dir) {
 }
 
 /**
- * The service worker (sw/sw.js) with the app shell it caches: every file of the build, the
- * public files and the page; its version is a hash of their names (Vite puts a content hash in
+ * The service worker (sw/sw.js) with the app shell it caches: every file of the build but the
+ * lead-only screens' (cached when first used), the public files and the page; its version is a hash of their names (Vite puts a content hash in
  * every asset's name), so a new build is a new cache.
  */
 const here = fileURLToPath(new URL('..', import.meta.url));
+
+/** The screens only a lead sees, loaded when first opened (App.svelte): not in a worker's shell. */
+const LEAD_ONLY = [/\/screens\/People\.svelte$/];
+
+/**
+ * The files of the lead-only screens' chunks (their script and styles; a chunk they share with
+ * the rest stays in the shell), cached by the service worker when first fetched.
+ */
+function leadOnly(bundle) {
+  const lazy = new Set();
+  for (const chunk of Object.values(bundle)) {
+    if (chunk.type !== 'chunk' || !chunk.isDynamicEntry) continue;
+    if (!LEAD_ONLY.some((re) => re.test(chunk.facadeModuleId ?? ''))) continue;
+    lazy.add(chunk.fileName);
+    for (const css of chunk.viteMetadata?.importedCss ?? []) lazy.add(css);
+  }
+  return lazy;
+}
 
 /** @returns {import('vite').Plugin} */
 export function serviceWorker() {
@@ -27,11 +45,13 @@ export function serviceWorker() {
     generateBundle(_options, bundle) {
       const publicFiles = filesIn(join(here, 'public'));
       const files = [...new Set([...Object.keys(bundle), ...publicFiles])].filter((f) => !f.endsWith('.map')).sort();
-      const shell = ['./', './index.html', ...files.filter((f) => f !== 'index.html').map((f) => `./${f}`)];
+      const lazy = leadOnly(bundle);
+      const shell = ['./', './index.html', ...files.filter((f) => f !== 'index.html' && !lazy.has(f)).map((f) => `./${f}`)];
       const version = createHash('sha256').update(files.join('\n')).digest('hex').slice(0, 16);
       const source = readFileSync(join(here, 'sw', 'sw.js'), 'utf8')
         .replace("'__KITH_VERSION__'", JSON.stringify(version))
-        .replace('__KITH_SHELL__', JSON.stringify(shell));
+        .replace('__KITH_SHELL__', JSON.stringify(shell))
+        .replace('__KITH_LAZY__', JSON.stringify([...lazy].sort().map((f) => `./${f}`)));
       this.emitFile({ type: 'asset', fileName: 'sw.js', source });
     },
   };

@@ -9,6 +9,9 @@
 
 const VERSION = '__KITH_VERSION__';
 const SHELL = __KITH_SHELL__;
+// The lead-only screens (People): not in the shell, so a worker's phone never downloads them;
+// cached here when first fetched (a lead's app fetches them at start), kept with the shell.
+const LAZY = new Set(__KITH_LAZY__.map((u) => new URL(u, self.location.href).pathname));
 const CACHE = `kith-shell-${VERSION}`;
 
 self.addEventListener('install', (event) => {
@@ -43,6 +46,21 @@ self.addEventListener('fetch', (event) => {
     // Offline first: the cached page at once (a new version installs in the background and is
     // used from the next start); the network only if the shell is not cached.
     event.respondWith(caches.match('./', { cacheName: CACHE }).then((r) => r || fetch(req)));
+    return;
+  }
+  if (LAZY.has(url.pathname)) {
+    event.respondWith(
+      caches.open(CACHE).then((c) =>
+        c.match(req).then(
+          (hit) =>
+            hit ||
+            fetch(req).then((res) => {
+              if (res.ok) void c.put(req, res.clone());
+              return res;
+            }),
+        ),
+      ),
+    );
     return;
   }
   event.respondWith(caches.match(req, { cacheName: CACHE }).then((r) => r || fetch(req)));

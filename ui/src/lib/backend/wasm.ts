@@ -322,6 +322,9 @@ export class WasmBackend implements Backend {
     // fails a frame or more later: an edit's answer waits for its sync attempt, so a worker
     // offline would see "saved" only then (docs/benchmarks.md, "The phone web app").
     const cannotSync: number[] = [];
+    // The screens refresh after those: an edit's answer (which those give) comes first, and its
+    // screen is drawn before the refreshes' reads of the engine.
+    const changed: string[][] = [];
     for (const e of effects) {
       switch (e.effect) {
         case 'persist':
@@ -347,7 +350,7 @@ export class WasmBackend implements Backend {
           if (e.sync.pending_changes > 0 && !e.sync.online) void this.backgroundSync();
           break;
         case 'changed':
-          for (const h of this.handlers) h.changed?.(e.docs);
+          changed.push(e.docs);
           break;
         case 'remind':
           for (const h of this.handlers) h.reminder?.(e.reminder);
@@ -368,6 +371,7 @@ export class WasmBackend implements Backend {
       }
     }
     for (const task of cannotSync) this.event({ event: 'sync_failed', task, failure: { message: OFFLINE, retryable: true } });
+    for (const docs of changed) for (const h of this.handlers) h.changed?.(docs);
   }
 
   private persist(task: number, writes: Write[]): void {
