@@ -55,7 +55,7 @@ function wire(url, acceptEncoding) {
  * arrives (not decoded). */
 async function sizes(server) {
   const sw = fs.readFileSync(path.join(UI_DIR, 'sw.js'), 'utf8');
-  const shell = JSON.parse(sw.match(/const SHELL = (\[.*?\]);/)[1]).filter((f) => f !== './');
+  const shell = JSON.parse(sw.match(/\bSHELL\s*=\s*(\[.*?\])[,;]/)[1]).filter((f) => f !== './');
   const rows = [];
   for (const f of [...shell, './sw.js']) {
     const url = `${server.url}/${f.replace('./', '')}`;

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { minify } from 'terser';
 
 /** Every file under `dir`, relative to it, with '/' separators. */
 function filesIn(dir) {
@@ -42,7 +43,7 @@ export function serviceWorker() {
   return {
     name: 'kith-service-worker',
     apply: 'build',
-    generateBundle(_options, bundle) {
+    async generateBundle(_options, bundle) {
       const publicFiles = filesIn(join(here, 'public'));
       const files = [...new Set([...Object.keys(bundle), ...publicFiles])].filter((f) => !f.endsWith('.map')).sort();
       const lazy = leadOnly(bundle);
@@ -52,7 +53,9 @@ export function serviceWorker() {
         .replace("'__KITH_VERSION__'", JSON.stringify(version))
         .replace('__KITH_SHELL__', JSON.stringify(shell))
         .replace('__KITH_LAZY__', JSON.stringify([...lazy].sort().map((f) => `./${f}`)));
-      this.emitFile({ type: 'asset', fileName: 'sw.js', source });
+      // Minified as the app's scripts are (a classic script: its top level stays as written).
+      const { code } = await minify(source, { compress: { passes: 2 }, format: { comments: false } });
+      this.emitFile({ type: 'asset', fileName: 'sw.js', source: code ?? source });
     },
   };
 }
