@@ -70,7 +70,7 @@ test("a worker's phone never fetches the lead's People screen and has its app of
   await page.getByRole('button', { name: "I'm OK" }).click();
   for (const screen of ['Team', 'Alerts', 'History', 'Health', 'Settings']) {
     await go(page, screen);
-    await page.getByRole('heading', { level: 1, name: screen }).waitFor();
+    await page.getByRole('heading', { level: 1, name: screen, exact: true }).waitFor();
   }
   assert.equal(await page.getByRole('navigation', { name: 'Main' }).getByRole('button', { name: 'People', exact: true }).count(), 0, 'a worker has no People tab');
   assert.ok(!fetched.some((u) => PEOPLE.test(u)), `People was never fetched: ${fetched.filter((u) => u.includes('assets')).join(', ')}`);
@@ -84,7 +84,7 @@ test("a lead's phone caches People the first time it starts online and has it of
   await page.goto(`${server.url}/?code=${encodeURIComponent(leadCodes[0])}`);
   await page.getByLabel('Your name').fill('Lee Lead');
   await page.getByRole('button', { name: 'Join team' }).click();
-  await page.getByRole('heading', { level: 1, name: 'Team' }).waitFor({ timeout: 15_000 });
+  await page.getByRole('heading', { level: 1, name: 'Team', exact: true }).waitFor({ timeout: 15_000 });
   await offlineReady(page);
   // Fetched at start for a lead (not only when opened), through the service worker, which keeps it.
   await page.waitForFunction(
@@ -102,8 +102,8 @@ test("a lead's phone caches People the first time it starts online and has it of
   await phone.close();
   page = await phone.open({ offline: true });
   await page.goto(`${server.url}/`);
-  await page.getByRole('heading', { level: 1, name: 'Team' }).waitFor({ timeout: 15_000 });
+  await page.getByRole('heading', { level: 1, name: 'Team', exact: true }).waitFor({ timeout: 15_000 });
   await go(page, 'People');
-  await page.getByRole('heading', { level: 1, name: 'People' }).waitFor({ timeout: 10_000 });
+  await page.getByRole('heading', { level: 1, name: 'People', exact: true }).waitFor({ timeout: 10_000 });
   await phone.close();
 }));
