@@ -104,6 +104,9 @@ test('the alarm banner is on every screen until someone claims it, in every lead
   for (const page of [lee, mo]) {
     const a = alarmFor(page, 'Alice Field');
     await a.waitFor({ timeout: 10_000 });
+    // The banner comes from the live event at once; what the worker said comes with the alerts'
+    // refresh a moment later (app.svelte.ts, onAlert).
+    await a.filter({ hasText: 'Fell on the stairs at no. 14' }).waitFor({ timeout: 10_000 });
     const text = await a.innerText();
     assert.match(text, /Fell on the stairs at no\. 14/);
     assert.match(text, /\+44 7700 900123/);
