@@ -223,10 +223,14 @@ pub(super) async fn device_by_token(s: &PgStorage, token_hash: Vec<u8>) -> Stora
     let c = s.conn().await?;
     let row = c
         .query_opt(
-            &format!(
-                "SELECT {DEVICE_COLS}, m.name, m.role, m.role_seq FROM devices d JOIN members m ON m.id = d.member_id
-                 WHERE d.token_hash = $1"
-            ),
+            &cached(
+                &c,
+                &format!(
+                    "SELECT {DEVICE_COLS}, m.name, m.role, m.role_seq FROM devices d JOIN members m ON m.id = d.member_id
+                     WHERE d.token_hash = $1"
+                ),
+            )
+            .await?,
             &[&token_hash],
         )
         .await

@@ -637,3 +637,13 @@ mod tests {
         }
     }
 }
+
+/// `sql` prepared once per pooled connection: a statement given as text is prepared on every run
+/// (a round trip of its own before the one that runs it), which the statements of every sync
+/// would pay each time.
+pub(super) async fn cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, StorageError> {
+    c.prepare_cached(sql).await.map_err(pg)
+}
