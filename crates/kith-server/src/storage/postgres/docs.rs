@@ -102,10 +102,14 @@ pub(super) async fn changes_since(
 ) -> Result<Vec<RecentChange>, StorageError> {
     let rows = c
         .query(
-            "SELECT c.seq, c.doc_id, c.team_id, c.kind, c.owner, c.hash, c.device_id, c.actor = $3,
-                    COALESCE(d.first_seq = c.seq, false)
-             FROM changes c LEFT JOIN docs d ON d.id = c.doc_id
-             WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+            &cached(
+                c,
+                "SELECT c.seq, c.doc_id, c.team_id, c.kind, c.owner, c.hash, c.device_id, c.actor = $3,
+                        COALESCE(d.first_seq = c.seq, false)
+                 FROM changes c LEFT JOIN docs d ON d.id = c.doc_id
+                 WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+            )
+            .await?,
             &[&i(after), &lim(limit), &server_actor],
         )
         .await
@@ -387,9 +391,13 @@ pub(super) async fn stored_since(s: &PgStorage, after: u64, limit: usize) -> Sto
 pub(super) async fn put_snapshot(s: &PgStorage, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
     let c = s.conn().await?;
     c.execute(
-        "INSERT INTO snapshots (doc_id, upto_seq, bytes) VALUES ($1, $2, $3)
-         ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, bytes = excluded.bytes
-         WHERE excluded.upto_seq > snapshots.upto_seq",
+        &cached(
+            &c,
+            "INSERT INTO snapshots (doc_id, upto_seq, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, bytes = excluded.bytes
+             WHERE excluded.upto_seq > snapshots.upto_seq",
+        )
+        .await?,
         &[&doc.to_string(), &i(upto_seq), &bytes],
     )
     .await
