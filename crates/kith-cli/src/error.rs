@@ -150,7 +150,7 @@ impl From<ClientError> for CliError {
             ClientError::Op { error: OpError::TeamMissing { id }, path } => CliError::Data(format!(
                 "your team's document ({id}) is missing from {}. Restore the data directory from a backup, \
                  or move it away and run kith init again",
-                data_dir(path.as_deref())
+                data_dir(path.as_deref().map(PathBuf::as_path))
             )),
             ClientError::Op { error: OpError::Damaged { what: "server link", reason }, .. } => CliError::Data(format!(
                 "this device's server link is damaged ({reason}). Join again with: kith join <server> <invite code>"
@@ -158,7 +158,7 @@ impl From<ClientError> for CliError {
             ClientError::Op { error: OpError::Damaged { what, reason }, path } => CliError::Data(format!(
                 "the Kith {what} in {} is damaged ({reason}). Kith did not change it. Restore the data directory \
                  from a backup, or move it away and run kith init again",
-                data_dir(path.as_deref())
+                data_dir(path.as_deref().map(PathBuf::as_path))
             )),
             ClientError::Op { error: OpError::Domain(d), .. } => d.into(),
             ClientError::Op { error: OpError::Repo(s), .. } => CliError::Store(s),

@@ -17,7 +17,8 @@ pub enum ClientError {
     /// other engine driver (the web app's). `path` is where this device keeps its data, said for
     /// the refusals about damaged or missing data so they can be restored.
     #[error("{error}{}", path.as_ref().map(|p| format!(" (Kith's data on this device: '{}')", p.display())).unwrap_or_default())]
-    Op { error: OpError<StoreError>, path: Option<PathBuf> },
+    // The path boxed: it is rare, and keeps the error small enough to return everywhere.
+    Op { error: OpError<StoreError>, path: Option<Box<PathBuf>> },
     /// Joining into a data directory that already holds a profile.
     #[error(
         "this device already has a Kith profile ({name}{}); Kith did not change it. To join as someone else, use another data directory",
@@ -124,7 +125,8 @@ impl ClientError {
     /// The core's refusal of an operation on the store at `path`: the path is kept for the
     /// refusals about damaged or missing data.
     pub fn from_op(error: OpError<StoreError>, path: &Path) -> ClientError {
-        let path = matches!(error, OpError::TeamMissing { .. } | OpError::Damaged { .. }).then(|| path.to_path_buf());
+        let path = matches!(error, OpError::TeamMissing { .. } | OpError::Damaged { .. })
+            .then(|| Box::new(path.to_path_buf()));
         ClientError::Op { error, path }
     }
 
