@@ -175,13 +175,15 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     let now = cx.now;
     let started = local::start_shift(&mut s.store, &s.profile, req, now, &mut warn_to(cx.err));
     let started = started.map_err(|e| match e {
-        ClientError::AlreadyOnShift { shift: active } => CliError::State(format!(
-            "You are already on shift: \"{}\" since {} (planned end {}). End it first with: kith end \
+        ClientError::Op { error: kith_client::OpError::AlreadyOnShift { shift: active }, .. } => {
+            CliError::State(format!(
+                "You are already on shift: \"{}\" since {} (planned end {}). End it first with: kith end \
              (or move its end with: kith extend --until <when> --reason \"...\")",
-            foreign(&active.purpose),
-            cx.clock(active.started_at),
-            cx.clock(active.planned_end())
-        )),
+                foreign(&active.purpose),
+                cx.clock(active.started_at),
+                cx.clock(active.planned_end())
+            ))
+        }
         other => other.into(),
     })?;
     let (new, team, defaulted) = (started.shift, started.team, started.defaulted);

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use kith_client::ClientError;
+use kith_client::{ClientError, OpError};
 use kith_domain::DomainError;
 use kith_store::StoreError;
 
@@ -96,6 +96,11 @@ impl From<std::io::Error> for CliError {
     }
 }
 
+/// Where the data a refusal is about lives, for messages that say what to restore.
+fn data_dir(path: Option<&std::path::Path>) -> String {
+    path.map_or_else(|| "the data directory".to_string(), |p| format!("'{}'", p.display()))
+}
+
 /// How to start a shift, for the messages that need it.
 pub const START_HINT: &str = "kith shift start --purpose \"...\" --until 17:30";
 
@@ -105,68 +110,63 @@ pub const START_HINT: &str = "kith shift start --purpose \"...\" --until 17:30";
 impl From<ClientError> for CliError {
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::NotJoined => CliError::State(
+            ClientError::Op { error: OpError::NotJoined, .. } => CliError::State(
                 "this device has not joined a team server: run kith join <server> <invite code>".into(),
             ),
-            ClientError::AlreadyJoined { name, on_server } => CliError::State(format!(
-                "this data directory already has a profile ({name}){}. Join with a fresh one: kith --data-dir <new dir> join ...",
-                if on_server { " on a team server" } else { " for offline use" }
-            )),
-            ClientError::Invalid(m) => CliError::Usage(m),
-            ClientError::PurposeMissing => CliError::Usage(
+            ClientError::Op { error: OpError::Invalid(m), .. } => CliError::Usage(m),
+            ClientError::Op { error: OpError::PurposeMissing, .. } => CliError::Usage(
                 "say what this shift is for, so your team knows: --purpose \"...\" (e.g. \"Meter readings, north estate\")"
                     .into(),
             ),
-            ClientError::ReasonMissing => CliError::Usage("say why, so your team knows: --reason \"...\"".into()),
-            ClientError::IntervalOutOfPolicy { interval, min, max, default } => CliError::Usage(format!(
+            ClientError::Op { error: OpError::ReasonMissing, .. } => CliError::Usage("say why, so your team knows: --reason \"...\"".into()),
+            ClientError::Op { error: OpError::IntervalOutOfPolicy { interval, min, max, default }, .. } => CliError::Usage(format!(
                 "a check-in every {} is outside your team's policy: choose between {} and {} (e.g. --every {})",
                 format_duration(interval),
                 format_duration(min),
                 format_duration(max),
                 format_duration(default).replace(' ', ""),
             )),
-            ClientError::OwnBuddy(me) => {
-                CliError::Usage(format!("{me} is your own member id: you cannot be your own buddy"))
-            }
-            ClientError::AlreadyOnShift { shift } => CliError::State(format!(
+            e @ ClientError::Op { error: OpError::OwnBuddy(_), .. } => CliError::Usage(e.to_string()),
+            ClientError::Op { error: OpError::AlreadyOnShift { shift }, .. } => CliError::State(format!(
                 "You are already on shift: \"{}\". End it first with: kith end (or move its end with: kith extend --until <when> --reason \"...\")",
                 crate::view::foreign(&shift.purpose)
             )),
-            ClientError::NotOnShift { what } => CliError::State(format!(
+            ClientError::Op { error: OpError::NotOnShift { what }, .. } => CliError::State(format!(
                 "You are not on shift, so there is {}. Start a shift with: {START_HINT}",
                 match what {
                     "extend" => "no planned end to move".to_string(),
                     other => format!("nothing to {other}"),
                 }
             )),
-            ClientError::NotLead => CliError::State(
-                "only leads acknowledge check-ins, and you are a member of this team: ask a lead to reply".into(),
-            ),
-            e @ ClientError::LeadsOnly(_) => CliError::State(e.to_string()),
-            ClientError::CheckInNotFound(id) => CliError::State(format!(
+            ClientError::Op { error: OpError::CheckInNotFound(id), .. } => CliError::State(format!(
                 "no check-in {id} on this device, even after syncing: check the id with kith team (it lists the \
                  check-ins waiting for a reply)"
             )),
-            e @ (ClientError::ShiftNotFound(_) | ClientError::MemberNotFound(_)) => CliError::State(e.to_string()),
-            ClientError::TeamNotReceived => CliError::State(
+            e @ ClientError::Op { error: OpError::NotLead | OpError::ShiftNotFound(_) | OpError::MemberNotFound(_), .. } => CliError::State(e.to_string()),
+            ClientError::Op { error: OpError::TeamNotReceived, .. } => CliError::State(
                 "this device has not received its team from the server yet: run `kith sync` once you are online"
                     .to_string(),
             ),
-            ClientError::TeamMissing { id, path } => CliError::Data(format!(
-                "your team's document ({id}) is missing from '{}'. Restore the data directory from a backup, \
+            ClientError::Op { error: OpError::TeamMissing { id }, path } => CliError::Data(format!(
+                "your team's document ({id}) is missing from {}. Restore the data directory from a backup, \
                  or move it away and run kith init again",
-                path.display()
+                data_dir(path.as_deref().map(PathBuf::as_path))
             )),
-            ClientError::Damaged { what: "server link", reason, .. } => CliError::Data(format!(
+            ClientError::Op { error: OpError::Damaged { what: "server link", reason }, .. } => CliError::Data(format!(
                 "this device's server link is damaged ({reason}). Join again with: kith join <server> <invite code>"
             )),
-            ClientError::Damaged { what, path, reason } => CliError::Data(format!(
-                "the Kith {what} in '{}' is damaged ({reason}). Kith did not change it. Restore the data directory \
+            ClientError::Op { error: OpError::Damaged { what, reason }, path } => CliError::Data(format!(
+                "the Kith {what} in {} is damaged ({reason}). Kith did not change it. Restore the data directory \
                  from a backup, or move it away and run kith init again",
-                path.display()
+                data_dir(path.as_deref().map(PathBuf::as_path))
             )),
-            ClientError::Domain(d) => d.into(),
-            ClientError::Store(s) => CliError::Store(s),
+            ClientError::Op { error: OpError::Domain(d), .. } => d.into(),
+            ClientError::Op { error: OpError::Repo(s), .. } => CliError::Store(s),
+            ClientError::AlreadyJoined { name, on_server } => CliError::State(format!(
+                "this data directory already has a profile ({name}){}. Join with a fresh one: kith --data-dir <new dir> join ...",
+                if on_server { " on a team server" } else { " for offline use" }
+            )),
+            e @ ClientError::LeadsOnly(_) => CliError::State(e.to_string()),
             ClientError::Offline(m) => CliError::Offline(m),
             ClientError::Refused { message, .. } => CliError::Remote(message),
             e @ (ClientError::Unauthorized(_) | ClientError::DeviceUnknown(_) | ClientError::CredentialMissing { .. }) => CliError::Remote(e.to_string()),

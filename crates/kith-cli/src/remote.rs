@@ -603,7 +603,8 @@ pub fn ack(cx: &mut Ctx<'_>, a: &AckArgs) -> Result<(), CliError> {
         let _ = net::sync(&mut s, &link, net::SHARE_TIMEOUT);
         found = kith_client::local::find_checkin(&mut s.store, a.checkin)?;
     }
-    let (shift_id, worker) = found.ok_or(kith_client::ClientError::CheckInNotFound(a.checkin))?;
+    let (shift_id, worker) =
+        found.ok_or(kith_client::ClientError::op(kith_client::OpError::CheckInNotFound(a.checkin)))?;
     let ack = kith_client::local::ack(&mut s.store, &s.profile, shift_id, a.checkin, a.reply.as_deref(), cx.now)?;
     let sharing = net::share(&mut s, shift_id.uuid(), cx.now);
     let value = json!({

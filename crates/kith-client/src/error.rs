@@ -2,86 +2,29 @@
 //! programs, and whether trying again later can help. Variants that callers word differently
 //! (the command line names its own flags) carry the facts rather than only a sentence.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use kith_api::ApiError;
-use kith_domain::{CheckInId, DomainError, MemberId, Secs, Shift, ShiftId, human};
+pub use kith_core::OpError;
+use kith_domain::DomainError;
 use kith_store::StoreError;
 use kith_sync::SyncError;
 
 /// Why an operation failed. Nothing was changed unless the message says so.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// There is no profile on this device yet.
-    #[error(
-        "this device has not joined a team yet: join with your team server's address and the invite code your lead sent you"
-    )]
-    NotJoined,
+    /// The core refused or failed the operation: the same refusals, messages and codes as every
+    /// other engine driver (the web app's). `path` is where this device keeps its data, said for
+    /// the refusals about damaged or missing data so they can be restored.
+    #[error("{error}{}", path.as_ref().map(|p| format!(" (Kith's data on this device: '{}')", p.display())).unwrap_or_default())]
+    // The path boxed: it is rare, and keeps the error small enough to return everywhere.
+    Op { error: OpError<StoreError>, path: Option<Box<PathBuf>> },
     /// Joining into a data directory that already holds a profile.
     #[error(
         "this device already has a Kith profile ({name}{}); Kith did not change it. To join as someone else, use another data directory",
         if *on_server { ", on a team server" } else { ", for offline use" }
     )]
     AlreadyJoined { name: String, on_server: bool },
-    /// A value the caller gave is wrong; the message names it and the range.
-    #[error("{0}")]
-    Invalid(String),
-    /// The shift needs a purpose and there is no earlier shift to take one from.
-    #[error("say what this shift is for, so your team knows (e.g. \"Meter readings, north estate\")")]
-    PurposeMissing,
-    /// An extension needs a reason.
-    #[error("say why the shift runs longer, so your team knows: give a reason")]
-    ReasonMissing,
-    /// The chosen check-in interval is outside the team's policy.
-    #[error(
-        "a check-in every {} is outside your team's policy: choose between {} and {} (your team suggests {})",
-        human(*interval), human(*min), human(*max), human(*default)
-    )]
-    IntervalOutOfPolicy { interval: Secs, min: Secs, max: Secs, default: Secs },
-    /// A worker named themselves as their own buddy.
-    #[error("{0} is your own member id: you cannot be your own buddy")]
-    OwnBuddy(MemberId),
-    /// A shift is already running.
-    #[error(
-        "you are already on shift (\"{}\"): end it first, or move its planned end with an extension",
-        shift.purpose
-    )]
-    AlreadyOnShift { shift: Box<Shift> },
-    /// The operation needs a running shift. `what` completes "there is nothing to ...".
-    #[error("you are not on shift, so there is nothing to {what}: start a shift first")]
-    NotOnShift { what: &'static str },
-    /// Only leads acknowledge check-ins.
-    #[error("only leads acknowledge check-ins, and you are a member of this team: ask a lead to reply")]
-    NotLead,
-    #[error("no check-in {0} on this device, even after syncing: check that it is on the team board")]
-    CheckInNotFound(CheckInId),
-    #[error("no shift {0} on this device: it may not have synced yet, or it is not shared with you")]
-    ShiftNotFound(ShiftId),
-    #[error("no member {0} in your team on this device: check the id, or sync and try again")]
-    MemberNotFound(MemberId),
-    /// Joined, but the team document has not arrived yet.
-    #[error(
-        "this device has not received its team from the server yet: it arrives with the next sync once you are online"
-    )]
-    TeamNotReceived,
-    /// The team document is missing from a store that should have it.
-    #[error(
-        "your team's document ({id}) is missing from '{}'. Restore the data directory from a backup, or move it away and join again",
-        path.display()
-    )]
-    TeamMissing { id: uuid::Uuid, path: PathBuf },
-    /// A record Kith keeps on this device (profile, server link, settings) cannot be read.
-    #[error(
-        "this device's {what} in '{}' is damaged ({reason}). Kith did not change it. Restore the data directory from a backup, or move it away and join again",
-        path.display()
-    )]
-    Damaged { what: &'static str, path: PathBuf, reason: String },
-    /// A domain rule refused the change or a document is malformed.
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    /// The store refused or failed; its message already says what to do.
-    #[error(transparent)]
-    Store(#[from] StoreError),
     /// The team server could not be reached (now): trying later can help; nothing is lost.
     #[error("{0}")]
     Offline(String),
@@ -138,28 +81,9 @@ impl ClientError {
     /// A short, stable name for programs and the UI (snake_case).
     pub fn code(&self) -> &str {
         match self {
-            ClientError::NotJoined => "not_joined",
+            ClientError::Op { error, .. } => error.code(),
             ClientError::AlreadyJoined { .. } => "already_joined",
-            ClientError::Invalid(_)
-            | ClientError::PurposeMissing
-            | ClientError::ReasonMissing
-            | ClientError::IntervalOutOfPolicy { .. }
-            | ClientError::OwnBuddy(_) => "invalid_input",
-            ClientError::AlreadyOnShift { .. } => "already_on_shift",
-            ClientError::NotOnShift { .. } => "not_on_shift",
-            ClientError::NotLead | ClientError::LeadsOnly(_) => "forbidden",
-            ClientError::CheckInNotFound(_) | ClientError::ShiftNotFound(_) | ClientError::MemberNotFound(_) => {
-                "not_found"
-            }
-            ClientError::TeamNotReceived => "team_not_received",
-            ClientError::TeamMissing { .. } | ClientError::Damaged { .. } => "data_damaged",
-            ClientError::Domain(e) => match e {
-                DomainError::ShiftEnded => "not_on_shift",
-                DomainError::UnknownCheckIn(_) => "not_found",
-                DomainError::Malformed(_) | DomainError::Automerge(_) => "data_damaged",
-                _ => "invalid_input",
-            },
-            ClientError::Store(_) => "storage",
+            ClientError::LeadsOnly(_) => "forbidden",
             ClientError::Offline(_) => "offline",
             ClientError::Refused { code, .. } => code,
             ClientError::Unauthorized(_) => "unauthorized",
@@ -177,7 +101,8 @@ impl ClientError {
     /// Whether the same operation can succeed later without anything else changing.
     pub fn retryable(&self) -> bool {
         match self {
-            ClientError::Offline(_) | ClientError::TeamNotReceived => true,
+            ClientError::Offline(_) => true,
+            ClientError::Op { error, .. } => error.retryable(),
             ClientError::Refused { retryable, .. } => *retryable,
             ClientError::EmergencyNotSaved(e) => e.retryable(),
             _ => false,
@@ -197,46 +122,63 @@ impl From<ClientError> for ApiError {
 }
 
 impl ClientError {
-    /// The core's refusal of an operation on the store at `path`, as the app and the command line
-    /// word it.
-    pub fn from_op(e: kith_core::OpError<StoreError>, path: &std::path::Path) -> ClientError {
-        use kith_core::OpError as O;
-        match e {
-            O::NotJoined => ClientError::NotJoined,
-            O::Invalid(m) => ClientError::Invalid(m),
-            O::PurposeMissing => ClientError::PurposeMissing,
-            O::ReasonMissing => ClientError::ReasonMissing,
-            O::IntervalOutOfPolicy { interval, min, max, default } => {
-                ClientError::IntervalOutOfPolicy { interval, min, max, default }
-            }
-            O::OwnBuddy(m) => ClientError::OwnBuddy(m),
-            O::AlreadyOnShift { shift } => ClientError::AlreadyOnShift { shift },
-            O::NotOnShift { what } => ClientError::NotOnShift { what },
-            O::NotLead => ClientError::NotLead,
-            O::CheckInNotFound(c) => ClientError::CheckInNotFound(c),
-            O::ShiftNotFound(s) => ClientError::ShiftNotFound(s),
-            O::MemberNotFound(m) => ClientError::MemberNotFound(m),
-            O::TeamNotReceived => ClientError::TeamNotReceived,
-            O::TeamMissing { id } => ClientError::TeamMissing { id, path: path.to_path_buf() },
-            O::Damaged { what, reason } => ClientError::Damaged { what, path: path.to_path_buf(), reason },
-            O::Domain(d) => ClientError::Domain(d),
-            O::Repo(s) => ClientError::Store(s),
-        }
+    /// The core's refusal of an operation on the store at `path`: the path is kept for the
+    /// refusals about damaged or missing data.
+    pub fn from_op(error: OpError<StoreError>, path: &Path) -> ClientError {
+        let path = matches!(error, OpError::TeamMissing { .. } | OpError::Damaged { .. })
+            .then(|| Box::new(path.to_path_buf()));
+        ClientError::Op { error, path }
     }
 
-    /// [`ClientError::from_op`] for checks that never touch a store.
-    pub fn from_op_no_path(e: kith_core::OpError<StoreError>) -> ClientError {
-        ClientError::from_op(e, std::path::Path::new(""))
+    /// The core's refusal of something that never touches a store (a value out of range).
+    pub fn from_op_no_path(error: OpError<StoreError>) -> ClientError {
+        ClientError::Op { error, path: None }
+    }
+
+    /// A value the caller gave is wrong; `message` names it and the range.
+    pub fn invalid(message: impl Into<String>) -> ClientError {
+        ClientError::Op { error: OpError::Invalid(message.into()), path: None }
+    }
+
+    /// The core's refusal `error` (also `?` on `OpError`).
+    pub fn op(error: OpError<StoreError>) -> ClientError {
+        ClientError::Op { error, path: None }
+    }
+
+    /// The core's refusal, if this is one (for callers that word some refusals their own way).
+    pub fn as_op(&self) -> Option<&OpError<StoreError>> {
+        match self {
+            ClientError::Op { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<OpError<StoreError>> for ClientError {
+    fn from(e: OpError<StoreError>) -> ClientError {
+        ClientError::op(e)
+    }
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> ClientError {
+        ClientError::op(OpError::Repo(e))
+    }
+}
+
+impl From<DomainError> for ClientError {
+    fn from(e: DomainError) -> ClientError {
+        ClientError::op(OpError::Domain(e))
     }
 }
 
 impl From<SyncError> for ClientError {
     fn from(e: SyncError) -> ClientError {
         match e {
-            SyncError::Store(s) => ClientError::Store(s),
+            SyncError::Store(s) => s.into(),
             SyncError::BadServerAddress(a) => ClientError::BadServerAddress(a),
             e @ SyncError::PlainHttp(_) => ClientError::PlainHttp(e.to_string()),
-            SyncError::NotJoined => ClientError::NotJoined,
+            SyncError::NotJoined => OpError::NotJoined.into(),
             e @ SyncError::Unauthorized { .. } if e.device_unknown() => ClientError::DeviceUnknown(e.to_string()),
             SyncError::Unauthorized { message, .. } => ClientError::Unauthorized(message),
             SyncError::Protocol(p) => ClientError::Protocol(p),
@@ -278,5 +220,20 @@ mod tests {
         .into();
         assert_eq!(e.code(), "alert_unknown");
         assert!(!e.retryable());
+    }
+
+    #[test]
+    fn the_cores_refusals_keep_their_code_and_message_and_damage_names_the_data_directory() {
+        let e = ClientError::from_op(OpError::TeamNotReceived, Path::new("/data"));
+        assert_eq!((e.code(), e.retryable()), ("team_not_received", true));
+        assert_eq!(e.to_string(), OpError::<StoreError>::TeamNotReceived.to_string());
+
+        let e =
+            ClientError::from_op(OpError::Damaged { what: "profile", reason: "bad json".into() }, Path::new("/data"));
+        assert_eq!(e.code(), "data_damaged");
+        assert!(e.to_string().contains("'/data'") && e.to_string().contains("bad json"), "{e}");
+
+        let e: ClientError = DomainError::ShiftEnded.into();
+        assert_eq!(e.code(), "not_on_shift");
     }
 }

@@ -36,7 +36,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-pub use error::ClientError;
+pub use error::{ClientError, OpError};
 pub use input::*;
 pub use profile::{Profile, ServerLink};
 
@@ -171,7 +171,7 @@ impl Client {
         let keep = opts.keep;
         let (store, prof, link) = tokio::task::spawn_blocking(move || -> Result<_, ClientError> {
             std::fs::create_dir_all(&d).map_err(|e| {
-                ClientError::Invalid(format!(
+                ClientError::invalid(format!(
                     "could not create the data directory {}: {e}. Check the path and its permissions",
                     d.display()
                 ))
@@ -245,7 +245,7 @@ impl Client {
     }
 
     fn profile(&self) -> Result<Profile, ClientError> {
-        lock(&self.inner.session).profile.clone().ok_or(ClientError::NotJoined)
+        lock(&self.inner.session).profile.clone().ok_or(ClientError::op(OpError::NotJoined))
     }
 
     fn link(&self) -> Option<ServerLink> {
@@ -257,12 +257,12 @@ impl Client {
         match (&s.profile, &s.server) {
             (_, Some(c)) => Ok(c.clone()),
             (Some(_), None) if s.link.is_some() => {
-                s.link.as_ref().map_or(Err(ClientError::NotJoined), ServerLink::client)
+                s.link.as_ref().map_or(Err(ClientError::op(OpError::NotJoined)), ServerLink::client)
             }
-            (Some(_), None) => Err(ClientError::Invalid(
-                "this device keeps its shifts for itself and has not joined a team server, so it cannot do this".into(),
+            (Some(_), None) => Err(ClientError::invalid(
+                "this device keeps its shifts for itself and has not joined a team server, so it cannot do this",
             )),
-            (None, None) => Err(ClientError::NotJoined),
+            (None, None) => Err(ClientError::op(OpError::NotJoined)),
         }
     }
 
@@ -349,9 +349,8 @@ impl Client {
                 (server.trim().to_string(), code.trim().to_string())
             }
             _ => {
-                return Err(ClientError::Invalid(
-                    "give your team server's address and the invite code, or the kith://join link your lead sent you"
-                        .into(),
+                return Err(ClientError::invalid(
+                    "give your team server's address and the invite code, or the kith://join link your lead sent you",
                 ));
             }
         };
@@ -558,7 +557,7 @@ impl Client {
                 let sh = local::shift(s, input.shift)
                     .ok()
                     .filter(|sh| sh.checkin(input.checkin).is_some())
-                    .ok_or(ClientError::CheckInNotFound(input.checkin))?;
+                    .ok_or(ClientError::op(OpError::CheckInNotFound(input.checkin)))?;
                 local::ack(s, &prof, sh.id, input.checkin, input.reply.as_deref(), now)?;
                 local::shift(s, sh.id)
             })
@@ -631,7 +630,7 @@ impl Client {
     /// Connection health over the last `days` days: mine, and the team's for leads.
     pub async fn health(&self, input: HealthInput) -> Result<HealthResponse, ClientError> {
         if !(1..=366).contains(&input.days) {
-            return Err(ClientError::Invalid(format!(
+            return Err(ClientError::invalid(format!(
                 "health covers 1 to 366 days, not {}: pick a number in that range (e.g. 28)",
                 input.days
             )));
@@ -670,7 +669,7 @@ impl Client {
     /// Syncs now and waits (bounded) for that sync to finish; returns the sync state either way.
     pub async fn sync_now(&self) -> Result<SyncState, ClientError> {
         self.server()?;
-        let Some(h) = self.sync_handle() else { return Err(ClientError::NotJoined) };
+        let Some(h) = self.sync_handle() else { return Err(ClientError::op(OpError::NotJoined)) };
         let mut rx = h.watch_status();
         let before = rx.borrow_and_update().clone();
         h.sync_now();
@@ -700,8 +699,8 @@ impl Client {
     pub async fn resolve_alert(&self, input: ResolveInput) -> Result<AlertView, ClientError> {
         let note = local::line("note", &input.note)?;
         if note.is_empty() {
-            return Err(ClientError::Invalid(
-                "say what happened, so the team knows (e.g. \"Phoned her: fine, battery died\")".into(),
+            return Err(ClientError::invalid(
+                "say what happened, so the team knows (e.g. \"Phoned her: fine, battery died\")",
             ));
         }
         let v = self.server()?.resolve_alert(input.id, &note).await?;
@@ -791,7 +790,7 @@ impl Client {
     pub async fn kudos(&self, input: KudosInput) -> Result<(), ClientError> {
         let prof = self.profile()?;
         if input.to == prof.member_id {
-            return Err(ClientError::Invalid("waving to yourself reaches nobody: pick a teammate".into()));
+            return Err(ClientError::invalid("waving to yourself reaches nobody: pick a teammate"));
         }
         Ok(self.server()?.kudos(input.to.uuid()).await?)
     }

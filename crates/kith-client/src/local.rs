@@ -16,7 +16,7 @@ use kith_domain::{
 use kith_proto::JoinResponse;
 use kith_store::{Store, StoreError};
 
-use crate::error::ClientError;
+use crate::error::{ClientError, OpError};
 use crate::profile::{self, Profile, ServerLink};
 
 pub use kith_core::ops::{Buddies, CheckedIn, NewCheckIn, StartShift, Started, Warn, active_shift};
@@ -161,17 +161,17 @@ fn lift_path(store: &Store) -> impl Fn(kith_core::OpError<StoreError>) -> Client
 pub fn parse_join_link(link: &str) -> Result<(String, String), ClientError> {
     let link = link.trim();
     let Some(query) = link.strip_prefix("kith://join?").or_else(|| link.strip_prefix("kith://join/?")) else {
-        return Err(ClientError::Invalid(format!(
+        return Err(ClientError::invalid(format!(
             "'{link}' is not a Kith join link: it should look like kith://join?server=https://...&code=ABCD-1234"
         )));
     };
     let url = url::Url::parse(&format!("kith://join/?{query}"))
-        .map_err(|_| ClientError::Invalid(format!("'{link}' is not a valid Kith join link")))?;
+        .map_err(|_| ClientError::invalid(format!("'{link}' is not a valid Kith join link")))?;
     let get = |k: &str| url.query_pairs().find(|(key, _)| key == k).map(|(_, v)| v.into_owned());
     match (get("server"), get("code")) {
         (Some(server), Some(code)) if !server.is_empty() && !code.is_empty() => Ok((server, code)),
-        _ => Err(ClientError::Invalid(
-            "a join link needs both server= and code=, like kith://join?server=https://...&code=ABCD-1234".into(),
+        _ => Err(ClientError::invalid(
+            "a join link needs both server= and code=, like kith://join?server=https://...&code=ABCD-1234",
         )),
     }
 }
@@ -241,7 +241,7 @@ pub const REJOIN_REFUSED: &str = "rejoin_refused";
 
 fn open_dir(dir: &std::path::Path) -> Result<Store, ClientError> {
     std::fs::create_dir_all(dir).map_err(|e| {
-        ClientError::Invalid(format!(
+        ClientError::invalid(format!(
             "could not create the data directory {}: {e}. Check the path and its permissions",
             dir.display()
         ))
@@ -313,7 +313,7 @@ pub fn edit_member(
     let t = team(store, profile)?;
     let lead = is_lead(&t, profile.member_id, link);
     if t.member(member).is_none() {
-        return Err(ClientError::MemberNotFound(member));
+        return Err(ClientError::op(OpError::MemberNotFound(member)));
     }
     if edit.needs_lead() && !lead {
         return Err(ClientError::LeadsOnly("only leads change someone's role: ask a lead of your team".into()));
@@ -346,14 +346,14 @@ pub fn find_member(t: &Team, me: MemberId, who: &str) -> Result<MemberId, Client
         return Ok(me);
     }
     if let Ok(id) = who.parse::<MemberId>() {
-        return t.member(id).map(|m| m.id).ok_or(ClientError::MemberNotFound(id));
+        return t.member(id).map(|m| m.id).ok_or(ClientError::op(OpError::MemberNotFound(id)));
     }
     let found: Vec<&kith_domain::Member> = t.members.iter().filter(|m| m.name.eq_ignore_ascii_case(who)).collect();
     match found.as_slice() {
         [m] => Ok(m.id),
-        [] => Err(ClientError::Invalid(format!(
+        [] => Err(ClientError::invalid(format!(
             "nobody called '{who}' in your team: use a name as on the team board, a member id, or me"
         ))),
-        _ => Err(ClientError::Invalid(format!("more than one member is called '{who}': use their member id"))),
+        _ => Err(ClientError::invalid(format!("more than one member is called '{who}': use their member id"))),
     }
 }

@@ -110,7 +110,7 @@ pub fn db_path(dir: &Path) -> PathBuf {
 }
 
 fn damaged(store: &Store, what: &'static str, e: &serde_json::Error) -> ClientError {
-    ClientError::Damaged { what, path: store.path().to_path_buf(), reason: e.to_string() }
+    ClientError::from_op(kith_core::OpError::Damaged { what, reason: e.to_string() }, store.path())
 }
 
 /// The profile in an open store, if there is one.

@@ -235,12 +235,14 @@ impl DocCache {
         let over = {
             let mut tiers = self.tiers();
             let tiers = &mut *tiers;
+            // Measured whenever nobody has it locked, even if others hold the slot: a holder
+            // that never locks it again (the coherence follower, done checking a change) would
+            // otherwise leave a loaded document counted as empty, and the cache over its budget.
             if let Some(l) = tiers.live.get_mut(&id)
                 && Arc::ptr_eq(&l.slot, &slot)
-                && Arc::strong_count(&slot) == 2
                 && let Ok(mut g) = slot.try_lock()
             {
-                if l.stale {
+                if l.stale && Arc::strong_count(&slot) == 2 {
                     *g = None;
                     l.stale = false;
                 }
@@ -376,7 +378,7 @@ impl DocCache {
     /// costs at most a load), and hands back its live slot if it is live (none is made), for the
     /// caller to check against the change. One look under the cache's lock, so a document moving
     /// between the two forms is seen in one of them; a slot handed back stays live while held.
-    pub fn take_in(&self, id: Uuid, hash: Option<automerge::ChangeHash>) -> Option<Slot> {
+    pub fn take_in(&self, id: Uuid, hash: Option<automerge::ChangeHash>) -> Option<SlotRef<'_>> {
         let mut tiers = self.tiers();
         let tiers = &mut *tiers;
         if tiers.saved.get(&id).is_some_and(|s| !hash.is_some_and(|h| s.heads.contains(&h)))
@@ -385,7 +387,15 @@ impl DocCache {
             tiers.saved_bytes = tiers.saved_bytes.saturating_sub(s.size());
             metrics::counter!("kith_documents_invalidated_total").increment(1);
         }
-        tiers.live.get(&id).map(|l| l.slot.clone())
+        // Handed back as a `SlotRef`, so giving it back measures the document like any use.
+        tiers.live.get(&id).map(|l| SlotRef { cache: self, id, slot: Some(l.slot.clone()) })
+    }
+
+    /// What the idle live documents take by a fresh estimate (the held ones as last measured),
+    /// for tests: the cache's own count of its live bytes must not fall behind it.
+    pub fn live_bytes_recounted(&self) -> usize {
+        let t = self.tiers();
+        t.live.values().map(|l| l.slot.try_lock().map_or(l.est, |g| g.as_ref().map_or(SLOT_BYTES, live_estimate))).sum()
     }
 
     /// Forgets every cached document (e.g. after the database was replaced under a running server).

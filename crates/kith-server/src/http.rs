@@ -1384,11 +1384,13 @@ async fn resolve_alert(
 /// `PUT /v1/webhook` body: where the team's alerts are delivered.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WebhookRequest {
-    /// An http(s) URL on a public address; empty removes the webhook.
+    /// An http(s) URL on a public address, at most 2,000 characters (code points); empty removes
+    /// the webhook. (`webhooks::MAX_URL_CHARS`)
     #[schema(max_length = 2000)]
     pub url: String,
-    /// The HMAC-SHA256 key for `X-Kith-Signature` (at least 16 bytes).
-    #[schema(min_length = 16)]
+    /// The HMAC-SHA256 key for `X-Kith-Signature`: 16 to 256 characters (code points); its UTF-8
+    /// bytes are the key. (`webhooks::MIN_SECRET_CHARS`, `MAX_SECRET_CHARS`)
+    #[schema(min_length = 16, max_length = 256)]
     pub secret: String,
 }
 

@@ -24,8 +24,12 @@ use crate::storage::{Delivery, DeliveryAttempt, Storage, StorageError, WebhookCo
 /// Deliveries attempted per pass.
 const BATCH: usize = 100;
 
-/// Longest webhook URL accepted (as the OpenAPI document says).
-pub const MAX_URL_BYTES: usize = 2000;
+/// Longest webhook URL accepted, in characters (code points) as the OpenAPI document's
+/// `maxLength` counts: a lead types or pastes it, and a path may hold any script.
+pub const MAX_URL_CHARS: usize = 2000;
+/// Shortest and longest webhook secret, in characters as the OpenAPI document counts them.
+pub const MIN_SECRET_CHARS: usize = 16;
+pub const MAX_SECRET_CHARS: usize = 256;
 
 /// `sha256=<hex>`: the signature of `body` under `secret`.
 pub fn signature(secret: &str, body: &[u8]) -> String {
@@ -188,8 +192,11 @@ pub async fn configure(
         storage.set_webhook(team, None).await?;
         return Ok(());
     }
-    if url.len() > MAX_URL_BYTES {
-        return Err(ServerError::Invalid(format!("the webhook URL is too long: at most {MAX_URL_BYTES} bytes")));
+    let len = kith_domain::limits::char_count(url);
+    if len > MAX_URL_CHARS {
+        return Err(ServerError::Invalid(format!(
+            "the webhook URL is {len} characters long; at most {MAX_URL_CHARS}: give a shorter one"
+        )));
     }
     let parsed = url::Url::parse(url).map_err(|_| {
         ServerError::Invalid(format!("'{url}' is not a URL: give one like https://alerts.example.org/kith"))
@@ -203,10 +210,12 @@ pub async fn configure(
         ));
     }
     check_target(&parsed, allow_private).await.map_err(ServerError::Invalid)?;
-    if secret.len() < 16 {
-        return Err(ServerError::Invalid(
-            "the webhook secret must be at least 16 characters: generate a random one".into(),
-        ));
+    let len = kith_domain::limits::char_count(secret);
+    if !(MIN_SECRET_CHARS..=MAX_SECRET_CHARS).contains(&len) {
+        return Err(ServerError::Invalid(format!(
+            "the webhook secret is {len} characters long: it must be {MIN_SECRET_CHARS} to {MAX_SECRET_CHARS} \
+             characters; generate a random one"
+        )));
     }
     storage.set_webhook(team, Some(WebhookConfig { url: url.to_string(), secret: secret.to_string() })).await?;
     Ok(())

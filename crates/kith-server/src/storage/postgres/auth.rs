@@ -17,8 +17,12 @@ pub(super) async fn set_roles(
     for (m, r) in roles {
         n += c
             .execute(
-                "UPDATE members SET role = $3, role_seq = (SELECT COALESCE(MAX(seq), 0) FROM changes)
-                 WHERE id = $1 AND team_id = $2 AND role <> $3",
+                &cached(
+                    c,
+                    "UPDATE members SET role = $3, role_seq = (SELECT COALESCE(MAX(seq), 0) FROM changes)
+                     WHERE id = $1 AND team_id = $2 AND role <> $3",
+                )
+                .await?,
                 &[&m.to_string(), &team.to_string(), &role_str(*r)],
             )
             .await
@@ -223,10 +227,14 @@ pub(super) async fn device_by_token(s: &PgStorage, token_hash: Vec<u8>) -> Stora
     let c = s.conn().await?;
     let row = c
         .query_opt(
-            &format!(
-                "SELECT {DEVICE_COLS}, m.name, m.role, m.role_seq FROM devices d JOIN members m ON m.id = d.member_id
-                 WHERE d.token_hash = $1"
-            ),
+            &cached(
+                &c,
+                &format!(
+                    "SELECT {DEVICE_COLS}, m.name, m.role, m.role_seq FROM devices d JOIN members m ON m.id = d.member_id
+                     WHERE d.token_hash = $1"
+                ),
+            )
+            .await?,
             &[&token_hash],
         )
         .await
@@ -278,15 +286,20 @@ async fn bump_auth_generation(c: &impl GenericClient) -> Result<(), StorageError
 
 pub(super) async fn read_auth_generation(s: &PgStorage) -> StorageResult<i64> {
     let c = s.conn().await?;
-    let row = c.query_one("SELECT value FROM auth_generation WHERE id = 1", &[]).await.map_err(pg)?;
+    let row =
+        c.query_one(&cached(&c, "SELECT value FROM auth_generation WHERE id = 1").await?, &[]).await.map_err(pg)?;
     g(&row, 0)
 }
 
 pub(super) async fn set_device_offset(s: &PgStorage, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()> {
     let c = s.conn().await?;
     c.execute(
-        "INSERT INTO device_clocks (device_id, offset_ms, measured_at) VALUES ($1, $2, $3)
-         ON CONFLICT (device_id) DO UPDATE SET offset_ms = excluded.offset_ms, measured_at = excluded.measured_at",
+        &cached(
+            &c,
+            "INSERT INTO device_clocks (device_id, offset_ms, measured_at) VALUES ($1, $2, $3)
+             ON CONFLICT (device_id) DO UPDATE SET offset_ms = excluded.offset_ms, measured_at = excluded.measured_at",
+        )
+        .await?,
         &[&device.to_string(), &offset_ms, &at],
     )
     .await

@@ -22,7 +22,10 @@ pub(super) async fn insert_changes(
     devices.dedup();
     if !devices.is_empty() {
         let revoked = t
-            .query_opt("SELECT 1 FROM devices WHERE id = ANY($1) AND revoked_at IS NOT NULL", &[&devices])
+            .query_opt(
+                &cached(t, "SELECT 1 FROM devices WHERE id = ANY($1) AND revoked_at IS NOT NULL").await?,
+                &[&devices],
+            )
             .await
             .map_err(pg)?;
         if revoked.is_some() {
@@ -33,19 +36,20 @@ pub(super) async fn insert_changes(
         return Ok(Vec::new());
     }
     let n = i64::try_from(batch.changes.len()).unwrap_or(i64::MAX);
-    let r =
-        t.query_one("UPDATE seq_counter SET last = last + $1 WHERE id = 1 RETURNING last", &[&n]).await.map_err(pg)?;
+    let r = t
+        .query_one(&cached(t, "UPDATE seq_counter SET last = last + $1 WHERE id = 1 RETURNING last").await?, &[&n])
+        .await
+        .map_err(pg)?;
     let last: i64 = g(&r, 0)?;
     let first = last - n + 1;
     let owner = m.owner.map(|o| o.to_string());
     let (id, team) = (m.id.to_string(), m.team.to_string());
-    let st = t
-        .prepare(
-            "INSERT INTO changes (seq, doc_id, team_id, kind, owner, hash, bytes, actor, device_id, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .await
-        .map_err(pg)?;
+    let st = cached(
+        t,
+        "INSERT INTO changes (seq, doc_id, team_id, kind, owner, hash, bytes, actor, device_id, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .await?;
     let mut seqs = Vec::with_capacity(batch.changes.len());
     for (k, c) in batch.changes.iter().enumerate() {
         let seq = first + i64::try_from(k).unwrap_or(0);
@@ -70,7 +74,7 @@ pub(super) async fn insert_changes(
     }
     if batch.create {
         t.execute(
-            "INSERT INTO docs (id, team_id, kind, owner, first_seq) VALUES ($1, $2, $3, $4, $5)",
+            &cached(t, "INSERT INTO docs (id, team_id, kind, owner, first_seq) VALUES ($1, $2, $3, $4, $5)").await?,
             &[&id, &team, &m.kind.as_str(), &owner, &first],
         )
         .await
@@ -82,7 +86,10 @@ pub(super) async fn insert_changes(
 
 /// The greatest seq stored and its hash.
 pub(super) async fn last_change(c: &impl GenericClient) -> Result<Option<(u64, Vec<u8>)>, StorageError> {
-    let r = c.query_opt("SELECT seq, hash FROM changes ORDER BY seq DESC LIMIT 1", &[]).await.map_err(pg)?;
+    let r = c
+        .query_opt(&cached(c, "SELECT seq, hash FROM changes ORDER BY seq DESC LIMIT 1").await?, &[])
+        .await
+        .map_err(pg)?;
     r.map(|r| Ok((u(g(&r, 0)?), g(&r, 1)?))).transpose()
 }
 
@@ -95,10 +102,14 @@ pub(super) async fn changes_since(
 ) -> Result<Vec<RecentChange>, StorageError> {
     let rows = c
         .query(
-            "SELECT c.seq, c.doc_id, c.team_id, c.kind, c.owner, c.hash, c.device_id, c.actor = $3,
-                    COALESCE(d.first_seq = c.seq, false)
-             FROM changes c LEFT JOIN docs d ON d.id = c.doc_id
-             WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+            &cached(
+                c,
+                "SELECT c.seq, c.doc_id, c.team_id, c.kind, c.owner, c.hash, c.device_id, c.actor = $3,
+                        COALESCE(d.first_seq = c.seq, false)
+                 FROM changes c LEFT JOIN docs d ON d.id = c.doc_id
+                 WHERE c.seq > $1 ORDER BY c.seq LIMIT $2",
+            )
+            .await?,
             &[&i(after), &lim(limit), &server_actor],
         )
         .await
@@ -193,10 +204,14 @@ async fn track_one(c: &impl GenericClient, t: &Tracking) -> StorageResult<()> {
     let s = &t.shift;
     let id = s.shift.to_string();
     c.execute(
-        &format!(
-            "INSERT INTO tracked_shifts ({TRACKED_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (shift_id) DO NOTHING"
-        ),
+        &cached(
+            c,
+            &format!(
+                "INSERT INTO tracked_shifts ({TRACKED_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (shift_id) DO NOTHING"
+            ),
+        )
+        .await?,
         &[
             &id,
             &s.team.to_string(),
@@ -213,8 +228,12 @@ async fn track_one(c: &impl GenericClient, t: &Tracking) -> StorageResult<()> {
     .map_err(pg)?;
     if let Some(ended) = s.ended_seen {
         c.execute(
-            "UPDATE tracked_shifts SET ended_seen = $2, ended_at = $3, ended_offset_ms = $4
-             WHERE shift_id = $1 AND ended_seen IS NULL",
+            &cached(
+                c,
+                "UPDATE tracked_shifts SET ended_seen = $2, ended_at = $3, ended_offset_ms = $4
+                 WHERE shift_id = $1 AND ended_seen IS NULL",
+            )
+            .await?,
             &[&id, &ended, &s.ended_at, &s.ended_offset_ms],
         )
         .await
@@ -222,7 +241,7 @@ async fn track_one(c: &impl GenericClient, t: &Tracking) -> StorageResult<()> {
     }
     if t.header_written {
         c.execute(
-            "UPDATE tracked_shifts SET offset_ms = $2, started_at = $3 WHERE shift_id = $1",
+            &cached(c, "UPDATE tracked_shifts SET offset_ms = $2, started_at = $3 WHERE shift_id = $1").await?,
             &[&id, &s.offset_ms, &s.started_at],
         )
         .await
@@ -230,9 +249,13 @@ async fn track_one(c: &impl GenericClient, t: &Tracking) -> StorageResult<()> {
     }
     for r in &t.receipts {
         c.execute(
-            "INSERT INTO checkin_receipts
-                 (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (checkin_id) DO NOTHING",
+            &cached(
+                c,
+                "INSERT INTO checkin_receipts
+                     (checkin_id, shift_id, device_id, device_time, received_at, offset_ms, effective_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (checkin_id) DO NOTHING",
+            )
+            .await?,
             &[
                 &r.checkin.to_string(),
                 &r.shift.to_string(),
@@ -248,8 +271,12 @@ async fn track_one(c: &impl GenericClient, t: &Tracking) -> StorageResult<()> {
     }
     for r in &t.entries {
         c.execute(
-            "INSERT INTO entry_receipts (entry_id, shift_id, kind, received_at, offset_ms)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entry_id) DO NOTHING",
+            &cached(
+                c,
+                "INSERT INTO entry_receipts (entry_id, shift_id, kind, received_at, offset_ms)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (entry_id) DO NOTHING",
+            )
+            .await?,
             &[&r.entry.to_string(), &r.shift.to_string(), &r.kind.as_str(), &r.received_at, &r.offset_ms],
         )
         .await
@@ -364,9 +391,13 @@ pub(super) async fn stored_since(s: &PgStorage, after: u64, limit: usize) -> Sto
 pub(super) async fn put_snapshot(s: &PgStorage, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
     let c = s.conn().await?;
     c.execute(
-        "INSERT INTO snapshots (doc_id, upto_seq, bytes) VALUES ($1, $2, $3)
-         ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, bytes = excluded.bytes
-         WHERE excluded.upto_seq > snapshots.upto_seq",
+        &cached(
+            &c,
+            "INSERT INTO snapshots (doc_id, upto_seq, bytes) VALUES ($1, $2, $3)
+             ON CONFLICT (doc_id) DO UPDATE SET upto_seq = excluded.upto_seq, bytes = excluded.bytes
+             WHERE excluded.upto_seq > snapshots.upto_seq",
+        )
+        .await?,
         &[&doc.to_string(), &i(upto_seq), &bytes],
     )
     .await

@@ -76,6 +76,16 @@ impl std::fmt::Debug for PgStorage {
     }
 }
 
+/// `sql` prepared once per pooled connection: a statement given as text is prepared on every run
+/// (a round trip of its own before the one that runs it), which the statements of every sync
+/// would pay each time.
+pub(super) async fn cached(
+    c: &impl deadpool_postgres::GenericClient,
+    sql: &str,
+) -> Result<tokio_postgres::Statement, StorageError> {
+    c.prepare_cached(sql).await.map_err(pg)
+}
+
 /// A PostgreSQL error as a [`StorageError`]: without a database error (the connection lost or
 /// closed, an I/O error on the socket) or with a code a retry can help ([`pg_transient`]):
 /// [`StorageError::Unavailable`]; any other code (a broken constraint, corrupt data, SQL the
