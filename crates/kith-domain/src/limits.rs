@@ -54,8 +54,9 @@ pub const MEMBER_PHONE: TextLimit = limit("phone number", MAX_PHONE_CHARS, TextK
 pub const TEAM_NAME: TextLimit = limit("team name", MAX_LINE_CHARS, TextKind::Name, true);
 /// The team's stated purpose.
 pub const TEAM_PURPOSE: TextLimit = limit("team purpose", MAX_LINE_CHARS, TextKind::Line, false);
-/// Who to phone when the app cannot reach anyone.
-pub const TEAM_PHONE: TextLimit = limit("phone number", MAX_LINE_CHARS, TextKind::Line, false);
+/// Who to phone when the app cannot reach anyone: dialled from the offline emergency notice, so
+/// a number as [`MEMBER_PHONE`] is, not any line of text.
+pub const TEAM_PHONE: TextLimit = limit("phone number", MAX_PHONE_CHARS, TextKind::Phone, false);
 /// A device's label, as the server lists devices.
 pub const DEVICE_LABEL: TextLimit = limit("device label", MAX_LINE_CHARS, TextKind::Name, false);
 /// A shift's stated purpose.

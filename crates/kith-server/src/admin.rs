@@ -39,7 +39,7 @@ pub async fn create_team(
         id: TeamId::new(),
         name: name.to_string(),
         purpose: String::new(),
-        phone: phone.map(str::to_string),
+        phone: phone.map(str::trim).filter(|p| !p.is_empty()).map(str::to_string),
         policy: Policy::default(),
         members: vec![],
     };

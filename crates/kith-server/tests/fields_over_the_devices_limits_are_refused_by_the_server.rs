@@ -221,6 +221,31 @@ async fn forged_roster_and_team_fields_are_refused() {
     assert!(m.contains("motto"), "{m}");
     forge(&mut lead, team, |tx| tx.put(ROOT, "purpose", "Keeping the north estate safe").unwrap());
     accepted(&mut lead, team).await;
+
+    // The team's phone is what a worker in an emergency dials from the offline notice (a `tel:`
+    // link): a number, as a member's own phone is, not any line of text.
+    for (phone, expected) in [
+        ("ring Bob at home", "not a phone number"),
+        ("+44 20 7946 0000 0000 0000 0000 0000", "phone number is too long"),
+    ] {
+        forge(&mut lead, team, |tx| tx.put(ROOT, "phone", phone).unwrap());
+        let m = refused(&server, &mut lead, team, RejectCode::Invalid).await;
+        assert!(m.contains(expected), "{phone}: {m}");
+    }
+    forge(&mut lead, team, |tx| tx.put(ROOT, "phone", "+44 20 7946 0000").unwrap());
+    accepted(&mut lead, team).await;
+}
+
+#[tokio::test]
+async fn a_team_phone_nobody_could_dial_is_refused_when_the_team_is_made() {
+    let server = TestServer::start().await;
+    let storage = server.storage();
+    let err = kith_server::admin::create_team(storage.as_ref(), "North estate", Some("ring Bob at home"), 0)
+        .await
+        .expect_err("a phone number nobody could dial");
+    assert!(err.to_string().contains("not a phone number"), "{err}");
+    let made = kith_server::admin::create_team(storage.as_ref(), "North estate", Some("+44 20 7946 0000"), 0).await;
+    assert!(made.is_ok(), "{made:?}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ export const LIMITS = {
   memberPhone: 32,
   teamName: 300,
   teamPurpose: 300,
-  teamPhone: 300,
+  teamPhone: 32,
   deviceLabel: 300,
   shiftPurpose: 300,
   extensionReason: 300,
