@@ -260,7 +260,9 @@ pub fn absorb<R: Repo>(
     sent_ms: i64,
     received_ms: i64,
 ) -> Res<Absorbed, R::Error> {
-    repo.atomically(|repo| absorb_whole(repo, req, resp, sent_ms, received_ms))
+    // Everything an answer brings is the server's and can be fetched again: committed without
+    // waiting for the disk (the device's own writes still wait).
+    repo.atomically_refetchable(|repo| absorb_whole(repo, req, resp, sent_ms, received_ms))
 }
 
 fn absorb_whole<R: Repo>(
