@@ -986,6 +986,11 @@ impl SyncService {
     }
 }
 
+/// Most changes of one document a feed takes from the cached document rather than from storage:
+/// Automerge rebuilds each change from the document's operations, one lookup per change (its
+/// batched lookup is not public), so for a device far behind one database read is cheaper.
+const FROM_MEMORY_MAX: usize = 16;
+
 /// The changes `hashes` of `doc`, their bytes one after the other; None if the document lacks
 /// one (another process stored it and this one has not loaded it yet).
 fn changes_in(doc: &Automerge, hashes: &[Vec<u8>]) -> Option<Vec<u8>> {
@@ -1045,7 +1050,7 @@ impl PageBuild {
                 // The changes after the cursor, from the cached document when the window of
                 // recent changes names them (a lead fetching what it was just poked about), else
                 // from storage.
-                let recent = self.storage.recent_hashes(e.meta.id, self.after);
+                let recent = self.storage.recent_hashes(e.meta.id, self.after).filter(|hs| hs.len() <= FROM_MEMORY_MAX);
                 let chunk = match recent.and_then(|hs| changes_in(&st.doc, &hs)) {
                     Some(chunk) => chunk,
                     None => {
