@@ -1028,15 +1028,15 @@ impl PageBuild {
             // A document the cache does not hold, sent whole, is read straight from storage and
             // saved once for the answer, without filling the cache with it (which would push out
             // the documents being worked on, and save each again when it goes).
-            if whole && !self.docs.cache.holds(e.meta.id) {
-                if let Some(loaded) = self.storage.load_doc(e.meta.id).await?
-                    && let Some(st) = crate::docs::decode_loaded(e.meta.id, loaded)?
-                {
-                    let doc = self.whole(&st.doc, e.meta.id, e.meta.kind);
-                    bytes += doc.data.iter().map(|b| b.len()).sum::<usize>();
-                    out.push(doc);
-                    continue;
-                }
+            if whole
+                && !self.docs.cache.holds(e.meta.id)
+                && let Some(loaded) = self.storage.load_doc(e.meta.id).await?
+                && let Some(st) = crate::docs::decode_loaded(e.meta.id, loaded)?
+            {
+                let doc = self.whole(&st.doc, e.meta.id, e.meta.kind);
+                bytes += doc.data.iter().map(|b| b.len()).sum::<usize>();
+                out.push(doc);
+                continue;
             }
             let slot = self.docs.cache.slot(e.meta.id);
             let mut guard = slot.lock().await;
