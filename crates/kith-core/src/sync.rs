@@ -250,9 +250,10 @@ fn repo_fault<E>(e: E) -> SyncFault<E> {
 
 /// Applies the server's answer: its changes, the new server heads, refusals, the cursor and the
 /// clock offset (from the request's send time and the answer's receive time, device clock).
-/// All of it is one [`Repo::atomically`] unit (natively one SQLite commit, in the browser one
-/// storage transaction): the answer is applied whole or not at all, and the lead's device pays
-/// one fsync per answer, not one per document and bookkeeping write.
+/// All of it is one [`Repo::atomically_refetchable`] unit (natively one SQLite commit that does
+/// not wait for the disk, in the browser one storage transaction): the answer is applied whole or
+/// not at all, and the lead's device pays no fsync for it (what it holds is the server's, fetched
+/// again if a power loss takes it).
 pub fn absorb<R: Repo>(
     repo: &mut R,
     req: &SyncRequest,
