@@ -455,7 +455,7 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
     let (worker_base, lead_base) = (b.urls[0].clone(), b.urls[b.urls.len() - 1].clone());
     let (team, lead_code) = b.team("Propagation");
     let worker_code = b.invite(team, Role::Member, 1);
-    let (mut lead, mut worker) = b.cli.block_on(async {
+    let (mut lead, worker) = b.cli.block_on(async {
         let lead = Device::join("Lead", &lead_base, &lead_code).await;
         let worker = Device::join("Worker", &worker_base, &worker_code).await;
         (lead, worker)
@@ -475,13 +475,63 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
         pool.len()
     );
     let mut rows = Vec::new();
+    let mut worker = Some(worker);
     for background in [0usize, 100] {
+        let mut w = worker.take().unwrap();
         let lat = b.cli.block_on(async {
             lead.sync().await.unwrap();
-            let shift = worker.start_shift("propagation");
-            worker.sync().await.unwrap();
+            let shift = w.start_shift("propagation");
+            w.sync().await.unwrap();
             lead.sync().await.unwrap();
             let mut events = Box::pin(kith_sync::live::connect(&lead.client).await.unwrap());
+            // When the server's live channel announces the shift's change (the commit seen and
+            // read back from the change log), on the (first) server's runtime.
+            let published = Arc::new(std::sync::Mutex::new(None::<Instant>));
+            let mut hub = b.server().app().live.subscribe(team);
+            let noted = published.clone();
+            let watcher = b.srv.spawn(async move {
+                loop {
+                    match hub.recv().await {
+                        Ok(ev) => {
+                            if let kith_server::live::LiveEvent::Changed { docs, .. } = &*ev
+                                && docs.iter().any(|m| m.id == shift.uuid())
+                            {
+                                *noted.lock().unwrap() = Some(Instant::now());
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => return,
+                    }
+                }
+            });
+            // The worker: its own device on its own thread, checking in and syncing on demand;
+            // answers when its sync started and when its answer was in (what `sync_with` does).
+            let (worker_tx, mut worker_rx) =
+                tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<(Instant, Instant, CheckInId)>>();
+            let worker_thread = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                rt.block_on(async {
+                    let mut i = 0;
+                    while let Some(reply) = worker_rx.recv().await {
+                        let c = w.checkin(shift, CheckInStatus::Ok, at(i));
+                        i += 1;
+                        let t0 = Instant::now();
+                        let mut answered = None;
+                        loop {
+                            let sent = kith_sync::now_ms();
+                            let req = kith_sync::prepare(&mut w.store, sent).unwrap();
+                            let resp = w.client.sync(&req).await.unwrap();
+                            answered.get_or_insert_with(Instant::now);
+                            let done = kith_sync::absorb(&mut w.store, &req, &resp, sent, kith_sync::now_ms()).unwrap();
+                            if !done.again {
+                                break;
+                            }
+                        }
+                        let _ = reply.send((t0, answered.unwrap(), c.id));
+                    }
+                });
+                w
+            });
             // Background: other clients checking in continuously, in other teams.
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             let mut bg = Vec::new();
@@ -515,10 +565,11 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
             }
             tokio::time::sleep(Duration::from_millis(if background > 0 { 500 } else { 50 })).await;
             let mut lat = Vec::with_capacity(samples);
-            for i in 0..samples {
-                let c = worker.checkin(shift, CheckInStatus::Ok, at(i as i64));
-                let t0 = Instant::now();
-                let push = async { worker.sync().await.unwrap() };
+            for _ in 0..samples {
+                // The worker syncs on its own thread (its own device: its `absorb` must not hold
+                // the lead's thread while the lead reads its poke).
+                let (reply, worker_done) = tokio::sync::oneshot::channel();
+                worker_tx.send(reply).unwrap();
                 let pull = async {
                     let poked = tokio::time::timeout(POKE_WAIT, async {
                         loop {
@@ -532,62 +583,91 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
                         }
                     })
                     .await;
+                    let poke_read = Instant::now();
                     if poked.is_err() {
                         missed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     // One exchange of the real engine (what `sync_with` does), timed when the
-                    // answer is in and when it is applied (durable in the lead's store).
+                    // request is sent, when the answer is in and when it is applied (durable in
+                    // the lead's store).
+                    let mut sent_at = None;
                     let mut answered = None;
                     loop {
                         let sent = kith_sync::now_ms();
                         let req = kith_sync::prepare(&mut lead.store, sent).unwrap();
+                        sent_at.get_or_insert_with(Instant::now);
                         let resp = lead.client.sync(&req).await.unwrap();
-                        answered.get_or_insert_with(|| t0.elapsed());
+                        answered.get_or_insert_with(Instant::now);
                         let done = kith_sync::absorb(&mut lead.store, &req, &resp, sent, kith_sync::now_ms()).unwrap();
                         if !done.again {
                             break;
                         }
                     }
-                    let t = t0.elapsed();
-                    let arrived = lead.shift(shift).is_some_and(|s| s.checkins.iter().any(|x| x.id == c.id));
-                    // One instance must always deliver; across instances it is measured and told.
-                    assert!(arrived || b.urls.len() > 1, "lead lacks the check-in");
-                    if !arrived {
-                        lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    (answered.unwrap(), t)
+                    let stored = Instant::now();
+                    (poke_read, sent_at.unwrap(), answered.unwrap(), stored)
                 };
-                let (_, t) = tokio::join!(push, pull);
-                lat.push(t);
+                let (w, (poke_read, sent, answered, stored)) = tokio::join!(async { worker_done.await.unwrap() }, pull);
+                let (t0, worker_answered, c) = w;
+                let arrived = lead.shift(shift).is_some_and(|s| s.checkins.iter().any(|x| x.id == c));
+                // One instance must always deliver; across instances it is measured and told.
+                assert!(arrived || b.urls.len() > 1, "lead lacks the check-in");
+                if !arrived {
+                    lost.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                let published = published.lock().unwrap().take().unwrap_or(poke_read);
+                lat.push(Stages { t0, worker_answered, published, poke_read, sent, answered, stored });
             }
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             for h in bg {
                 let _ = h.await;
             }
-            lat
+            drop(worker_tx);
+            watcher.abort();
+            (lat, worker_thread)
         });
+        let (lat, worker_thread) = lat;
+        worker = Some(worker_thread.join().unwrap());
         rows.push((background, lat));
     }
     println!(
-        "| live clients | background load | samples | answer in, p50 ms | answer in, p99 ms | in the lead's store, p50 ms | in the lead's store, p99 ms | max ms |"
+        "Stages, ms from the worker's sync being answered (its answer in; negative: before it), p50 / p99: the \
+         server announcing the change on its live channel (`published`), the lead reading the poke, the lead's \
+         request sent (after `prepare`), its answer in, the check-in applied and durable in the lead's store (the \
+         issue's measure). `whole` is from the start of the worker's sync to the lead's store (this section's \
+         measure before).\n"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| live clients | background load | samples | published | poke read | request sent | answer in | in the lead's store | max | lead's fetch (sent → in) | lead's absorb | whole, p50 / p99 |"
+    );
+    println!("|---:|---|---:|---|---|---|---|---|---:|---|---|---|");
     for (bg, lat) in rows {
-        let mut net: Vec<Duration> = lat.iter().map(|l| l.0).collect();
-        let mut all: Vec<Duration> = lat.iter().map(|l| l.1).collect();
-        net.sort();
-        all.sort();
+        let since = |f: fn(&Stages) -> Instant| -> Vec<f64> {
+            let mut v: Vec<f64> = lat.iter().map(|s| signed_ms(s.worker_answered, f(s))).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let between = |a: fn(&Stages) -> Instant, z: fn(&Stages) -> Instant| -> Vec<f64> {
+            let mut v: Vec<f64> = lat.iter().map(|s| signed_ms(a(s), z(s))).collect();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let pp = |v: &[f64]| format!("{:.2} / {:.2}", q(v, 0.5), q(v, 0.99));
+        let stored = since(|s| s.stored);
         let load =
             if bg == 0 { "none".to_string() } else { format!("{bg} clients, one check-in sync each per 100 ms") };
         println!(
-            "| {} | {load} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {load} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
             pool.len() + 1,
             lat.len(),
-            ms(pct(&net, 0.5)),
-            ms(pct(&net, 0.99)),
-            ms(pct(&all, 0.5)),
-            ms(pct(&all, 0.99)),
-            ms(*all.last().unwrap())
+            pp(&since(|s| s.published)),
+            pp(&since(|s| s.poke_read)),
+            pp(&since(|s| s.sent)),
+            pp(&since(|s| s.answered)),
+            pp(&stored),
+            stored.last().copied().unwrap_or(0.0),
+            pp(&between(|s| s.sent, |s| s.answered)),
+            pp(&between(|s| s.answered, |s| s.stored)),
+            pp(&between(|s| s.t0, |s| s.stored)),
         );
     }
     let lost = lost.into_inner();
@@ -609,6 +689,37 @@ fn propagation(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
     for h in live {
         h.abort();
     }
+}
+
+/// One propagation sample: when each stage of the path was reached.
+struct Stages {
+    /// The worker's sync started.
+    t0: Instant,
+    /// The worker's sync answer was in (the issue's start).
+    worker_answered: Instant,
+    /// The server's live channel announced the change.
+    published: Instant,
+    poke_read: Instant,
+    /// The lead's sync request sent (its `prepare` done).
+    sent: Instant,
+    answered: Instant,
+    /// The lead's `absorb` committed.
+    stored: Instant,
+}
+
+/// `to - from` in ms, negative when `to` came first.
+fn signed_ms(from: Instant, to: Instant) -> f64 {
+    match to.checked_duration_since(from) {
+        Some(d) => d.as_secs_f64() * 1000.0,
+        None => -(from - to).as_secs_f64() * 1000.0,
+    }
+}
+
+fn q(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
 
 /// How long the lead waits for the live poke before syncing anyway.

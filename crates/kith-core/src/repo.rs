@@ -111,4 +111,15 @@ pub trait Repo {
     {
         f(self)
     }
+    /// [`Repo::atomically`] for mutations that only record what the server holds (a sync answer),
+    /// which the device can fetch again: a repository may make them durable lazily (natively a
+    /// commit that does not wait for the disk: lost only on a power loss, whole, and fetched again
+    /// by the next sync), never half of them.
+    fn atomically_refetchable<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Self::Error>,
+    {
+        self.atomically(f)
+    }
 }

@@ -250,9 +250,10 @@ fn repo_fault<E>(e: E) -> SyncFault<E> {
 
 /// Applies the server's answer: its changes, the new server heads, refusals, the cursor and the
 /// clock offset (from the request's send time and the answer's receive time, device clock).
-/// All of it is one [`Repo::atomically`] unit (natively one SQLite commit, in the browser one
-/// storage transaction): the answer is applied whole or not at all, and the lead's device pays
-/// one fsync per answer, not one per document and bookkeeping write.
+/// All of it is one [`Repo::atomically_refetchable`] unit (natively one SQLite commit that does
+/// not wait for the disk, in the browser one storage transaction): the answer is applied whole or
+/// not at all, and the lead's device pays no fsync for it (what it holds is the server's, fetched
+/// again if a power loss takes it).
 pub fn absorb<R: Repo>(
     repo: &mut R,
     req: &SyncRequest,
@@ -260,7 +261,9 @@ pub fn absorb<R: Repo>(
     sent_ms: i64,
     received_ms: i64,
 ) -> Res<Absorbed, R::Error> {
-    repo.atomically(|repo| absorb_whole(repo, req, resp, sent_ms, received_ms))
+    // Everything an answer brings is the server's and can be fetched again: committed without
+    // waiting for the disk (the device's own writes still wait).
+    repo.atomically_refetchable(|repo| absorb_whole(repo, req, resp, sent_ms, received_ms))
 }
 
 fn absorb_whole<R: Repo>(

@@ -150,6 +150,10 @@ pub struct Limits {
     pub heavy_sync_changes: usize,
     /// A sync request whose body (decompressed) has at least this many bytes is heavy too.
     pub heavy_sync_bytes: usize,
+    /// An answer whose feed page sends at least this many documents whole (a new device's
+    /// catch-up: each decoded and saved, up to `feed_max_docs` of them) is heavy too: its page is
+    /// built on the heavy pool, and refused with 503 and Retry-After when the pool is full.
+    pub heavy_feed_docs: usize,
     /// Heavy sync exchanges running at once (threads doing Automerge work).
     pub heavy_sync_workers: usize,
     /// Heavy sync exchanges waiting for a worker; one more is refused with 503 and Retry-After.
@@ -242,6 +246,7 @@ impl Default for Limits {
             live_keepalive_s: 15,
             heavy_sync_changes: 200,
             heavy_sync_bytes: 256 * 1024,
+            heavy_feed_docs: 64,
             heavy_sync_workers: 2,
             heavy_sync_queue: 16,
             presence_ttl_ms: 30_000,

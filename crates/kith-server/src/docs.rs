@@ -454,7 +454,7 @@ fn apply_stored(
 
 /// A document decoded from what storage returned, outside the cache; None if its snapshot is
 /// unreadable (then it is loaded through the cache, which replays every change).
-fn decode_loaded(id: Uuid, loaded: crate::storage::LoadedDoc) -> Result<Option<DocState>, StorageError> {
+pub(crate) fn decode_loaded(id: Uuid, loaded: crate::storage::LoadedDoc) -> Result<Option<DocState>, StorageError> {
     let mut doc = match &loaded.snapshot {
         Some((_, bytes)) => match Automerge::load(bytes) {
             Ok(d) => d,

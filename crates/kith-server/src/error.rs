@@ -164,6 +164,13 @@ impl From<crate::sync::SyncError> for ApiErr {
         match e {
             crate::sync::SyncError::ClientTime(_) => ApiErr::bad_request("bad_client_time", e.to_string()),
             crate::sync::SyncError::Storage(s) => s.into(),
+            crate::sync::SyncError::Busy => ApiErr::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "The server is busy with other large syncs: nothing of this one was stored. It is retried \
+                 automatically; sync again in a moment.",
+                true,
+            ),
         }
     }
 }

@@ -14,6 +14,12 @@ use std::sync::Arc;
 use futures_util::future::{AbortHandle, Abortable};
 use tokio::sync::{Semaphore, watch};
 
+tokio::task_local! {
+    /// Set while an exchange runs on the pool: heavy work it asks the pool for (a large feed page
+    /// after a heavy push) runs where it is, without a second place it could wait for forever.
+    static ON_POOL: ();
+}
+
 /// The pool is full: running and queued exchanges are at their bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the server is busy with other large syncs")]
@@ -66,6 +72,9 @@ impl HeavyPool {
         F: Future<Output = T> + Send + 'static,
         T: Send + 'static,
     {
+        if ON_POOL.try_with(|_| ()).is_ok() {
+            return Ok(fut.await);
+        }
         let mut admitted = false;
         self.admitted.send_if_modified(|n| {
             admitted = *n < self.admit;
@@ -86,7 +95,7 @@ impl HeavyPool {
         let handle = tokio::runtime::Handle::current();
         let task = tokio::task::spawn_blocking(move || {
             let _held = (permit, ticket);
-            handle.block_on(Abortable::new(fut, registration))
+            handle.block_on(ON_POOL.scope((), Abortable::new(fut, registration)))
         });
         match task.await {
             Ok(Ok(v)) => Ok(v),

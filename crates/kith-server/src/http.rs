@@ -69,7 +69,7 @@ pub struct App {
     /// When each device last reached the server (the console's list of devices).
     pub seen: crate::console::Seen,
     /// Where heavy sync exchanges run, bounded (see [`crate::heavy`]).
-    pub heavy: crate::heavy::HeavyPool,
+    pub heavy: Arc<crate::heavy::HeavyPool>,
     /// Keeps the document cache true to a database other instances write to (PostgreSQL).
     pub coherence: Option<Arc<crate::coherence::Coherence>>,
     /// Whether the background start is done ([`App::started`]).
@@ -116,12 +116,15 @@ impl App {
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
         let cursor_key = crate::cursor::CursorKey::new(&receipt_key)?;
+        let heavy =
+            Arc::new(crate::heavy::HeavyPool::new(config.limits.heavy_sync_workers, config.limits.heavy_sync_queue));
         let sync = SyncService {
             storage: storage.clone(),
             docs: docs.clone(),
             limits: config.limits.clone(),
             receipt_key,
             cursor_key,
+            heavy: heavy.clone(),
         };
         let storage_status = crate::status::StorageStatus::new(storage.clone(), &config);
         // One server process per SQLite file: only a shared database has other writers.
@@ -133,7 +136,7 @@ impl App {
             kudos_limiter,
             storage_status,
             seen: crate::console::Seen::default(),
-            heavy: crate::heavy::HeavyPool::new(config.limits.heavy_sync_workers, config.limits.heavy_sync_queue),
+            heavy,
             docs,
             sync,
             live: live.clone(),
@@ -1005,7 +1008,11 @@ async fn sync(
             Err(_) => return Ok(heavy_busy()),
         }
     } else {
-        encode_sync(app.sync_exchange_with(&dev, req, transfer).await?)?
+        match app.sync_exchange_with(&dev, req, transfer).await {
+            // A heavy answer (a new device's catch-up) while the pool is full.
+            Err(SyncError::Busy) => return Ok(heavy_busy()),
+            r => encode_sync(r?)?,
+        }
     };
     metrics::histogram!("kith_sync_duration_seconds").record(started.elapsed().as_secs_f64());
     Ok(([(header::CONTENT_TYPE, kith_proto::CONTENT_TYPE)], bytes).into_response())

@@ -25,7 +25,8 @@ use crate::docs::{DocService, DocState, ensure_loaded};
 use crate::live::visible;
 use crate::receipts::{self, Arrival, ShiftFacts};
 use crate::storage::{
-    AppendChanges, Derived, DeviceAuth, DocMeta, FeedScope, NewChange, ShiftNote, ShiftUpdate, Storage, StorageError,
+    AppendChanges, Derived, DeviceAuth, DocMeta, FeedEntry, FeedScope, NewChange, ShiftNote, ShiftUpdate, Storage,
+    StorageError,
 };
 
 pub use crate::docs::{EditError, UNKNOWN_DOC_MESSAGE};
@@ -43,6 +44,9 @@ pub struct SyncService {
     pub receipt_key: Vec<u8>,
     /// Seals the feed cursors devices hold (see [`crate::cursor`]).
     pub cursor_key: crate::cursor::CursorKey,
+    /// Where heavy work runs, bounded (see [`crate::heavy`]): a feed page with many whole
+    /// documents is built there.
+    pub heavy: Arc<crate::heavy::HeavyPool>,
 }
 
 /// Why a sync exchange was not answered.
@@ -56,6 +60,10 @@ pub enum SyncError {
     ClientTime(i64),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The answer is heavy (a large feed page) and the heavy pool and its queue are full; nothing
+    /// was stored. Retryable (503 `server_busy` with Retry-After).
+    #[error("the server is busy with other large syncs")]
+    Busy,
 }
 
 /// How an answer's body travels, which decides the form of the whole documents in its feed.
@@ -183,6 +191,16 @@ fn receipt_mac(key: &[u8], id: Uuid, heads: &[ChangeHash]) -> Vec<u8> {
         mac.update(&h.0);
     }
     mac.finalize().into_bytes().to_vec()
+}
+
+/// The receipt for a document's current heads (none for an empty document).
+fn receipt_of(key: &[u8], id: Uuid, doc: &Automerge) -> Option<ByteBuf> {
+    let heads = doc.get_heads();
+    (!heads.is_empty()).then(|| {
+        let mut r = receipt_mac(key, id, &heads);
+        r.truncate(RECEIPT_BYTES);
+        ByteBuf::from(r)
+    })
 }
 
 /// Whether `given` is a receipt made under `key` for `heads` of document `id`: the HMAC's first
@@ -353,8 +371,7 @@ impl SyncService {
     }
 
     fn receipt_of(&self, id: Uuid, doc: &Automerge) -> Option<ByteBuf> {
-        let heads = doc.get_heads();
-        (!heads.is_empty()).then(|| self.receipt(id, &heads))
+        receipt_of(&self.receipt_key, id, doc)
     }
 
     /// Whether `vouch` is a receipt this server made for document `id`.
@@ -404,8 +421,18 @@ impl SyncService {
         }
         // Version 2 leaves out the heads of a feed document sent whole: they are its own.
         let compact = req.protocol >= 2;
+        let given = req.cursor.clone();
         let (feed, cursor, more, reset) =
-            self.feed(dev, req.cursor, &ids, compact, transfer, stored_upto.is_some()).await?;
+            match self.feed(dev, req.cursor, &ids, compact, transfer, stored_upto.is_some()).await {
+                Ok(f) => f,
+                // The page is heavy and the pool full, but this request stored something: its
+                // replies are answered with no page, the cursor where it was and `more`, so the
+                // device asks again at once (and then hears 503 and retries later).
+                Err(SyncError::Busy) if stored_upto.is_some() => {
+                    (Vec::new(), given.unwrap_or(Cursor { seq: 0, hash: None }), true, false)
+                }
+                Err(e) => return Err(e),
+            };
         let response = SyncResponse { protocol: req.protocol, server_time: now, docs, feed, cursor, more, reset };
         Ok(Synced { response, stored_upto })
     }
@@ -878,7 +905,7 @@ impl SyncService {
         compact: bool,
         transfer: Transfer,
         stored: bool,
-    ) -> Result<(Vec<FeedDoc>, Cursor, bool, bool), StorageError> {
+    ) -> Result<(Vec<FeedDoc>, Cursor, bool, bool), SyncError> {
         let d = &dev.device;
         // The cursor is sealed for the device's team; one that does not open is unknown here,
         // and answered alike whatever it holds (crate::cursor).
@@ -916,43 +943,26 @@ impl SyncService {
         let limit = self.limits.feed_max_docs.max(1);
         // Documents in the request are answered in their replies: skip them, without counting them.
         let entries = self.storage.feed_docs(scope, after, limit + 1 + exclude.len()).await?;
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        let mut cut: Option<u64> = None;
-        for e in entries.iter().filter(|e| !exclude.contains(&e.meta.id)) {
-            if out.len() >= limit || (bytes >= self.limits.feed_budget_bytes && !out.is_empty()) {
-                cut = Some(e.min_seq_after);
-                break;
-            }
-            let slot = self.docs.cache.slot(e.meta.id);
-            let mut guard = slot.lock().await;
-            if !ensure_loaded(self.storage.as_ref(), e.meta.id, &mut guard).await? {
-                continue;
-            }
-            let Some(st) = guard.as_ref() else { continue };
-            let whole = e.first_seq > after;
-            let data = if whole {
-                vec![ByteBuf::from(match transfer {
-                    Transfer::Plain => st.doc.save(),
-                    Transfer::Compressed => st.doc.save_nocompress(),
-                })]
-            } else {
-                let changes = self.storage.changes_after(e.meta.id, after).await?;
-                let mut chunk = Vec::with_capacity(changes.iter().map(|c| c.bytes.len()).sum());
-                for c in changes {
-                    chunk.extend_from_slice(&c.bytes);
-                }
-                vec![ByteBuf::from(chunk)]
-            };
-            bytes += data.iter().map(|b| b.len()).sum::<usize>();
-            out.push(FeedDoc {
-                id: e.meta.id,
-                kind: e.meta.kind,
-                data,
-                heads: if whole && compact { vec![] } else { heads_of(&st.doc) },
-                receipt: self.receipt_of(e.meta.id, &st.doc),
-            });
-        }
+        let page: Vec<FeedEntry> = entries.iter().filter(|e| !exclude.contains(&e.meta.id)).cloned().collect();
+        // Documents sent whole, each decoded (or loaded) and saved: a new device's catch-up is
+        // thousands of them, seconds of Automerge work, so from a few dozen on it is built on the
+        // heavy pool like a big push (refused with 503 when the pool is full).
+        let whole = page.iter().take(limit).filter(|e| e.first_seq > after).count();
+        let build = PageBuild {
+            storage: self.storage.clone(),
+            docs: self.docs.clone(),
+            receipt_key: self.receipt_key.clone(),
+            after,
+            limit,
+            budget: self.limits.feed_budget_bytes,
+            compact,
+            transfer,
+        };
+        let (out, cut) = if whole >= self.limits.heavy_feed_docs.max(1) {
+            self.heavy.run(build.run(page)).await.map_err(|_| SyncError::Busy)??
+        } else {
+            build.run(page).await?
+        };
         let upto = match cut {
             Some(next) => next.saturating_sub(1),
             None => max,
@@ -973,6 +983,112 @@ impl SyncService {
             _ => Cursor { seq: 0, hash: None },
         };
         Ok((out, cursor, cut.is_some(), reset))
+    }
+}
+
+/// Most changes of one document a feed takes from the cached document rather than from storage:
+/// Automerge rebuilds each change from the document's operations, one lookup per change (its
+/// batched lookup is not public), so for a device far behind one database read is cheaper.
+const FROM_MEMORY_MAX: usize = 16;
+
+/// The changes `hashes` of `doc`, their bytes one after the other; None if the document lacks
+/// one (another process stored it and this one has not loaded it yet).
+fn changes_in(doc: &Automerge, hashes: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let mut chunk = Vec::new();
+    for h in hashes {
+        let h = ChangeHash::try_from(h.as_slice()).ok()?;
+        chunk.extend_from_slice(doc.get_change_by_hash(&h)?.raw_bytes());
+    }
+    Some(chunk)
+}
+
+/// What building one feed page needs, owned, so it can run on the heavy pool.
+struct PageBuild {
+    storage: Arc<dyn Storage>,
+    docs: Arc<DocService>,
+    receipt_key: Vec<u8>,
+    after: u64,
+    limit: usize,
+    budget: usize,
+    compact: bool,
+    transfer: Transfer,
+}
+
+impl PageBuild {
+    /// The page's documents, in order, until `limit` documents or `budget` bytes; and the seq the
+    /// page was cut at, if it was.
+    async fn run(self, page: Vec<FeedEntry>) -> Result<(Vec<FeedDoc>, Option<u64>), StorageError> {
+        let mut out = Vec::new();
+        let mut bytes = 0usize;
+        for e in &page {
+            if out.len() >= self.limit || (bytes >= self.budget && !out.is_empty()) {
+                return Ok((out, Some(e.min_seq_after)));
+            }
+            let whole = e.first_seq > self.after;
+            // A document the cache does not hold, sent whole, is read straight from storage and
+            // saved once for the answer, without filling the cache with it (which would push out
+            // the documents being worked on, and save each again when it goes).
+            if whole
+                && !self.docs.cache.holds(e.meta.id)
+                && let Some(loaded) = self.storage.load_doc(e.meta.id).await?
+                && let Some(st) = crate::docs::decode_loaded(e.meta.id, loaded)?
+            {
+                let doc = self.whole(&st.doc, e.meta.id, e.meta.kind);
+                bytes += doc.data.iter().map(|b| b.len()).sum::<usize>();
+                out.push(doc);
+                continue;
+            }
+            let slot = self.docs.cache.slot(e.meta.id);
+            let mut guard = slot.lock().await;
+            if !ensure_loaded(self.storage.as_ref(), e.meta.id, &mut guard).await? {
+                continue;
+            }
+            let Some(st) = guard.as_ref() else { continue };
+            let doc = if whole {
+                self.whole(&st.doc, e.meta.id, e.meta.kind)
+            } else {
+                // The changes after the cursor, from the cached document when the window of
+                // recent changes names them (a lead fetching what it was just poked about), else
+                // from storage.
+                let recent = self.storage.recent_hashes(e.meta.id, self.after).filter(|hs| hs.len() <= FROM_MEMORY_MAX);
+                let chunk = match recent.and_then(|hs| changes_in(&st.doc, &hs)) {
+                    Some(chunk) => chunk,
+                    None => {
+                        let changes = self.storage.changes_after(e.meta.id, self.after).await?;
+                        let mut chunk = Vec::with_capacity(changes.iter().map(|c| c.bytes.len()).sum());
+                        for c in changes {
+                            chunk.extend_from_slice(&c.bytes);
+                        }
+                        chunk
+                    }
+                };
+                FeedDoc {
+                    id: e.meta.id,
+                    kind: e.meta.kind,
+                    data: vec![ByteBuf::from(chunk)],
+                    heads: heads_of(&st.doc),
+                    receipt: receipt_of(&self.receipt_key, e.meta.id, &st.doc),
+                }
+            };
+            bytes += doc.data.iter().map(|b| b.len()).sum::<usize>();
+            out.push(doc);
+        }
+        Ok((out, None))
+    }
+
+    /// A document sent whole, in the form its transfer calls for.
+    fn whole(&self, doc: &Automerge, id: Uuid, kind: Kind) -> FeedDoc {
+        FeedDoc {
+            id,
+            kind,
+            data: vec![ByteBuf::from(match self.transfer {
+                Transfer::Plain => doc.save(),
+                Transfer::Compressed => doc.save_nocompress(),
+            })],
+            // Version 2 leaves out the heads of a feed document sent whole: they are its own.
+            heads: if self.compact { vec![] } else { heads_of(doc) },
+            receipt: receipt_of(&self.receipt_key, id, doc),
+        }
     }
 }
 

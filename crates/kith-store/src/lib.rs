@@ -167,6 +167,17 @@ impl Drop for BatchGuard<'_> {
     }
 }
 
+/// Puts `synchronous = FULL` back if a relaxed batch panics ([`Store::atomically_refetchable`]).
+struct FullAgain<'s> {
+    store: &'s mut Store,
+}
+
+impl Drop for FullAgain<'_> {
+    fn drop(&mut self) {
+        let _ = self.store.conn.execute_batch("PRAGMA synchronous = FULL");
+    }
+}
+
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
@@ -545,6 +556,34 @@ impl Store {
         for id in store.batch.take().unwrap_or_default() {
             store.maybe_enqueue(id);
         }
+        Ok(out)
+    }
+
+    /// [`Store::atomically`] for writes that only record what the server holds (a sync answer:
+    /// its changes, heads, receipts, cursor), which the device can fetch again: committed without
+    /// waiting for the disk (`synchronous = NORMAL` for this one commit; with the write-ahead log
+    /// the batch is still all or nothing, and survives the app crashing, but a power loss may
+    /// lose it, with whatever else came after the last synced commit, never half of it; the next
+    /// sync then fetches it again). Everything else, a user's own writes first, keeps
+    /// `synchronous = FULL` (durable when its call returns), and such a commit also makes every
+    /// earlier one durable. Saves the lead's device an fsync on every answer (docs/benchmarks.md).
+    pub fn atomically_refetchable<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Store) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        if self.batch.is_some() {
+            return f(self);
+        }
+        let path = self.path.clone();
+        let e = sql_err(&path);
+        self.conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(&e)?;
+        let guard = FullAgain { store: self };
+        let out = guard.store.atomically(f);
+        let restored = guard.store.conn.execute_batch("PRAGMA synchronous = FULL").map_err(&e);
+        std::mem::forget(guard);
+        let out = out?;
+        restored?;
         Ok(out)
     }
 
@@ -999,5 +1038,51 @@ impl kith_core::Repo for Store {
         E: From<StoreError>,
     {
         Store::atomically(self, f)
+    }
+    fn atomically_refetchable<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        Store::atomically_refetchable(self, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synchronous(store: &Store) -> i64 {
+        store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap_or(-1)
+    }
+
+    /// A sync answer's batch commits without waiting for the disk; every other write, before and
+    /// after it (even after it failed or panicked), still waits (FULL = 2, NORMAL = 1).
+    #[test]
+    fn only_a_refetchable_batch_commits_without_waiting_for_the_disk() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut store = Store::open(dir.path().join("kith.db")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(synchronous(&store), 2);
+        let inside: Result<i64, StoreError> = store.atomically_refetchable(|s| {
+            s.meta_set("cursor", "1")?;
+            Ok(synchronous(s))
+        });
+        assert_eq!(inside.ok(), Some(1));
+        assert_eq!(synchronous(&store), 2, "back to FULL for the user's own writes");
+        assert_eq!(store.meta_get("cursor").ok().flatten().as_deref(), Some("1"));
+
+        let failed: Result<(), StoreError> = store.atomically_refetchable(|s| {
+            s.meta_set("cursor", "2")?;
+            Err(StoreError::UnknownDocument { id: Uuid::nil() })
+        });
+        assert!(failed.is_err());
+        assert_eq!(synchronous(&store), 2);
+        assert_eq!(store.meta_get("cursor").ok().flatten().as_deref(), Some("1"), "a failed batch keeps nothing");
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _: Result<(), StoreError> = store.atomically_refetchable(|_| panic!("a bug inside the batch"));
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(synchronous(&store), 2);
     }
 }

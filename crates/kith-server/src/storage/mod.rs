@@ -587,6 +587,13 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     async fn feed_docs(&self, scope: FeedScope, after: u64, limit: usize) -> StorageResult<Vec<FeedEntry>>;
     /// A document's changes with seq > `after`, in seq order.
     async fn changes_after(&self, doc: Uuid, after: u64) -> StorageResult<Vec<StoredChange>>;
+    /// The hashes of [`Storage::changes_after`], in seq order, if the window of recent changes in
+    /// memory holds them all (no database read; None: ask `changes_after`). The feed takes the
+    /// changes themselves from the cached document, so a lead poked about a change fetches it
+    /// without a disk read.
+    fn recent_hashes(&self, _doc: Uuid, _after: u64) -> Option<Vec<Vec<u8>>> {
+        None
+    }
     /// The change with the greatest seq <= `seq` (any document): its seq and hash.
     async fn change_at_or_before(&self, seq: u64) -> StorageResult<Option<(u64, Vec<u8>)>>;
     /// The greatest seq stored (0 if none).

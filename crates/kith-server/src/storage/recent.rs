@@ -183,6 +183,16 @@ impl Recent {
         Some(self.changes.range(start..).take(limit).map(|c| c.clone().into_ref()).collect())
     }
 
+    /// The hashes of document `doc`'s changes with seq > `after`, in seq order, if the window
+    /// holds every change after `after` ([`super::Storage::recent_hashes`]).
+    pub fn hashes_after(&self, doc: Uuid, after: u64) -> Option<Vec<Vec<u8>>> {
+        if !self.covers_after(after) {
+            return None;
+        }
+        let start = self.changes.partition_point(|c| c.seq <= after);
+        Some(self.changes.range(start..).filter(|c| c.doc == doc).map(|c| c.hash.clone()).collect())
+    }
+
     /// [`super::Storage::feed_docs`] from the window, if it holds every change after `after`.
     pub fn feed_docs(&self, scope: &FeedScope, after: u64, limit: usize) -> Option<Vec<FeedEntry>> {
         if !self.covers_after(after) {

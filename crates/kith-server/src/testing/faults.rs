@@ -20,6 +20,8 @@ pub struct StorageFaults {
     fault: Arc<std::sync::Mutex<Option<Fault>>>,
     refused: Arc<AtomicU64>,
     hold: Arc<Hold>,
+    /// Reads of a document's changes from the database (`changes_after`).
+    change_reads: Arc<AtomicU64>,
 }
 
 /// Whether appends are held, and how many threads are held in one now.
@@ -100,6 +102,11 @@ impl StorageFaults {
 
     fn current(&self) -> Option<Fault> {
         *self.fault.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many times a document's changes were read from the database (`changes_after`).
+    pub fn change_reads(&self) -> u64 {
+        self.change_reads.load(Ordering::SeqCst)
     }
 
     /// How many appends were refused so far.
@@ -259,7 +266,11 @@ impl Storage for FaultyStorage {
     }
 
     async fn changes_after(&self, doc: Uuid, after: u64) -> StorageResult<Vec<StoredChange>> {
+        self.faults.change_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.changes_after(doc, after).await
+    }
+    fn recent_hashes(&self, doc: Uuid, after: u64) -> Option<Vec<Vec<u8>>> {
+        self.inner.recent_hashes(doc, after)
     }
 
     async fn change_at_or_before(&self, seq: u64) -> StorageResult<Option<(u64, Vec<u8>)>> {

@@ -353,6 +353,10 @@ impl Storage for SqliteStorage {
     async fn changes_after(&self, doc: Uuid, after: u64) -> StorageResult<Vec<StoredChange>> {
         docs::changes_after(self, doc, after).await
     }
+    fn recent_hashes(&self, doc: Uuid, after: u64) -> Option<Vec<Vec<u8>>> {
+        self.check_open().ok()?;
+        self.log.recent().hashes_after(doc, after)
+    }
     async fn change_at_or_before(&self, seq: u64) -> StorageResult<Option<(u64, Vec<u8>)>> {
         docs::change_at_or_before(self, seq).await
     }
