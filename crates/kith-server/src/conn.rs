@@ -270,6 +270,193 @@ async fn serve_one(
     idle: Duration,
     mut stop: watch::Receiver<()>,
 ) {
+    let req = tokio::select! {
+        first = tokio::time::timeout(idle, live_request(&stream, remote)) => match first {
+            Ok(Ok(req)) => req,
+            Ok(Err(_)) => return,
+            Err(_) => {
+                metrics::counter!("kith_connections_timed_out_total").increment(1);
+                tracing::debug!(%remote, "closing an idle connection");
+                return;
+            }
+        },
+        _ = stop.changed() => return,
+    };
+    match req {
+        Some(req) => serve_live(stream, slot, req, router, stop).await,
+        // Boxed: a live stream's task does not carry hyper's connection state in its future.
+        None => Box::pin(serve_hyper(stream, slot, remote, router, header, idle, stop)).await,
+    }
+}
+
+/// How much of a new connection's first bytes is looked at for a `GET /v1/live` head.
+const LIVE_PEEK: usize = 4096;
+
+/// Waits for a new connection's first bytes. If they are a whole `GET /v1/live` request head and
+/// nothing more, reads it and returns the request; otherwise reads nothing (hyper serves the
+/// connection from its first byte). `Err`: the peer closed, or the socket failed.
+async fn live_request(stream: &TcpStream, remote: SocketAddr) -> std::io::Result<Option<axum::http::Request<Body>>> {
+    let mut buf = vec![0u8; LIVE_PEEK];
+    let n = stream.peek(&mut buf).await?;
+    if n == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let Some((len, mut req)) = live_head(&buf[..n]) else { return Ok(None) };
+    req.extensions_mut().insert(ConnectInfo(remote));
+    // Consume exactly the head just parsed (the bytes peeked are in the socket already).
+    let mut rest = len;
+    while rest > 0 {
+        stream.readable().await?;
+        match stream.try_read(&mut buf[..rest]) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(k) => rest -= k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(req))
+}
+
+/// `bytes` as a live stream's request and the length of its head, if they are a whole
+/// `GET /v1/live` head, HTTP/1.1, without a body, and nothing more. Not async, so its parser's
+/// header array is not kept in the connection's future.
+fn live_head(bytes: &[u8]) -> Option<(usize, axum::http::Request<Body>)> {
+    use axum::http::{Method, Request, Version};
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut parsed = httparse::Request::new(&mut headers);
+    // A head split over several packets, or followed by pipelined bytes, is hyper's to serve.
+    let Ok(httparse::Status::Complete(len)) = parsed.parse(bytes) else { return None };
+    let path = parsed.path.unwrap_or_default();
+    let is_live = len == bytes.len()
+        && parsed.method == Some("GET")
+        && parsed.version == Some(1)
+        && (path == "/v1/live" || path.starts_with("/v1/live?"));
+    // Only a bodiless request, that asks for nothing but the stream.
+    let plain = |h: &httparse::Header<'_>| {
+        let name = h.name.to_ascii_lowercase();
+        !matches!(name.as_str(), "content-length" | "transfer-encoding" | "expect" | "upgrade")
+            || (name == "content-length" && h.value == b"0")
+    };
+    if !is_live || !parsed.headers.iter().all(plain) {
+        return None;
+    }
+    let mut req = Request::builder().method(Method::GET).uri(path).version(Version::HTTP_11);
+    for h in parsed.headers.iter() {
+        req = req.header(h.name, h.value);
+    }
+    // Anything hyper would refuse (a header it cannot take) it refuses itself.
+    Some((len, req.body(Body::empty()).ok()?))
+}
+
+/// Serves a live stream's request without hyper: the router answers it as any other request, and
+/// its response is written here, the body chunked, until it ends, the client leaves or the server
+/// stops; then the connection closes. An idle stream then holds its task, its socket and its
+/// response body (the SSE stream), not hyper's read and write buffers (8 KiB each) and
+/// connection state, which it kept for as long as the stream lived (docs/benchmarks.md, "Memory
+/// per connected device").
+async fn serve_live(
+    mut stream: TcpStream,
+    slot: OwnedSemaphorePermit,
+    req: axum::http::Request<Body>,
+    router: Router,
+    mut stop: watch::Receiver<()>,
+) {
+    let Ok(resp) = router.oneshot(req).await;
+    let (parts, body) = resp.into_parts();
+    let exact = http_body::Body::size_hint(&body).exact();
+    // The head is written and dropped with the response's headers: a stream keeps none of it.
+    if stream.write_all(&response_head(parts, exact)).await.is_err() {
+        return;
+    }
+    let mut body = pin!(body);
+    let (mut rd, mut wr) = stream.split();
+    // The client sends nothing more (the connection closes after the stream); a read ending is it leaving.
+    let mut scratch = [0u8; 64];
+    loop {
+        tokio::select! {
+            frame = body.frame() => match frame {
+                Some(Ok(frame)) => {
+                    let Some(data) = frame.data_ref().filter(|d| !d.is_empty()) else { continue };
+                    let out = match exact {
+                        Some(_) => data.to_vec(),
+                        None => {
+                            let mut out = Vec::with_capacity(data.len() + 16);
+                            out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                            out.extend_from_slice(data);
+                            out.extend_from_slice(b"\r\n");
+                            out
+                        }
+                    };
+                    if wr.write_all(&out).await.is_err() {
+                        break;
+                    }
+                }
+                // A body that failed is cut short: the client sees no last chunk and knows.
+                Some(Err(_)) => break,
+                None => {
+                    if exact.is_none() {
+                        let _ = wr.write_all(b"0\r\n\r\n").await;
+                    }
+                    break;
+                }
+            },
+            read = tokio::io::AsyncReadExt::read(&mut rd, &mut scratch) => {
+                if !matches!(read, Ok(n) if n > 0) {
+                    break;
+                }
+            }
+            _ = stop.changed() => {
+                if exact.is_none() {
+                    let _ = wr.write_all(b"0\r\n\r\n").await;
+                }
+                break;
+            }
+        }
+    }
+    // The slot before the socket, as in `Watched`.
+    drop(slot);
+    let _ = stream.shutdown().await;
+}
+
+/// An HTTP/1.1 response head for `parts`, its body `exact` bytes long or (`None`) chunked, the
+/// connection closed after it.
+fn response_head(parts: axum::http::response::Parts, exact: Option<u64>) -> Vec<u8> {
+    use axum::http::header;
+    let mut head = Vec::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(parts.status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(parts.status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\ndate: ");
+    head.extend_from_slice(httpdate::fmt_http_date(std::time::SystemTime::now()).as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        if [header::CONNECTION, header::TRANSFER_ENCODING, header::CONTENT_LENGTH].contains(name) {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    match exact {
+        Some(n) => head.extend_from_slice(format!("content-length: {n}\r\n").as_bytes()),
+        None => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    head.extend_from_slice(b"connection: close\r\n\r\n");
+    head
+}
+
+/// A connection served by hyper (HTTP/1 or HTTP/2), under the watchdog.
+async fn serve_hyper(
+    stream: TcpStream,
+    slot: OwnedSemaphorePermit,
+    remote: SocketAddr,
+    router: Router,
+    header: Duration,
+    idle: Duration,
+    mut stop: watch::Receiver<()>,
+) {
     let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Watched { _slot: slot, io: stream, activity: activity.clone() });
     let a = activity.clone();
