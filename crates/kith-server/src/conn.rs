@@ -283,7 +283,11 @@ async fn serve_one(
         _ = stop.changed() => return,
     };
     match req {
-        Some(req) => serve_live(stream, slot, req, router, stop).await,
+        Some(req) => {
+            // How many streams took the lean path (devices open theirs on a connection of its own).
+            metrics::counter!("kith_live_streams_own_connection_total").increment(1);
+            serve_live(stream, slot, req, router, stop).await
+        }
         // Boxed: a live stream's task does not carry hyper's connection state in its future.
         None => Box::pin(serve_hyper(stream, slot, remote, router, header, idle, stop)).await,
     }

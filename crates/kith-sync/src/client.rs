@@ -13,6 +13,11 @@ pub struct ServerClient {
     base: Url,
     token: Option<String>,
     http: reqwest::Client,
+    /// For the live stream only: never pools, so the stream always opens a connection of its own
+    /// and that connection's first request is `GET /v1/live`, which the server holds in a few KiB
+    /// instead of a whole HTTP connection's buffers (docs/benchmarks.md, "Memory per connected
+    /// device"). Syncs keep their pooled connection.
+    live_http: reqwest::Client,
 }
 
 /// How long one request may take before it counts as failed (and is retried later).
@@ -32,12 +37,14 @@ impl ServerClient {
             let p = format!("{}/", url.path());
             url.set_path(&p);
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("kith/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| SyncError::Protocol(e.to_string()))?;
-        Ok(ServerClient { base: url, token, http })
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .user_agent(concat!("kith/", env!("CARGO_PKG_VERSION")))
+        };
+        let http = builder().build().map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let live_http = builder().pool_max_idle_per_host(0).build().map_err(|e| SyncError::Protocol(e.to_string()))?;
+        Ok(ServerClient { base: url, token, http, live_http })
     }
 
     pub fn base(&self) -> &Url {
@@ -50,6 +57,10 @@ impl ServerClient {
 
     pub(crate) fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+
+    pub(crate) fn live_http(&self) -> &reqwest::Client {
+        &self.live_http
     }
 
     pub(crate) fn url(&self, path: &str) -> Result<Url, SyncError> {

@@ -41,7 +41,7 @@ struct ChangedBody {
 pub async fn connect(
     client: &ServerClient,
 ) -> Result<impl Stream<Item = Result<LiveEvent, SyncError>> + use<>, SyncError> {
-    let rb = client.http().get(client.url("v1/live")?).header(reqwest::header::ACCEPT, "text/event-stream");
+    let rb = client.live_http().get(client.url("v1/live")?).header(reqwest::header::ACCEPT, "text/event-stream");
     let resp = client.authed(rb)?.send().await.map_err(|e| client.transport(e))?;
     // One reading of refusals for every request (retryable statuses, Retry-After).
     let resp = client.check(resp).await?;

@@ -25,10 +25,19 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Server {
+        Server::start_with(|_| {}).await
+    }
+
+    /// [`Server::start`] with settings of the test's own.
+    pub async fn start_with(tweak: impl FnOnce(&mut kith_server::config::Config)) -> Server {
         // A fixed port (free now), so after `stop` the same address serves again and the
         // devices' links stay valid.
         let addr: SocketAddr = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port");
-        let server = TestServer::start_with(|c| c.listen = addr).await;
+        let server = TestServer::start_with(|c| {
+            c.listen = addr;
+            tweak(c);
+        })
+        .await;
         let url = server.base_url.clone();
         Server { server, url }
     }

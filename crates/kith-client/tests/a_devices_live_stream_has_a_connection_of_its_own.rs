@@ -1,0 +1,48 @@
+//! A device opens its live stream on a connection of its own, never on one its syncs used: the
+//! server then holds an idle stream in a few KiB instead of a whole HTTP connection's buffers
+//! and state (docs/benchmarks.md, "Memory per connected device"), and a lone-worker service is
+//! mostly idle streams. Counted by the server: `kith_live_streams_own_connection_total` (a
+//! process-wide counter, hence one test in this file).
+
+mod common;
+
+use common::Server;
+use kith_proto::JoinRequest;
+use kith_sync::ServerClient;
+
+const TOKEN: &str = "5a69788796a5b4c3d2e1f00f1e2d3c4b";
+
+/// The server's count of live streams that came on a connection of their own (`/metrics`, read
+/// over a plain HTTP/1.0 request: the client crate has no HTTP client of its own to lend).
+async fn own_connection_streams(server: &Server) -> u64 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = server.url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /metrics HTTP/1.0\r\nhost: kith\r\nauthorization: Bearer {TOKEN}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"), "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix("kith_live_streams_own_connection_total "))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_opened_after_a_request_does_not_take_that_requests_idle_connection() {
+    let server = Server::start_with(|c| c.metrics_token = Some(TOKEN.into())).await;
+    let (_team, code) = server.team("North estate").await;
+    let join = JoinRequest {
+        code,
+        name: "Lee Lead".into(),
+        device_label: "Lee's phone".into(),
+        actor: "0123456789abcdef0123456789abcdef".into(),
+        rejoin: None,
+    };
+    let joined = ServerClient::new(&server.url, None).unwrap().join(&join).await.unwrap();
+    let client = ServerClient::new(&server.url, Some(joined.token)).unwrap();
+    // A request whose connection then idles in the client's pool.
+    client.board().await.unwrap();
+    let _live = kith_sync::live::connect(&client).await.unwrap();
+    assert_eq!(own_connection_streams(&server).await, 1);
+}
