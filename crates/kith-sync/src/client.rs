@@ -55,10 +55,6 @@ impl ServerClient {
         self.token.as_deref()
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.http
-    }
-
     pub(crate) fn live_http(&self) -> &reqwest::Client {
         &self.live_http
     }
