@@ -15,7 +15,8 @@
 //! `--server-wrap "heaptrack -o FILE"` runs the server under a heap profiler.
 //!
 //! With `--mode write` it measures write → ack (docs/benchmarks.md, section 1): `--clients`
-//! closed-loop clients (members in teams of `--team-size`, 20 unless given), each syncing one new
+//! closed-loop clients (members in teams of `--team-size`, 20 unless given, and a lead who does not
+//! sync), each syncing one new
 //! check-in per request as soon as the previous one is answered; per level and run the syncs/s,
 //! p50 / p99 / max, and the CPU time per sync of the server (from `/proc/<pid>/stat`: the figure
 //! that hardly depends on what else the machine runs) and of this generator. Pin the two apart:
@@ -843,10 +844,12 @@ mod write {
         // Bodies as they are: the generator spends its core on HTTP, not on decompressing.
         let http = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).no_gzip().no_zstd().build()?;
         let teams = n.div_ceil(a.team_size);
+        // Members only, like the in-process bench: each team's lead (its first device) is not a
+        // client (a lead's feed brings every shift of the team, a heavier sync).
         let devs: Vec<Dev> = futures_util::stream::iter((0..teams).map(|t| {
             let k = a.team_size.min(n - t * a.team_size);
             let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
-            async move { shifts::team(&http, &bin, &data, &b, t, k).await }
+            async move { shifts::team(&http, &bin, &data, &b, t, k + 1).await.map(|devs| devs.into_iter().skip(1)) }
         }))
         .buffer_unordered(4)
         .collect::<Vec<_>>()
