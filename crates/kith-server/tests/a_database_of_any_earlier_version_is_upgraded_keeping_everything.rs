@@ -1,8 +1,7 @@
 //! A server opens a database made by any earlier build and upgrades it in one ordered chain
-//! (1 -> 2 -> 3 -> 4 -> 5), keeping everything it holds. Version 3 was given to two different schemas
+//! (1 -> 2 -> 3 -> 4), keeping everything it holds. Version 3 was given to two different schemas
 //! by two lines of development built at once (the shift receipts; the alert log), so a version-3
-//! database of either kind must come out as the latest version with both. Version 5 drops an index
-//! of the change log (`changes_doc_seq`): a document's changes are then found through another.
+//! database of either kind must come out as version 4 with both.
 //!
 //! Each story: a team, an emergency and its alert claimed by a lead, stored by today's server;
 //! the database is then rebuilt with an old build's exact schema (`tests/old_schemas/`, copied
@@ -25,10 +24,6 @@ const V1: &str = include_str!("old_schemas/v1.sql");
 const V2: &str = include_str!("old_schemas/v2.sql");
 const V3_RECEIPTS: &str = include_str!("old_schemas/v3-receipts.sql");
 const V3_ALERT_LOG: &str = include_str!("old_schemas/v3-alert-log.sql");
-const V4: &str = include_str!("old_schemas/v4.sql");
-
-/// The schema version of this build.
-const LATEST: i64 = 5;
 
 /// Every table with its columns, and every index, by name.
 fn schema(db: &Path) -> BTreeSet<String> {
@@ -119,12 +114,12 @@ async fn upgraded_from(old_schema: Option<&str>, alerts_existed: bool) {
     let db = server.db_path();
     if let Some(old) = old_schema {
         rebuild_as(&db, old);
-        assert!(user_version(&db) < LATEST);
+        assert!(user_version(&db) < 4);
     }
     server.start_again().await;
     sam.reconnect(&server);
     alice.reconnect(&server);
-    assert_eq!(user_version(&db), LATEST);
+    assert_eq!(user_version(&db), 4);
 
     // Everything stored is still there: the alert and who owns it (a database from before
     // alerts existed gets its alert on start, once), the board, the shift.
@@ -195,16 +190,11 @@ async fn a_version_3_database_with_the_alert_log_is_upgraded() {
 }
 
 #[tokio::test]
-async fn a_version_4_database_is_upgraded() {
-    upgraded_from(Some(V4), true).await;
-}
-
-#[tokio::test]
 async fn a_database_from_a_newer_server_is_refused_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("kith-server.sqlite3");
-    Connection::open(&db).unwrap().execute_batch("PRAGMA user_version = 6").unwrap();
+    Connection::open(&db).unwrap().execute_batch("PRAGMA user_version = 5").unwrap();
     let e = kith_server::SqliteStorage::open(&db).unwrap_err().to_string();
     assert!(e.contains("newer than this server understands"), "{e}");
-    assert_eq!(user_version(&db), 6);
+    assert_eq!(user_version(&db), 5);
 }

@@ -19,7 +19,7 @@ use super::db;
 use crate::storage::StorageError;
 
 /// The schema version this build writes (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Version 1: teams, members, devices, invites, and documents as a log of changes with snapshots.
 const SCHEMA_1: &str = r#"
@@ -95,13 +95,6 @@ CREATE TABLE IF NOT EXISTS alert_log (
     target TEXT, note TEXT, PRIMARY KEY (alert_id, n));
 "#;
 
-/// 4 -> 5: one index fewer on the change log. `changes_doc_seq` (doc_id, seq) duplicated what the
-/// `UNIQUE (doc_id, hash)` index already gives (its entries hold the rowid, which is the seq): the
-/// changes of a document after a seq are found through that one. Every stored change wrote a
-/// leaf of each (a random page per change, as documents interleave), so dropping it saves a
-/// B-tree insert and a dirty page per change in the group commit. Nothing stored is touched.
-const MIGRATE_4_TO_5: &str = "DROP INDEX IF EXISTS changes_doc_seq;";
-
 /// Whether `table` has the column `column`.
 fn has_column(c: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     let mut st = c.prepare(&format!("PRAGMA table_info({table})"))?;
@@ -137,7 +130,6 @@ fn migrations() -> Migrations<'static> {
         // The columns first (the indexes of MIGRATE_2_TO_3 use them).
         M::up_with_hook("", tracked_shift_columns),
         M::up_with_hook(MIGRATE_3_TO_4, tracked_shift_columns),
-        M::up(MIGRATE_4_TO_5),
     ])
 }
 
@@ -169,6 +161,6 @@ mod tests {
     #[test]
     fn the_migrations_are_well_formed() {
         assert!(super::migrations().validate().is_ok());
-        assert_eq!(super::SCHEMA_VERSION, 5);
+        assert_eq!(super::SCHEMA_VERSION, 4);
     }
 }
