@@ -67,3 +67,74 @@ pub async fn sync_all_accepted(
     }
     Ok(())
 }
+
+/// One device's shift prepared for a write → ack run: the change that creates the shift and
+/// `rounds` check-in changes after it, each as (bytes, hash). Built before the clock starts, so
+/// the load generator only does HTTP (the server's side of a sync is what is measured).
+#[derive(Debug)]
+pub struct CheckinScript {
+    pub doc_id: uuid::Uuid,
+    pub init: (Vec<u8>, automerge::ChangeHash),
+    pub checkins: Vec<(Vec<u8>, automerge::ChangeHash)>,
+}
+
+impl CheckinScript {
+    /// A new shift of `dev` begun at `start` (8 hours, check-ins every 30 minutes) and `rounds`
+    /// "ok" check-ins a minute apart.
+    pub fn new(dev: &Dev, start: kith_domain::Timestamp, rounds: usize) -> anyhow::Result<CheckinScript> {
+        use kith_domain::doc::shift;
+        use kith_domain::{CheckIn, CheckInId, CheckInStatus, Rating, Secs, Shift};
+        let s = Shift::begin(dev.team, dev.member, "load", start, start + Secs::hours(8), Secs::minutes(30));
+        let mut doc = automerge::Automerge::new().with_actor(dev.actor.clone());
+        doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error)?;
+        let last = |doc: &mut automerge::Automerge| -> anyhow::Result<(Vec<u8>, automerge::ChangeHash)> {
+            let c = doc.get_last_local_change().ok_or_else(|| anyhow::anyhow!("no change made"))?;
+            Ok((c.raw_bytes().to_vec(), c.hash()))
+        };
+        let init = last(&mut doc)?;
+        let mut checkins = Vec::with_capacity(rounds);
+        for r in 0..rounds {
+            let c = CheckIn {
+                id: CheckInId::new(),
+                status: CheckInStatus::Ok,
+                mood: Some(Rating::new(4, "mood")?),
+                confidence: None,
+                note: None,
+                location: None,
+                device_time: start + Secs(60 * r as i64),
+                by: dev.member,
+                device: dev.device,
+            };
+            doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error)?;
+            checkins.push(last(&mut doc)?);
+        }
+        Ok(CheckinScript { doc_id: s.id.uuid(), init, checkins })
+    }
+
+    /// The push of one change of this shift on top of `have` (the server's heads as last answered).
+    pub fn push(
+        &self,
+        have: &[automerge::ChangeHash],
+        change: &(Vec<u8>, automerge::ChangeHash),
+    ) -> kith_proto::DocPush {
+        let hb = |h: &automerge::ChangeHash| serde_bytes::ByteBuf::from(h.0.to_vec());
+        kith_proto::DocPush {
+            id: self.doc_id,
+            kind: kith_proto::Kind::Shift,
+            have: have.iter().map(hb).collect(),
+            changes: vec![serde_bytes::ByteBuf::from(change.0.clone())],
+            heads: vec![hb(&change.1)],
+            vouch: None,
+            save: None,
+        }
+    }
+}
+
+/// A process's CPU time so far (user + system, ms) from `/proc/<pid>/stat` (`self` for this one);
+/// None where it cannot be read.
+pub fn cpu_ms(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = s[s.rfind(')')? + 1..].split_whitespace().collect();
+    // utime and stime: fields 14 and 15 of stat(5), in clock ticks (100 per second).
+    Some((fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?) * 10.0)
+}

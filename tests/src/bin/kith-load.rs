@@ -14,11 +14,21 @@
 //! "Memory per connected device"): every device syncs its shift once, then stays on `/v1/live`;
 //! `--server-wrap "heaptrack -o FILE"` runs the server under a heap profiler.
 //!
+//! With `--mode write` it measures write → ack (docs/benchmarks.md, section 1): `--clients`
+//! closed-loop clients (members in teams of `--team-size`, 20 unless given, and a lead who does not
+//! sync), each syncing one new
+//! check-in per request as soon as the previous one is answered; per level and run the syncs/s,
+//! p50 / p99 / max, and the CPU time per sync of the server (from `/proc/<pid>/stat`: the figure
+//! that hardly depends on what else the machine runs) and of this generator. Pin the two apart:
+//! `taskset -c 1 kith-load ... --server-wrap "taskset -c 0"`.
+//!
 //! ```text
 //! ulimit -n 20000   # the client side holds one socket per stream, the server as many
 //! cargo build --release -p kith-server -p kith-stories
 //! target/release/kith-load --server-bin target/release/kith-server --connections 10000
 //! target/release/kith-load --server-bin target/release/kith-server --mode shifts --connections 5000
+//! taskset -c 1 target/release/kith-load --server-bin target/release/kith-server --mode write \
+//!   --clients 100,500 --server-wrap "taskset -c 0"
 //! ```
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -46,6 +56,14 @@ struct Args {
     server_wrap: String,
     /// `shifts`: sequential probe syncs timed while every stream is open.
     probes: usize,
+    /// `write`: the levels of concurrent closed-loop clients.
+    clients: Vec<usize>,
+    /// `write`: syncs per run (each client makes syncs / clients of them, at least 6).
+    syncs: usize,
+    /// `write`: runs per level.
+    runs: usize,
+    /// Whether `--team-size` was given (`write` defaults to teams of 20, like the in-process bench).
+    team_size_given: bool,
 }
 
 fn args() -> Result<Args> {
@@ -58,6 +76,10 @@ fn args() -> Result<Args> {
         team_size: 100,
         server_wrap: String::new(),
         probes: 200,
+        clients: vec![100, 500],
+        syncs: 6000,
+        runs: 3,
+        team_size_given: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -67,13 +89,20 @@ fn args() -> Result<Args> {
             "--connections" => a.connections = v.parse()?,
             "--devices" => a.devices = v.parse()?,
             "--sources" => a.sources = v.parse()?,
-            "--mode" if v == "herd" || v == "shifts" => a.mode = v,
-            "--team-size" => a.team_size = v.parse()?,
+            "--mode" if v == "herd" || v == "shifts" || v == "write" => a.mode = v,
+            "--team-size" => {
+                a.team_size = v.parse()?;
+                a.team_size_given = true;
+            }
+            "--clients" => a.clients = v.split(',').map(|x| x.trim().parse()).collect::<Result<_, _>>()?,
+            "--syncs" => a.syncs = v.parse()?,
+            "--runs" => a.runs = v.parse()?,
             "--server-wrap" => a.server_wrap = v,
             "--probes" => a.probes = v.parse()?,
             _ => bail!(
                 "usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N] \\
-                 [--mode herd|shifts] [--team-size N] [--server-wrap CMD] [--probes N]"
+                 [--mode herd|shifts|write] [--team-size N] [--server-wrap CMD] [--probes N] \\
+                 [--clients N,N] [--syncs N] [--runs N]"
             ),
         }
     }
@@ -299,6 +328,9 @@ async fn run(a: Args) -> Result<()> {
     if a.mode == "shifts" {
         return shifts::run(a).await;
     }
+    if a.mode == "write" {
+        return write::run(a).await;
+    }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let (mut server, addr) = start_server(&a.server_bin, &data, "127.0.0.1:0")?;
@@ -490,7 +522,7 @@ mod shifts {
     }
 
     /// A team of `n` devices (its lead first).
-    async fn team(
+    pub(super) async fn team(
         http: &reqwest::Client,
         bin: &str,
         data: &std::path::Path,
@@ -701,6 +733,175 @@ mod shifts {
                 server.kill()?;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+}
+
+/// `--mode write`: write → ack. `--clients` levels of closed-loop clients, each syncing one new
+/// check-in per request (the previous answer's heads as `have`, its cursor as the next cursor),
+/// as the in-process bench does (`cargo bench -p kith-stories --bench sync`, throughput), but
+/// against a release server in its own process. Per run: syncs/s, p50 / p99 / max as the client
+/// sees them, and the CPU time per sync of the server and of this generator.
+mod write {
+    use super::*;
+    use automerge::ChangeHash;
+    use kith_domain::Timestamp;
+    use kith_proto::{Cursor, Outcome, SyncResponse};
+    use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms};
+
+    async fn sync(http: &reqwest::Client, url: &str, token: &str, req: &SyncRequest) -> Result<SyncResponse> {
+        let r = http
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", kith_proto::CONTENT_TYPE)
+            .body(kith_proto::encode(req)?)
+            .send()
+            .await?;
+        if r.status() != 200 {
+            bail!("sync: {} {}", r.status(), r.text().await?);
+        }
+        let resp: SyncResponse = kith_proto::decode(&r.bytes().await?)?;
+        if let Some(d) = resp.docs.iter().find(|d| d.outcome != Outcome::Accepted) {
+            bail!("sync: a push not accepted: {:?}", d.outcome);
+        }
+        Ok(resp)
+    }
+
+    struct Run {
+        lat: Vec<f64>,
+        wall: f64,
+        server_cpu: f64,
+        load_cpu: f64,
+    }
+
+    /// One run: every client creates a new shift (not timed), then checks in `rounds` times.
+    async fn run_once(http: &reqwest::Client, url: &str, pid: u32, devs: &[Dev], rounds: usize) -> Result<Run> {
+        let now = Timestamp(kith_server::now_ms());
+        let scripts = devs.iter().map(|d| CheckinScript::new(d, now, rounds)).collect::<Result<Vec<_>>>()?;
+        let create = scripts.iter().zip(devs).map(|(s, d)| async move {
+            let req = SyncRequest {
+                protocol: kith_proto::PROTOCOL_VERSION,
+                client_time: now.0,
+                cursor: None,
+                docs: vec![s.push(&[], &s.init)],
+            };
+            sync(http, url, &d.token, &req).await.map(|r| r.cursor)
+        });
+        let cursors: Vec<Cursor> =
+            futures_util::future::join_all(create).await.into_iter().collect::<Result<Vec<_>>>()?;
+        let server = pid.to_string();
+        let (s0, l0) = (cpu_ms(&server), cpu_ms("self"));
+        let start = Instant::now();
+        let clients = scripts.iter().zip(devs).zip(cursors).map(|((s, d), cursor)| async move {
+            let mut cursor = Some(cursor);
+            let mut have: Vec<ChangeHash> = vec![s.init.1];
+            let mut lat = Vec::with_capacity(s.checkins.len());
+            for c in &s.checkins {
+                let req = SyncRequest {
+                    protocol: kith_proto::PROTOCOL_VERSION,
+                    client_time: kith_server::now_ms(),
+                    cursor: cursor.take(),
+                    docs: vec![s.push(&have, c)],
+                };
+                let t = Instant::now();
+                let resp = sync(http, url, &d.token, &req).await?;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                cursor = Some(resp.cursor);
+                have = vec![c.1];
+            }
+            Ok::<_, anyhow::Error>(lat)
+        });
+        let lats = futures_util::future::join_all(clients).await;
+        let wall = start.elapsed().as_secs_f64();
+        let (s1, l1) = (cpu_ms(&server), cpu_ms("self"));
+        let mut lat: Vec<f64> = lats.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
+        lat.sort_by(f64::total_cmp);
+        let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
+        Ok(Run { wall, server_cpu: used(s0, s1), load_cpu: used(l0, l1), lat })
+    }
+
+    fn pct(sorted: &[f64], q: f64) -> f64 {
+        sorted.get(((sorted.len() as f64 * q) as usize).min(sorted.len().saturating_sub(1))).copied().unwrap_or(0.0)
+    }
+
+    fn median(mut v: Vec<f64>) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
+    pub async fn run(mut a: Args) -> Result<()> {
+        if !a.team_size_given {
+            a.team_size = 20;
+        }
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        let (mut server, addr) = start_server_wrapped(&a.server_wrap, &a.server_bin, &data, "127.0.0.1:0")?;
+        let pid = server_pid(server.id());
+        let b = format!("http://{addr}");
+        let url = format!("{b}/v1/sync");
+        let n = a.clients.iter().copied().max().unwrap_or(1);
+        // Bodies as they are: the generator spends its core on HTTP, not on decompressing.
+        let http = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).no_gzip().no_zstd().build()?;
+        let teams = n.div_ceil(a.team_size);
+        // Members only, like the in-process bench: each team's lead (its first device) is not a
+        // client (a lead's feed brings every shift of the team, a heavier sync).
+        let devs: Vec<Dev> = futures_util::stream::iter((0..teams).map(|t| {
+            let k = a.team_size.min(n - t * a.team_size);
+            let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
+            async move { shifts::team(&http, &bin, &data, &b, t, k + 1).await.map(|devs| devs.into_iter().skip(1)) }
+        }))
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+        println!(
+            "kith-load write: {} devices in teams of {} against {b} (pid {pid}, {}); {} run(s) per level\n",
+            devs.len(),
+            a.team_size,
+            a.server_bin,
+            a.runs
+        );
+        println!(
+            "| clients | syncs per run | syncs/s (median; runs) | p50 ms | p99 ms | max ms | server CPU µs per sync (median; runs) | generator CPU µs per sync |"
+        );
+        println!("|---:|---:|---|---:|---:|---:|---|---:|");
+        for &clients in &a.clients {
+            let rounds = (a.syncs / clients).max(6);
+            let mut runs = Vec::new();
+            for _ in 0..a.runs {
+                runs.push(run_once(&http, &url, pid, &devs[..clients], rounds).await?);
+            }
+            let syncs = (clients * rounds) as f64;
+            let rates: Vec<f64> = runs.iter().map(|r| syncs / r.wall).collect();
+            let cpus: Vec<f64> = runs.iter().map(|r| r.server_cpu * 1000.0 / syncs).collect();
+            let loads: Vec<f64> = runs.iter().map(|r| r.load_cpu * 1000.0 / syncs).collect();
+            let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
+            println!(
+                "| {clients} | {} | {:.0} ({}) | {:.2} | {:.2} | {:.2} | {:.0} ({}) | {:.0} |",
+                clients * rounds,
+                median(rates.clone()),
+                list(&rates),
+                median(runs.iter().map(|r| pct(&r.lat, 0.5)).collect()),
+                median(runs.iter().map(|r| pct(&r.lat, 0.99)).collect()),
+                median(runs.iter().map(|r| pct(&r.lat, 1.0)).collect()),
+                median(cpus.clone()),
+                list(&cpus),
+                median(loads),
+            );
+        }
+        println!("\n(p50 / p99 / max: the median over the runs of each run's figure)");
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let waited = Instant::now();
+        while server.try_wait()?.is_none() {
+            if waited.elapsed() > Duration::from_secs(60) {
+                server.kill()?;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
     }
