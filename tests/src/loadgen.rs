@@ -43,14 +43,14 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Sends `req` to `url` (a server's `/v1/sync`) as the device holding `token`; an error unless
-/// the answer is 200 and every pushed document was accepted.
+/// Sends `req` to `url` (a server's `/v1/sync`) as the device holding `token` and returns the
+/// answer; an error unless it is 200 and every pushed document was accepted.
 pub async fn sync_all_accepted(
     http: &reqwest::Client,
     url: &str,
     token: &str,
     req: &SyncRequest,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SyncResponse> {
     let r = http
         .post(url)
         .bearer_auth(token)
@@ -65,7 +65,7 @@ pub async fn sync_all_accepted(
     if resp.docs.iter().any(|d| d.outcome != Outcome::Accepted) {
         bail!("sync: a push not accepted: {:?}", resp.docs.iter().map(|d| &d.outcome).collect::<Vec<_>>());
     }
-    Ok(())
+    Ok(resp)
 }
 
 /// One device's shift prepared for a write → ack run: the change that creates the shift and

@@ -609,7 +609,7 @@ mod shifts {
                 cursor: None,
                 docs: vec![shift_push(d, now)],
             };
-            async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await }
+            async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
         }))
         .buffer_unordered(32)
         .collect::<Vec<_>>()
@@ -747,26 +747,8 @@ mod write {
     use super::*;
     use automerge::ChangeHash;
     use kith_domain::Timestamp;
-    use kith_proto::{Cursor, Outcome, SyncResponse};
-    use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms};
-
-    async fn sync(http: &reqwest::Client, url: &str, token: &str, req: &SyncRequest) -> Result<SyncResponse> {
-        let r = http
-            .post(url)
-            .bearer_auth(token)
-            .header("content-type", kith_proto::CONTENT_TYPE)
-            .body(kith_proto::encode(req)?)
-            .send()
-            .await?;
-        if r.status() != 200 {
-            bail!("sync: {} {}", r.status(), r.text().await?);
-        }
-        let resp: SyncResponse = kith_proto::decode(&r.bytes().await?)?;
-        if let Some(d) = resp.docs.iter().find(|d| d.outcome != Outcome::Accepted) {
-            bail!("sync: a push not accepted: {:?}", d.outcome);
-        }
-        Ok(resp)
-    }
+    use kith_proto::Cursor;
+    use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms, sync_all_accepted as sync};
 
     struct Run {
         lat: Vec<f64>,

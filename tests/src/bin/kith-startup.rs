@@ -237,7 +237,7 @@ async fn seed(a: &Args) -> Result<()> {
         let url = format!("{b}/v1/sync");
         let docs = kinds.into_iter().map(|k| shift_push(d, now, k)).collect();
         let req = SyncRequest { protocol: kith_proto::PROTOCOL_VERSION, client_time: now.0, cursor: None, docs };
-        async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await }
+        async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
     }))
     .buffer_unordered(32)
     .collect::<Vec<_>>()
