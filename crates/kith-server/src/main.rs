@@ -52,7 +52,8 @@ enum AdminCommand {
     CreateTeam {
         #[arg(long)]
         name: String,
-        /// Who to phone when the app cannot reach anyone.
+        /// Who to phone when the app cannot reach anyone (a number: digits, spaces, `-.()/`, a
+        /// leading `+`; shown with a call button on the offline emergency notice).
         #[arg(long)]
         phone: Option<String>,
     },
