@@ -7,40 +7,10 @@
 
 mod common;
 
-use common::Dev;
+use common::{Dev, open_raw_live as open, read_until};
 use kith_domain::Role;
 use kith_server::testing::TestServer;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-
-fn addr(server: &TestServer) -> String {
-    server.url("").trim_start_matches("http://").trim_end_matches('/').to_string()
-}
-
-/// Opens a live stream on a new connection and reads its response head.
-async fn open(server: &TestServer, token: &str) -> (TcpStream, String) {
-    let mut s = TcpStream::connect(addr(server)).await.unwrap();
-    let req = format!(
-        "GET /v1/live HTTP/1.1\r\nhost: kith\r\naccept: text/event-stream\r\nauthorization: Bearer {token}\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let head = read_until(&mut s, "\r\n\r\n").await;
-    (s, head)
-}
-
-/// Reads from `s` until what was read contains `end` (or the peer closes); returns it all.
-async fn read_until(s: &mut TcpStream, end: &str) -> String {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 512];
-    while !String::from_utf8_lossy(&got).contains(end) {
-        let n = s.read(&mut buf).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    String::from_utf8(got).unwrap()
-}
+use tokio::io::AsyncReadExt as _;
 
 #[tokio::test]
 async fn a_live_stream_on_its_own_connection_carries_events_and_ends_with_the_server() {

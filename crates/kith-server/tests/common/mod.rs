@@ -467,3 +467,32 @@ impl Drop for Instance {
         self.kill();
     }
 }
+
+/// A raw live stream: opens `GET /v1/live` on a new TCP connection (the connection `conn.rs` serves
+/// itself) and reads the response head.
+pub async fn open_raw_live(server: &TestServer, token: &str) -> (tokio::net::TcpStream, String) {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = server.url("").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "GET /v1/live HTTP/1.1\r\nhost: kith\r\naccept: text/event-stream\r\nauthorization: Bearer {token}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let head = read_until(&mut s, "\r\n\r\n").await;
+    (s, head)
+}
+
+/// Reads from `s` until what was read contains `end` (or the peer closes); returns it all.
+pub async fn read_until(s: &mut tokio::net::TcpStream, end: &str) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&got).contains(end) {
+        let n = s.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8(got).unwrap()
+}
