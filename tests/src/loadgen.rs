@@ -1,7 +1,7 @@
 //! What the load and startup bench binaries (`src/bin/kith-load.rs`, `kith-startup.rs`) share:
-//! reading a process's memory, joining devices, and pushing a device's documents through the real `/v1/sync`.
+//! reading a process's memory, making teams and joining devices, and pushing a device's documents through the real `/v1/sync`.
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use automerge::ActorId;
 use kith_domain::{DeviceId, MemberId, TeamId};
 use kith_proto::{JoinRequest, JoinResponse, Outcome, SyncRequest, SyncResponse};
@@ -33,6 +33,52 @@ pub async fn join(http: &reqwest::Client, base: &str, code: &str, name: String, 
         member: MemberId(j.member_id),
         device: DeviceId(j.device_id),
     })
+}
+
+/// A team of `n` devices, its lead first: created with `<bin> --data-dir <data> admin
+/// create-team` (named "Team `t`"), the lead joined with its invite and the others with one
+/// member invite of the lead's, each device labelled `label`.
+pub async fn team(
+    http: &reqwest::Client,
+    bin: &str,
+    data: &std::path::Path,
+    base: &str,
+    t: usize,
+    n: usize,
+    label: &str,
+) -> anyhow::Result<Vec<Dev>> {
+    let args = [
+        "--data-dir".to_string(),
+        data.to_str().context("a data directory path in UTF-8")?.to_string(),
+        "admin".into(),
+        "create-team".into(),
+        "--name".into(),
+        format!("Team {t}"),
+    ];
+    let bin = bin.to_string();
+    let out = tokio::task::spawn_blocking(move || std::process::Command::new(bin).args(args).output()).await??;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let code = text
+        .lines()
+        .find_map(|l| l.strip_prefix("lead invite "))
+        .and_then(|r| r.split_whitespace().next())
+        .with_context(|| format!("a lead invite: {text} {}", String::from_utf8_lossy(&out.stderr)))?
+        .to_string();
+    let lead = join(http, base, &code, format!("Lead {t}"), label).await?;
+    let inv: serde_json::Value = http
+        .post(format!("{base}/v1/invites"))
+        .bearer_auth(&lead.token)
+        .json(&serde_json::json!({"role": "member", "expires_in_s": 86400, "uses": n.max(2) - 1}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let code = inv["code"].as_str().context("an invite")?.to_string();
+    let mut devs = vec![lead];
+    for i in 1..n {
+        devs.push(join(http, base, &code, format!("Worker {t}.{i}"), label).await?);
+    }
+    Ok(devs)
 }
 
 /// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`, ...); 0 if it cannot be read.

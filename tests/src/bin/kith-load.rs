@@ -521,42 +521,6 @@ mod shifts {
         DocPush { id: s.id.uuid(), kind: Kind::Shift, have: vec![], changes, heads, vouch: None, save: None }
     }
 
-    /// A team of `n` devices (its lead first).
-    pub(super) async fn team(
-        http: &reqwest::Client,
-        bin: &str,
-        data: &std::path::Path,
-        b: &str,
-        t: usize,
-        n: usize,
-    ) -> Result<Vec<Dev>> {
-        let out = Command::new(bin)
-            .args(["--data-dir", data.to_str().unwrap(), "admin", "create-team", "--name", &format!("Load {t}")])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        let code = text
-            .lines()
-            .find_map(|l| l.strip_prefix("lead invite "))
-            .and_then(|r| r.split_whitespace().next())
-            .with_context(|| format!("a lead invite: {text} {}", String::from_utf8_lossy(&out.stderr)))?
-            .to_string();
-        let lead = kith_stories::loadgen::join(http, b, &code, format!("Lead {t}"), "load").await?;
-        let inv: serde_json::Value = http
-            .post(format!("{b}/v1/invites"))
-            .bearer_auth(&lead.token)
-            .json(&serde_json::json!({"role": "member", "expires_in_s": 3600, "uses": n.max(2) - 1}))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let code = inv["code"].as_str().context("an invite")?.to_string();
-        let mut devs = vec![lead];
-        for i in 1..n {
-            devs.push(kith_stories::loadgen::join(http, b, &code, format!("Worker {t}.{i}"), "load").await?);
-        }
-        Ok(devs)
-    }
-
     fn mib(k: u64) -> f64 {
         k as f64 / 1024.0
     }
@@ -579,7 +543,7 @@ mod shifts {
         let devs: Vec<Dev> = futures_util::stream::iter((0..teams).map(|t| {
             let k = a.team_size.min(n - t * a.team_size);
             let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
-            async move { team(&http, &bin, &data, &b, t, k).await }
+            async move { kith_stories::loadgen::team(&http, &bin, &data, &b, t, k, "load").await }
         }))
         .buffer_unordered(8)
         .collect::<Vec<_>>()
@@ -831,7 +795,11 @@ mod write {
         let devs: Vec<Dev> = futures_util::stream::iter((0..teams).map(|t| {
             let k = a.team_size.min(n - t * a.team_size);
             let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
-            async move { shifts::team(&http, &bin, &data, &b, t, k + 1).await.map(|devs| devs.into_iter().skip(1)) }
+            async move {
+                kith_stories::loadgen::team(&http, &bin, &data, &b, t, k + 1, "load")
+                    .await
+                    .map(|devs| devs.into_iter().skip(1))
+            }
         }))
         .buffer_unordered(4)
         .collect::<Vec<_>>()

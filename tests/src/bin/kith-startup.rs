@@ -105,42 +105,6 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// A team of `n` devices, its lead first.
-async fn team(http: &reqwest::Client, bin: &str, data: &Path, b: &str, t: usize, n: usize) -> Result<Vec<Dev>> {
-    let args = [
-        "--data-dir".to_string(),
-        data.to_str().unwrap().to_string(),
-        "admin".into(),
-        "create-team".into(),
-        "--name".into(),
-        format!("Team {t}"),
-    ];
-    let bin = bin.to_string();
-    let out = tokio::task::spawn_blocking(move || Command::new(bin).args(args).output()).await??;
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = text
-        .lines()
-        .find_map(|l| l.strip_prefix("lead invite "))
-        .and_then(|r| r.split_whitespace().next())
-        .with_context(|| format!("a lead invite: {text} {}", String::from_utf8_lossy(&out.stderr)))?
-        .to_string();
-    let lead = kith_stories::loadgen::join(http, b, &code, format!("Lead {t}"), "bench").await?;
-    let inv: serde_json::Value = http
-        .post(format!("{b}/v1/invites"))
-        .bearer_auth(&lead.token)
-        .json(&serde_json::json!({"role": "member", "expires_in_s": 86400, "uses": n - 1}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let code = inv["code"].as_str().context("an invite")?.to_string();
-    let mut devs = vec![lead];
-    for i in 1..n {
-        devs.push(kith_stories::loadgen::join(http, b, &code, format!("Worker {t}.{i}"), "bench").await?);
-    }
-    Ok(devs)
-}
-
 /// The kinds of shift seeded.
 #[derive(Clone, Copy)]
 enum Seeded {
@@ -209,7 +173,7 @@ async fn seed(a: &Args) -> Result<()> {
     println!("seeding {} teams of {}-{} ({members} members)...", a.teams, a.min_team, a.max_team);
     let teams: Vec<Vec<Dev>> = futures_util::stream::iter(sizes.iter().enumerate().map(|(t, &n)| {
         let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
-        async move { team(&http, &bin, &data, &b, t, n).await }
+        async move { kith_stories::loadgen::team(&http, &bin, &data, &b, t, n, "bench").await }
     }))
     .buffer_unordered(32)
     .collect::<Vec<_>>()
