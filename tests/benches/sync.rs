@@ -223,17 +223,7 @@ fn new_shift(d: &RawDevice, now: Timestamp) -> Shift {
 }
 
 fn checkin(d: &RawDevice, t: Timestamp) -> CheckIn {
-    CheckIn {
-        id: CheckInId::new(),
-        status: CheckInStatus::Ok,
-        mood: Some(Rating::new(4, "mood").unwrap()),
-        confidence: None,
-        note: None,
-        location: None,
-        device_time: t,
-        by: d.member,
-        device: d.device,
-    }
+    CheckIn { mood: Some(Rating::new(4, "mood").unwrap()), ..CheckIn::new(CheckInStatus::Ok, t, d.member, d.device) }
 }
 
 /// One client's pre-built shift: the creating change and `rounds` check-in changes, each as

@@ -118,15 +118,9 @@ impl Device {
 
     pub fn checkin(&mut self, shift_id: ShiftId, status: CheckInStatus, time: Timestamp) -> CheckIn {
         let c = CheckIn {
-            id: CheckInId::new(),
-            status,
             mood: Some(Rating::new(4, "mood").unwrap()),
-            confidence: None,
             note: Some(Note { text: format!("{} at {time:?}", self.name), visibility: Visibility::Team }),
-            location: None,
-            device_time: time,
-            by: self.member,
-            device: self.device,
+            ..CheckIn::new(status, time, self.member, self.device)
         };
         self.store
             .change_doc(shift_id.uuid(), |tx| shift::add_checkin(tx, &c).map_err(StoryError::from))

@@ -129,7 +129,7 @@ impl CheckinScript {
     /// "ok" check-ins a minute apart.
     pub fn new(dev: &Dev, start: kith_domain::Timestamp, rounds: usize) -> anyhow::Result<CheckinScript> {
         use kith_domain::doc::shift;
-        use kith_domain::{CheckIn, CheckInId, CheckInStatus, Rating, Secs, Shift};
+        use kith_domain::{CheckIn, CheckInStatus, Rating, Secs, Shift};
         let s = Shift::begin(dev.team, dev.member, "load", start, start + Secs::hours(8), Secs::minutes(30));
         let mut doc = automerge::Automerge::new().with_actor(dev.actor.clone());
         doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error)?;
@@ -141,15 +141,8 @@ impl CheckinScript {
         let mut checkins = Vec::with_capacity(rounds);
         for r in 0..rounds {
             let c = CheckIn {
-                id: CheckInId::new(),
-                status: CheckInStatus::Ok,
                 mood: Some(Rating::new(4, "mood")?),
-                confidence: None,
-                note: None,
-                location: None,
-                device_time: start + Secs(60 * r as i64),
-                by: dev.member,
-                device: dev.device,
+                ..CheckIn::new(CheckInStatus::Ok, start + Secs(60 * r as i64), dev.member, dev.device)
             };
             doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error)?;
             checkins.push(last(&mut doc)?);

@@ -504,15 +504,8 @@ mod shifts {
         let mut doc = Automerge::new().with_actor(d.actor.clone());
         doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
         let c = CheckIn {
-            id: CheckInId::new(),
-            status: CheckInStatus::Ok,
             mood: Some(Rating::new(4, "mood").unwrap()),
-            confidence: None,
-            note: None,
-            location: None,
-            device_time: now,
-            by: d.member,
-            device: d.device,
+            ..CheckIn::new(CheckInStatus::Ok, now, d.member, d.device)
         };
         doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
         let changes: Vec<ByteBuf> =

@@ -127,15 +127,8 @@ fn shift_push(d: &Dev, now: Timestamp, kind: Seeded) -> DocPush {
     let mut doc = Automerge::new().with_actor(d.actor.clone());
     doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
     let c = CheckIn {
-        id: CheckInId::new(),
-        status: CheckInStatus::Ok,
         mood: Some(Rating::new(4, "mood").unwrap()),
-        confidence: None,
-        note: None,
-        location: None,
-        device_time: start,
-        by: d.member,
-        device: d.device,
+        ..CheckIn::new(CheckInStatus::Ok, start, d.member, d.device)
     };
     doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
     if let Seeded::Ended { .. } = kind {
