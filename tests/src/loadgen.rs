@@ -81,6 +81,37 @@ pub async fn team(
     Ok(devs)
 }
 
+/// Starts a `kith-server` for a bench: `bin` (behind `wrap`, e.g. `taskset -c 0`, when not empty)
+/// serving `data` on `listen`, with no UI and joins not rate-limited (a bench joins thousands of
+/// devices), its log appended to `log`.
+pub fn spawn_server(
+    wrap: &str,
+    bin: &str,
+    data: &std::path::Path,
+    listen: &str,
+    log: &std::path::Path,
+) -> anyhow::Result<std::process::Child> {
+    let mut words = wrap.split_whitespace();
+    let mut cmd = match words.next() {
+        Some(w) => {
+            let mut c = std::process::Command::new(w);
+            c.args(words).arg(bin);
+            c
+        }
+        None => std::process::Command::new(bin),
+    };
+    cmd.args(["--data-dir", data.to_str().context("a data directory path in UTF-8")?, "--listen", listen])
+        .env("KITH_UI_DIR", "")
+        .env("KITH_JOIN_RATE__BURST", "1000000")
+        .env("KITH_JOIN_RATE__REPLENISH_MS", "1")
+        .env("RUST_LOG", "warn,kith_server=info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log)?)
+        .spawn()
+        .with_context(|| format!("start {bin}"))
+}
+
 /// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:`, ...); 0 if it cannot be read.
 pub fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

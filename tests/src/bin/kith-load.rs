@@ -34,7 +34,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -168,26 +168,7 @@ fn start_server(bin: &str, data: &std::path::Path, listen: &str) -> Result<(Chil
 
 fn start_server_wrapped(wrap: &str, bin: &str, data: &std::path::Path, listen: &str) -> Result<(Child, String)> {
     let log = data.with_extension("log");
-    let mut words = wrap.split_whitespace();
-    let mut cmd = match words.next() {
-        Some(w) => {
-            let mut c = Command::new(w);
-            c.args(words).arg(bin);
-            c
-        }
-        None => Command::new(bin),
-    };
-    let mut child = cmd
-        .args(["--data-dir", data.to_str().unwrap(), "--listen", listen])
-        .env("KITH_UI_DIR", "")
-        .env("KITH_JOIN_RATE__BURST", "100000")
-        .env("KITH_JOIN_RATE__REPLENISH_MS", "1")
-        .env("RUST_LOG", "warn,kith_server=info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log)?)
-        .spawn()
-        .with_context(|| format!("start {bin}"))?;
+    let mut child = kith_stories::loadgen::spawn_server(wrap, bin, data, listen, &log)?;
     let started = Instant::now();
     loop {
         let text = strip_ansi(&std::fs::read_to_string(&log).unwrap_or_default());

@@ -21,8 +21,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 use kith_stories::loadgen::Dev;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -85,20 +85,6 @@ fn free_addr() -> Result<String> {
     Ok(l.local_addr()?.to_string())
 }
 
-fn spawn_server(bin: &str, data: &Path, listen: &str, log: &Path) -> Result<Child> {
-    Command::new(bin)
-        .args(["--data-dir", data.to_str().unwrap(), "--listen", listen])
-        .env("KITH_UI_DIR", "")
-        .env("KITH_JOIN_RATE__BURST", "1000000")
-        .env("KITH_JOIN_RATE__REPLENISH_MS", "1")
-        .env("RUST_LOG", "warn,kith_server=info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(std::fs::OpenOptions::new().create(true).append(true).open(log)?)
-        .spawn()
-        .with_context(|| format!("start {bin}"))
-}
-
 fn stop(mut child: Child) {
     // SIGTERM: a clean stop, as an operator's restart would do.
     let _ = Command::new("kill").arg(child.id().to_string()).status();
@@ -150,7 +136,7 @@ async fn seed(a: &Args) -> Result<()> {
     std::fs::create_dir_all(&a.seed_dir)?;
     let listen = free_addr()?;
     let log = a.seed_dir.join("seed.log");
-    let server = spawn_server(&a.server_bin, &data, &listen, &log)?;
+    let server = kith_stories::loadgen::spawn_server("", &a.server_bin, &data, &listen, &log)?;
     let b = format!("http://{listen}");
     let http = reqwest::Client::new();
     let started = Instant::now();
@@ -227,7 +213,7 @@ async fn measure(a: &Args, leads: &[String], i: usize) -> Result<Run> {
     let token = &leads[i % leads.len()];
     let log = dir.path().join("server.log");
     let t0 = Instant::now();
-    let child = spawn_server(&a.server_bin, &data, &listen, &log)?;
+    let child = kith_stories::loadgen::spawn_server("", &a.server_bin, &data, &listen, &log)?;
     let pid = child.id();
     let serving = loop {
         if let Ok(r) = http.get(format!("{b}/v1/board")).bearer_auth(token).send().await
