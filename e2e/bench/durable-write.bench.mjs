@@ -19,7 +19,9 @@
 // - the disk itself: `write` + `fdatasync` of 400 bytes appended to a file in the same directory
 //   as the browser's profile, from this process (Node).
 // `KITH_BENCH_STRACE=1` also counts the browser's fsync/fdatasync calls per kind (strace -f on the
-// browser, one kind at a time, 50 writes each), to show which writes reach the disk's flush.
+// browser, one kind at a time, 50 writes each), to show which writes reach the disk's flush, and
+// the time each flush spent in the kernel; `KITH_BENCH_STRACE_DIR` keeps the traces there,
+// `KITH_BENCH_STRACE_CALLS` traces other calls (e.g. `trace=fdatasync,pwrite64`, with file names).
 
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
