@@ -95,6 +95,11 @@ struct Activity {
     /// When a write last found the socket full and nothing has been written since (0: not
     /// stalled), plus one.
     write_stalled: AtomicU64,
+    /// Answers that handed hyper data and have not been asked for more since: hyper waits to send
+    /// it (the socket is full, or an HTTP/2 peer gives no flow-control window).
+    answers_waiting: AtomicUsize,
+    /// When hyper last asked an answer for more, plus one.
+    answer_pulled: AtomicU64,
     /// Woken when something the watchdog's deadline depends on changes.
     changed: Notify,
 }
@@ -107,6 +112,8 @@ impl Activity {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             write_stalled: AtomicU64::new(0),
+            answers_waiting: AtomicUsize::new(0),
+            answer_pulled: AtomicU64::new(0),
             changed: Notify::new(),
         }
     }
@@ -144,10 +151,13 @@ impl Activity {
     /// flight and its answer is not stalled.
     fn deadline(&self, t: &Timeouts) -> Option<Instant> {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let stalled = match self.write_stalled.load(Ordering::Acquire) {
+        let socket = match self.write_stalled.load(Ordering::Acquire) {
             0 => None,
-            since => Some((since - 1).saturating_add(ms(t.write_stall))),
+            since => Some(since - 1),
         };
+        let answer = (self.answers_waiting.load(Ordering::Acquire) > 0)
+            .then(|| self.answer_pulled.load(Ordering::Acquire).saturating_sub(1));
+        let stalled = socket.into_iter().chain(answer).min().map(|since| since.saturating_add(ms(t.write_stall)));
         let waiting =
             (self.in_flight.load(Ordering::Acquire) == 0).then(|| match self.head_started.load(Ordering::Acquire) {
                 0 => self.idle_since.load(Ordering::Acquire).saturating_add(ms(t.idle)),
@@ -164,6 +174,65 @@ impl Activity {
 /// A request in flight; dropped with its response body.
 #[derive(Debug)]
 struct InFlight(Arc<Activity>);
+
+/// A response body served by hyper, telling the watchdog when hyper takes data from it and when it
+/// asks for more: data taken and not followed by a request for more is waiting on the peer (over
+/// HTTP/2 the socket does not fill: a peer that reads nothing gives no flow-control window).
+struct Answer {
+    body: Body,
+    /// Handed data, and not asked for more since.
+    waiting: bool,
+    in_flight: InFlight,
+}
+
+impl Answer {
+    fn set_waiting(&mut self, waiting: bool) {
+        if waiting == self.waiting {
+            return;
+        }
+        self.waiting = waiting;
+        let a = &self.in_flight.0;
+        if waiting {
+            a.answers_waiting.fetch_add(1, Ordering::AcqRel);
+            a.changed.notify_one();
+        } else {
+            a.answers_waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl http_body::Body for Answer {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let a = &self.in_flight.0;
+        a.answer_pulled.store(a.now() + 1, Ordering::Release);
+        self.set_waiting(false);
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(&polled, Poll::Ready(Some(Ok(f))) if f.is_data()) && !self.body.is_end_stream() {
+            self.set_waiting(true);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.set_waiting(false);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -538,12 +607,7 @@ async fn serve_hyper(
         async move {
             let resp = router.oneshot(req.map(Body::new)).await?;
             // The request stays in flight until its body is sent or dropped.
-            Ok::<_, Infallible>(resp.map(|b| {
-                Body::new(b.map_frame(move |f| {
-                    let _in_flight = &guard;
-                    f
-                }))
-            }))
+            Ok::<_, Infallible>(resp.map(|body| Answer { body, waiting: false, in_flight: guard }))
         }
     });
     let mut builder = Builder::new(TokioExecutor::new());
