@@ -109,37 +109,13 @@ mod tests {
     fn alert_steps_notify_and_claims_do_not() {
         let me = uuid::Uuid::now_v7();
         let other = uuid::Uuid::now_v7();
-        let ev = |action: &str, worker: uuid::Uuid| AlertEvent {
-            action: action.into(),
-            notify: Some("leads".into()),
-            step: Some(1),
-            alert: kith_api::AlertView {
-                id: uuid::Uuid::now_v7(),
-                kind: "emergency".into(),
-                urgent: true,
-                state: kith_api::AlertState::Open,
-                team: uuid::Uuid::now_v7(),
-                shift: uuid::Uuid::now_v7(),
-                worker,
-                worker_name: "Alice Field".into(),
-                opened_at: 0,
-                due: None,
-                checkin: None,
-                steps_fired: 1,
-                notified: vec!["leads".into()],
-                next_step_at: None,
-                claimed_by: None,
-                claimed_by_name: None,
-                claimed_at: None,
-                resolved_at: None,
-                resolved_by: None,
-                resolving_checkin: None,
-                late_checkin: false,
-                note: None,
-                worker_phone: None,
-                said: None,
-                history: Vec::new(),
-            },
+        let ev = |action: &str, worker: uuid::Uuid| -> AlertEvent {
+            // What the server sends, without the optional fields.
+            serde_json::from_value(serde_json::json!({"action": action, "notify": "leads", "step": 1, "alert": {
+                "id": worker, "kind": "emergency", "urgent": true, "state": "open", "team": worker, "shift": worker,
+                "worker": worker, "worker_name": "Alice Field", "opened_at": 0, "steps_fired": 1,
+                "notified": ["leads"], "late_checkin": false}}))
+            .unwrap()
         };
         let (title, body) = alert_text(&ev("step", other), Some(me)).unwrap();
         assert_eq!(title, "EMERGENCY: Alice Field");
