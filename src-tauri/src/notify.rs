@@ -3,7 +3,7 @@
 //! the plumbing, so it can be tested without a desktop.
 
 use chrono::{Local, TimeZone};
-use kith_api::{Kudos, ReminderView};
+use kith_api::{AlertEvent, Kudos, ReminderView};
 use kith_domain::rules::DueReason;
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_notification::NotificationExt;
@@ -33,28 +33,26 @@ pub fn reminder_text(r: &ReminderView) -> (String, String) {
 
 /// Title and body for a live alert event (`{action, notify, step, alert}`), or `None` when it
 /// needs no notification (claims and resolutions show in the app).
-pub fn alert_text(event: &serde_json::Value, me: Option<uuid::Uuid>) -> Option<(String, String)> {
-    if event.get("action").and_then(|a| a.as_str()) != Some("step") {
+pub fn alert_text(event: &AlertEvent, me: Option<uuid::Uuid>) -> Option<(String, String)> {
+    if event.action != "step" {
         return None;
     }
-    let alert = event.get("alert")?;
-    let s = |k: &str| alert.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    let name = s("worker_name");
-    let about_me = me.is_some_and(|m| alert.get("worker").and_then(|w| w.as_str()) == Some(m.to_string().as_str()));
-    if about_me {
+    let alert = &event.alert;
+    let name = &alert.worker_name;
+    if me == Some(alert.worker) {
         return Some((
             "Your team has not heard from you".to_string(),
             "A check-in or the end of your shift is overdue. Check in now so your team knows you are OK.".to_string(),
         ));
     }
-    let title = match s("kind").as_str() {
+    let title = match alert.kind.as_str() {
         "emergency" => format!("EMERGENCY: {name}"),
         "support" => format!("{name} would like support"),
         "missed_checkin" => format!("{name} missed a check-in"),
         "past_planned_end" => format!("{name} is past their planned end"),
         _ => format!("Alert about {name}"),
     };
-    let owner = match alert.get("claimed_by_name").and_then(|v| v.as_str()) {
+    let owner = match &alert.claimed_by_name {
         Some(who) => format!("{who} owns it."),
         None => "Nobody owns it yet: open Kith to claim it.".to_string(),
     };
@@ -76,7 +74,7 @@ pub fn reminder<R: Runtime>(app: &AppHandle<R>, r: &ReminderView) {
     show(app, reminder_text(r));
 }
 
-pub fn alert<R: Runtime>(app: &AppHandle<R>, event: &serde_json::Value) {
+pub fn alert<R: Runtime>(app: &AppHandle<R>, event: &AlertEvent) {
     let me = app.try_state::<crate::desktop::Me>().and_then(|m| m.get());
     if let Some(text) = alert_text(event, me) {
         show(app, text);
@@ -111,9 +109,13 @@ mod tests {
     fn alert_steps_notify_and_claims_do_not() {
         let me = uuid::Uuid::now_v7();
         let other = uuid::Uuid::now_v7();
-        let ev = |action: &str, worker: uuid::Uuid| {
-            serde_json::json!({"action": action, "alert": {"kind": "emergency", "worker": worker.to_string(),
-                "worker_name": "Alice Field", "claimed_by_name": null}})
+        let ev = |action: &str, worker: uuid::Uuid| -> AlertEvent {
+            // What the server sends, without the optional fields.
+            serde_json::from_value(serde_json::json!({"action": action, "notify": "leads", "step": 1, "alert": {
+                "id": worker, "kind": "emergency", "urgent": true, "state": "open", "team": worker, "shift": worker,
+                "worker": worker, "worker_name": "Alice Field", "opened_at": 0, "steps_fired": 1,
+                "notified": ["leads"], "late_checkin": false}}))
+            .unwrap()
         };
         let (title, body) = alert_text(&ev("step", other), Some(me)).unwrap();
         assert_eq!(title, "EMERGENCY: Alice Field");

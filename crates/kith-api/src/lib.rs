@@ -661,12 +661,19 @@ fn invite_role_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+impl InviteRequest {
+    /// Seconds an invite is valid when the request does not say: 7 days.
+    pub const DEFAULT_EXPIRY_S: u64 = 7 * 24 * 3600;
+    /// Devices that may join with an invite when the request does not say.
+    pub const DEFAULT_USES: u32 = 1;
+}
+
 fn default_expiry() -> u64 {
-    7 * 24 * 3600
+    InviteRequest::DEFAULT_EXPIRY_S
 }
 
 fn default_uses() -> u32 {
-    1
+    InviteRequest::DEFAULT_USES
 }
 
 /// A new invite.

@@ -5,9 +5,10 @@
 
 use serde_json::json;
 
-use kith_api::{DeviceList, EscalationStepView, InviteResponse, MemberEdit, PolicyEdit, TeamView};
+use kith_api::{DeviceList, EscalationStepView, InviteRequest, InviteResponse, MemberEdit, PolicyEdit, TeamView};
 use kith_client::local;
 use kith_domain::{MemberId, Notify, Team, Timestamp};
+use kith_sync::Method;
 
 use crate::cli::{DevicesArgs, DevicesCommand, InviteArgs, MemberArgs, PolicyArgs};
 use crate::clock::{format_duration, parse_interval, relative, rfc3339};
@@ -179,10 +180,9 @@ pub fn invite(cx: &mut Ctx<'_>, a: &InviteArgs) -> Result<(), CliError> {
         crate::cli::RoleArg::Member => "member",
         crate::cli::RoleArg::Lead => "lead",
     };
-    let body = json!({ "role": role, "uses": a.uses, "expires_in_s": expires.as_secs() });
-    let v = net::block_on(client.request_json("POST", "v1/invites", Some(&body)))?.map_err(net::sync_err)?;
-    let inv: InviteResponse = serde_json::from_value(v)
-        .map_err(|e| CliError::Remote(format!("the server's invite could not be read: {e}")))?;
+    let body = InviteRequest { role: role.into(), uses: a.uses, expires_in_s: expires.as_secs() };
+    let inv: InviteResponse =
+        net::block_on(client.request(Method::POST, "v1/invites", Some(&body)))?.map_err(net::sync_err)?;
     let text = format!(
         "Invite for a {role} ({} use(s)), valid until {}:\n  code {}\n  link {}\nThey join with: kith join \"{}\" --name \"Their Name\" (or open the link in the app).\n",
         a.uses,
@@ -224,18 +224,17 @@ pub fn devices(cx: &mut Ctx<'_>, a: &DevicesArgs) -> Result<(), CliError> {
     let s = Session::open(&cx.dir)?;
     let link = linked(&s)?;
     let client = link.client()?;
-    let (v, head) = match &a.action {
-        None | Some(DevicesCommand::List) => {
-            (net::block_on(client.request_json("GET", "v1/devices", None))?.map_err(net::sync_err)?, String::new())
-        }
+    let (list, head): (DeviceList, _) = match &a.action {
+        None | Some(DevicesCommand::List) => (
+            net::block_on(client.request(Method::GET, "v1/devices", None::<&()>))?.map_err(net::sync_err)?,
+            String::new(),
+        ),
         Some(DevicesCommand::Revoke { id }) => {
             let path = format!("v1/devices/{id}/revoke");
-            let v = net::block_on(client.request_json("POST", &path, Some(&json!({}))))?.map_err(net::sync_err)?;
-            (v, format!("Revoked {id}: it is cut off now, and nothing it sends is stored.\n"))
+            let list = net::block_on(client.request(Method::POST, &path, None::<&()>))?.map_err(net::sync_err)?;
+            (list, format!("Revoked {id}: it is cut off now, and nothing it sends is stored.\n"))
         }
     };
-    let list: DeviceList = serde_json::from_value(v)
-        .map_err(|e| CliError::Remote(format!("the server's answer could not be read: {e}")))?;
     let text = format!("{head}{}", devices_text(cx, &list));
     let out = cx.emit(&list, &text);
     s.finish();

@@ -2,14 +2,16 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 
+use kith_api::{AlertState, AlertView, AssignRequest, ResolveRequest};
 use kith_domain::rules;
 use kith_domain::rules::BoardStatus;
 use kith_domain::{CheckInStatus, MemberId, Shift, Team, Timestamp};
 use kith_proto::JoinRequest;
+use kith_sync::Method;
 
 use crate::cli::{AckArgs, AlertsArgs, AlertsCommand, JoinArgs};
 use crate::clock::{relative, rfc3339};
@@ -171,48 +173,6 @@ pub fn sync(cx: &mut Ctx<'_>) -> Result<(), CliError> {
     out
 }
 
-/// `GET /v1/board` as the server sends it (kith-server's `BoardResponse`); a test checks the two
-/// stay in step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerBoard {
-    pub server_time: i64,
-    pub team_id: Uuid,
-    pub team_name: String,
-    #[serde(default)]
-    pub team_purpose: String,
-    #[serde(default)]
-    pub phone: Option<String>,
-    /// Most urgent first.
-    pub rows: Vec<ServerBoardRow>,
-    /// Unresolved alerts this member may see (kith-server's `AlertView`s; docs/alerts.md).
-    #[serde(default)]
-    pub alerts: Vec<serde_json::Value>,
-}
-
-/// One member on the server's board (kith-server's `BoardEntry`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ServerBoardRow {
-    pub member: Uuid,
-    pub name: String,
-    pub status: BoardStatus,
-    #[serde(default)]
-    pub shift: Option<Uuid>,
-    #[serde(default)]
-    pub purpose: Option<String>,
-    #[serde(default)]
-    pub last_checkin: Option<Timestamp>,
-    #[serde(default)]
-    pub next_due: Option<Timestamp>,
-    #[serde(default)]
-    pub planned_end: Option<Timestamp>,
-    /// Connected to the live channel now.
-    #[serde(default)]
-    pub online: bool,
-    /// Server time the member was last connected.
-    #[serde(default)]
-    pub last_seen: Option<i64>,
-}
-
 /// Words for a board status, the same on the live and the offline board.
 pub fn board_status_words(s: BoardStatus) -> &'static str {
     match s {
@@ -344,14 +304,12 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
     if let Some(link) = &link {
         match net::sync(&mut s, link, net::SHARE_TIMEOUT) {
             Ok(_) => match net::block_on(link.client()?.board())? {
-                Ok(v) => match serde_json::from_value::<ServerBoard>(v) {
-                    Ok(b) => live = Some(b),
-                    Err(e) => {
-                        online_error = Some(format!(
-                            "the team server sent a board this version of Kith cannot read ({e}); update Kith"
-                        ))
-                    }
-                },
+                Ok(b) => live = Some(b),
+                Err(e @ kith_sync::SyncError::Protocol(_)) => {
+                    online_error = Some(format!(
+                        "the team server sent a board this version of Kith cannot read ({e}); update Kith"
+                    ))
+                }
                 Err(e) => online_error = Some(net::sync_err(e).to_string()),
             },
             Err(e) => online_error = Some(e.to_string()),
@@ -464,13 +422,18 @@ pub fn team(cx: &mut Ctx<'_>) -> Result<(), CliError> {
     out
 }
 
+/// An answer as the JSON the command prints.
+fn json_of<T: Serialize>(v: &T) -> Result<serde_json::Value, CliError> {
+    serde_json::to_value(v).map_err(|e| CliError::Data(format!("could not write JSON output: {e}")))
+}
+
 /// Whether this device's member may acknowledge (see [`kith_client::local::is_lead`]).
 fn is_lead(team: &Team, me: MemberId, link: Option<&ServerLink>) -> bool {
     kith_client::local::is_lead(team, me, link)
 }
 
 /// The open alerts under the live board, with who owns each.
-fn alerts_text(cx: &Ctx<'_>, alerts: &[serde_json::Value]) -> String {
+fn alerts_text(cx: &Ctx<'_>, alerts: &[AlertView]) -> String {
     let mut text = String::new();
     if !alerts.is_empty() {
         text.push_str("Alerts:\n");
@@ -482,53 +445,40 @@ fn alerts_text(cx: &Ctx<'_>, alerts: &[serde_json::Value]) -> String {
 }
 
 /// One alert on one line: what, about whom, since when, who was told, who owns it.
-pub(crate) fn alert_line(cx: &Ctx<'_>, a: &serde_json::Value) -> String {
-    let s = |k: &str| a.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
-    let t = |k: &str| a.get(k).and_then(serde_json::Value::as_i64).map(|ms| cx.clock(Timestamp(ms)));
-    let kind = match s("kind").as_str() {
+pub(crate) fn alert_line(cx: &Ctx<'_>, a: &AlertView) -> String {
+    let kind = match a.kind.as_str() {
         "missed_checkin" => "MISSED CHECK-IN",
         "past_planned_end" => "PAST PLANNED END",
         "support" => "SUPPORT REQUESTED",
         "emergency" => "EMERGENCY",
         _ => "ALERT",
     };
-    let notified: Vec<String> = a
-        .get("notified")
-        .and_then(|v| v.as_array())
-        .map(|v| v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
-        .unwrap_or_default();
-    let owner = match s("state").as_str() {
-        "claimed" => format!("claimed by {}", foreign(&s("claimed_by_name"))),
-        "resolved" => format!(
+    let owner = match a.state {
+        AlertState::Claimed => format!("claimed by {}", foreign(a.claimed_by_name.as_deref().unwrap_or_default())),
+        AlertState::Resolved => format!(
             "resolved ({}){}",
-            foreign(&s("resolved_by").replace('_', "-")),
-            a.get("note").and_then(|v| v.as_str()).map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default()
+            foreign(&a.resolved_by.as_deref().unwrap_or_default().replace('_', "-")),
+            a.note.as_deref().map(|n| format!(": \"{}\"", foreign(n))).unwrap_or_default()
         ),
-        _ => "OPEN: nobody owns it yet".into(),
+        AlertState::Open => "OPEN: nobody owns it yet".into(),
     };
-    let late = if a.get("late_checkin").and_then(serde_json::Value::as_bool) == Some(true) {
-        a.get("resolving_checkin")
-            .map(|c| {
-                let ct = |k: &str| c.get(k).and_then(serde_json::Value::as_i64).map(|ms| cx.clock(Timestamp(ms)));
-                format!(
-                    "  (late check-in: made {} on the device, received {})",
-                    ct("device_time").unwrap_or_default(),
-                    ct("received_at").unwrap_or_default()
-                )
-            })
-            .unwrap_or_default()
-    } else {
-        String::new()
+    let late = match (&a.resolving_checkin, a.late_checkin) {
+        (Some(c), true) => format!(
+            "  (late check-in: made {} on the device, received {})",
+            cx.clock(Timestamp(c.device_time)),
+            cx.clock(Timestamp(c.received_at))
+        ),
+        _ => String::new(),
     };
     format!(
         "  {:<18} {:<16} since {}  notified: {}  {}{}\n    id {}\n",
         kind,
-        foreign(&s("worker_name")),
-        t("opened_at").unwrap_or_default(),
-        if notified.is_empty() { "nobody yet".to_string() } else { foreign(&notified.join(", ")).to_string() },
+        foreign(&a.worker_name),
+        cx.clock(Timestamp(a.opened_at)),
+        if a.notified.is_empty() { "nobody yet".to_string() } else { foreign(&a.notified.join(", ")).to_string() },
         owner,
         late,
-        foreign(&s("id"))
+        a.id
     )
 }
 
@@ -541,19 +491,19 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
     let (value, text) = match &a.action {
         None | Some(AlertsCommand::List) => {
             let v = net::block_on(client.alerts(a.all))?.map_err(net::sync_err)?;
-            let list = v.get("alerts").and_then(|x| x.as_array()).cloned().unwrap_or_default();
+            let list = &v.alerts;
             let mut text = if list.is_empty() {
                 format!("No {}alerts.\n", if a.all { "" } else { "open " })
             } else {
                 format!("{} alert(s), who needs a human first:\n", list.len())
             };
-            for al in &list {
+            for al in list {
                 text.push_str(&alert_line(cx, al));
             }
             if !list.is_empty() && !a.all {
                 text.push_str("Claim one with: kith alerts claim <id>\n");
             }
-            (v, text)
+            (json_of(&v)?, text)
         }
         Some(AlertsCommand::Claim { id }) => {
             let v = net::block_on(client.claim_alert(*id))?.map_err(net::sync_err)?;
@@ -561,31 +511,34 @@ pub fn alerts(cx: &mut Ctx<'_>, a: &AlertsArgs) -> Result<(), CliError> {
                 "You own this alert now; everyone sees that, and it escalates no further.\n{}When it is dealt with: kith alerts resolve {id} --note \"...\"\n",
                 alert_line(cx, &v)
             );
-            (v, text)
+            (json_of(&v)?, text)
         }
         Some(AlertsCommand::Resolve { id, note }) => {
-            let v = net::block_on(client.resolve_alert(*id, note))?.map_err(net::sync_err)?;
+            let req = ResolveRequest { note: note.clone() };
+            let v = net::block_on(client.resolve_alert(*id, &req))?.map_err(net::sync_err)?;
             let text = format!("Resolved.\n{}", alert_line(cx, &v));
-            (v, text)
+            (json_of(&v)?, text)
         }
         Some(AlertsCommand::Takeover { id }) => {
             let path = format!("v1/alerts/{id}/takeover");
-            let v = net::block_on(client.request_json("POST", &path, Some(&json!({}))))?.map_err(net::sync_err)?;
+            let v: AlertView =
+                net::block_on(client.request(Method::POST, &path, None::<&()>))?.map_err(net::sync_err)?;
             let text = format!("You own this alert now; everyone concerned sees that.\n{}", alert_line(cx, &v));
-            (v, text)
+            (json_of(&v)?, text)
         }
         Some(AlertsCommand::Assign { id, to }) => {
             let team = kith_client::local::team(&mut s.store, &s.profile)?;
             let member = kith_client::local::find_member(&team, s.profile.member_id, to)?;
             let path = format!("v1/alerts/{id}/assign");
-            let body = json!({ "member": member });
-            let v = net::block_on(client.request_json("POST", &path, Some(&body)))?.map_err(net::sync_err)?;
+            let body = AssignRequest { member };
+            let v: AlertView =
+                net::block_on(client.request(Method::POST, &path, Some(&body)))?.map_err(net::sync_err)?;
             let text = format!(
                 "Given to {}; everyone concerned sees that.\n{}",
-                v["claimed_by_name"].as_str().unwrap_or("them"),
+                foreign(v.claimed_by_name.as_deref().unwrap_or("them")),
                 alert_line(cx, &v)
             );
-            (v, text)
+            (json_of(&v)?, text)
         }
     };
     let out = cx.emit(&value, &text);

@@ -1,5 +1,5 @@
 //! `kith alerts` against a real in-process team server: a worker's emergency is listed for the
-//! lead, claimed (the board shows who owns it), and resolved with a note.
+//! lead, claimed (the board shows who owns it, in words and in `--json`), and resolved with a note.
 
 mod common;
 
@@ -39,6 +39,13 @@ fn a_lead_lists_claims_and_resolves_an_emergency() {
     assert!(board.contains("claimed by Sam"), "{board}");
     let board = alice.json(&now(), &["team"]);
     assert_eq!(board["alerts"][0]["claimed_by_name"], "Sam");
+    // Alice's row on the live board carries everything the server said of it, her alert's owner
+    // included (the CLI's own copy of the board's row used to drop it).
+    let rows = board["rows"].as_array().cloned().unwrap_or_default();
+    let row = rows.iter().find(|r| r["name"] == "Alice").unwrap_or_else(|| panic!("{board}"));
+    assert_eq!(row["alert_owner"], "Sam", "{row}");
+    assert_eq!(row["role"], "member", "{row}");
+    assert!(row["alert_since"].is_i64(), "{row}");
 
     lead.ok(&now(), &["alerts", "resolve", &id, "--note", "Ambulance called, she is fine"]);
     assert!(lead.ok(&now(), &["alerts"]).contains("No open alerts"));

@@ -23,12 +23,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use kith_api::{
-    AlertList, AlertView, AppState, BoardResponse, BoardSource, ChangedEvent, DeviceList, HealthResponse,
-    InviteResponse, Kudos, PresenceView, ReminderView, ShiftView, SyncState, TeamView, WriteResult,
+    AlertEvent, AlertList, AlertView, AppState, AssignRequest, BoardResponse, BoardSource, ChangedEvent, DeviceList,
+    HealthResponse, InviteRequest, InviteResponse, Kudos, KudosRequest, PresenceView, ReminderView, ResolveRequest,
+    ShiftView, SyncState, TeamView, WriteResult,
 };
 use kith_domain::{CheckInStatus, MemberId, Shift, Timestamp};
 use kith_proto::JoinRequest;
 use kith_store::Store;
+use kith_sync::Method;
 use kith_sync::live::LiveEvent;
 use kith_sync::runner::RunnerOptions;
 use kith_sync::{ServerClient, SyncHandle, SyncStatus};
@@ -99,8 +101,8 @@ pub enum ClientEvent {
     Presence(Vec<PresenceView>),
     /// Documents changed: received from the server, or written here.
     Changed(ChangedEvent),
-    /// The server's alert event (`{action, notify, step, alert}`), for a notification.
-    Alert(serde_json::Value),
+    /// The server's alert event, for a notification.
+    Alert(Box<AlertEvent>),
     /// A teammate waved.
     Kudos(Kudos),
 }
@@ -583,14 +585,14 @@ impl Client {
         let prof = self.profile()?;
         if let Ok(server) = self.server() {
             match tokio::time::timeout(self.inner.opts.board_wait, server.board()).await {
-                Ok(Ok(v)) => match serde_json::from_value::<BoardResponse>(v) {
-                    Ok(mut b) => {
-                        b.source = BoardSource::Server;
-                        b.synced_at = Some(self.now());
-                        return Ok(b);
-                    }
-                    Err(e) => tracing::warn!("the server's board could not be read ({e}); showing the local one"),
-                },
+                Ok(Ok(mut b)) => {
+                    b.source = BoardSource::Server;
+                    b.synced_at = Some(self.now());
+                    return Ok(b);
+                }
+                Ok(Err(e @ kith_sync::SyncError::Protocol(_))) => {
+                    tracing::warn!("the server's board could not be read ({e}); showing the local one")
+                }
                 Ok(Err(e)) => tracing::debug!("board from the server failed ({e}); showing the local one"),
                 Err(_) => tracing::debug!("board from the server timed out; showing the local one"),
             }
@@ -685,14 +687,12 @@ impl Client {
 
     /// The alerts I may see (unresolved only unless `all`).
     pub async fn alerts(&self, input: AlertsInput) -> Result<AlertList, ClientError> {
-        let v = self.server()?.alerts(input.all.unwrap_or(false)).await?;
-        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+        Ok(self.server()?.alerts(input.all.unwrap_or(false)).await?)
     }
 
     /// Claims an alert: everyone sees I own it, and it escalates no further.
     pub async fn claim_alert(&self, input: AlertIdInput) -> Result<AlertView, ClientError> {
-        let v = self.server()?.claim_alert(input.id).await?;
-        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+        Ok(self.server()?.claim_alert(input.id).await?)
     }
 
     /// Resolves an alert I claimed, saying what happened.
@@ -703,53 +703,40 @@ impl Client {
                 "say what happened, so the team knows (e.g. \"Phoned her: fine, battery died\")",
             ));
         }
-        let v = self.server()?.resolve_alert(input.id, &note).await?;
-        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+        Ok(self.server()?.resolve_alert(input.id, &ResolveRequest { note }).await?)
     }
 
     /// A lead takes over an alert someone else claimed (or claims an open one).
     pub async fn take_over_alert(&self, input: AlertIdInput) -> Result<AlertView, ClientError> {
         let path = format!("v1/alerts/{}/takeover", input.id);
-        self.server_json("POST", &path, Some(serde_json::json!({}))).await
+        Ok(self.server()?.request(Method::POST, &path, None::<&()>).await?)
     }
 
     /// A lead gives an alert to a lead or a buddy of the worker.
     pub async fn assign_alert(&self, input: AssignInput) -> Result<AlertView, ClientError> {
         let path = format!("v1/alerts/{}/assign", input.id);
-        self.server_json("POST", &path, Some(serde_json::json!({ "member": input.member }))).await
+        Ok(self.server()?.request(Method::POST, &path, Some(&AssignRequest { member: input.member })).await?)
     }
 
     /// A new invite to the team (leads): code, `kith://join` link and its QR code.
     pub async fn invite(&self, input: InviteInput) -> Result<InviteResponse, ClientError> {
-        let mut body = serde_json::json!({ "role": input.role });
-        if let Some(e) = input.expires_in_s {
-            body["expires_in_s"] = e.into();
-        }
-        if let Some(u) = input.uses {
-            body["uses"] = u.into();
-        }
-        self.server_json("POST", "v1/invites", Some(body)).await
+        let req = InviteRequest {
+            role: input.role,
+            expires_in_s: input.expires_in_s.unwrap_or(InviteRequest::DEFAULT_EXPIRY_S),
+            uses: input.uses.unwrap_or(InviteRequest::DEFAULT_USES),
+        };
+        Ok(self.server()?.request(Method::POST, "v1/invites", Some(&req)).await?)
     }
 
     /// The team's devices (leads).
     pub async fn devices(&self) -> Result<DeviceList, ClientError> {
-        self.server_json("GET", "v1/devices", None).await
+        Ok(self.server()?.request(Method::GET, "v1/devices", None::<&()>).await?)
     }
 
     /// Revokes a device of the team (leads): it is cut off at once.
     pub async fn revoke_device(&self, input: RevokeInput) -> Result<DeviceList, ClientError> {
         let path = format!("v1/devices/{}/revoke", input.device);
-        self.server_json("POST", &path, Some(serde_json::json!({}))).await
-    }
-
-    async fn server_json<T: serde::de::DeserializeOwned>(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<T, ClientError> {
-        let v = self.server()?.request_json(method, path, body.as_ref()).await?;
-        serde_json::from_value(v).map_err(|e| ClientError::Protocol(e.to_string()))
+        Ok(self.server()?.request(Method::POST, &path, None::<&()>).await?)
     }
 
     // -----------------------------------------------------------------------------------------
@@ -792,7 +779,7 @@ impl Client {
         if input.to == prof.member_id {
             return Err(ClientError::invalid("waving to yourself reaches nobody: pick a teammate"));
         }
-        Ok(self.server()?.kudos(input.to.uuid()).await?)
+        Ok(self.server()?.kudos(&KudosRequest { to: input.to }).await?)
     }
 }
 
@@ -873,13 +860,8 @@ async fn forward(h: SyncHandle, events: broadcast::Sender<ClientEvent>) {
                 send(ClientEvent::Presence(list));
             }
             ev = live.recv() => match ev {
-                Ok(LiveEvent::Alert(v)) => send(ClientEvent::Alert(v)),
-                Ok(LiveEvent::Other(name, data)) if name == "kudos" => {
-                    match serde_json::from_str::<Kudos>(&data) {
-                        Ok(k) => send(ClientEvent::Kudos(k)),
-                        Err(e) => tracing::debug!("a kudos event could not be read: {e}"),
-                    }
-                }
+                Ok(LiveEvent::Alert(a)) => send(ClientEvent::Alert(a)),
+                Ok(LiveEvent::Kudos(k)) => send(ClientEvent::Kudos(k)),
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => send(ClientEvent::Changed(ChangedEvent { docs: Vec::new(), all: true })),
                 Err(broadcast::error::RecvError::Closed) => return,

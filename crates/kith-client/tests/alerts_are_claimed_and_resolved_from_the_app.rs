@@ -30,7 +30,7 @@ async fn alerts_are_claimed_and_resolved_from_the_app() {
         _ => None,
     })
     .await;
-    assert_eq!(event["alert"]["kind"], "emergency", "{event}");
+    assert_eq!(event.alert.kind, "emergency", "{event:?}");
 
     let list = t.lead.client.alerts(AlertsInput::default()).await.unwrap();
     let alert = list.alerts.iter().find(|a| a.kind == "emergency").expect("the emergency alert");

@@ -76,11 +76,11 @@ async fn an_emergency_made_while_the_servers_disk_is_full_reaches_a_lead_once_it
 
     // Its alert is raised and reaches the lead.
     let event = next_event(&mut lead_events, |e| match e {
-        ClientEvent::Alert(v) if v["alert"]["kind"] == "emergency" => Some(v.clone()),
+        ClientEvent::Alert(v) if v.alert.kind == "emergency" => Some(v.clone()),
         _ => None,
     })
     .await;
-    assert_eq!(event["alert"]["worker_name"], "Alice Field", "{event}");
+    assert_eq!(event.alert.worker_name, "Alice Field", "{event:?}");
     let alerts = t.lead.client.alerts(AlertsInput::default()).await.unwrap();
     assert!(alerts.alerts.iter().any(|a| a.kind == "emergency" && a.worker_name == "Alice Field"), "{alerts:?}");
 

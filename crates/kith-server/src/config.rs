@@ -175,6 +175,11 @@ pub struct Limits {
     /// closed. Longer than clients' pool idle time (reqwest: 90 s), so clients close first. The
     /// live channel's stream is a request in flight: never cut.
     pub idle_timeout_s: u64,
+    /// A connection whose peer accepts none of what the server writes for this many seconds (it
+    /// stopped reading: its socket is full) is closed. Otherwise it would keep its slot under
+    /// `max_connections`, and hold up a graceful shutdown, for as long as it liked. An idle live
+    /// stream is not affected: its keep-alives fit in the socket.
+    pub write_stall_timeout_s: u64,
     /// Most connections open at once; one more is answered 503 `server_busy` with Retry-After.
     /// Lowered at start to what the open-file limit allows (which is raised to its hard limit).
     pub max_connections: usize,
@@ -253,6 +258,7 @@ impl Default for Limits {
             auth_check_ms: 1000,
             header_read_timeout_s: 10,
             idle_timeout_s: 120,
+            write_stall_timeout_s: 60,
             max_connections: 20_000,
             min_free_disk_bytes: 64 * 1024 * 1024,
             health_probe_interval_ms: 5000,

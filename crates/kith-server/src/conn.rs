@@ -13,9 +13,15 @@
 //!   nothing for this long is closed (kept longer than common clients' pool idle time, 90 s for
 //!   reqwest, so a client normally closes first and never reuses a connection the server just closed).
 //!
+//! - **write-stall timeout** (`limits.write_stall_timeout_s`): a connection whose peer has
+//!   accepted none of what the server writes for this long (it stopped reading and its socket is
+//!   full) is closed, whatever is in flight. Without it such a peer kept its slot, and held up a
+//!   graceful shutdown, for ever.
+//!
 //! A request counts as in flight until its response body has been sent or dropped: a long handler
 //! is bounded by `limits.request_timeout_s` instead, and the live channel's stream (`/v1/live`), a
-//! response that never ends, is never cut by either timeout.
+//! response that never ends, is never cut by the first two timeouts (its keep-alives fit in the
+//! socket, so only a peer that stopped reading stalls it).
 //!
 //! At most `limits.max_connections` are open at once (lowered at start to what the file-descriptor
 //! limit allows, see [`raise_file_limit`]); a connection over the cap is answered
@@ -86,6 +92,14 @@ struct Activity {
     idle_since: AtomicU64,
     /// When the first byte after `idle_since` arrived (0: none yet), plus one.
     head_started: AtomicU64,
+    /// When a write last found the socket full and nothing has been written since (0: not
+    /// stalled), plus one.
+    write_stalled: AtomicU64,
+    /// Answers that handed hyper data and have not been asked for more since: hyper waits to send
+    /// it (the socket is full, or an HTTP/2 peer gives no flow-control window).
+    answers_waiting: AtomicUsize,
+    /// When hyper last asked an answer for more, plus one.
+    answer_pulled: AtomicU64,
     /// Woken when something the watchdog's deadline depends on changes.
     changed: Notify,
 }
@@ -97,6 +111,9 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
+            write_stalled: AtomicU64::new(0),
+            answers_waiting: AtomicUsize::new(0),
+            answer_pulled: AtomicU64::new(0),
             changed: Notify::new(),
         }
     }
@@ -112,21 +129,43 @@ impl Activity {
         }
     }
 
+    /// A write was tried: `accepted` if the socket took some of it, otherwise it is full.
+    fn wrote(&self, accepted: bool) {
+        if accepted {
+            if self.write_stalled.load(Ordering::Relaxed) != 0 {
+                self.write_stalled.store(0, Ordering::Release);
+            }
+        } else if self.write_stalled.load(Ordering::Acquire) == 0 {
+            let _ = self.write_stalled.compare_exchange(0, self.now() + 1, Ordering::AcqRel, Ordering::Acquire);
+            self.changed.notify_one();
+        }
+    }
+
     fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.changed.notify_one();
         InFlight(self.clone())
     }
 
-    /// When the watchdog closes the connection if nothing changes: `None` while a request is in flight.
-    fn deadline(&self, header: Duration, idle: Duration) -> Option<Instant> {
-        if self.in_flight.load(Ordering::Acquire) > 0 {
-            return None;
-        }
+    /// When the watchdog closes the connection if nothing changes: `None` while a request is in
+    /// flight and its answer is not stalled.
+    fn deadline(&self, t: &Timeouts) -> Option<Instant> {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let at = match self.head_started.load(Ordering::Acquire) {
-            0 => self.idle_since.load(Ordering::Acquire).saturating_add(ms(idle)),
-            started => (started - 1).saturating_add(ms(header)),
+        let socket = match self.write_stalled.load(Ordering::Acquire) {
+            0 => None,
+            since => Some(since - 1),
+        };
+        let answer = (self.answers_waiting.load(Ordering::Acquire) > 0)
+            .then(|| self.answer_pulled.load(Ordering::Acquire).saturating_sub(1));
+        let stalled = socket.into_iter().chain(answer).min().map(|since| since.saturating_add(ms(t.write_stall)));
+        let waiting =
+            (self.in_flight.load(Ordering::Acquire) == 0).then(|| match self.head_started.load(Ordering::Acquire) {
+                0 => self.idle_since.load(Ordering::Acquire).saturating_add(ms(t.idle)),
+                started => (started - 1).saturating_add(ms(t.header)),
+            });
+        let at = match (stalled, waiting) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
         };
         Some(self.base + Duration::from_millis(at))
     }
@@ -135,6 +174,65 @@ impl Activity {
 /// A request in flight; dropped with its response body.
 #[derive(Debug)]
 struct InFlight(Arc<Activity>);
+
+/// A response body served by hyper, telling the watchdog when hyper takes data from it and when it
+/// asks for more: data taken and not followed by a request for more is waiting on the peer (over
+/// HTTP/2 the socket does not fill: a peer that reads nothing gives no flow-control window).
+struct Answer {
+    body: Body,
+    /// Handed data, and not asked for more since.
+    waiting: bool,
+    in_flight: InFlight,
+}
+
+impl Answer {
+    fn set_waiting(&mut self, waiting: bool) {
+        if waiting == self.waiting {
+            return;
+        }
+        self.waiting = waiting;
+        let a = &self.in_flight.0;
+        if waiting {
+            a.answers_waiting.fetch_add(1, Ordering::AcqRel);
+            a.changed.notify_one();
+        } else {
+            a.answers_waiting.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl http_body::Body for Answer {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let a = &self.in_flight.0;
+        a.answer_pulled.store(a.now() + 1, Ordering::Release);
+        self.set_waiting(false);
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(&polled, Poll::Ready(Some(Ok(f))) if f.is_data()) && !self.body.is_end_stream() {
+            self.set_waiting(true);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.set_waiting(false);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -168,7 +266,9 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.activity.wrote(polled.is_ready());
+        polled
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_flush(cx)
@@ -181,10 +281,31 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.activity.wrote(polled.is_ready());
+        polled
     }
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
+    }
+}
+
+/// How long a connection may wait on its peer, by what it waits for (`Limits`, at least 1 s each).
+#[derive(Clone, Copy, Debug)]
+struct Timeouts {
+    header: Duration,
+    idle: Duration,
+    write_stall: Duration,
+}
+
+impl Timeouts {
+    fn new(limits: &Limits) -> Timeouts {
+        let s = |n: u64| Duration::from_secs(n.max(1));
+        Timeouts {
+            header: s(limits.header_read_timeout_s),
+            idle: s(limits.idle_timeout_s),
+            write_stall: s(limits.write_stall_timeout_s),
+        }
     }
 }
 
@@ -213,8 +334,7 @@ pub async fn serve(
     max_connections: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let header = Duration::from_secs(limits.header_read_timeout_s.max(1));
-    let idle = Duration::from_secs(limits.idle_timeout_s.max(1));
+    let timeouts = Timeouts::new(limits);
     let slots = Arc::new(Semaphore::new(max_connections.max(1)));
     // Closed (dropped) to tell every connection to finish; each holds a receiver of `open` until done.
     let (stop_tx, stop_rx) = watch::channel(());
@@ -249,7 +369,7 @@ pub async fn serve(
         let router = router.clone();
         tokio::spawn(async move {
             metrics::gauge!("kith_connections_open").increment(1.0);
-            serve_one(stream, permit, remote, router, header, idle, stop).await;
+            serve_one(stream, permit, remote, router, timeouts, stop).await;
             metrics::gauge!("kith_connections_open").decrement(1.0);
             drop(open);
         });
@@ -266,12 +386,11 @@ async fn serve_one(
     slot: OwnedSemaphorePermit,
     remote: SocketAddr,
     router: Router,
-    header: Duration,
-    idle: Duration,
+    t: Timeouts,
     mut stop: watch::Receiver<()>,
 ) {
     let req = tokio::select! {
-        first = tokio::time::timeout(idle, live_request(&stream, remote)) => match first {
+        first = tokio::time::timeout(t.idle, live_request(&stream, remote)) => match first {
             Ok(Ok(req)) => req,
             Ok(Err(_)) => return,
             Err(_) => {
@@ -286,10 +405,10 @@ async fn serve_one(
         Some(req) => {
             // How many streams took the lean path (devices open theirs on a connection of its own).
             metrics::counter!("kith_live_streams_own_connection_total").increment(1);
-            serve_live(stream, slot, req, router, stop).await
+            serve_live(stream, slot, req, router, t.write_stall, stop).await
         }
         // Boxed: a live stream's task does not carry hyper's connection state in its future.
-        None => Box::pin(serve_hyper(stream, slot, remote, router, header, idle, stop)).await,
+        None => Box::pin(serve_hyper(stream, slot, remote, router, t, stop)).await,
     }
 }
 
@@ -363,13 +482,14 @@ async fn serve_live(
     slot: OwnedSemaphorePermit,
     req: axum::http::Request<Body>,
     router: Router,
+    stall: Duration,
     mut stop: watch::Receiver<()>,
 ) {
     let Ok(resp) = router.oneshot(req).await;
     let (parts, body) = resp.into_parts();
     let exact = http_body::Body::size_hint(&body).exact();
     // The head is written and dropped with the response's headers: a stream keeps none of it.
-    if stream.write_all(&response_head(parts, exact)).await.is_err() {
+    if write_or_stall(&mut stream, &response_head(parts, exact), stall).await.is_err() {
         return;
     }
     let mut body = pin!(body);
@@ -391,7 +511,7 @@ async fn serve_live(
                             out
                         }
                     };
-                    if wr.write_all(&out).await.is_err() {
+                    if write_or_stall(&mut wr, &out, stall).await.is_err() {
                         break;
                     }
                 }
@@ -399,7 +519,7 @@ async fn serve_live(
                 Some(Err(_)) => break,
                 None => {
                     if exact.is_none() {
-                        let _ = wr.write_all(b"0\r\n\r\n").await;
+                        let _ = write_or_stall(&mut wr, b"0\r\n\r\n", stall).await;
                     }
                     break;
                 }
@@ -411,7 +531,7 @@ async fn serve_live(
             }
             _ = stop.changed() => {
                 if exact.is_none() {
-                    let _ = wr.write_all(b"0\r\n\r\n").await;
+                    let _ = write_or_stall(&mut wr, b"0\r\n\r\n", stall).await;
                 }
                 break;
             }
@@ -419,7 +539,24 @@ async fn serve_live(
     }
     // The slot before the socket, as in `Watched`.
     drop(slot);
-    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(stall, stream.shutdown()).await;
+}
+
+/// Writes all of `bytes`, or fails once the peer has accepted none of them for `stall` (it
+/// stopped reading and the socket is full).
+async fn write_or_stall<W: AsyncWrite + Unpin>(w: &mut W, mut bytes: &[u8], stall: Duration) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match tokio::time::timeout(stall, w.write(bytes)).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => bytes = &bytes[n..],
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                metrics::counter!("kith_connections_timed_out_total").increment(1);
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An HTTP/1.1 response head for `parts`, its body `exact` bytes long or (`None`) chunked, the
@@ -457,8 +594,7 @@ async fn serve_hyper(
     slot: OwnedSemaphorePermit,
     remote: SocketAddr,
     router: Router,
-    header: Duration,
-    idle: Duration,
+    t: Timeouts,
     mut stop: watch::Receiver<()>,
 ) {
     let activity = Arc::new(Activity::new());
@@ -471,17 +607,12 @@ async fn serve_hyper(
         async move {
             let resp = router.oneshot(req.map(Body::new)).await?;
             // The request stays in flight until its body is sent or dropped.
-            Ok::<_, Infallible>(resp.map(|b| {
-                Body::new(b.map_frame(move |f| {
-                    let _in_flight = &guard;
-                    f
-                }))
-            }))
+            Ok::<_, Infallible>(resp.map(|body| Answer { body, waiting: false, in_flight: guard }))
         }
     });
     let mut builder = Builder::new(TokioExecutor::new());
     // HTTP/2 connections are pinged to find dead peers; the watchdog handles the rest.
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(idle)).keep_alive_timeout(header);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(t.idle)).keep_alive_timeout(t.header);
     // hyper keeps an HTTP/1 connection's read buffer at the size it grew to, for as long as the
     // connection lives: a device's live stream idles for hours. Its floor (8 KiB) caps it; bodies
     // are read in chunks of that, and headers past it are refused (431).
@@ -489,7 +620,7 @@ async fn serve_hyper(
     let mut conn = pin!(builder.serve_connection_with_upgrades(io, service));
     let mut stopping = false;
     loop {
-        let deadline = activity.deadline(header, idle);
+        let deadline = activity.deadline(&t);
         let wake = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -509,10 +640,11 @@ async fn serve_hyper(
             }
             _ = activity.changed.notified() => {}
             _ = wake => {
-                // Nothing in flight, and the headers were too slow or nothing came: close.
-                if activity.deadline(header, idle).is_some_and(|d| d <= Instant::now()) {
+                // Nothing in flight and the headers were too slow or nothing came, or the peer
+                // stopped reading what is written: close.
+                if activity.deadline(&t).is_some_and(|d| d <= Instant::now()) {
                     metrics::counter!("kith_connections_timed_out_total").increment(1);
-                    tracing::debug!(%remote, "closing a slow or idle connection");
+                    tracing::debug!(%remote, "closing a slow, idle or stalled connection");
                     return;
                 }
             }

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use kith_api::{AlertList, AlertView, BoardResponse, KudosRequest, ResolveRequest};
 use kith_proto::{ApiError, CONTENT_TYPE, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::error::SyncError;
@@ -127,72 +130,49 @@ impl ServerClient {
         kith_proto::decode(&bytes).map_err(|e| SyncError::Protocol(e.to_string()))
     }
 
-    /// Alerts this member may see (JSON `{server_time, alerts}`), unresolved only unless `all`.
-    pub async fn alerts(&self, all: bool) -> Result<serde_json::Value, SyncError> {
-        let path = if all { "v1/alerts?all=true" } else { "v1/alerts" };
-        let rb = self.http.get(self.url(path)?).timeout(REQUEST_TIMEOUT);
-        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
-        let resp = self.check(resp).await?;
-        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    /// Alerts this member may see, unresolved only unless `all`.
+    pub async fn alerts(&self, all: bool) -> Result<AlertList, SyncError> {
+        self.request(reqwest::Method::GET, if all { "v1/alerts?all=true" } else { "v1/alerts" }, None::<&()>).await
     }
 
     /// Claims an alert: everyone sees this member owns it, and it escalates no further.
-    pub async fn claim_alert(&self, id: uuid::Uuid) -> Result<serde_json::Value, SyncError> {
-        let rb = self.http.post(self.url(&format!("v1/alerts/{id}/claim"))?).timeout(REQUEST_TIMEOUT);
-        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
-        let resp = self.check(resp).await?;
-        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    pub async fn claim_alert(&self, id: uuid::Uuid) -> Result<AlertView, SyncError> {
+        self.request(reqwest::Method::POST, &format!("v1/alerts/{id}/claim"), None::<&()>).await
     }
 
     /// Resolves an alert this member claimed, with a note.
-    pub async fn resolve_alert(&self, id: uuid::Uuid, note: &str) -> Result<serde_json::Value, SyncError> {
-        let rb = self
-            .http
-            .post(self.url(&format!("v1/alerts/{id}/resolve"))?)
-            .timeout(REQUEST_TIMEOUT)
-            .json(&serde_json::json!({ "note": note }));
-        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
-        let resp = self.check(resp).await?;
-        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+    pub async fn resolve_alert(&self, id: uuid::Uuid, req: &ResolveRequest) -> Result<AlertView, SyncError> {
+        self.request(reqwest::Method::POST, &format!("v1/alerts/{id}/resolve"), Some(req)).await
     }
 
     /// Sends a wave to a teammate (`POST /v1/kudos`): ephemeral, delivered on their live channel.
-    pub async fn kudos(&self, to: uuid::Uuid) -> Result<(), SyncError> {
-        let rb = self.http.post(self.url("v1/kudos")?).timeout(REQUEST_TIMEOUT).json(&serde_json::json!({ "to": to }));
-        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
-        self.check(resp).await?;
-        Ok(())
+    pub async fn kudos(&self, req: &KudosRequest) -> Result<(), SyncError> {
+        self.request(reqwest::Method::POST, "v1/kudos", Some(req)).await
     }
 
-    /// Any other JSON endpoint of the server's API (the lead's console: invites, devices, alert
-    /// take-over and assignment): `method` (`GET`, `POST`, `PUT`) on `path` with an optional JSON
-    /// body; a 204 answers `null`.
-    pub async fn request_json(
+    /// The team board as the server computes it, with presence.
+    pub async fn board(&self) -> Result<BoardResponse, SyncError> {
+        self.request(reqwest::Method::GET, "v1/board", None::<&()>).await
+    }
+
+    /// Any JSON endpoint of the server's API (also the lead's console: invites, devices, alert
+    /// take-over and assignment), the body and the answer in their kith-api types. A 204 (or an
+    /// empty answer) reads as JSON `null`, so as `()` or an `Option`.
+    pub async fn request<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
-        method: &str,
+        method: reqwest::Method,
         path: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<serde_json::Value, SyncError> {
-        let method = reqwest::Method::from_bytes(method.as_bytes())
-            .map_err(|_| SyncError::Protocol(format!("'{method}' is not an HTTP method")))?;
+        body: Option<&B>,
+    ) -> Result<T, SyncError> {
         let mut rb = self.http.request(method, self.url(path)?).timeout(REQUEST_TIMEOUT);
         if let Some(b) = body {
             rb = rb.json(b);
         }
         let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
         let resp = self.check(resp).await?;
-        if resp.status() == reqwest::StatusCode::NO_CONTENT {
-            return Ok(serde_json::Value::Null);
-        }
-        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
-    }
-
-    /// The team board as the server computes it (JSON), with presence.
-    pub async fn board(&self) -> Result<serde_json::Value, SyncError> {
-        let rb = self.http.get(self.url("v1/board")?).timeout(REQUEST_TIMEOUT);
-        let resp = self.authed(rb)?.send().await.map_err(|e| self.transport(e))?;
-        let resp = self.check(resp).await?;
-        resp.json().await.map_err(|e| SyncError::Protocol(e.to_string()))
+        let bytes = resp.bytes().await.map_err(|e| self.transport(e))?;
+        let json: &[u8] = if bytes.is_empty() { b"null" } else { &bytes };
+        serde_json::from_slice(json).map_err(|e| SyncError::Protocol(format!("{path}: {e}")))
     }
 }
 

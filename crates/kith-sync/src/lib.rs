@@ -16,6 +16,8 @@ pub use client::ServerClient;
 pub use engine::{Absorbed, StoreAccess, SyncReport, absorb, prepare, sync_now, sync_with};
 pub use error::SyncError;
 pub use reminders::{LocalReminder, next_reminder, reminders};
+/// The HTTP method of [`ServerClient::request`].
+pub use reqwest::Method;
 pub use runner::{SyncHandle, SyncStatus};
 
 /// Milliseconds since the Unix epoch on this device's clock.

@@ -19,21 +19,18 @@ pub struct Presence {
 }
 
 /// What the live channel said.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum LiveEvent {
     /// Documents changed on the server: sync now.
     Changed(Vec<Uuid>),
     Presence(Presence),
-    /// An alert step, claim or resolution that concerns this member (the server's `AlertEvent`
-    /// JSON: `{action, notify, step, alert}`, see docs/alerts.md): the app raises a notification.
-    Alert(serde_json::Value),
+    /// An alert step, claim or resolution that concerns this member (docs/alerts.md): the app
+    /// raises a notification.
+    Alert(Box<kith_api::AlertEvent>),
+    /// A teammate waved at this member.
+    Kudos(kith_api::Kudos),
     /// Anything else (e.g. a newer server's event), passed on by name.
     Other(String, String),
-}
-
-#[derive(Deserialize)]
-struct ChangedBody {
-    docs: Vec<Uuid>,
 }
 
 /// Opens the live channel. The stream ends when the connection drops; reconnecting (with backoff)
@@ -55,7 +52,7 @@ pub async fn connect(
 /// Parses one event by name and JSON data; unknown or unreadable events are passed on as `Other`.
 pub fn parse(event: &str, data: &str) -> LiveEvent {
     match event {
-        "changed" => match serde_json::from_str::<ChangedBody>(data) {
+        "changed" => match serde_json::from_str::<kith_api::ChangedEvent>(data) {
             Ok(b) => LiveEvent::Changed(b.docs),
             Err(_) => LiveEvent::Other(event.into(), data.into()),
         },
@@ -63,9 +60,13 @@ pub fn parse(event: &str, data: &str) -> LiveEvent {
             Ok(p) => LiveEvent::Presence(p),
             Err(_) => LiveEvent::Other(event.into(), data.into()),
         },
-        "alert" => match serde_json::from_str::<serde_json::Value>(data) {
-            Ok(v) if v.get("alert").is_some() => LiveEvent::Alert(v),
-            _ => LiveEvent::Other(event.into(), data.into()),
+        "alert" => match serde_json::from_str::<kith_api::AlertEvent>(data) {
+            Ok(a) => LiveEvent::Alert(Box::new(a)),
+            Err(_) => LiveEvent::Other(event.into(), data.into()),
+        },
+        "kudos" => match serde_json::from_str::<kith_api::Kudos>(data) {
+            Ok(k) => LiveEvent::Kudos(k),
+            Err(_) => LiveEvent::Other(event.into(), data.into()),
         },
         _ => LiveEvent::Other(event.into(), data.into()),
     }

@@ -75,7 +75,7 @@ pub struct SyncHandle {
     local: Arc<Notify>,
     status: watch::Receiver<SyncStatus>,
     presence: watch::Receiver<BTreeMap<Uuid, Presence>>,
-    alerts: watch::Receiver<Option<serde_json::Value>>,
+    alerts: watch::Receiver<Option<Box<kith_api::AlertEvent>>>,
     /// Every live event, in order (a watch keeps only the latest: two alerts or waves arriving
     /// together must both reach the app).
     live_events: broadcast::Sender<LiveEvent>,
@@ -105,7 +105,7 @@ impl SyncHandle {
     }
     /// The latest `alert` event from the live channel (for desktop notifications); the full
     /// list is `ServerClient::alerts`.
-    pub fn watch_alerts(&self) -> watch::Receiver<Option<serde_json::Value>> {
+    pub fn watch_alerts(&self) -> watch::Receiver<Option<Box<kith_api::AlertEvent>>> {
         self.alerts.clone()
     }
     /// Every event of the live channel from now on (alerts, waves, presence, pokes). A receiver
@@ -257,7 +257,7 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                                         Some(Ok(LiveEvent::Alert(a))) => {
                                             alerts_tx.send_replace(Some(a));
                                         }
-                                        Some(Ok(LiveEvent::Other(..))) => {}
+                                        Some(Ok(LiveEvent::Other(..) | LiveEvent::Kudos(_))) => {}
                                         Some(Err(_)) | None => break,
                                     }
                                 }

@@ -68,10 +68,20 @@ fn the_next_checkin_and_the_planned_end_are_reminded_a_lead_before() {
 #[test]
 fn an_alert_on_the_live_channel_is_passed_to_the_app() {
     use kith_sync::live::{LiveEvent, parse};
-    let data = r#"{"action":"step","notify":"leads","step":2,"alert":{"kind":"missed_checkin","worker_name":"Alice"}}"#;
-    match parse("alert", data) {
-        LiveEvent::Alert(v) => assert_eq!(v["alert"]["worker_name"], "Alice"),
+    let id = "01a24ec7-0cd1-72b8-9be9-796f5a8c63d3";
+    let data = format!(
+        r#"{{"action":"step","notify":"leads","step":2,"alert":{{"id":"{id}","kind":"missed_checkin","urgent":false,
+        "state":"open","team":"{id}","shift":"{id}","worker":"{id}","worker_name":"Alice","opened_at":1,
+        "steps_fired":2,"notified":["worker","leads"],"late_checkin":false}}}}"#
+    );
+    match parse("alert", &data) {
+        LiveEvent::Alert(v) => {
+            assert_eq!(v.alert.worker_name, "Alice");
+            assert_eq!(v.step, Some(2));
+        }
         other => panic!("not an alert: {other:?}"),
     }
     assert!(matches!(parse("alert", "not json"), LiveEvent::Other(..)));
+    // An alert event missing what every alert has is not one: passed on by name, not half-read.
+    assert!(matches!(parse("alert", r#"{"action":"step","alert":{"worker_name":"Alice"}}"#), LiveEvent::Other(..)));
 }
