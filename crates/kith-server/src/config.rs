@@ -99,6 +99,11 @@ pub struct AlertsConfig {
     /// dies, another instance takes the duty over within this long (docs/operations.md). Longer
     /// than `webhook_timeout_s`, so a delivery in flight ends before its lease could lapse.
     pub lease_ms: u64,
+    /// Most memory the engine's copies of the active shifts take, in bytes (estimated). Past it,
+    /// the shifts whose next deadline is furthest away are kept as their wake time only (about 100
+    /// bytes each) and read from the database again when they come due or change: a deadline is
+    /// decided from what is stored either way, so none is missed.
+    pub shifts_max_bytes: usize,
 }
 
 impl Default for AlertsConfig {
@@ -112,6 +117,7 @@ impl Default for AlertsConfig {
             sync_wait_ms: 2000,
             webhook_allow_private: false,
             lease_ms: 15_000,
+            shifts_max_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -111,7 +111,13 @@ impl App {
         let docs =
             Arc::new(DocService::new(storage.clone(), config.cache.clone(), config.limits.clone(), actor, clocks));
         let live = Arc::new(LiveHub::new());
-        let alerts = Arc::new(AlertEngine::new(storage.clone(), docs.clone(), live.clone(), clock.clone()));
+        let alerts = Arc::new(AlertEngine::new(
+            storage.clone(),
+            docs.clone(),
+            live.clone(),
+            clock.clone(),
+            config.alerts.shifts_max_bytes,
+        ));
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);
