@@ -107,10 +107,12 @@ impl App {
         let docs = storage.count_docs().await?;
         let metrics = metrics_handle();
         metrics::gauge!("kith_documents").set(docs as f64);
+        storage.set_feed_window_bytes(config.cache.feed_window_bytes);
         let clocks = crate::receipts::DeviceClocks::load(storage.device_offsets().await?);
         let docs =
             Arc::new(DocService::new(storage.clone(), config.cache.clone(), config.limits.clone(), actor, clocks));
         let live = Arc::new(LiveHub::new());
+        live.set_presence_max_bytes(config.limits.presence_max_bytes);
         let alerts = Arc::new(AlertEngine::new(
             storage.clone(),
             docs.clone(),
