@@ -104,7 +104,7 @@ impl Watched {
         }
         let s = &self.shift;
         let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
-        let entry = size_of::<(ShiftId, Watched)>() * 8 / 7 + 1;
+        let entry = size_of::<(ShiftId, Box<Watched>)>() * 8 / 7 + 1 + size_of::<Watched>();
         entry
             + s.purpose.capacity()
             + s.buddies.capacity() * size_of::<MemberId>()
@@ -124,8 +124,9 @@ impl Watched {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The active shifts held in memory, within `max_bytes` (see [`State::shed`]).
-    shifts: HashMap<ShiftId, Watched>,
+    /// The active shifts held in memory, within `max_bytes` (see [`State::shed`]). Boxed: the
+    /// map's table has up to twice as many slots as entries, each a pointer rather than ~460 bytes.
+    shifts: HashMap<ShiftId, Box<Watched>>,
     /// The estimated bytes of `shifts` ([`Watched::bytes`]).
     held_bytes: usize,
     /// Active shifts watched but not held (shed past `max_bytes`), with their team: only their
@@ -147,7 +148,7 @@ impl State {
     fn hold(&mut self, id: ShiftId, w: Watched) {
         self.evicted.remove(&id);
         self.held_bytes += w.bytes();
-        if let Some(old) = self.shifts.insert(id, w) {
+        if let Some(old) = self.shifts.insert(id, Box::new(w)) {
             self.held_bytes = self.held_bytes.saturating_sub(old.bytes());
         }
     }
@@ -156,7 +157,7 @@ impl State {
     fn unhold(&mut self, id: ShiftId) -> Option<Watched> {
         let w = self.shifts.remove(&id)?;
         self.held_bytes = self.held_bytes.saturating_sub(w.bytes());
-        Some(w)
+        Some(*w)
     }
 
     /// Changes the copy of shift `id` in place, keeping `held_bytes` right.
@@ -610,8 +611,11 @@ impl AlertEngine {
             for (id, seqs) in shifts {
                 let ns = notes.remove(&id.uuid()).unwrap_or_default();
                 let covered = seqs.iter().all(|s| ns.iter().any(|n| n.first_seq <= *s && *s <= n.last_seq));
-                let r =
-                    if covered && notes_apply(st.shifts.get(&id), &ns) { Refresh::Notes(ns) } else { Refresh::Read };
+                let r = if covered && notes_apply(st.shifts.get(&id).map(|w| &**w), &ns) {
+                    Refresh::Notes(ns)
+                } else {
+                    Refresh::Read
+                };
                 refresh.push((id, r));
             }
         }

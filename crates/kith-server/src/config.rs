@@ -117,7 +117,7 @@ impl Default for AlertsConfig {
             sync_wait_ms: 2000,
             webhook_allow_private: false,
             lease_ms: 15_000,
-            shifts_max_bytes: 16 * 1024 * 1024,
+            shifts_max_bytes: 4 * 1024 * 1024,
         }
     }
 }
