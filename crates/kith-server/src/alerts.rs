@@ -93,9 +93,46 @@ struct Watched {
     receipts: ShiftReceipts,
 }
 
+impl Watched {
+    /// Roughly the heap this copy takes, with its entry in the map: what `alerts.shifts_max_bytes`
+    /// counts. Vectors and strings by their capacity, hash maps by their entries.
+    fn bytes(&self) -> usize {
+        use std::mem::size_of;
+        fn map<K, V>(m: &HashMap<K, V>) -> usize {
+            // hashbrown: one control byte per bucket, buckets at most 7/8 full.
+            m.capacity().saturating_mul(size_of::<(K, V)>() + 1) * 8 / 7
+        }
+        let s = &self.shift;
+        let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
+        let entry = size_of::<(ShiftId, Box<Watched>)>() * 8 / 7 + 1 + size_of::<Watched>();
+        entry
+            + s.purpose.capacity()
+            + s.buddies.capacity() * size_of::<MemberId>()
+            + s.extensions.capacity() * size_of::<kith_domain::Extension>()
+            + s.extensions.iter().map(|e| e.reason.capacity()).sum::<usize>()
+            + s.ended.as_ref().map_or(0, |e| text(&e.note))
+            + s.checkins.capacity() * size_of::<kith_domain::CheckIn>()
+            + s.checkins.iter().map(|c| c.note.as_ref().map_or(0, |n| n.text.capacity())).sum::<usize>()
+            + s.acks.capacity() * size_of::<kith_domain::Ack>()
+            + s.acks.iter().map(|a| text(&a.reply)).sum::<usize>()
+            + self.heads.capacity() * size_of::<ChangeHash>()
+            + map(&self.receipts.checkins)
+            + map(&self.receipts.extensions)
+            + map(&self.receipts.acks)
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    shifts: HashMap<ShiftId, Watched>,
+    /// The active shifts held in memory, within `max_bytes` (see [`State::shed`]). Boxed: the
+    /// map's table has up to twice as many slots as entries, each a pointer rather than ~460 bytes.
+    shifts: HashMap<ShiftId, Box<Watched>>,
+    /// The estimated bytes of `shifts` ([`Watched::bytes`]).
+    held_bytes: usize,
+    /// Active shifts watched but not held (shed past `max_bytes`), with their team: only their
+    /// wake time is kept. They are read again from the database when they come due, change, or
+    /// their team's policy does ([`AlertEngine::evaluate_all`]).
+    evicted: HashMap<ShiftId, TeamId>,
     /// Unresolved alerts by shift.
     open: HashMap<ShiftId, Vec<AlertRecord>>,
     /// Keys known to be stored already (open or resolved): not raised again.
@@ -104,6 +141,78 @@ struct State {
     wake_of: HashMap<ShiftId, i64>,
     /// The team documents of the watched shifts, kept up to date from the stored changes.
     teams: HashMap<TeamId, Team>,
+}
+
+impl State {
+    /// Holds `w` as the copy of shift `id` (no longer shed, if it was).
+    fn hold(&mut self, id: ShiftId, w: Watched) {
+        self.evicted.remove(&id);
+        self.held_bytes += w.bytes();
+        if let Some(old) = self.shifts.insert(id, Box::new(w)) {
+            self.held_bytes = self.held_bytes.saturating_sub(old.bytes());
+        }
+    }
+
+    /// Takes the copy of shift `id` out (it stays shed if it was).
+    fn unhold(&mut self, id: ShiftId) -> Option<Watched> {
+        let w = self.shifts.remove(&id)?;
+        self.held_bytes = self.held_bytes.saturating_sub(w.bytes());
+        Some(*w)
+    }
+
+    /// Changes the copy of shift `id` in place, keeping `held_bytes` right.
+    fn update<R>(&mut self, id: ShiftId, f: impl FnOnce(&mut Watched) -> R) -> Option<R> {
+        let w = self.shifts.get_mut(&id)?;
+        let before = w.bytes();
+        let r = f(w);
+        let after = w.bytes();
+        self.held_bytes = self.held_bytes.saturating_sub(before) + after;
+        Some(r)
+    }
+
+    /// Keeps the held copies within `max` bytes: past it, sheds down to 7/8 of it (so one pass
+    /// serves many additions), the shifts whose next wake is furthest away first (those with none
+    /// before any), keeping their wake time.
+    fn shed(&mut self, max: usize) {
+        if self.held_bytes <= max {
+            return;
+        }
+        let target = max - max / 8;
+        let mut out: Vec<ShiftId> = Vec::new();
+        let mut freed = 0usize;
+        let over = self.held_bytes - target;
+        for (id, w) in &self.shifts {
+            if freed >= over {
+                break;
+            }
+            if !self.wake_of.contains_key(id) {
+                out.push(*id);
+                freed += w.bytes();
+            }
+        }
+        for (_, id) in self.wake.iter().rev() {
+            if freed >= over {
+                break;
+            }
+            if let Some(w) = self.shifts.get(id) {
+                out.push(*id);
+                freed += w.bytes();
+            }
+        }
+        for id in out {
+            if let Some(w) = self.unhold(id) {
+                self.evicted.insert(id, w.shift.team);
+            }
+        }
+        metrics::counter!("kith_deadline_shifts_shed_total").increment(1);
+    }
+
+    fn schedule(&mut self, id: ShiftId, t: i64) {
+        if let Some(old) = self.wake_of.insert(id, t) {
+            self.wake.remove(&(old, id));
+        }
+        self.wake.insert((t, id));
+    }
 }
 
 /// Notes received ahead of the changes being taken into account.
@@ -136,6 +245,8 @@ pub struct AlertEngine {
     live: Arc<LiveHub>,
     clock: Arc<dyn Clock>,
     state: tokio::sync::Mutex<State>,
+    /// Most bytes the held copies of shifts take (`alerts.shifts_max_bytes`).
+    max_bytes: usize,
     /// The greatest seq whose changes have been taken into account.
     processed: watch::Sender<u64>,
     /// One catch-up at a time (shared so a start can take it before its load runs in the
@@ -176,6 +287,7 @@ impl AlertEngine {
         docs: Arc<DocService>,
         live: Arc<LiveHub>,
         clock: Arc<dyn Clock>,
+        max_bytes: usize,
     ) -> AlertEngine {
         let (processed, _) = watch::channel(0);
         let inbox = Inbox { rx: storage.take_notes(), ahead: VecDeque::new() };
@@ -185,6 +297,7 @@ impl AlertEngine {
             live,
             clock,
             state: tokio::sync::Mutex::new(State::default()),
+            max_bytes,
             processed,
             following: Arc::new(tokio::sync::Mutex::new(())),
             ready: watch::channel(false).0,
@@ -352,9 +465,10 @@ impl AlertEngine {
             let mut st = self.state.lock().await;
             for r in read.by_ref().take(256) {
                 let id = r.shift.id;
-                st.shifts.insert(id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
+                st.hold(id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
                 self.evaluate(&mut st, id, self.clock.now_ms()).await?;
             }
+            st.shed(self.max_bytes);
         }
         self.ready.send_replace(true);
         metrics::gauge!("kith_deadlines_ready").set(1.0);
@@ -497,8 +611,11 @@ impl AlertEngine {
             for (id, seqs) in shifts {
                 let ns = notes.remove(&id.uuid()).unwrap_or_default();
                 let covered = seqs.iter().all(|s| ns.iter().any(|n| n.first_seq <= *s && *s <= n.last_seq));
-                let r =
-                    if covered && notes_apply(st.shifts.get(&id), &ns) { Refresh::Notes(ns) } else { Refresh::Read };
+                let r = if covered && notes_apply(st.shifts.get(&id).map(|w| &**w), &ns) {
+                    Refresh::Notes(ns)
+                } else {
+                    Refresh::Read
+                };
                 refresh.push((id, r));
             }
         }
@@ -537,6 +654,8 @@ impl AlertEngine {
         for t in teams {
             // A new member (lead or buddy) must be reached by the next step; a new policy applies.
             evaluate.extend(st.shifts.iter().filter(|(_, w)| w.shift.team == t.id).map(|(id, _)| *id));
+            // The shed ones come due at once ([`AlertEngine::evaluate`]) and are read then.
+            evaluate.extend(st.evicted.iter().filter(|(_, team)| **team == t.id).map(|(id, _)| *id));
             st.teams.insert(t.id, t);
         }
         for (id, r) in refresh {
@@ -548,7 +667,7 @@ impl AlertEngine {
                 }
                 Refresh::Read => {
                     let Some(x) = read.remove(&id) else { continue };
-                    st.shifts.insert(id, Watched { shift: x.shift, heads: x.heads, receipts: x.receipts });
+                    st.hold(id, Watched { shift: x.shift, heads: x.heads, receipts: x.receipts });
                 }
             }
             evaluate.push(id);
@@ -559,6 +678,7 @@ impl AlertEngine {
                 self.evaluate(&mut st, id, now).await?;
             }
         }
+        st.shed(self.max_bytes);
         Ok(())
     }
 
@@ -676,21 +796,53 @@ impl AlertEngine {
     /// Evaluates every shift whose next deadline or escalation step is due at `now`. Returns how
     /// many shifts were looked at.
     pub async fn run_due(&self, now: i64) -> Result<usize, StorageError> {
-        let mut st = self.state.lock().await;
-        let due: Vec<ShiftId> = st.wake.iter().take_while(|(t, _)| *t <= now).map(|(_, id)| *id).collect();
-        for id in &due {
-            self.evaluate(&mut st, *id, now).await?;
-        }
-        Ok(due.len())
+        let due: Vec<ShiftId> = {
+            let st = self.state.lock().await;
+            st.wake.iter().take_while(|(t, _)| *t <= now).map(|(_, id)| *id).collect()
+        };
+        self.evaluate_all(due, now).await
     }
 
     /// Re-evaluates every watched shift at `now` (what a start does after loading; benchmarks).
     pub async fn rescan(&self, now: i64) -> Result<usize, StorageError> {
+        let ids: Vec<ShiftId> = {
+            let st = self.state.lock().await;
+            st.shifts.keys().chain(st.evicted.keys()).copied().collect()
+        };
+        self.evaluate_all(ids, now).await
+    }
+
+    /// Evaluates shifts `ids` at `now`, reading the shed ones among them from storage first
+    /// (before the state lock is taken, as every document read). Returns how many.
+    async fn evaluate_all(&self, ids: Vec<ShiftId>, now: i64) -> Result<usize, StorageError> {
+        let shed: Vec<ShiftId> = {
+            let st = self.state.lock().await;
+            ids.iter().filter(|id| st.evicted.contains_key(id)).copied().collect()
+        };
+        let read = if shed.is_empty() { Vec::new() } else { self.read_shifts(shed.clone(), now).await? };
         let mut st = self.state.lock().await;
-        let ids: Vec<ShiftId> = st.shifts.keys().copied().collect();
+        let mut found = HashSet::new();
+        for r in read {
+            let id = r.shift.id;
+            found.insert(id);
+            // Unless something brought it back meanwhile (a change read it: that copy is as new).
+            if st.evicted.contains_key(&id) && !st.shifts.contains_key(&id) {
+                st.hold(id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
+            }
+        }
+        for id in shed.iter().filter(|id| !found.contains(id)) {
+            // Gone or unreadable (logged by the read): not watched, as a load would leave it.
+            if st.evicted.remove(id).is_some() {
+                if let Some(t) = st.wake_of.remove(id) {
+                    st.wake.remove(&(t, *id));
+                }
+                tracing::error!(shift = %id, "a shift shed from memory could not be read again: it is not watched");
+            }
+        }
         for id in &ids {
             self.evaluate(&mut st, *id, now).await?;
         }
+        st.shed(self.max_bytes);
         Ok(ids.len())
     }
 
@@ -699,33 +851,46 @@ impl AlertEngine {
         self.state.lock().await.wake.iter().next().map(|(t, _)| *t)
     }
 
-    /// How many shifts are watched.
+    /// How many shifts are watched (held in memory or shed).
     pub async fn watched(&self) -> usize {
-        self.state.lock().await.shifts.len()
+        let st = self.state.lock().await;
+        st.shifts.len() + st.evicted.len()
+    }
+
+    /// How many watched shifts are held in memory, and their estimated bytes
+    /// (`alerts.shifts_max_bytes` bounds them).
+    pub async fn held(&self) -> (usize, usize) {
+        let st = self.state.lock().await;
+        (st.shifts.len(), st.held_bytes)
     }
 
     /// Brings one shift's alerts in line with the rules at `now`.
     async fn evaluate(&self, st: &mut State, id: ShiftId, now: i64) -> Result<(), StorageError> {
+        if st.evicted.contains_key(&id) && !st.shifts.contains_key(&id) {
+            // Shed from memory: due at once, read again by the next run of the ticker
+            // ([`AlertEngine::evaluate_all`]). Its wake time is all that is kept of it.
+            st.schedule(id, now);
+            self.wake.notify_one();
+            return Ok(());
+        }
         if let Some(t) = st.wake_of.remove(&id) {
             st.wake.remove(&(t, id));
         }
         // Taken out while it is evaluated (so the state can change meanwhile), put back unless it
         // ended with nothing left open.
-        let Some(w) = st.shifts.remove(&id) else { return Ok(()) };
+        let Some(w) = st.unhold(id) else { return Ok(()) };
         match self.evaluate_watched(st, id, &w, now).await {
             Ok(keep) => {
                 if keep {
-                    st.shifts.insert(id, w);
+                    st.hold(id, w);
                 }
                 Ok(())
             }
             Err(e) => {
                 // Storage failed half way: look again shortly (what was stored is kept; the rest
                 // is decided again from it).
-                st.shifts.insert(id, w);
-                let t = now.saturating_add(1000);
-                st.wake.insert((t, id));
-                st.wake_of.insert(id, t);
+                st.hold(id, w);
+                st.schedule(id, now.saturating_add(1000));
                 Err(e)
             }
         }
@@ -1180,13 +1345,16 @@ fn notes_apply(w: Option<&Watched>, notes: &[Committed]) -> bool {
 /// Brings the engine's copy of a shift up to date with one note (checked by [`notes_apply`]).
 fn apply_note(st: &mut State, id: ShiftId, c: Committed) {
     let Committed { note, tracking, .. } = c;
-    match (note.update, st.shifts.get_mut(&id)) {
-        (ShiftUpdate::Whole(s), Some(w)) => {
-            w.shift = s;
-            w.heads = note.after;
-            if let Some(t) = &tracking {
-                receipts::apply_tracking(&mut w.receipts, t);
-            }
+    let held = st.shifts.get(&id).map(|w| w.heads == note.before);
+    match (note.update, held) {
+        (ShiftUpdate::Whole(s), Some(_)) => {
+            st.update(id, |w| {
+                w.shift = s;
+                w.heads = note.after;
+                if let Some(t) = &tracking {
+                    receipts::apply_tracking(&mut w.receipts, t);
+                }
+            });
         }
         (ShiftUpdate::Whole(s), None) => {
             let mut r = ShiftReceipts::default();
@@ -1194,14 +1362,16 @@ fn apply_note(st: &mut State, id: ShiftId, c: Committed) {
                 r.header = alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
                 receipts::apply_tracking(&mut r, t);
             }
-            st.shifts.insert(id, Watched { shift: s, heads: note.after, receipts: r });
+            st.hold(id, Watched { shift: s, heads: note.after, receipts: r });
         }
-        (ShiftUpdate::Added(a), Some(w)) if w.heads == note.before => {
-            a.apply_to(&mut w.shift);
-            w.heads = note.after;
-            if let Some(t) = &tracking {
-                receipts::apply_tracking(&mut w.receipts, t);
-            }
+        (ShiftUpdate::Added(a), Some(true)) => {
+            st.update(id, |w| {
+                a.apply_to(&mut w.shift);
+                w.heads = note.after;
+                if let Some(t) = &tracking {
+                    receipts::apply_tracking(&mut w.receipts, t);
+                }
+            });
         }
         // Ended and dropped by a run of the ticker meanwhile: nothing left to decide about it.
         (ShiftUpdate::Added(_), _) => tracing::debug!(shift = %id, "a note for a shift no longer watched"),

@@ -99,6 +99,11 @@ pub struct AlertsConfig {
     /// dies, another instance takes the duty over within this long (docs/operations.md). Longer
     /// than `webhook_timeout_s`, so a delivery in flight ends before its lease could lapse.
     pub lease_ms: u64,
+    /// Most memory the engine's copies of the active shifts take, in bytes (estimated). Past it,
+    /// the shifts whose next deadline is furthest away are kept as their wake time only (about 100
+    /// bytes each) and read from the database again when they come due or change: a deadline is
+    /// decided from what is stored either way, so none is missed.
+    pub shifts_max_bytes: usize,
 }
 
 impl Default for AlertsConfig {
@@ -112,6 +117,7 @@ impl Default for AlertsConfig {
             sync_wait_ms: 2000,
             webhook_allow_private: false,
             lease_ms: 15_000,
+            shifts_max_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -164,6 +170,10 @@ pub struct Limits {
     /// (ms); an instance that stops (a crash) is taken as gone after this long, and the members
     /// whose live streams it held go offline for everyone.
     pub presence_ttl_ms: u64,
+    /// Most memory presence's records take (bytes, about 70 per member seen): past it, the
+    /// offline members seen longest ago are forgotten (their "last seen" is unknown until they
+    /// connect again, as after a restart). Connected members are always kept.
+    pub presence_max_bytes: usize,
     /// How often (milliseconds) the server reads whether a device was revoked or a role changed
     /// in the database by any process (`kith-server admin revoke`, another server on the same
     /// file): the live streams of such a device end then. One read of one row.
@@ -211,6 +221,10 @@ pub struct CacheConfig {
     /// Of `max_bytes`, most taken by live documents (those in use or used lately); the others are
     /// kept in their compact saved form, tens of times smaller.
     pub live_max_bytes: usize,
+    /// Most memory the window of recent changes takes (bytes, about 136 per change): the feed
+    /// of a device that syncs regularly is answered from it; one further behind is answered from
+    /// the database.
+    pub feed_window_bytes: usize,
     /// Write a snapshot of a document after this many new changes.
     pub snapshot_every: usize,
 }
@@ -255,6 +269,7 @@ impl Default for Limits {
             heavy_sync_workers: 2,
             heavy_sync_queue: 16,
             presence_ttl_ms: 30_000,
+            presence_max_bytes: crate::presence::DEFAULT_MAX_BYTES,
             auth_check_ms: 1000,
             header_read_timeout_s: 10,
             idle_timeout_s: 120,
@@ -297,7 +312,12 @@ impl Default for JoinRate {
 
 impl Default for CacheConfig {
     fn default() -> Self {
-        CacheConfig { max_bytes: 128 * 1024 * 1024, live_max_bytes: 8 * 1024 * 1024, snapshot_every: 64 }
+        CacheConfig {
+            max_bytes: 128 * 1024 * 1024,
+            live_max_bytes: 8 * 1024 * 1024,
+            feed_window_bytes: crate::storage::recent::DEFAULT_MAX_BYTES,
+            snapshot_every: 64,
+        }
     }
 }
 

@@ -485,7 +485,9 @@ async fn serve_live(
     stall: Duration,
     mut stop: watch::Receiver<()>,
 ) {
-    let Ok(resp) = router.oneshot(req).await;
+    // Boxed, and freed once answered: the router's call (every layer's future inline) is the
+    // largest state of this function, and the task would keep room for it while the stream idles.
+    let Ok(resp) = Box::pin(router.oneshot(req)).await;
     let (parts, body) = resp.into_parts();
     let exact = http_body::Body::size_hint(&body).exact();
     // The head is written and dropped with the response's headers: a stream keeps none of it.

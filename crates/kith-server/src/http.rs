@@ -107,11 +107,19 @@ impl App {
         let docs = storage.count_docs().await?;
         let metrics = metrics_handle();
         metrics::gauge!("kith_documents").set(docs as f64);
+        storage.set_feed_window_bytes(config.cache.feed_window_bytes);
         let clocks = crate::receipts::DeviceClocks::load(storage.device_offsets().await?);
         let docs =
             Arc::new(DocService::new(storage.clone(), config.cache.clone(), config.limits.clone(), actor, clocks));
         let live = Arc::new(LiveHub::new());
-        let alerts = Arc::new(AlertEngine::new(storage.clone(), docs.clone(), live.clone(), clock.clone()));
+        live.set_presence_max_bytes(config.limits.presence_max_bytes);
+        let alerts = Arc::new(AlertEngine::new(
+            storage.clone(),
+            docs.clone(),
+            live.clone(),
+            clock.clone(),
+            config.alerts.shifts_max_bytes,
+        ));
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
         let kudos_limiter = crate::views::RateLimiter::new(config.kudos_rate.burst, config.kudos_rate.replenish_ms);

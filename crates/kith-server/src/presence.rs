@@ -10,6 +10,7 @@
 //! `presence_ttl_ms` the next instance to renew forgets it and its members go offline for everyone.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -26,10 +27,56 @@ struct MemberPresence {
 }
 
 /// The live connections of this server, by member, and (several instances) what the others hold.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Presence {
     members: Mutex<HashMap<(TeamId, MemberId), MemberPresence>>,
     shared: OnceLock<Shared>,
+    /// Most bytes the records take (`limits.presence_max_bytes`): past it, the offline members
+    /// seen longest ago are forgotten (their "last seen" becomes unknown, as after a restart).
+    max_bytes: AtomicUsize,
+}
+
+impl Default for Presence {
+    fn default() -> Presence {
+        Presence { members: Mutex::default(), shared: OnceLock::new(), max_bytes: AtomicUsize::new(DEFAULT_MAX_BYTES) }
+    }
+}
+
+/// `limits.presence_max_bytes` unless set: about 60,000 members' records.
+pub const DEFAULT_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// What one record of a map keyed by member takes (hashbrown: the entry, a control byte, buckets
+/// at most 7/8 full).
+fn record_bytes<V>() -> usize {
+    (std::mem::size_of::<((TeamId, MemberId), V)>() + 1) * 8 / 7
+}
+
+/// Forgets the offline records seen longest ago while `map` takes more than `max` bytes, down to
+/// 7/8 of it (so one pass serves many disconnects). Online records are never forgotten: they are
+/// bounded by the connections.
+fn forget_offline<V>(map: &mut HashMap<(TeamId, MemberId), V>, max: usize, offline_since: impl Fn(&V) -> Option<i64>) {
+    let per = record_bytes::<V>();
+    if map.len().saturating_mul(per) <= max {
+        return;
+    }
+    let keep = (max - max / 8) / per;
+    let mut offline: Vec<(i64, (TeamId, MemberId))> =
+        map.iter().filter_map(|(k, v)| offline_since(v).map(|t| (t, *k))).collect();
+    offline.sort_unstable();
+    let drop = map.len().saturating_sub(keep).min(offline.len());
+    for (_, k) in offline.into_iter().take(drop) {
+        map.remove(&k);
+    }
+    map.shrink_to_fit();
+    metrics::counter!("kith_presence_forgotten_total").increment(drop as u64);
+}
+
+impl Presence {
+    /// The bytes the records of this server's members take (at most `limits.presence_max_bytes`,
+    /// beyond the online ones).
+    pub fn bytes(&self) -> usize {
+        lock(&self.members).len() * record_bytes::<MemberPresence>()
+    }
 }
 
 /// Presence shared with other instances through the database.
@@ -141,9 +188,21 @@ impl LiveHub {
         };
         let (online, last_seen) = rows.first().map_or((false, crate::now_ms()), |r| (r.online, r.last_seen));
         let here = lock(&self.presence.members).get(&(team, member)).is_some_and(|p| p.connections > 0);
-        lock(&sh.team_wide).insert((team, member), (online, last_seen));
+        let max = self.presence.max_bytes.load(Ordering::Relaxed);
+        {
+            // A copy of what the database holds: an offline member forgotten is read again.
+            let mut tw = lock(&sh.team_wide);
+            tw.insert((team, member), (online, last_seen));
+            forget_offline(&mut tw, max, |(online, seen)| (!online).then_some(*seen));
+        }
         let now_online = here || online;
-        let told = lock(&sh.told).insert((team, member), now_online);
+        let told = {
+            let mut t = lock(&sh.told);
+            let told = t.insert((team, member), now_online);
+            // Not told online is what a missing record means.
+            forget_offline(&mut t, max, |online| (!online).then_some(0));
+            told
+        };
         if told.unwrap_or(false) != now_online {
             self.publish(LiveEvent::Presence {
                 team,
@@ -186,7 +245,12 @@ impl LiveHub {
             let e = p.entry((team, member)).or_default();
             e.connections = e.connections.saturating_sub(1);
             e.last_seen = Some(now);
-            e.connections == 0
+            let last = e.connections == 0;
+            if last {
+                let max = self.presence.max_bytes.load(Ordering::Relaxed);
+                forget_offline(&mut p, max, |e| if e.connections == 0 { e.last_seen.or(Some(0)) } else { None });
+            }
+            last
         };
         metrics::gauge!("kith_live_connections").decrement(1.0);
         if !last {
@@ -205,8 +269,18 @@ impl LiveHub {
         }
     }
 
+    /// Bounds presence's records to `bytes` (`limits.presence_max_bytes`).
+    pub fn set_presence_max_bytes(&self, bytes: usize) {
+        self.presence.max_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The bytes presence's records of this server's members take.
+    pub fn presence_bytes(&self) -> usize {
+        self.presence.bytes()
+    }
+
     /// Presence of the members of a team that were ever seen since the server started (on any
-    /// instance, when presence is shared).
+    /// instance, when presence is shared), unless forgotten past `limits.presence_max_bytes`.
     pub fn team_presence(&self, team: TeamId) -> Vec<PresenceEvent> {
         let mut all: HashMap<MemberId, (bool, Option<i64>)> = HashMap::new();
         if let Some(sh) = self.presence.shared.get() {
@@ -243,5 +317,31 @@ pub struct PresenceGuard {
 impl Drop for PresenceGuard {
     fn drop(&mut self) {
         self.hub.disconnect(self.team, self.member);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presence_keeps_to_its_bytes_and_forgets_only_offline_members() {
+        let hub = Arc::new(LiveHub::new());
+        let max = 200 * record_bytes::<MemberPresence>();
+        hub.set_presence_max_bytes(max);
+        let team = TeamId::new();
+        // 100 members stay connected; 2,000 more come and go.
+        let online: Vec<MemberId> = (0..100).map(|_| MemberId::new()).collect();
+        let guards: Vec<PresenceGuard> = online.iter().map(|m| hub.connect(team, *m, 1)).collect();
+        for i in 0..2000 {
+            drop(hub.connect(team, MemberId::new(), i));
+            assert!(hub.presence_bytes() <= max, "{} bytes, over {max}", hub.presence_bytes());
+        }
+        let seen = hub.team_presence(team);
+        for m in &online {
+            assert!(seen.iter().any(|p| p.member_id == *m && p.online), "a connected member is never forgotten");
+        }
+        assert!(seen.len() > 100 && seen.len() < 2100, "offline members past the bound were forgotten: {}", seen.len());
+        drop(guards);
     }
 }

@@ -56,6 +56,9 @@ struct Args {
     server_wrap: String,
     /// `shifts`: sequential probe syncs timed while every stream is open.
     probes: usize,
+    /// `shifts`: stop the server after this phase (`joined`, `synced` or `live`, the default), so
+    /// a heap profiler wrapping it writes what that phase holds.
+    stop_after: String,
     /// `write`: the levels of concurrent closed-loop clients.
     clients: Vec<usize>,
     /// `write`: syncs per run (each client makes syncs / clients of them, at least 6).
@@ -76,6 +79,7 @@ fn args() -> Result<Args> {
         team_size: 100,
         server_wrap: String::new(),
         probes: 200,
+        stop_after: "live".into(),
         clients: vec![100, 500],
         syncs: 6000,
         runs: 3,
@@ -99,10 +103,11 @@ fn args() -> Result<Args> {
             "--runs" => a.runs = v.parse()?,
             "--server-wrap" => a.server_wrap = v,
             "--probes" => a.probes = v.parse()?,
+            "--stop-after" if v == "joined" || v == "synced" || v == "live" => a.stop_after = v,
             _ => bail!(
                 "usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N] \\
                  [--mode herd|shifts|write] [--team-size N] [--server-wrap CMD] [--probes N] \\
-                 [--clients N,N] [--syncs N] [--runs N]"
+                 [--stop-after joined|synced|live] [--clients N,N] [--syncs N] [--runs N]"
             ),
         }
     }
@@ -534,6 +539,9 @@ mod shifts {
             devs.len(),
             started.elapsed().as_secs_f64()
         );
+        if a.stop_after == "joined" {
+            return terminate(&mut server, pid).await;
+        }
 
         // Each device syncs its shift once: a pull from scratch that pushes it.
         let synced = Instant::now();
@@ -556,6 +564,9 @@ mod shifts {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let synced_rss = rss_kib(pid);
         println!("  {n} shifts synced in {:.1} s; RSS {synced_rss} KiB", synced.elapsed().as_secs_f64());
+        if a.stop_after == "synced" {
+            return terminate(&mut server, pid).await;
+        }
 
         // Every device opens its live stream and stays connected.
         let clients: Vec<reqwest::Client> = (1..=a.sources.max(1))
@@ -660,11 +671,15 @@ mod shifts {
             );
         }
         stop.store(true, Ordering::Relaxed);
-        // SIGTERM: the server (or its wrapper's child) shuts down and a profiler writes its file.
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         for t in tasks {
             t.abort();
         }
+        terminate(&mut server, pid).await
+    }
+
+    /// SIGTERM: the server (or its wrapper's child) shuts down and a profiler writes its file.
+    async fn terminate(server: &mut Child, pid: u32) -> Result<()> {
+        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
         let waited = Instant::now();
         while server.try_wait()?.is_none() {
             if waited.elapsed() > Duration::from_secs(300) {

@@ -57,6 +57,11 @@ impl ChangeLog {
         self.recent.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Bounds the window to `bytes` ([`Recent::set_max_bytes`]).
+    pub fn set_window_bytes(&self, bytes: usize) {
+        self.recent_mut().set_max_bytes(bytes);
+    }
+
     fn recent_mut(&self) -> std::sync::RwLockWriteGuard<'_, Recent> {
         self.recent.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -87,7 +92,9 @@ impl ChangeLog {
                             to = seq,
                             "many changes stored elsewhere: the window starts over"
                         );
+                        let max = recent.max_bytes();
                         *recent = Recent::after(Some((seq, hash)));
+                        recent.set_max_bytes(max);
                     }
                     _ => tracing::warn!(after, "a range of stored changes that does not join the window: left out"),
                 }

@@ -580,6 +580,10 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// The notes attached to stored changes ([`Derived::note`]), in commit order, each after its
     /// commit; once (the deadline engine takes it). A note the receiver has no room for is dropped.
     fn take_notes(&self) -> Option<tokio::sync::mpsc::Receiver<Committed>>;
+    /// Bounds the in-memory window of recent changes to `bytes` (`cache.feed_window_bytes`,
+    /// [`recent::Recent`]); past it the oldest are forgotten, and read from the database when
+    /// asked for.
+    fn set_feed_window_bytes(&self, bytes: usize);
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()>;
     async fn count_docs(&self) -> StorageResult<u64>;
 

@@ -27,8 +27,11 @@ use uuid::Uuid;
 
 use super::{DocMeta, FeedEntry, FeedPosition, FeedScope, StoredRef};
 
-/// Changes kept in memory (≈ 100 bytes each).
+/// Changes read from the database at once to extend the window, at most.
 pub const CAPACITY: usize = 1 << 16;
+
+/// The window's bound unless set (`cache.feed_window_bytes`): about 60,000 changes.
+pub const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// One stored change, as the feed needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,10 +61,15 @@ impl RecentChange {
             hash: self.hash,
         }
     }
+
+    /// What the window counts for it: the record and its hash (136 bytes for a 32-byte hash).
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<RecentChange>() + self.hash.capacity()
+    }
 }
 
 /// The window of recent changes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Recent {
     /// The greatest seq stored before the window starts, and its hash (none if there is none).
     base: u64,
@@ -71,6 +79,16 @@ pub struct Recent {
     /// The greatest seq a reader saw in the database. Greater than the window's: changes were
     /// stored that the window does not hold yet, and it answers nothing until it does.
     seen: u64,
+    /// The bytes of `changes` ([`RecentChange::bytes`]), kept at most `max_bytes` by forgetting
+    /// the oldest.
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Default for Recent {
+    fn default() -> Recent {
+        Recent { base: 0, base_hash: None, changes: VecDeque::new(), seen: 0, bytes: 0, max_bytes: DEFAULT_MAX_BYTES }
+    }
 }
 
 impl Recent {
@@ -79,6 +97,34 @@ impl Recent {
         match last {
             Some((seq, hash)) => Recent { base: seq, base_hash: Some(hash), ..Recent::default() },
             None => Recent::default(),
+        }
+    }
+
+    /// Bounds the window to `max` bytes, forgetting its oldest changes if it holds more.
+    pub fn set_max_bytes(&mut self, max: usize) {
+        self.max_bytes = max;
+        self.forget_past_max();
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// The bytes the window's changes take (at most [`Recent::max_bytes`]).
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn forget_past_max(&mut self) {
+        while self.bytes > self.max_bytes {
+            let Some(c) = self.changes.pop_front() else { break };
+            self.bytes = self.bytes.saturating_sub(c.bytes());
+            self.base = c.seq;
+            self.base_hash = Some(c.hash);
+        }
+        // A window cut to a fraction of what it held gives the rest back.
+        if self.changes.capacity() > 2 * self.changes.len() + 64 {
+            self.changes.shrink_to_fit();
         }
     }
 
@@ -105,15 +151,11 @@ impl Recent {
         }
         for c in changes {
             if c.seq > self.upto() {
+                self.bytes += c.bytes();
                 self.changes.push_back(c);
             }
         }
-        while self.changes.len() > CAPACITY {
-            if let Some(c) = self.changes.pop_front() {
-                self.base = c.seq;
-                self.base_hash = Some(c.hash);
-            }
-        }
+        self.forget_past_max();
         true
     }
 
@@ -324,9 +366,29 @@ mod tests {
         let team = TeamId::new();
         let mut r = Recent::after(None);
         let doc = Uuid::now_v7();
-        r.extend_range(0, (1..=(CAPACITY as u64 + 5)).map(|s| change(s, doc, team, None, s == 1)));
+        let one = change(1, doc, team, None, true).bytes();
+        r.set_max_bytes(1000 * one);
+        r.extend_range(0, (1..=1005).map(|s| change(s, doc, team, None, s == 1)));
+        assert_eq!(r.bytes(), 1000 * one);
         assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 4, 10).is_none());
         assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 5, 10).is_some());
         assert_eq!(r.position(5).unwrap().hash_at_cursor, Some(5u64.to_be_bytes().to_vec()));
+    }
+
+    #[test]
+    fn the_window_keeps_to_its_bytes_whatever_the_ranges() {
+        let team = TeamId::new();
+        let doc = Uuid::now_v7();
+        let mut r = Recent::after(None);
+        r.set_max_bytes(10_000);
+        for k in 0..50u64 {
+            assert!(r.extend_range(k * 40, (k * 40 + 1..=k * 40 + 40).map(|s| change(s, doc, team, None, s == 1))));
+            assert!(r.bytes() <= 10_000, "{} bytes", r.bytes());
+            assert_eq!(r.bytes(), r.changes.iter().map(RecentChange::bytes).sum::<usize>());
+        }
+        // Lowered: it forgets down to the new bound at once.
+        r.set_max_bytes(1_000);
+        assert!(r.bytes() <= 1_000 && !r.changes.is_empty());
+        assert_eq!(r.upto(), 2000);
     }
 }

@@ -351,6 +351,9 @@ impl Storage for PgStorage {
     fn take_notes(&self) -> Option<tokio::sync::mpsc::Receiver<Committed>> {
         self.log().take_notes()
     }
+    fn set_feed_window_bytes(&self, bytes: usize) {
+        self.log().set_window_bytes(bytes);
+    }
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
         docs::put_snapshot(self, doc, upto_seq, bytes).await
     }

@@ -130,10 +130,17 @@ fn open_conn(path: &Path) -> Result<Connection, StorageError> {
 /// Read connections kept open for reuse.
 const MAX_READERS: usize = 64;
 
+/// Each read connection's page cache, in KiB (SQLite's default is 2 MiB per connection): the pool
+/// grows to as many connections as reads run at once, and each cache fills up as the database
+/// grows, so it was most of what the server held for the database. Pages not cached are read from
+/// the operating system's file cache.
+const READER_CACHE_KIB: u32 = 256;
+
 fn open_reader(path: &Path) -> Result<Connection, StorageError> {
     let conn = Connection::open(path)
         .map_err(|e| StorageError::Db(format!("cannot open the database {}: {e}", path.display())))?;
     conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{READER_CACHE_KIB};")).map_err(db)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
@@ -340,6 +347,9 @@ impl Storage for SqliteStorage {
     }
     fn take_notes(&self) -> Option<tokio::sync::mpsc::Receiver<Committed>> {
         self.log.take_notes()
+    }
+    fn set_feed_window_bytes(&self, bytes: usize) {
+        self.log.set_window_bytes(bytes);
     }
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
         docs::put_snapshot(self, doc, upto_seq, bytes).await
