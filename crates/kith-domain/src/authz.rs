@@ -1,7 +1,8 @@
 //! Per-change authorisation: given a document as the server holds it and one incoming Automerge
 //! change, decide whether the change's author may make every operation in it.
 //!
-//! The change is decoded into its operations; each operation's target object is resolved to a
+//! The change's operations are read as decoded once for every check ([`crate::change::Decoded`]);
+//! each operation's target object is resolved to a
 //! path (`checkins/<id>`, `acks/<id>`, ...) either in the document or among the objects the same
 //! change creates. The rules follow the "who may write what" table in docs/architecture.md:
 //! check-ins and acknowledgements are created once, inside one change, and never edited or deleted.
@@ -9,8 +10,9 @@
 use std::collections::HashMap;
 
 use automerge::legacy::{Key, ObjectId, OpId, OpType};
-use automerge::{Automerge, Change, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
+use automerge::{Automerge, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 
+use crate::change::Decoded;
 use crate::doc::fields::{self, Schema, Write};
 use crate::doc::{SHIFT_SCHEMA, TEAM_SCHEMA, get_obj, get_str};
 use crate::{DeviceId, MemberId, Role, TeamId};
@@ -46,19 +48,19 @@ fn forbidden<T>(msg: impl Into<String>) -> Result<T, AuthzError> {
 /// Checks one change against the document it will be applied to (`before`): whether its author
 /// may make every operation in it, and whether each writes a field of the schema holding what that
 /// field holds ([`crate::doc::fields`]).
-pub fn authorize(before: &Automerge, change: &Change, author: &Author) -> Result<(), AuthzError> {
+pub fn authorize(before: &Automerge, change: &Decoded, author: &Author) -> Result<(), AuthzError> {
     check(before, change, Some(author))
 }
 
 /// Checks only the write schema of a change the server makes itself (it may write anything a lead
 /// may, but no field nobody knows and no text over [`crate::limits`]): the same table as
 /// [`authorize`], so the server's own edits hold to what it asks of devices.
-pub fn check_fields(before: &Automerge, change: &Change) -> Result<(), AuthzError> {
+pub fn check_fields(before: &Automerge, change: &Decoded) -> Result<(), AuthzError> {
     check(before, change, None)
 }
 
 /// [`authorize`] for `Some(author)`; [`check_fields`] for `None`.
-fn check(before: &Automerge, change: &Change, author: Option<&Author>) -> Result<(), AuthzError> {
+fn check(before: &Automerge, change: &Decoded, author: Option<&Author>) -> Result<(), AuthzError> {
     // Who the role checks are about; the server (None) is held to the schema only.
     let nobody;
     let (author, roles) = match author {
@@ -73,9 +75,8 @@ fn check(before: &Automerge, change: &Change, author: Option<&Author>) -> Result
             (&nobody, false)
         }
     };
-    // Decoding trusts the bytes it was given; keep a malformed change from taking the server down.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode()))
-        .map_err(|_| AuthzError::Malformed("unknown operation type".into()))?;
+    // Decoding trusts the bytes it was given: a panic in it is a malformed change.
+    let decoded = change.ops().ok_or_else(|| AuthzError::Malformed("unknown operation type".into()))?;
     let start = change.start_op().get();
     let mine = |id: &OpId| id.actor() == change.actor_id() && id.counter() >= start;
 

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod authz;
+pub mod change;
 pub mod doc;
 pub mod health;
 pub mod ids;

@@ -6,6 +6,7 @@ use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc};
 use common::*;
 use kith_domain::authz::{Author, AuthzError, authorize};
+use kith_domain::change::Decoded;
 use kith_domain::doc::{shift, team};
 use kith_domain::*;
 
@@ -43,20 +44,20 @@ fn a_worker_may_create_their_shift_and_check_in_and_a_lead_may_acknowledge() {
     let mut alice = Peer::new("alice", MemberId::new());
     let s = new_shift(alice.member, team_id);
     let (empty, create) = change_of(&mut alice, |tx| shift::init(tx, &s));
-    assert_eq!(authorize(&empty, &create, &author(&alice, team_id, Role::Member)), Ok(()));
+    assert_eq!(authorize(&empty, &Decoded::new(create.clone()), &author(&alice, team_id, Role::Member)), Ok(()));
 
     let before = alice.doc.clone();
     let c = alice.checkin(CheckInStatus::Ok, at_min(20)).expect("check in");
     let ch = alice.doc.get_last_local_change().expect("change");
-    assert_eq!(authorize(&before, &ch, &author(&alice, team_id, Role::Member)), Ok(()));
+    assert_eq!(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, team_id, Role::Member)), Ok(()));
 
     let mut lead = Peer::new("lead", MemberId::new());
     lead.merge_from(&alice);
     let ack = Ack { id: AckId::new(), checkin: c.id, by: lead.member, at: at_min(21), reply: Some("thanks".into()) };
     let (before, ch) = change_of(&mut lead, |tx| shift::add_ack(tx, &ack));
-    assert_eq!(authorize(&before, &ch, &author(&lead, team_id, Role::Lead)), Ok(()));
+    assert_eq!(authorize(&before, &Decoded::new(ch.clone()), &author(&lead, team_id, Role::Lead)), Ok(()));
     let (before, ch) = change_of(&mut lead, |tx| shift::set_purpose(tx, "Also the east estate"));
-    assert_eq!(authorize(&before, &ch, &author(&lead, team_id, Role::Lead)), Ok(()));
+    assert_eq!(authorize(&before, &Decoded::new(ch.clone()), &author(&lead, team_id, Role::Lead)), Ok(()));
 }
 
 #[test]
@@ -68,11 +69,11 @@ fn a_member_cannot_forge_an_acknowledgement() {
     bob.merge_from(&alice);
     let ack = Ack { id: AckId::new(), checkin: c.id, by: bob.member, at: at_min(6), reply: None };
     let (before, ch) = change_of(&mut bob, |tx| shift::add_ack(tx, &ack));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&bob, team_id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&bob, team_id, Role::Member))));
     // Nor may the worker acknowledge their own check-in.
     let own = Ack { id: AckId::new(), checkin: c.id, by: alice.member, at: at_min(6), reply: None };
     let (before, ch) = change_of(&mut alice, |tx| shift::add_ack(tx, &own));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, team_id, Role::Member))));
 }
 
 #[test]
@@ -84,15 +85,15 @@ fn nobody_writes_into_another_members_shift_or_checks_in_as_someone_else() {
     let before = bob.doc.clone();
     bob.checkin(CheckInStatus::Ok, at_min(3)).expect("local edit works; the server refuses it");
     let ch = bob.doc.get_last_local_change().expect("change");
-    assert!(is_forbidden(authorize(&before, &ch, &author(&bob, team_id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&bob, team_id, Role::Member))));
     // A lead may not check in on a worker's behalf either.
-    assert!(is_forbidden(authorize(&before, &ch, &author(&bob, team_id, Role::Lead))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&bob, team_id, Role::Lead))));
 
     // The worker's own device writing a check-in that claims another device or person.
     let mut alice = alice;
     let forged = CheckIn::new(CheckInStatus::Ok, at_min(4), MemberId::new(), alice.device);
     let (before, ch) = change_of(&mut alice, |tx| shift::add_checkin(tx, &forged));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, team_id, Role::Member))));
 }
 
 #[test]
@@ -107,14 +108,14 @@ fn a_checkin_is_never_edited_or_deleted_once_written_even_by_its_author() {
         let entry = tx.get(&checkins, k2.as_str())?.expect("entry").1;
         tx.put(&entry, "status", "ok")
     });
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, team_id, Role::Member))));
     let (before, ch) = raw(&mut alice, move |tx| {
         let checkins = tx.get(ROOT, "checkins")?.expect("checkins").1;
         tx.delete(&checkins, key.as_str())
     });
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, team_id, Role::Member))));
     let (before, ch) = raw(&mut alice, |tx| tx.put(ROOT, "worker_id", MemberId::new().to_string()));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, team_id, Role::Lead))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, team_id, Role::Lead))));
 }
 
 #[test]
@@ -124,19 +125,19 @@ fn shifts_are_created_only_by_their_worker_in_their_own_team() {
     let victim = MemberId::new();
     let s = new_shift(victim, team_id);
     let (empty, ch) = change_of(&mut mallory, |tx| shift::init(tx, &s));
-    assert!(is_forbidden(authorize(&empty, &ch, &author(&mallory, team_id, Role::Lead))));
+    assert!(is_forbidden(authorize(&empty, &Decoded::new(ch.clone()), &author(&mallory, team_id, Role::Lead))));
 
     let mut other_team = Peer::new("eve", MemberId::new());
     let s = new_shift(other_team.member, TeamId::new());
     let (empty, ch) = change_of(&mut other_team, |tx| shift::init(tx, &s));
-    assert!(is_forbidden(authorize(&empty, &ch, &author(&other_team, team_id, Role::Member))));
+    assert!(is_forbidden(authorize(&empty, &Decoded::new(ch.clone()), &author(&other_team, team_id, Role::Member))));
 
     // And nobody writes into another team's existing shift.
     let (alice, _) = worker_with_shift("alice", TeamId::new());
     let mut lead = Peer::new("lead-elsewhere", MemberId::new());
     lead.merge_from(&alice);
     let (before, ch) = change_of(&mut lead, |tx| shift::set_purpose(tx, "mine now"));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&lead, team_id, Role::Lead))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&lead, team_id, Role::Lead))));
 }
 
 #[test]
@@ -149,34 +150,38 @@ fn team_document_is_edited_by_leads_and_members_touch_only_their_own_entry() {
     // Devices never create team documents: the server does.
     let mut creator = Peer::new("creator", sam.id);
     let (empty, ch) = change_of(&mut creator, |tx| team::init(tx, &t));
-    assert!(is_forbidden(authorize(&empty, &ch, &author(&creator, t.id, Role::Lead))));
+    assert!(is_forbidden(authorize(&empty, &Decoded::new(ch.clone()), &author(&creator, t.id, Role::Lead))));
 
     let mut lead = Peer::new("sam", sam.id);
     lead.merge_from(&creator);
     let mut p = t.policy.clone();
     p.grace = Secs::minutes(30);
     let (before, ch) = change_of(&mut lead, |tx| team::set_policy(tx, &p));
-    assert_eq!(authorize(&before, &ch, &author(&lead, t.id, Role::Lead)), Ok(()));
+    assert_eq!(authorize(&before, &Decoded::new(ch.clone()), &author(&lead, t.id, Role::Lead)), Ok(()));
 
     let mut alice = Peer::new("alice", alice_m.id);
     alice.merge_from(&lead);
     let renamed = Member { name: "Alice B".into(), buddies: vec![sam.id], ..alice_m.clone() };
     let (before, ch) = change_of(&mut alice, |tx| team::upsert_member(tx, &renamed));
-    assert_eq!(authorize(&before, &ch, &author(&alice, t.id, Role::Member)), Ok(()));
+    assert_eq!(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member)), Ok(()));
 
     // Their own phone number, but nobody else's.
     let (before, ch) = change_of(&mut alice, |tx| team::set_phone(tx, alice_m.id, Some("+44 7700 900123")));
-    assert_eq!(authorize(&before, &ch, &author(&alice, t.id, Role::Member)), Ok(()));
+    assert_eq!(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member)), Ok(()));
     let (before, ch) = change_of(&mut alice, |tx| team::set_phone(tx, alice_m.id, None));
-    assert_eq!(authorize(&before, &ch, &author(&alice, t.id, Role::Member)), Ok(()));
+    assert_eq!(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member)), Ok(()));
     let (before, ch) = change_of(&mut alice, |tx| team::set_phone(tx, sam.id, Some("112")));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, t.id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member))));
     let (before, ch) = change_of(&mut lead, |tx| team::set_phone(tx, alice_m.id, Some("112")));
-    assert_eq!(authorize(&before, &ch, &author(&lead, t.id, Role::Lead)), Ok(()), "leads edit the roster");
+    assert_eq!(
+        authorize(&before, &Decoded::new(ch.clone()), &author(&lead, t.id, Role::Lead)),
+        Ok(()),
+        "leads edit the roster"
+    );
 
     let promoted = Member { role: Role::Lead, ..renamed };
     let (before, ch) = change_of(&mut alice, |tx| team::upsert_member(tx, &promoted));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, t.id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member))));
     let (before, ch) = change_of(&mut alice, |tx| team::set_policy(tx, &Policy::default()));
-    assert!(is_forbidden(authorize(&before, &ch, &author(&alice, t.id, Role::Member))));
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member))));
 }

@@ -4,6 +4,7 @@
 
 use automerge::{Automerge, Change};
 use kith_domain::authz::{Author, AuthzError, authorize};
+use kith_domain::change::Decoded;
 use kith_domain::{DeviceId, MemberId, Role, TeamId};
 
 fn author() -> Author {
@@ -18,7 +19,7 @@ fn a_change_naming_an_unlisted_actor_is_malformed() {
     let bytes = include_bytes!("../../../fuzz/seeds/push_change/automerge-decode-panic");
     let change = Change::from_bytes(bytes.to_vec()).expect("its header and checksum are valid");
     let doc = Automerge::new();
-    match authorize(&doc, &change, &author()) {
+    match authorize(&doc, &Decoded::new(change.clone()), &author()) {
         Err(AuthzError::Malformed(_)) => {}
         other => panic!("expected the change to be refused as malformed, got {other:?}"),
     }

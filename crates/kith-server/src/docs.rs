@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use automerge::{ActorId, Automerge, Change, ReadDoc};
 use kith_domain::authz::{Author, AuthzError, authorize, check_fields};
+use kith_domain::change::Decoded;
 use kith_domain::doc::{self, shift, team};
 use kith_proto::Kind;
 use uuid::Uuid;
@@ -445,7 +446,7 @@ fn apply_stored(
     for c in changes {
         *last_seq = (*last_seq).max(c.seq);
         *size += c.bytes.len();
-        let ch = Change::from_bytes(c.bytes.clone())
+        let ch = Change::try_from(c.bytes.as_slice())
             .map_err(|e| StorageError::Corrupt(format!("stored change {} of {id} is unreadable: {e}", c.seq)))?;
         decoded.push(ch);
     }
@@ -626,7 +627,7 @@ impl DocService {
         let mut fork = st.doc.clone();
         fork.set_actor(self.server_actor.clone());
         fork.transact(edit).map_err(|f| EditError::Domain(f.error))?;
-        let Some(change) = fork.get_last_local_change() else { return Ok(None) };
+        let Some(change) = fork.get_last_local_change().map(Decoded::new) else { return Ok(None) };
         if st.doc.get_change_by_hash(&change.hash()).is_some() {
             return Ok(None);
         }
@@ -693,7 +694,7 @@ impl DocService {
         let mut fork = st.doc.clone();
         fork.set_actor(self.server_actor.clone());
         fork.transact(edit).map_err(|f| EditError::Domain(f.error))?;
-        let Some(change) = fork.get_last_local_change() else { return Ok(read(st)) };
+        let Some(change) = fork.get_last_local_change().map(Decoded::new) else { return Ok(read(st)) };
         // An edit that changed nothing made no change: the last local one is then an earlier,
         // stored edit of the server's (storing it again would fail as a storage fault).
         if st.doc.get_change_by_hash(&change.hash()).is_some() {
@@ -713,7 +714,7 @@ impl DocService {
         &self,
         guard: &mut tokio::sync::MutexGuard<'_, Option<DocState>>,
         fork: Automerge,
-        change: &Change,
+        change: &Decoded,
         device: Option<kith_domain::DeviceId>,
         now: i64,
     ) -> Result<DocMeta, EditError> {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use kith_domain::authz::{Author, AuthzError, authorize};
+use kith_domain::change::Decoded;
 use kith_domain::doc::{self, DocKind, ShiftAdditions, shift, team};
 use kith_domain::{MemberId, Shift, TeamId};
 use kith_proto::{Cursor, DocPush, DocReply, FeedDoc, Kind, Outcome, RejectCode, SyncRequest, SyncResponse};
@@ -100,8 +101,8 @@ fn rejected(id: Uuid, code: RejectCode, message: impl Into<String>) -> DocReply 
 }
 
 /// The changes of `batch` that `heads` depend on (the heads themselves included).
-fn ancestors_within(batch: &[Change], heads: &[ChangeHash]) -> HashSet<ChangeHash> {
-    let by_hash: std::collections::HashMap<ChangeHash, &Change> = batch.iter().map(|c| (c.hash(), c)).collect();
+fn ancestors_within(batch: &[Decoded], heads: &[ChangeHash]) -> HashSet<ChangeHash> {
+    let by_hash: std::collections::HashMap<ChangeHash, &Decoded> = batch.iter().map(|c| (c.hash(), c)).collect();
     let mut out = HashSet::new();
     let mut stack: Vec<ChangeHash> = heads.to_vec();
     while let Some(h) = stack.pop() {
@@ -152,10 +153,17 @@ fn reply_data(doc: &Automerge, heads: &[ByteBuf], have: &[ByteBuf]) -> Vec<ByteB
     if bytes.is_empty() { vec![] } else { vec![ByteBuf::from(bytes)] }
 }
 
+/// Whether any of `changes` writes at the document's root (`true` if one's operations cannot be
+/// read).
+fn writes_root(changes: &[Decoded]) -> bool {
+    use automerge::legacy::ObjectId;
+    changes.iter().any(|c| c.ops().is_none_or(|ops| ops.operations.iter().any(|op| op.obj == ObjectId::Root)))
+}
+
 /// Orders changes so that each comes after the changes of the same batch it depends on.
-fn causal_order(changes: Vec<Change>) -> Vec<Change> {
+fn causal_order(changes: Vec<Decoded>) -> Vec<Decoded> {
     let mut pending = changes;
-    let mut out: Vec<Change> = Vec::with_capacity(pending.len());
+    let mut out: Vec<Decoded> = Vec::with_capacity(pending.len());
     let mut placed: HashSet<ChangeHash> = HashSet::new();
     let in_batch: HashSet<ChangeHash> = pending.iter().map(|c| c.hash()).collect();
     while !pending.is_empty() {
@@ -265,9 +273,12 @@ fn changes_of_save(bytes: &[u8]) -> Result<Vec<Change>, String> {
     }
 }
 
-fn decode_change(bytes: Vec<u8>) -> Result<Change, String> {
-    only_chunks(&bytes, &[CHUNK_CHANGE, CHUNK_COMPRESSED])?;
-    match std::panic::catch_unwind(move || Change::from_bytes(bytes)) {
+/// One pushed change, parsed (its operations are decoded later, once, by the first check that
+/// reads them: [`Decoded`]).
+fn decode_change(bytes: &[u8]) -> Result<Change, String> {
+    only_chunks(bytes, &[CHUNK_CHANGE, CHUNK_COMPRESSED])?;
+    // `Change::from_bytes` would take a copy only to parse it from a slice.
+    match std::panic::catch_unwind(|| Change::try_from(bytes)) {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err("undecodable change".into()),
@@ -289,14 +300,15 @@ pub fn check_push(
 ) -> Result<usize, (RejectCode, String)> {
     let mut decoded = Vec::with_capacity(push.changes.len());
     for bytes in &push.changes {
-        decoded.push(decode_change(bytes.to_vec()).map_err(|e| (RejectCode::Malformed, e))?);
+        decoded.push(decode_change(bytes).map_err(|e| (RejectCode::Malformed, e))?);
     }
     if let Some(bytes) = &push.save {
         decoded.extend(changes_of_save(bytes).map_err(|e| (RejectCode::Malformed, e))?);
     }
     let stored = |h: &ChangeHash| doc.is_some_and(|d| has(d, h));
     let mut seen = HashSet::new();
-    let new: Vec<Change> = decoded.into_iter().filter(|c| !stored(&c.hash()) && seen.insert(c.hash())).collect();
+    let new: Vec<Decoded> =
+        decoded.into_iter().filter(|c| !stored(&c.hash()) && seen.insert(c.hash())).map(Decoded::new).collect();
     let new = causal_order(new);
     if new.iter().any(|c| c.actor_id().to_bytes() != actor) {
         return Err((RejectCode::ActorNotYours, "a change of another actor".into()));
@@ -514,7 +526,7 @@ impl SyncService {
 
         let mut decoded = Vec::with_capacity(push.changes.len());
         for (i, bytes) in push.changes.iter().enumerate() {
-            match decode_change(bytes.to_vec()) {
+            match decode_change(bytes) {
                 Ok(c) => decoded.push(c),
                 Err(e) => {
                     return reject(
@@ -550,7 +562,8 @@ impl SyncService {
         // Whether the server has a change (a document it does not have has none).
         let stored = |h: &ChangeHash| state.is_some_and(|s| has(&s.doc, h));
         let mut seen = HashSet::new();
-        let new: Vec<Change> = decoded.into_iter().filter(|c| !stored(&c.hash()) && seen.insert(c.hash())).collect();
+        let new: Vec<Decoded> =
+            decoded.into_iter().filter(|c| !stored(&c.hash()) && seen.insert(c.hash())).map(Decoded::new).collect();
         let new = causal_order(new);
         // Changes under heads this server vouched for were accepted here once (it was restored
         // from an older backup since): they may come back from any device, as they were.
@@ -596,7 +609,10 @@ impl SyncService {
         // and reloaded from storage, which only ever holds accepted changes.
         let existing_kind = state.map(|s| s.meta.kind);
         let heads_before = state.map(|s| s.doc.get_heads()).unwrap_or_default();
-        let header_before = state.filter(|s| s.meta.kind == Kind::Shift).map(|s| shift::header_times(&s.doc));
+        // A shift's header times are values at its root: read them before only if a change writes
+        // there (reading them costs a few percent of a check-in).
+        let header_before =
+            state.filter(|s| s.meta.kind == Kind::Shift && writes_root(&new)).map(|s| shift::header_times(&s.doc));
         // A document the server does not have yet is built here (not in the cache) until stored.
         let mut scratch = if state.is_none() { Some(Automerge::new()) } else { None };
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
@@ -771,7 +787,7 @@ impl SyncService {
     #[allow(clippy::too_many_arguments)]
     fn apply_checked(
         doc: &mut Automerge,
-        new: &[Change],
+        new: &[Decoded],
         vouched: &HashSet<ChangeHash>,
         author: &Author,
         client_heads: &[ChangeHash],
@@ -790,7 +806,7 @@ impl SyncService {
                 };
                 return Err(Refusal::Reject(code, msg));
             }
-            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| doc.apply_changes([c.clone()])));
+            let applied = std::panic::catch_unwind(AssertUnwindSafe(|| doc.apply_changes([c.change().clone()])));
             match applied {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {

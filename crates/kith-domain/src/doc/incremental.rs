@@ -7,11 +7,12 @@
 use std::collections::{HashMap, HashSet};
 
 use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{Change, ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::{ObjType, ROOT, ReadDoc, ScalarValue};
 
 use super::shift::{read_ack_entry, read_checkin, read_ended, read_extension, read_header};
 use super::{DocKind, Fields, InDoc, SHIFT_SCHEMA, get_obj, get_str, malformed, req_obj};
 use crate::DomainError;
+use crate::change::Decoded;
 use crate::model::{Ack, CheckIn, Extension, Shift, ShiftEnd};
 
 /// What a set of changes touched, if it is only what [`validate_shift_changes`] knows how to check.
@@ -84,13 +85,11 @@ impl<'a, D: ReadDoc> Collections<'a, D> {
 }
 
 /// The entries `changes` create, or `None` if they do anything else (then validate fully).
-fn touched<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<Option<Touched>, DomainError> {
+fn touched<D: ReadDoc>(doc: &D, changes: &[Decoded]) -> Result<Option<Touched>, DomainError> {
     let mut maps = Collections::new(doc);
     let mut t = Touched::default();
     for change in changes {
-        let Ok(decoded) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| change.decode())) else {
-            return Ok(None);
-        };
+        let Some(decoded) = change.ops() else { return Ok(None) };
         let start = change.start_op().get();
         // Objects this change creates inside a recognised entry (their fields are read with it).
         let mut inside: HashSet<String> = HashSet::new();
@@ -188,7 +187,7 @@ impl ShiftAdditions {
 /// [`shift::read`](super::shift::read) would; changes that write anything else are checked by
 /// reading the whole document. Returns the same verdict as the full validation, in time
 /// proportional to the changes rather than to the document.
-pub fn validate_shift_changes<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result<DocKind, DomainError> {
+pub fn validate_shift_changes<D: ReadDoc>(doc: &D, changes: &[Decoded]) -> Result<DocKind, DomainError> {
     validate_shift_additions(doc, changes).map(|(kind, _)| kind)
 }
 
@@ -197,7 +196,7 @@ pub fn validate_shift_changes<D: ReadDoc>(doc: &D, changes: &[Change]) -> Result
 /// buddies, an existing entry): then only reading the whole document tells the new state.
 pub fn validate_shift_additions<D: ReadDoc>(
     doc: &D,
-    changes: &[Change],
+    changes: &[Decoded],
 ) -> Result<(DocKind, Option<ShiftAdditions>), DomainError> {
     match get_str(doc, &ROOT, "schema")?.as_deref() {
         Some(SHIFT_SCHEMA) => {}
@@ -256,6 +255,10 @@ mod tests {
     use crate::doc::{shift, validate};
     use crate::*;
 
+    fn decoded(changes: Vec<automerge::Change>) -> Vec<Decoded> {
+        changes.into_iter().map(Decoded::new).collect()
+    }
+
     fn setup() -> (Automerge, Shift, CheckIn) {
         let s = Shift::begin(TeamId::new(), MemberId::new(), "p", Timestamp(1_000), Timestamp(100_000), Secs(600));
         let mut doc = Automerge::new();
@@ -275,7 +278,7 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        let changes: Vec<Change> = doc.get_changes(&heads);
+        let changes = decoded(doc.get_changes(&heads));
         (validate_shift_changes(doc, &changes), validate(doc))
     }
 
@@ -285,7 +288,7 @@ mod tests {
         let (inc, full) = verdicts(&mut doc, |tx| shift::add_checkin(tx, &c).unwrap());
         assert_eq!((inc.unwrap(), full.unwrap()), (DocKind::Shift, DocKind::Shift));
         // The cheap path is taken: the check-in is recognised as the one new entry.
-        let last = doc.get_last_local_change().unwrap().clone();
+        let last = Decoded::new(doc.get_last_local_change().unwrap().clone());
         let t = touched(&doc, &[last]).unwrap().expect("a check-in is a known edit");
         assert_eq!(t.checkins.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), vec![c.id.to_string()]);
         let a = Ack { id: AckId::new(), checkin: c.id, by: MemberId::new(), at: Timestamp(3_000), reply: None };
@@ -304,7 +307,7 @@ mod tests {
         let (inc, full) =
             verdicts(&mut doc, |tx| shift::end(tx, &ShiftEnd { at: Timestamp(5_000), note: None }).unwrap());
         assert!(inc.is_ok() && full.is_ok());
-        let last = doc.get_last_local_change().unwrap().clone();
+        let last = Decoded::new(doc.get_last_local_change().unwrap().clone());
         assert!(touched(&doc, &[last]).unwrap().expect("ending is a known edit").ended);
         assert_eq!(shift::read(&doc).unwrap().id, s.id);
     }
@@ -422,7 +425,7 @@ mod tests {
         // A header edit is not an addition: the whole document must be read.
         let heads = doc.get_heads();
         doc.transact(|tx| shift::set_purpose(tx, "other")).map_err(|f| f.error).unwrap();
-        let (_, added) = validate_shift_additions(&doc, &doc.get_changes(&heads)).unwrap();
+        let (_, added) = validate_shift_additions(&doc, &decoded(doc.get_changes(&heads))).unwrap();
         assert!(added.is_none());
     }
 
@@ -434,7 +437,7 @@ mod tests {
     ) {
         let heads = doc.get_heads();
         doc.transact(edit).map_err(|f| f.error).unwrap();
-        let (kind, added) = validate_shift_additions(doc, &doc.get_changes(&heads)).unwrap();
+        let (kind, added) = validate_shift_additions(doc, &decoded(doc.get_changes(&heads))).unwrap();
         assert_eq!(kind, DocKind::Shift);
         added.expect("an addition").apply_to(known);
         assert_eq!(*known, shift::read(doc).unwrap());
