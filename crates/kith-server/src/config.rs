@@ -225,6 +225,10 @@ pub struct CacheConfig {
     /// of a device that syncs regularly is answered from it; one further behind is answered from
     /// the database.
     pub feed_window_bytes: usize,
+    /// Most memory the cache of device lookups takes (bytes, about 360 per device that made a
+    /// request since the last revocation or role change); past it the cache starts over, and each
+    /// device's next request reads its one row from the database again.
+    pub auth_max_bytes: usize,
     /// Write a snapshot of a document after this many new changes.
     pub snapshot_every: usize,
 }
@@ -316,6 +320,7 @@ impl Default for CacheConfig {
             max_bytes: 128 * 1024 * 1024,
             live_max_bytes: 8 * 1024 * 1024,
             feed_window_bytes: crate::storage::recent::DEFAULT_MAX_BYTES,
+            auth_max_bytes: crate::storage::DEFAULT_AUTH_CACHE_BYTES,
             snapshot_every: 64,
         }
     }

@@ -108,6 +108,7 @@ impl App {
         let metrics = metrics_handle();
         metrics::gauge!("kith_documents").set(docs as f64);
         storage.set_feed_window_bytes(config.cache.feed_window_bytes);
+        storage.set_auth_cache_bytes(config.cache.auth_max_bytes);
         let clocks = crate::receipts::DeviceClocks::load(storage.device_offsets().await?);
         let docs =
             Arc::new(DocService::new(storage.clone(), config.cache.clone(), config.limits.clone(), actor, clocks));

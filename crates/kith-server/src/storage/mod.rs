@@ -107,6 +107,9 @@ pub struct DeviceRecord {
     pub revoked_at: Option<i64>,
 }
 
+/// The default bound of the device-lookup cache (`cache.auth_max_bytes`): about 45,000 devices.
+pub const DEFAULT_AUTH_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 /// A device as the sync path needs it: the device and its member's name and role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DeviceAuth {
@@ -584,6 +587,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// [`recent::Recent`]); past it the oldest are forgotten, and read from the database when
     /// asked for.
     fn set_feed_window_bytes(&self, bytes: usize);
+    /// Bounds the cache of device lookups by token to about `bytes` (`cache.auth_max_bytes`);
+    /// past it the cache starts over. A backend without such a cache has nothing to bound.
+    fn set_auth_cache_bytes(&self, _bytes: usize) {}
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()>;
     async fn count_docs(&self) -> StorageResult<u64>;
 

@@ -257,6 +257,10 @@ impl Storage for FaultyStorage {
         self.inner.set_feed_window_bytes(bytes);
     }
 
+    fn set_auth_cache_bytes(&self, bytes: usize) {
+        self.inner.set_auth_cache_bytes(bytes);
+    }
+
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
         self.inner.put_snapshot(doc, upto_seq, bytes).await
     }

@@ -87,14 +87,71 @@ pub(super) fn device_by_token_of(c: &Connection, token_hash: Vec<u8>) -> Result<
 /// generation in the same transaction, whichever process makes it (`kith-server admin revoke`
 /// writes the same file), and every lookup reads the generation first: a revocation is honoured
 /// from the next request on, as without the cache.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct AuthCache {
     generation: i64,
     by_token: HashMap<Vec<u8>, DeviceAuth>,
+    /// What the entries take (estimated, [`AuthCache::entry_bytes`]).
+    bytes: usize,
+    /// Past this the cache starts over (`cache.auth_max_bytes`).
+    max_bytes: usize,
 }
 
-/// Devices kept in the auth cache at most (it starts over when full).
-pub(super) const AUTH_CACHE_MAX: usize = 100_000;
+impl Default for AuthCache {
+    fn default() -> Self {
+        AuthCache { generation: 0, by_token: HashMap::new(), bytes: 0, max_bytes: DEFAULT_AUTH_CACHE_BYTES }
+    }
+}
+
+impl AuthCache {
+    /// What one entry takes: its key and record, their heap parts, and the map's control byte.
+    /// Labels and names are bounded by the domain's checks, not by this cache.
+    fn entry_bytes(key: &[u8], d: &DeviceAuth) -> usize {
+        std::mem::size_of::<(Vec<u8>, DeviceAuth)>()
+            + 1
+            + key.len()
+            + d.device.label.len()
+            + d.device.actor.len()
+            + d.member_name.len()
+    }
+
+    pub(super) fn set_max_bytes(&mut self, max: usize) {
+        self.max_bytes = max;
+        if self.bytes > max {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.by_token.clear();
+        self.by_token.shrink_to_fit();
+        self.bytes = 0;
+    }
+
+    /// Keeps `d`, looked up at auth generation `generation` (a lookup of an older generation is
+    /// not kept; a newer one starts the cache over), within `max_bytes`.
+    fn remember(&mut self, generation: i64, key: Vec<u8>, d: DeviceAuth) {
+        if self.generation < generation {
+            self.generation = generation;
+            self.clear();
+        }
+        if self.generation != generation {
+            return;
+        }
+        let add = Self::entry_bytes(&key, &d);
+        if self.bytes + add > self.max_bytes {
+            self.clear();
+            if add > self.max_bytes {
+                return;
+            }
+        }
+        if let Some(old) = self.by_token.get(&key) {
+            self.bytes -= Self::entry_bytes(&key, old);
+        }
+        self.by_token.insert(key, d);
+        self.bytes += add;
+    }
+}
 
 pub(super) async fn server_actor(s: &SqliteStorage) -> StorageResult<Vec<u8>> {
     s.read(|c| c.query_row("SELECT value FROM meta WHERE key = 'server_actor'", [], |r| r.get(0)).map_err(db)).await
@@ -284,17 +341,7 @@ pub(super) async fn device_by_token(s: &SqliteStorage, token_hash: Vec<u8>) -> S
     let key = token_hash.clone();
     let found = s.read(move |c| device_by_token_of(c, token_hash)).await?;
     if let Some(d) = &found {
-        let mut cache = lock(&s.auth);
-        if cache.generation < generation {
-            cache.generation = generation;
-            cache.by_token.clear();
-        }
-        if cache.generation == generation {
-            if cache.by_token.len() >= AUTH_CACHE_MAX {
-                cache.by_token.clear();
-            }
-            cache.by_token.insert(key, d.clone());
-        }
+        lock(&s.auth).remember(generation, key, d.clone());
     }
     Ok(found)
 }
@@ -380,4 +427,63 @@ pub(super) fn auth_generation(s: &SqliteStorage) -> StorageResult<i64> {
         .optional()
         .map_err(db)?;
     Ok(g.unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use kith_domain::{DeviceId, MemberId, Role, TeamId};
+
+    fn device(label_len: usize) -> DeviceAuth {
+        DeviceAuth {
+            device: DeviceRecord {
+                id: DeviceId::new(),
+                member: MemberId::new(),
+                team: TeamId::new(),
+                label: "l".repeat(label_len),
+                actor: vec![7; 16],
+                created_at: 0,
+                revoked_at: None,
+            },
+            member_name: "Alice".into(),
+            role: Role::Member,
+            role_seq: 0,
+        }
+    }
+
+    fn counted(c: &AuthCache) -> usize {
+        c.by_token.iter().map(|(k, d)| AuthCache::entry_bytes(k, d)).sum()
+    }
+
+    #[test]
+    fn the_device_cache_keeps_to_its_byte_bound_and_counts_what_it_holds() {
+        let mut c = AuthCache::default();
+        c.set_max_bytes(16 * 1024);
+        for i in 0..1000u32 {
+            c.remember(1, i.to_be_bytes().repeat(8), device(usize::try_from(i % 300).unwrap()));
+            assert!(c.bytes <= 16 * 1024, "{} bytes held after {i} lookups", c.bytes);
+            assert_eq!(c.bytes, counted(&c), "the count follows the entries");
+        }
+        assert!(!c.by_token.is_empty(), "it still caches");
+
+        // The same device looked up twice (two requests racing) is counted once.
+        let key = b"same".to_vec();
+        c.remember(1, key.clone(), device(10));
+        c.remember(1, key.clone(), device(20));
+        assert_eq!(c.bytes, counted(&c));
+
+        // A lookup made before a revocation is not kept; one after it starts the cache over.
+        c.remember(0, b"old".to_vec(), device(1));
+        assert!(!c.by_token.contains_key(b"old".as_slice()));
+        c.remember(2, b"new".to_vec(), device(1));
+        assert_eq!(c.by_token.len(), 1);
+        assert_eq!(c.bytes, counted(&c));
+
+        // An entry larger than the whole bound is not kept at all; a smaller bound set later holds.
+        c.set_max_bytes(64);
+        assert_eq!((c.by_token.len(), c.bytes), (0, 0));
+        c.remember(2, b"big".to_vec(), device(10));
+        assert_eq!((c.by_token.len(), c.bytes), (0, 0));
+    }
 }

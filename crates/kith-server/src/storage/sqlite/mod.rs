@@ -351,6 +351,9 @@ impl Storage for SqliteStorage {
     fn set_feed_window_bytes(&self, bytes: usize) {
         self.log.set_window_bytes(bytes);
     }
+    fn set_auth_cache_bytes(&self, bytes: usize) {
+        lock(&self.auth).set_max_bytes(bytes);
+    }
     async fn put_snapshot(&self, doc: Uuid, upto_seq: u64, bytes: Vec<u8>) -> StorageResult<()> {
         docs::put_snapshot(self, doc, upto_seq, bytes).await
     }
