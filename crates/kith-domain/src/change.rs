@@ -24,10 +24,6 @@ impl Decoded {
         &self.change
     }
 
-    pub fn into_change(self) -> Change {
-        self.change
-    }
-
     /// The change's operations, decoded on the first call. `None`: they could not be decoded
     /// (Automerge's decoder trusts the bytes it was given and may panic on bad ones).
     pub fn ops(&self) -> Option<&ExpandedChange> {
@@ -37,12 +33,6 @@ impl Decoded {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.change.decode())).ok()
             })
             .as_ref()
-    }
-}
-
-impl From<Change> for Decoded {
-    fn from(change: Change) -> Self {
-        Decoded::new(change)
     }
 }
 

@@ -11,14 +11,6 @@ use common::*;
 use kith_proto::ApiError;
 use kith_server::testing::TestServer;
 
-struct ReleaseOnDrop(kith_server::testing::faults::StorageFaults);
-
-impl Drop for ReleaseOnDrop {
-    fn drop(&mut self) {
-        self.0.release_appends();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_catch_up_while_the_heavy_pool_is_full_gets_503_and_is_answered_on_retry() {
     let server = TestServer::start_with_storage_faults(|c| {
@@ -43,18 +35,7 @@ async fn a_catch_up_while_the_heavy_pool_is_full_gets_503_and_is_answered_on_ret
     let _release = ReleaseOnDrop(faults.clone());
     let extra = alice.start_shift();
     let body = kith_proto::encode(&alice.request(vec![alice.push_for(extra.uuid())])).unwrap();
-    let (client, url, token) = (http(), server.url("/v1/sync"), alice.token.clone());
-    let held = tokio::spawn(async move {
-        let r = client
-            .post(url)
-            .bearer_auth(token)
-            .header("content-type", kith_proto::CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status(), r.bytes().await.unwrap())
-    });
+    let held = alice.spawn_post_sync(body);
     faults.held_appends().wait_for(|n| *n == 1).await.unwrap();
     server.app().heavy.admitted().wait_for(|n| *n == 1).await.unwrap();
 

@@ -12,14 +12,6 @@ use common::*;
 use kith_proto::{ApiError, Outcome, SyncResponse};
 use kith_server::testing::TestServer;
 
-struct ReleaseOnDrop(kith_server::testing::faults::StorageFaults);
-
-impl Drop for ReleaseOnDrop {
-    fn drop(&mut self) {
-        self.0.release_appends();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_pushes_beyond_the_pool_and_its_queue_get_503_and_the_rest_is_still_answered() {
     let server = TestServer::start_with_storage_faults(|c| {
@@ -42,20 +34,7 @@ async fn heavy_pushes_beyond_the_pool_and_its_queue_get_503_and_the_rest_is_stil
     faults.hold_appends();
     // Held threads are let go however the test ends (a failed assertion included).
     let _release = ReleaseOnDrop(faults.clone());
-    let post = |body: Vec<u8>| {
-        let (client, url, token) = (http(), server.url("/v1/sync"), alice.token.clone());
-        tokio::spawn(async move {
-            let r = client
-                .post(url)
-                .bearer_auth(token)
-                .header("content-type", kith_proto::CONTENT_TYPE)
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status(), r.bytes().await.unwrap())
-        })
-    };
+    let post = |body: Vec<u8>| alice.spawn_post_sync(body);
     let held: Vec<_> = bodies[..3].iter().cloned().map(post).collect();
     // Two run (each holding its thread in the append), one waits in the queue.
     faults.held_appends().wait_for(|n| *n == 2).await.unwrap();

@@ -475,6 +475,20 @@ async fn run(a: Args) -> Result<()> {
 /// check-in), then every device opens its `/v1/live` stream and stays connected. The server's
 /// VmRSS is read after the joins, after the syncs and with every stream open; then the server is
 /// stopped with SIGTERM (so a heap profiler wrapping it writes its profile).
+/// SIGTERM: the server (or its wrapper's child) shuts down and a profiler writes its file; killed
+/// if it is still there after 300 s.
+async fn terminate(server: &mut Child, pid: u32) -> Result<()> {
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let waited = Instant::now();
+    while server.try_wait()?.is_none() {
+        if waited.elapsed() > Duration::from_secs(300) {
+            server.kill()?;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
 mod shifts {
     use super::*;
     use automerge::{Automerge, ChangeHash};
@@ -676,19 +690,6 @@ mod shifts {
         }
         terminate(&mut server, pid).await
     }
-
-    /// SIGTERM: the server (or its wrapper's child) shuts down and a profiler writes its file.
-    async fn terminate(server: &mut Child, pid: u32) -> Result<()> {
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-        let waited = Instant::now();
-        while server.try_wait()?.is_none() {
-            if waited.elapsed() > Duration::from_secs(300) {
-                server.kill()?;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        Ok(())
-    }
 }
 
 /// `--mode write`: write → ack. `--clients` levels of closed-loop clients, each syncing one new
@@ -834,14 +835,6 @@ mod write {
             );
         }
         println!("\n(p50 / p99 / max: the median over the runs of each run's figure)");
-        let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-        let waited = Instant::now();
-        while server.try_wait()?.is_none() {
-            if waited.elapsed() > Duration::from_secs(60) {
-                server.kill()?;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Ok(())
+        terminate(&mut server, pid).await
     }
 }

@@ -201,14 +201,17 @@ impl Dev {
 
     /// Posts a CBOR body to /v1/sync with this device's token.
     pub async fn post_sync(&self, body: Vec<u8>) -> reqwest::Response {
-        self.http
-            .post(format!("{}/v1/sync", self.base))
-            .bearer_auth(&self.token)
-            .header("content-type", kith_proto::CONTENT_TYPE)
-            .body(body)
-            .send()
-            .await
-            .unwrap()
+        post_sync(&self.http, &self.base, &self.token, body).await
+    }
+
+    /// [`Dev::post_sync`] in a task of its own, for a request the test lets wait (on held
+    /// storage) while it goes on: the answer's status and body.
+    pub fn spawn_post_sync(&self, body: Vec<u8>) -> tokio::task::JoinHandle<(reqwest::StatusCode, Vec<u8>)> {
+        let (client, base, token) = (self.http.clone(), self.base.clone(), self.token.clone());
+        tokio::spawn(async move {
+            let r = post_sync(&client, &base, &token, body).await;
+            (r.status(), r.bytes().await.unwrap().to_vec())
+        })
     }
 
     /// Sends a request as is and decodes the answer (must be 200).
@@ -273,6 +276,18 @@ impl Dev {
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap()
     }
+}
+
+/// A CBOR body posted to `base`'s /v1/sync with `token`.
+async fn post_sync(client: &reqwest::Client, base: &str, token: &str, body: Vec<u8>) -> reqwest::Response {
+    client
+        .post(format!("{base}/v1/sync"))
+        .bearer_auth(token)
+        .header("content-type", kith_proto::CONTENT_TYPE)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
 }
 
 pub fn hashes(hs: &[ChangeHash]) -> Vec<ByteBuf> {
@@ -495,4 +510,14 @@ pub async fn read_until(s: &mut tokio::net::TcpStream, end: &str) -> String {
         got.extend_from_slice(&buf[..n]);
     }
     String::from_utf8(got).unwrap()
+}
+
+/// Releases the storage's held appends when dropped, so a failing test does not leave requests
+/// waiting on them for ever.
+pub struct ReleaseOnDrop(pub kith_server::testing::faults::StorageFaults);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release_appends();
+    }
 }

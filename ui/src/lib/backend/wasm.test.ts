@@ -25,19 +25,29 @@ function engine(heard: Heard[]) {
   };
 }
 
+/** A backend with the stand-in engine, the browser saying it is `onLine` or not, and a fetch that fails. */
+function backend(onLine: boolean) {
+  vi.stubGlobal('navigator', { onLine });
+  const fetch = vi.fn(() => Promise.reject(new TypeError('Failed to fetch')));
+  vi.stubGlobal('fetch', fetch);
+  const heard: Heard[] = [];
+  const inner = new WasmBackend() as unknown as {
+    engine: unknown;
+    event(ev: object): void;
+    timer: unknown;
+    ready: Promise<void>;
+  };
+  // No engine or IndexedDB under Node: the stand-in takes its place.
+  inner.ready.catch(() => {});
+  inner.engine = engine(heard);
+  return { fetch, heard, inner };
+}
+
 describe('WasmBackend', () => {
   afterEach(() => vi.unstubAllGlobals());
 
   it('fails a sync at once, without a fetch, when the browser says it has no network', () => {
-    vi.stubGlobal('navigator', { onLine: false });
-    const fetch = vi.fn(() => Promise.reject(new TypeError('Failed to fetch')));
-    vi.stubGlobal('fetch', fetch);
-    const b = new WasmBackend();
-    const heard: Heard[] = [];
-    const inner = b as unknown as { engine: unknown; event(ev: object): void; timer: unknown; ready: Promise<void> };
-    // No engine or IndexedDB under Node: the stand-in takes its place.
-    inner.ready.catch(() => {});
-    inner.engine = engine(heard);
+    const { fetch, heard, inner } = backend(false);
     inner.event({ event: 'poke' });
     // Within the same task: an edit's answer (which waits for its sync attempt) is not held
     // until a fetch fails a frame or more later.
@@ -50,15 +60,7 @@ describe('WasmBackend', () => {
   });
 
   it('sends a sync through fetch when the browser may have a network', async () => {
-    vi.stubGlobal('navigator', { onLine: true });
-    const fetch = vi.fn(() => Promise.reject(new TypeError('Failed to fetch')));
-    vi.stubGlobal('fetch', fetch);
-    const b = new WasmBackend();
-    const heard: Heard[] = [];
-    const inner = b as unknown as { engine: unknown; event(ev: object): void; timer: unknown; ready: Promise<void> };
-    // No engine or IndexedDB under Node: the stand-in takes its place.
-    inner.ready.catch(() => {});
-    inner.engine = engine(heard);
+    const { fetch, heard, inner } = backend(true);
     inner.event({ event: 'poke' });
     expect(heard.map((h) => h.event)).toEqual(['poke']);
     expect(fetch).toHaveBeenCalledTimes(1);
