@@ -91,11 +91,54 @@ struct Watched {
     /// The heads of the document `shift` was read from.
     heads: Vec<ChangeHash>,
     receipts: ShiftReceipts,
+    /// The heap the shift's texts take ([`texts`]), kept with every change of `shift` so that
+    /// [`Watched::bytes`] is O(1): set through [`Watched::new`], [`Watched::set_shift`] and
+    /// [`Watched::add`] only.
+    text: usize,
+}
+
+/// The heap the texts of `s` take: its purpose, notes, replies, reasons and end note, by capacity.
+fn texts(s: &Shift) -> usize {
+    s.purpose.capacity() + additions_text(&s.checkins, &s.acks, &s.extensions, s.ended.as_ref())
+}
+
+fn additions_text(
+    checkins: &[kith_domain::CheckIn],
+    acks: &[kith_domain::Ack],
+    extensions: &[kith_domain::Extension],
+    ended: Option<&kith_domain::ShiftEnd>,
+) -> usize {
+    let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
+    checkins.iter().map(|c| c.note.as_ref().map_or(0, |n| n.text.capacity())).sum::<usize>()
+        + acks.iter().map(|a| text(&a.reply)).sum::<usize>()
+        + extensions.iter().map(|e| e.reason.capacity()).sum::<usize>()
+        + ended.map_or(0, |e| text(&e.note))
 }
 
 impl Watched {
+    fn new(shift: Shift, heads: Vec<ChangeHash>, receipts: ShiftReceipts) -> Watched {
+        Watched { text: texts(&shift), shift, heads, receipts }
+    }
+
+    /// Replaces the shift (read whole).
+    fn set_shift(&mut self, s: Shift) {
+        self.text = texts(&s);
+        self.shift = s;
+    }
+
+    /// Applies a change's additions, counting the texts they bring and those of what they
+    /// replace: O(the change), not O(the shift).
+    fn add(&mut self, a: kith_domain::doc::ShiftAdditions) {
+        let brought = additions_text(&a.checkins, &a.acks, &a.extensions, a.ended.as_ref().and_then(Option::as_ref));
+        let gone = a.apply_to(&mut self.shift);
+        let left =
+            additions_text(&gone.checkins, &gone.acks, &gone.extensions, gone.ended.as_ref().and_then(Option::as_ref));
+        self.text = (self.text + brought).saturating_sub(left);
+    }
+
     /// Roughly the heap this copy takes, with its entry in the map: what `alerts.shifts_max_bytes`
-    /// counts. Vectors and strings by their capacity, hash maps by their entries.
+    /// counts. Vectors and strings by their capacity, hash maps by their entries. O(1): the texts
+    /// are counted as they change (`text`).
     fn bytes(&self) -> usize {
         use std::mem::size_of;
         fn map<K, V>(m: &HashMap<K, V>) -> usize {
@@ -103,23 +146,45 @@ impl Watched {
             m.capacity().saturating_mul(size_of::<(K, V)>() + 1) * 8 / 7
         }
         let s = &self.shift;
-        let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
         let entry = size_of::<(ShiftId, Box<Watched>)>() * 8 / 7 + 1 + size_of::<Watched>();
         entry
-            + s.purpose.capacity()
+            + self.text
             + s.buddies.capacity() * size_of::<MemberId>()
             + s.extensions.capacity() * size_of::<kith_domain::Extension>()
-            + s.extensions.iter().map(|e| e.reason.capacity()).sum::<usize>()
-            + s.ended.as_ref().map_or(0, |e| text(&e.note))
             + s.checkins.capacity() * size_of::<kith_domain::CheckIn>()
-            + s.checkins.iter().map(|c| c.note.as_ref().map_or(0, |n| n.text.capacity())).sum::<usize>()
             + s.acks.capacity() * size_of::<kith_domain::Ack>()
-            + s.acks.iter().map(|a| text(&a.reply)).sum::<usize>()
             + self.heads.capacity() * size_of::<ChangeHash>()
             + map(&self.receipts.checkins)
             + map(&self.receipts.extensions)
             + map(&self.receipts.acks)
     }
+}
+
+/// A team document the engine holds, with its estimated bytes ([`team_bytes`]). Shared, so an
+/// evaluation takes it without copying it.
+#[derive(Debug)]
+struct HeldTeam {
+    team: Arc<Team>,
+    bytes: usize,
+}
+
+/// Roughly the heap a held team document takes, with its entry in the map: what
+/// `alerts.teams_max_bytes` counts. Vectors and strings by their capacity.
+fn team_bytes(t: &Team) -> usize {
+    use std::mem::size_of;
+    let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
+    // The map's entry, and the Arc's allocation (two counts and the team).
+    let entry = size_of::<(TeamId, HeldTeam)>() * 8 / 7 + 1 + 2 * size_of::<usize>() + size_of::<Team>();
+    entry
+        + t.name.capacity()
+        + t.purpose.capacity()
+        + text(&t.phone)
+        + t.policy.escalation.capacity() * size_of::<kith_domain::EscalationStep>()
+        + t.members.capacity() * size_of::<kith_domain::Member>()
+        + t.members
+            .iter()
+            .map(|m| m.name.capacity() + m.buddies.capacity() * size_of::<MemberId>() + text(&m.phone))
+            .sum::<usize>()
 }
 
 #[derive(Debug, Default)]
@@ -135,12 +200,18 @@ struct State {
     evicted: HashMap<ShiftId, TeamId>,
     /// Unresolved alerts by shift.
     open: HashMap<ShiftId, Vec<AlertRecord>>,
-    /// Keys known to be stored already (open or resolved): not raised again.
-    known: HashSet<String>,
+    /// Keys known to be stored already (open or resolved), by shift: not raised again. Forgotten
+    /// with the shift when it is no longer watched; a key not here is still raised only once (the
+    /// alert table's key is unique), at the cost of a database round trip, as after a restart.
+    known: HashMap<ShiftId, HashSet<String>>,
     wake: BTreeSet<(i64, ShiftId)>,
     wake_of: HashMap<ShiftId, i64>,
-    /// The team documents of the watched shifts, kept up to date from the stored changes.
-    teams: HashMap<TeamId, Team>,
+    /// Team documents of watched shifts, kept up to date from the stored changes, within
+    /// `teams_max_bytes` (see [`State::shed_teams`]). A team not held is read again (before the
+    /// state lock) when a shift of it is evaluated ([`AlertEngine::evaluate_with`]).
+    teams: HashMap<TeamId, HeldTeam>,
+    /// The estimated bytes of `teams` ([`team_bytes`]).
+    teams_bytes: usize,
 }
 
 impl State {
@@ -160,14 +231,66 @@ impl State {
         Some(*w)
     }
 
-    /// Changes the copy of shift `id` in place, keeping `held_bytes` right.
+    /// Changes the copy of shift `id` in place, keeping `held_bytes` right (O(1): the copy counts
+    /// its texts as they change).
     fn update<R>(&mut self, id: ShiftId, f: impl FnOnce(&mut Watched) -> R) -> Option<R> {
         let w = self.shifts.get_mut(&id)?;
         let before = w.bytes();
         let r = f(w);
+        debug_assert_eq!(w.text, texts(&w.shift), "the texts of shift {id} are counted as they change");
         let after = w.bytes();
         self.held_bytes = self.held_bytes.saturating_sub(before) + after;
         Some(r)
+    }
+
+    /// The team of a watched shift (held or shed).
+    fn team_of(&self, id: &ShiftId) -> Option<TeamId> {
+        self.shifts.get(id).map(|w| w.shift.team).or_else(|| self.evicted.get(id).copied())
+    }
+
+    /// The team document `id`, if held.
+    fn team(&self, id: TeamId) -> Option<Arc<Team>> {
+        self.teams.get(&id).map(|t| t.team.clone())
+    }
+
+    /// Holds `t` as the engine's copy of its team document (replacing the one held).
+    fn hold_team(&mut self, t: Team) {
+        let bytes = team_bytes(&t);
+        self.teams_bytes += bytes;
+        if let Some(old) = self.teams.insert(t.id, HeldTeam { team: Arc::new(t), bytes }) {
+            self.teams_bytes = self.teams_bytes.saturating_sub(old.bytes);
+        }
+    }
+
+    /// Keeps the held team documents within `max` bytes: past it, drops them down to 7/8 of it,
+    /// those with no watched shift due first, then those whose soonest wake is furthest away. A
+    /// dropped team is read again when a shift of it is evaluated, so nothing is decided without it.
+    fn shed_teams(&mut self, max: usize) {
+        if self.teams_bytes <= max {
+            return;
+        }
+        let target = max - max / 8;
+        // The teams with a shift due, soonest first.
+        let mut due: Vec<TeamId> = Vec::new();
+        let mut seen: HashSet<TeamId> = HashSet::new();
+        for (_, id) in &self.wake {
+            if let Some(t) = self.team_of(id)
+                && self.teams.contains_key(&t)
+                && seen.insert(t)
+            {
+                due.push(t);
+            }
+        }
+        let idle = self.teams.keys().filter(|t| !seen.contains(t)).copied().collect::<Vec<_>>();
+        for t in idle.into_iter().chain(due.into_iter().rev()) {
+            if self.teams_bytes <= target {
+                break;
+            }
+            if let Some(old) = self.teams.remove(&t) {
+                self.teams_bytes = self.teams_bytes.saturating_sub(old.bytes);
+            }
+        }
+        metrics::counter!("kith_deadline_teams_shed_total").increment(1);
     }
 
     /// Keeps the held copies within `max` bytes: past it, sheds down to 7/8 of it (so one pass
@@ -247,6 +370,8 @@ pub struct AlertEngine {
     state: tokio::sync::Mutex<State>,
     /// Most bytes the held copies of shifts take (`alerts.shifts_max_bytes`).
     max_bytes: usize,
+    /// Most bytes the held team documents take (`alerts.teams_max_bytes`).
+    teams_max_bytes: usize,
     /// The greatest seq whose changes have been taken into account.
     processed: watch::Sender<u64>,
     /// One catch-up at a time (shared so a start can take it before its load runs in the
@@ -288,6 +413,7 @@ impl AlertEngine {
         live: Arc<LiveHub>,
         clock: Arc<dyn Clock>,
         max_bytes: usize,
+        teams_max_bytes: usize,
     ) -> AlertEngine {
         let (processed, _) = watch::channel(0);
         let inbox = Inbox { rx: storage.take_notes(), ahead: VecDeque::new() };
@@ -298,6 +424,7 @@ impl AlertEngine {
             clock,
             state: tokio::sync::Mutex::new(State::default()),
             max_bytes,
+            teams_max_bytes,
             processed,
             following: Arc::new(tokio::sync::Mutex::new(())),
             ready: watch::channel(false).0,
@@ -432,16 +559,6 @@ impl AlertEngine {
         for chunk in tracked.chunks(1000) {
             read.extend(self.read_shifts(chunk.iter().map(|t| t.shift).collect(), now).await?);
         }
-        let team_ids: Vec<TeamId> = read.iter().map(|r| r.shift.team).collect::<HashSet<_>>().into_iter().collect();
-        let mut teams = Vec::new();
-        let got = self.docs.read_many(team_ids.iter().map(|t| t.uuid()).collect(), |d| team::read(&d.doc)).await?;
-        for (id, t) in team_ids.into_iter().zip(got) {
-            match t {
-                Some(Ok(t)) => teams.push(t),
-                Some(Err(e)) => tracing::error!(team = %id, error = %e, "a team document is not readable"),
-                None => {}
-            }
-        }
         let shifts = read.len();
         {
             let mut st = self.state.lock().await;
@@ -449,26 +566,22 @@ impl AlertEngine {
             // is either in what is read here or applied after, never lost under a stale copy.
             let open = self.storage.alerts(None, true, usize::MAX >> 1).await?;
             for a in open {
-                st.known.insert(a.key.clone());
+                st.known.entry(a.shift).or_default().insert(a.key.clone());
                 let list = st.open.entry(a.shift).or_default();
                 list.retain(|x| x.id != a.id);
                 list.push(a);
             }
-            for t in teams {
-                st.teams.insert(t.id, t);
-            }
         }
         // In slices, so requests that need the engine's state (the board, alerts) are served
-        // between them; a shift is watched (and so seen by the ticker) once it is evaluated.
+        // between them; a shift is watched (and so seen by the ticker) once it is evaluated. By
+        // team, so each slice reads few team documents and a team is read once, whatever
+        // `alerts.teams_max_bytes` holds.
+        read.sort_by_key(|r| r.shift.team.uuid());
         let mut read = read.into_iter().peekable();
         while read.peek().is_some() {
-            let mut st = self.state.lock().await;
-            for r in read.by_ref().take(256) {
-                let id = r.shift.id;
-                st.hold(id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
-                self.evaluate(&mut st, id, self.clock.now_ms()).await?;
-            }
-            st.shed(self.max_bytes);
+            let slice: Vec<Read> = read.by_ref().take(256).collect();
+            let ids = slice.iter().map(|r| r.shift.id).collect();
+            self.evaluate_with(ids, slice, self.clock.now_ms()).await?;
         }
         self.ready.send_replace(true);
         metrics::gauge!("kith_deadlines_ready").set(1.0);
@@ -625,39 +738,29 @@ impl AlertEngine {
         if !to_read.is_empty() {
             read.extend(self.read_shifts(to_read, now).await?.into_iter().map(|r| (r.shift.id, r)));
         }
-        let mut teams = Vec::new();
-        for t in &teams_changed {
-            teams.extend(self.read_team(*t).await?);
-        }
-        // Teams of the changed shifts the engine does not hold yet.
-        let needed: HashSet<TeamId> = read
-            .values()
-            .map(|r| r.shift.team)
-            .chain(refresh.iter().filter_map(|(_, r)| match r {
-                Refresh::Notes(ns) => ns.iter().find_map(|n| match &n.note.update {
-                    ShiftUpdate::Whole(s) => Some(s.team),
-                    ShiftUpdate::Added(_) => None,
-                }),
-                Refresh::Read => None,
-            }))
-            .collect();
-        let missing: Vec<TeamId> = {
+        // A changed team document is read again if it is held; one not held is read when a
+        // shift of it is evaluated.
+        let held_changed: Vec<TeamId> = {
             let st = self.state.lock().await;
-            needed.into_iter().filter(|t| !st.teams.contains_key(t) && !teams_changed.contains(t)).collect()
+            teams_changed.iter().filter(|t| st.teams.contains_key(t)).copied().collect()
         };
-        for t in missing {
+        let mut teams = Vec::new();
+        for t in held_changed {
             teams.extend(self.read_team(t).await?);
         }
 
         let mut st = self.state.lock().await;
         let mut evaluate: Vec<ShiftId> = Vec::new();
-        for t in teams {
+        for t in &teams_changed {
             // A new member (lead or buddy) must be reached by the next step; a new policy applies.
-            evaluate.extend(st.shifts.iter().filter(|(_, w)| w.shift.team == t.id).map(|(id, _)| *id));
-            // The shed ones come due at once ([`AlertEngine::evaluate`]) and are read then.
-            evaluate.extend(st.evicted.iter().filter(|(_, team)| **team == t.id).map(|(id, _)| *id));
-            st.teams.insert(t.id, t);
+            evaluate.extend(st.shifts.iter().filter(|(_, w)| w.shift.team == *t).map(|(id, _)| *id));
+            // The shed ones are read again to be evaluated ([`AlertEngine::evaluate_with`]).
+            evaluate.extend(st.evicted.iter().filter(|(_, team)| *team == t).map(|(id, _)| *id));
         }
+        for t in teams {
+            st.hold_team(t);
+        }
+        let mut fresh = Vec::new();
         for (id, r) in refresh {
             match r {
                 Refresh::Notes(ns) => {
@@ -667,18 +770,15 @@ impl AlertEngine {
                 }
                 Refresh::Read => {
                     let Some(x) = read.remove(&id) else { continue };
-                    st.hold(id, Watched { shift: x.shift, heads: x.heads, receipts: x.receipts });
+                    fresh.push(x);
                 }
             }
             evaluate.push(id);
         }
+        drop(st);
         let mut seen = HashSet::new();
-        for id in evaluate {
-            if seen.insert(id) {
-                self.evaluate(&mut st, id, now).await?;
-            }
-        }
-        st.shed(self.max_bytes);
+        evaluate.retain(|id| seen.insert(*id));
+        self.evaluate_with(evaluate, fresh, now).await?;
         Ok(())
     }
 
@@ -783,14 +883,13 @@ impl AlertEngine {
         }
     }
 
-    /// A team document, as the engine holds it (read once if not yet).
-    async fn team(&self, id: TeamId) -> Result<Option<Team>, StorageError> {
-        if let Some(t) = self.state.lock().await.teams.get(&id) {
-            return Ok(Some(t.clone()));
+    /// A team document: the engine's copy if it holds one, else read (and not kept: the engine
+    /// holds the teams of the shifts it evaluates, within `alerts.teams_max_bytes`).
+    async fn team(&self, id: TeamId) -> Result<Option<Arc<Team>>, StorageError> {
+        if let Some(t) = self.state.lock().await.team(id) {
+            return Ok(Some(t));
         }
-        let Some(t) = self.read_team(id).await? else { return Ok(None) };
-        self.state.lock().await.teams.entry(id).or_insert_with(|| t.clone());
-        Ok(Some(t))
+        Ok(self.read_team(id).await?.map(Arc::new))
     }
 
     /// Evaluates every shift whose next deadline or escalation step is due at `now`. Returns how
@@ -812,22 +911,66 @@ impl AlertEngine {
         self.evaluate_all(ids, now).await
     }
 
-    /// Evaluates shifts `ids` at `now`, reading the shed ones among them from storage first
-    /// (before the state lock is taken, as every document read). Returns how many.
+    /// Evaluates shifts `ids` at `now` (see [`AlertEngine::evaluate_with`]). Returns how many.
     async fn evaluate_all(&self, ids: Vec<ShiftId>, now: i64) -> Result<usize, StorageError> {
-        let shed: Vec<ShiftId> = {
+        self.evaluate_with(ids, Vec::new(), now).await
+    }
+
+    /// Holds the shifts `fresh` (just read) and evaluates shifts `ids` at `now`, first reading
+    /// what that needs and the engine does not hold: the shed shifts among them and the team
+    /// documents of all of them (before the state lock is taken, as every document read). Then
+    /// keeps the held shifts and teams within their budgets. Returns how many were evaluated.
+    async fn evaluate_with(&self, ids: Vec<ShiftId>, fresh: Vec<Read>, now: i64) -> Result<usize, StorageError> {
+        let (shed, teams): (Vec<ShiftId>, Vec<TeamId>) = {
             let st = self.state.lock().await;
-            ids.iter().filter(|id| st.evicted.contains_key(id)).copied().collect()
+            let fresh_ids: HashSet<ShiftId> = fresh.iter().map(|r| r.shift.id).collect();
+            let shed =
+                ids.iter().filter(|id| st.evicted.contains_key(id) && !fresh_ids.contains(id)).copied().collect();
+            let mut teams: Vec<TeamId> = ids
+                .iter()
+                .filter_map(|id| st.team_of(id))
+                .chain(fresh.iter().map(|r| r.shift.team))
+                .filter(|t| !st.teams.contains_key(t))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            teams.sort_unstable_by_key(|t| t.uuid());
+            (shed, teams)
         };
         let read = if shed.is_empty() { Vec::new() } else { self.read_shifts(shed.clone(), now).await? };
+        // The teams of shed shifts are known without reading them (`State::evicted`); a shift
+        // read here that moved to another team is evaluated later with its new team read then.
+        let got = if teams.is_empty() {
+            Vec::new()
+        } else {
+            self.docs.read_many(teams.iter().map(|t| t.uuid()).collect(), |d| team::read(&d.doc)).await?
+        };
         let mut st = self.state.lock().await;
+        let mut unreadable: HashSet<TeamId> = HashSet::new();
+        for (id, t) in teams.into_iter().zip(got) {
+            match t {
+                // Unless a newer copy came meanwhile (a change to it was taken in).
+                Some(Ok(t)) if !st.teams.contains_key(&id) => st.hold_team(t),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    tracing::error!(team = %id, error = %e, "a team document is not readable");
+                    unreadable.insert(id);
+                }
+                None => {
+                    unreadable.insert(id);
+                }
+            }
+        }
+        for r in fresh {
+            st.hold(r.shift.id, Watched::new(r.shift, r.heads, r.receipts));
+        }
         let mut found = HashSet::new();
         for r in read {
             let id = r.shift.id;
             found.insert(id);
             // Unless something brought it back meanwhile (a change read it: that copy is as new).
             if st.evicted.contains_key(&id) && !st.shifts.contains_key(&id) {
-                st.hold(id, Watched { shift: r.shift, heads: r.heads, receipts: r.receipts });
+                st.hold(id, Watched::new(r.shift, r.heads, r.receipts));
             }
         }
         for id in shed.iter().filter(|id| !found.contains(id)) {
@@ -836,13 +979,15 @@ impl AlertEngine {
                 if let Some(t) = st.wake_of.remove(id) {
                     st.wake.remove(&(t, *id));
                 }
+                st.known.remove(id);
                 tracing::error!(shift = %id, "a shift shed from memory could not be read again: it is not watched");
             }
         }
         for id in &ids {
-            self.evaluate(&mut st, *id, now).await?;
+            self.evaluate(&mut st, *id, now, &unreadable).await?;
         }
         st.shed(self.max_bytes);
+        st.shed_teams(self.teams_max_bytes);
         Ok(ids.len())
     }
 
@@ -864,8 +1009,27 @@ impl AlertEngine {
         (st.shifts.len(), st.held_bytes)
     }
 
+    /// How many team documents the engine holds, and their estimated bytes
+    /// (`alerts.teams_max_bytes` bounds them).
+    pub async fn held_teams(&self) -> (usize, usize) {
+        let st = self.state.lock().await;
+        (st.teams.len(), st.teams_bytes)
+    }
+
+    /// Whether the engine holds team `id`'s document.
+    pub async fn holds_team(&self, id: TeamId) -> bool {
+        self.state.lock().await.teams.contains_key(&id)
+    }
+
     /// Brings one shift's alerts in line with the rules at `now`.
-    async fn evaluate(&self, st: &mut State, id: ShiftId, now: i64) -> Result<(), StorageError> {
+    /// `unreadable`: team documents just found missing or unreadable (not to be read again at once).
+    async fn evaluate(
+        &self,
+        st: &mut State,
+        id: ShiftId,
+        now: i64,
+        unreadable: &HashSet<TeamId>,
+    ) -> Result<(), StorageError> {
         if st.evicted.contains_key(&id) && !st.shifts.contains_key(&id) {
             // Shed from memory: due at once, read again by the next run of the ticker
             // ([`AlertEngine::evaluate_all`]). Its wake time is all that is kept of it.
@@ -879,10 +1043,12 @@ impl AlertEngine {
         // Taken out while it is evaluated (so the state can change meanwhile), put back unless it
         // ended with nothing left open.
         let Some(w) = st.unhold(id) else { return Ok(()) };
-        match self.evaluate_watched(st, id, &w, now).await {
+        match self.evaluate_watched(st, id, &w, now, unreadable).await {
             Ok(keep) => {
                 if keep {
                     st.hold(id, w);
+                } else {
+                    st.known.remove(&id);
                 }
                 Ok(())
             }
@@ -897,11 +1063,25 @@ impl AlertEngine {
     }
 
     /// [`AlertEngine::evaluate`] of a shift taken out of the state; whether to keep watching it.
-    async fn evaluate_watched(&self, st: &mut State, id: ShiftId, w: &Watched, now: i64) -> Result<bool, StorageError> {
-        let Some(team) = st.teams.get(&w.shift.team).cloned() else {
-            // Its team document is not readable: look again shortly rather than never.
-            tracing::error!(shift = %id, "the shift's team document is not held: evaluating it later");
-            let t = now.saturating_add(60_000);
+    async fn evaluate_watched(
+        &self,
+        st: &mut State,
+        id: ShiftId,
+        w: &Watched,
+        now: i64,
+        unreadable: &HashSet<TeamId>,
+    ) -> Result<bool, StorageError> {
+        let Some(team) = st.team(w.shift.team) else {
+            let t = if unreadable.contains(&w.shift.team) {
+                // Its team document is not readable: look again shortly rather than never.
+                tracing::error!(shift = %id, "the shift's team document is not readable: evaluating it later");
+                now.saturating_add(60_000)
+            } else {
+                // Not held (its team moved, or was dropped meanwhile): due at once, and the next
+                // run of the ticker reads it first ([`AlertEngine::evaluate_with`]).
+                self.wake.notify_one();
+                now
+            };
             st.wake.insert((t, id));
             st.wake_of.insert(id, t);
             return Ok(true);
@@ -933,7 +1113,7 @@ impl AlertEngine {
         // Raise what is new.
         let mut raised = Vec::new();
         for wa in wanted {
-            if st.known.contains(&wa.key) || keep.iter().any(|a| a.key == wa.key) {
+            if st.known.get(&id).is_some_and(|k| k.contains(&wa.key)) || keep.iter().any(|a| a.key == wa.key) {
                 continue;
             }
             let rec = AlertRecord {
@@ -958,7 +1138,7 @@ impl AlertEngine {
                 resolved_by: None,
                 note: None,
             };
-            st.known.insert(wa.key);
+            st.known.entry(id).or_default().insert(wa.key);
             if self.storage.insert_alert(rec.clone(), None).await? {
                 metrics::counter!("kith_alerts_raised_total", "kind" => rec.kind.as_str()).increment(1);
                 raised.push(rec.id);
@@ -1308,7 +1488,7 @@ impl AlertEngine {
         &self,
         dev: &DeviceAuth,
         id: Uuid,
-    ) -> Result<(Team, AlertRecord, Shift, ShiftReceipts, Audience), AlertError> {
+    ) -> Result<(Arc<Team>, AlertRecord, Shift, ShiftReceipts, Audience), AlertError> {
         let a = self.storage.alert(id).await?.filter(|a| a.team == dev.device.team).ok_or(AlertError::NotFound)?;
         let team = self.team(a.team).await?.ok_or_else(|| unreadable_team(a.team))?;
         let (shift, receipts) = self.shift_info(a.shift).await?.ok_or_else(|| {
@@ -1349,7 +1529,7 @@ fn apply_note(st: &mut State, id: ShiftId, c: Committed) {
     match (note.update, held) {
         (ShiftUpdate::Whole(s), Some(_)) => {
             st.update(id, |w| {
-                w.shift = s;
+                w.set_shift(s);
                 w.heads = note.after;
                 if let Some(t) = &tracking {
                     receipts::apply_tracking(&mut w.receipts, t);
@@ -1362,11 +1542,11 @@ fn apply_note(st: &mut State, id: ShiftId, c: Committed) {
                 r.header = alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
                 receipts::apply_tracking(&mut r, t);
             }
-            st.hold(id, Watched { shift: s, heads: note.after, receipts: r });
+            st.hold(id, Watched::new(s, note.after, r));
         }
         (ShiftUpdate::Added(a), Some(true)) => {
             st.update(id, |w| {
-                a.apply_to(&mut w.shift);
+                w.add(a);
                 w.heads = note.after;
                 if let Some(t) = &tracking {
                     receipts::apply_tracking(&mut w.receipts, t);
@@ -1378,11 +1558,16 @@ fn apply_note(st: &mut State, id: ShiftId, c: Committed) {
     }
 }
 
+/// Puts a person's action on an alert into the engine's state (a shift with none left open has
+/// no entry).
 fn replace_open(st: &mut State, rec: AlertRecord) {
-    let list = st.open.entry(rec.shift).or_default();
+    let shift = rec.shift;
+    let list = st.open.entry(shift).or_default();
     list.retain(|a| a.id != rec.id);
     if rec.state != AlertState::Resolved {
         list.push(rec);
+    } else if list.is_empty() {
+        st.open.remove(&shift);
     }
 }
 
@@ -1456,4 +1641,79 @@ fn webhook_event(
         "alert": view,
     });
     WebhookEvent { team: a.team, key, body: body.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kith_domain::{CheckIn, CheckInStatus, DeviceId, Member, Note, Policy, Secs, Visibility};
+
+    fn team(members: usize) -> Team {
+        Team {
+            id: TeamId::new(),
+            name: "North estate".into(),
+            purpose: String::new(),
+            phone: None,
+            policy: Policy::default(),
+            members: (0..members).map(|i| Member::new(MemberId::new(), format!("Member {i}"), Role::Member)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_held_teams_keep_to_their_byte_budget_and_the_soonest_due_stay() {
+        let one = team_bytes(&team(5));
+        let max = 10 * one;
+        let mut st = State::default();
+        let mut teams = Vec::new();
+        for i in 0..100i64 {
+            let t = team(5);
+            let id = t.id;
+            // Team i has a shed shift due at minute 100 - i: the later added, the sooner due.
+            let shift = ShiftId::new();
+            st.evicted.insert(shift, id);
+            st.schedule(shift, (100 - i) * 60_000);
+            st.hold_team(t);
+            st.shed_teams(max);
+            assert!(st.teams_bytes <= max, "{} bytes held, over {max}", st.teams_bytes);
+            assert_eq!(st.teams_bytes, st.teams.values().map(|t| team_bytes(&t.team)).sum::<usize>());
+            teams.push(id);
+        }
+        assert!(st.teams.len() >= 7, "sheds to 7/8 of the budget, no further: {} held", st.teams.len());
+        for id in &teams[100 - st.teams.len()..] {
+            assert!(st.teams.contains_key(id), "the teams due soonest are held");
+        }
+        // A team with no shift due goes before any that has one.
+        let idle = team(5);
+        let idle_id = idle.id;
+        let soonest = *teams.last().unwrap();
+        st.hold_team(idle);
+        st.shed_teams(2 * one);
+        assert!(!st.teams.contains_key(&idle_id) && st.teams.contains_key(&soonest));
+        assert!(st.teams_bytes <= 2 * one);
+    }
+
+    #[test]
+    fn a_shifts_bytes_are_counted_as_it_changes() {
+        let member = MemberId::new();
+        let mut shift = Shift::begin(TeamId::new(), member, "Meter readings", Timestamp(0), Timestamp(1), Secs(60));
+        let note = |t: &str| Some(Note { text: t.into(), visibility: Visibility::Team });
+        let checkin = |t: i64, n: &str| CheckIn {
+            note: note(n),
+            ..CheckIn::new(CheckInStatus::Ok, Timestamp(t), member, DeviceId::new())
+        };
+        shift.checkins.push(checkin(1, "first"));
+        let mut w = Watched::new(shift, Vec::new(), ShiftReceipts::default());
+        assert_eq!(w.text, texts(&w.shift));
+        let again = checkin(3, "a longer note, written twice");
+        for c in [checkin(2, "second"), again.clone(), CheckIn { note: note("replaced"), ..again }] {
+            w.add(kith_domain::doc::ShiftAdditions { checkins: vec![c], ..Default::default() });
+            assert_eq!(w.text, texts(&w.shift), "counted incrementally as a walk counts it");
+        }
+        assert_eq!(w.shift.checkins.len(), 3);
+        w.add(kith_domain::doc::ShiftAdditions {
+            ended: Some(Some(kith_domain::ShiftEnd { at: Timestamp(9), note: Some("done".into()) })),
+            ..Default::default()
+        });
+        assert_eq!(w.text, texts(&w.shift));
+    }
 }

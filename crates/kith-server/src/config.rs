@@ -104,6 +104,11 @@ pub struct AlertsConfig {
     /// bytes each) and read from the database again when they come due or change: a deadline is
     /// decided from what is stored either way, so none is missed.
     pub shifts_max_bytes: usize,
+    /// Most memory the engine's copies of the team documents of the active shifts take, in bytes
+    /// (estimated: about 200 bytes a member). Past it, the teams whose next deadline is furthest
+    /// away are dropped and read again when a shift of theirs is evaluated: no deadline or step is
+    /// decided without its team, so none is missed.
+    pub teams_max_bytes: usize,
 }
 
 impl Default for AlertsConfig {
@@ -118,6 +123,7 @@ impl Default for AlertsConfig {
             webhook_allow_private: false,
             lease_ms: 15_000,
             shifts_max_bytes: 4 * 1024 * 1024,
+            teams_max_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -174,6 +180,10 @@ pub struct Limits {
     /// offline members seen longest ago are forgotten (their "last seen" is unknown until they
     /// connect again, as after a restart). Connected members are always kept.
     pub presence_max_bytes: usize,
+    /// Most memory the devices' "last reached the server" times take (bytes, about 28 per device;
+    /// the console's device list shows them): past it, the devices seen longest ago are forgotten
+    /// (unknown until they reach the server again, as after a restart).
+    pub seen_max_bytes: usize,
     /// How often (milliseconds) the server reads whether a device was revoked or a role changed
     /// in the database by any process (`kith-server admin revoke`, another server on the same
     /// file): the live streams of such a device end then. One read of one row.
@@ -274,6 +284,7 @@ impl Default for Limits {
             heavy_sync_queue: 16,
             presence_ttl_ms: 30_000,
             presence_max_bytes: crate::presence::DEFAULT_MAX_BYTES,
+            seen_max_bytes: 2 * 1024 * 1024,
             auth_check_ms: 1000,
             header_read_timeout_s: 10,
             idle_timeout_s: 120,

@@ -37,16 +37,70 @@ use crate::views::load_team;
 const FACT_ALERTS: usize = 500;
 
 /// When each device last reached the server (server clock), since the server started: in memory,
-/// like presence. Bounded by the number of devices.
-#[derive(Debug, Default)]
-pub struct Seen(Mutex<HashMap<DeviceId, i64>>);
+/// like presence, within `limits.seen_max_bytes`: past it, the devices seen longest ago are
+/// forgotten (their "last seen" is unknown until they reach the server again, as after a restart).
+#[derive(Debug)]
+pub struct Seen {
+    times: Mutex<HashMap<DeviceId, i64>>,
+    max_bytes: usize,
+}
+
+/// What one device's record takes (hashbrown: the entry, a control byte, buckets at most 7/8 full).
+const SEEN_RECORD_BYTES: usize = (std::mem::size_of::<(DeviceId, i64)>() + 1) * 8 / 7;
 
 impl Seen {
-    pub fn touch(&self, device: DeviceId, now: i64) {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(device, now);
+    pub fn new(max_bytes: usize) -> Seen {
+        Seen { times: Mutex::default(), max_bytes }
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceId, i64>> {
+        self.times.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn touch(&self, device: DeviceId, now: i64) {
+        let mut times = self.lock();
+        times.insert(device, now);
+        if times.len().saturating_mul(SEEN_RECORD_BYTES) > self.max_bytes {
+            // Down to 7/8 of the budget, so one pass serves many devices.
+            let keep = (self.max_bytes - self.max_bytes / 8) / SEEN_RECORD_BYTES;
+            let mut by_time: Vec<(i64, DeviceId)> = times.iter().map(|(d, t)| (*t, *d)).collect();
+            by_time.sort_unstable();
+            let drop = times.len().saturating_sub(keep);
+            for (_, d) in by_time.into_iter().take(drop) {
+                times.remove(&d);
+            }
+            times.shrink_to_fit();
+        }
+    }
+
     pub fn get(&self, device: DeviceId) -> Option<i64> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&device).copied()
+        self.lock().get(&device).copied()
+    }
+
+    /// The bytes the records take (at most `limits.seen_max_bytes`).
+    pub fn bytes(&self) -> usize {
+        self.lock().len() * SEEN_RECORD_BYTES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_devices_last_seen_keep_to_their_byte_budget_forgetting_the_longest_ago() {
+        let max = 100 * SEEN_RECORD_BYTES;
+        let seen = Seen::new(max);
+        let devices: Vec<DeviceId> = (0..1000).map(|_| DeviceId::new()).collect();
+        for (i, d) in devices.iter().enumerate() {
+            seen.touch(*d, i as i64);
+            assert!(seen.bytes() <= max, "{} bytes after {i} devices, over {max}", seen.bytes());
+        }
+        assert_eq!(seen.get(devices[999]), Some(999), "the latest is kept");
+        assert_eq!(seen.get(devices[0]), None, "the longest ago is forgotten");
+        // Seen again: known again.
+        seen.touch(devices[0], 1000);
+        assert_eq!(seen.get(devices[0]), Some(1000));
     }
 }
 

@@ -120,6 +120,7 @@ impl App {
             live.clone(),
             clock.clone(),
             config.alerts.shifts_max_bytes,
+            config.alerts.teams_max_bytes,
         ));
         let webhooks = Webhooks::new(storage.clone(), config.alerts.clone())?;
         let ui_dir = crate::ui::resolve(&config);
@@ -144,7 +145,7 @@ impl App {
             ui_dir,
             kudos_limiter,
             storage_status,
-            seen: crate::console::Seen::default(),
+            seen: crate::console::Seen::new(config.limits.seen_max_bytes),
             heavy,
             docs,
             sync,

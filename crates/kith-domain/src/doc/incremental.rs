@@ -154,9 +154,18 @@ pub struct ShiftAdditions {
     pub ended: Option<Option<ShiftEnd>>,
 }
 
-/// Inserts `item` into `list` sorted by `key`, replacing an entry with the same `id`.
-fn insert_sorted<T, K: Ord, I: PartialEq>(list: &mut Vec<T>, item: T, key: impl Fn(&T) -> K, id: impl Fn(&T) -> I) {
-    list.retain(|x| id(x) != id(&item));
+/// Inserts `item` into `list` sorted by `key`, replacing an entry with the same `id`, which it
+/// returns (with any further duplicates).
+fn insert_sorted<T, K: Ord, I: PartialEq>(
+    list: &mut Vec<T>,
+    item: T,
+    key: impl Fn(&T) -> K,
+    id: impl Fn(&T) -> I,
+    replaced: &mut Vec<T>,
+) {
+    while let Some(at) = list.iter().position(|x| id(x) == id(&item)) {
+        replaced.push(list.remove(at));
+    }
     let k = key(&item);
     let at = list.partition_point(|x| key(x) <= k);
     list.insert(at, item);
@@ -165,20 +174,24 @@ fn insert_sorted<T, K: Ord, I: PartialEq>(list: &mut Vec<T>, item: T, key: impl 
 impl ShiftAdditions {
     /// Applies the additions to `shift` (read before the changes), keeping the orders
     /// [`shift::read`](super::shift::read) returns: check-ins by device time then id,
-    /// acknowledgements and extensions by time then id.
-    pub fn apply_to(self, shift: &mut Shift) {
+    /// acknowledgements and extensions by time then id. Returns what they replaced: the entries
+    /// with the same id as an added one, and the end before, if they wrote it (so a caller can
+    /// account for what left without looking at the rest of the shift).
+    pub fn apply_to(self, shift: &mut Shift) -> ShiftAdditions {
+        let mut out = ShiftAdditions::default();
         for c in self.checkins {
-            insert_sorted(&mut shift.checkins, c, |c| (c.device_time, c.id), |c| c.id);
+            insert_sorted(&mut shift.checkins, c, |c| (c.device_time, c.id), |c| c.id, &mut out.checkins);
         }
         for a in self.acks {
-            insert_sorted(&mut shift.acks, a, |a| (a.at, a.id), |a| a.id);
+            insert_sorted(&mut shift.acks, a, |a| (a.at, a.id), |a| a.id, &mut out.acks);
         }
         for e in self.extensions {
-            insert_sorted(&mut shift.extensions, e, |e| (e.at, e.id), |e| e.id);
+            insert_sorted(&mut shift.extensions, e, |e| (e.at, e.id), |e| e.id, &mut out.extensions);
         }
         if let Some(ended) = self.ended {
-            shift.ended = ended;
+            out.ended = Some(std::mem::replace(&mut shift.ended, ended));
         }
+        out
     }
 }
 
