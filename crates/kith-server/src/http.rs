@@ -419,6 +419,21 @@ fn hold_duty(app: Arc<App>) -> tokio::sync::watch::Receiver<bool> {
     rx
 }
 
+/// Runs `forget` every `every` until it answers None (the limiter is gone with its router),
+/// telling how many client records it keeps (`kith_join_rate_clients`).
+fn forget_idle_join_clients(every: Duration, mut forget: impl FnMut() -> Option<usize> + Send + 'static) {
+    let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+    rt.spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let Some(kept) = forget() else { return };
+            metrics::gauge!("kith_join_rate_clients").set(kept as f64);
+        }
+    });
+}
+
 /// The routes and the middleware stack.
 pub fn router(app: Arc<App>) -> Router {
     let limits = &app.config.limits;
@@ -429,6 +444,20 @@ pub fn router(app: Arc<App>) -> Router {
         .burst_size(rate.burst.max(1))
         .finish()
         .map(|conf| {
+            // A record per client address, which the limiter never forgets by itself: those back
+            // to a full burst (no different from an address never seen) are dropped every
+            // `burst × replenish_ms`, so the records are bounded by the addresses that tried to
+            // join within that time, not every address that ever did.
+            let every = Duration::from_millis(u64::from(rate.burst.max(1)).saturating_mul(rate.replenish_ms.max(1)))
+                .clamp(Duration::from_millis(10), Duration::from_secs(60));
+            let limiter = Arc::downgrade(conf.limiter());
+            forget_idle_join_clients(every, move || {
+                limiter.upgrade().map(|l| {
+                    l.retain_recent();
+                    l.shrink_to_fit();
+                    l.len()
+                })
+            });
             GovernorLayer::new(Arc::new(conf)).error_handler(|e| match e {
                 tower_governor::GovernorError::TooManyRequests { wait_time, .. } => {
                     let mut r = ApiErr::for_status(StatusCode::TOO_MANY_REQUESTS).into_response();
