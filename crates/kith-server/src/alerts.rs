@@ -1009,6 +1009,11 @@ impl AlertEngine {
         (st.shifts.len(), st.held_bytes)
     }
 
+    /// How many alert keys the engine knows are stored (of the shifts it watches).
+    pub async fn known_alert_keys(&self) -> usize {
+        self.state.lock().await.known.values().map(HashSet::len).sum()
+    }
+
     /// How many team documents the engine holds, and their estimated bytes
     /// (`alerts.teams_max_bytes` bounds them).
     pub async fn held_teams(&self) -> (usize, usize) {
