@@ -14,7 +14,7 @@ use automerge::{Automerge, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 
 use crate::change::Decoded;
 use crate::doc::fields::{self, Schema, Write};
-use crate::doc::{SHIFT_SCHEMA, TEAM_SCHEMA, get_obj, get_str};
+use crate::doc::{SHIFT_SCHEMA, Settled, TEAM_SCHEMA, get_obj, get_str};
 use crate::{DeviceId, MemberId, Role, TeamId};
 
 /// Who made a change, as the server knows them from the device that owns the change's actor.
@@ -49,18 +49,36 @@ fn forbidden<T>(msg: impl Into<String>) -> Result<T, AuthzError> {
 /// may make every operation in it, and whether each writes a field of the schema holding what that
 /// field holds ([`crate::doc::fields`]).
 pub fn authorize(before: &Automerge, change: &Decoded, author: &Author) -> Result<(), AuthzError> {
-    check(before, change, Some(author))
+    check(before, None, change, Some(author))
+}
+
+/// [`authorize`] for a caller that knows `before`'s settled facts (`settled` is what
+/// [`Settled::read`] reads of `before` as it is): the same verdict, without reading the
+/// document's schema, team, worker and collections again. The server keeps them with its cached
+/// documents; a forged change that writes them is refused all the same (by what it writes).
+pub fn authorize_settled(
+    before: &Automerge,
+    settled: &Settled,
+    change: &Decoded,
+    author: &Author,
+) -> Result<(), AuthzError> {
+    check(before, Some(settled), change, Some(author))
 }
 
 /// Checks only the write schema of a change the server makes itself (it may write anything a lead
 /// may, but no field nobody knows and no text over [`crate::limits`]): the same table as
 /// [`authorize`], so the server's own edits hold to what it asks of devices.
 pub fn check_fields(before: &Automerge, change: &Decoded) -> Result<(), AuthzError> {
-    check(before, change, None)
+    check(before, None, change, None)
 }
 
-/// [`authorize`] for `Some(author)`; [`check_fields`] for `None`.
-fn check(before: &Automerge, change: &Decoded, author: Option<&Author>) -> Result<(), AuthzError> {
+/// [`authorize`] for `Some(author)`; [`check_fields`] for `None`. `settled`: `before`'s, if known.
+fn check(
+    before: &Automerge,
+    settled: Option<&Settled>,
+    change: &Decoded,
+    author: Option<&Author>,
+) -> Result<(), AuthzError> {
     // Who the role checks are about; the server (None) is held to the schema only.
     let nobody;
     let (author, roles) = match author {
@@ -80,18 +98,27 @@ fn check(before: &Automerge, change: &Decoded, author: Option<&Author>) -> Resul
     let start = change.start_op().get();
     let mine = |id: &OpId| id.actor() == change.actor_id() && id.counter() >= start;
 
-    let schema = get_str(before, &ROOT, "schema").map_err(|e| AuthzError::Malformed(e.to_string()))?;
+    let read;
+    let schema = match settled {
+        Some(s) => Some(s.schema()),
+        None => {
+            read = get_str(before, &ROOT, "schema").map_err(|e| AuthzError::Malformed(e.to_string()))?;
+            read.as_deref()
+        }
+    };
     // Whose document this is, read once per change rather than once per operation.
     let member = author.member.to_string();
-    let (own_team, is_worker) = match schema {
-        Some(_) => {
+    let (own_team, is_worker) = match (schema, settled) {
+        (None, _) => (false, false),
+        (Some(_), Some(s)) => (s.team() == Some(author.team.to_string().as_str()), s.worker() == Some(member.as_str())),
+        (Some(_), None) => {
             let team = get_str(before, &ROOT, "team_id").ok().flatten();
             let worker = get_str(before, &ROOT, "worker_id").ok().flatten();
             (team.as_deref() == Some(author.team.to_string().as_str()), worker.as_deref() == Some(member.as_str()))
         }
-        None => (false, false),
     };
-    let mut ctx = Ctx { before, author, member, own_team, is_worker, created: HashMap::new(), paths: HashMap::new() };
+    let mut ctx =
+        Ctx { before, settled, author, member, own_team, is_worker, created: HashMap::new(), paths: HashMap::new() };
 
     for (i, op) in decoded.operations.iter().enumerate() {
         let op_id = OpId(start + i as u64, change.actor_id().clone());
@@ -108,7 +135,7 @@ fn check(before: &Automerge, change: &Decoded, author: Option<&Author>) -> Resul
             Key::Seq(_) => "#".to_string(),
         };
         let action = Action::of(&op.action);
-        let fields = match schema.as_deref() {
+        let fields = match schema {
             None => {
                 if roles {
                     ctx.check_creation(&path, &key, &action)?;
@@ -169,6 +196,8 @@ impl<'a> Action<'a> {
 
 struct Ctx<'a> {
     before: &'a Automerge,
+    /// `before`'s settled facts, if the caller knows them.
+    settled: Option<&'a Settled>,
     author: &'a Author,
     /// The author's member id, as documents write it.
     member: String,
@@ -186,6 +215,10 @@ impl Ctx<'_> {
     fn existing_path(&mut self, id: &OpId) -> Result<Vec<String>, AuthzError> {
         if let Some(p) = self.paths.get(id) {
             return Ok(p.clone());
+        }
+        // A shift's collections sit at the root for good: their path is their name.
+        if let Some(name) = self.settled.and_then(|s| s.collection_of(id)) {
+            return Ok(vec![name.to_string()]);
         }
         let exid = self
             .before
@@ -207,6 +240,11 @@ impl Ctx<'_> {
     }
 
     fn has_key(&self, path: &[&str], key: &str) -> bool {
+        if let [name] = path
+            && let Some(obj) = self.settled.and_then(|s| s.collection(name))
+        {
+            return matches!(self.before.get(obj, key), Ok(Some(_)));
+        }
         let mut obj = ROOT;
         for p in path {
             match get_obj(self.before, &obj, p, ObjType::Map) {

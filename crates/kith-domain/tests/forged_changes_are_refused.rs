@@ -5,10 +5,20 @@ mod common;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc};
 use common::*;
-use kith_domain::authz::{Author, AuthzError, authorize};
+use kith_domain::authz::{Author, AuthzError, authorize_settled};
 use kith_domain::change::Decoded;
-use kith_domain::doc::{shift, team};
+use kith_domain::doc::{Settled, shift, team};
 use kith_domain::*;
+
+/// The verdict on `change`, which is the same whether the document is read for it or its settled
+/// facts are given (as the server gives those of its cached documents).
+fn authorize(before: &Automerge, change: &Decoded, author: &Author) -> Result<(), AuthzError> {
+    let verdict = kith_domain::authz::authorize(before, change, author);
+    if let Some(settled) = Settled::read(before) {
+        assert_eq!(authorize_settled(before, &settled, change, author), verdict, "the same verdict with settled facts");
+    }
+    verdict
+}
 
 fn author(p: &Peer, team: TeamId, role: Role) -> Author {
     Author { team, member: p.member, device: p.device, role }
@@ -184,4 +194,46 @@ fn team_document_is_edited_by_leads_and_members_touch_only_their_own_entry() {
     assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member))));
     let (before, ch) = change_of(&mut alice, |tx| team::set_policy(tx, &Policy::default()));
     assert!(is_forbidden(authorize(&before, &Decoded::new(ch.clone()), &author(&alice, t.id, Role::Member))));
+}
+
+#[test]
+fn a_change_rewriting_what_never_changes_is_refused_and_the_facts_known_before_are_dropped() {
+    let team_id = TeamId::new();
+    let (mut alice, _) = worker_with_shift("alice", team_id);
+    alice.checkin(CheckInStatus::Ok, at_min(5)).expect("check in");
+    let settled = Settled::read(&alice.doc).expect("a shift's settled facts");
+    let mut bob = Peer::new("bob", MemberId::new());
+    bob.merge_from(&alice);
+
+    // Rewriting the shift's worker or team is refused, given the facts known before, to its
+    // worker, to another member and to a lead alike.
+    for key in ["worker_id", "team_id"] {
+        let value = if key == "worker_id" { bob.member.to_string() } else { TeamId::new().to_string() };
+        for (worker, role) in [(true, Role::Member), (false, Role::Member), (false, Role::Lead)] {
+            let p = if worker { &mut alice } else { &mut bob };
+            let v = value.clone();
+            let (before, ch) = raw(p, move |tx| tx.put(ROOT, key, v));
+            let ch = Decoded::new(ch);
+            let r = authorize_settled(&before, &settled, &ch, &author(p, team_id, role));
+            assert!(is_forbidden(r), "{key} by {role:?}");
+            // It writes at the root: whoever keeps the facts drops them and reads them again.
+            assert!(!Settled::kept_by(&ch), "{key}");
+            p.doc = before;
+        }
+    }
+
+    // Had such a change been applied anyway (bypassing the checks), the facts from before would be
+    // wrong: they would let Alice check in on what is now Bob's shift. Read again, they do not.
+    let (_, ch) = raw(&mut alice, |tx| tx.put(ROOT, "worker_id", bob.member.to_string()));
+    assert!(!Settled::kept_by(&Decoded::new(ch)));
+    let after = Settled::read(&alice.doc).expect("still a shift");
+    assert_ne!(after, settled);
+    let before = alice.doc.clone();
+    alice.checkin(CheckInStatus::Ok, at_min(6)).expect("local edit");
+    let ch = Decoded::new(alice.doc.get_last_local_change().expect("change"));
+    assert!(Settled::kept_by(&ch), "a check-in writes nothing at the root");
+    let me = author(&alice, team_id, Role::Member);
+    assert_eq!(authorize_settled(&before, &settled, &ch, &me), Ok(()), "the stale facts would allow it");
+    assert!(is_forbidden(authorize_settled(&before, &after, &ch, &me)));
+    assert!(is_forbidden(authorize(&before, &ch, &me)));
 }

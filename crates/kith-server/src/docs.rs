@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use automerge::{ActorId, Automerge, Change, ReadDoc};
 use kith_domain::authz::{Author, AuthzError, authorize, check_fields};
 use kith_domain::change::Decoded;
-use kith_domain::doc::{self, shift, team};
+use kith_domain::doc::{self, Settled, shift, team};
 use kith_proto::Kind;
 use uuid::Uuid;
 
@@ -47,6 +47,12 @@ pub struct DocState {
     /// The document's stored size: its last snapshot plus the changes after it (bytes), about
     /// what a device downloads to get it whole. Bounded per kind (`limits.max_*_doc_bytes`).
     pub bytes: usize,
+    /// What the document's root holds for good (schema, team, worker, a shift's collections),
+    /// read at the first push after loading and given to authorisation and validation instead of
+    /// reading it for every change. It must be `Settled::read(&doc)`: whatever changes `doc` in
+    /// place drops it when a change writes at the root (`Settled::kept_by`), as a push does;
+    /// `None`: not read yet.
+    pub settled: Option<Settled>,
 }
 
 /// One cache slot: `None` until loaded (a document that does not exist stays `None`).
@@ -94,7 +100,7 @@ const SAVED_ENTRY_BYTES: usize = 2 * (std::mem::size_of::<Saved>() + std::mem::s
 /// snapshot shrinks the stored size further.
 pub fn live_estimate(st: &DocState) -> usize {
     let s = st.doc.stats();
-    live_estimate_of(s.num_ops, s.num_changes) + SLOT_BYTES
+    live_estimate_of(s.num_ops, s.num_changes) + SLOT_BYTES + st.settled.as_ref().map_or(0, Settled::heap_bytes)
 }
 
 /// A live slot's own cost, empty or not (the map's entry, the lock and its record): ids of
@@ -220,6 +226,7 @@ impl DocCache {
                         last_seq: s.last_seq,
                         since_snapshot: s.since_snapshot,
                         bytes: s.bytes,
+                        settled: None,
                     })
                 }
                 Err(e) => {
@@ -430,7 +437,7 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
         None => Automerge::new(),
     };
     apply_stored(&mut doc, id, &changes, &mut last_seq, &mut size)?;
-    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size });
+    *slot = Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size, settled: None });
     Ok(true)
 }
 
@@ -467,7 +474,7 @@ pub(crate) fn decode_loaded(id: Uuid, loaded: crate::storage::LoadedDoc) -> Resu
     let mut size = loaded.snapshot.as_ref().map_or(0, |s| s.1.len());
     apply_stored(&mut doc, id, &loaded.changes, &mut last_seq, &mut size)?;
     let since_snapshot = loaded.changes.len();
-    Ok(Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size }))
+    Ok(Some(DocState { meta: loaded.meta, doc, last_seq, since_snapshot, bytes: size, settled: None }))
 }
 
 /// Documents read at once, at most, by [`DocService::read_many`].
@@ -778,6 +785,7 @@ impl DocService {
             last_seq: seqs.first().copied().unwrap_or(0),
             since_snapshot: since,
             bytes: size,
+            settled: None,
         });
         self.maybe_snapshot(guard);
         Ok(meta)

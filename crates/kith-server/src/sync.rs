@@ -12,9 +12,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use automerge::{Automerge, Change, ChangeHash, ReadDoc};
-use kith_domain::authz::{Author, AuthzError, authorize};
+use kith_domain::authz::{Author, AuthzError, authorize, authorize_settled};
 use kith_domain::change::Decoded;
-use kith_domain::doc::{self, DocKind, ShiftAdditions, shift, team};
+use kith_domain::doc::{self, DocKind, Settled, ShiftAdditions, shift, team};
 use kith_domain::{MemberId, Shift, TeamId};
 use kith_proto::{Cursor, DocPush, DocReply, FeedDoc, Kind, Outcome, RejectCode, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
@@ -321,7 +321,18 @@ pub fn check_push(
     }
     let client_heads = to_hashes(&push.heads).unwrap_or_default();
     let mut scratch = doc.cloned().unwrap_or_default();
-    match SyncService::apply_checked(&mut scratch, &new, &HashSet::new(), author, &client_heads, push, kind, push.id) {
+    let checked = SyncService::apply_checked(
+        &mut scratch,
+        &mut None,
+        &new,
+        &HashSet::new(),
+        author,
+        &client_heads,
+        push,
+        kind,
+        push.id,
+    );
+    match checked {
         Ok(_) => Ok(new.len()),
         Err(Refusal::Reject(code, msg)) => Err((code, msg)),
         Err(Refusal::MissingDeps) => Err((RejectCode::MissingDeps, "missing dependencies after applying".into())),
@@ -615,13 +626,14 @@ impl SyncService {
             state.filter(|s| s.meta.kind == Kind::Shift && writes_root(&new)).map(|s| shift::header_times(&s.doc));
         // A document the server does not have yet is built here (not in the cache) until stored.
         let mut scratch = if state.is_none() { Some(Automerge::new()) } else { None };
+        let mut scratch_settled = None;
         let author = Author { team: d.team, member: d.member, device: d.id, role: dev.role };
         let checked: Result<Checked, Refusal> = {
-            let doc = match guard.as_mut() {
-                Some(st) if !hidden => &mut st.doc,
-                _ => scratch.get_or_insert_with(Automerge::new),
+            let (doc, settled) = match guard.as_mut() {
+                Some(st) if !hidden => (&mut st.doc, &mut st.settled),
+                _ => (scratch.get_or_insert_with(Automerge::new), &mut scratch_settled),
             };
-            Self::apply_checked(doc, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
+            Self::apply_checked(doc, settled, &new, &vouched, &author, &client_heads, &push, existing_kind, id)
         };
         let checked = match checked {
             Ok(c) => c,
@@ -707,7 +719,9 @@ impl SyncService {
                 metrics::gauge!("kith_documents").increment(1.0);
                 let doc = scratch.take().unwrap_or_else(Automerge::new);
                 let since_snapshot = seqs.len();
-                *guard = Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot, bytes: new_bytes });
+                let settled = scratch_settled.take();
+                *guard =
+                    Some(DocState { meta: meta.clone(), doc, last_seq, since_snapshot, bytes: new_bytes, settled });
             }
         }
         self.docs.maybe_snapshot(&mut guard);
@@ -783,10 +797,12 @@ impl SyncService {
     /// Applies `new` (in causal order) to `doc`, authorising each change against the document just
     /// before it, then checks dependencies and validates the result. For a document the server
     /// does not have yet (`existing` is `None`), returns the record to create; for a shift, what
-    /// the validation read of it.
+    /// the validation read of it. `settled` is `doc`'s settled facts if known (`None`: not read
+    /// yet), kept true of `doc` as the changes are applied.
     #[allow(clippy::too_many_arguments)]
     fn apply_checked(
         doc: &mut Automerge,
+        settled: &mut Option<Settled>,
         new: &[Decoded],
         vouched: &HashSet<ChangeHash>,
         author: &Author,
@@ -796,9 +812,20 @@ impl SyncService {
         id: Uuid,
     ) -> Result<Checked, Refusal> {
         for c in new {
-            if vouched.contains(&c.hash()) {
+            let verdict = if vouched.contains(&c.hash()) {
                 // Authorised when it was first accepted; its author may not be this device.
-            } else if let Err(e) = authorize(doc, c, author) {
+                Ok(())
+            } else {
+                // What the root holds for good is read once per cached document, not per change.
+                if settled.is_none() {
+                    *settled = Settled::read(&*doc);
+                }
+                match settled {
+                    Some(s) => authorize_settled(doc, s, c, author),
+                    None => authorize(doc, c, author),
+                }
+            };
+            if let Err(e) = verdict {
                 let (code, msg) = match e {
                     AuthzError::Malformed(m) => (RejectCode::Malformed, format!("a change could not be read: {m}")),
                     AuthzError::Forbidden(m) => (RejectCode::Forbidden, m),
@@ -814,6 +841,10 @@ impl SyncService {
                 }
                 Err(_) => return Err(Refusal::Reject(RejectCode::Malformed, "a change could not be applied".into())),
             }
+            // A change that writes at the root may have changed what was settled: read it again.
+            if !Settled::kept_by(c) {
+                *settled = None;
+            }
         }
         // The client has changes the server lacks and did not send (e.g. the server was restored
         // from an older backup), or some are still waiting for dependencies.
@@ -824,7 +855,14 @@ impl SyncService {
             // The stored state was valid: check what the new changes add (falls back to reading
             // the whole document for edits it does not model).
             Some(Kind::Shift) => {
-                doc::validate_shift_additions(&*doc, new).map(|(k, a)| (k, a.map(CheckedShift::Added)))
+                if settled.is_none() {
+                    *settled = Settled::read(&*doc);
+                }
+                match settled {
+                    Some(s) => doc::validate_shift_additions_settled(&*doc, new, s),
+                    None => doc::validate_shift_additions(&*doc, new),
+                }
+                .map(|(k, a)| (k, a.map(CheckedShift::Added)))
             }
             Some(Kind::Team) => doc::validate(&*doc).map(|k| (k, None)),
             // A new document: read it whole (a shift), which validates it.

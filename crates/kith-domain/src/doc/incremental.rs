@@ -6,9 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use automerge::legacy::{Key, ObjectId, OpType};
-use automerge::{ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::legacy::{Key, ObjectId, OpId, OpType};
+use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
 
+use super::settled::{COLLECTIONS, Settled, is};
 use super::shift::{read_ack_entry, read_checkin, read_ended, read_extension, read_header};
 use super::{DocKind, Fields, InDoc, SHIFT_SCHEMA, get_obj, get_str, malformed, req_obj};
 use crate::DomainError;
@@ -55,28 +56,39 @@ impl Fields for Written {
 }
 
 /// The root collection an object is, found by asking only for the collections needed (a check-in
-/// change targets `checkins` only, so one lookup).
+/// change targets `checkins` only, so one lookup), or known beforehand ([`Settled`]).
 struct Collections<'a, D: ReadDoc> {
     doc: &'a D,
-    known: Vec<(&'static str, Option<String>)>,
+    known: Vec<(&'static str, Option<ObjId>)>,
 }
 
 impl<'a, D: ReadDoc> Collections<'a, D> {
-    fn new(doc: &'a D) -> Self {
-        Collections { doc, known: Vec::new() }
+    fn new(doc: &'a D, settled: Option<&Settled>) -> Self {
+        let known = match settled {
+            Some(s) => COLLECTIONS.iter().map(|name| (*name, s.collection(name).cloned())).collect(),
+            None => Vec::new(),
+        };
+        Collections { doc, known }
     }
 
-    fn which(&mut self, obj: &str) -> Result<Option<&'static str>, DomainError> {
+    /// The collection's object (`None`: the document has none).
+    fn get(&mut self, name: &'static str) -> Result<Option<ObjId>, DomainError> {
+        if let Some((_, id)) = self.known.iter().find(|(n, _)| *n == name) {
+            return Ok(id.clone());
+        }
+        let id = get_obj(self.doc, &ROOT, name, ObjType::Map)?;
+        self.known.push((name, id.clone()));
+        Ok(id)
+    }
+
+    /// Like [`req_obj`]: an error if the document has no such collection.
+    fn req(&mut self, name: &'static str) -> Result<ObjId, DomainError> {
+        self.get(name)?.ok_or_else(|| malformed(format!("'{name}' is missing")))
+    }
+
+    fn which(&mut self, obj: &OpId) -> Result<Option<&'static str>, DomainError> {
         for name in ["checkins", "acks", "extensions", "buddies", "ended"] {
-            let id = match self.known.iter().find(|(n, _)| *n == name) {
-                Some((_, id)) => id.clone(),
-                None => {
-                    let id = get_obj(self.doc, &ROOT, name, ObjType::Map)?.map(|o| o.to_string());
-                    self.known.push((name, id.clone()));
-                    id
-                }
-            };
-            if id.as_deref() == Some(obj) {
+            if self.get(name)?.is_some_and(|id| is(&id, obj)) {
                 return Ok(Some(name));
             }
         }
@@ -85,8 +97,7 @@ impl<'a, D: ReadDoc> Collections<'a, D> {
 }
 
 /// The entries `changes` create, or `None` if they do anything else (then validate fully).
-fn touched<D: ReadDoc>(doc: &D, changes: &[Decoded]) -> Result<Option<Touched>, DomainError> {
-    let mut maps = Collections::new(doc);
+fn touched<D: ReadDoc>(maps: &mut Collections<'_, D>, changes: &[Decoded]) -> Result<Option<Touched>, DomainError> {
     let mut t = Touched::default();
     for change in changes {
         let Some(decoded) = change.ops() else { return Ok(None) };
@@ -96,7 +107,7 @@ fn touched<D: ReadDoc>(doc: &D, changes: &[Decoded]) -> Result<Option<Touched>, 
         for (i, op) in decoded.operations.iter().enumerate() {
             let this = || format!("{}@{}", start + i as u64, change.actor_id());
             let Key::Map(key) = &op.key else { return Ok(None) };
-            let obj = match &op.obj {
+            let (obj, id) = match &op.obj {
                 ObjectId::Root => {
                     match (key.as_str(), &op.action) {
                         ("ended", OpType::Make(_)) => {
@@ -108,7 +119,7 @@ fn touched<D: ReadDoc>(doc: &D, changes: &[Decoded]) -> Result<Option<Touched>, 
                     }
                     continue;
                 }
-                ObjectId::Id(id) => obj_str(id),
+                ObjectId::Id(id) => (obj_str(id), id),
             };
             if inside.contains(&obj) {
                 let OpType::Put(v) = &op.action else { return Ok(None) };
@@ -121,7 +132,7 @@ fn touched<D: ReadDoc>(doc: &D, changes: &[Decoded]) -> Result<Option<Touched>, 
             }
             let made = matches!(op.action, OpType::Make(_));
             let put = matches!(op.action, OpType::Put(_));
-            match (maps.which(&obj)?, made) {
+            match (maps.which(id)?, made) {
                 (Some("checkins"), true) => t.checkins.push((key.to_string(), this())),
                 (Some("acks"), true) => t.acks.push((key.to_string(), this())),
                 (Some("extensions"), true) => t.extensions.push((key.to_string(), this())),
@@ -211,23 +222,46 @@ pub fn validate_shift_additions<D: ReadDoc>(
     doc: &D,
     changes: &[Decoded],
 ) -> Result<(DocKind, Option<ShiftAdditions>), DomainError> {
-    match get_str(doc, &ROOT, "schema")?.as_deref() {
-        Some(SHIFT_SCHEMA) => {}
-        _ => return super::validate(doc).map(|k| (k, None)),
-    }
-    if changes.is_empty() {
+    additions(doc, changes, None)
+}
+
+/// [`validate_shift_additions`] for a caller that knows `doc`'s settled facts: `settled` is what
+/// [`Settled::read`] reads of `doc` as it is now, with the changes applied (kept from before them
+/// only if each was [`Settled::kept_by`]). The same answer, without reading the document's
+/// schema and collections again.
+pub fn validate_shift_additions_settled<D: ReadDoc>(
+    doc: &D,
+    changes: &[Decoded],
+    settled: &Settled,
+) -> Result<(DocKind, Option<ShiftAdditions>), DomainError> {
+    additions(doc, changes, Some(settled))
+}
+
+fn additions<D: ReadDoc>(
+    doc: &D,
+    changes: &[Decoded],
+    settled: Option<&Settled>,
+) -> Result<(DocKind, Option<ShiftAdditions>), DomainError> {
+    let shift = match settled {
+        Some(s) => s.kind() == DocKind::Shift,
+        None => get_str(doc, &ROOT, "schema")?.as_deref() == Some(SHIFT_SCHEMA),
+    };
+    if !shift || changes.is_empty() {
         return super::validate(doc).map(|k| (k, None));
     }
-    let Some(t) = touched(doc, changes)? else {
+    let mut maps = Collections::new(doc, settled);
+    let Some(t) = touched(&mut maps, changes)? else {
         return super::validate(doc).map(|k| (k, None));
     };
-    // The header, the buddies and the end are checked whenever a change writes any of them;
-    // a change that only adds entries leaves them as they were (valid).
+    // The header, the buddies and the end are checked whenever a change writes any of them (any
+    // write at the root is one of those, and reading the header reads every collection); a change
+    // that only adds entries leaves them as they were (valid), so only the collections it adds to
+    // are read.
     if t.header || t.buddies || t.ended {
         read_header(doc)?;
     }
     let mut added = ShiftAdditions::default();
-    let checkins = req_obj(doc, &ROOT, "checkins", ObjType::Map)?;
+    let checkins = maps.req("checkins")?;
     for (key, created) in &t.checkins {
         let o = req_obj(doc, &checkins, key, ObjType::Map)?;
         // The entry as its change wrote it, if that is surely what the document holds.
@@ -237,19 +271,23 @@ pub fn validate_shift_additions<D: ReadDoc>(
         };
         added.checkins.push(c);
     }
-    let acks = req_obj(doc, &ROOT, "acks", ObjType::Map)?;
-    for (key, _) in &t.acks {
-        let o = req_obj(doc, &acks, key, ObjType::Map)?;
-        let ack = read_ack_entry(doc, key, &o)?;
-        if doc.get(&checkins, ack.checkin.to_string())?.is_none() {
-            return Err(malformed(format!("ack {} refers to unknown check-in {}", ack.id, ack.checkin)));
+    if !t.acks.is_empty() {
+        let acks = maps.req("acks")?;
+        for (key, _) in &t.acks {
+            let o = req_obj(doc, &acks, key, ObjType::Map)?;
+            let ack = read_ack_entry(doc, key, &o)?;
+            if doc.get(&checkins, ack.checkin.to_string())?.is_none() {
+                return Err(malformed(format!("ack {} refers to unknown check-in {}", ack.id, ack.checkin)));
+            }
+            added.acks.push(ack);
         }
-        added.acks.push(ack);
     }
-    let exts = req_obj(doc, &ROOT, "extensions", ObjType::Map)?;
-    for (key, _) in &t.extensions {
-        let o = req_obj(doc, &exts, key, ObjType::Map)?;
-        added.extensions.push(read_extension(doc, key, &o)?);
+    if !t.extensions.is_empty() {
+        let exts = maps.req("extensions")?;
+        for (key, _) in &t.extensions {
+            let o = req_obj(doc, &exts, key, ObjType::Map)?;
+            added.extensions.push(read_extension(doc, key, &o)?);
+        }
     }
     if t.ended {
         added.ended = Some(read_ended(doc)?);
@@ -292,7 +330,13 @@ mod tests {
         })
         .unwrap();
         let changes = decoded(doc.get_changes(&heads));
-        (validate_shift_changes(doc, &changes), validate(doc))
+        let inc = validate_shift_changes(doc, &changes);
+        // Given the settled facts of the document as it now is, the verdict is the same.
+        if let Some(settled) = Settled::read(doc) {
+            let with = validate_shift_additions_settled(doc, &changes, &settled).map(|(k, _)| k);
+            assert_eq!(format!("{with:?}"), format!("{inc:?}"));
+        }
+        (inc, validate(doc))
     }
 
     #[test]
@@ -302,7 +346,7 @@ mod tests {
         assert_eq!((inc.unwrap(), full.unwrap()), (DocKind::Shift, DocKind::Shift));
         // The cheap path is taken: the check-in is recognised as the one new entry.
         let last = Decoded::new(doc.get_last_local_change().unwrap().clone());
-        let t = touched(&doc, &[last]).unwrap().expect("a check-in is a known edit");
+        let t = touched(&mut Collections::new(&doc, None), &[last]).unwrap().expect("a check-in is a known edit");
         assert_eq!(t.checkins.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(), vec![c.id.to_string()]);
         let a = Ack { id: AckId::new(), checkin: c.id, by: MemberId::new(), at: Timestamp(3_000), reply: None };
         let (inc, full) = verdicts(&mut doc, |tx| shift::add_ack(tx, &a).unwrap());
@@ -321,7 +365,7 @@ mod tests {
             verdicts(&mut doc, |tx| shift::end(tx, &ShiftEnd { at: Timestamp(5_000), note: None }).unwrap());
         assert!(inc.is_ok() && full.is_ok());
         let last = Decoded::new(doc.get_last_local_change().unwrap().clone());
-        assert!(touched(&doc, &[last]).unwrap().expect("ending is a known edit").ended);
+        assert!(touched(&mut Collections::new(&doc, None), &[last]).unwrap().expect("ending is a known edit").ended);
         assert_eq!(shift::read(&doc).unwrap().id, s.id);
     }
 
@@ -450,7 +494,10 @@ mod tests {
     ) {
         let heads = doc.get_heads();
         doc.transact(edit).map_err(|f| f.error).unwrap();
-        let (kind, added) = validate_shift_additions(doc, &decoded(doc.get_changes(&heads))).unwrap();
+        let changes = decoded(doc.get_changes(&heads));
+        let (kind, added) = validate_shift_additions(doc, &changes).unwrap();
+        let settled = Settled::read(doc).expect("a shift's settled facts");
+        assert_eq!(validate_shift_additions_settled(doc, &changes, &settled).unwrap(), (kind, added.clone()));
         assert_eq!(kind, DocKind::Shift);
         added.expect("an addition").apply_to(known);
         assert_eq!(*known, shift::read(doc).unwrap());

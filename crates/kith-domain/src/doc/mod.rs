@@ -7,10 +7,14 @@
 
 pub mod fields;
 pub mod incremental;
+pub mod settled;
 pub mod shift;
 pub mod team;
 
-pub use incremental::{ShiftAdditions, validate_shift_additions, validate_shift_changes};
+pub use incremental::{
+    ShiftAdditions, validate_shift_additions, validate_shift_additions_settled, validate_shift_changes,
+};
+pub use settled::Settled;
 
 use automerge::{ObjId, ObjType, ReadDoc, ScalarValue, Value};
 
