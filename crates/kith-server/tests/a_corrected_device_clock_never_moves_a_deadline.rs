@@ -10,16 +10,10 @@ mod common;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};
 use kith_server::testing::{MANUAL_START_MS, TestServer};
-use serde_json::Value;
 
 const T: i64 = MANUAL_START_MS;
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
-
-async fn open_alerts(lead: &Dev) -> Vec<Value> {
-    let (_, v) = lead.get_json("/v1/alerts").await;
-    v["alerts"].as_array().unwrap().clone()
-}
 
 async fn at(server: &TestServer, t: i64) {
     server.clock().set(t);
@@ -46,19 +40,19 @@ async fn the_planned_end_stays_where_it_was_when_the_clock_is_put_right_either_w
         alice.checkin_at(shift, CheckInStatus::Ok, alice.device_now());
         alice.sync().await;
         at(&server, T + 20 * MIN).await;
-        assert!(open_alerts(&lead).await.is_empty(), "skew {skew_h} h: nothing is due at +20 min");
+        assert!(lead.open_alerts().await.is_empty(), "skew {skew_h} h: nothing is due at +20 min");
         let (_, view) = lead.get_json(&format!("/v1/shifts/{shift}")).await;
         assert_eq!(view["planned_end"], T + HOUR, "skew {skew_h} h: {view}");
 
         // Due at +50 (check-in +20, every 30 min) and the planned end at +60: the check-in decides.
         at(&server, T + 60 * MIN - 1).await;
-        assert!(open_alerts(&lead).await.is_empty(), "skew {skew_h} h: not before its time");
+        assert!(lead.open_alerts().await.is_empty(), "skew {skew_h} h: not before its time");
         alice.checkin_at(shift, CheckInStatus::Ok, alice.device_now());
         alice.sync().await;
         at(&server, T + 70 * MIN - 1).await;
-        assert!(open_alerts(&lead).await.is_empty(), "skew {skew_h} h: the planned end plus grace is +70 min");
+        assert!(lead.open_alerts().await.is_empty(), "skew {skew_h} h: the planned end plus grace is +70 min");
         at(&server, T + 70 * MIN).await;
-        let open = open_alerts(&lead).await;
+        let open = lead.open_alerts().await;
         assert_eq!(open.len(), 1, "skew {skew_h} h: {open:?}");
         assert_eq!(open[0]["kind"], "past_planned_end", "skew {skew_h} h");
         assert_eq!(open[0]["opened_at"], T + 70 * MIN, "skew {skew_h} h");
@@ -90,13 +84,13 @@ async fn a_checkin_made_before_the_clock_was_put_right_counts_when_it_was_made()
     alice.skew_ms = 0;
     alice.sync().await;
     at(&server, T + 45 * MIN).await;
-    assert!(open_alerts(&lead).await.is_empty());
+    assert!(lead.open_alerts().await.is_empty());
     let (_, view) = lead.get_json(&format!("/v1/shifts/{shift}")).await;
     assert_eq!(view["next_due"], T + 60 * MIN, "{view}");
     at(&server, T + 70 * MIN - 1).await;
-    assert!(open_alerts(&lead).await.is_empty());
+    assert!(lead.open_alerts().await.is_empty());
     at(&server, T + 70 * MIN).await;
-    let open = open_alerts(&lead).await;
+    let open = lead.open_alerts().await;
     assert_eq!((open.len(), open[0]["due"].as_i64()), (1, Some(T + 60 * MIN)));
     // The board shows the offline check-in as her latest, at the time she made it.
     let (_, board) = lead.get_json("/v1/board").await;

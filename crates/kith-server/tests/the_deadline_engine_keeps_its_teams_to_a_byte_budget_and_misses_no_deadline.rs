@@ -22,12 +22,6 @@ fn policy(grace_min: i64) -> Value {
         {"after_s": 900, "notify": "leads"}]})
 }
 
-async fn open_alerts(dev: &Dev) -> Vec<Value> {
-    let (status, v) = dev.get_json("/v1/alerts").await;
-    assert_eq!(status, 200);
-    v["alerts"].as_array().unwrap().clone()
-}
-
 #[tokio::test]
 async fn teams_dropped_from_memory_still_raise_and_climb_every_alert_on_time() {
     let server = TestServer::start_manual_with(|c| c.alerts.teams_max_bytes = BUDGET).await;
@@ -69,21 +63,11 @@ async fn teams_dropped_from_memory_still_raise_and_climb_every_alert_on_time() {
     }
     for (i, (_, lead, worker, _)) in teams.iter().enumerate() {
         let name = format!("W{i}");
-        let alerts = open_alerts(lead).await;
+        let alerts = lead.open_alerts().await;
         assert_eq!(alerts.len(), 1, "one missed check-in alert in team {i}: {alerts:#?}");
-        let a = &alerts[0];
-        assert_eq!(a["worker_name"], name.as_str());
-        assert_eq!(a["kind"], "missed_checkin", "{a}");
         let opened = if i == last { T + 65 * MIN } else { T + (30 + 5 * i as i64) * MIN };
-        assert_eq!(a["opened_at"], opened, "{name}'s alert opens at its moment");
-        let id = a["id"].as_str().unwrap().parse().unwrap();
-        let steps = server.storage().alert_steps(id).await.unwrap();
-        assert_eq!(
-            steps.iter().map(|s| s.fired_at).collect::<Vec<_>>(),
-            vec![opened, opened + 5 * MIN, opened + 15 * MIN],
-            "{name}'s steps fire at their times, once each"
-        );
-        assert_eq!(open_alerts(worker).await.len(), 1, "{name} sees their alert");
+        assert_missed_checkin_climbed(&server, &alerts[0], &name, opened).await;
+        assert_eq!(worker.open_alerts().await.len(), 1, "{name} sees their alert");
     }
     assert_eq!(engine.watched().await, TEAMS);
 }

@@ -8,19 +8,12 @@ mod common;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};
 use kith_server::testing::{MANUAL_START_MS, TestServer};
-use serde_json::Value;
 
 const T: i64 = MANUAL_START_MS;
 const MIN: i64 = 60_000;
 const WORKERS: usize = 10;
 /// About three shifts' copies.
 const BUDGET: usize = 3000;
-
-async fn open_alerts(dev: &Dev) -> Vec<Value> {
-    let (status, v) = dev.get_json("/v1/alerts").await;
-    assert_eq!(status, 200);
-    v["alerts"].as_array().unwrap().clone()
-}
 
 #[tokio::test]
 async fn shifts_shed_from_memory_still_raise_and_climb_every_alert_on_time() {
@@ -61,22 +54,14 @@ async fn shifts_shed_from_memory_still_raise_and_climb_every_alert_on_time() {
         let (_, bytes) = engine.held().await;
         assert!(bytes <= BUDGET, "at +{m} min the held copies take {bytes} bytes, over {BUDGET}");
     }
-    let alerts = open_alerts(&lead).await;
+    let alerts = lead.open_alerts().await;
     assert_eq!(alerts.len(), WORKERS, "one missed check-in alert per worker: {alerts:#?}");
     for (i, w) in workers.iter().enumerate() {
         let name = format!("W{i}");
         let a = alerts.iter().find(|a| a["worker_name"] == name.as_str()).unwrap();
-        assert_eq!(a["kind"], "missed_checkin", "{a}");
         let opened = if i == last { T + 85 * MIN } else { T + (30 + 5 * i as i64) * MIN };
-        assert_eq!(a["opened_at"], opened, "{name}'s alert opens at its moment");
-        let id = a["id"].as_str().unwrap().parse().unwrap();
-        let steps = server.storage().alert_steps(id).await.unwrap();
-        assert_eq!(
-            steps.iter().map(|s| s.fired_at).collect::<Vec<_>>(),
-            vec![opened, opened + 5 * MIN, opened + 15 * MIN],
-            "{name}'s steps fire at their times, once each"
-        );
-        assert_eq!(open_alerts(w).await.len(), 1, "{name} sees their alert");
+        assert_missed_checkin_climbed(&server, a, &name, opened).await;
+        assert_eq!(w.open_alerts().await.len(), 1, "{name} sees their alert");
     }
     assert_eq!(engine.watched().await, WORKERS);
 }

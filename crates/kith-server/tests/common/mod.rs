@@ -355,6 +355,30 @@ impl Dev {
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap())
     }
+
+    /// The unresolved alerts this device sees (`GET /v1/alerts`).
+    pub async fn open_alerts(&self) -> Vec<serde_json::Value> {
+        let (status, v) = self.get_json("/v1/alerts").await;
+        assert_eq!(status, 200, "{v}");
+        v["alerts"].as_array().unwrap().clone()
+    }
+}
+
+/// Asserts that `alert` (as `GET /v1/alerts` shows it) is `name`'s missed check-in, opened at
+/// `opened`, and that the default chain's steps (worker at once, buddies +5 min, leads +15 min)
+/// fired at their times, once each.
+pub async fn assert_missed_checkin_climbed(server: &TestServer, alert: &serde_json::Value, name: &str, opened: i64) {
+    const MIN: i64 = 60_000;
+    assert_eq!(alert["worker_name"], name, "{alert}");
+    assert_eq!(alert["kind"], "missed_checkin", "{alert}");
+    assert_eq!(alert["opened_at"], opened, "{name}'s alert opens at its moment");
+    let id = alert["id"].as_str().unwrap().parse().unwrap();
+    let steps = server.storage().alert_steps(id).await.unwrap();
+    assert_eq!(
+        steps.iter().map(|s| s.fired_at).collect::<Vec<_>>(),
+        vec![opened, opened + 5 * MIN, opened + 15 * MIN],
+        "{name}'s steps fire at their times, once each"
+    );
 }
 
 /// A device's live stream (SSE) as parsed events.
