@@ -32,7 +32,7 @@ use std::time::Duration;
 use automerge::ChangeHash;
 use kith_domain::alerts::{self, Resolution, ShiftReceipts, Timeline};
 use kith_domain::doc::{shift, team};
-use kith_domain::{CheckInId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
+use kith_domain::{CheckInId, DeviceId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::Kind;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
@@ -805,7 +805,15 @@ impl AlertEngine {
         let ids = docs.iter().map(|(_, s, _)| s.id).collect();
         let mut stored: HashMap<ShiftId, StoredReceipts> =
             self.storage.shift_receipts(ids).await?.into_iter().map(|r| (r.tracked.shift, r)).collect();
-        let arrival = Arrival { now, offset_ms: 0, previous: None, device: None, clocks: &self.docs.clocks };
+        // The check-ins with no receipt yet count with their devices' offsets: read those first.
+        let receipted: HashSet<CheckInId> =
+            stored.values().flat_map(|r| r.checkins.iter().map(|c| c.checkin)).collect();
+        let devices: HashSet<DeviceId> = docs
+            .iter()
+            .flat_map(|(_, s, _)| s.checkins.iter().filter(|c| !receipted.contains(&c.id)).map(|c| c.device))
+            .collect();
+        let others = self.docs.clocks.others(self.storage.as_ref(), devices).await?;
+        let arrival = Arrival { now, offset_ms: 0, previous: None, device: None, others: &others };
         let mut out = Vec::with_capacity(docs.len());
         let mut writes = Vec::new();
         for (meta, shift, heads) in docs {
@@ -857,8 +865,12 @@ impl AlertEngine {
                     tracing::warn!(shift = %id, "a stored shift document is not readable: it is not watched");
                     continue;
                 };
-                let arrival =
-                    Arrival { now: first, offset_ms: 0, previous: None, device: None, clocks: &self.docs.clocks };
+                let others = self
+                    .docs
+                    .clocks
+                    .others(self.storage.as_ref(), s.checkins.iter().map(|c| c.device).collect())
+                    .await?;
+                let arrival = Arrival { now: first, offset_ms: 0, previous: None, device: None, others: &others };
                 rows.extend(receipts::tracking(
                     &meta,
                     ShiftFacts::Whole { shift: &s, header_written: false },

@@ -239,6 +239,10 @@ pub struct CacheConfig {
     /// request since the last revocation or role change); past it the cache starts over, and each
     /// device's next request reads its one row from the database again.
     pub auth_max_bytes: usize,
+    /// Most memory the devices' clock offsets take (bytes, about 120 per device): the devices that
+    /// synced most recently are held; another's is read from the database on its next sync (its
+    /// latest offset is stored before it is let go, so this changes no time).
+    pub clocks_max_bytes: usize,
     /// Write a snapshot of a document after this many new changes.
     pub snapshot_every: usize,
 }
@@ -332,6 +336,7 @@ impl Default for CacheConfig {
             live_max_bytes: 8 * 1024 * 1024,
             feed_window_bytes: crate::storage::recent::DEFAULT_MAX_BYTES,
             auth_max_bytes: crate::storage::DEFAULT_AUTH_CACHE_BYTES,
+            clocks_max_bytes: crate::receipts::DEFAULT_MAX_BYTES,
             snapshot_every: 64,
         }
     }

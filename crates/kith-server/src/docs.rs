@@ -740,8 +740,11 @@ impl DocService {
                     Some(a) => ShiftUpdate::Added(a),
                     None => ShiftUpdate::Whole(shift::read(&fork)?),
                 };
+                // Check-ins of other devices count with their offsets.
+                let devices = update.checkins().iter().map(|c| c.device).filter(|d| Some(*d) != device).collect();
+                let others = self.clocks.others(self.storage.as_ref(), devices).await?;
                 // The server's clock is its own: offset 0.
-                let arrival = Arrival { now, offset_ms: 0, previous: None, device, clocks: &self.clocks };
+                let arrival = Arrival { now, offset_ms: 0, previous: None, device, others: &others };
                 let facts = match &update {
                     ShiftUpdate::Added(a) => ShiftFacts::Added(a),
                     ShiftUpdate::Whole(s) => {

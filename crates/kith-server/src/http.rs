@@ -109,7 +109,8 @@ impl App {
         metrics::gauge!("kith_documents").set(docs as f64);
         storage.set_feed_window_bytes(config.cache.feed_window_bytes);
         storage.set_auth_cache_bytes(config.cache.auth_max_bytes);
-        let clocks = crate::receipts::DeviceClocks::load(storage.device_offsets().await?);
+        // Empty at start: each device is read from storage on its first exchange.
+        let clocks = crate::receipts::DeviceClocks::new(config.cache.clocks_max_bytes);
         let docs =
             Arc::new(DocService::new(storage.clone(), config.cache.clone(), config.limits.clone(), actor, clocks));
         let live = Arc::new(LiveHub::new());

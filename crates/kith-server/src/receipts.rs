@@ -4,68 +4,209 @@
 //! values do, whatever happens to the request; every server view and the deadline engine turn
 //! device times into server times with them ([`kith_domain::alerts::on_server_clock`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
 use kith_domain::alerts::{self, Receipt, ShiftReceipts};
 use kith_domain::doc::ShiftAdditions;
 use kith_domain::{CheckIn, DeviceId, Shift, ShiftId, Timestamp};
 
-use crate::storage::{CheckinReceipt, DocMeta, EntryKind, EntryReceipt, StoredReceipts, TrackedShift, Tracking};
+use crate::storage::{
+    CheckinReceipt, DocMeta, EntryKind, EntryReceipt, Storage, StorageResult, StoredReceipts, TrackedShift, Tracking,
+};
 
 /// Device clock offsets are stored again only when they move by more than this (ms): a sync is
 /// not worth a write for network jitter.
 pub const OFFSET_WRITE_THRESHOLD_MS: i64 = 1000;
 
-#[derive(Clone, Copy, Debug)]
-struct DeviceClock {
-    /// The offset measured on the device's latest exchange, and when (server clock).
-    offset_ms: i64,
-    at: i64,
-    /// The offset last stored.
+/// A device's clock as known: measured on its latest exchange, and as last stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeviceClock {
+    /// The offset measured on the device's latest exchange (server minus device, ms), and when
+    /// (server clock).
+    pub offset_ms: i64,
+    pub at: i64,
+    /// The offset last stored, and when it was measured.
     stored_ms: i64,
+    stored_at: i64,
 }
 
-/// Every device's clock offset, measured on each exchange (server minus device, ms). One entry
-/// per device that synced since the server started, or with a stored offset.
-#[derive(Debug, Default)]
+impl DeviceClock {
+    /// A clock as stored (and not measured since).
+    pub fn stored(offset_ms: i64, at: i64) -> DeviceClock {
+        DeviceClock { offset_ms, at, stored_ms: offset_ms, stored_at: at }
+    }
+
+    /// Whether storage lacks the latest exchange: it must be stored before it is forgotten.
+    fn unstored(&self) -> bool {
+        self.offset_ms != self.stored_ms || self.at != self.stored_at
+    }
+}
+
+/// The offsets of the devices whose check-ins another device relayed, read before the receipts
+/// are made (see [`DeviceClocks::others`]): absent, the device's offset is not known.
+pub type OtherClocks = HashMap<DeviceId, i64>;
+
+/// `cache.clocks_max_bytes` unless set: about 8,000 devices.
+pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug)]
+struct Entry {
+    clock: DeviceClock,
+    /// Its place in [`Inner::order`]; `None` while it is being stored before it is forgotten.
+    used: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    clocks: HashMap<DeviceId, Entry>,
+    /// Least recently exchanged first.
+    order: BTreeMap<u64, DeviceId>,
+    next: u64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        // Room below the first to put an entry whose storing failed before every other.
+        Inner { clocks: HashMap::new(), order: BTreeMap::new(), next: 1 << 40 }
+    }
+}
+
+/// What one device's entry takes: its map entry (hashbrown: the entry and a control byte, buckets
+/// at most 7/8 full) and its place in the order (a B-tree entry, nodes about half full at worst).
+pub const CLOCK_RECORD_BYTES: usize =
+    (std::mem::size_of::<(DeviceId, Entry)>() + 1) * 8 / 7 + 2 * std::mem::size_of::<(u64, DeviceId)>();
+
+/// Devices' clock offsets, measured on each exchange (server minus device, ms): the devices that
+/// exchanged most recently, within `cache.clocks_max_bytes`. A device not held is read from
+/// storage before its exchange ([`DeviceClocks::known`]), and a device's latest exchange is
+/// stored before it is forgotten ([`Exchange::forget`]), so the cache changes no time: a miss
+/// gives exactly what the device's entry would have held.
+#[derive(Debug)]
 pub struct DeviceClocks {
-    clocks: Mutex<HashMap<DeviceId, DeviceClock>>,
+    inner: Mutex<Inner>,
+    max_bytes: usize,
+}
+
+impl Default for DeviceClocks {
+    fn default() -> Self {
+        DeviceClocks::new(DEFAULT_MAX_BYTES)
+    }
+}
+
+/// What an exchange did.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Exchange {
+    /// The device's previous exchange (when, and its offset).
+    pub previous: Option<(Timestamp, i64)>,
+    /// The offset moved enough to be stored again.
+    pub store: bool,
+    /// Devices past the budget whose latest exchange is not stored: store each, then call
+    /// [`DeviceClocks::forgotten`] (until then they stay held, past the budget).
+    pub forget: Vec<(DeviceId, DeviceClock)>,
 }
 
 impl DeviceClocks {
-    /// The clocks as stored: (device, offset, when measured).
-    pub fn load(stored: Vec<(DeviceId, i64, i64)>) -> DeviceClocks {
-        let clocks = stored
-            .into_iter()
-            .map(|(d, offset_ms, at)| (d, DeviceClock { offset_ms, at, stored_ms: offset_ms }))
-            .collect();
-        DeviceClocks { clocks: Mutex::new(clocks) }
+    pub fn new(max_bytes: usize) -> DeviceClocks {
+        DeviceClocks { inner: Mutex::default(), max_bytes }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceId, DeviceClock>> {
-        self.clocks.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records the offset measured on an exchange at `now`. Returns the device's previous exchange
-    /// (when, and its offset) and whether the offset moved enough to be stored again.
-    pub fn exchange(&self, device: DeviceId, offset_ms: i64, now: i64) -> (Option<(Timestamp, i64)>, bool) {
-        let mut clocks = self.lock();
-        let old = clocks.get(&device).copied();
+    /// The device's clock if held.
+    pub fn held(&self, device: DeviceId) -> Option<DeviceClock> {
+        self.lock().clocks.get(&device).map(|e| e.clock)
+    }
+
+    /// The device's clock: held, else as stored (`None`: never stored).
+    pub async fn known(&self, storage: &dyn Storage, device: DeviceId) -> StorageResult<Option<DeviceClock>> {
+        if let Some(c) = self.held(device) {
+            return Ok(Some(c));
+        }
+        metrics::counter!("kith_device_clock_reads_total").increment(1);
+        Ok(storage.device_offset(device).await?.map(|(offset_ms, at)| DeviceClock::stored(offset_ms, at)))
+    }
+
+    /// The latest offsets of `devices` (those known), for [`Arrival::others`].
+    /// (A set, collected beforehand: an iterator held across the reads would make the future
+    /// not `Send`.)
+    pub async fn others(&self, storage: &dyn Storage, devices: HashSet<DeviceId>) -> StorageResult<OtherClocks> {
+        let mut out = OtherClocks::new();
+        for d in devices {
+            if let Some(c) = self.known(storage, d).await? {
+                out.insert(d, c.offset_ms);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records the offset measured on an exchange at `now`. `known` is the device's clock as
+    /// [`DeviceClocks::known`] gave it (used only if the device is not held by now).
+    pub fn exchange(&self, device: DeviceId, offset_ms: i64, now: i64, known: Option<DeviceClock>) -> Exchange {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let held = inner.clocks.get(&device);
+        let old = held.map(|e| e.clock).or(known);
+        if let Some(used) = held.and_then(|e| e.used) {
+            inner.order.remove(&used);
+        }
         let store = old.is_none_or(|o| o.stored_ms.abs_diff(offset_ms) > OFFSET_WRITE_THRESHOLD_MS.unsigned_abs());
-        let stored_ms = if store { offset_ms } else { old.map_or(offset_ms, |o| o.stored_ms) };
-        clocks.insert(device, DeviceClock { offset_ms, at: now, stored_ms });
-        (old.map(|o| (Timestamp(o.at), o.offset_ms)), store)
+        let (stored_ms, stored_at) = match old {
+            Some(o) if !store => (o.stored_ms, o.stored_at),
+            _ => (offset_ms, now),
+        };
+        let used = inner.next;
+        inner.next += 1;
+        inner.order.insert(used, device);
+        let clock = DeviceClock { offset_ms, at: now, stored_ms, stored_at };
+        inner.clocks.insert(device, Entry { clock, used: Some(used) });
+        // Past the budget, the least recently exchanged go: at once if storage holds their
+        // latest exchange, else once it does (the caller stores it).
+        let mut forget = Vec::new();
+        while inner.order.len().saturating_mul(CLOCK_RECORD_BYTES) > self.max_bytes {
+            let Some((_, d)) = inner.order.pop_first() else { break };
+            let Some(e) = inner.clocks.get_mut(&d) else { continue };
+            if e.clock.unstored() {
+                e.used = None;
+                forget.push((d, e.clock));
+            } else {
+                inner.clocks.remove(&d);
+            }
+        }
+        Exchange { previous: old.map(|o| (Timestamp(o.at), o.offset_ms)), store, forget }
     }
 
-    /// A device's latest measured offset.
-    pub fn offset(&self, device: DeviceId) -> Option<i64> {
-        self.lock().get(&device).map(|c| c.offset_ms)
+    /// `device`'s exchange at `at` is stored ([`Exchange::forget`]): it goes, unless it exchanged
+    /// again meanwhile. `stored: false` (storing failed): it stays, least recently used, and is
+    /// stored at the next pass.
+    pub fn forgotten(&self, device: DeviceId, at: i64, stored: bool) {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let Some(e) = inner.clocks.get_mut(&device) else { return };
+        if e.used.is_some() || e.clock.at != at {
+            return;
+        }
+        if stored {
+            inner.clocks.remove(&device);
+        } else {
+            // Before every other: the first to go again.
+            let first = inner.order.first_key_value().map_or(inner.next, |(k, _)| *k);
+            let used = first.saturating_sub(1);
+            e.used = Some(used);
+            inner.order.insert(used, device);
+        }
+    }
+
+    /// The bytes the entries take (at most `cache.clocks_max_bytes`, and those being stored).
+    pub fn bytes(&self) -> usize {
+        self.lock().clocks.len() * CLOCK_RECORD_BYTES
     }
 }
 
 /// Who stored a change, and the clock it came with.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Arrival<'a> {
     /// Server clock.
     pub now: i64,
@@ -75,7 +216,9 @@ pub struct Arrival<'a> {
     pub previous: Option<(Timestamp, i64)>,
     /// The device that pushed, or on whose behalf the server wrote.
     pub device: Option<DeviceId>,
-    pub clocks: &'a DeviceClocks,
+    /// The latest offsets of the other devices whose check-ins are stored here, read beforehand
+    /// ([`DeviceClocks::others`]).
+    pub others: &'a OtherClocks,
 }
 
 impl Arrival<'_> {
@@ -89,7 +232,7 @@ impl Arrival<'_> {
     fn checkin_offset(&self, c: &CheckIn) -> i64 {
         match self.device {
             Some(d) if d == c.device => self.offset_for(c.device_time),
-            _ => self.clocks.offset(c.device).unwrap_or_else(|| self.offset_for(c.device_time)),
+            _ => self.others.get(&c.device).copied().unwrap_or_else(|| self.offset_for(c.device_time)),
         }
     }
 
@@ -256,11 +399,71 @@ mod tests {
     fn an_exchange_returns_the_previous_one_and_stores_only_a_real_move() {
         let clocks = DeviceClocks::default();
         let d = DeviceId::new();
-        assert_eq!(clocks.exchange(d, 10, 1_000), (None, true));
-        assert_eq!(clocks.exchange(d, 500, 2_000), (Some((Timestamp(1_000), 10)), false), "jitter is not stored");
-        assert_eq!(clocks.exchange(d, 3_600_000, 3_000), (Some((Timestamp(2_000), 500)), true));
-        assert_eq!(clocks.offset(d), Some(3_600_000));
-        let clocks = DeviceClocks::load(vec![(d, 7, 100)]);
-        assert_eq!(clocks.exchange(d, 7, 200), (Some((Timestamp(100), 7)), false));
+        let ex = |offset, now, known| {
+            let e = clocks.exchange(d, offset, now, known);
+            (e.previous, e.store)
+        };
+        assert_eq!(ex(10, 1_000, None), (None, true));
+        assert_eq!(ex(500, 2_000, None), (Some((Timestamp(1_000), 10)), false), "jitter is not stored");
+        assert_eq!(ex(3_600_000, 3_000, None), (Some((Timestamp(2_000), 500)), true));
+        assert_eq!(clocks.held(d).map(|c| c.offset_ms), Some(3_600_000));
+        // Not held: the clock as stored counts.
+        let clocks = DeviceClocks::default();
+        let e = clocks.exchange(d, 7, 200, Some(DeviceClock::stored(7, 100)));
+        assert_eq!((e.previous, e.store), (Some((Timestamp(100), 7)), false));
+    }
+
+    #[test]
+    fn the_clock_cache_keeps_to_its_byte_budget_and_stores_a_clock_before_forgetting_it() {
+        let max = 100 * CLOCK_RECORD_BYTES;
+        let clocks = DeviceClocks::new(max);
+        let devices: Vec<DeviceId> = (0..1000).map(|_| DeviceId::new()).collect();
+        let mut forgotten = Vec::new();
+        for (i, d) in devices.iter().enumerate() {
+            let now = i as i64 * 10;
+            // Every device's first exchange is stored; an odd one's second (jitter) is not.
+            let mut forget = clocks.exchange(*d, 0, now, None).forget;
+            if i % 2 == 1 {
+                let e = clocks.exchange(*d, 1, now + 1, None);
+                assert!(!e.store);
+                forget.extend(e.forget);
+            }
+            for (f, c) in forget {
+                let j = devices.iter().position(|x| *x == f).unwrap();
+                assert!(j % 2 == 1, "device {j}'s latest exchange is stored: forgotten at once");
+                assert_eq!(c, DeviceClock { offset_ms: 1, at: c.at, stored_ms: 0, stored_at: c.at - 1 });
+                forgotten.push((f, c));
+            }
+            // Those being stored are held until they are, past the budget.
+            assert!(clocks.bytes() <= max + forgotten.len() * CLOCK_RECORD_BYTES, "{} bytes after {i}", clocks.bytes());
+            for (f, c) in forgotten.drain(..) {
+                assert_eq!(clocks.held(f), Some(c), "held until stored");
+                clocks.forgotten(f, c.at, true);
+                assert_eq!(clocks.held(f), None);
+            }
+            assert!(clocks.bytes() <= max, "{} bytes after {i} devices, over {max}", clocks.bytes());
+        }
+        assert_eq!(clocks.held(devices[999]).map(|c| c.offset_ms), Some(1), "the latest is kept");
+        assert_eq!(clocks.held(devices[0]), None, "the least recently exchanged is forgotten");
+
+        // A device that exchanges again while being stored stays; one whose storing failed is
+        // tried again first.
+        let clocks = DeviceClocks::new(CLOCK_RECORD_BYTES);
+        let (a, b, c) = (DeviceId::new(), DeviceId::new(), DeviceId::new());
+        clocks.exchange(a, 0, 1, None);
+        clocks.exchange(a, 1, 2, None);
+        let e = clocks.exchange(b, 0, 3, None);
+        assert_eq!(e.forget.len(), 1);
+        let again = clocks.exchange(a, 2, 4, None);
+        assert_eq!(again.previous, Some((Timestamp(2), 1)), "still held: its latest exchange counts");
+        clocks.forgotten(a, 2, true);
+        assert!(clocks.held(a).is_some(), "it exchanged again meanwhile");
+        let e = clocks.exchange(c, 0, 5, None);
+        let (f, fc) = e.forget[0];
+        assert_eq!(f, a);
+        clocks.forgotten(a, fc.at, false);
+        assert_eq!(clocks.held(a), Some(fc), "storing failed: still held");
+        let e = clocks.exchange(b, 0, 6, None);
+        assert_eq!(e.forget.first().map(|x| x.0), Some(a), "tried again first");
     }
 }

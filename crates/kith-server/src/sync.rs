@@ -15,7 +15,7 @@ use automerge::{Automerge, Change, ChangeHash, ReadDoc};
 use kith_domain::authz::{Author, AuthzError, authorize, authorize_settled};
 use kith_domain::change::Decoded;
 use kith_domain::doc::{self, DocKind, Settled, ShiftAdditions, shift, team};
-use kith_domain::{MemberId, Shift, TeamId};
+use kith_domain::{DeviceId, MemberId, Shift, TeamId};
 use kith_proto::{Cursor, DocPush, DocReply, FeedDoc, Kind, Outcome, RejectCode, SyncRequest, SyncResponse};
 use serde_bytes::ByteBuf;
 use uuid::Uuid;
@@ -419,12 +419,20 @@ impl SyncService {
     ) -> Result<Synced, SyncError> {
         let offset =
             kith_domain::time::clock_offset(now, req.client_time).ok_or(SyncError::ClientTime(req.client_time))?;
-        let (previous, moved) = self.docs.clocks.exchange(dev.device.id, offset, now);
-        if moved && let Err(e) = self.storage.set_device_offset(dev.device.id, offset, now).await {
-            tracing::warn!(device = %dev.device.id, error = %e, "could not store a device's clock offset");
+        let device = dev.device.id;
+        // A device the bounded cache does not hold is read from storage first: the exchange
+        // counts with exactly what it would have held.
+        let known = self.docs.clocks.known(self.storage.as_ref(), device).await?;
+        let exchange = self.docs.clocks.exchange(device, offset, now, known);
+        if exchange.store
+            && let Err(e) = self.storage.set_device_offset(device, offset, now).await
+        {
+            tracing::warn!(device = %device, error = %e, "could not store a device's clock offset");
         }
+        self.forget_clocks(exchange.forget);
+        let none = receipts::OtherClocks::new();
         let arrival =
-            Arrival { now, offset_ms: offset, previous, device: Some(dev.device.id), clocks: &self.docs.clocks };
+            Arrival { now, offset_ms: offset, previous: exchange.previous, device: Some(device), others: &none };
         let ids: HashSet<Uuid> = req.docs.iter().map(|d| d.id).collect();
         let pushes = req.docs.into_iter().map(|p| self.push_doc(dev, p, &arrival));
         let results = futures_util::future::join_all(pushes).await;
@@ -458,6 +466,27 @@ impl SyncService {
             };
         let response = SyncResponse { protocol: req.protocol, server_time: now, docs, feed, cursor, more, reset };
         Ok(Synced { response, stored_upto })
+    }
+
+    /// Stores the latest exchange of the devices the clock cache lets go, then lets them go: in a
+    /// task of its own, so a request that goes away leaves none held for ever.
+    fn forget_clocks(&self, forget: Vec<(DeviceId, receipts::DeviceClock)>) {
+        if forget.is_empty() {
+            return;
+        }
+        let (storage, docs) = (self.storage.clone(), self.docs.clone());
+        tokio::spawn(async move {
+            for (d, c) in forget {
+                let stored = match storage.set_device_offset(d, c.offset_ms, c.at).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        tracing::warn!(device = %d, error = %e, "could not store a device's clock offset; it stays in memory");
+                        false
+                    }
+                };
+                docs.clocks.forgotten(d, c.at, stored);
+            }
+        });
     }
 
     async fn push_doc(&self, dev: &DeviceAuth, push: DocPush, arrival: &Arrival<'_>) -> Pushed {
@@ -657,13 +686,48 @@ impl SyncService {
             (None, Some(doc)) => doc.get_heads(),
             (None, None) => Vec::new(),
         };
+        // A shift's update as the deadline engine takes it: what validating it read, or (edits
+        // the cheap reading does not model: a header field, the buddies) the whole shift, read once.
+        let update = match meta.kind {
+            Kind::Team => Ok(None),
+            Kind::Shift => match (checked.shift, guard.as_ref(), scratch.as_ref()) {
+                (Some(CheckedShift::Whole(s)), ..) => Ok(Some(ShiftUpdate::Whole(s))),
+                (Some(CheckedShift::Added(a)), ..) => Ok(Some(ShiftUpdate::Added(a))),
+                (None, Some(st), _) => shift::read(&st.doc).map(|s| Some(ShiftUpdate::Whole(s))),
+                (None, None, Some(doc)) => shift::read(doc).map(|s| Some(ShiftUpdate::Whole(s))),
+                (None, None, None) => Ok(None),
+            },
+        };
+        let update = match update {
+            Ok(u) => u,
+            Err(e) => {
+                let refusal = Refusal::Reject(RejectCode::Invalid, format!("the document would not be valid: {e}"));
+                return self.refuse(id, &push, &mut guard, refusal).await;
+            }
+        };
+        // Check-ins another device made (relayed after a restore) count with that device's offset.
+        let others = match &update {
+            Some(u) => {
+                let devices = u.checkins().iter().map(|c| c.device).filter(|x| *x != d.id).collect();
+                match self.docs.clocks.others(self.storage.as_ref(), devices).await {
+                    Ok(o) => o,
+                    Err(e) => {
+                        tracing::error!(doc = %id, error = %e, "could not read devices' clock offsets");
+                        let msg = "The server could not store this document now: sync again later.".to_string();
+                        return self.refuse(id, &push, &mut guard, Refusal::Reject(RejectCode::Busy, msg)).await;
+                    }
+                }
+            }
+            None => receipts::OtherClocks::new(),
+        };
+        let arrival = Arrival { others: &others, ..*arrival };
         let derived = {
             let doc = match (guard.as_ref(), scratch.as_ref()) {
                 (Some(st), _) => Some(&st.doc),
                 (None, doc) => doc,
             };
             match doc {
-                Some(doc) => self.derive(&meta, doc, checked.shift, header_before, heads_before, heads_after, arrival),
+                Some(doc) => self.derive(&meta, doc, update, header_before, heads_before, heads_after, &arrival),
                 None => Ok(Derived::default()),
             }
         };
@@ -733,13 +797,13 @@ impl SyncService {
     /// What the server stores with a push's changes: for a shift, its tracking row and the first
     /// receipt of each value the push adds, and a note for the deadline engine; for the team
     /// document, the roster's roles (authorisation and visibility follow them). `doc` is the
-    /// document with the changes applied; `checked` what validating it read.
+    /// document with the changes applied; `update` the shift's update.
     #[allow(clippy::too_many_arguments)]
     fn derive(
         &self,
         meta: &DocMeta,
         doc: &Automerge,
-        checked: Option<CheckedShift>,
+        update: Option<ShiftUpdate>,
         header_before: Option<(Option<i64>, Option<i64>)>,
         before: Vec<ChangeHash>,
         after: Vec<ChangeHash>,
@@ -752,11 +816,8 @@ impl SyncService {
                 Ok(Derived { roles: Some((t.id, roles)), ..Derived::default() })
             }
             Kind::Shift => {
-                let update = match checked {
-                    Some(CheckedShift::Whole(s)) => ShiftUpdate::Whole(s),
-                    Some(CheckedShift::Added(a)) => ShiftUpdate::Added(a),
-                    // Edits the cheap reading does not model (a header field, the buddies): the
-                    // whole shift, read once.
+                let update = match update {
+                    Some(u) => u,
                     None => ShiftUpdate::Whole(shift::read(doc)?),
                 };
                 let facts = match &update {

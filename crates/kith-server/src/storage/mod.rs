@@ -442,6 +442,16 @@ pub enum ShiftUpdate {
     Added(kith_domain::doc::ShiftAdditions),
 }
 
+impl ShiftUpdate {
+    /// The check-ins the update stores.
+    pub fn checkins(&self) -> &[kith_domain::CheckIn] {
+        match self {
+            ShiftUpdate::Whole(s) => &s.checkins,
+            ShiftUpdate::Added(a) => &a.checkins,
+        }
+    }
+}
+
 /// Handed to the deadline engine with the commit that stored a shift's changes, so it brings its
 /// copy of the shift up to date without reading the document again. Not stored: an engine that
 /// misses it (a full queue, a restart) reads the document and the stored receipts instead.
@@ -663,8 +673,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug + 'static {
     /// The tracking rows and receipts of these shifts (those that are tracked), in one read.
     async fn shift_receipts(&self, shifts: Vec<ShiftId>) -> StorageResult<Vec<StoredReceipts>>;
     async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()>;
-    /// Every device's last stored clock offset, and when it was measured.
-    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64, i64)>>;
+    /// A device's last stored clock offset and when it was measured, if any (read on a miss of
+    /// the bounded cache of clock offsets, [`crate::receipts::DeviceClocks`]).
+    async fn device_offset(&self, device: DeviceId) -> StorageResult<Option<(i64, i64)>>;
     /// Stores tracking rows and receipts as [`Derived::tracking`] does, for shifts stored
     /// without them (by an older version of the server, or another process), in one transaction.
     async fn track_shifts(&self, shifts: Vec<Tracking>) -> StorageResult<()>;

@@ -366,8 +366,8 @@ impl Storage for FaultyStorage {
         self.inner.shift_receipts(shifts).await
     }
 
-    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64, i64)>> {
-        self.inner.device_offsets().await
+    async fn device_offset(&self, device: DeviceId) -> StorageResult<Option<(i64, i64)>> {
+        self.inner.device_offset(device).await
     }
 
     async fn track_shifts(&self, shifts: Vec<Tracking>) -> StorageResult<()> {

@@ -307,8 +307,9 @@ pub(super) async fn set_device_offset(s: &PgStorage, device: DeviceId, offset_ms
     Ok(())
 }
 
-pub(super) async fn device_offsets(s: &PgStorage) -> StorageResult<Vec<(DeviceId, i64, i64)>> {
+pub(super) async fn device_offset(s: &PgStorage, device: DeviceId) -> StorageResult<Option<(i64, i64)>> {
     let c = s.conn().await?;
-    let rows = c.query("SELECT device_id, offset_ms, measured_at FROM device_clocks", &[]).await.map_err(pg)?;
-    rows.iter().map(|r| Ok((DeviceId(parse_uuid(&g::<String>(r, 0)?)?), g(r, 1)?, g(r, 2)?))).collect()
+    let st = cached(&c, "SELECT offset_ms, measured_at FROM device_clocks WHERE device_id = $1").await?;
+    let row = c.query_opt(&st, &[&device.to_string()]).await.map_err(pg)?;
+    row.map(|r| Ok((g(&r, 0)?, g(&r, 1)?))).transpose()
 }

@@ -440,8 +440,8 @@ impl Storage for PgStorage {
     async fn set_device_offset(&self, device: DeviceId, offset_ms: i64, at: i64) -> StorageResult<()> {
         auth::set_device_offset(self, device, offset_ms, at).await
     }
-    async fn device_offsets(&self) -> StorageResult<Vec<(DeviceId, i64, i64)>> {
-        auth::device_offsets(self).await
+    async fn device_offset(&self, device: DeviceId) -> StorageResult<Option<(i64, i64)>> {
+        auth::device_offset(self, device).await
     }
     async fn track_shifts(&self, shifts: Vec<Tracking>) -> StorageResult<()> {
         docs::track_shifts(self, shifts).await

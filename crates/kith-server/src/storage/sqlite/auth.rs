@@ -399,17 +399,13 @@ pub(super) async fn set_device_offset(
     .await
 }
 
-pub(super) async fn device_offsets(s: &SqliteStorage) -> StorageResult<Vec<(DeviceId, i64, i64)>> {
-    s.read(|c| {
-        let mut st = c.prepare("SELECT device_id, offset_ms, measured_at FROM device_clocks").map_err(db)?;
-        let rows =
-            st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))).map_err(db)?;
-        let mut out = Vec::new();
-        for r in rows {
-            let (d, o, at) = r.map_err(db)?;
-            out.push((DeviceId(parse_uuid(&d)?), o, at));
-        }
-        Ok(out)
+pub(super) async fn device_offset(s: &SqliteStorage, device: DeviceId) -> StorageResult<Option<(i64, i64)>> {
+    s.read(move |c| {
+        c.prepare_cached("SELECT offset_ms, measured_at FROM device_clocks WHERE device_id = ?1")
+            .map_err(db)?
+            .query_row(params![device.to_string()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+            .optional()
+            .map_err(db)
     })
     .await
 }
