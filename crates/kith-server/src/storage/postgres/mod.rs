@@ -240,11 +240,15 @@ async fn listen(
     shared: Arc<Shared>,
 ) -> Result<tokio::task::JoinHandle<()>, tokio_postgres::Error> {
     let (client, mut conn) = config.connect(NoTls).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // Only "read again" is signalled, so a `Notify` (at most one wake-up held, never a queue):
+    // notifications while no read runs give one read, and one arriving during a read is held and
+    // gives one more read after it (the read might have started before its change was visible).
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let tx = wake.clone();
     let presence = shared.presence.clone();
     let told = shared.messages.clone();
     // The connection delivers notifications only while polled.
-    let driver = tokio::spawn(async move {
+    let mut driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
         while let Some(m) = futures_util::StreamExt::next(&mut messages).await {
             match m {
@@ -257,11 +261,7 @@ async fn listen(
                 Ok(tokio_postgres::AsyncMessage::Notification(n)) if n.channel() == MESSAGE_CHANNEL => {
                     let _ = told.send(n.payload().to_string());
                 }
-                Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
-                    if tx.send(()).is_err() {
-                        break;
-                    }
-                }
+                Ok(tokio_postgres::AsyncMessage::Notification(_)) => tx.notify_one(),
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "the PostgreSQL listener lost its connection");
@@ -274,14 +274,16 @@ async fn listen(
     Ok(tokio::spawn(async move {
         // Keeps the listening connection open as long as this task runs.
         let _client = client;
-        while rx.recv().await.is_some() {
-            // Several notifications, one read.
-            while rx.try_recv().is_ok() {}
+        loop {
+            tokio::select! {
+                // The connection is gone: nothing more will be told.
+                _ = &mut driver => return,
+                () = wake.notified() => {}
+            }
             if let Err(e) = shared.publish(Vec::new()).await {
                 tracing::warn!(error = %e, "could not read the changes another process stored");
             }
         }
-        driver.abort();
     }))
 }
 
