@@ -3,8 +3,9 @@
 //!
 //! One server process per database (SQLite): kept in memory, told on this server's live channel.
 //! Several instances on one database (PostgreSQL, [`LiveHub::share_presence`]): each instance
-//! also writes its members' stream counts to the database (`live_presence`, in order, from one
-//! task) and renews its own row (`live_instances`) every third of `limits.presence_ttl_ms`; every
+//! also writes its members' stream counts to the database (`live_presence`, from one task: only
+//! each member's latest count waits, so the writes waiting are bounded by the members, not by
+//! the events) and renews its own row (`live_instances`) every third of `limits.presence_ttl_ms`; every
 //! change is told to every instance (NOTIFY), which reads the member's team-wide presence and tells
 //! its own streams when it changed. An instance that crashes stops renewing: after
 //! `presence_ttl_ms` the next instance to renew forgets it and its members go offline for everyone.
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use kith_domain::{MemberId, TeamId, Timestamp};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, watch};
 
 use crate::live::{LiveEvent, LiveHub, PresenceEvent};
 use crate::storage::{Storage, StorageError};
@@ -82,12 +83,29 @@ impl Presence {
 /// Presence shared with other instances through the database.
 #[derive(Debug)]
 struct Shared {
-    /// This instance's stream counts to store, in order: (team, member, connections, when).
-    writes: mpsc::UnboundedSender<(TeamId, MemberId, usize, i64)>,
+    /// This instance's stream counts still to store: each member's latest (connections, when).
+    /// Only it matters (a write replaces the member's row), and one task stores them, so a
+    /// reconnect's "1" never lands before the "0" before it: a count set while an older one is
+    /// being written waits here and is written after it.
+    writes: Mutex<HashMap<(TeamId, MemberId), (usize, i64)>>,
+    /// Wakes the writer (at most one wake-up held).
+    wake: Notify,
+    /// Members whose count waits or is being written (see [`LiveHub::presence_pending_writes`]).
+    pending: watch::Sender<usize>,
     /// Team-wide presence as last read from the database: online, last seen.
     team_wide: Mutex<HashMap<(TeamId, MemberId), (bool, i64)>>,
     /// Whether each member was last told online or offline on this instance's streams.
     told: Mutex<HashMap<(TeamId, MemberId), bool>>,
+}
+
+impl Shared {
+    /// Sets the member's count to store (replacing one still waiting) and wakes the writer.
+    fn write(&self, team: TeamId, member: MemberId, connections: usize, now: i64) {
+        if lock(&self.writes).insert((team, member), (connections, now)).is_none() {
+            self.pending.send_modify(|p| *p += 1);
+        }
+        self.wake.notify_one();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -99,30 +117,36 @@ impl LiveHub {
     /// ([`Storage::presence_changes`]), until shutdown.
     pub fn share_presence(self: &Arc<Self>, storage: Arc<dyn Storage>, ttl: Duration) {
         let Some(mut changes) = storage.presence_changes() else { return };
-        let (writes, mut queued) = mpsc::unbounded_channel();
-        if self
-            .presence
-            .shared
-            .set(Shared { writes, team_wide: Mutex::new(HashMap::new()), told: Mutex::new(HashMap::new()) })
-            .is_err()
-        {
+        let shared = Shared {
+            writes: Mutex::new(HashMap::new()),
+            wake: Notify::new(),
+            pending: watch::channel(0).0,
+            team_wide: Mutex::new(HashMap::new()),
+            told: Mutex::new(HashMap::new()),
+        };
+        if self.presence.shared.set(shared).is_err() {
             return;
         }
         let instance = uuid::Uuid::new_v4().to_string();
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(300);
         let beat = Duration::from_millis(u64::try_from(ttl_ms / 3).unwrap_or(100));
-        // This instance's counts, in order (a reconnect's "1" never lands before the "0" before it).
-        let (s, id, mut stop) = (storage.clone(), instance.clone(), self.shutdown_signal());
+        // This instance's latest counts, from one task (a reconnect's "1" never lands before the
+        // "0" before it).
+        let (s, id, hub, mut stop) = (storage.clone(), instance.clone(), self.clone(), self.shutdown_signal());
         tokio::spawn(async move {
+            let Some(sh) = hub.presence.shared.get() else { return };
             loop {
-                let next = tokio::select! {
+                tokio::select! {
                     _ = stop.wait_for(|v| *v) => return,
-                    next = queued.recv() => next,
-                };
-                let Some((team, member, n, at)) = next else { return };
-                let n = u32::try_from(n).unwrap_or(u32::MAX);
-                if let Err(e) = s.set_presence(&id, team, member, n, at, ttl_ms).await {
-                    tracing::warn!(error = %e, "could not store a member's presence for the other instances");
+                    () = sh.wake.notified() => {}
+                }
+                let batch: Vec<_> = lock(&sh.writes).drain().collect();
+                for ((team, member), (n, at)) in batch {
+                    let n = u32::try_from(n).unwrap_or(u32::MAX);
+                    if let Err(e) = s.set_presence(&id, team, member, n, at, ttl_ms).await {
+                        tracing::warn!(error = %e, "could not store a member's presence for the other instances");
+                    }
+                    sh.pending.send_modify(|p| *p = p.saturating_sub(1));
                 }
             }
         });
@@ -228,7 +252,7 @@ impl LiveHub {
         if first {
             if let Some(sh) = self.presence.shared.get() {
                 lock(&sh.told).insert((team, member), true);
-                let _ = sh.writes.send((team, member, n, now));
+                sh.write(team, member, n, now);
             }
             self.publish(LiveEvent::Presence {
                 team,
@@ -259,13 +283,21 @@ impl LiveHub {
         match self.presence.shared.get() {
             // Offline only if no other instance holds a stream of theirs: told once the database
             // says so (refresh_presence).
-            Some(sh) => {
-                let _ = sh.writes.send((team, member, 0, now));
-            }
+            Some(sh) => sh.write(team, member, 0, now),
             None => self.publish(LiveEvent::Presence {
                 team,
                 presence: PresenceEvent { member_id: member, online: false, last_seen: Some(Timestamp(now)) },
             }),
+        }
+    }
+
+    /// How many members' counts wait to be stored or are being stored (several instances; always
+    /// 0 otherwise): at most twice the members whose presence changed meanwhile, whatever the
+    /// number of connects and disconnects.
+    pub fn presence_pending_writes(&self) -> watch::Receiver<usize> {
+        match self.presence.shared.get() {
+            Some(sh) => sh.pending.subscribe(),
+            None => watch::channel(0).1,
         }
     }
 

@@ -15,13 +15,18 @@ use uuid::Uuid;
 use crate::storage::*;
 
 /// The switch of a [`FaultyStorage`]: cheap to clone, shared with the test.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct StorageFaults {
     fault: Arc<std::sync::Mutex<Option<Fault>>>,
     refused: Arc<AtomicU64>,
     hold: Arc<Hold>,
     /// Reads of a document's changes from the database (`changes_after`).
     change_reads: Arc<AtomicU64>,
+    /// Whether what an instance tells the others (presence rows, alert events) waits.
+    told_held: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Presence rows written, and alert events told, so far.
+    presence_writes: Arc<AtomicU64>,
+    tells: Arc<AtomicU64>,
 }
 
 /// Whether appends are held, and how many threads are held in one now.
@@ -75,9 +80,48 @@ impl Fault {
     }
 }
 
+impl Default for StorageFaults {
+    fn default() -> StorageFaults {
+        StorageFaults {
+            fault: Arc::default(),
+            refused: Arc::default(),
+            hold: Arc::default(),
+            change_reads: Arc::default(),
+            told_held: Arc::new(tokio::sync::watch::channel(false).0),
+            presence_writes: Arc::default(),
+            tells: Arc::default(),
+        }
+    }
+}
+
 impl StorageFaults {
     pub fn new() -> StorageFaults {
         StorageFaults::default()
+    }
+
+    /// From now on what this instance tells the others (`set_presence`, `tell_instances`) waits,
+    /// as on a stalled database, until [`StorageFaults::release_told`].
+    pub fn hold_told(&self) {
+        self.told_held.send_replace(true);
+    }
+
+    pub fn release_told(&self) {
+        self.told_held.send_replace(false);
+    }
+
+    /// Presence rows written so far.
+    pub fn presence_writes(&self) -> u64 {
+        self.presence_writes.load(Ordering::SeqCst)
+    }
+
+    /// Alert events told to the other instances so far.
+    pub fn tells(&self) -> u64 {
+        self.tells.load(Ordering::SeqCst)
+    }
+
+    async fn wait_if_told_held(&self) {
+        let mut rx = self.told_held.subscribe();
+        let _ = rx.wait_for(|held| !held).await;
     }
 
     /// From now on every document append fails as on a full disk (nothing is stored).
@@ -419,7 +463,10 @@ impl Storage for FaultyStorage {
         now: i64,
         ttl_ms: i64,
     ) -> StorageResult<()> {
-        self.inner.set_presence(instance, team, member, connections, now, ttl_ms).await
+        self.faults.wait_if_told_held().await;
+        let r = self.inner.set_presence(instance, team, member, connections, now, ttl_ms).await;
+        self.faults.presence_writes.fetch_add(1, Ordering::SeqCst);
+        r
     }
 
     async fn presence_beat(&self, instance: &str, now: i64, ttl_ms: i64) -> StorageResult<()> {
@@ -435,7 +482,10 @@ impl Storage for FaultyStorage {
     }
 
     async fn tell_instances(&self, message: String) -> StorageResult<()> {
-        self.inner.tell_instances(message).await
+        self.faults.wait_if_told_held().await;
+        let r = self.inner.tell_instances(message).await;
+        self.faults.tells.fetch_add(1, Ordering::SeqCst);
+        r
     }
 
     fn instance_messages(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
