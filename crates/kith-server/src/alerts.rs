@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use automerge::ChangeHash;
@@ -383,7 +384,7 @@ pub struct AlertEngine {
     /// Woken when a deadline earlier than the ticker's next wake appears.
     pub wake: tokio::sync::Notify,
     /// Several instances: alert events to tell the other instances' live streams, in order.
-    relay: std::sync::OnceLock<mpsc::UnboundedSender<String>>,
+    relay: std::sync::OnceLock<Arc<Relay>>,
     /// This instance, in what it tells the others.
     instance: Uuid,
 }
@@ -395,6 +396,98 @@ struct Relayed {
     team: TeamId,
     members: Vec<MemberId>,
     event: AlertEvent,
+}
+
+/// Told to the other instances after alert events of these teams were dropped (`all`: of more
+/// teams than one message holds): their streams refresh everything.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MissedEvents {
+    from: Uuid,
+    missed_teams: Vec<TeamId>,
+    all: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Told {
+    Event(Box<Relayed>),
+    Missed(MissedEvents),
+}
+
+/// Teams whose dropped events are told in one message (a NOTIFY carries under 8,000 bytes; a
+/// team id takes 39 in JSON); past this many, every team's streams refresh.
+const MISSED_TEAMS: usize = 150;
+
+/// The alert events waiting to be told to the other instances, bounded by bytes
+/// (`alerts.relay_max_bytes`), and the teams of those that did not fit.
+///
+/// When it is full the event is dropped, never waited for: the deadline engine publishes and must
+/// not stall on a slow database. A dropped event is not lost for the people it concerns: an alert
+/// is stored before its event is published, and the dashboard and the app re-read the alert list
+/// (`GET /v1/alerts`) on every alert event, on every `changed` event and on each reconnect of
+/// their live stream (ui/src/lib/app.svelte.ts `onAlert`, `refreshAll`; the board alone is polled
+/// every 30 s). So once there is room again, the other instances are told which teams missed
+/// events ([`MissedEvents`]), and those teams' streams get `changed` with `all` ([`LiveEvent::Missed`]),
+/// exactly what a stream that fell behind on its own instance gets: each client re-reads its alerts
+/// then. Without that a lead on another instance would not hear of the alert until the next event.
+#[derive(Debug)]
+struct Relay {
+    queue: mpsc::UnboundedSender<String>,
+    /// Bytes queued or being told: the bound of `queue`.
+    queued: AtomicUsize,
+    max_bytes: usize,
+    missed: std::sync::Mutex<(HashSet<TeamId>, bool)>,
+    /// Wakes the relay task to tell what was missed.
+    nudge: tokio::sync::Notify,
+    /// Set by the first event dropped, cleared by the next that fits: one warning per burst.
+    dropping: AtomicBool,
+}
+
+impl Relay {
+    /// Queues an event of `team` unless the queue is full (one event always fits in an empty
+    /// queue); never waits.
+    fn offer(&self, team: TeamId, m: String) {
+        let len = m.len();
+        let before = self.queued.fetch_add(len, Ordering::SeqCst);
+        if before > 0 && before + len > self.max_bytes {
+            self.queued.fetch_sub(len, Ordering::SeqCst);
+            metrics::counter!("kith_alert_relay_dropped_total").increment(1);
+            {
+                let mut missed = self.missed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (teams, all) = &mut *missed;
+                if !*all {
+                    teams.insert(team);
+                    if teams.len() > MISSED_TEAMS {
+                        *all = true;
+                        *teams = HashSet::new();
+                    }
+                }
+            }
+            self.nudge.notify_one();
+            if !self.dropping.swap(true, Ordering::SeqCst) {
+                tracing::warn!(
+                    max_bytes = self.max_bytes,
+                    "alert events for the other instances wait past alerts.relay_max_bytes (the database is slow): \
+                     further ones are dropped, and the other instances' streams of their teams will be told to refresh"
+                );
+            }
+            return;
+        }
+        self.dropping.store(false, Ordering::SeqCst);
+        if self.queue.send(m).is_err() {
+            self.queued.fetch_sub(len, Ordering::SeqCst);
+        }
+    }
+
+    /// What to tell the other instances of the events dropped since last asked, if any.
+    fn take_missed(&self, from: Uuid) -> Option<String> {
+        let (teams, all) = std::mem::take(&mut *self.missed.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        if teams.is_empty() && !all {
+            return None;
+        }
+        serde_json::to_string(&MissedEvents { from, missed_teams: teams.into_iter().collect(), all }).ok()
+    }
 }
 
 fn resolution_name(r: &Resolution) -> &'static str {
@@ -438,23 +531,46 @@ impl AlertEngine {
     /// Several instances on one database: tells the other instances' live streams every alert
     /// event of this one, and this one's the events of the others, until `stop`. Nothing to do
     /// when the storage has one process per database.
-    pub fn relay(self: &Arc<Self>, mut stop: watch::Receiver<bool>) {
+    /// The events waiting take at most `max_bytes` ([`Relay`] says what happens past it).
+    pub fn relay(self: &Arc<Self>, mut stop: watch::Receiver<bool>, max_bytes: usize) {
         let Some(mut told) = self.storage.instance_messages() else { return };
         let (tx, mut queued) = mpsc::unbounded_channel::<String>();
-        if self.relay.set(tx).is_err() {
+        let relay = Arc::new(Relay {
+            queue: tx,
+            queued: AtomicUsize::new(0),
+            max_bytes,
+            missed: std::sync::Mutex::default(),
+            nudge: tokio::sync::Notify::new(),
+            dropping: AtomicBool::new(false),
+        });
+        if self.relay.set(relay.clone()).is_err() {
             return;
         }
         let storage = self.storage.clone();
         let mut stop_out = stop.clone();
+        let instance = self.instance;
         tokio::spawn(async move {
             loop {
+                // `None`: woken to tell what was missed.
                 let next = tokio::select! {
                     _ = stop_out.wait_for(|v| *v) => return,
-                    next = queued.recv() => next,
+                    next = queued.recv() => match next {
+                        Some(m) => Some(m),
+                        None => return,
+                    },
+                    () = relay.nudge.notified() => None,
                 };
-                let Some(m) = next else { return };
-                if let Err(e) = storage.tell_instances(m).await {
-                    tracing::warn!(error = %e, "could not tell the other instances an alert event");
+                if let Some(m) = next {
+                    let len = m.len();
+                    if let Err(e) = storage.tell_instances(m).await {
+                        tracing::warn!(error = %e, "could not tell the other instances an alert event");
+                    }
+                    relay.queued.fetch_sub(len, Ordering::SeqCst);
+                }
+                if let Some(m) = relay.take_missed(instance)
+                    && let Err(e) = storage.tell_instances(m).await
+                {
+                    tracing::warn!(error = %e, "could not tell the other instances which alert events they missed");
                 }
             }
         });
@@ -466,12 +582,19 @@ impl AlertEngine {
                     m = told.recv() => m,
                 };
                 match m {
-                    Ok(m) => match serde_json::from_str::<Relayed>(&m) {
-                        Ok(r) if r.from != engine.instance => engine.live.publish(LiveEvent::Alert {
-                            team: r.team,
-                            members: r.members,
-                            event: Box::new(r.event),
-                        }),
+                    Ok(m) => match serde_json::from_str::<Told>(&m) {
+                        Ok(Told::Event(r)) if r.from != engine.instance => {
+                            let Relayed { team, members, event, .. } = *r;
+                            engine.live.publish(LiveEvent::Alert { team, members, event: Box::new(event) });
+                        }
+                        Ok(Told::Missed(r)) if r.from != engine.instance => {
+                            if r.all {
+                                engine.live.publish(LiveEvent::Missed { team: None });
+                            }
+                            for team in r.missed_teams {
+                                engine.live.publish(LiveEvent::Missed { team: Some(team) });
+                            }
+                        }
                         Ok(_) => {}
                         Err(e) => tracing::warn!(error = %e, "an instance told an alert event this build cannot read"),
                     },
@@ -1261,9 +1384,7 @@ impl AlertEngine {
             let told = Relayed { from: self.instance, team, members: members.clone(), event: event.clone() };
             match serde_json::to_string(&told) {
                 // NOTIFY carries less than 8000 bytes.
-                Ok(m) if m.len() < 7900 => {
-                    let _ = relay.send(m);
-                }
+                Ok(m) if m.len() < 7900 => relay.offer(team, m),
                 Ok(_) => tracing::warn!("an alert event is too large to tell the other instances"),
                 Err(e) => tracing::warn!(error = %e, "could not write an alert event for the other instances"),
             }

@@ -109,6 +109,11 @@ pub struct AlertsConfig {
     /// away are dropped and read again when a shift of theirs is evaluated: no deadline or step is
     /// decided without its team, so none is missed.
     pub teams_max_bytes: usize,
+    /// Several instances: most bytes of alert events waiting to be told to the other instances
+    /// (each under 8,000 bytes). Past it (the database has stalled for a while) further events
+    /// are not queued; once there is room the other instances are told which teams missed some,
+    /// and those teams' live streams refresh everything (`kith_alert_relay_dropped_total`).
+    pub relay_max_bytes: usize,
 }
 
 impl Default for AlertsConfig {
@@ -124,6 +129,7 @@ impl Default for AlertsConfig {
             lease_ms: 15_000,
             shifts_max_bytes: 4 * 1024 * 1024,
             teams_max_bytes: 4 * 1024 * 1024,
+            relay_max_bytes: 1024 * 1024,
         }
     }
 }

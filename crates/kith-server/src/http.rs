@@ -161,7 +161,7 @@ impl App {
         let loading = alerts.load_in_background(hold);
         // From here on the deadline engine (once loaded) and the live channel follow what is stored.
         alerts.follow(live.shutdown_signal());
-        alerts.relay(live.shutdown_signal());
+        alerts.relay(live.shutdown_signal(), app.config.alerts.relay_max_bytes);
         if let Some(c) = &coherence {
             c.follow(live.shutdown_signal());
         }
@@ -1188,6 +1188,10 @@ async fn live(
                 LiveEvent::Kudos { .. } => None,
                 // Handled below: the stream ends.
                 LiveEvent::Revoked { .. } => None,
+                LiveEvent::Missed { team } if team.is_none_or(|t| t == d.team) => {
+                    Event::default().event("changed").json_data(ChangedEvent { docs: vec![], all: true }).ok()
+                }
+                LiveEvent::Missed { .. } => None,
             },
             Err(_) => Event::default().event("changed").json_data(ChangedEvent { docs: vec![], all: true }).ok(),
         };

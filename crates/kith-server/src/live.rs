@@ -43,6 +43,12 @@ pub enum LiveEvent {
     Revoked {
         device: DeviceId,
     },
+    /// Events of this team (every team: `None`) were lost on their way from another instance:
+    /// its streams are told to refresh everything (`changed` with `all`), as a stream that fell
+    /// behind is.
+    Missed {
+        team: Option<TeamId>,
+    },
 }
 
 /// The `presence` SSE event's data.
@@ -102,6 +108,7 @@ impl LiveHub {
             | LiveEvent::Alert { team, .. }
             | LiveEvent::Kudos { team, .. } => Some(*team),
             LiveEvent::Revoked { .. } => None,
+            LiveEvent::Missed { team } => *team,
         };
         let ev = Arc::new(ev);
         let mut teams = self.teams();
