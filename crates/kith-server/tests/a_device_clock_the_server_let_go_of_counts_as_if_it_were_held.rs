@@ -8,8 +8,8 @@
 
 mod common;
 use common::*;
-use kith_domain::{CheckInStatus, Role, Secs};
-use kith_server::receipts::CLOCK_RECORD_BYTES;
+use kith_domain::{CheckInStatus, DeviceId, Role, Secs};
+use kith_server::receipts::{CLOCK_RECORD_BYTES, DeviceClocks};
 use kith_server::testing::{MANUAL_START_MS, TestServer};
 
 const T: i64 = MANUAL_START_MS;
@@ -89,4 +89,23 @@ async fn with_room_for_one_device_the_times_are_those_of_the_default_budget() {
     // Only each device's first sync reads its clock with room for all; with room for one, most do.
     assert_eq!(reads_held, 3, "the lead's, Alice's and Bob's first syncs");
     assert!(reads_one >= 10, "{reads_one} reads: the devices were let go and read again");
+
+    // A check-in another device relays counts with its own device's offset
+    // (`DeviceClocks::others`): a device let go gives the offset of its latest exchange, jitter
+    // included, read from the database.
+    let server = TestServer::start().await;
+    let storage = server.storage();
+    let clocks = DeviceClocks::new(CLOCK_RECORD_BYTES);
+    let (alice, bob) = (DeviceId::new(), DeviceId::new());
+    clocks.exchange(alice, 3 * HOUR, T, None);
+    clocks.exchange(alice, 3 * HOUR + 400, T + MIN, None);
+    let forget = clocks.exchange(bob, 0, T + 2 * MIN, None).forget;
+    assert_eq!(forget.iter().map(|f| f.0).collect::<Vec<_>>(), vec![alice], "Alice is let go");
+    for (d, c) in forget {
+        storage.set_device_offset(d, c.offset_ms, c.at).await.unwrap();
+        clocks.forgotten(d, c.at, true);
+    }
+    assert!(clocks.held(alice).is_none());
+    let others = clocks.others(storage.as_ref(), [alice, DeviceId::new()].into_iter().collect()).await.unwrap();
+    assert_eq!(others, [(alice, 3 * HOUR + 400)].into_iter().collect(), "a device never seen has no offset");
 }
