@@ -141,6 +141,11 @@ pub struct DocCache {
     tick: AtomicU64,
     max_bytes: usize,
     live_max_bytes: usize,
+    /// Documents moved to their saved form, and brought back live from it, since the start: when
+    /// both grow with nearly every sync, more documents are worked on at once than the live
+    /// budget holds, and each sync pays an `Automerge::save` and a load (docs/operations.md).
+    saved_total: AtomicU64,
+    revived_total: AtomicU64,
 }
 
 /// A document's slot, as [`DocCache::slot`] hands it out: lock it, then [`ensure_loaded`]. When it
@@ -177,6 +182,9 @@ pub struct CacheUsage {
     pub live_bytes: usize,
     pub saved_docs: usize,
     pub saved_bytes: usize,
+    /// Since the start: live documents moved to their saved form, and saved ones brought back.
+    pub saved_total: u64,
+    pub revived_total: u64,
 }
 
 impl DocCache {
@@ -187,6 +195,8 @@ impl DocCache {
             tick: AtomicU64::new(0),
             max_bytes,
             live_max_bytes: config.live_max_bytes.min(max_bytes),
+            saved_total: AtomicU64::new(0),
+            revived_total: AtomicU64::new(0),
         }
     }
 
@@ -218,6 +228,8 @@ impl DocCache {
         if let Some((s, mut guard)) = loading {
             // Unreadable (it cannot be: the server saved it): the slot stays empty and the
             // document is loaded from storage.
+            self.revived_total.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("kith_documents_revived_total").increment(1);
             match Automerge::load(&s.saved) {
                 Ok(doc) => {
                     *guard = Some(DocState {
@@ -319,6 +331,8 @@ impl DocCache {
             let Some(l) = tiers.live.remove(&id) else { continue };
             tiers.live_bytes = tiers.live_bytes.saturating_sub(l.est);
             if let Some(mut s) = saved {
+                self.saved_total.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("kith_documents_saved_total").increment(1);
                 s.used = l.used;
                 tiers.saved_bytes += s.size();
                 tiers.saved.insert(id, s);
@@ -358,6 +372,8 @@ impl DocCache {
             live_bytes: t.live_bytes,
             saved_docs: t.saved.len(),
             saved_bytes: t.saved_bytes,
+            saved_total: self.saved_total.load(Ordering::Relaxed),
+            revived_total: self.revived_total.load(Ordering::Relaxed),
         }
     }
 
@@ -418,6 +434,7 @@ pub async fn ensure_loaded(storage: &dyn Storage, id: Uuid, slot: &mut Option<Do
         return Ok(true);
     }
     let Some(loaded) = storage.load_doc(id).await? else { return Ok(false) };
+    metrics::counter!("kith_documents_loaded_total").increment(1);
     let mut since_snapshot = loaded.changes.len();
     let mut size = loaded.snapshot.as_ref().map_or(0, |s| s.1.len());
     let mut last_seq = loaded.snapshot.as_ref().map_or(0, |s| s.0);

@@ -146,3 +146,43 @@ async fn nothing_saved_is_lost_while_devices_sync_at_once_under_a_tiny_budget() 
         }
     }
 }
+
+/// More documents worked on in turn than the live budget holds: the least recently used is the
+/// next one needed, so every sync saves one document and brings another back. The cache counts
+/// both (`CacheUsage`, and `kith_documents_saved_total` / `kith_documents_revived_total` in
+/// /metrics), which tells an operator the live budget is too small (docs/operations.md).
+#[tokio::test]
+async fn documents_worked_on_in_turn_past_the_live_budget_are_counted_as_they_go_and_come_back() {
+    for (live, thrash) in [(LIVE_MAX, true), (1024 * 1024, false)] {
+        let server = TestServer::start_with(budget(1024 * 1024, live)).await;
+        let (_lead, mut alice) = team_of_two(&server).await;
+        let cache = &server.app().docs.cache;
+        let shifts: Vec<ShiftId> = (0..4).map(|_| alice.start_shift()).collect();
+        for (i, s) in shifts.iter().enumerate() {
+            alice.checkin(*s, CheckInStatus::Ok, i as i64);
+            alice.sync_docs(&[s.uuid()]).await;
+        }
+        settled(&server).await;
+        let before = cache.usage();
+        for round in 0..3 {
+            for s in &shifts {
+                alice.checkin(*s, CheckInStatus::Ok, 10 + round);
+                alice.sync_docs(&[s.uuid()]).await;
+            }
+        }
+        settled(&server).await;
+        let after = cache.usage();
+        let (saved, revived) = (after.saved_total - before.saved_total, after.revived_total - before.revived_total);
+        if !thrash {
+            assert_eq!((saved, revived), (0, 0), "every document fits the live budget: {after:?}");
+            continue;
+        }
+        // Room for two of the four: each of the 12 syncs finds its document saved (where this
+        // server is the only writer; on a shared database the coherence follower may drop it
+        // instead, and it is loaded from storage).
+        assert!(saved >= 8, "documents moved out of the live budget are counted: {saved}, {after:?}");
+        if !server.app().docs.storage.shared() {
+            assert!(revived >= 8, "documents brought back live are counted: {revived}, {after:?}");
+        }
+    }
+}

@@ -174,7 +174,12 @@ pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Sqlite { path: path.to_path_buf(), source: rusqlite::Error::InvalidQuery });
     }
-    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").map_err(&e)?;
+    // temp_store: a batch runs each write in a savepoint, whose statement journal spills past
+    // 64 KiB into a temporary file (/var/tmp, $TMPDIR, else the working directory), which a phone
+    // or a sandbox may not have or let us write: in memory it holds only the pages one write
+    // changes, and takes no system call.
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;")
+        .map_err(&e)?;
     Ok(())
 }
 
@@ -211,5 +216,41 @@ mod tests {
 
     fn migrations_len() -> usize {
         MIGRATIONS.len()
+    }
+
+    /// The temporary files this process holds open (SQLite names them `etilqs_…` and unlinks
+    /// them at once, so only their descriptors show them).
+    fn open_temp_files() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .filter(|t| t.to_string_lossy().contains("etilqs"))
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_savepoint_keeps_its_statement_journal_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("device.kith");
+        for conn in [open_checked(&path).unwrap(), open_existing(&path).unwrap()] {
+            conn.execute_batch("CREATE TABLE IF NOT EXISTS scratch (k INTEGER PRIMARY KEY, v BLOB)").unwrap();
+            conn.execute_batch(
+                "DELETE FROM scratch;
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200)
+                 INSERT INTO scratch SELECT i, zeroblob(3000) FROM n",
+            )
+            .unwrap();
+            // A batch's write: a savepoint inside a transaction, changing far more than 64 KiB.
+            conn.execute_batch("BEGIN; SAVEPOINT w; UPDATE scratch SET v = zeroblob(3001);").unwrap();
+            let during = open_temp_files();
+            conn.execute_batch("ROLLBACK TO w; RELEASE w; COMMIT;").unwrap();
+            assert_eq!(during, 0, "the savepoint's statement journal went to a temporary file");
+            let kept: i64 =
+                conn.query_row("SELECT count(*) FROM scratch WHERE length(v) = 3000", [], |r| r.get(0)).unwrap();
+            assert_eq!(kept, 200, "rolled back from the journal held in memory");
+        }
     }
 }
