@@ -551,6 +551,65 @@ mod tests {
             .unwrap_or(0)
     }
 
+    /// Whether a row of `meta` with this key is stored.
+    async fn stored(s: &SqliteStorage, key: &'static str) -> bool {
+        s.read(move |c| {
+            c.query_row("SELECT count(*) FROM meta WHERE key = ?1", params![key], |r| r.get::<_, i64>(0)).map_err(db)
+        })
+        .await
+        .unwrap()
+            == 1
+    }
+
+    /// SQLite may roll back a whole transaction when a statement fails on a full disk, an I/O
+    /// error or memory running out, not only the failing job's savepoint. The writer kept running
+    /// the batch's other jobs, each then committing on its own outside the transaction, and the
+    /// batch's COMMIT failed ("no transaction is active", not retryable) for every job: a job told
+    /// it failed for good had been stored, and those undone were not told to retry.
+    #[tokio::test]
+    async fn a_transaction_the_database_rolls_back_commits_nothing_half_way_and_its_jobs_retry() {
+        use futures_util::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("kith.sqlite3")).unwrap();
+        // Holds the writer, so the three jobs below are queued together and run in one batch.
+        let (started, running) = std::sync::mpsc::channel::<()>();
+        let (release, hold) = std::sync::mpsc::channel::<()>();
+        let mut blocker = Box::pin(s.write(move |_| {
+            let _ = started.send(());
+            let _ = hold.recv();
+            Ok(())
+        }));
+        assert!((&mut blocker).now_or_never().is_none());
+        running.recv().unwrap();
+        let insert = |key: &'static str| {
+            move |c: &Connection| {
+                c.execute("INSERT INTO meta (key, value) VALUES (?1, x'00')", params![key]).map_err(db).map(|_| ())
+            }
+        };
+        let mut a = Box::pin(s.write(insert("a")));
+        // What SQLite does to the transaction when a statement fails past what a savepoint undoes.
+        let mut b = Box::pin(s.write(|c| {
+            c.execute_batch("ROLLBACK").map_err(db)?;
+            Err::<(), _>(StorageError::Unavailable("database or disk is full (as if)".into()))
+        }));
+        let mut c = Box::pin(s.write(insert("c")));
+        assert!((&mut a).now_or_never().is_none(), "queued, waiting for the writer");
+        assert!((&mut b).now_or_never().is_none());
+        assert!((&mut c).now_or_never().is_none());
+        release.send(()).unwrap();
+        blocker.await.unwrap();
+        let (a, b, c) = (a.await, b.await, c.await);
+        assert!(matches!(&a, Err(e) if e.retryable()), "a job undone with the transaction is told to retry: {a:?}");
+        assert!(!stored(&s, "a").await);
+        assert_eq!(
+            b,
+            Err(StorageError::Unavailable("database or disk is full (as if)".into())),
+            "the failing job says why"
+        );
+        assert!(c.is_ok(), "a job that had not run goes in the next transaction: {c:?}");
+        assert!(stored(&s, "c").await);
+    }
+
     #[tokio::test]
     async fn a_write_job_keeps_its_statement_journal_in_memory_and_a_failed_one_stores_nothing() {
         let dir = tempfile::tempdir().unwrap();

@@ -50,8 +50,9 @@ impl SqliteStorage {
                 p.notes.extend(logged.notes);
                 r
             });
+            // A job that failed says why, whatever became of the others' transaction.
             Box::new(move |commit: Result<(), StorageError>| {
-                let _ = tx.send(commit.and(r));
+                let _ = tx.send(r.and_then(|r| commit.map(|()| r)));
             })
         });
         {
@@ -102,8 +103,16 @@ fn stored_before(conn: &Connection, log: &ChangeLog) -> Result<Before, StorageEr
 }
 
 pub(super) fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, log: &ChangeLog, pending: &Arc<Mutex<Logged>>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
+    // Jobs of a batch whose transaction the database rolled back before they ran.
+    let mut carried: Vec<Job> = Vec::new();
+    loop {
+        let mut batch = std::mem::take(&mut carried);
+        if batch.is_empty() {
+            match rx.recv() {
+                Ok(first) => batch.push(first),
+                Err(_) => break,
+            }
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
@@ -126,7 +135,37 @@ pub(super) fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, log: &Chang
             }
         };
         *lock(pending) = Logged::default();
-        let dones: Vec<Done> = batch.into_iter().map(|job| job(&conn)).collect();
+        let mut jobs = batch.into_iter();
+        let mut dones: Vec<Done> = Vec::new();
+        let mut rolled_back = false;
+        for job in jobs.by_ref() {
+            dones.push(job(&conn));
+            // A disk full, an I/O error or memory running out in the middle of a statement can
+            // make SQLite roll back the whole transaction, not only that job's savepoint: the jobs
+            // run so far are undone, and any run after it would commit on its own, outside it.
+            if conn.is_autocommit() {
+                rolled_back = true;
+                break;
+            }
+        }
+        if rolled_back {
+            tracing::error!(
+                jobs = dones.len(),
+                "the database rolled back a write transaction: its jobs are told to retry"
+            );
+            *lock(pending) = Logged::default();
+            let undone = StorageError::Unavailable(
+                "the database rolled back the write this was part of (another write in it failed: its log says why); \
+                 nothing of it was stored: retry"
+                    .into(),
+            );
+            for d in dones {
+                d(Err(undone.clone()));
+            }
+            // Those that did not run go in the next transaction.
+            carried.extend(jobs);
+            continue;
+        }
         let commit = conn.execute_batch("COMMIT").map_err(db);
         let Logged { changes: stored, notes } = std::mem::take(&mut *lock(pending));
         if commit.is_err() {
