@@ -391,9 +391,7 @@ impl Client {
         if let Some(h) = self.sync_handle() {
             let mut rx = h.watch_status();
             // The first sync brings the team; answer without it when offline.
-            let _ =
-                tokio::time::timeout(self.inner.opts.sync_wait, rx.wait_for(|s| s.syncs > 0 || s.last_error.is_some()))
-                    .await;
+            let _ = tokio::time::timeout(self.inner.opts.sync_wait, rx.wait_for(|s| s.cycles > 0)).await;
             status = Some(h.status());
         }
         let state = self.state().await?;
@@ -675,11 +673,9 @@ impl Client {
         let mut rx = h.watch_status();
         let before = rx.borrow_and_update().clone();
         h.sync_now();
-        let _ = tokio::time::timeout(
-            self.inner.opts.sync_wait,
-            rx.wait_for(|s| s.syncs > before.syncs || (s.last_error.is_some() && s.last_error != before.last_error)),
-        )
-        .await;
+        // The cycle this asked for, however it ends: an error the live channel reports meanwhile
+        // is not its answer.
+        let _ = tokio::time::timeout(self.inner.opts.sync_wait, rx.wait_for(|s| s.cycles > before.cycles)).await;
         let st = self.sync_state().await?;
         self.emit(ClientEvent::Sync(st.clone()));
         Ok(st)

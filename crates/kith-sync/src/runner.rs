@@ -66,6 +66,8 @@ pub struct SyncStatus {
     pub clock_offset_ms: Option<i64>,
     /// How many sync exchanges completed since start.
     pub syncs: u64,
+    /// How many sync cycles ended since start, whether they succeeded or failed.
+    pub cycles: u64,
 }
 
 /// Controls a running background sync.
@@ -197,6 +199,7 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.retrying = retrying;
                             st.clock_offset_ms = Some(report.clock_offset_ms);
                             st.syncs += 1;
+                            st.cycles += 1;
                         });
                         ended
                     }
@@ -208,6 +211,7 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                             st.last_error = Some(e.to_string());
                             st.needs_attention = !retry;
                             st.device_unknown = e.device_unknown();
+                            st.cycles += 1;
                         });
                         Ended::Failed { retryable: retry, retry_after_ms: e.retry_after().map(ms) }
                     }
@@ -266,7 +270,10 @@ pub fn spawn(store: Arc<Mutex<Store>>, client: ServerClient, opts: RunnerOptions
                         status_tx.send_modify(|st| st.live = false);
                     }
                     Err(e) if !e.retryable() => {
+                        // Refused for good (revoked, or unknown to a restored server): no sync
+                        // can succeed either, so the device is not shown online meanwhile.
                         status_tx.send_modify(|st| {
+                            st.online = false;
                             st.live = false;
                             st.last_error = Some(e.to_string());
                             st.needs_attention = true;
