@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Device, PATIENCE, Server, in_hours};
+use common::{Device, PATIENCE, Server, in_hours, team_backed_up_with_its_lead};
 use kith_api::BoardSource;
 use kith_client::{CheckInInput, JoinInput, StartShiftInput};
 use kith_domain::{CheckInStatus, Role};
@@ -12,12 +12,7 @@ use kith_domain::{CheckInStatus, Role};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_a_restored_server_forgot_rejoins_as_itself() {
     let mut server = Server::start().await;
-    let (team, lead_code) = server.team("North estate").await;
-    let lead = Device::new().await;
-    lead.join(&server, &lead_code, "Lee Lead").await;
-    server.stop().await;
-    let backup = server.server.back_up().await;
-    server.start_again().await;
+    let (team, lead, backup) = team_backed_up_with_its_lead(&mut server).await;
 
     // Alice joins after the backup, starts a shift and checks in.
     let alice = Device::joined(&server, team, Role::Member, "Alice Field").await;

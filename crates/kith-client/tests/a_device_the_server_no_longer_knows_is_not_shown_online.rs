@@ -5,18 +5,13 @@
 
 mod common;
 
-use common::{Device, PATIENCE, Server};
+use common::{Device, PATIENCE, Server, team_backed_up_with_its_lead};
 use kith_domain::Role;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_refused_on_its_live_channel_is_not_shown_online() {
     let mut server = Server::start().await;
-    let (team, lead_code) = server.team("North estate").await;
-    let lead = Device::new().await;
-    lead.join(&server, &lead_code, "Lee Lead").await;
-    server.stop().await;
-    let backup = server.server.back_up().await;
-    server.start_again().await;
+    let (team, _lead, backup) = team_backed_up_with_its_lead(&mut server).await;
 
     let alice = Device::joined(&server, team, Role::Member, "Alice Field").await;
     let mut status = alice.client.sync_handle().expect("joined, so syncing").watch_status();

@@ -102,6 +102,18 @@ impl Device {
     }
 }
 
+/// A team whose lead ("Lee Lead") joined, on a server backed up then (stopped for it and
+/// started again): restoring the backup later makes the server forget every device joined since.
+pub async fn team_backed_up_with_its_lead(server: &mut Server) -> (TeamId, Device, kith_server::testing::Backup) {
+    let (team, lead_code) = server.team("North estate").await;
+    let lead = Device::new().await;
+    lead.join(server, &lead_code, "Lee Lead").await;
+    server.stop().await;
+    let backup = server.server.back_up().await;
+    server.start_again().await;
+    (team, lead, backup)
+}
+
 /// A team with a lead and a worker ("Lee Lead", "Alice Field"), both joined and synced.
 pub struct Team {
     pub server: Server,
