@@ -42,6 +42,7 @@ fi
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 failed_steps=()
+failed_logs=()
 
 # Counts the tests in one step's output: cargo's per-binary "test result:" lines, Vitest's
 # "Tests  N failed | N passed (N)", node --test's "ℹ pass N" / "ℹ fail N" / "ℹ cancelled N", and
@@ -55,6 +56,21 @@ count_tests() {
     /^ℹ (fail|cancelled) [0-9]+$/ { f += $3 }
     /^[A-Za-z][A-Za-z0-9_ -]*: [0-9]+ passed, [0-9]+ failed$/ { p += $(NF-3); f += $(NF-1) }
     END { printf "%d %d\n", p, f }'
+}
+
+# Why a step failed, in a few lines, for the end of the output (CI shows only its tail): node's
+# "✖ failing tests:" section without node's own stack frames, cargo's "---- <test> stdout ----"
+# sections, else the step's last lines.
+failure_digest() {
+  local clean
+  clean=$(sed 's/\x1b\[[0-9;]*m//g' "$1")
+  if grep -q '^✖ failing tests:' <<<"$clean"; then
+    sed -n '/^✖ failing tests:/,$p' <<<"$clean" | grep -Ev '^ +at (async )?(.*\()?node:' | head -n 80
+  elif grep -q '^---- .* stdout ----$' <<<"$clean"; then
+    awk '/^---- .* stdout ----$/ { on = 1 } /^failures:$/ { on = 0 } on' <<<"$clean" | head -n 80
+  else
+    tail -n 25 <<<"$clean"
+  fi
 }
 
 # Runs one step, its output also kept for the summary. A failure is remembered (and
@@ -81,6 +97,7 @@ run_step() {
   if [ "$step_status" -ne 0 ]; then
     echo "==> FAILED: $name (exit $step_status)"
     failed_steps+=("$name")
+    failed_logs+=("$out")
     [ "$f" -eq 0 ] && f=1
   fi
   passed=$((passed + p))
@@ -117,6 +134,10 @@ if [ "$step_status" -eq 0 ]; then
 fi
 
 if [ ${#failed_steps[@]} -ne 0 ]; then
+  for i in "${!failed_steps[@]}"; do
+    echo "==> why \"${failed_steps[$i]}\" failed (the step's output above has it all):"
+    failure_digest "${failed_logs[$i]}" || true
+  done
   echo "==> failed: ${failed_steps[*]}"
 fi
 echo "Summary: $passed passed, $failed failed"
