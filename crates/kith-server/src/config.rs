@@ -198,8 +198,10 @@ pub struct Limits {
     /// many seconds, or the connection is closed (slow clients hold a file descriptor each).
     pub header_read_timeout_s: u64,
     /// A connection with no request in flight that receives nothing for this many seconds is
-    /// closed. Longer than clients' pool idle time (reqwest: 90 s), so clients close first. The
-    /// live channel's stream is a request in flight: never cut.
+    /// closed. Shorter than the minute between a device's syncs when nothing happens: an idle HTTP
+    /// connection costs about 18 KiB, twice the rest of a connected device, and browsers keep
+    /// theirs for minutes. Kith's own clients let theirs go first (`SYNC_CONNECTION_IDLE`, 20 s).
+    /// The live channel's stream is a request in flight: never cut.
     pub idle_timeout_s: u64,
     /// A connection whose peer accepts none of what the server writes for this many seconds (it
     /// stopped reading: its socket is full) is closed. Otherwise it would keep its slot under
@@ -297,7 +299,7 @@ impl Default for Limits {
             seen_max_bytes: 2 * 1024 * 1024,
             auth_check_ms: 1000,
             header_read_timeout_s: 10,
-            idle_timeout_s: 120,
+            idle_timeout_s: 30,
             write_stall_timeout_s: 60,
             max_connections: 20_000,
             min_free_disk_bytes: 64 * 1024 * 1024,

@@ -19,12 +19,29 @@ pub struct ServerClient {
     /// For the live stream only: never pools, so the stream always opens a connection of its own
     /// and that connection's first request is `GET /v1/live`, which the server holds in a few KiB
     /// instead of a whole HTTP connection's buffers (docs/benchmarks.md, "Memory per connected
-    /// device"). Syncs keep their pooled connection.
+    /// device"). Syncs keep their pooled connection, for `SYNC_CONNECTION_IDLE`.
     live_http: reqwest::Client,
 }
 
 /// How long one request may take before it counts as failed (and is retried later).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a connection used for syncs is kept once idle: long enough for a burst (a check-in,
+/// then the syncs the live channel's pokes bring), shorter than the period between syncs when
+/// nothing happens (a minute), so an idle device holds only its live stream. The server holds an
+/// idle HTTP connection in about 18 KiB, twice what the rest of a connected device costs it
+/// (docs/benchmarks.md, "A device's idle sync connection"); a new one costs a handshake a minute.
+pub const SYNC_CONNECTION_IDLE: Duration = Duration::from_secs(20);
+
+fn builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("kith/", env!("CARGO_PKG_VERSION")))
+}
+
+fn http_client(idle: Duration) -> Result<reqwest::Client, SyncError> {
+    builder().pool_idle_timeout(idle).build().map_err(|e| SyncError::Protocol(e.to_string()))
+}
 
 impl ServerClient {
     /// A client for the server at `base` (e.g. `https://kith.example.org`).
@@ -40,14 +57,16 @@ impl ServerClient {
             let p = format!("{}/", url.path());
             url.set_path(&p);
         }
-        let builder = || {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .user_agent(concat!("kith/", env!("CARGO_PKG_VERSION")))
-        };
-        let http = builder().build().map_err(|e| SyncError::Protocol(e.to_string()))?;
+        let http = http_client(SYNC_CONNECTION_IDLE)?;
         let live_http = builder().pool_max_idle_per_host(0).build().map_err(|e| SyncError::Protocol(e.to_string()))?;
         Ok(ServerClient { base: url, token, http, live_http })
+    }
+
+    /// The same client, keeping an idle sync connection for `idle` instead of
+    /// `SYNC_CONNECTION_IDLE`.
+    pub fn with_sync_connection_idle(mut self, idle: Duration) -> Result<Self, SyncError> {
+        self.http = http_client(idle)?;
+        Ok(self)
     }
 
     pub fn base(&self) -> &Url {

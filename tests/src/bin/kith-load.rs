@@ -12,7 +12,15 @@
 //!
 //! With `--mode shifts` it measures memory per connected device instead (docs/benchmarks.md,
 //! "Memory per connected device"): every device syncs its shift once, then stays on `/v1/live`;
-//! `--server-wrap "heaptrack -o FILE"` runs the server under a heap profiler.
+//! `--server-wrap "heaptrack -o FILE"` runs the server under a heap profiler. `--sync-conn
+//! keepalive|close|h2c` gives each device its own HTTP client, as a real device has, and adds a
+//! phase: each device syncs once more over it while its stream is open, and the memory is read
+//! again (`keepalive`: HTTP/1.1, the sync's connection kept idle beside the stream, as reqwest's
+//! pool keeps it for 90 s and devices sync every 60 s; `close`: the same sync, its connection
+//! closed after it, so `keepalive` less `close` is what the idle connection holds; `device`:
+//! kept for `kith_sync::client::SYNC_CONNECTION_IDLE` as a device's own client keeps it, the
+//! memory read again once that has passed; `h2c`: HTTP/2 without TLS, the stream and the sync on
+//! one connection).
 //!
 //! With `--mode write` it measures write → ack (docs/benchmarks.md, section 1): `--clients`
 //! closed-loop clients (members in teams of `--team-size`, 20 unless given, and a lead who does not
@@ -67,6 +75,9 @@ struct Args {
     runs: usize,
     /// Whether `--team-size` was given (`write` defaults to teams of 20, like the in-process bench).
     team_size_given: bool,
+    /// `shifts`: `none` (the streams share a few clients), `keepalive`, `close`, `device` or `h2c`
+    /// (a client per device).
+    sync_conn: String,
 }
 
 fn args() -> Result<Args> {
@@ -84,6 +95,7 @@ fn args() -> Result<Args> {
         syncs: 6000,
         runs: 3,
         team_size_given: false,
+        sync_conn: "none".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -104,14 +116,27 @@ fn args() -> Result<Args> {
             "--server-wrap" => a.server_wrap = v,
             "--probes" => a.probes = v.parse()?,
             "--stop-after" if v == "joined" || v == "synced" || v == "live" => a.stop_after = v,
+            "--sync-conn" if ["none", "keepalive", "close", "device", "h2c"].contains(&v.as_str()) => a.sync_conn = v,
             _ => bail!(
                 "usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N] \\
                  [--mode herd|shifts|write] [--team-size N] [--server-wrap CMD] [--probes N] \\
-                 [--stop-after joined|synced|live] [--clients N,N] [--syncs N] [--runs N]"
+                 [--stop-after joined|synced|live] [--clients N,N] [--syncs N] [--runs N] \\
+                 [--sync-conn none|keepalive|close|device|h2c]"
             ),
         }
     }
     Ok(a)
+}
+
+/// How many sockets the process holds open (its connections and listeners).
+fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|l| l.to_string_lossy().starts_with("socket:"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -582,16 +607,27 @@ mod shifts {
             return terminate(&mut server, pid).await;
         }
 
-        // Every device opens its live stream and stays connected.
-        let clients: Vec<reqwest::Client> = (1..=a.sources.max(1))
-            .map(|i| {
-                reqwest::Client::builder()
-                    .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
-                    .pool_max_idle_per_host(0)
+        // Every device opens its live stream and stays connected: over a few shared clients, or
+        // (`--sync-conn`) each over its own, which its sync uses too.
+        let source = |i: usize| IpAddr::V4(Ipv4Addr::new(127, 0, 0, (i % usize::from(a.sources.max(1))) as u8 + 1));
+        let clients: Vec<reqwest::Client> = match a.sync_conn.as_str() {
+            "none" => (0..usize::from(a.sources.max(1)))
+                .map(|i| reqwest::Client::builder().local_address(source(i)).pool_max_idle_per_host(0).build().unwrap())
+                .collect(),
+            conn => (0..n)
+                .map(|i| {
+                    let c = reqwest::Client::builder().local_address(source(i));
+                    match conn {
+                        "h2c" => c.pool_max_idle_per_host(1).http2_prior_knowledge(),
+                        "close" => c.pool_max_idle_per_host(0).http1_only(),
+                        "device" => c.pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE).http1_only(),
+                        _ => c.pool_max_idle_per_host(1).http1_only(),
+                    }
                     .build()
                     .unwrap()
-            })
-            .collect();
+                })
+                .collect(),
+        };
         let connected = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let base = Arc::new(std::sync::RwLock::new(b.clone()));
@@ -647,6 +683,57 @@ mod shifts {
             per(synced_rss, live_rss),
             per(start_rss, live_rss)
         );
+        if a.sync_conn != "none" {
+            // Each device syncs once more over its own client while its stream is open.
+            let before = sockets(pid);
+            let results = futures_util::stream::iter(devs.iter().enumerate().map(|(i, d)| {
+                let (http, url) = (clients[i].clone(), format!("{b}/v1/sync"));
+                let req = SyncRequest {
+                    protocol: kith_proto::PROTOCOL_VERSION,
+                    client_time: now.0,
+                    cursor: None,
+                    docs: vec![shift_push(d, now)],
+                };
+                async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
+            }))
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+            .await;
+            results.into_iter().collect::<Result<Vec<_>>>()?;
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let mut after = Vec::new();
+            for _ in 0..5 {
+                after.push(rss_kib(pid));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            after.sort_unstable();
+            let after_rss = after[after.len() / 2];
+            println!(
+                "  after one more sync each over its own client ({}): server sockets {before} -> {}; RSS median of 5 \
+                 {after_rss} KiB: {:.1} KiB a device more, {:.1} KiB a device from the start",
+                a.sync_conn,
+                sockets(pid),
+                per(live_rss, after_rss),
+                per(start_rss, after_rss)
+            );
+            if a.sync_conn == "device" {
+                tokio::time::sleep(kith_sync::client::SYNC_CONNECTION_IDLE + Duration::from_secs(3)).await;
+                let mut let_go = Vec::new();
+                for _ in 0..5 {
+                    let_go.push(rss_kib(pid));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                let_go.sort_unstable();
+                let rss = let_go[let_go.len() / 2];
+                println!(
+                    "  once the devices let their sync connections go: server sockets {}; RSS median of 5 {rss} KiB: \
+                     {:.1} KiB a device more than with the streams alone, {:.1} KiB a device from the start",
+                    sockets(pid),
+                    per(live_rss, rss),
+                    per(start_rss, rss)
+                );
+            }
+        }
         // A probe: sequential syncs (each a new shift pushed, as above) while every stream is open.
         let mut probes = Vec::new();
         for i in 0..a.probes {
