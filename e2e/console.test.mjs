@@ -221,7 +221,8 @@ test('twenty-two people fit a laptop screen in the compact list, with filter and
   await page.getByRole('button', { name: 'List', exact: true }).click();
   // Counted as a lead sees the board when all is well: the server's board, nothing waiting to sync.
   // While the browser's first syncs are still going (slow on a busy 2-core machine), the status
-X
+  // bar ("Syncing — 1 change waiting") or the "own copy" notice may take room above the list.
+  // The failure says what the screen showed: CI keeps no screenshot.
   await waitFor(async () => {
     const s = await screenState(page);
     return s.status === '' && !s.ownCopy && s.total === 23 ? s : null;
