@@ -88,20 +88,28 @@ fn what_ifs(n: usize, reps: usize) {
         tx.put(checkins(tx), CheckInId::new().to_string(), v.into_bytes()).unwrap();
     });
     let us = |d: Duration| d.as_secs_f64() * 1e6;
-    let t_today = time(&server, reps, |d| d.apply_changes([today.clone()]).unwrap());
-    let t_first = time(&server, reps, |d| d.apply_changes([first_key.clone()]).unwrap());
-    let t_one = time(&server, reps, |d| d.apply_changes([one_op.clone()]).unwrap());
-    let mut batched = Vec::new();
+    let mut batches = Vec::new();
     for k in [4, 16] {
         let before = dev.get_heads();
         for i in 0..k {
             dev.transact(|tx| shift::add_checkin(tx, &checkin(n + i, worker, device))).map_err(|f| f.error).unwrap();
         }
-        let ks: Vec<Change> = dev.get_changes(&before);
-        let t = time(&server, reps, |d| d.apply_changes(ks.clone()).unwrap());
-        batched.push(format!("{:.1}", us(t) / k as f64));
+        batches.push(dev.get_changes(&before));
         dev = dev.fork_at(&before).unwrap().with_actor(dev.get_actor().clone());
     }
+    let (b4, b16) = (batches[0].clone(), batches[1].clone());
+    let t = time(
+        reps,
+        &mut [
+            (&server, Box::new(|d: &mut Automerge| d.apply_changes([today.clone()]).unwrap())),
+            (&server, Box::new(|d: &mut Automerge| d.apply_changes([first_key.clone()]).unwrap())),
+            (&server, Box::new(|d: &mut Automerge| d.apply_changes([one_op.clone()]).unwrap())),
+            (&server, Box::new(|d: &mut Automerge| d.apply_changes(b4.clone()).unwrap())),
+            (&server, Box::new(|d: &mut Automerge| d.apply_changes(b16.clone()).unwrap())),
+        ],
+    );
+    let (t_today, t_first, t_one) = (t[0], t[1], t[2]);
+    let batched = [format!("{:.1}", us(t[3]) / 4.0), format!("{:.1}", us(t[4]) / 16.0)];
     println!("| {n} | {:.1} | {:.1} | {:.1} | {} |", us(t_today), us(t_first), us(t_one), batched.join(" / "));
 }
 
@@ -110,17 +118,24 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-/// The median time of `apply` over `reps` repetitions, each on a fresh clone of `doc`.
-fn time(doc: &Automerge, reps: usize, mut apply: impl FnMut(&mut Automerge)) -> Duration {
-    let mut times = Vec::with_capacity(reps);
+/// A way of applying, timed on a fresh clone of its document each repetition.
+type Variant<'a> = (&'a Automerge, Box<dyn FnMut(&mut Automerge) + 'a>);
+
+/// The median time of each variant over `reps` repetitions, the variants taken in turn within
+/// each repetition (so a burst of other work on the machine falls on all of them alike), each
+/// on a fresh clone of its document made outside the timing.
+fn time(reps: usize, variants: &mut [Variant<'_>]) -> Vec<Duration> {
+    let mut times = vec![Vec::with_capacity(reps); variants.len()];
     for _ in 0..reps {
-        let mut d = doc.clone();
-        let t = Instant::now();
-        apply(&mut d);
-        times.push(t.elapsed());
-        black_box(&d);
+        for (i, (doc, apply)) in variants.iter_mut().enumerate() {
+            let mut d = (*doc).clone();
+            let t = Instant::now();
+            apply(&mut d);
+            times[i].push(t.elapsed());
+            black_box(&d);
+        }
     }
-    median(times)
+    times.into_iter().map(median).collect()
 }
 
 fn reps_for(n: usize) -> usize {
@@ -147,11 +162,17 @@ fn main() {
         built.apply_changes(changes).unwrap();
         let loaded = Automerge::load(&built.save()).unwrap();
         let reps = reps_for(n);
-        let cloned = time(&built, reps, |d| d.apply_changes([next.clone()]).unwrap());
-        let from_saved = time(&loaded, reps, |d| d.apply_changes([next.clone()]).unwrap());
         // The change moved in, not cloned (its clone made outside the timing).
         let mut owned: Vec<Change> = (0..reps).map(|_| next.clone()).collect();
-        let moved = time(&built, reps, |d| d.apply_changes(std::iter::once(owned.pop().unwrap())).unwrap());
+        let t = time(
+            reps,
+            &mut [
+                (&built, Box::new(|d: &mut Automerge| d.apply_changes([next.clone()]).unwrap())),
+                (&loaded, Box::new(|d: &mut Automerge| d.apply_changes([next.clone()]).unwrap())),
+                (&built, Box::new(|d: &mut Automerge| d.apply_changes(std::iter::once(owned.pop().unwrap())).unwrap())),
+            ],
+        );
+        let (cloned, from_saved, moved) = (t[0], t[1], t[2]);
         let mut clones = Vec::with_capacity(reps);
         for _ in 0..reps {
             let t = Instant::now();
