@@ -188,6 +188,19 @@ fn team_bytes(t: &Team) -> usize {
             .sum::<usize>()
 }
 
+/// What the byte budgets cost: shifts and teams let go, and shed shifts read whole again (when
+/// they come due or change). Reads that grow with nearly every sync mean the budget is too small
+/// for the shifts worked on at once (docs/operations.md). Also in `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Shedding {
+    /// Shifts let go past `alerts.shifts_max_bytes` (`kith_deadline_shifts_shed_total`).
+    pub shifts_shed: u64,
+    /// Shed shifts read whole again (`kith_deadline_shifts_read_again_total`).
+    pub shifts_read_again: u64,
+    /// Team documents let go past `alerts.teams_max_bytes` (`kith_deadline_teams_shed_total`).
+    pub teams_shed: u64,
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// The active shifts held in memory, within `max_bytes` (see [`State::shed`]). Boxed: the
@@ -213,6 +226,8 @@ struct State {
     teams: HashMap<TeamId, HeldTeam>,
     /// The estimated bytes of `teams` ([`team_bytes`]).
     teams_bytes: usize,
+    /// How often the budgets made the engine let go and read again ([`Shedding`]).
+    shedding: Shedding,
 }
 
 impl State {
@@ -289,9 +304,10 @@ impl State {
             }
             if let Some(old) = self.teams.remove(&t) {
                 self.teams_bytes = self.teams_bytes.saturating_sub(old.bytes);
+                self.shedding.teams_shed += 1;
+                metrics::counter!("kith_deadline_teams_shed_total").increment(1);
             }
         }
-        metrics::counter!("kith_deadline_teams_shed_total").increment(1);
     }
 
     /// Keeps the held copies within `max` bytes: past it, sheds down to 7/8 of it (so one pass
@@ -323,12 +339,15 @@ impl State {
                 freed += w.bytes();
             }
         }
+        let n = out.len() as u64;
         for id in out {
             if let Some(w) = self.unhold(id) {
                 self.evicted.insert(id, w.shift.team);
             }
         }
-        metrics::counter!("kith_deadline_shifts_shed_total").increment(1);
+        // Each shift, not each pass: a pass lets go an eighth of the budget at once.
+        self.shedding.shifts_shed += n;
+        metrics::counter!("kith_deadline_shifts_shed_total").increment(n);
     }
 
     fn schedule(&mut self, id: ShiftId, t: i64) {
@@ -843,16 +862,23 @@ impl AlertEngine {
         // of its changes and apply to the copy held; else reading it.
         let mut refresh: Vec<(ShiftId, Refresh)> = Vec::with_capacity(shifts.len());
         {
-            let st = self.state.lock().await;
+            let mut st = self.state.lock().await;
+            let mut again = 0u64;
             for (id, seqs) in shifts {
                 let ns = notes.remove(&id.uuid()).unwrap_or_default();
                 let covered = seqs.iter().all(|s| ns.iter().any(|n| n.first_seq <= *s && *s <= n.last_seq));
                 let r = if covered && notes_apply(st.shifts.get(&id).map(|w| &**w), &ns) {
                     Refresh::Notes(ns)
                 } else {
+                    // A shed shift has no copy for its notes to apply to: read whole again.
+                    again += u64::from(st.evicted.contains_key(&id));
                     Refresh::Read
                 };
                 refresh.push((id, r));
+            }
+            if again > 0 {
+                st.shedding.shifts_read_again += again;
+                metrics::counter!("kith_deadline_shifts_read_again_total").increment(again);
             }
         }
         let mut read: HashMap<ShiftId, Read> = HashMap::new();
@@ -1099,6 +1125,10 @@ impl AlertEngine {
         for r in fresh {
             st.hold(r.shift.id, Watched::new(r.shift, r.heads, r.receipts));
         }
+        if !read.is_empty() {
+            st.shedding.shifts_read_again += read.len() as u64;
+            metrics::counter!("kith_deadline_shifts_read_again_total").increment(read.len() as u64);
+        }
         let mut found = HashSet::new();
         for r in read {
             let id = r.shift.id;
@@ -1154,6 +1184,16 @@ impl AlertEngine {
     pub async fn held_teams(&self) -> (usize, usize) {
         let st = self.state.lock().await;
         (st.teams.len(), st.teams_bytes)
+    }
+
+    /// What the byte budgets have cost so far: shifts and teams let go, shed shifts read again.
+    pub async fn shedding(&self) -> Shedding {
+        self.state.lock().await.shedding
+    }
+
+    /// Whether the engine holds shift `id` in memory (watched and not shed).
+    pub async fn holds(&self, id: ShiftId) -> bool {
+        self.state.lock().await.shifts.contains_key(&id)
     }
 
     /// Whether the engine holds team `id`'s document.
