@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Server};
+use common::{PATIENCE, Server, server_metric};
 use kith_proto::JoinRequest;
 use kith_sync::ServerClient;
 use kith_sync::client::SYNC_CONNECTION_IDLE;
@@ -16,20 +16,9 @@ use kith_sync::runner::RunnerOptions;
 
 const TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
-/// The server's open connections (`/metrics`, read over a plain HTTP/1.0 request of its own,
-/// which is one of them).
+/// The server's open connections, the one reading them among them.
 async fn open_connections(server: &Server) -> u64 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = server.url.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /metrics HTTP/1.0\r\nhost: kith\r\nauthorization: Bearer {TOKEN}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.unwrap();
-    assert!(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"), "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix("kith_connections_open "))
-        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    server_metric(server, TOKEN, "kith_connections_open").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,27 +6,11 @@
 
 mod common;
 
-use common::Server;
+use common::{Server, server_metric};
 use kith_proto::JoinRequest;
 use kith_sync::ServerClient;
 
 const TOKEN: &str = "5a69788796a5b4c3d2e1f00f1e2d3c4b";
-
-/// The server's count of live streams that came on a connection of their own (`/metrics`, read
-/// over a plain HTTP/1.0 request: the client crate has no HTTP client of its own to lend).
-async fn own_connection_streams(server: &Server) -> u64 {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let addr = server.url.trim_start_matches("http://").trim_end_matches('/');
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET /metrics HTTP/1.0\r\nhost: kith\r\nauthorization: Bearer {TOKEN}\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).await.unwrap();
-    assert!(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"), "{text}");
-    text.lines()
-        .find_map(|l| l.strip_prefix("kith_live_streams_own_connection_total "))
-        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_opened_after_a_request_does_not_take_that_requests_idle_connection() {
@@ -44,5 +28,5 @@ async fn a_stream_opened_after_a_request_does_not_take_that_requests_idle_connec
     // A request whose connection then idles in the client's pool.
     client.board().await.unwrap();
     let _live = kith_sync::live::connect(&client).await.unwrap();
-    assert_eq!(own_connection_streams(&server).await, 1);
+    assert_eq!(server_metric(&server, TOKEN, "kith_live_streams_own_connection_total").await, 1);
 }

@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use kith_domain::{CheckInStatus, Role, Secs};
+use kith_domain::CheckInStatus;
 use kith_server::alerts::Shedding;
 use kith_server::testing::{MANUAL_START_MS, TestServer};
 
@@ -22,17 +22,8 @@ const BUDGET: usize = 9_600;
 async fn every_shift_let_go_and_every_shed_shift_read_again_is_counted() {
     let server = TestServer::start_manual_with(|c| c.alerts.shifts_max_bytes = BUDGET).await;
     let (team, _) = server.create_team("North estate").await;
-    let mut workers = Vec::new();
-    for i in 0..WORKERS {
-        workers.push(Dev::join(&server, &server.invite(team, Role::Member).await, &format!("W{i}")).await);
-    }
     // Worker i checks in every 20 + 5i minutes: of those held, the ones due last are shed first.
-    let mut shifts = Vec::new();
-    for (i, w) in workers.iter_mut().enumerate() {
-        let now = w.device_now();
-        shifts.push(w.start_shift_at(now, now + 8 * 60 * MIN, Secs::minutes(20 + 5 * i as i64), vec![]));
-        w.sync().await;
-    }
+    let (mut workers, shifts) = workers_on_staggered_shifts(&server, team, WORKERS).await;
     let engine = &server.app().alerts;
     engine.settle().await.unwrap();
     let (held, _) = engine.held().await;

@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use kith_domain::{CheckInStatus, Role, Secs};
+use kith_domain::CheckInStatus;
 use kith_server::testing::{MANUAL_START_MS, TestServer};
 
 const T: i64 = MANUAL_START_MS;
@@ -20,19 +20,10 @@ async fn shifts_shed_from_memory_still_raise_and_climb_every_alert_on_time() {
     let server = TestServer::start_manual_with(|c| c.alerts.shifts_max_bytes = BUDGET).await;
     let (team, lead_code) = server.create_team("North estate").await;
     let mut lead = Dev::join(&server, &lead_code, "Sam").await;
-    let mut workers = Vec::new();
-    for i in 0..WORKERS {
-        workers.push(Dev::join(&server, &server.invite(team, Role::Member).await, &format!("W{i}")).await);
-    }
-    lead.sync().await;
     // Worker i checks in every 20 + 5i minutes: first deadlines at +20 ... +65 min, each alert
     // (after the 10 min grace) at +30 ... +75 min.
-    let mut shifts = Vec::new();
-    for (i, w) in workers.iter_mut().enumerate() {
-        let now = w.device_now();
-        shifts.push(w.start_shift_at(now, now + 8 * 60 * MIN, Secs::minutes(20 + 5 * i as i64), vec![]));
-        w.sync().await;
-    }
+    let (mut workers, shifts) = workers_on_staggered_shifts(&server, team, WORKERS).await;
+    lead.sync().await;
     let engine = &server.app().alerts;
     let (held, bytes) = engine.held().await;
     assert_eq!(engine.watched().await, WORKERS, "every active shift is watched");

@@ -139,6 +139,17 @@ fn sockets(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// The median of five readings of the process's VmRSS, a second apart.
+async fn rss_median(pid: u32) -> u64 {
+    let mut rss = Vec::new();
+    for _ in 0..5 {
+        rss.push(rss_kib(pid));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    rss.sort_unstable();
+    rss[rss.len() / 2]
+}
+
 fn rss_kib(pid: u32) -> u64 {
     kith_stories::loadgen::status_kib(pid, "VmRSS:")
 }
@@ -539,6 +550,16 @@ mod shifts {
         DocPush { id: s.id.uuid(), kind: Kind::Shift, have: vec![], changes, heads, vouch: None, save: None }
     }
 
+    /// A sync that pushes the device's shift ([`shift_push`]), with no cursor.
+    fn shift_sync(d: &Dev, now: Timestamp) -> SyncRequest {
+        SyncRequest {
+            protocol: kith_proto::PROTOCOL_VERSION,
+            client_time: now.0,
+            cursor: None,
+            docs: vec![shift_push(d, now)],
+        }
+    }
+
     fn mib(k: u64) -> f64 {
         k as f64 / 1024.0
     }
@@ -588,12 +609,7 @@ mod shifts {
         let results = futures_util::stream::iter(devs.iter().map(|d| {
             let http = http.clone();
             let url = format!("{b}/v1/sync");
-            let req = SyncRequest {
-                protocol: kith_proto::PROTOCOL_VERSION,
-                client_time: now.0,
-                cursor: None,
-                docs: vec![shift_push(d, now)],
-            };
+            let req = shift_sync(d, now);
             async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
         }))
         .buffer_unordered(32)
@@ -653,13 +669,7 @@ mod shifts {
         }
         // Let the first events (presence of teammates) drain, then read a few times.
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let mut live = Vec::new();
-        for _ in 0..5 {
-            live.push(rss_kib(pid));
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        live.sort_unstable();
-        let live_rss = live[live.len() / 2];
+        let live_rss = rss_median(pid).await;
         let hwm = kith_stories::loadgen::status_kib(pid, "VmHWM:");
         println!(
             "  RssAnon {} KiB, RssFile {} KiB, threads {}",
@@ -688,12 +698,7 @@ mod shifts {
             let before = sockets(pid);
             let results = futures_util::stream::iter(devs.iter().enumerate().map(|(i, d)| {
                 let (http, url) = (clients[i].clone(), format!("{b}/v1/sync"));
-                let req = SyncRequest {
-                    protocol: kith_proto::PROTOCOL_VERSION,
-                    client_time: now.0,
-                    cursor: None,
-                    docs: vec![shift_push(d, now)],
-                };
+                let req = shift_sync(d, now);
                 async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
             }))
             .buffer_unordered(32)
@@ -701,13 +706,7 @@ mod shifts {
             .await;
             results.into_iter().collect::<Result<Vec<_>>>()?;
             tokio::time::sleep(Duration::from_secs(3)).await;
-            let mut after = Vec::new();
-            for _ in 0..5 {
-                after.push(rss_kib(pid));
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            after.sort_unstable();
-            let after_rss = after[after.len() / 2];
+            let after_rss = rss_median(pid).await;
             println!(
                 "  after one more sync each over its own client ({}): server sockets {before} -> {}; RSS median of 5 \
                  {after_rss} KiB: {:.1} KiB a device more, {:.1} KiB a device from the start",
@@ -718,13 +717,7 @@ mod shifts {
             );
             if a.sync_conn == "device" {
                 tokio::time::sleep(kith_sync::client::SYNC_CONNECTION_IDLE + Duration::from_secs(3)).await;
-                let mut let_go = Vec::new();
-                for _ in 0..5 {
-                    let_go.push(rss_kib(pid));
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-                let_go.sort_unstable();
-                let rss = let_go[let_go.len() / 2];
+                let rss = rss_median(pid).await;
                 println!(
                     "  once the devices let their sync connections go: server sockets {}; RSS median of 5 {rss} KiB: \
                      {:.1} KiB a device more than with the streams alone, {:.1} KiB a device from the start",
@@ -738,12 +731,7 @@ mod shifts {
         let mut probes = Vec::new();
         for i in 0..a.probes {
             let d = &devs[i % devs.len()];
-            let req = SyncRequest {
-                protocol: kith_proto::PROTOCOL_VERSION,
-                client_time: now.0,
-                cursor: None,
-                docs: vec![shift_push(d, now)],
-            };
+            let req = shift_sync(d, now);
             let body = kith_proto::encode(&req)?;
             let t = Instant::now();
             let r = http

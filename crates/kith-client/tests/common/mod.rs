@@ -174,3 +174,20 @@ pub async fn next_event<T>(
 pub fn in_hours(h: i64) -> kith_domain::Timestamp {
     kith_domain::Timestamp(kith_sync::now_ms() + h * 3_600_000)
 }
+
+/// A counter or gauge of the server's `/metrics` (0 when absent), read over a plain HTTP/1.0
+/// request of its own (which is one of the server's connections while it is answered): the client
+/// crate has no HTTP client of its own to lend. The server needs `metrics_token` = `token`.
+pub async fn server_metric(server: &Server, token: &str, name: &str) -> u64 {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let addr = server.url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET /metrics HTTP/1.0\r\nhost: kith\r\nauthorization: Bearer {token}\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    assert!(text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"), "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}

@@ -545,3 +545,19 @@ impl Drop for ReleaseOnDrop {
         self.0.release_appends();
     }
 }
+
+/// `n` members of `team` ("W0", "W1", ...), each on an eight-hour shift begun now by its device
+/// and synced, worker i checking in every 20 + 5i minutes: deadlines at +20, +25, ... minutes.
+pub async fn workers_on_staggered_shifts(server: &TestServer, team: TeamId, n: usize) -> (Vec<Dev>, Vec<ShiftId>) {
+    let mut workers = Vec::new();
+    for i in 0..n {
+        workers.push(Dev::join(server, &server.invite(team, Role::Member).await, &format!("W{i}")).await);
+    }
+    let mut shifts = Vec::new();
+    for (i, w) in workers.iter_mut().enumerate() {
+        let now = w.device_now();
+        shifts.push(w.start_shift_at(now, now + 8 * 3_600_000, Secs::minutes(20 + 5 * i as i64), vec![]));
+        w.sync().await;
+    }
+    (workers, shifts)
+}
