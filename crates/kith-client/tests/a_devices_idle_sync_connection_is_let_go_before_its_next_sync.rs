@@ -8,8 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{PATIENCE, Server, server_metric};
-use kith_proto::JoinRequest;
+use common::{PATIENCE, Server, lee_joins, server_metric};
 use kith_sync::ServerClient;
 use kith_sync::client::SYNC_CONNECTION_IDLE;
 use kith_sync::runner::RunnerOptions;
@@ -26,13 +25,7 @@ async fn a_devices_idle_sync_connection_is_closed_once_it_has_idled() {
     let server = Server::start_with(|c| c.metrics_token = Some(TOKEN.into())).await;
     let (_team, code) = server.team("North estate").await;
     let idle = Duration::from_millis(300);
-    let join = JoinRequest {
-        code,
-        name: "Lee Lead".into(),
-        device_label: "Lee's phone".into(),
-        actor: "0123456789abcdef0123456789abcdef".into(),
-        rejoin: None,
-    };
+    let join = lee_joins(code);
     let joined = ServerClient::new(&server.url, None)
         .unwrap()
         .with_sync_connection_idle(idle)

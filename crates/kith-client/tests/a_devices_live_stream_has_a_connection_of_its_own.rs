@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{Server, server_metric};
-use kith_proto::JoinRequest;
+use common::{Server, lee_joins, server_metric};
 use kith_sync::ServerClient;
 
 const TOKEN: &str = "5a69788796a5b4c3d2e1f00f1e2d3c4b";
@@ -16,13 +15,7 @@ const TOKEN: &str = "5a69788796a5b4c3d2e1f00f1e2d3c4b";
 async fn a_stream_opened_after_a_request_does_not_take_that_requests_idle_connection() {
     let server = Server::start_with(|c| c.metrics_token = Some(TOKEN.into())).await;
     let (_team, code) = server.team("North estate").await;
-    let join = JoinRequest {
-        code,
-        name: "Lee Lead".into(),
-        device_label: "Lee's phone".into(),
-        actor: "0123456789abcdef0123456789abcdef".into(),
-        rejoin: None,
-    };
+    let join = lee_joins(code);
     let joined = ServerClient::new(&server.url, None).unwrap().join(&join).await.unwrap();
     let client = ServerClient::new(&server.url, Some(joined.token)).unwrap();
     // A request whose connection then idles in the client's pool.

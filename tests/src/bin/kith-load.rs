@@ -550,6 +550,25 @@ mod shifts {
         DocPush { id: s.id.uuid(), kind: Kind::Shift, have: vec![], changes, heads, vouch: None, save: None }
     }
 
+    /// Every device pushes its shift ([`shift_sync`]) over `client(i)`, 32 at once.
+    async fn sync_shifts(
+        devs: &[Dev],
+        b: &str,
+        now: Timestamp,
+        client: impl Fn(usize) -> reqwest::Client,
+    ) -> Result<()> {
+        let url = format!("{b}/v1/sync");
+        let results = futures_util::stream::iter(devs.iter().enumerate().map(|(i, d)| {
+            let (http, url, req) = (client(i), url.clone(), shift_sync(d, now));
+            async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
+        }))
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+        results.into_iter().collect::<Result<Vec<_>>>()?;
+        Ok(())
+    }
+
     /// A sync that pushes the device's shift ([`shift_push`]), with no cursor.
     fn shift_sync(d: &Dev, now: Timestamp) -> SyncRequest {
         SyncRequest {
@@ -606,16 +625,7 @@ mod shifts {
         // Each device syncs its shift once: a pull from scratch that pushes it.
         let synced = Instant::now();
         let now = Timestamp(kith_server::now_ms());
-        let results = futures_util::stream::iter(devs.iter().map(|d| {
-            let http = http.clone();
-            let url = format!("{b}/v1/sync");
-            let req = shift_sync(d, now);
-            async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
-        }))
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
-        results.into_iter().collect::<Result<Vec<_>>>()?;
+        sync_shifts(&devs, &b, now, |_| http.clone()).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let synced_rss = rss_kib(pid);
         println!("  {n} shifts synced in {:.1} s; RSS {synced_rss} KiB", synced.elapsed().as_secs_f64());
@@ -696,15 +706,7 @@ mod shifts {
         if a.sync_conn != "none" {
             // Each device syncs once more over its own client while its stream is open.
             let before = sockets(pid);
-            let results = futures_util::stream::iter(devs.iter().enumerate().map(|(i, d)| {
-                let (http, url) = (clients[i].clone(), format!("{b}/v1/sync"));
-                let req = shift_sync(d, now);
-                async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
-            }))
-            .buffer_unordered(32)
-            .collect::<Vec<_>>()
-            .await;
-            results.into_iter().collect::<Result<Vec<_>>>()?;
+            sync_shifts(&devs, &b, now, |i| clients[i].clone()).await?;
             tokio::time::sleep(Duration::from_secs(3)).await;
             let after_rss = rss_median(pid).await;
             println!(

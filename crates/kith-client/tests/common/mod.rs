@@ -191,3 +191,14 @@ pub async fn server_metric(server: &Server, token: &str, name: &str) -> u64 {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
 }
+
+/// Lee Lead's join with invite `code`, from a device of a fixed actor.
+pub fn lee_joins(code: String) -> kith_proto::JoinRequest {
+    kith_proto::JoinRequest {
+        code,
+        name: "Lee Lead".into(),
+        device_label: "Lee's phone".into(),
+        actor: "0123456789abcdef0123456789abcdef".into(),
+        rejoin: None,
+    }
+}
