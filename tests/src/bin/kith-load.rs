@@ -75,6 +75,8 @@ struct Args {
     runs: usize,
     /// Whether `--team-size` was given (`write` defaults to teams of 20, like the in-process bench).
     team_size_given: bool,
+    /// `write`: each sync on a new connection, closed after it.
+    new_connections: bool,
     /// `shifts`: `none` (the streams share a few clients), `keepalive`, `close`, `device` or `h2c`
     /// (a client per device).
     sync_conn: String,
@@ -96,6 +98,7 @@ fn args() -> Result<Args> {
         runs: 3,
         team_size_given: false,
         sync_conn: "none".into(),
+        new_connections: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -116,12 +119,13 @@ fn args() -> Result<Args> {
             "--server-wrap" => a.server_wrap = v,
             "--probes" => a.probes = v.parse()?,
             "--stop-after" if v == "joined" || v == "synced" || v == "live" => a.stop_after = v,
+            "--new-connections" => a.new_connections = v.parse()?,
             "--sync-conn" if ["none", "keepalive", "close", "device", "h2c"].contains(&v.as_str()) => a.sync_conn = v,
             _ => bail!(
                 "usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N] \\
                  [--mode herd|shifts|write] [--team-size N] [--server-wrap CMD] [--probes N] \\
                  [--stop-after joined|synced|live] [--clients N,N] [--syncs N] [--runs N] \\
-                 [--sync-conn none|keepalive|close|device|h2c]"
+                 [--sync-conn none|keepalive|close|device|h2c] [--new-connections true|false]"
             ),
         }
     }
@@ -854,8 +858,11 @@ mod write {
         let b = format!("http://{addr}");
         let url = format!("{b}/v1/sync");
         let n = a.clients.iter().copied().max().unwrap_or(1);
-        // Bodies as they are: the generator spends its core on HTTP, not on decompressing.
-        let http = reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).no_gzip().no_zstd().build()?;
+        // Bodies as they are: the generator spends its core on HTTP, not on decompressing. With
+        // `--new-connections`, each sync on a connection of its own (a quiet device's, once a
+        // minute: it lets its idle connection go after `SYNC_CONNECTION_IDLE`).
+        let idle = if a.new_connections { 0 } else { usize::MAX };
+        let http = reqwest::Client::builder().pool_max_idle_per_host(idle).no_gzip().no_zstd().build()?;
         let teams = n.div_ceil(a.team_size);
         // Members only, like the in-process bench: each team's lead (its first device) is not a
         // client (a lead's feed brings every shift of the team, a heavier sync).
