@@ -239,7 +239,7 @@ pub struct CacheConfig {
     /// Of `max_bytes`, most taken by live documents (those in use or used lately); the others are
     /// kept in their compact saved form, tens of times smaller.
     pub live_max_bytes: usize,
-    /// Most memory the window of recent changes takes (bytes, about 136 per change): the feed
+    /// Most memory the window of recent changes takes (bytes, about 144 per change): the feed
     /// of a device that syncs regularly is answered from it; one further behind is answered from
     /// the database.
     pub feed_window_bytes: usize,

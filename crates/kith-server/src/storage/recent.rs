@@ -19,7 +19,7 @@
 //! the window answers nothing until it has been extended past it (`seen`), so one feed never
 //! mixes a cursor from the database with documents from a window that lacks some changes.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use kith_domain::{DeviceId, MemberId, TeamId};
 use kith_proto::Kind;
@@ -30,8 +30,12 @@ use super::{DocMeta, FeedEntry, FeedPosition, FeedScope, StoredRef};
 /// Changes read from the database at once to extend the window, at most.
 pub const CAPACITY: usize = 1 << 16;
 
-/// The window's bound unless set (`cache.feed_window_bytes`): about 60,000 changes.
+/// The window's bound unless set (`cache.feed_window_bytes`): about 58,000 changes.
 pub const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// What a team with changes in the window counts for its index (its map entry: hashbrown, the
+/// entry and a control byte, buckets at most 7/8 full), besides its changes' places in it.
+const TEAM_BYTES: usize = (std::mem::size_of::<(TeamId, VecDeque<u64>)>() + 1) * 8 / 7;
 
 /// One stored change, as the feed needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,9 +66,10 @@ impl RecentChange {
         }
     }
 
-    /// What the window counts for it: the record and its hash (136 bytes for a 32-byte hash).
+    /// What the window counts for it: the record, its hash and its place in its team's index
+    /// (144 bytes for a 32-byte hash).
     fn bytes(&self) -> usize {
-        std::mem::size_of::<RecentChange>() + self.hash.capacity()
+        std::mem::size_of::<RecentChange>() + self.hash.capacity() + std::mem::size_of::<u64>()
     }
 }
 
@@ -76,6 +81,14 @@ pub struct Recent {
     base_hash: Option<Vec<u8>>,
     /// Every change with seq > `base`, in seq order.
     changes: VecDeque<RecentChange>,
+    /// How many changes were forgotten from the front of `changes` since the window started:
+    /// `changes[i]` is change number `front + i` (the numbers in `teams`).
+    front: u64,
+    /// The numbers of each team's changes in the window, in seq order. A feed reads only its
+    /// own team's: a quiet device's cursor stays at the last change it may see, tens of
+    /// thousands of other teams' changes behind on a busy server, and its periodic sync would
+    /// otherwise walk all of them (docs/benchmarks.md, "A quiet sync").
+    teams: HashMap<TeamId, VecDeque<u64>>,
     /// The greatest seq a reader saw in the database. Greater than the window's: changes were
     /// stored that the window does not hold yet, and it answers nothing until it does.
     seen: u64,
@@ -87,7 +100,16 @@ pub struct Recent {
 
 impl Default for Recent {
     fn default() -> Recent {
-        Recent { base: 0, base_hash: None, changes: VecDeque::new(), seen: 0, bytes: 0, max_bytes: DEFAULT_MAX_BYTES }
+        Recent {
+            base: 0,
+            base_hash: None,
+            changes: VecDeque::new(),
+            front: 0,
+            teams: HashMap::new(),
+            seen: 0,
+            bytes: 0,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
     }
 }
 
@@ -119,6 +141,16 @@ impl Recent {
         while self.bytes > self.max_bytes {
             let Some(c) = self.changes.pop_front() else { break };
             self.bytes = self.bytes.saturating_sub(c.bytes());
+            if let Some(own) = self.teams.get_mut(&c.team) {
+                own.pop_front();
+                if own.is_empty() {
+                    self.teams.remove(&c.team);
+                    self.bytes = self.bytes.saturating_sub(TEAM_BYTES);
+                } else if own.capacity() > 2 * own.len() + 64 {
+                    own.shrink_to_fit();
+                }
+            }
+            self.front += 1;
             self.base = c.seq;
             self.base_hash = Some(c.hash);
         }
@@ -126,6 +158,17 @@ impl Recent {
         if self.changes.capacity() > 2 * self.changes.len() + 64 {
             self.changes.shrink_to_fit();
         }
+    }
+
+    fn push(&mut self, c: RecentChange) {
+        let number = self.front + self.changes.len() as u64;
+        self.bytes += c.bytes();
+        let own = self.teams.entry(c.team).or_insert_with(|| {
+            self.bytes += TEAM_BYTES;
+            VecDeque::new()
+        });
+        own.push_back(number);
+        self.changes.push_back(c);
     }
 
     /// The greatest stored seq and its hash, as far as this window knows.
@@ -151,8 +194,7 @@ impl Recent {
         }
         for c in changes {
             if c.seq > self.upto() {
-                self.bytes += c.bytes();
-                self.changes.push_back(c);
+                self.push(c);
             }
         }
         self.forget_past_max();
@@ -235,17 +277,25 @@ impl Recent {
         Some(self.changes.range(start..).filter(|c| c.doc == doc).map(|c| c.hash.clone()).collect())
     }
 
-    /// [`super::Storage::feed_docs`] from the window, if it holds every change after `after`.
+    /// [`super::Storage::feed_docs`] from the window, if it holds every change after `after`:
+    /// from the changes of the scope's team only (the metric `kith_feed_window_changes_read_total`
+    /// counts those read).
     pub fn feed_docs(&self, scope: &FeedScope, after: u64, limit: usize) -> Option<Vec<FeedEntry>> {
         if !self.covers_after(after) {
             return None;
         }
-        let start = self.changes.partition_point(|c| c.seq <= after);
+        let Some(own) = self.teams.get(&scope.team) else { return Some(Vec::new()) };
+        let change = |number: &u64| {
+            let i = number.checked_sub(self.front).and_then(|i| usize::try_from(i).ok())?;
+            self.changes.get(i)
+        };
+        let start = own.partition_point(|n| change(n).is_some_and(|c| c.seq <= after));
         let mut out: Vec<FeedEntry> = Vec::new();
         let mut seen: HashSet<Uuid> = HashSet::new();
-        for c in self.changes.range(start..) {
-            let visible =
-                c.team == scope.team && (c.kind == Kind::Team || scope.all_shifts || c.owner == Some(scope.member));
+        let mut read = 0u64;
+        for c in own.range(start..).filter_map(change) {
+            read += 1;
+            let visible = c.kind == Kind::Team || scope.all_shifts || c.owner == Some(scope.member);
             if !visible {
                 continue;
             }
@@ -266,6 +316,7 @@ impl Recent {
             });
             seen.insert(c.doc);
         }
+        metrics::counter!("kith_feed_window_changes_read_total").increment(read);
         Some(out)
     }
 }
@@ -361,15 +412,105 @@ mod tests {
         assert_eq!(r.since(10, 10).unwrap().iter().map(|c| c.seq).collect::<Vec<_>>(), vec![11, 12, 13]);
     }
 
+    /// The feed as the window answered it before it had a per-team index: every change after
+    /// `after` walked, those of other teams skipped.
+    fn feed_by_scan(r: &Recent, scope: &FeedScope, after: u64, limit: usize) -> Option<Vec<FeedEntry>> {
+        if !r.covers_after(after) {
+            return None;
+        }
+        let mut out: Vec<FeedEntry> = Vec::new();
+        for c in r.changes.iter().filter(|c| c.seq > after) {
+            let visible =
+                c.team == scope.team && (c.kind == Kind::Team || scope.all_shifts || c.owner == Some(scope.member));
+            if !visible || out.iter().any(|e| e.meta.id == c.doc) {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push(FeedEntry {
+                meta: DocMeta { id: c.doc, team: c.team, kind: c.kind, owner: c.owner },
+                first_seq: if c.created { c.seq } else { r.base },
+                min_seq_after: c.seq,
+            });
+        }
+        Some(out)
+    }
+
+    #[test]
+    fn a_feed_reads_its_own_teams_changes_and_answers_as_a_scan_of_every_change_would() {
+        let teams = [TeamId::new(), TeamId::new(), TeamId::new()];
+        let members = [MemberId::new(), MemberId::new()];
+        let team_docs: Vec<Uuid> = teams.iter().map(|t| t.uuid()).collect();
+        let shifts: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
+        let mut r = Recent::after(Some((0, vec![0])));
+        // Small enough that the window forgets its oldest changes (and whole teams) as it goes.
+        r.set_max_bytes(40 * change(1, shifts[0], teams[0], None, false).bytes());
+        let mut created = HashSet::new();
+        let mut seq = 0u64;
+        // A deterministic mix: bursts of one team, the others interleaved, gaps in the seqs.
+        for step in 0..600u64 {
+            let burst: Vec<RecentChange> = (0..(step % 5 + 1))
+                .map(|k| {
+                    seq += 1 + (step * 7 + k) % 3 / 2;
+                    let t = ((step / 40 + k * (step % 2)) % 3) as usize;
+                    if (step + k) % 4 == 0 {
+                        change(seq, team_docs[t], teams[t], None, false)
+                    } else {
+                        let i = ((step * 5 + k) % 4) as usize;
+                        let doc = shifts[t * 4 + i];
+                        change(seq, doc, teams[t], Some(members[i % 2]), created.insert(doc))
+                    }
+                })
+                .collect();
+            let after = r.upto();
+            assert!(r.extend_range(after, burst));
+            for team in teams {
+                for (member, all_shifts) in [(members[0], false), (members[1], false), (members[0], true)] {
+                    let scope = FeedScope { team, member, all_shifts };
+                    for from in [
+                        r.base.saturating_sub(1),
+                        r.base,
+                        r.base + 1,
+                        r.upto() / 2,
+                        r.upto().saturating_sub(3),
+                        r.upto(),
+                    ] {
+                        for limit in [1, 3, 100] {
+                            assert_eq!(
+                                r.feed_docs(&scope, from, limit),
+                                feed_by_scan(&r, &scope, from, limit),
+                                "step {step}, from {from}, limit {limit}"
+                            );
+                        }
+                    }
+                }
+            }
+            assert!(r.bytes() <= r.max_bytes());
+            assert_eq!(
+                r.bytes(),
+                r.changes.iter().map(RecentChange::bytes).sum::<usize>() + r.teams.len() * TEAM_BYTES
+            );
+            assert_eq!(
+                r.teams.values().map(VecDeque::len).sum::<usize>(),
+                r.changes.len(),
+                "every change indexed once"
+            );
+        }
+        // A team with no change left in the window has no index, and its feed is empty.
+        let quiet = FeedScope { team: TeamId::new(), member: members[0], all_shifts: true };
+        assert_eq!(r.feed_docs(&quiet, r.base, 10), Some(vec![]));
+    }
+
     #[test]
     fn a_full_window_forgets_its_oldest_changes() {
         let team = TeamId::new();
         let mut r = Recent::after(None);
         let doc = Uuid::now_v7();
         let one = change(1, doc, team, None, true).bytes();
-        r.set_max_bytes(1000 * one);
+        r.set_max_bytes(1000 * one + TEAM_BYTES);
         r.extend_range(0, (1..=1005).map(|s| change(s, doc, team, None, s == 1)));
-        assert_eq!(r.bytes(), 1000 * one);
+        assert_eq!(r.bytes(), 1000 * one + TEAM_BYTES);
         assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 4, 10).is_none());
         assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 5, 10).is_some());
         assert_eq!(r.position(5).unwrap().hash_at_cursor, Some(5u64.to_be_bytes().to_vec()));
@@ -384,7 +525,10 @@ mod tests {
         for k in 0..50u64 {
             assert!(r.extend_range(k * 40, (k * 40 + 1..=k * 40 + 40).map(|s| change(s, doc, team, None, s == 1))));
             assert!(r.bytes() <= 10_000, "{} bytes", r.bytes());
-            assert_eq!(r.bytes(), r.changes.iter().map(RecentChange::bytes).sum::<usize>());
+            assert_eq!(
+                r.bytes(),
+                r.changes.iter().map(RecentChange::bytes).sum::<usize>() + r.teams.len() * TEAM_BYTES
+            );
         }
         // Lowered: it forgets down to the new bound at once.
         r.set_max_bytes(1_000);
