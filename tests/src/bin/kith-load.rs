@@ -75,8 +75,10 @@ struct Args {
     runs: usize,
     /// Whether `--team-size` was given (`write` defaults to teams of 20, like the in-process bench).
     team_size_given: bool,
-    /// `write`: each sync on a new connection, closed after it.
+    /// `write`, `quiet`: each sync on a new connection, closed after it.
     new_connections: bool,
+    /// `quiet`: changes another team stores before the runs (the quiet devices' cursors behind).
+    behind: usize,
     /// `shifts`: `none` (the streams share a few clients), `keepalive`, `close`, `device` or `h2c`
     /// (a client per device).
     sync_conn: String,
@@ -99,6 +101,7 @@ fn args() -> Result<Args> {
         team_size_given: false,
         sync_conn: "none".into(),
         new_connections: false,
+        behind: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -108,7 +111,8 @@ fn args() -> Result<Args> {
             "--connections" => a.connections = v.parse()?,
             "--devices" => a.devices = v.parse()?,
             "--sources" => a.sources = v.parse()?,
-            "--mode" if v == "herd" || v == "shifts" || v == "write" => a.mode = v,
+            "--mode" if ["herd", "shifts", "write", "quiet"].contains(&v.as_str()) => a.mode = v,
+            "--behind" => a.behind = v.parse()?,
             "--team-size" => {
                 a.team_size = v.parse()?;
                 a.team_size_given = true;
@@ -123,9 +127,9 @@ fn args() -> Result<Args> {
             "--sync-conn" if ["none", "keepalive", "close", "device", "h2c"].contains(&v.as_str()) => a.sync_conn = v,
             _ => bail!(
                 "usage: kith-load [--server-bin PATH] [--connections N] [--devices N] [--sources N] \\
-                 [--mode herd|shifts|write] [--team-size N] [--server-wrap CMD] [--probes N] \\
+                 [--mode herd|shifts|write|quiet] [--team-size N] [--server-wrap CMD] [--probes N] \\
                  [--stop-after joined|synced|live] [--clients N,N] [--syncs N] [--runs N] \\
-                 [--sync-conn none|keepalive|close|device|h2c] [--new-connections true|false]"
+                 [--sync-conn none|keepalive|close|device|h2c] [--new-connections true|false] [--behind N]"
             ),
         }
     }
@@ -356,6 +360,9 @@ async fn run(a: Args) -> Result<()> {
     }
     if a.mode == "write" {
         return write::run(a).await;
+    }
+    if a.mode == "quiet" {
+        return quiet::run(a).await;
     }
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
@@ -863,26 +870,7 @@ mod write {
         // minute: it lets its idle connection go after `SYNC_CONNECTION_IDLE`).
         let idle = if a.new_connections { 0 } else { usize::MAX };
         let http = reqwest::Client::builder().pool_max_idle_per_host(idle).no_gzip().no_zstd().build()?;
-        let teams = n.div_ceil(a.team_size);
-        // Members only, like the in-process bench: each team's lead (its first device) is not a
-        // client (a lead's feed brings every shift of the team, a heavier sync).
-        let devs: Vec<Dev> = futures_util::stream::iter((0..teams).map(|t| {
-            let k = a.team_size.min(n - t * a.team_size);
-            let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.clone(), b.clone());
-            async move {
-                kith_stories::loadgen::team(&http, &bin, &data, &b, t, k + 1, "load")
-                    .await
-                    .map(|devs| devs.into_iter().skip(1))
-            }
-        }))
-        .buffer_unordered(4)
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
+        let devs = members(&a, &http, &data, &b, n).await?;
         println!(
             "kith-load write: {} devices in teams of {} against {b} (pid {pid}, {}); {} run(s) per level\n",
             devs.len(),
@@ -899,6 +887,256 @@ mod write {
             let mut runs = Vec::new();
             for _ in 0..a.runs {
                 runs.push(run_once(&http, &url, pid, &devs[..clients], rounds).await?);
+            }
+            let syncs = (clients * rounds) as f64;
+            let rates: Vec<f64> = runs.iter().map(|r| syncs / r.wall).collect();
+            let cpus: Vec<f64> = runs.iter().map(|r| r.server_cpu * 1000.0 / syncs).collect();
+            let loads: Vec<f64> = runs.iter().map(|r| r.load_cpu * 1000.0 / syncs).collect();
+            let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
+            println!(
+                "| {clients} | {} | {:.0} ({}) | {:.2} | {:.2} | {:.2} | {:.0} ({}) | {:.0} |",
+                clients * rounds,
+                median(rates.clone()),
+                list(&rates),
+                median(runs.iter().map(|r| pct(&r.lat, 0.5)).collect()),
+                median(runs.iter().map(|r| pct(&r.lat, 0.99)).collect()),
+                median(runs.iter().map(|r| pct(&r.lat, 1.0)).collect()),
+                median(cpus.clone()),
+                list(&cpus),
+                median(loads),
+            );
+        }
+        println!("\n(p50 / p99 / max: the median over the runs of each run's figure)");
+        terminate(&mut server, pid).await
+    }
+
+    /// `n` members in teams of `--team-size`, joined through the real `/v1/join`. Members only,
+    /// like the in-process bench: each team's lead (its first device) is not a client (a lead's
+    /// feed brings every shift of the team, a heavier sync).
+    pub(super) async fn members(
+        a: &Args,
+        http: &reqwest::Client,
+        data: &std::path::Path,
+        b: &str,
+        n: usize,
+    ) -> Result<Vec<Dev>> {
+        let teams = n.div_ceil(a.team_size);
+        Ok(futures_util::stream::iter((0..teams).map(|t| {
+            let k = a.team_size.min(n - t * a.team_size);
+            let (http, bin, data, b) = (http.clone(), a.server_bin.clone(), data.to_path_buf(), b.to_string());
+            async move {
+                kith_stories::loadgen::team(&http, &bin, &data, &b, t, k + 1, "load")
+                    .await
+                    .map(|devs| devs.into_iter().skip(1))
+            }
+        }))
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect())
+    }
+
+    pub(super) fn pct_of(sorted: &[f64], q: f64) -> f64 {
+        pct(sorted, q)
+    }
+
+    pub(super) fn median_of(v: Vec<f64>) -> f64 {
+        median(v)
+    }
+}
+
+/// `--mode quiet`: the periodic sync of a device that has nothing new (docs/benchmarks.md, "A quiet
+/// sync"). Each of `--clients` members has an open shift with one check-in, synced, and its cursor
+/// from the answer; then each syncs `--syncs / --clients` times in a closed loop, as its runner's
+/// periodic sync would with nothing pending: the request `kith_core::sync::prepare` builds then
+/// (no documents, the cursor the last answer gave, the device's clock), sent by the device's own
+/// HTTP client (`kith_sync::client::ServerClient::sync`: its headers, its encoding, a pooled
+/// connection; `--new-connections true`: its connection let go once idle, so a new one for every
+/// sync, as a device's sync every minute finds its connection let go after `SYNC_CONNECTION_IDLE`).
+/// `--behind N`: before the runs, a device of another team stores N check-ins, so every quiet
+/// device's cursor is N changes behind the newest (as on a busy server, where a quiet member's
+/// cursor stays at its own last change while the other teams write). Reported as `--mode write`.
+mod quiet {
+    use super::*;
+    use kith_domain::Timestamp;
+    use kith_proto::{Cursor, DocPush, Kind};
+    use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms, sync_all_accepted as sync};
+    use kith_sync::client::ServerClient;
+    use serde_bytes::ByteBuf;
+
+    struct Run {
+        lat: Vec<f64>,
+        wall: f64,
+        server_cpu: f64,
+        load_cpu: f64,
+    }
+
+    /// The device's own client, as its runner holds it.
+    fn device_client(b: &str, d: &Dev) -> Result<ServerClient> {
+        Ok(ServerClient::new(b, Some(d.token.clone()))?)
+    }
+
+    /// The request a device's periodic sync sends when nothing is pending: what
+    /// `kith_core::sync::prepare` builds from a store with no pending changes.
+    fn quiet_request(cursor: &Cursor) -> SyncRequest {
+        SyncRequest {
+            protocol: kith_proto::PROTOCOL_VERSION,
+            client_time: kith_server::now_ms(),
+            cursor: Some(cursor.clone()),
+            docs: vec![],
+        }
+    }
+
+    /// Each device's shift, begun now with one check-in, pushed and synced; its cursor after one
+    /// more (quiet) sync, when it holds everything.
+    async fn settle(http: &reqwest::Client, b: &str, devs: &[Dev]) -> Result<Vec<Cursor>> {
+        let url = format!("{b}/v1/sync");
+        let now = Timestamp(kith_server::now_ms());
+        let settle = devs.iter().map(|d| {
+            let url = url.clone();
+            async move {
+                let s = CheckinScript::new(d, now, 1)?;
+                let mut push = s.push(&[], &s.checkins[0]);
+                push.changes.insert(0, ByteBuf::from(s.init.0.clone()));
+                let req = SyncRequest {
+                    protocol: kith_proto::PROTOCOL_VERSION,
+                    client_time: now.0,
+                    cursor: None,
+                    docs: vec![push],
+                };
+                let resp = sync(http, &url, &d.token, &req).await?;
+                let resp = device_client(b, d)?.sync(&quiet_request(&resp.cursor)).await?;
+                Ok::<_, anyhow::Error>(resp.cursor)
+            }
+        });
+        futures_util::future::join_all(settle).await.into_iter().collect()
+    }
+
+    /// A device of another team stores `n` check-ins (in shifts of up to 1,000).
+    async fn store_behind(http: &reqwest::Client, b: &str, bg: &Dev, n: usize) -> Result<()> {
+        let url = format!("{b}/v1/sync");
+        let mut left = n;
+        while left > 0 {
+            let k = left.min(1000);
+            let now = Timestamp(kith_server::now_ms());
+            let s = CheckinScript::new(bg, now, k - 1)?;
+            let hb = |h: &automerge::ChangeHash| ByteBuf::from(h.0.to_vec());
+            let last = s.checkins.last().map_or(&s.init, |c| c);
+            let mut changes = vec![ByteBuf::from(s.init.0.clone())];
+            changes.extend(s.checkins.iter().map(|c| ByteBuf::from(c.0.clone())));
+            let push = DocPush {
+                id: s.doc_id,
+                kind: Kind::Shift,
+                have: vec![],
+                changes,
+                heads: vec![hb(&last.1)],
+                vouch: None,
+                save: None,
+            };
+            let req = SyncRequest {
+                protocol: kith_proto::PROTOCOL_VERSION,
+                client_time: now.0,
+                cursor: None,
+                docs: vec![push],
+            };
+            sync(http, &url, &bg.token, &req).await?;
+            left -= k;
+        }
+        Ok(())
+    }
+
+    async fn run_once(
+        b: &str,
+        pid: u32,
+        devs: &[Dev],
+        cursors: &mut [Cursor],
+        rounds: usize,
+        fresh: bool,
+    ) -> Result<Run> {
+        // `fresh`: a connection let go as soon as it is idle, so each sync opens one (a new
+        // client per sync would measure the generator: building one loads the TLS roots).
+        let client = |d: &Dev| match fresh {
+            true => Ok(device_client(b, d)?.with_sync_connection_idle(Duration::ZERO)?),
+            false => device_client(b, d),
+        };
+        let clients = devs.iter().map(client).collect::<Result<Vec<_>>>()?;
+        let server = pid.to_string();
+        let (s0, l0) = (cpu_ms(&server), cpu_ms("self"));
+        let start = Instant::now();
+        let loops = clients.iter().zip(cursors.iter_mut()).map(|(client, cursor)| async move {
+            let mut lat = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let req = quiet_request(cursor);
+                let t = Instant::now();
+                let resp = client.sync(&req).await?;
+                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                if !resp.docs.is_empty() || !resp.feed.is_empty() || resp.more || resp.reset {
+                    bail!(
+                        "a quiet sync brought something: {} feed documents, more {}, reset {}",
+                        resp.feed.len(),
+                        resp.more,
+                        resp.reset
+                    );
+                }
+                *cursor = resp.cursor;
+            }
+            Ok::<_, anyhow::Error>(lat)
+        });
+        let lats = futures_util::future::join_all(loops).await;
+        let wall = start.elapsed().as_secs_f64();
+        let (s1, l1) = (cpu_ms(&server), cpu_ms("self"));
+        let mut lat: Vec<f64> = lats.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
+        lat.sort_by(f64::total_cmp);
+        let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
+        Ok(Run { wall, server_cpu: used(s0, s1), load_cpu: used(l0, l1), lat })
+    }
+
+    pub async fn run(mut a: Args) -> Result<()> {
+        use super::write::{median_of as median, pct_of as pct};
+        if !a.team_size_given {
+            a.team_size = 20;
+        }
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("data");
+        let (mut server, addr) = start_server_wrapped(&a.server_wrap, &a.server_bin, &data, "127.0.0.1:0")?;
+        let pid = server_pid(server.id());
+        let b = format!("http://{addr}");
+        let n = a.clients.iter().copied().max().unwrap_or(1);
+        let http = reqwest::Client::builder().no_gzip().no_zstd().build()?;
+        let devs = super::write::members(&a, &http, &data, &b, n).await?;
+        let mut cursors = settle(&http, &b, &devs).await?;
+        if a.behind > 0 {
+            let bg = kith_stories::loadgen::team(&http, &a.server_bin, &data, &b, usize::MAX, 1, "load")
+                .await?
+                .pop()
+                .context("a device of another team")?;
+            store_behind(&http, &b, &bg, a.behind).await?;
+        }
+        println!(
+            "kith-load quiet: {} devices in teams of {} against {b} (pid {pid}, {}); {} run(s) per level; cursors {} \
+             changes behind; {}\n",
+            devs.len(),
+            a.team_size,
+            a.server_bin,
+            a.runs,
+            a.behind,
+            if a.new_connections { "a new connection per sync" } else { "pooled connections" }
+        );
+        println!(
+            "| clients | syncs per run | syncs/s (median; runs) | p50 ms | p99 ms | max ms | server CPU µs per sync (median; runs) | generator CPU µs per sync |"
+        );
+        println!("|---:|---:|---|---:|---:|---:|---|---:|");
+        for &clients in &a.clients {
+            let rounds = (a.syncs / clients).max(6);
+            let mut runs = Vec::new();
+            for _ in 0..a.runs {
+                runs.push(
+                    run_once(&b, pid, &devs[..clients], &mut cursors[..clients], rounds, a.new_connections).await?,
+                );
             }
             let syncs = (clients * rounds) as f64;
             let rates: Vec<f64> = runs.iter().map(|r| syncs / r.wall).collect();
