@@ -30,6 +30,9 @@
 //! that hardly depends on what else the machine runs) and of this generator. Pin the two apart:
 //! `taskset -c 1 kith-load ... --server-wrap "taskset -c 0"`.
 //!
+//! With `--mode quiet` it measures a device's periodic sync when nothing changed the same way
+//! (docs/benchmarks.md, "a quiet sync"): see [`quiet`].
+//!
 //! ```text
 //! ulimit -n 20000   # the client side holds one socket per stream, the server as many
 //! cargo build --release -p kith-server -p kith-stories
@@ -37,6 +40,8 @@
 //! target/release/kith-load --server-bin target/release/kith-server --mode shifts --connections 5000
 //! taskset -c 1 target/release/kith-load --server-bin target/release/kith-server --mode write \
 //!   --clients 100,500 --server-wrap "taskset -c 0"
+//! taskset -c 1 target/release/kith-load --server-bin target/release/kith-server --mode quiet \
+//!   --clients 100 --server-wrap "taskset -c 0"     # --behind 50000, --new-connections true
 //! ```
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
