@@ -3,7 +3,7 @@
 //! invites someone, lists and revokes devices, takes over and gives away an alert. A worker sets
 //! their own phone, and nothing else.
 
-mod with_server;
+use crate::with_server;
 
 use with_server::{Device, Team};
 

@@ -5,7 +5,7 @@
 //! refuse such text (issue 10), so the test stores it the way an older server could have: written
 //! into the documents by the server itself, unchecked.
 
-mod with_server;
+use crate::with_server;
 
 use automerge::transaction::Transactable;
 use automerge::{ObjId, ROOT, ReadDoc};

@@ -1,7 +1,7 @@
 //! `kith alerts` against a real in-process team server: a worker's emergency is listed for the
 //! lead, claimed (the board shows who owns it, in words and in `--json`), and resolved with a note.
 
-mod common;
+use crate::common;
 
 use common::Kith;
 use kith_server::testing::BlockingTestServer;

@@ -3,7 +3,7 @@
 //! next `kith sync`, with no new change by the worker, sends it again, the server raises its
 //! alert and the lead sees it.
 
-mod with_server;
+use crate::with_server;
 
 use with_server::Team;
 

@@ -1,7 +1,7 @@
 //! Bad input gets a non-zero exit, a plain message on stderr that says what to do, nothing on
 //! stdout, never a panic, and leaves the store exactly as it was.
 
-mod common;
+use crate::common;
 
 use common::Kith;
 

@@ -1,7 +1,7 @@
 //! The CLI reads the same documents other writers change (later: changes synced from the server).
 //! Here a lead's reply and roster entry are written straight into the store, as sync will.
 
-mod common;
+use crate::common;
 
 use common::Kith;
 use kith_domain::doc::{shift, team};

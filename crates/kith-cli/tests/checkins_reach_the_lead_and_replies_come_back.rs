@@ -3,7 +3,7 @@
 //! worker on `kith team` (sentences and JSON agree) and acknowledges with a reply, and the worker
 //! sees the reply after `kith sync`.
 
-mod with_server;
+use crate::with_server;
 
 use with_server::Team;
 

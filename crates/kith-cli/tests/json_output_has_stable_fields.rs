@@ -1,6 +1,6 @@
 //! `--json` prints one JSON document per command with the field names scripts rely on.
 
-mod common;
+use crate::common;
 
 use common::Kith;
 use serde_json::Value;

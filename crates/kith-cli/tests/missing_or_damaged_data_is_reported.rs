@@ -1,7 +1,7 @@
 //! Without a profile, with someone else's file in place of the database, or with a damaged
 //! profile, every command says so plainly, exits non-zero, and writes nothing.
 
-mod common;
+use crate::common;
 
 use common::{Kith, file_bytes};
 

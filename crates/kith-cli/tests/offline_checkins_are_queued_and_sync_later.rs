@@ -2,7 +2,7 @@
 //! nobody has been reached and to phone; when the server is back, `kith sync` sends them and the
 //! lead sees them.
 
-mod with_server;
+use crate::with_server;
 
 use with_server::Team;
 

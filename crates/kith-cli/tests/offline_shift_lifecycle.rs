@@ -1,7 +1,7 @@
 //! A whole shift on one device with no server: init, start, check in with every status, watch the
 //! due state move as the clock advances, extend, end, and read the history back.
 
-mod common;
+use crate::common;
 
 use common::Kith;
 

@@ -3,7 +3,7 @@
 //! `KITH_ALLOW_PLAIN_HTTP=1` is the explicit opt-out for testing. The in-process test server on
 //! 127.0.0.1 is joined over plain HTTP as every other test does.
 
-mod with_server;
+use crate::with_server;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! acknowledging (3), joining into a data directory that already has a profile (3), a bad
 //! invite code (6), a revoked device syncing (6).
 
-mod with_server;
+use crate::with_server;
 
 use kith_domain::{DeviceId, Role};
 use with_server::{Device, Server, Team};

@@ -1,7 +1,7 @@
 //! Starting a shift takes sensible defaults from the last one; a time of day already past means
 //! tomorrow (and says so); a call for help is never refused for want of a shift.
 
-mod common;
+use crate::common;
 
 use common::Kith;
 

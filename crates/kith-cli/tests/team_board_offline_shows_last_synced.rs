@@ -1,7 +1,7 @@
 //! `kith team` without the server: the board from the documents on this device, saying plainly
 //! when they were last synced.
 
-mod with_server;
+use crate::with_server;
 
 use with_server::Team;
 

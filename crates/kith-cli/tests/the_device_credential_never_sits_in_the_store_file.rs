@@ -4,7 +4,7 @@
 //! older Kith is migrated and its copy of the token erased; a store copied to another computer
 //! without its credential says the device must join again.
 
-mod with_server;
+use crate::with_server;
 
 use std::path::Path;
 

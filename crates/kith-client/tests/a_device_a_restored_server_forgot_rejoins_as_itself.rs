@@ -2,7 +2,7 @@
 //! server does not know the device (not "revoked"), keeps the shift and its check-ins, and with a
 //! new invite, joined in the same app, comes back as the same member and shares what it kept.
 
-mod common;
+use crate::common;
 
 use common::{Device, PATIENCE, Server, in_hours, team_backed_up_with_its_lead};
 use kith_api::BoardSource;

@@ -3,7 +3,7 @@
 //! app must not go on showing the device online with that error. It did: only a failed sync set
 //! `online` to false, and a `sync_now` that the live channel's error woke returned that state.
 
-mod common;
+use crate::common;
 
 use common::{Device, PATIENCE, Server, team_backed_up_with_its_lead};
 use kith_domain::Role;

@@ -2,7 +2,7 @@
 //! (saved, then shared) reach the server; a worker edits only their own phone; invites come with a
 //! QR code; the lead lists devices, takes over and gives away an alert.
 
-mod common;
+use crate::common;
 
 use common::{Device, Team, in_hours};
 use kith_api::{EscalationStepView, MemberEdit};

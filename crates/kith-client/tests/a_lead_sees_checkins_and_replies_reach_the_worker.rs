@@ -1,7 +1,7 @@
 //! The loop of regular contact: the worker checks in, the lead's device receives it (an event
 //! says what changed), the lead replies, and the reply reaches the worker's device.
 
-mod common;
+use crate::common;
 
 use common::{Team, in_hours, next_event};
 use kith_client::{AckInput, CheckInInput, ClientEvent, HistoryInput, ShiftInput, StartShiftInput};

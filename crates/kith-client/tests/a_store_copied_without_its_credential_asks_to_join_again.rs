@@ -3,7 +3,7 @@
 //! opens and saves, nothing can reach the server, and the sync state says the device must join
 //! again, instead of syncing with another device's credential.
 
-mod common;
+use crate::common;
 
 use common::Team;
 use kith_client::credential::Keep;

@@ -1,7 +1,7 @@
 //! An emergency raises an alert on the server at once; the lead's device hears of it (an
 //! event, for a notification), lists it, claims it and resolves it.
 
-mod common;
+use crate::common;
 
 use common::{Team, next_event};
 use kith_api::AlertState;

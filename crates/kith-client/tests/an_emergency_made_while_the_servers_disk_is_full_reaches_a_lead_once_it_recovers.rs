@@ -4,7 +4,7 @@
 //! backoff by itself: once the disk has room again it reaches the server, raises its alert and
 //! reaches the lead, with no new change by the worker.
 
-mod common;
+use crate::common;
 
 use common::{PATIENCE, Team, in_hours, next_event};
 use kith_client::{AlertsInput, CheckInInput, ClientEvent, HistoryInput, StartShiftInput};

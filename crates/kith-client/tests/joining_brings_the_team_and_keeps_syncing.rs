@@ -1,7 +1,7 @@
 //! Joining with server and code, or with a kith://join link: the device gets its own
 //! credential, the team arrives with the first sync, and the state says who I am.
 
-mod common;
+use crate::common;
 
 use common::{Device, Server};
 use kith_client::{ClientError, JoinInput};

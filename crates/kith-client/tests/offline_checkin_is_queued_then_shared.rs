@@ -1,7 +1,7 @@
 //! A check-in made while the server is down is saved at once and says it is waiting; when the
 //! server is back it goes out, and the lead sees it.
 
-mod common;
+use crate::common;
 
 use common::{PATIENCE, Team, in_hours};
 use kith_api::BoardSource;

@@ -1,6 +1,6 @@
 //! Every refusal has a stable code, says whether retrying helps, and changes nothing.
 
-mod common;
+use crate::common;
 
 use common::{Device, Team, in_hours};
 use kith_api::ApiError;

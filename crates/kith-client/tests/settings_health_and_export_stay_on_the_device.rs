@@ -1,7 +1,7 @@
 //! Settings persist across restarts and shape check-ins; health and the export come from this
 //! device's documents; the export never contains the device's credential.
 
-mod common;
+use crate::common;
 
 use common::{Team, in_hours};
 use kith_api::Settings;

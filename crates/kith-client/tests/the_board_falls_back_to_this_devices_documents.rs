@@ -1,6 +1,6 @@
 //! Offline, the board comes from this device's documents and says when they last synced.
 
-mod common;
+use crate::common;
 
 use common::{Team, in_hours};
 use kith_api::BoardSource;

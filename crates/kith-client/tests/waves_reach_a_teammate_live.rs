@@ -1,7 +1,7 @@
 //! A wave (kudos) goes through the server to the teammate's live channel and arrives as an
 //! event; nothing is written into a document.
 
-mod common;
+use crate::common;
 
 use common::{PATIENCE, Team, next_event};
 use kith_client::{ClientEvent, KudosInput};

@@ -3,7 +3,7 @@
 //! by the server (`bad_client_time`), which the sync state shows as needing attention. Once the
 //! clock is right again the same device checks in and syncs. Named peers, a real server in-process.
 
-mod common;
+use crate::common;
 
 use common::{Peer, Server, T0, checkin, start, team_of_two};
 use kith_core::Event;

@@ -7,7 +7,7 @@
 //! they arrived, up to an hour late: the worker's deadline that much later. And what was
 //! scheduled on the old clock (the next sync attempt) waited for the old clock.
 
-mod common;
+use crate::common;
 
 use common::{Server, checkin, start, team_of_two};
 use kith_api::ShiftView;

@@ -3,7 +3,7 @@
 //! keeping everything; joining with a new invite re-joins it as the same member and device, and
 //! what it kept reaches the server. As the desktop app and the CLI do (docs/operations.md).
 
-mod common;
+use crate::common;
 
 use common::{Peer, Server, T0, checkin, start};
 use kith_domain::{CheckInStatus, Role};

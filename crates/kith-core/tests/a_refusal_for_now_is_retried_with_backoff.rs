@@ -2,7 +2,7 @@
 //! core keeps it queued, says so, and tries again after a backoff it asks the driver to wake it
 //! for; once the server recovers the change goes out. The same decisions as the desktop app's.
 
-mod common;
+use crate::common;
 
 use common::{Server, T0, checkin, start, team_of_two};
 use kith_domain::CheckInStatus;

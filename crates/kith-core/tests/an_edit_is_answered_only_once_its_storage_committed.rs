@@ -3,7 +3,7 @@
 //! and the device lost would reuse its sequence number). A storage failure answers plainly (an
 //! emergency loudly, with what to do), and the app starts over from what was stored.
 
-mod common;
+use crate::common;
 
 use common::{Peer, Server, T0, checkin, start, team_of_two};
 use kith_core::{Effect, Event};

@@ -4,7 +4,7 @@
 //! check-ins reach the lead, and the lead's reply reaches the worker. Named peers, a real server
 //! in-process, device times chosen by the test.
 
-mod common;
+use crate::common;
 
 use common::{Server, T0, checkin, start, team_of_two};
 use kith_core::{Command, Event};

@@ -1,7 +1,7 @@
 //! Reminders come from the documents on the device alone, so they fire offline: the core asks to
 //! be woken at the next one and, when its time has come, tells the driver once.
 
-mod common;
+use crate::common;
 
 use common::{Server, T0, start, team_of_two};
 

@@ -1,7 +1,7 @@
 //! The pure alert rules: deadlines on the server clock (device offset and receipt times), which
 //! alerts a shift should have, when each step is due, and what resolves them.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::alerts::{self, AlertKind, Receipt, Resolution, ShiftReceipts, Timeline};
 use kith_domain::rules::DueReason;

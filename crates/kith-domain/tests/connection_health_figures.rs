@@ -1,6 +1,6 @@
 //! Connection-health figures per worker and per team over a window.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::health::{self, Window};
 use kith_domain::*;

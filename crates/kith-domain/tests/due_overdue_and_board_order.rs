@@ -1,6 +1,6 @@
 //! The deadline rules and the board's urgency order, with the clock passed in.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::rules::{self, BoardStatus, DueReason, DueState};
 use kith_domain::*;

@@ -2,7 +2,7 @@
 //! and random merge orders at the end, every check-in and acknowledgement anyone made survives,
 //! and all replicas converge to the same document and the same materialised shift.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::doc::{self, shift};
 use kith_domain::*;

@@ -1,7 +1,7 @@
 //! Per-change authorisation: each change is checked against its author's rights, operation by
 //! operation, before the server applies it.
 
-mod common;
+use crate::common;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ROOT, ReadDoc};
 use common::*;

@@ -1,6 +1,6 @@
 //! `validate` tells well-formed Kith documents from anything else, without panicking.
 
-mod common;
+use crate::common;
 use automerge::transaction::Transactable;
 use automerge::{Automerge, ObjType, ROOT, ReadDoc};
 use common::*;

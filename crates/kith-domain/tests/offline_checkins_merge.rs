@@ -1,6 +1,6 @@
 //! Concurrent offline edits merge without loss, with named peers and no clock.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::doc::{self, shift, team};
 use kith_domain::*;

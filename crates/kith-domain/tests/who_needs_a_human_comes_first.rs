@@ -1,7 +1,7 @@
 //! The order of the board and of the alerts (who needs a human now comes first), and statuses
 //! that tell the truth: from the latest check-in and any open alert, not only the due time.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::alerts::AlertKind;
 use kith_domain::doc::team;

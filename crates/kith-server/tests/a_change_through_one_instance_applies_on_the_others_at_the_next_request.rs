@@ -5,7 +5,7 @@
 //!
 //! The requests below follow each other with no wait: "the next request" is the bar.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
 use kith_server::testing::TestServer;

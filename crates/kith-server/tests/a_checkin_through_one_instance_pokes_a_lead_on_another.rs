@@ -4,7 +4,7 @@
 //! every process). The lead then syncs through B and gets the check-in. Alert events (an
 //! emergency, and a claim made through A) reach the lead on B live too.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
 

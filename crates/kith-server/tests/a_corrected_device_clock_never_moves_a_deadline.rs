@@ -6,7 +6,7 @@
 //! the same millisecond; and a check-in made offline before the clock was put right counted three
 //! hours early, as if an older check-in were the latest.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};
 use kith_server::testing::{MANUAL_START_MS, TestServer};

@@ -9,7 +9,7 @@
 //! starts on it. The alert, its owner and history, the board and the shift are all still there,
 //! new actions are stored, and the schema is exactly a new database's.
 
-mod common;
+use crate::common;
 use std::collections::BTreeSet;
 use std::path::Path;
 

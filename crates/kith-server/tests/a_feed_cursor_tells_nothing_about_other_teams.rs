@@ -4,7 +4,7 @@
 //! "is this hash stored at this seq?", "are there this many changes?") gets the same answer
 //! whatever it holds. Plain cursors handed out before sealing still work for the team's own changes.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_proto::{Cursor, SyncResponse};

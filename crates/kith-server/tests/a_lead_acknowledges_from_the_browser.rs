@@ -4,7 +4,7 @@
 //! any ack. A member cannot; bad input changes nothing; the ack resolves no alert (a device's
 //! ack does not either).
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
 use kith_server::testing::TestServer;

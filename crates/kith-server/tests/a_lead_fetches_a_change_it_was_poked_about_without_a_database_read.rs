@@ -4,7 +4,7 @@
 //! (the window names them), without reading them from the database. What the lead gets is exactly
 //! what it lacked: it ends up with every check-in, once.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_server::testing::TestServer;

@@ -3,7 +3,7 @@
 //! as soon as storage takes writes again — by the next join, by the background retry, or at the
 //! next start — so nobody who joined is missing from their team for good.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{Role, TeamId};
 use kith_server::testing::TestServer;

@@ -3,7 +3,7 @@
 //! every document arrives exactly once, whole and complete, even with writes between the pages.
 //! (Both backends: `KITH_TEST_BACKEND=postgres` runs it on PostgreSQL.)
 
-mod common;
+use crate::common;
 use std::collections::HashMap;
 
 use common::*;

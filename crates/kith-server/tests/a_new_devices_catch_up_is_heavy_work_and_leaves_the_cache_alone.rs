@@ -6,7 +6,7 @@
 //! saving each once for the answer, without filling the cache with them (which would push out
 //! the documents being worked on, and save each a second time when it goes).
 
-mod common;
+use crate::common;
 use common::*;
 use kith_proto::ApiError;
 use kith_server::testing::TestServer;

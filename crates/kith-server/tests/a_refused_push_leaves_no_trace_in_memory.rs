@@ -1,7 +1,7 @@
 //! The server applies a push to its cached copy of the document to check it; when a later change
 //! of the same push is refused, nothing of the push may stay behind, in storage or in memory.
 
-mod common;
+use crate::common;
 use automerge::ReadDoc;
 use common::*;
 use kith_domain::CheckInStatus;

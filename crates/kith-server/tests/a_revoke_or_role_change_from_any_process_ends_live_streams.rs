@@ -8,7 +8,7 @@
 //! Each wait below is for an event (the stream's end); the bound only turns a stream that never
 //! ends (the defect) into a failure instead of a hang.
 
-mod common;
+use crate::common;
 use std::time::Duration;
 
 use common::*;

@@ -3,7 +3,7 @@
 //! its own goes through (actor binding, per-operation authorisation, validation), stores the
 //! changes one by one, and refuses what it would refuse anyway. Version 1 requests still work.
 
-mod common;
+use crate::common;
 use automerge::Automerge;
 use common::*;
 use kith_domain::CheckInStatus;

@@ -6,7 +6,7 @@
 //! steps due fire once, a claim made meanwhile stops the chain, and `/healthz` says `ready`.
 //! On a manual clock, the load held by the test: no sleeps.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{MemberId, Role, Secs, ShiftId};
 use kith_server::testing::{MANUAL_START_MS, TestServer};

@@ -3,7 +3,7 @@
 //! tracking existed) while no engine was running is watched as soon as one starts. Its emergency
 //! raises its alert then, and the board shows it.
 
-mod common;
+use crate::common;
 use automerge::ReadDoc;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};

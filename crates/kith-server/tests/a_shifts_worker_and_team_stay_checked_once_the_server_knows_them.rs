@@ -3,7 +3,7 @@
 //! change can alter: with the cache warm, a change that rewrites the shift's worker or team is
 //! still refused, and the pushes after it are judged as before.
 
-mod common;
+use crate::common;
 use automerge::ROOT;
 use automerge::transaction::Transactable;
 use common::*;

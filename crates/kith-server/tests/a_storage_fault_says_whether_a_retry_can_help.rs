@@ -6,7 +6,7 @@
 //! classified by the storage layer, injected at the storage boundary under a real server
 //! (`testing::faults`); PostgreSQL's classes are checked by code in `storage::postgres`.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_proto::{ApiError, Outcome, RejectCode, SyncResponse};

@@ -5,7 +5,7 @@
 //! within `limits.presence_ttl_ms` (short here). Every wait is for an event, bounded only to fail
 //! instead of hanging.
 
-mod common;
+use crate::common;
 use std::time::Duration;
 
 use common::*;

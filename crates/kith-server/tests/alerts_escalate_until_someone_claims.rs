@@ -4,7 +4,7 @@
 //! reminded first; a restart mid-chain fires the next step once; a device clock three hours off
 //! does not move anything. No sleeps: the test moves the clock and runs the engine.
 
-mod common;
+use crate::common;
 use common::*;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};

@@ -4,7 +4,7 @@
 //! server, `{}` answered 503 `storage_unavailable` — the empty transaction made no change, and the
 //! server took its *previous* change for the new one and stored it a second time.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_server::testing::TestServer;
 use serde_json::{Value, json};

@@ -4,7 +4,7 @@
 //! deadline engine has caught up with the store, with no restart and no help from the request; and
 //! once the device retries, there is exactly one alert for it.
 
-mod common;
+use crate::common;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

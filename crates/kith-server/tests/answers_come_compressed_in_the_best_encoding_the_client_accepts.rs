@@ -4,7 +4,7 @@
 //! same whichever way it travels. A smaller answer (a check-in's sync) goes as it is, in one piece
 //! with its length: no encoder, no chunked framing.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_server::testing::TestServer;

@@ -3,7 +3,7 @@
 //! history shows every step, reply, claim, take-over, assignment and the resolution. Members,
 //! other teams and bad input change nothing.
 
-mod common;
+use crate::common;
 use common::*;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};

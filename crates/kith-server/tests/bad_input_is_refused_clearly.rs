@@ -2,7 +2,7 @@
 //! documents, another protocol version, garbage Automerge bytes, unknown documents and another
 //! team's documents; missing credentials get 401. Every error body is a JSON ApiError.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_proto::{ApiError, DocPush, Kind, Outcome, RejectCode};

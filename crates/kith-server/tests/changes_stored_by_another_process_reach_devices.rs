@@ -3,7 +3,7 @@
 //! `kith-server admin create-team` does) are not in that memory: the feed must still bring every
 //! one of them, later if not at once, and never move a cursor past one it did not deliver.
 
-mod common;
+use crate::common;
 use automerge::Automerge;
 use common::*;
 use kith_domain::doc::shift;

@@ -1,7 +1,7 @@
 //! The main loop: a worker's check-ins reach the server, a lead pulls them from the feed and
 //! acknowledges, the worker gets the acknowledgement back; the board shows it on the server clock.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_proto::{Kind, Outcome};

@@ -4,7 +4,7 @@
 //! browser). The count is process-wide (`kith_domain::change::decodes`, testing builds), so this
 //! file holds one test.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_domain::change::decodes;

@@ -3,7 +3,7 @@
 //! teammate who is not her buddy, the lead, the lead of another team), the expected answer written
 //! in the table. The test plays every cell against a real server and prints the table it saw;
 //! docs/security.md shows the same table ("Authorisation matrix"), checked here: regenerate it with
-//! `KITH_UPDATE_DOCS=1 cargo test -p kith-server --test every_caller_gets_exactly_its_rights`.
+//! `KITH_UPDATE_DOCS=1 cargo test -p kith-server --test all every_caller_gets_exactly_its_rights`.
 //!
 //! Adding an endpoint is one line in [`MATRIX`]: `METHOD /path [json body] [=> needle]`, where
 //! `{name}` placeholders (see [`World::fill`]) stand for the world's ids and `=> needle` also
@@ -11,7 +11,7 @@
 //! Every route the server answers (the router in src/http.rs and the OpenAPI document) must be
 //! played by at least one row: a new route without its row fails this test.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -587,6 +587,6 @@ async fn every_caller_gets_exactly_its_rights() {
     }
     panic!(
         "docs/security.md does not show this test's authorisation matrix: run \
-         KITH_UPDATE_DOCS=1 cargo test -p kith-server --test every_caller_gets_exactly_its_rights"
+         KITH_UPDATE_DOCS=1 cargo test -p kith-server --test all every_caller_gets_exactly_its_rights"
     );
 }

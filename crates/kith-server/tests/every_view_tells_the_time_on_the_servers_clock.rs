@@ -4,7 +4,7 @@
 //! sees them). Before, a slow clock showed a worker who had just checked in as OVERDUE with no
 //! alert, and a fast one showed FINE while her missed check-in alert was open.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};
 use kith_server::testing::{MANUAL_START_MS, TestServer};

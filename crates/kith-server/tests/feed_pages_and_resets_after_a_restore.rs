@@ -2,7 +2,7 @@
 //! compact), pages at the budget, and a cursor from a server restored from an older backup
 //! resets; clients then push back what the server lost, and everyone converges.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
 use kith_proto::Outcome;

@@ -5,7 +5,7 @@
 //! `Invalid` and a message naming the field, and nothing of them is stored. A document that would
 //! outgrow its kind's size limit is refused with `TooLarge`. Joining with such a name is refused too.
 
-mod common;
+use crate::common;
 use automerge::transaction::{Transactable, Transaction};
 use automerge::{ObjType, ROOT, ReadDoc};
 use common::*;

@@ -2,7 +2,7 @@
 //! someone else's shift, or another device's actor id is refused for that document with a code
 //! and a message, the stored document is unchanged, and the rest of the batch still syncs.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_proto::{Outcome, RejectCode};

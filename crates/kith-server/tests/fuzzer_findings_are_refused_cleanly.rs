@@ -1,7 +1,7 @@
 //! Inputs the fuzzers (fuzz/, docs/reliability.md) found, pushed to a real server: each is refused
 //! with a clear per-document answer, quickly, and the server stays up.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_proto::{DocPush, Kind, RejectCode};
 use kith_server::testing::TestServer;

@@ -7,7 +7,7 @@
 //! The server runs on two async workers, as many as the held pushes: without the pool they hold
 //! them both and nothing at all is answered (the test then hangs instead of passing).
 
-mod common;
+use crate::common;
 use common::*;
 use kith_proto::{ApiError, Outcome, SyncResponse};
 use kith_server::testing::TestServer;

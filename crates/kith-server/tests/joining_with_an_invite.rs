@@ -1,7 +1,7 @@
 //! Joining: an invite gives a device its own credential; wrong, expired and used-up codes, a
 //! reused actor id and malformed requests are refused with JSON errors; redemption is rate-limited.
 
-mod common;
+use crate::common;
 use automerge::ActorId;
 use common::*;
 use kith_domain::Role;

@@ -3,7 +3,7 @@
 //! reads the OpenAPI document: bodies there are objects). Each operation that takes a JSON body
 //! refuses the array form of a body it would accept, with `malformed_json`, and stores nothing.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::Role;
 use kith_server::testing::TestServer;

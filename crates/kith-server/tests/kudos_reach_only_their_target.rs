@@ -1,7 +1,7 @@
 //! Kudos (a wave to a teammate) go out on the live channel to the target member's connections
 //! only, are never stored in a document, stay inside the team, and are rate limited per sender.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::Role;
 use kith_server::testing::TestServer;

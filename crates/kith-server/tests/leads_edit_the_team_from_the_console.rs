@@ -3,7 +3,7 @@
 //! own change would meet. A member changes only their own phone and buddies. Bad input, members,
 //! other teams: refused, and nothing is stored.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::Role;
 use kith_domain::doc::team;

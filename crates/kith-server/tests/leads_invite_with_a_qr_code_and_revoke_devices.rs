@@ -2,7 +2,7 @@
 //! the team's devices (who, label, joined, last seen) and revokes one: its very next request is
 //! refused and its live channel closes at once. Members, other teams and bad ids are refused.
 
-mod common;
+use crate::common;
 use common::*;
 use futures_util::StreamExt;
 use kith_server::testing::TestServer;

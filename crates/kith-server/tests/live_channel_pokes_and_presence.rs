@@ -1,7 +1,7 @@
 //! The live channel (SSE): a lead is poked with the documents a worker's sync changed, the pusher
 //! is not poked about its own push, and presence goes online and offline with the connections.
 
-mod common;
+use crate::common;
 use common::*;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};

@@ -2,7 +2,7 @@
 //! and which routes fail: it answers only a scraper with the operator's `metrics_token`
 //! (`Authorization: Bearer`), and nobody when none is set. A device's own token is not enough.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_server::testing::TestServer;
 

@@ -6,7 +6,7 @@
 //! change with missing dependencies, a change of one's own that is no Kith document) and the JSON
 //! endpoints that take a document id.
 
-mod common;
+use crate::common;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ChangeHash};
 use common::*;

@@ -7,7 +7,7 @@
 //! accepted. The lease and the chain are short settings, so the story takes a few seconds; every
 //! wait is for an event (a log line, a delivery), bounded only to fail instead of hanging.
 
-mod common;
+use crate::common;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

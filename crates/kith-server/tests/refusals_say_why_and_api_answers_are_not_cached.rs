@@ -2,7 +2,7 @@
 //! know, or a revoked device (each with what to do), and a rate-limited join says when to come
 //! back. API answers, which carry tokens and people's check-ins, are never kept by a cache.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_proto::ApiError;
 use kith_server::testing::TestServer;

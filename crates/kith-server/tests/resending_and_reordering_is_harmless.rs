@@ -1,7 +1,7 @@
 //! Re-sending a request is harmless, changes arriving out of order are put in order or asked for
 //! again, and nothing is stored twice.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_proto::Outcome;

@@ -1,7 +1,7 @@
 //! Everything accepted is durable: a server restarted on the same data directory has every
 //! document (from snapshots plus later changes), and keeps writing correctly.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
 use kith_proto::Outcome;

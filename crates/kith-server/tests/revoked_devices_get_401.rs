@@ -1,7 +1,7 @@
 //! A revoked device is refused everywhere with 401 and a message saying what to do; its later
 //! changes are never stored.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_proto::ApiError;

@@ -1,7 +1,7 @@
 //! Roles come from the team document's roster: a lead promoting a member there gives that
 //! member's devices a lead's rights at once; a member cannot promote themselves.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::doc::team;
 use kith_domain::{CheckInStatus, Member, Role};

@@ -2,7 +2,7 @@
 //! logs) can tell our mistake from theirs: here a stored team document that cannot be read. The
 //! answer says it is the server's fault and that retrying later may help.
 
-mod common;
+use crate::common;
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use common::*;

@@ -1,6 +1,6 @@
 //! Health, metrics and the OpenAPI document respond; responses are compressed when asked.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_server::testing::TestServer;
 

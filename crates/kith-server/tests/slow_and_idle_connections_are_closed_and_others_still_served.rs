@@ -3,7 +3,7 @@
 //! usual and the live channel's never-ending stream is never cut. Over the connection cap, a new
 //! connection is told `503 server_busy` with `Retry-After`, and served again once slots free up.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_server::testing::TestServer;

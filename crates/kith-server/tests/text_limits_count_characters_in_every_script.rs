@@ -4,7 +4,7 @@
 //! one character more is refused. (The server once counted bytes of UTF-8: "é" × 300 matched the
 //! schema and was refused.)
 
-mod common;
+use crate::common;
 use automerge::ActorId;
 use common::*;
 use kith_server::testing::TestServer;

@@ -3,7 +3,7 @@
 //! active one is still on shift, and in an emergency when she is in one. Her history lists her
 //! shifts newest first by when they started (on the server clock), not by when they arrived.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};
 use kith_server::testing::TestServer;

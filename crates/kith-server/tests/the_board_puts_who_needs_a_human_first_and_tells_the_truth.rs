@@ -3,7 +3,7 @@
 //! for a lead and a member; statuses from the latest check-in and any open alert, on the board
 //! and in a shift's view; and what the banner needs (what the worker said, their phone).
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role, Secs};
 use kith_server::testing::{MANUAL_START_MS, TestServer};

@@ -3,7 +3,7 @@
 //! answered exactly like one that does not exist. `/v1/me`, history and connection health; a
 //! revoked device gets 401 everywhere.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{CheckInStatus, Role};
 use kith_server::testing::TestServer;

@@ -2,7 +2,7 @@
 //! answer, the page itself for the UI's own routes (single-page app), real 404s for missing
 //! assets and API paths, and a clear answer when no dashboard is installed.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_server::testing::TestServer;
 use kith_server::ui::CONTENT_SECURITY_POLICY;

@@ -3,7 +3,7 @@
 //! shift has ended and its alerts are resolved, nothing of it stays in memory, however many
 //! shifts and alerts come and go. On the manual clock: no sleeps.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{Role, Secs};
 use kith_server::testing::{MANUAL_START_MS, TestServer};

@@ -4,7 +4,7 @@
 //! climbs its chain step by step, whether its team is held or not, and a policy edited while its
 //! team is not held applies. On the manual clock: no sleeps.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::{Role, Secs};
 use kith_server::testing::{MANUAL_START_MS, TestServer};

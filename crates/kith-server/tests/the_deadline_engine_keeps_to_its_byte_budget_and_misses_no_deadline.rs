@@ -4,7 +4,7 @@
 //! its alert at its moment and climbs its chain step by step, shed or not, and a check-in to a
 //! shed shift moves its deadline. On the manual clock: no sleeps.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_server::testing::{MANUAL_START_MS, TestServer};

@@ -3,7 +3,7 @@
 //! way (written by the server itself) must not be missed: the engine notices the document is not
 //! the one it last saw and reads it whole.
 
-mod common;
+use crate::common;
 use common::*;
 use kith_domain::doc::shift;
 use kith_domain::{CheckIn, CheckInStatus, Role, Secs, Timestamp};

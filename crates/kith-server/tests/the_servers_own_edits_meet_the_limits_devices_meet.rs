@@ -4,7 +4,7 @@
 //! nobody knows, text with control characters or over its limit, or a document grown past its
 //! kind's cap is refused with a message that says why, and nothing is stored.
 
-mod common;
+use crate::common;
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};
 use common::*;

@@ -4,7 +4,7 @@
 //! in that request raised no alert), and a document holding such a time. The same emergency sent
 //! again with a sane clock raises its alert at once.
 
-mod common;
+use crate::common;
 use automerge::ReadDoc;
 use automerge::transaction::Transactable;
 use common::*;

@@ -2,7 +2,7 @@
 //! Every alert event is delivered, signatures verify, retries back off exponentially, the queue
 //! survives a server restart, and no event arrives under two different idempotency keys.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -3,7 +3,7 @@
 //! is set (unless the operator opts in), and again at delivery: a name that resolves to loopback
 //! by then (DNS rebinding) gets nothing. A redirect is never followed.
 
-mod common;
+use crate::common;
 use common::*;
 use std::sync::{Arc, Mutex};
 

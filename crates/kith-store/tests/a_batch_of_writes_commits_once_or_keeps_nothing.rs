@@ -3,7 +3,7 @@
 //! own and the batch goes on; afterwards the store and its in-memory copies agree with the file.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use automerge::transaction::Transactable;
 use automerge::{ROOT, ReadDoc};

@@ -2,7 +2,7 @@
 //! nothing: appended chunks are never deleted by a compaction that did not include them.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

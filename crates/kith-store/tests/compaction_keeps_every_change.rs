@@ -3,7 +3,7 @@
 //! also after reopening.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{add_checkin, checkin_ids, no_background, shift_with_checkins};
 use kith_store::{Store, StoreOptions};

@@ -2,7 +2,7 @@
 //! never produce two changes with the same actor sequence number.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{add_checkin, checkin_ids, no_background, shift_with_checkins};
 use kith_store::Store;

@@ -2,7 +2,7 @@
 //! the device actor id is generated once, persisted and used for every change.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use automerge::ROOT;
 use automerge::transaction::Transactable;

@@ -3,7 +3,7 @@
 //! received bytes are kept.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, ROOT};

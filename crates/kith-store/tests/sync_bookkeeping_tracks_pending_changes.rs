@@ -2,7 +2,7 @@
 //! server lacks, and which documents have any.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{add_checkin, no_background, shift_with_checkins};
 use kith_store::Store;

@@ -1,7 +1,7 @@
 //! Asking for a document that does not exist gives `UnknownDocument` with a helpful message.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use common::{BoxError, add_checkin};
 use kith_store::{Store, StoreError};
