@@ -60,10 +60,15 @@ count_tests() {
 
 # Why a step failed, in a few lines, for the end of the output (CI shows only its tail): node's
 # "✖ failing tests:" section without node's own stack frames, cargo's "---- <test> stdout ----"
-# sections, else the step's last lines.
+# sections, else the step's last lines; first, whether the disk filled up.
 failure_digest() {
   local clean
   clean=$(sed 's/\x1b\[[0-9;]*m//g' "$1")
+  # A full disk fails whatever test happens to write next, with a message of its own each time.
+  if grep -q 'No space left on device' <<<"$clean"; then
+    echo "The disk filled up during this step (\"No space left on device\"): the build and the tests need"
+    echo "about 10 GB free. Free now: $(df -h --output=avail "${CARGO_TARGET_DIR:-.}" 2>/dev/null | tail -n 1)."
+  fi
   if grep -q '^✖ failing tests:' <<<"$clean"; then
     sed -n '/^✖ failing tests:/,$p' <<<"$clean" | grep -Ev '^ +at (async )?(.*\()?node:' | head -n 80
   elif grep -q '^---- .* stdout ----$' <<<"$clean"; then

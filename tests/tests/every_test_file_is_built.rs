@@ -1,9 +1,14 @@
 //! A package whose integration tests share one binary (`autotests = false`, tests/all.rs) builds
 //! only the files it names: a new file in tests/ that is neither a module of an `all.rs` nor a
-//! `[[test]]` of its own would never run, and nothing else would notice.
+//! `[[test]]` of its own would never run, and nothing else would notice. A module of `all.rs` that
+//! reads what its process shares with the other tests (the metrics recorder) fails now and then.
 
 use std::collections::BTreeSet;
 use std::path::Path;
+
+/// What a test shares with every other test of its process: the metrics recorder (counts another
+/// test's server adds to), the global allocator, the test binary run again by name.
+const PROCESS_WIDE: [&str; 4] = ["metrics_handle()", "server_metric(", "#[global_allocator]", "current_exe()"];
 
 /// The `path = "..."` of every `[[test]]` in a Cargo.toml.
 fn test_targets(cargo_toml: &str) -> Vec<String> {
@@ -37,7 +42,20 @@ fn every_test_file_is_a_module_of_all_rs_or_a_test_of_its_own() {
                 let text = std::fs::read_to_string(pkg.join(&target)).expect("all.rs");
                 let dir = Path::new(&target).parent().expect("its directory").to_str().expect("utf-8");
                 for m in text.lines().filter_map(|l| l.strip_prefix("mod ").and_then(|r| r.strip_suffix(';'))) {
-                    built.insert(format!("{dir}/{m}.rs"));
+                    let file = format!("{dir}/{m}.rs");
+                    let this_file = module_path!().rsplit("::").next() == Some(m);
+                    if let Ok(source) = std::fs::read_to_string(pkg.join(&file))
+                        && !this_file
+                    {
+                        let shared = PROCESS_WIDE.iter().find(|p| source.contains(**p));
+                        assert!(
+                            shared.is_none(),
+                            "{}/{file} uses {shared:?}, which the other tests of {target} share: make it a \
+                             [[test]] of its own in Cargo.toml, with the reason",
+                            pkg.display()
+                        );
+                    }
+                    built.insert(file);
                 }
             }
         }

@@ -6,7 +6,7 @@
 //! exactly the times they see with the default budget. Before, every device ever seen was loaded
 //! at start and held for ever.
 
-use crate::common;
+mod common;
 use common::*;
 use kith_domain::{CheckInStatus, DeviceId, Role, Secs};
 use kith_server::receipts::{CLOCK_RECORD_BYTES, DeviceClocks};

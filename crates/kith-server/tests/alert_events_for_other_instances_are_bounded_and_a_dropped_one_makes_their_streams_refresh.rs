@@ -6,7 +6,7 @@
 //! streams get `changed` with `all`, on which the dashboard and the app re-read their alerts.
 //! Before, the queue had no bound at all.
 
-use crate::common;
+mod common;
 use std::time::Duration;
 
 use common::*;
