@@ -797,11 +797,13 @@ mod write {
     use kith_proto::Cursor;
     use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms, sync_all_accepted as sync};
 
-    struct Run {
-        lat: Vec<f64>,
-        wall: f64,
-        server_cpu: f64,
-        load_cpu: f64,
+    /// One closed-loop run: each sync's latency (ms, sorted), the wall time and the CPU (ms) of
+    /// the server and of this generator.
+    pub(super) struct Run {
+        pub(super) lat: Vec<f64>,
+        pub(super) wall: f64,
+        pub(super) server_cpu: f64,
+        pub(super) load_cpu: f64,
     }
 
     /// One run: every client creates a new shift (not timed), then checks in `rounds` times.
@@ -883,33 +885,14 @@ mod write {
             a.server_bin,
             a.runs
         );
-        println!(
-            "| clients | syncs per run | syncs/s (median; runs) | p50 ms | p99 ms | max ms | server CPU µs per sync (median; runs) | generator CPU µs per sync |"
-        );
-        println!("|---:|---:|---|---:|---:|---:|---|---:|");
+        super::write::print_table_head();
         for &clients in &a.clients {
             let rounds = (a.syncs / clients).max(6);
             let mut runs = Vec::new();
             for _ in 0..a.runs {
                 runs.push(run_once(&http, &url, pid, &devs[..clients], rounds).await?);
             }
-            let syncs = (clients * rounds) as f64;
-            let rates: Vec<f64> = runs.iter().map(|r| syncs / r.wall).collect();
-            let cpus: Vec<f64> = runs.iter().map(|r| r.server_cpu * 1000.0 / syncs).collect();
-            let loads: Vec<f64> = runs.iter().map(|r| r.load_cpu * 1000.0 / syncs).collect();
-            let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
-            println!(
-                "| {clients} | {} | {:.0} ({}) | {:.2} | {:.2} | {:.2} | {:.0} ({}) | {:.0} |",
-                clients * rounds,
-                median(rates.clone()),
-                list(&rates),
-                median(runs.iter().map(|r| pct(&r.lat, 0.5)).collect()),
-                median(runs.iter().map(|r| pct(&r.lat, 0.99)).collect()),
-                median(runs.iter().map(|r| pct(&r.lat, 1.0)).collect()),
-                median(cpus.clone()),
-                list(&cpus),
-                median(loads),
-            );
+            super::write::print_level(clients, rounds, &runs);
         }
         println!("\n(p50 / p99 / max: the median over the runs of each run's figure)");
         terminate(&mut server, pid).await
@@ -945,12 +928,33 @@ mod write {
         .collect())
     }
 
-    pub(super) fn pct_of(sorted: &[f64], q: f64) -> f64 {
-        pct(sorted, q)
+    /// The head of the table `print_level` prints a row of (`--mode write` and `quiet`).
+    pub(super) fn print_table_head() {
+        println!(
+            "| clients | syncs per run | syncs/s (median; runs) | p50 ms | p99 ms | max ms | server CPU µs per sync (median; runs) | generator CPU µs per sync |"
+        );
+        println!("|---:|---:|---|---:|---:|---:|---|---:|");
     }
 
-    pub(super) fn median_of(v: Vec<f64>) -> f64 {
-        median(v)
+    /// One level's row: `clients` closed-loop clients, `rounds` syncs each, per run.
+    pub(super) fn print_level(clients: usize, rounds: usize, runs: &[Run]) {
+        let syncs = (clients * rounds) as f64;
+        let rates: Vec<f64> = runs.iter().map(|r| syncs / r.wall).collect();
+        let cpus: Vec<f64> = runs.iter().map(|r| r.server_cpu * 1000.0 / syncs).collect();
+        let loads: Vec<f64> = runs.iter().map(|r| r.load_cpu * 1000.0 / syncs).collect();
+        let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
+        println!(
+            "| {clients} | {} | {:.0} ({}) | {:.2} | {:.2} | {:.2} | {:.0} ({}) | {:.0} |",
+            clients * rounds,
+            median(rates.clone()),
+            list(&rates),
+            median(runs.iter().map(|r| pct(&r.lat, 0.5)).collect()),
+            median(runs.iter().map(|r| pct(&r.lat, 0.99)).collect()),
+            median(runs.iter().map(|r| pct(&r.lat, 1.0)).collect()),
+            median(cpus.clone()),
+            list(&cpus),
+            median(loads),
+        );
     }
 }
 
@@ -973,12 +977,7 @@ mod quiet {
     use kith_sync::client::ServerClient;
     use serde_bytes::ByteBuf;
 
-    struct Run {
-        lat: Vec<f64>,
-        wall: f64,
-        server_cpu: f64,
-        load_cpu: f64,
-    }
+    use super::write::Run;
 
     /// The device's own client, as its runner holds it.
     fn device_client(b: &str, d: &Dev) -> Result<ServerClient> {
@@ -1101,7 +1100,6 @@ mod quiet {
     }
 
     pub async fn run(mut a: Args) -> Result<()> {
-        use super::write::{median_of as median, pct_of as pct};
         if !a.team_size_given {
             a.team_size = 20;
         }
@@ -1131,10 +1129,7 @@ mod quiet {
             a.behind,
             if a.new_connections { "a new connection per sync" } else { "pooled connections" }
         );
-        println!(
-            "| clients | syncs per run | syncs/s (median; runs) | p50 ms | p99 ms | max ms | server CPU µs per sync (median; runs) | generator CPU µs per sync |"
-        );
-        println!("|---:|---:|---|---:|---:|---:|---|---:|");
+        super::write::print_table_head();
         for &clients in &a.clients {
             let rounds = (a.syncs / clients).max(6);
             let mut runs = Vec::new();
@@ -1143,23 +1138,7 @@ mod quiet {
                     run_once(&b, pid, &devs[..clients], &mut cursors[..clients], rounds, a.new_connections).await?,
                 );
             }
-            let syncs = (clients * rounds) as f64;
-            let rates: Vec<f64> = runs.iter().map(|r| syncs / r.wall).collect();
-            let cpus: Vec<f64> = runs.iter().map(|r| r.server_cpu * 1000.0 / syncs).collect();
-            let loads: Vec<f64> = runs.iter().map(|r| r.load_cpu * 1000.0 / syncs).collect();
-            let list = |v: &[f64]| v.iter().map(|x| format!("{x:.0}")).collect::<Vec<_>>().join(", ");
-            println!(
-                "| {clients} | {} | {:.0} ({}) | {:.2} | {:.2} | {:.2} | {:.0} ({}) | {:.0} |",
-                clients * rounds,
-                median(rates.clone()),
-                list(&rates),
-                median(runs.iter().map(|r| pct(&r.lat, 0.5)).collect()),
-                median(runs.iter().map(|r| pct(&r.lat, 0.99)).collect()),
-                median(runs.iter().map(|r| pct(&r.lat, 1.0)).collect()),
-                median(cpus.clone()),
-                list(&cpus),
-                median(loads),
-            );
+            super::write::print_level(clients, rounds, &runs);
         }
         println!("\n(p50 / p99 / max: the median over the runs of each run's figure)");
         terminate(&mut server, pid).await
