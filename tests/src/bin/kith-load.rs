@@ -797,6 +797,32 @@ mod write {
     use kith_proto::Cursor;
     use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms, sync_all_accepted as sync};
 
+    /// The clock and the CPU counters of a run, from its start (`--mode write` and `quiet`).
+    pub(super) struct Meter {
+        server: String,
+        start: Instant,
+        server_cpu: Option<f64>,
+        load_cpu: Option<f64>,
+    }
+
+    impl Meter {
+        pub(super) fn start(pid: u32) -> Meter {
+            let server = pid.to_string();
+            let (server_cpu, load_cpu) = (cpu_ms(&server), cpu_ms("self"));
+            Meter { server, start: Instant::now(), server_cpu, load_cpu }
+        }
+
+        /// The run once its clients are done, each with its syncs' latencies (ms).
+        pub(super) fn finish(self, lats: Vec<Result<Vec<f64>>>) -> Result<Run> {
+            let wall = self.start.elapsed().as_secs_f64();
+            let (s1, l1) = (cpu_ms(&self.server), cpu_ms("self"));
+            let mut lat: Vec<f64> = lats.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
+            lat.sort_by(f64::total_cmp);
+            let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
+            Ok(Run { wall, server_cpu: used(self.server_cpu, s1), load_cpu: used(self.load_cpu, l1), lat })
+        }
+    }
+
     /// One closed-loop run: each sync's latency (ms, sorted), the wall time and the CPU (ms) of
     /// the server and of this generator.
     pub(super) struct Run {
@@ -821,9 +847,7 @@ mod write {
         });
         let cursors: Vec<Cursor> =
             futures_util::future::join_all(create).await.into_iter().collect::<Result<Vec<_>>>()?;
-        let server = pid.to_string();
-        let (s0, l0) = (cpu_ms(&server), cpu_ms("self"));
-        let start = Instant::now();
+        let meter = Meter::start(pid);
         let clients = scripts.iter().zip(devs).zip(cursors).map(|((s, d), cursor)| async move {
             let mut cursor = Some(cursor);
             let mut have: Vec<ChangeHash> = vec![s.init.1];
@@ -843,13 +867,7 @@ mod write {
             }
             Ok::<_, anyhow::Error>(lat)
         });
-        let lats = futures_util::future::join_all(clients).await;
-        let wall = start.elapsed().as_secs_f64();
-        let (s1, l1) = (cpu_ms(&server), cpu_ms("self"));
-        let mut lat: Vec<f64> = lats.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
-        lat.sort_by(f64::total_cmp);
-        let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
-        Ok(Run { wall, server_cpu: used(s0, s1), load_cpu: used(l0, l1), lat })
+        meter.finish(futures_util::future::join_all(clients).await)
     }
 
     fn pct(sorted: &[f64], q: f64) -> f64 {
@@ -973,11 +991,11 @@ mod quiet {
     use super::*;
     use kith_domain::Timestamp;
     use kith_proto::{Cursor, DocPush, Kind};
-    use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms, sync_all_accepted as sync};
+    use kith_stories::loadgen::{CheckinScript, Dev, sync_all_accepted as sync};
     use kith_sync::client::ServerClient;
     use serde_bytes::ByteBuf;
 
-    use super::write::Run;
+    use super::write::{Meter, Run};
 
     /// The device's own client, as its runner holds it.
     fn device_client(b: &str, d: &Dev) -> Result<ServerClient> {
@@ -1068,9 +1086,7 @@ mod quiet {
             false => device_client(b, d),
         };
         let clients = devs.iter().map(client).collect::<Result<Vec<_>>>()?;
-        let server = pid.to_string();
-        let (s0, l0) = (cpu_ms(&server), cpu_ms("self"));
-        let start = Instant::now();
+        let meter = Meter::start(pid);
         let loops = clients.iter().zip(cursors.iter_mut()).map(|(client, cursor)| async move {
             let mut lat = Vec::with_capacity(rounds);
             for _ in 0..rounds {
@@ -1090,13 +1106,7 @@ mod quiet {
             }
             Ok::<_, anyhow::Error>(lat)
         });
-        let lats = futures_util::future::join_all(loops).await;
-        let wall = start.elapsed().as_secs_f64();
-        let (s1, l1) = (cpu_ms(&server), cpu_ms("self"));
-        let mut lat: Vec<f64> = lats.into_iter().collect::<Result<Vec<_>>>()?.into_iter().flatten().collect();
-        lat.sort_by(f64::total_cmp);
-        let used = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
-        Ok(Run { wall, server_cpu: used(s0, s1), load_cpu: used(l0, l1), lat })
+        meter.finish(futures_util::future::join_all(loops).await)
     }
 
     pub async fn run(mut a: Args) -> Result<()> {
