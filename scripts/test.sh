@@ -66,8 +66,8 @@ failure_digest() {
   clean=$(sed 's/\x1b\[[0-9;]*m//g' "$1")
   # A full disk fails whatever test happens to write next, with a message of its own each time.
   if grep -q 'No space left on device' <<<"$clean"; then
-    echo "The disk filled up during this step (\"No space left on device\"): the build and the tests need"
-    echo "about 10 GB free. Free now: $(df -h --output=avail "${CARGO_TARGET_DIR:-.}" 2>/dev/null | tail -n 1)."
+    echo "The disk filled up during this step (\"No space left on device\"): a cold build's target"
+    echo "directory alone peaks at about 6 GB (DEVELOPERS.md). Free now: $(df -h --output=avail "${CARGO_TARGET_DIR:-.}" 2>/dev/null | tail -n 1)."
   fi
   if grep -q '^✖ failing tests:' <<<"$clean"; then
     sed -n '/^✖ failing tests:/,$p' <<<"$clean" | grep -Ev '^ +at (async )?(.*\()?node:' | head -n 80

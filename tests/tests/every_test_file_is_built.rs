@@ -8,7 +8,8 @@ use std::path::Path;
 
 /// What a test shares with every other test of its process: the metrics recorder (counts another
 /// test's server adds to), the global allocator, the test binary run again by name.
-const PROCESS_WIDE: [&str; 4] = ["metrics_handle()", "server_metric(", "#[global_allocator]", "current_exe()"];
+const PROCESS_WIDE: [&str; 5] =
+    ["metrics_handle()", "process_counter(", "server_metric(", "#[global_allocator]", "current_exe()"];
 
 /// The `path = "..."` of every `[[test]]` in a Cargo.toml.
 fn test_targets(cargo_toml: &str) -> Vec<String> {

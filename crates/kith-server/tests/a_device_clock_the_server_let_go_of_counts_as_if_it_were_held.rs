@@ -17,8 +17,7 @@ const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
 
 fn clock_reads() -> u64 {
-    let text = kith_server::http::metrics_handle().render();
-    text.lines().find_map(|l| l.strip_prefix("kith_device_clock_reads_total ")).map_or(0, |v| v.trim().parse().unwrap())
+    process_counter("kith_device_clock_reads_total")
 }
 
 /// What the lead sees of each worker: next due, planned end, the latest check-in on the board.

@@ -12,10 +12,7 @@ use kith_server::testing::TestServer;
 
 /// The changes of the window feeds have read so far (process-wide: one test in this file).
 fn window_reads() -> u64 {
-    let text = kith_server::http::metrics_handle().render();
-    text.lines()
-        .find_map(|l| l.strip_prefix("kith_feed_window_changes_read_total "))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    process_counter("kith_feed_window_changes_read_total")
 }
 
 #[tokio::test]

@@ -14,10 +14,7 @@ use kith_domain::{CheckInStatus, Role};
 use kith_server::testing::{Backend, TestServer};
 
 fn dropped() -> u64 {
-    let text = kith_server::http::metrics_handle().render();
-    text.lines()
-        .find_map(|l| l.strip_prefix("kith_alert_relay_dropped_total "))
-        .map_or(0, |v| v.trim().parse().unwrap())
+    process_counter("kith_alert_relay_dropped_total")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -797,6 +797,30 @@ mod write {
     use kith_proto::Cursor;
     use kith_stories::loadgen::{CheckinScript, Dev, cpu_ms, sync_all_accepted as sync};
 
+    /// A closed-loop bench's server (`--mode write` and `quiet`): its own data directory, a
+    /// loopback port, teams of 20 unless `--team-size` was given.
+    pub(super) struct Bench {
+        pub(super) _dir: tempfile::TempDir,
+        pub(super) data: std::path::PathBuf,
+        pub(super) server: Child,
+        pub(super) pid: u32,
+        /// Its base URL.
+        pub(super) b: String,
+    }
+
+    impl Bench {
+        pub(super) fn start(a: &mut Args) -> Result<Bench> {
+            if !a.team_size_given {
+                a.team_size = 20;
+            }
+            let dir = tempfile::tempdir()?;
+            let data = dir.path().join("data");
+            let (server, addr) = start_server_wrapped(&a.server_wrap, &a.server_bin, &data, "127.0.0.1:0")?;
+            let pid = server_pid(server.id());
+            Ok(Bench { _dir: dir, data, server, pid, b: format!("http://{addr}") })
+        }
+    }
+
     /// The clock and the CPU counters of a run, from its start (`--mode write` and `quiet`).
     pub(super) struct Meter {
         server: String,
@@ -880,14 +904,7 @@ mod write {
     }
 
     pub async fn run(mut a: Args) -> Result<()> {
-        if !a.team_size_given {
-            a.team_size = 20;
-        }
-        let dir = tempfile::tempdir()?;
-        let data = dir.path().join("data");
-        let (mut server, addr) = start_server_wrapped(&a.server_wrap, &a.server_bin, &data, "127.0.0.1:0")?;
-        let pid = server_pid(server.id());
-        let b = format!("http://{addr}");
+        let Bench { _dir, data, mut server, pid, b } = Bench::start(&mut a)?;
         let url = format!("{b}/v1/sync");
         let n = a.clients.iter().copied().max().unwrap_or(1);
         // Bodies as they are: the generator spends its core on HTTP, not on decompressing. With
@@ -995,7 +1012,7 @@ mod quiet {
     use kith_sync::client::ServerClient;
     use serde_bytes::ByteBuf;
 
-    use super::write::{Meter, Run};
+    use super::write::{Bench, Meter, Run};
 
     /// The device's own client, as its runner holds it.
     fn device_client(b: &str, d: &Dev) -> Result<ServerClient> {
@@ -1110,14 +1127,7 @@ mod quiet {
     }
 
     pub async fn run(mut a: Args) -> Result<()> {
-        if !a.team_size_given {
-            a.team_size = 20;
-        }
-        let dir = tempfile::tempdir()?;
-        let data = dir.path().join("data");
-        let (mut server, addr) = start_server_wrapped(&a.server_wrap, &a.server_bin, &data, "127.0.0.1:0")?;
-        let pid = server_pid(server.id());
-        let b = format!("http://{addr}");
+        let Bench { _dir, data, mut server, pid, b } = Bench::start(&mut a)?;
         let n = a.clients.iter().copied().max().unwrap_or(1);
         let http = reqwest::Client::builder().no_gzip().no_zstd().build()?;
         let devs = super::write::members(&a, &http, &data, &b, n).await?;

@@ -18,6 +18,15 @@ pub fn t0() -> Timestamp {
     *T.get_or_init(|| Timestamp(kith_server::now_ms() - 9 * 3600 * 1000))
 }
 
+/// A counter of the process-wide metrics recorder, 0 before its first count: every server of the
+/// test binary counts into it, so a file that reads it is a `[[test]]` of its own (Cargo.toml).
+pub fn process_counter(name: &str) -> u64 {
+    let text = kith_server::http::metrics_handle().render();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
 pub fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
