@@ -37,7 +37,6 @@ mod bad_input_is_refused_clearly;
 mod changes_stored_by_another_process_reach_devices;
 mod checkins_sync_and_a_lead_acknowledges;
 mod command_line;
-mod each_pushed_change_is_decoded_once;
 mod every_caller_gets_exactly_its_rights;
 mod every_operation_documents_its_errors;
 mod every_view_tells_the_time_on_the_servers_clock;

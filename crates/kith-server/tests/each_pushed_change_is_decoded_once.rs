@@ -2,9 +2,10 @@
 //! authorisation and validation read the operations of the same decoded change instead of each
 //! decoding it again, on a device's push and on the server's own edits (a lead's ack from the
 //! browser). The count is process-wide (`kith_domain::change::decodes`, testing builds), so this
-//! file holds one test.
+//! file holds one test and is a test binary of its own: in a shared one, another test's pushes
+//! counted into it.
 
-use crate::common;
+mod common;
 use common::*;
 use kith_domain::CheckInStatus;
 use kith_domain::change::decodes;
