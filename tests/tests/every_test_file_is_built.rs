@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// What cannot be found as a `static`: the recorder read over HTTP (`server_metric`), the global
-/// allocator, the test binary run again by name, the environment, the working directory and the
-/// panic hook.
-const ALWAYS_PROCESS_WIDE: [&str; 7] = [
+/// allocator, the test binary run again by name, the environment, the working directory, the
+/// panic hook, and what /proc says of the process (its memory, files, threads).
+const ALWAYS_PROCESS_WIDE: [&str; 8] = [
     "server_metric(",
     "#[global_allocator]",
     "current_exe()",
@@ -22,6 +22,7 @@ const ALWAYS_PROCESS_WIDE: [&str; 7] = [
     "remove_var(",
     "set_current_dir(",
     "set_hook(",
+    "/proc/self",
 ];
 
 /// Statics that hold no state a test could read another test's share of, and why. Names are
