@@ -11,7 +11,8 @@ use kith_server::{Config, admin, now_ms};
 /// jemalloc instead of glibc's malloc: with the same documents cached, glibc's heap held 3x the
 /// live bytes (freed buffers of syncs stranded between long-lived documents, never given back),
 /// about 150 KiB per connected device (docs/benchmarks.md, "Memory per connected device"). The
-/// `jemalloc` feature (default); without it, the system malloc that heap profilers see.
+/// `jemalloc` feature (default; it also starts jemalloc's background thread, which gives freed pages
+/// back while the server idles: Cargo.toml); without it, the system malloc that heap profilers see.
 #[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
