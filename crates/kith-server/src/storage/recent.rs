@@ -37,6 +37,12 @@ pub const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// entry and a control byte, buckets at most 7/8 full), besides its changes' places in it.
 const TEAM_BYTES: usize = (std::mem::size_of::<(TeamId, VecDeque<u64>)>() + 1) * 8 / 7;
 
+/// A change's slot in the window's deque.
+const SLOT_BYTES: usize = std::mem::size_of::<RecentChange>();
+
+/// A change's place in its team's index.
+const INDEX_BYTES: usize = std::mem::size_of::<u64>();
+
 /// One stored change, as the feed needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecentChange {
@@ -66,10 +72,10 @@ impl RecentChange {
         }
     }
 
-    /// What the window counts for it: the record, its hash and its place in its team's index
-    /// (144 bytes for a 32-byte hash).
+    /// What the window counts for it besides its slot in the window's deque and its team's
+    /// index, which are counted by their capacity: its hash (32 bytes).
     fn bytes(&self) -> usize {
-        std::mem::size_of::<RecentChange>() + self.hash.capacity() + std::mem::size_of::<u64>()
+        self.hash.capacity()
     }
 }
 
@@ -92,8 +98,11 @@ pub struct Recent {
     /// The greatest seq a reader saw in the database. Greater than the window's: changes were
     /// stored that the window does not hold yet, and it answers nothing until it does.
     seen: u64,
-    /// The bytes of `changes` ([`RecentChange::bytes`]), kept at most `max_bytes` by forgetting
-    /// the oldest.
+    /// What the window holds: the capacity of `changes` (allocated slots, not only used ones: a
+    /// deque grows by doubling, and counting its length let the window hold up to twice its
+    /// budget), the changes' hashes, and each team's index by its capacity and map entry. Kept at
+    /// most `max_bytes`: the deque grows only as far as the budget reaches, and the oldest
+    /// changes are forgotten to make room.
     bytes: usize,
     max_bytes: usize,
 }
@@ -132,41 +141,94 @@ impl Recent {
         self.max_bytes
     }
 
-    /// The bytes the window's changes take (at most [`Recent::max_bytes`]).
+    /// The bytes the window holds, its deques counted by capacity (at most [`Recent::max_bytes`]).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
 
+    /// Forgets the oldest change; false if there is none.
+    fn forget_oldest(&mut self) -> bool {
+        let Some(c) = self.changes.pop_front() else { return false };
+        self.bytes = self.bytes.saturating_sub(c.bytes());
+        if let Some(own) = self.teams.get_mut(&c.team) {
+            own.pop_front();
+            if own.is_empty() {
+                let freed = own.capacity() * INDEX_BYTES + TEAM_BYTES;
+                self.teams.remove(&c.team);
+                self.bytes = self.bytes.saturating_sub(freed);
+            } else if own.capacity() > 2 * own.len() + 64 {
+                let before = own.capacity();
+                own.shrink_to_fit();
+                self.bytes = self.bytes.saturating_sub((before - own.capacity()) * INDEX_BYTES);
+            }
+        }
+        self.front += 1;
+        self.base = c.seq;
+        self.base_hash = Some(c.hash);
+        true
+    }
+
+    /// Gives the deque's unused slots back; whether it held any.
+    fn shrink_changes(&mut self) -> bool {
+        let before = self.changes.capacity();
+        self.changes.shrink_to_fit();
+        self.bytes = self.bytes.saturating_sub((before - self.changes.capacity()) * SLOT_BYTES);
+        self.changes.capacity() < before
+    }
+
     fn forget_past_max(&mut self) {
         while self.bytes > self.max_bytes {
-            let Some(c) = self.changes.pop_front() else { break };
-            self.bytes = self.bytes.saturating_sub(c.bytes());
-            if let Some(own) = self.teams.get_mut(&c.team) {
-                own.pop_front();
-                if own.is_empty() {
-                    self.teams.remove(&c.team);
-                    self.bytes = self.bytes.saturating_sub(TEAM_BYTES);
-                } else if own.capacity() > 2 * own.len() + 64 {
-                    own.shrink_to_fit();
-                }
+            // Unused slots go first when giving them back is enough (a lowered budget).
+            let spare = (self.changes.capacity() - self.changes.len()) * SLOT_BYTES;
+            if spare > 0 && self.bytes - spare <= self.max_bytes && self.shrink_changes() {
+                continue;
             }
-            self.front += 1;
-            self.base = c.seq;
-            self.base_hash = Some(c.hash);
+            if !self.forget_oldest() {
+                break;
+            }
         }
         // A window cut to a fraction of what it held gives the rest back.
         if self.changes.capacity() > 2 * self.changes.len() + 64 {
-            self.changes.shrink_to_fit();
+            self.shrink_changes();
         }
     }
 
+    /// How many more places a full deque may grow by (at most doubling, as a deque would): what
+    /// the budget leaves after `need`, for places that each bring `each` bytes once filled (a slot
+    /// the budget could not fill would hold memory and no change); 0 if it leaves none.
+    fn growth(&self, capacity: usize, need: usize, each: usize) -> usize {
+        capacity.max(4).min(self.max_bytes.saturating_sub(self.bytes + need) / each)
+    }
+
     fn push(&mut self, c: RecentChange) {
+        // Room first, so that the deques grow only as far as the budget reaches: the change's
+        // hash and its team's index entry, and a slot (a full deque grows by at most what is
+        // left, or the oldest change is forgotten and its slot used).
+        let need = c.bytes() + INDEX_BYTES;
+        while self.bytes + need > self.max_bytes && self.forget_oldest() {}
+        if self.changes.len() == self.changes.capacity() {
+            let grow = self.growth(self.changes.capacity(), need, SLOT_BYTES + need);
+            // No room to grow: the oldest change's slot is used instead.
+            if grow == 0 {
+                self.forget_oldest();
+            }
+            let before = self.changes.capacity();
+            self.changes.reserve_exact(grow.max(1));
+            self.bytes += (self.changes.capacity() - before) * SLOT_BYTES;
+        }
+        let (len, capacity) = match self.teams.get(&c.team) {
+            Some(own) => (own.len(), own.capacity()),
+            None => {
+                self.bytes += TEAM_BYTES;
+                (0, 0)
+            }
+        };
+        let grow = if len == capacity { self.growth(capacity, c.bytes(), INDEX_BYTES + c.bytes()).max(1) } else { 0 };
         let number = self.front + self.changes.len() as u64;
         self.bytes += c.bytes();
-        let own = self.teams.entry(c.team).or_insert_with(|| {
-            self.bytes += TEAM_BYTES;
-            VecDeque::new()
-        });
+        let own = self.teams.entry(c.team).or_default();
+        own.reserve_exact(grow);
+        self.bytes += (own.capacity() - capacity) * INDEX_BYTES;
         own.push_back(number);
         self.changes.push_back(c);
     }
@@ -340,6 +402,49 @@ mod tests {
         }
     }
 
+    /// What a change costs the window once its deques are full: its slot, its hash, its index entry.
+    fn per_change(c: &RecentChange) -> usize {
+        SLOT_BYTES + c.hash.capacity() + INDEX_BYTES
+    }
+
+    /// What the window has allocated: its deque's and its teams' indexes' capacity, the hashes.
+    fn held(r: &Recent) -> usize {
+        r.changes.capacity() * SLOT_BYTES
+            + r.changes.iter().map(|c| c.hash.capacity()).sum::<usize>()
+            + r.teams.values().map(|t| t.capacity() * INDEX_BYTES + TEAM_BYTES).sum::<usize>()
+    }
+
+    /// A deque grows by doubling: counting its changes, not its capacity, a window just past a
+    /// power of two held up to twice its budget (seen in a heap profile, docs/benchmarks.md).
+    #[test]
+    fn the_window_holds_no_more_than_its_budget_as_its_deques_grow() {
+        let team = TeamId::new();
+        let doc = Uuid::now_v7();
+        for fits in [1025usize, 1500, 4097] {
+            let mut r = Recent::after(None);
+            r.set_max_bytes(fits * per_change(&change(1, doc, team, None, true)) + TEAM_BYTES);
+            for s in 1..=3 * fits as u64 {
+                assert!(r.extend_range(s - 1, [change(s, doc, team, None, s == 1)]));
+                assert!(
+                    held(&r) <= r.max_bytes(),
+                    "{fits}: {} bytes held after change {s}, budget {}",
+                    held(&r),
+                    r.max_bytes()
+                );
+            }
+            assert!(r.changes.len() * 10 >= fits * 9, "{fits}: only {} changes held", r.changes.len());
+            // Ranges as the log reads them, many at once.
+            let upto = r.upto();
+            assert!(r.extend_range(upto, (upto + 1..=upto + 5000).map(|s| change(s, doc, team, None, false))));
+            assert!(
+                held(&r) <= r.max_bytes(),
+                "{fits}: {} bytes held after a range, budget {}",
+                held(&r),
+                r.max_bytes()
+            );
+        }
+    }
+
     #[test]
     fn the_window_answers_only_for_positions_it_covers() {
         let (team, other) = (TeamId::new(), TeamId::new());
@@ -445,7 +550,7 @@ mod tests {
         let shifts: Vec<Uuid> = (0..12).map(|_| Uuid::now_v7()).collect();
         let mut r = Recent::after(Some((0, vec![0])));
         // Small enough that the window forgets its oldest changes (and whole teams) as it goes.
-        r.set_max_bytes(40 * change(1, shifts[0], teams[0], None, false).bytes());
+        r.set_max_bytes(40 * per_change(&change(1, shifts[0], teams[0], None, false)));
         let mut created = HashSet::new();
         let mut seq = 0u64;
         // A deterministic mix: bursts of one team, the others interleaved, gaps in the seqs.
@@ -487,10 +592,7 @@ mod tests {
                 }
             }
             assert!(r.bytes() <= r.max_bytes());
-            assert_eq!(
-                r.bytes(),
-                r.changes.iter().map(RecentChange::bytes).sum::<usize>() + r.teams.len() * TEAM_BYTES
-            );
+            assert_eq!(r.bytes(), held(&r));
             assert_eq!(
                 r.teams.values().map(VecDeque::len).sum::<usize>(),
                 r.changes.len(),
@@ -507,13 +609,19 @@ mod tests {
         let team = TeamId::new();
         let mut r = Recent::after(None);
         let doc = Uuid::now_v7();
-        let one = change(1, doc, team, None, true).bytes();
+        let one = per_change(&change(1, doc, team, None, true));
         r.set_max_bytes(1000 * one + TEAM_BYTES);
         r.extend_range(0, (1..=1005).map(|s| change(s, doc, team, None, s == 1)));
-        assert_eq!(r.bytes(), 1000 * one + TEAM_BYTES);
-        assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 4, 10).is_none());
-        assert!(r.feed_docs(&FeedScope { team, member: MemberId::new(), all_shifts: true }, 5, 10).is_some());
-        assert_eq!(r.position(5).unwrap().hash_at_cursor, Some(5u64.to_be_bytes().to_vec()));
+        assert!(r.bytes() <= r.max_bytes());
+        assert_eq!(r.bytes(), held(&r));
+        // The newest changes stay, nearly 1,000 of them (the team's index grows by doubling).
+        assert_eq!(r.upto(), 1005);
+        assert!(r.changes.len() >= 990, "{} changes held", r.changes.len());
+        let base = r.base;
+        let scope = FeedScope { team, member: MemberId::new(), all_shifts: true };
+        assert!(r.feed_docs(&scope, base - 1, 10).is_none());
+        assert!(r.feed_docs(&scope, base, 10).is_some());
+        assert_eq!(r.position(base + 1).unwrap().hash_at_cursor, Some((base + 1).to_be_bytes().to_vec()));
     }
 
     #[test]
@@ -525,10 +633,7 @@ mod tests {
         for k in 0..50u64 {
             assert!(r.extend_range(k * 40, (k * 40 + 1..=k * 40 + 40).map(|s| change(s, doc, team, None, s == 1))));
             assert!(r.bytes() <= 10_000, "{} bytes", r.bytes());
-            assert_eq!(
-                r.bytes(),
-                r.changes.iter().map(RecentChange::bytes).sum::<usize>() + r.teams.len() * TEAM_BYTES
-            );
+            assert_eq!(r.bytes(), held(&r));
         }
         // Lowered: it forgets down to the new bound at once.
         r.set_max_bytes(1_000);
