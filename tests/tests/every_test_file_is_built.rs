@@ -109,6 +109,15 @@ fn statics(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every package of the workspace: crates/* and the top-level directories (tests/, fuzz/, src-tauri/).
+fn workspace_packages(workspace: &Path) -> Vec<PathBuf> {
+    ["crates", "."]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(workspace.join(d)).expect("a directory"))
+        .map(|e| e.expect("an entry").path())
+        .collect()
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
@@ -127,8 +136,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// nothing with a test until the test reads it.
 fn process_wide(workspace: &Path) -> BTreeSet<String> {
     let (mut libraries, mut helpers) = (Vec::new(), Vec::new());
-    for pkg in ["crates", "."].iter().flat_map(|d| std::fs::read_dir(workspace.join(d)).expect("a directory")) {
-        let pkg = pkg.expect("an entry").path();
+    for pkg in workspace_packages(workspace) {
         rust_files(&pkg.join("src"), &mut libraries);
         rust_files(&pkg.join("tests").join("common"), &mut helpers);
     }
@@ -182,8 +190,7 @@ fn every_test_file_is_a_module_of_all_rs_or_a_test_of_its_own() {
         assert!(readers.contains(known), "{known} reads process-wide state but was not found: {readers:?}");
     }
     let mut packages = 0;
-    for dir in ["crates", "."].iter().flat_map(|d| std::fs::read_dir(workspace.join(d)).expect("a directory")) {
-        let pkg = dir.expect("an entry").path();
+    for pkg in workspace_packages(workspace) {
         let Ok(cargo_toml) = std::fs::read_to_string(pkg.join("Cargo.toml")) else { continue };
         if !cargo_toml.lines().any(|l| l.trim() == "autotests = false") {
             continue;

@@ -6,8 +6,7 @@
 //! leaves behind on the server").
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use crate::common::Instance;
 
 /// The names of the threads of process `pid`.
 #[cfg(target_os = "linux")]
@@ -21,33 +20,17 @@ fn threads(pid: u32) -> Vec<String> {
 }
 
 #[cfg(target_os = "linux")]
-#[test]
-fn the_servers_allocator_purges_freed_pages_in_a_background_thread() {
+#[tokio::test]
+async fn the_servers_allocator_purges_freed_pages_in_a_background_thread() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kith-server"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--listen", "127.0.0.1:0"])
-        .env_remove("KITH_DATA_DIR")
-        .env_remove("KITH_CONFIG")
-        .env_remove("KITH_DATABASE_URL")
-        // Whatever the environment says, the server's own setting is what is tested.
-        .env_remove("MALLOC_CONF")
-        .env("NO_COLOR", "1")
-        .env("RUST_LOG", "kith_server=info")
-        .env("KITH_UI_DIR", "")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kith-server");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let listening = lines.by_ref().map_while(Result::ok).any(|l| l.contains("kith-server listening"));
+    let data_dir = dir.path().to_str().unwrap();
+    // No database URL: the embedded SQLite in `data_dir`. An empty MALLOC_CONF: whatever the
+    // environment says, the server's own setting is what is tested.
+    let mut server = Instance::start_with(&[("KITH_DATA_DIR", data_dir), ("MALLOC_CONF", "")], "server", "").await;
     // jemalloc starts its background thread when it initialises, before `main`: by the time the
     // server listens it is there.
-    let names = threads(child.id());
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(listening, "the server did not start");
+    let names = threads(server.pid());
+    server.kill();
     assert!(
         names.iter().any(|n| n.starts_with("jemalloc_bg")),
         "no jemalloc background thread among the server's threads {names:?}: freed pages stay in the process until it allocates again"

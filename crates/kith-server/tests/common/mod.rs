@@ -501,6 +501,11 @@ impl Instance {
         Instance { name, child: Some(child), url: format!("http://{addr}"), lines }
     }
 
+    /// The process id (0 once killed).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
     /// SIGKILL, and reaped.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
