@@ -417,6 +417,8 @@ impl Summary {
     /// them over, so the summary stays as small as the shift's open business.
     pub fn forget_raised(&mut self, stored: impl Fn(&str) -> bool) {
         self.tl.raising.retain(|c| !stored(&raising_key(c)));
+        // Its room too: a shift that asked for help once would otherwise keep it all shift long.
+        self.tl.raising.shrink_to_fit();
     }
 
     /// Roughly the heap the summary takes beyond its own size: its raising check-ins, and a shift
