@@ -46,6 +46,7 @@ use crate::storage::{
     AlertLogEntry, AlertRecord, AlertState, Committed, DeviceAuth, FiredStep, ShiftUpdate, Storage, StorageError,
     StoredReceipts, StoredRef, WebhookEvent,
 };
+use crate::table::Table;
 
 pub use kith_api::{AlertEvent, AlertView, CheckinTimes};
 
@@ -137,18 +138,14 @@ impl Watched {
         self.text = (self.text + brought).saturating_sub(left);
     }
 
-    /// Roughly the heap this copy takes, with its entry in the map: what `alerts.shifts_max_bytes`
-    /// counts. Vectors and strings by their capacity, hash maps by their entries. O(1): the texts
-    /// are counted as they change (`text`).
+    /// Roughly the heap this copy takes, its box included (the map's table is counted on its own,
+    /// [`State::shed`]): what `alerts.shifts_max_bytes` counts. Vectors and strings by their
+    /// capacity, hash maps by their tables. O(1): the texts are counted as they change (`text`).
     fn bytes(&self) -> usize {
+        use crate::table::held_by as map;
         use std::mem::size_of;
-        fn map<K, V>(m: &HashMap<K, V>) -> usize {
-            // hashbrown: one control byte per bucket, buckets at most 7/8 full.
-            m.capacity().saturating_mul(size_of::<(K, V)>() + 1) * 8 / 7
-        }
         let s = &self.shift;
-        let entry = size_of::<(ShiftId, Box<Watched>)>() * 8 / 7 + 1 + size_of::<Watched>();
-        entry
+        size_of::<Watched>()
             + self.text
             + s.buddies.capacity() * size_of::<MemberId>()
             + s.extensions.capacity() * size_of::<kith_domain::Extension>()
@@ -169,14 +166,15 @@ struct HeldTeam {
     bytes: usize,
 }
 
-/// Roughly the heap a held team document takes, with its entry in the map: what
-/// `alerts.teams_max_bytes` counts. Vectors and strings by their capacity.
+/// Roughly the heap a held team document takes (the map's table is counted on its own,
+/// [`State::shed_teams`]): what `alerts.teams_max_bytes` counts. Vectors and strings by their
+/// capacity.
 fn team_bytes(t: &Team) -> usize {
     use std::mem::size_of;
     let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
-    // The map's entry, and the Arc's allocation (two counts and the team).
-    let entry = size_of::<(TeamId, HeldTeam)>() * 8 / 7 + 1 + 2 * size_of::<usize>() + size_of::<Team>();
-    entry
+    // The Arc's allocation (two counts and the team).
+    2 * size_of::<usize>()
+        + size_of::<Team>()
         + t.name.capacity()
         + t.purpose.capacity()
         + text(&t.phone)
@@ -203,10 +201,11 @@ pub struct Shedding {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The active shifts held in memory, within `max_bytes` (see [`State::shed`]). Boxed: the
-    /// map's table has up to twice as many slots as entries, each a pointer rather than ~460 bytes.
-    shifts: HashMap<ShiftId, Box<Watched>>,
-    /// The estimated bytes of `shifts` ([`Watched::bytes`]).
+    /// The active shifts held in memory, within `max_bytes` with their table (see
+    /// [`State::shed`]). Boxed: the map's table has up to 16/7 as many slots as entries (just
+    /// after it doubled), each a pointer rather than ~460 bytes.
+    shifts: Table<ShiftId, Box<Watched>>,
+    /// The estimated bytes of the copies in `shifts` ([`Watched::bytes`]; its table apart).
     held_bytes: usize,
     /// Active shifts watched but not held (shed past `max_bytes`), with their team: only their
     /// wake time is kept. They are read again from the database when they come due, change, or
@@ -223,8 +222,8 @@ struct State {
     /// Team documents of watched shifts, kept up to date from the stored changes, within
     /// `teams_max_bytes` (see [`State::shed_teams`]). A team not held is read again (before the
     /// state lock) when a shift of it is evaluated ([`AlertEngine::evaluate_with`]).
-    teams: HashMap<TeamId, HeldTeam>,
-    /// The estimated bytes of `teams` ([`team_bytes`]).
+    teams: Table<TeamId, HeldTeam>,
+    /// The estimated bytes of the documents in `teams` ([`team_bytes`]; its table apart).
     teams_bytes: usize,
     /// How often the budgets made the engine let go and read again ([`Shedding`]).
     shedding: Shedding,
@@ -278,11 +277,12 @@ impl State {
         }
     }
 
-    /// Keeps the held team documents within `max` bytes: past it, drops them down to 7/8 of it,
-    /// those with no watched shift due first, then those whose soonest wake is furthest away. A
-    /// dropped team is read again when a shift of it is evaluated, so nothing is decided without it.
+    /// Keeps the held team documents and their table within `max` bytes: past it, drops them down
+    /// to 7/8 of it, those with no watched shift due first, then those whose soonest wake is
+    /// furthest away, and makes the table as small as those left need. A dropped team is read
+    /// again when a shift of it is evaluated, so nothing is decided without it.
     fn shed_teams(&mut self, max: usize) {
-        if self.teams_bytes <= max {
+        if self.teams_bytes + self.teams.bytes() <= max {
             return;
         }
         let target = max - max / 8;
@@ -299,7 +299,7 @@ impl State {
         }
         let idle = self.teams.keys().filter(|t| !seen.contains(t)).copied().collect::<Vec<_>>();
         for t in idle.into_iter().chain(due.into_iter().rev()) {
-            if self.teams_bytes <= target {
+            if self.teams_bytes + Table::<TeamId, HeldTeam>::bytes_for(self.teams.len()) <= target {
                 break;
             }
             if let Some(old) = self.teams.remove(&t) {
@@ -308,21 +308,26 @@ impl State {
                 metrics::counter!("kith_deadline_teams_shed_total").increment(1);
             }
         }
+        self.teams.shrink_to(self.teams.len());
     }
 
-    /// Keeps the held copies within `max` bytes: past it, sheds down to 7/8 of it (so one pass
-    /// serves many additions), the shifts whose next wake is furthest away first (those with none
-    /// before any), keeping their wake time.
+    /// Keeps the held copies and their table within `max` bytes: past it, sheds down to 7/8 of
+    /// it (so one pass serves many additions), the shifts whose next wake is furthest away first
+    /// (those with none before any), keeping their wake time, and makes the table as small as
+    /// those left need.
     fn shed(&mut self, max: usize) {
-        if self.held_bytes <= max {
+        if self.held_bytes + self.shifts.bytes() <= max {
             return;
         }
         let target = max - max / 8;
         let mut out: Vec<ShiftId> = Vec::new();
         let mut freed = 0usize;
-        let over = self.held_bytes - target;
-        for (id, w) in &self.shifts {
-            if freed >= over {
+        let len = self.shifts.len();
+        let done = |out: &Vec<ShiftId>, freed: usize| {
+            self.held_bytes.saturating_sub(freed) + Table::<ShiftId, Box<Watched>>::bytes_for(len - out.len()) <= target
+        };
+        for (id, w) in self.shifts.iter() {
+            if done(&out, freed) {
                 break;
             }
             if !self.wake_of.contains_key(id) {
@@ -331,7 +336,7 @@ impl State {
             }
         }
         for (_, id) in self.wake.iter().rev() {
-            if freed >= over {
+            if done(&out, freed) {
                 break;
             }
             if let Some(w) = self.shifts.get(id) {
@@ -345,6 +350,7 @@ impl State {
                 self.evicted.insert(id, w.shift.team);
             }
         }
+        self.shifts.shrink_to(self.shifts.len());
         // Each shift, not each pass: a pass lets go an eighth of the budget at once.
         self.shedding.shifts_shed += n;
         metrics::counter!("kith_deadline_shifts_shed_total").increment(n);
@@ -1167,11 +1173,11 @@ impl AlertEngine {
         st.shifts.len() + st.evicted.len()
     }
 
-    /// How many watched shifts are held in memory, and their estimated bytes
-    /// (`alerts.shifts_max_bytes` bounds them).
+    /// How many watched shifts are held in memory, and their estimated bytes with their map's
+    /// table (`alerts.shifts_max_bytes` bounds them).
     pub async fn held(&self) -> (usize, usize) {
         let st = self.state.lock().await;
-        (st.shifts.len(), st.held_bytes)
+        (st.shifts.len(), st.held_bytes + st.shifts.bytes())
     }
 
     /// How many alert keys the engine knows are stored (of the shifts it watches).
@@ -1183,7 +1189,7 @@ impl AlertEngine {
     /// (`alerts.teams_max_bytes` bounds them).
     pub async fn held_teams(&self) -> (usize, usize) {
         let st = self.state.lock().await;
-        (st.teams.len(), st.teams_bytes)
+        (st.teams.len(), st.teams_bytes + st.teams.bytes())
     }
 
     /// What the byte budgets have cost so far: shifts and teams let go, shed shifts read again.
@@ -1852,7 +1858,7 @@ mod tests {
             st.schedule(shift, (100 - i) * 60_000);
             st.hold_team(t);
             st.shed_teams(max);
-            assert!(st.teams_bytes <= max, "{} bytes held, over {max}", st.teams_bytes);
+            assert!(st.teams_bytes + st.teams.bytes() <= max, "{} bytes held, over {max}", st.teams_bytes);
             assert_eq!(st.teams_bytes, st.teams.values().map(|t| team_bytes(&t.team)).sum::<usize>());
             teams.push(id);
         }
@@ -1867,7 +1873,73 @@ mod tests {
         st.hold_team(idle);
         st.shed_teams(2 * one);
         assert!(!st.teams.contains_key(&idle_id) && st.teams.contains_key(&soonest));
-        assert!(st.teams_bytes <= 2 * one);
+        assert!(st.teams_bytes + st.teams.bytes() <= 2 * one);
+    }
+
+    /// What a held shift's box holds on the heap (the map's slot not included).
+    fn heap(w: &Watched) -> usize {
+        use crate::table::measured;
+        use std::mem::size_of;
+        let s = &w.shift;
+        size_of::<Watched>()
+            + texts(s)
+            + s.buddies.capacity() * size_of::<MemberId>()
+            + s.extensions.capacity() * size_of::<kith_domain::Extension>()
+            + s.checkins.capacity() * size_of::<kith_domain::CheckIn>()
+            + s.acks.capacity() * size_of::<kith_domain::Ack>()
+            + w.heads.capacity() * size_of::<ChangeHash>()
+            + measured(&w.receipts.checkins)
+            + measured(&w.receipts.extensions)
+            + measured(&w.receipts.acks)
+    }
+
+    /// A map's table doubles when it fills: counting its entries at 8/7, not its buckets, the
+    /// engine held more than its budgets just past a power of two of shifts or teams.
+    #[test]
+    fn the_held_shifts_and_teams_hold_no_more_than_their_budgets_as_their_tables_grow() {
+        use crate::table::measured;
+        let shift = || {
+            let s =
+                Shift::begin(TeamId::new(), MemberId::new(), "Meter readings", Timestamp(0), Timestamp(1), Secs(60));
+            Watched::new(s, Vec::new(), ShiftReceipts::default())
+        };
+        let one = heap(&shift()) + 28;
+        // Budgets whose shifts end just past a full table (1,792 or 3,584 shifts).
+        for n in [1800usize, 3600] {
+            let max = n * one;
+            let mut st = State::default();
+            for i in 0..2 * n {
+                st.hold(ShiftId::new(), shift());
+                st.shed(max);
+                let held = measured(&st.shifts) + st.shifts.values().map(|w| heap(w)).sum::<usize>();
+                assert!(held <= max, "{held} bytes held after {i} shifts, budget {max}");
+            }
+            assert!(st.shifts.len() * 3 >= n, "only {} shifts held", st.shifts.len());
+        }
+        // The same of the teams (a team's Arc: two counts and the team).
+        let heap = |t: &Team| {
+            2 * std::mem::size_of::<usize>()
+                + std::mem::size_of::<Team>()
+                + t.name.capacity()
+                + t.policy.escalation.capacity() * std::mem::size_of::<kith_domain::EscalationStep>()
+                + t.members.capacity() * std::mem::size_of::<Member>()
+                + t.members
+                    .iter()
+                    .map(|m| m.name.capacity() + m.buddies.capacity() * std::mem::size_of::<MemberId>())
+                    .sum::<usize>()
+        };
+        let one = heap(&team(1)) + 37;
+        for n in [1800usize, 3600] {
+            let max = n * one;
+            let mut st = State::default();
+            for i in 0..2 * n {
+                st.hold_team(team(1));
+                st.shed_teams(max);
+                let held = measured(&st.teams) + st.teams.values().map(|t| heap(&t.team)).sum::<usize>();
+                assert!(held <= max, "{held} bytes held after {i} teams, budget {max}");
+            }
+            assert!(st.teams.len() * 3 >= n, "only {} teams held", st.teams.len());
+        }
     }
 
     #[test]
