@@ -386,7 +386,7 @@ async fn run(a: Args) -> Result<()> {
         .and_then(|r| r.split_whitespace().next())
         .context("a lead invite")?
         .to_string();
-    let http = reqwest::Client::new();
+    let http = kith_stories::http_client().build().unwrap();
     let join = |code: String, name: String| {
         let http = http.clone();
         let b = b.clone();
@@ -428,7 +428,7 @@ async fn run(a: Args) -> Result<()> {
     // One client per source address; connections are spread over them.
     let clients: Vec<reqwest::Client> = (1..=a.sources.max(1))
         .map(|i| {
-            reqwest::Client::builder()
+            kith_stories::http_client()
                 .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
                 .pool_max_idle_per_host(0)
                 .build()
@@ -685,7 +685,7 @@ mod shifts {
             "kith-load shifts: {n} devices in teams of {}, each syncs its shift then stays live ({b}, pid {pid})",
             a.team_size
         );
-        let http = reqwest::Client::new();
+        let http = kith_stories::http_client().build().unwrap();
         let start_rss = rss_kib(pid);
         let teams = n.div_ceil(a.team_size);
         let started = Instant::now();
@@ -731,11 +731,13 @@ mod shifts {
         let source = |i: usize| IpAddr::V4(Ipv4Addr::new(127, 0, 0, (i % usize::from(a.sources.max(1))) as u8 + 1));
         let clients: Vec<reqwest::Client> = match a.sync_conn.as_str() {
             "none" => (0..usize::from(a.sources.max(1)))
-                .map(|i| reqwest::Client::builder().local_address(source(i)).pool_max_idle_per_host(0).build().unwrap())
+                .map(|i| {
+                    kith_stories::http_client().local_address(source(i)).pool_max_idle_per_host(0).build().unwrap()
+                })
                 .collect(),
             conn => (0..n)
                 .map(|i| {
-                    let c = reqwest::Client::builder().local_address(source(i));
+                    let c = kith_stories::http_client().local_address(source(i));
                     match conn {
                         "h2c" => c.pool_max_idle_per_host(1).http2_prior_knowledge(),
                         "close" => c.pool_max_idle_per_host(0).http1_only(),
@@ -989,7 +991,7 @@ mod write {
         // `--new-connections`, each sync on a connection of its own (a quiet device's, once a
         // minute: it lets its idle connection go after `SYNC_CONNECTION_IDLE`).
         let idle = if a.new_connections { 0 } else { usize::MAX };
-        let http = reqwest::Client::builder().pool_max_idle_per_host(idle).no_gzip().no_zstd().build()?;
+        let http = kith_stories::http_client().pool_max_idle_per_host(idle).no_gzip().no_zstd().build()?;
         let devs = members(&a, &http, &data, &b, n).await?;
         println!(
             "kith-load write: {} devices in teams of {} against {b} (pid {pid}, {}); {} run(s) per level\n",
@@ -1207,7 +1209,7 @@ mod quiet {
     pub async fn run(mut a: Args) -> Result<()> {
         let Bench { _dir, data, mut server, pid, b } = Bench::start(&mut a)?;
         let n = a.clients.iter().copied().max().unwrap_or(1);
-        let http = reqwest::Client::builder().no_gzip().no_zstd().build()?;
+        let http = kith_stories::http_client().no_gzip().no_zstd().build()?;
         let devs = super::write::members(&a, &http, &data, &b, n).await?;
         let mut cursors = settle(&http, &b, &devs).await?;
         if a.behind > 0 {
