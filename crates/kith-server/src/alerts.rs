@@ -1240,7 +1240,11 @@ impl AlertEngine {
             }
             Err(e) => {
                 // Storage failed half way: look again shortly (what was stored is kept; the rest
-                // is decided again from it).
+                // is decided again from it). The keys known stored are forgotten: one whose insert
+                // failed is not stored, and one inserted just before the failure is not among the
+                // open alerts watched; either is raised, or found stored, again by its key, as
+                // after a restart.
+                st.known.remove(&id);
                 st.hold(id, w);
                 st.schedule(id, now.saturating_add(1000));
                 Err(e)
@@ -1285,7 +1289,10 @@ impl AlertEngine {
         let (worker, shift_id, team_of) = (w.shift.worker, w.shift.id, w.shift.team);
         let extensions = tl.extensions;
         let ended = tl.ended_at.is_some();
-        let mut open = st.open.remove(&id).unwrap_or_default();
+        // A copy: if storage fails half way, what the engine knew stays as it was, and the retry
+        // decides again from it and from what was stored (an alert raised or resolved meanwhile
+        // is found by its key, a step fired by its index).
+        let mut open = st.open.get(&id).cloned().unwrap_or_default();
 
         // Resolve what no longer applies.
         let mut keep = Vec::new();
@@ -1373,7 +1380,9 @@ impl AlertEngine {
                 next = Some(next.map_or(t.0, |n| n.min(t.0)));
             }
         }
-        if !still_open.is_empty() {
+        if still_open.is_empty() {
+            st.open.remove(&id);
+        } else {
             st.open.insert(id, still_open);
         }
         if ended && !st.open.contains_key(&id) {

@@ -25,7 +25,12 @@ async fn each_file_goes_out_in_the_best_encoding_the_browser_accepts() {
     let dir = d.to_path_buf();
     let server = TestServer::start_with(|c| c.ui_dir = Some(dir)).await;
     // The client decodes nothing itself: what arrives is what the server sent.
-    let raw = reqwest::Client::builder().no_gzip().no_zstd().build().unwrap();
+    let raw = reqwest::Client::builder()
+        .pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE)
+        .no_gzip()
+        .no_zstd()
+        .build()
+        .unwrap();
     let get = |path: &'static str, accept: &'static str| {
         let req = raw.get(server.url(path));
         let req = if accept.is_empty() { req } else { req.header("accept-encoding", accept) };

@@ -28,7 +28,11 @@ async fn dotfiles_symlinks_out_and_redirects_are_never_served() {
 
     let dir = d.to_path_buf();
     let server = TestServer::start_with(|c| c.ui_dir = Some(dir)).await;
-    let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let raw = reqwest::Client::builder()
+        .pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
 
     for path in [
         "/.env",
