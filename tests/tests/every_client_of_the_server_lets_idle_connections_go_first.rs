@@ -4,19 +4,8 @@
 //! that way under load. The clients are built by `kith_stories::http_client()` or the server
 //! tests' `common::client()`, both with the device's idle time; this finds any built otherwise.
 
-use std::path::{Path, PathBuf};
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
+use crate::every_test_file_is_built::rust_files;
+use std::path::Path;
 
 /// Where `text` builds a reqwest client without an idle time under the server's: `Client::new()`,
 /// or a builder whose first setting is neither `pool_idle_timeout` nor an empty pool.
