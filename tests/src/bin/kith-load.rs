@@ -584,18 +584,24 @@ mod shifts {
         DeviceShift { id: s.id.uuid(), first, first_heads, next }
     }
 
-    /// A new shift of the device, pushed whole (the probe's sync, and each device's first).
-    fn shift_push(d: &Dev, now: Timestamp) -> DocPush {
-        let s = device_shift(d, now);
-        DocPush {
-            id: s.id,
-            kind: Kind::Shift,
-            have: vec![],
-            changes: s.first,
-            heads: s.first_heads,
-            vouch: None,
-            save: None,
+    impl DeviceShift {
+        /// The shift's first push: created and checked in to, pushed whole.
+        fn first_push(&self) -> DocPush {
+            DocPush {
+                id: self.id,
+                kind: Kind::Shift,
+                have: vec![],
+                changes: self.first.clone(),
+                heads: self.first_heads.clone(),
+                vouch: None,
+                save: None,
+            }
         }
+    }
+
+    /// A new shift of the device, pushed whole (the probe's sync).
+    fn shift_push(d: &Dev, now: Timestamp) -> DocPush {
+        device_shift(d, now).first_push()
     }
 
     /// A probe's sync: a new shift pushed whole ([`shift_push`]), with no cursor.
@@ -614,15 +620,7 @@ mod shifts {
             protocol: kith_proto::PROTOCOL_VERSION,
             client_time: kith_server::now_ms(),
             cursor: None,
-            docs: vec![DocPush {
-                id: s.id,
-                kind: Kind::Shift,
-                have: vec![],
-                changes: s.first.clone(),
-                heads: s.first_heads.clone(),
-                vouch: None,
-                save: None,
-            }],
+            docs: vec![s.first_push()],
         }
     }
 
