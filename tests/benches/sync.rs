@@ -339,7 +339,7 @@ async fn run_clients(
 
 fn http_client() -> reqwest::Client {
     // Bodies as they are: the load generator spends its one thread on HTTP, not on decoding.
-    reqwest::Client::builder().pool_max_idle_per_host(usize::MAX).no_gzip().no_zstd().build().unwrap()
+    kith_stories::http_client().pool_max_idle_per_host(usize::MAX).no_gzip().no_zstd().build().unwrap()
 }
 
 fn throughput(b: &Bench, pool: &[RawDevice], http: &reqwest::Client) {
@@ -420,7 +420,9 @@ fn connect_live(b: &Bench, devices: &[RawDevice], http: &reqwest::Client) -> Vec
 
 fn live_count(b: &Bench) -> String {
     b.srv.block_on(async {
-        let text = reqwest::Client::new()
+        let text = kith_stories::http_client()
+            .build()
+            .unwrap()
             .get(b.server().url("/metrics"))
             .bearer_auth(METRICS_TOKEN)
             .send()

@@ -18,6 +18,13 @@ use tempfile::TempDir;
 /// A fixed start of the story's day; story clocks advance from here, never from the wall clock.
 pub const T0: Timestamp = Timestamp(1_800_000_000_000);
 
+/// An HTTP client for the server that lets an idle connection go before the server closes it
+/// (`limits.idle_timeout_s`, 30 s), as a device's does (`SYNC_CONNECTION_IDLE`, 20 s): reqwest's
+/// default keeps one 90 s, and a request sent just as the server closed it meets a reset.
+pub fn http_client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE)
+}
+
 static CLOCK: AtomicI64 = AtomicI64::new(0);
 
 /// A story time, unique and increasing: T0 plus `minutes`, plus a tick so no two events tie.

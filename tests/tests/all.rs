@@ -7,6 +7,7 @@ mod a_new_device_ends_with_the_servers_documents_heads_and_receipts;
 mod a_week_offline_catches_up_in_one_round_trip;
 mod an_emergency_survives_a_cut_connection;
 mod background_sync_follows_changes_and_pokes;
+mod every_client_of_the_server_lets_idle_connections_go_first;
 mod every_fuzz_seed_replays_without_a_panic;
 mod every_test_file_is_built;
 mod faults_lose_nothing_and_duplicate_nothing;

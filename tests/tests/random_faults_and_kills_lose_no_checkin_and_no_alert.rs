@@ -72,7 +72,7 @@ impl ServerProcess {
             .expect("start the server process");
         self.child = Some(child);
         // Ready when it answers; bounded.
-        let http = reqwest::Client::new();
+        let http = kith_stories::http_client().build().unwrap();
         for _ in 0..3000 {
             if let Ok(r) = http.get(format!("http://{}/healthz", self.addr)).send().await
                 && r.status() == 200
@@ -205,7 +205,7 @@ async fn random_faults_and_kills_lose_no_checkin_and_no_alert() {
     }
     // The team's webhook: a receiver on loopback (the server process allows private targets).
     let (hook_addr, deliveries) = webhook_receiver().await;
-    let http = reqwest::Client::new();
+    let http = kith_stories::http_client().build().unwrap();
     let token = lead.client.token().expect("the lead's token").to_string();
     let r = http
         .put(format!("{url}/v1/webhook"))

@@ -40,7 +40,7 @@ struct Client {
 
 async fn join(server: &TestServer, code: &str, name: &str) -> Client {
     let actor = ActorId::random();
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE).build().unwrap();
     let j: JoinResponse = http
         .post(server.url("/v1/join"))
         .json(&JoinRequest {

@@ -75,7 +75,7 @@ async fn join(http: &reqwest::Client, base: &str, code: &str, name: &str, change
 
 /// One run: the pushes at once, `/healthz` probed every 20 ms until they are all answered.
 async fn measure(base: String, pushers: Vec<Pusher>) -> (Vec<f64>, Vec<(u16, f64)>) {
-    let http = reqwest::Client::new();
+    let http = reqwest::Client::builder().pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE).build().unwrap();
     let started = Instant::now();
     let pushes: Vec<_> = pushers
         .into_iter()
@@ -140,7 +140,10 @@ fn main() {
         let (health, pushes) = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
-                let http = reqwest::Client::new();
+                let http = reqwest::Client::builder()
+                    .pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE)
+                    .build()
+                    .unwrap();
                 let mut pushers = Vec::new();
                 for i in 0..n {
                     pushers.push(join(&http, &base, &code, &format!("Worker {i}"), changes).await);

@@ -46,6 +46,7 @@ use crate::storage::{
     AlertLogEntry, AlertRecord, AlertState, Committed, DeviceAuth, FiredStep, ShiftUpdate, Storage, StorageError,
     StoredReceipts, StoredRef, WebhookEvent,
 };
+use crate::table::Table;
 
 pub use kith_api::{AlertEvent, AlertView, CheckinTimes};
 
@@ -111,13 +112,12 @@ impl Watched {
         }
     }
 
-    /// Roughly the heap this copy takes, with its entry in the map: what `alerts.shifts_max_bytes`
-    /// counts. Vectors by their capacity. The same however many check-ins the shift has (unless
-    /// it is kept whole, [`Summary::is_whole`]).
+    /// Roughly the heap this copy takes, its box included (the map's table is counted on its own,
+    /// [`State::shed`]): what `alerts.shifts_max_bytes` counts. Vectors by their capacity. The
+    /// same however many check-ins the shift has (unless it is kept whole, [`Summary::is_whole`]).
     fn bytes(&self) -> usize {
         use std::mem::size_of;
-        let entry = size_of::<(ShiftId, Box<Watched>)>() * 8 / 7 + 1 + size_of::<Watched>();
-        entry
+        size_of::<Watched>()
             + self.summary.heap_bytes()
             + self.buddies.capacity() * size_of::<MemberId>()
             + self.heads.capacity() * size_of::<ChangeHash>()
@@ -142,14 +142,15 @@ struct HeldTeam {
     bytes: usize,
 }
 
-/// Roughly the heap a held team document takes, with its entry in the map: what
-/// `alerts.teams_max_bytes` counts. Vectors and strings by their capacity.
+/// Roughly the heap a held team document takes (the map's table is counted on its own,
+/// [`State::shed_teams`]): what `alerts.teams_max_bytes` counts. Vectors and strings by their
+/// capacity.
 fn team_bytes(t: &Team) -> usize {
     use std::mem::size_of;
     let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
-    // The map's entry, and the Arc's allocation (two counts and the team).
-    let entry = size_of::<(TeamId, HeldTeam)>() * 8 / 7 + 1 + 2 * size_of::<usize>() + size_of::<Team>();
-    entry
+    // The Arc's allocation (two counts and the team).
+    2 * size_of::<usize>()
+        + size_of::<Team>()
         + t.name.capacity()
         + t.purpose.capacity()
         + text(&t.phone)
@@ -176,10 +177,11 @@ pub struct Shedding {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The active shifts held in memory, within `max_bytes` (see [`State::shed`]). Boxed: the
-    /// map's table has up to twice as many slots as entries, each a pointer rather than ~460 bytes.
-    shifts: HashMap<ShiftId, Box<Watched>>,
-    /// The estimated bytes of `shifts` ([`Watched::bytes`]).
+    /// The active shifts held in memory, within `max_bytes` with their table (see
+    /// [`State::shed`]). Boxed: the map's table has up to 16/7 as many slots as entries (just
+    /// after it doubled), each a pointer rather than ~460 bytes.
+    shifts: Table<ShiftId, Box<Watched>>,
+    /// The estimated bytes of the copies in `shifts` ([`Watched::bytes`]; its table apart).
     held_bytes: usize,
     /// Active shifts watched but not held (shed past `max_bytes`), with their team: only their
     /// wake time is kept. They are read again from the database when they come due, change, or
@@ -196,8 +198,8 @@ struct State {
     /// Team documents of watched shifts, kept up to date from the stored changes, within
     /// `teams_max_bytes` (see [`State::shed_teams`]). A team not held is read again (before the
     /// state lock) when a shift of it is evaluated ([`AlertEngine::evaluate_with`]).
-    teams: HashMap<TeamId, HeldTeam>,
-    /// The estimated bytes of `teams` ([`team_bytes`]).
+    teams: Table<TeamId, HeldTeam>,
+    /// The estimated bytes of the documents in `teams` ([`team_bytes`]; its table apart).
     teams_bytes: usize,
     /// How often the budgets made the engine let go and read again ([`Shedding`]).
     shedding: Shedding,
@@ -239,11 +241,12 @@ impl State {
         }
     }
 
-    /// Keeps the held team documents within `max` bytes: past it, drops them down to 7/8 of it,
-    /// those with no watched shift due first, then those whose soonest wake is furthest away. A
-    /// dropped team is read again when a shift of it is evaluated, so nothing is decided without it.
+    /// Keeps the held team documents and their table within `max` bytes: past it, drops them down
+    /// to 7/8 of it, those with no watched shift due first, then those whose soonest wake is
+    /// furthest away, and makes the table as small as those left need. A dropped team is read
+    /// again when a shift of it is evaluated, so nothing is decided without it.
     fn shed_teams(&mut self, max: usize) {
-        if self.teams_bytes <= max {
+        if self.teams_bytes + self.teams.bytes() <= max {
             return;
         }
         let target = max - max / 8;
@@ -260,7 +263,7 @@ impl State {
         }
         let idle = self.teams.keys().filter(|t| !seen.contains(t)).copied().collect::<Vec<_>>();
         for t in idle.into_iter().chain(due.into_iter().rev()) {
-            if self.teams_bytes <= target {
+            if self.teams_bytes + Table::<TeamId, HeldTeam>::bytes_for(self.teams.len()) <= target {
                 break;
             }
             if let Some(old) = self.teams.remove(&t) {
@@ -269,21 +272,26 @@ impl State {
                 metrics::counter!("kith_deadline_teams_shed_total").increment(1);
             }
         }
+        self.teams.shrink_to(self.teams.len());
     }
 
-    /// Keeps the held copies within `max` bytes: past it, sheds down to 7/8 of it (so one pass
-    /// serves many additions), the shifts whose next wake is furthest away first (those with none
-    /// before any), keeping their wake time.
+    /// Keeps the held copies and their table within `max` bytes: past it, sheds down to 7/8 of
+    /// it (so one pass serves many additions), the shifts whose next wake is furthest away first
+    /// (those with none before any), keeping their wake time, and makes the table as small as
+    /// those left need.
     fn shed(&mut self, max: usize) {
-        if self.held_bytes <= max {
+        if self.held_bytes + self.shifts.bytes() <= max {
             return;
         }
         let target = max - max / 8;
         let mut out: Vec<ShiftId> = Vec::new();
         let mut freed = 0usize;
-        let over = self.held_bytes - target;
-        for (id, w) in &self.shifts {
-            if freed >= over {
+        let len = self.shifts.len();
+        let done = |out: &Vec<ShiftId>, freed: usize| {
+            self.held_bytes.saturating_sub(freed) + Table::<ShiftId, Box<Watched>>::bytes_for(len - out.len()) <= target
+        };
+        for (id, w) in self.shifts.iter() {
+            if done(&out, freed) {
                 break;
             }
             if !self.wake_of.contains_key(id) {
@@ -292,7 +300,7 @@ impl State {
             }
         }
         for (_, id) in self.wake.iter().rev() {
-            if freed >= over {
+            if done(&out, freed) {
                 break;
             }
             if let Some(w) = self.shifts.get(id) {
@@ -306,6 +314,7 @@ impl State {
                 self.evicted.insert(id, w.team);
             }
         }
+        self.shifts.shrink_to(self.shifts.len());
         // Each shift, not each pass: a pass lets go an eighth of the budget at once.
         self.shedding.shifts_shed += n;
         metrics::counter!("kith_deadline_shifts_shed_total").increment(n);
@@ -1136,11 +1145,11 @@ impl AlertEngine {
         st.shifts.len() + st.evicted.len()
     }
 
-    /// How many watched shifts are held in memory, and their estimated bytes
-    /// (`alerts.shifts_max_bytes` bounds them).
+    /// How many watched shifts are held in memory, and their estimated bytes with their map's
+    /// table (`alerts.shifts_max_bytes` bounds them).
     pub async fn held(&self) -> (usize, usize) {
         let st = self.state.lock().await;
-        (st.shifts.len(), st.held_bytes)
+        (st.shifts.len(), st.held_bytes + st.shifts.bytes())
     }
 
     /// How many alert keys the engine knows are stored (of the shifts it watches).
@@ -1152,7 +1161,7 @@ impl AlertEngine {
     /// (`alerts.teams_max_bytes` bounds them).
     pub async fn held_teams(&self) -> (usize, usize) {
         let st = self.state.lock().await;
-        (st.teams.len(), st.teams_bytes)
+        (st.teams.len(), st.teams_bytes + st.teams.bytes())
     }
 
     /// What the byte budgets have cost so far: shifts and teams let go, shed shifts read again.
@@ -1208,7 +1217,11 @@ impl AlertEngine {
             }
             Err(e) => {
                 // Storage failed half way: look again shortly (what was stored is kept; the rest
-                // is decided again from it).
+                // is decided again from it). The keys known stored are forgotten: one whose insert
+                // failed is not stored, and one inserted just before the failure is not among the
+                // open alerts watched; either is raised, or found stored, again by its key, as
+                // after a restart.
+                st.known.remove(&id);
                 st.hold(id, w);
                 st.schedule(id, now.saturating_add(1000));
                 Err(e)
@@ -1254,7 +1267,10 @@ impl AlertEngine {
         let (worker, shift_id, team_of) = (w.worker, id, w.team);
         let extensions = tl.extensions;
         let ended = tl.ended_at.is_some();
-        let mut open = st.open.remove(&id).unwrap_or_default();
+        // A copy: if storage fails half way, what the engine knew stays as it was, and the retry
+        // decides again from it and from what was stored (an alert raised or resolved meanwhile
+        // is found by its key, a step fired by its index).
+        let mut open = st.open.get(&id).cloned().unwrap_or_default();
 
         // Resolve what no longer applies.
         let mut keep = Vec::new();
@@ -1342,7 +1358,9 @@ impl AlertEngine {
                 next = Some(next.map_or(t.0, |n| n.min(t.0)));
             }
         }
-        if !still_open.is_empty() {
+        if still_open.is_empty() {
+            st.open.remove(&id);
+        } else {
             st.open.insert(id, still_open);
         }
         if ended && !st.open.contains_key(&id) {
@@ -1841,7 +1859,7 @@ mod tests {
             st.schedule(shift, (100 - i) * 60_000);
             st.hold_team(t);
             st.shed_teams(max);
-            assert!(st.teams_bytes <= max, "{} bytes held, over {max}", st.teams_bytes);
+            assert!(st.teams_bytes + st.teams.bytes() <= max, "{} bytes held, over {max}", st.teams_bytes);
             assert_eq!(st.teams_bytes, st.teams.values().map(|t| team_bytes(&t.team)).sum::<usize>());
             teams.push(id);
         }
@@ -1856,7 +1874,65 @@ mod tests {
         st.hold_team(idle);
         st.shed_teams(2 * one);
         assert!(!st.teams.contains_key(&idle_id) && st.teams.contains_key(&soonest));
-        assert!(st.teams_bytes <= 2 * one);
+        assert!(st.teams_bytes + st.teams.bytes() <= 2 * one);
+    }
+
+    /// What a held shift's box holds on the heap (the map's slot not included).
+    fn heap(w: &Watched) -> usize {
+        use std::mem::size_of;
+        size_of::<Watched>()
+            + w.summary.heap_bytes()
+            + w.buddies.capacity() * size_of::<MemberId>()
+            + w.heads.capacity() * size_of::<ChangeHash>()
+    }
+
+    /// A map's table doubles when it fills: counting its entries at 8/7, not its buckets, the
+    /// engine held more than its budgets just past a power of two of shifts or teams.
+    #[test]
+    fn the_held_shifts_and_teams_hold_no_more_than_their_budgets_as_their_tables_grow() {
+        use crate::table::measured;
+        let shift = || {
+            let s =
+                Shift::begin(TeamId::new(), MemberId::new(), "Meter readings", Timestamp(0), Timestamp(1), Secs(60));
+            Watched::new(&s, Vec::new(), &ShiftReceipts::default(), 0, false)
+        };
+        let one = heap(&shift()) + 28;
+        // Budgets whose shifts end just past a full table (1,792 or 3,584 shifts).
+        for n in [1800usize, 3600] {
+            let max = n * one;
+            let mut st = State::default();
+            for i in 0..2 * n {
+                st.hold(ShiftId::new(), shift());
+                st.shed(max);
+                let held = measured(&st.shifts) + st.shifts.values().map(|w| heap(w)).sum::<usize>();
+                assert!(held <= max, "{held} bytes held after {i} shifts, budget {max}");
+            }
+            assert!(st.shifts.len() * 3 >= n, "only {} shifts held", st.shifts.len());
+        }
+        // The same of the teams (a team's Arc: two counts and the team).
+        let heap = |t: &Team| {
+            2 * std::mem::size_of::<usize>()
+                + std::mem::size_of::<Team>()
+                + t.name.capacity()
+                + t.policy.escalation.capacity() * std::mem::size_of::<kith_domain::EscalationStep>()
+                + t.members.capacity() * std::mem::size_of::<Member>()
+                + t.members
+                    .iter()
+                    .map(|m| m.name.capacity() + m.buddies.capacity() * std::mem::size_of::<MemberId>())
+                    .sum::<usize>()
+        };
+        let one = heap(&team(1)) + 37;
+        for n in [1800usize, 3600] {
+            let max = n * one;
+            let mut st = State::default();
+            for i in 0..2 * n {
+                st.hold_team(team(1));
+                st.shed_teams(max);
+                let held = measured(&st.teams) + st.teams.values().map(|t| heap(&t.team)).sum::<usize>();
+                assert!(held <= max, "{held} bytes held after {i} teams, budget {max}");
+            }
+            assert!(st.teams.len() * 3 >= n, "only {} teams held", st.teams.len());
+        }
     }
 
     #[test]

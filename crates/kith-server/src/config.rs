@@ -182,12 +182,14 @@ pub struct Limits {
     /// (ms); an instance that stops (a crash) is taken as gone after this long, and the members
     /// whose live streams it held go offline for everyone.
     pub presence_ttl_ms: u64,
-    /// Most memory presence's records take (bytes, about 70 per member seen): past it, the
+    /// Most memory presence's records take (bytes: a map whose table has 57 bytes a slot, a power
+    /// of two of slots at most 7/8 used; 4 MiB holds up to 57,344 members): past it, the
     /// offline members seen longest ago are forgotten (their "last seen" is unknown until they
     /// connect again, as after a restart). Connected members are always kept.
     pub presence_max_bytes: usize,
-    /// Most memory the devices' "last reached the server" times take (bytes, about 28 per device;
-    /// the console's device list shows them): past it, the devices seen longest ago are forgotten
+    /// Most memory the devices' "last reached the server" times take (bytes: a map whose table has
+    /// 25 bytes a slot, a power of two of slots at most 7/8 used; 2 MiB holds up to 57,344
+    /// devices; the console's device list shows them): past it, the devices seen longest ago are forgotten
     /// (unknown until they reach the server again, as after a restart).
     pub seen_max_bytes: usize,
     /// How often (milliseconds) the server reads whether a device was revoked or a role changed
@@ -243,12 +245,15 @@ pub struct CacheConfig {
     /// of a device that syncs regularly is answered from it; one further behind is answered from
     /// the database.
     pub feed_window_bytes: usize,
-    /// Most memory the cache of device lookups takes (bytes, about 360 per device that made a
-    /// request since the last revocation or role change); past it the cache starts over, and each
+    /// Most memory the cache of device lookups takes (bytes: a map whose table has 185 bytes a
+    /// slot, a power of two of slots at most 7/8 used, and each device's token hash, label and
+    /// name; 16 MiB holds 46,000 to 57,000 devices that made a request since the last revocation
+    /// or role change); past it the cache starts over, and each
     /// device's next request reads its one row from the database again.
     pub auth_max_bytes: usize,
-    /// Most memory the devices' clock offsets take (bytes, about 120 per device): the devices that
-    /// synced most recently are held; another's is read from the database on its next sync (its
+    /// Most memory the devices' clock offsets take (bytes: a map whose table has 65 bytes a slot,
+    /// a power of two of slots at most 7/8 used, and about 60 a device for their order; 1 MiB
+    /// holds up to 7,168 devices, 15 MiB 100,000): the devices that synced most recently are held; another's is read from the database on its next sync (its
     /// latest offset is stored before it is let go, so this changes no time).
     pub clocks_max_bytes: usize,
     /// Write a snapshot of a document after this many new changes.

@@ -9,9 +9,12 @@
 //!
 //! - **header-read timeout** (`limits.header_read_timeout_s`): once the first byte of a request has
 //!   arrived, its headers must be complete within this long;
-//! - **idle timeout** (`limits.idle_timeout_s`): a connection with no request in flight that receives
-//!   nothing for this long is closed (kept longer than common clients' pool idle time, 90 s for
-//!   reqwest, so a client normally closes first and never reuses a connection the server just closed).
+//! - **idle timeout** (`limits.idle_timeout_s`, 30 s): a connection with no request in flight that
+//!   receives nothing for this long is closed. HTTP/1.1 cannot tell a client that its idle connection
+//!   is about to close, so a client that keeps one longer (reqwest's default: 90 s) may send a
+//!   request just as the server closes it and meet a reset. Kith's clients let theirs go first
+//!   (`SYNC_CONNECTION_IDLE`, 20 s; the tests' and tools' clients too), and a device retries a
+//!   failed sync anyway.
 //!
 //! - **write-stall timeout** (`limits.write_stall_timeout_s`): a connection whose peer has
 //!   accepted none of what the server writes for this long (it stopped reading and its socket is

@@ -30,6 +30,7 @@ use crate::http::{ApiErrorDoc, App, AuthDevice, alert_err, alert_id};
 use crate::live::LiveEvent;
 use crate::storage::{AlertRecord, AlertState, DeviceAuth};
 use crate::sync::EditError;
+use crate::table::Table;
 use crate::views::load_team;
 
 /// Alerts of a team the board's rules look at: the newest this many (resolved ones too, so a
@@ -41,45 +42,49 @@ const FACT_ALERTS: usize = 500;
 /// forgotten (their "last seen" is unknown until they reach the server again, as after a restart).
 #[derive(Debug)]
 pub struct Seen {
-    times: Mutex<HashMap<DeviceId, i64>>,
+    times: Mutex<Table<DeviceId, i64>>,
     max_bytes: usize,
+    /// The most devices a table within `max_bytes` holds.
+    most: usize,
 }
-
-/// What one device's record takes (hashbrown: the entry, a control byte, buckets at most 7/8 full).
-const SEEN_RECORD_BYTES: usize = (std::mem::size_of::<(DeviceId, i64)>() + 1) * 8 / 7;
 
 impl Seen {
     pub fn new(max_bytes: usize) -> Seen {
-        Seen { times: Mutex::default(), max_bytes }
+        Seen { times: Mutex::default(), max_bytes, most: Table::<DeviceId, i64>::most(max_bytes) }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceId, i64>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table<DeviceId, i64>> {
         self.times.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     pub fn touch(&self, device: DeviceId, now: i64) {
+        if self.most == 0 {
+            return;
+        }
         let mut times = self.lock();
-        times.insert(device, now);
-        if times.len().saturating_mul(SEEN_RECORD_BYTES) > self.max_bytes {
-            // Down to 7/8 of the budget, so one pass serves many devices.
-            let keep = (self.max_bytes - self.max_bytes / 8) / SEEN_RECORD_BYTES;
+        // A new device in a full table would double it past the budget: the devices seen longest
+        // ago go first, down to 7/8 of what the table holds (so one pass serves many devices),
+        // and the table is made again without them.
+        if times.bytes_after_insert() > self.max_bytes && !times.contains_key(&device) {
+            let keep = (self.most - self.most / 8).min(self.most - 1);
             let mut by_time: Vec<(i64, DeviceId)> = times.iter().map(|(d, t)| (*t, *d)).collect();
             by_time.sort_unstable();
             let drop = times.len().saturating_sub(keep);
             for (_, d) in by_time.into_iter().take(drop) {
                 times.remove(&d);
             }
-            times.shrink_to_fit();
+            times.reset(self.most);
         }
+        times.insert(device, now);
     }
 
     pub fn get(&self, device: DeviceId) -> Option<i64> {
         self.lock().get(&device).copied()
     }
 
-    /// The bytes the records take (at most `limits.seen_max_bytes`).
+    /// The bytes the records take: the map's table (at most `limits.seen_max_bytes`).
     pub fn bytes(&self) -> usize {
-        self.lock().len() * SEEN_RECORD_BYTES
+        self.lock().bytes()
     }
 }
 
@@ -89,7 +94,7 @@ mod tests {
 
     #[test]
     fn the_devices_last_seen_keep_to_their_byte_budget_forgetting_the_longest_ago() {
-        let max = 100 * SEEN_RECORD_BYTES;
+        let max = 4096;
         let seen = Seen::new(max);
         let devices: Vec<DeviceId> = (0..1000).map(|_| DeviceId::new()).collect();
         for (i, d) in devices.iter().enumerate() {
@@ -101,6 +106,26 @@ mod tests {
         // Seen again: known again.
         seen.touch(devices[0], 1000);
         assert_eq!(seen.get(devices[0]), Some(1000));
+    }
+
+    /// A map's table doubles when it fills: counting its records, not its buckets, the map held up
+    /// to twice its budget just past a power of two.
+    #[test]
+    fn the_devices_last_seen_hold_no_more_than_their_budget_as_the_table_grows() {
+        // What docs/operations.md quotes of the default.
+        assert_eq!(Table::<DeviceId, i64>::most(2 * 1024 * 1024), 57_344);
+        // Budgets whose records end just past a full table (1,792 or 3,584 records), and the default.
+        for max in [1800 * 28, 3600 * 28, 2 * 1024 * 1024] {
+            let seen = Seen::new(max);
+            for i in 0..max / 10 {
+                seen.touch(DeviceId::new(), i as i64);
+                let held = crate::table::measured(&seen.lock());
+                assert!(held <= max, "{held} bytes held after {i} devices, budget {max}");
+                assert!(seen.bytes() >= held, "{} bytes counted, {held} held", seen.bytes());
+            }
+            let kept = seen.lock().len();
+            assert!(kept * 70 >= max, "budget {max}: only {kept} devices kept");
+        }
     }
 }
 

@@ -17,7 +17,6 @@
 //! never held while waiting for the deadline engine's lock, and the engine never waits for a slot
 //! while holding its own. At most one slot is held at a time.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -34,6 +33,7 @@ use crate::receipts::{self, Arrival, DeviceClocks, ShiftFacts};
 use crate::storage::{
     AppendChanges, Derived, DeviceAuth, DocMeta, NewChange, ShiftNote, ShiftUpdate, Storage, StorageError,
 };
+use crate::table::Table;
 
 /// A document as the server holds it.
 #[derive(Debug)]
@@ -83,15 +83,12 @@ struct Saved {
 }
 
 impl Saved {
-    /// What it takes in memory: its bytes, the record, and the map's entry.
+    /// What it takes in memory besides its entry in the map (counted with the map's table,
+    /// [`Tiers::saved`]): its bytes and heads.
     fn size(&self) -> usize {
-        self.saved.capacity() + self.heads.capacity() * std::mem::size_of::<automerge::ChangeHash>() + SAVED_ENTRY_BYTES
+        self.saved.capacity() + self.heads.capacity() * std::mem::size_of::<automerge::ChangeHash>()
     }
 }
-
-/// A saved entry's fixed cost: the record, its key and the hash map's slack (allocated at twice
-/// the entries at worst).
-const SAVED_ENTRY_BYTES: usize = 2 * (std::mem::size_of::<Saved>() + std::mem::size_of::<Uuid>() + 8);
 
 /// What a live document takes in memory, estimated from its operations and changes:
 /// `benches/doc_memory.rs` measures it against shift and team documents of every size
@@ -103,10 +100,11 @@ pub fn live_estimate(st: &DocState) -> usize {
     live_estimate_of(s.num_ops, s.num_changes) + SLOT_BYTES + st.settled.as_ref().map_or(0, Settled::heap_bytes)
 }
 
-/// A live slot's own cost, empty or not (the map's entry, the lock and its record): ids of
-/// documents that do not exist count too, so asking for many cannot grow the cache unbounded.
-const SLOT_BYTES: usize = 2 * (std::mem::size_of::<Live>() + std::mem::size_of::<Uuid>())
-    + std::mem::size_of::<tokio::sync::Mutex<Option<DocState>>>();
+/// A live slot's own cost, empty or not, besides its entry in the map (counted with the map's
+/// table, [`Tiers::live`]): the `Arc`'s allocation (two counts and the lock). Ids of documents
+/// that do not exist count too, so asking for many cannot grow the cache unbounded.
+const SLOT_BYTES: usize =
+    2 * std::mem::size_of::<usize>() + std::mem::size_of::<tokio::sync::Mutex<Option<DocState>>>();
 
 /// [`live_estimate`] from a document's counts of operations and changes.
 pub fn live_estimate_of(ops: u64, changes: u64) -> usize {
@@ -119,10 +117,27 @@ const LIVE_PER_CHANGE: u64 = 270;
 
 #[derive(Debug, Default)]
 struct Tiers {
-    live: HashMap<Uuid, Live>,
-    saved: HashMap<Uuid, Saved>,
+    /// Each tier's map is counted by its table's buckets ([`Table::bytes`]): a table doubles when
+    /// it fills and keeps its size as entries go, so counting its entries (twice, as it was)
+    /// missed up to 16/7 of them just after it grew, and all of a table emptied.
+    live: Table<Uuid, Live>,
+    saved: Table<Uuid, Saved>,
+    /// The estimates of the live documents ([`live_estimate`]), their table apart.
     live_bytes: usize,
+    /// The sizes of the saved ones ([`Saved::size`]), their table apart.
     saved_bytes: usize,
+}
+
+impl Tiers {
+    /// What the live documents take, with their table.
+    fn live_total(&self) -> usize {
+        self.live_bytes + self.live.bytes()
+    }
+
+    /// What the saved documents take, with their table.
+    fn saved_total(&self) -> usize {
+        self.saved_bytes + self.saved.bytes()
+    }
 }
 
 /// The document cache, bounded by bytes (`cache.max_bytes`, of which live documents take at most
@@ -271,8 +286,9 @@ impl DocCache {
                 l.est = est;
             }
             metrics::gauge!("kith_documents_cached").set((tiers.live.len() + tiers.saved.len()) as f64);
-            metrics::gauge!("kith_document_cache_bytes").set((tiers.live_bytes + tiers.saved_bytes) as f64);
-            tiers.live_bytes > self.live_max_bytes || tiers.live_bytes + tiers.saved_bytes > self.max_bytes
+            let (live, saved) = (tiers.live_total(), tiers.saved_total());
+            metrics::gauge!("kith_document_cache_bytes").set((live + saved) as f64);
+            live > self.live_max_bytes || live + saved > self.max_bytes
         };
         drop(slot);
         if over {
@@ -297,7 +313,8 @@ impl DocCache {
             let mut live = tiers.live_bytes;
             let mut out = Vec::new();
             for (_, id) in idle {
-                if live <= room {
+                // The table made as small as the documents left need (below).
+                if live + Table::<Uuid, Live>::bytes_for(tiers.live.len() - out.len()) <= room {
                     break;
                 }
                 if let Some(l) = tiers.live.get(&id) {
@@ -341,13 +358,15 @@ impl DocCache {
         }
         let mut tiers = self.tiers();
         let tiers = &mut *tiers;
-        let budget = self.max_bytes.saturating_sub(tiers.live_bytes);
-        if tiers.saved_bytes > budget {
+        let len = tiers.live.len();
+        tiers.live.shrink_to(len);
+        let budget = self.max_bytes.saturating_sub(tiers.live_total());
+        if tiers.saved_total() > budget {
             let room = budget - budget / 16;
             let mut by_age: Vec<(u64, Uuid)> = tiers.saved.iter().map(|(id, s)| (s.used, *id)).collect();
             by_age.sort_unstable();
             for (_, id) in by_age {
-                if tiers.saved_bytes <= room {
+                if tiers.saved_bytes + Table::<Uuid, Saved>::bytes_for(tiers.saved.len()) <= room {
                     break;
                 }
                 if let Some(s) = tiers.saved.remove(&id) {
@@ -355,6 +374,8 @@ impl DocCache {
                 }
             }
         }
+        let len = tiers.saved.len();
+        tiers.saved.shrink_to(len);
     }
 
     /// What the cache holds now.
@@ -369,9 +390,9 @@ impl DocCache {
         let t = self.tiers();
         CacheUsage {
             live_docs: t.live.len(),
-            live_bytes: t.live_bytes,
+            live_bytes: t.live_total(),
             saved_docs: t.saved.len(),
-            saved_bytes: t.saved_bytes,
+            saved_bytes: t.saved_total(),
             saved_total: self.saved_total.load(Ordering::Relaxed),
             revived_total: self.revived_total.load(Ordering::Relaxed),
         }
@@ -416,10 +437,14 @@ impl DocCache {
     }
 
     /// What the idle live documents take by a fresh estimate (the held ones as last measured),
-    /// for tests: the cache's own count of its live bytes must not fall behind it.
+    /// with their table, for tests: the cache's own count of its live bytes must not fall behind it.
     pub fn live_bytes_recounted(&self) -> usize {
         let t = self.tiers();
-        t.live.values().map(|l| l.slot.try_lock().map_or(l.est, |g| g.as_ref().map_or(SLOT_BYTES, live_estimate))).sum()
+        t.live.bytes()
+            + t.live
+                .values()
+                .map(|l| l.slot.try_lock().map_or(l.est, |g| g.as_ref().map_or(SLOT_BYTES, live_estimate)))
+                .sum::<usize>()
     }
 
     /// Forgets every cached document (e.g. after the database was replaced under a running server).
@@ -810,5 +835,38 @@ impl DocService {
         });
         self.maybe_snapshot(guard);
         Ok(meta)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CacheConfig;
+    use crate::table::measured;
+
+    /// What the live tier holds for empty slots: its map's table, measured, and each slot's
+    /// allocation (the `Arc`'s two counts and the lock).
+    fn live_held(cache: &DocCache) -> usize {
+        let t = cache.tiers();
+        let arc = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<tokio::sync::Mutex<Option<DocState>>>();
+        measured(&t.live) + t.live.len() * arc
+    }
+
+    /// A map's table doubles when it fills (and keeps its size when entries go): counting twice
+    /// its entries, the live tier held more than its budget just past a power of two of slots.
+    #[test]
+    fn the_live_documents_hold_no_more_than_their_budget_as_the_table_grows() {
+        // Budgets whose slots end just past a full table (1,792 or 3,584 slots).
+        for n in [1800usize, 3600] {
+            let live_max_bytes = n * SLOT_BYTES;
+            let cache =
+                DocCache::new(&CacheConfig { live_max_bytes, max_bytes: 2 * live_max_bytes, ..CacheConfig::default() });
+            // Slots of documents not loaded (ids asked for that exist nowhere), each given back at once.
+            for i in 0..2 * n {
+                drop(cache.slot(Uuid::now_v7()));
+                let held = live_held(&cache);
+                assert!(held <= live_max_bytes, "{held} bytes held after {i} slots, budget {live_max_bytes}");
+            }
+        }
     }
 }

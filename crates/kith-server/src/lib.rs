@@ -33,6 +33,7 @@ pub mod receipts;
 pub mod status;
 pub mod storage;
 pub mod sync;
+pub mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod ui;

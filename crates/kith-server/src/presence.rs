@@ -20,6 +20,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::live::{LiveEvent, LiveHub, PresenceEvent};
 use crate::storage::{Storage, StorageError};
+use crate::table::Table;
 
 #[derive(Debug, Default)]
 struct MemberPresence {
@@ -30,7 +31,7 @@ struct MemberPresence {
 /// The live connections of this server, by member, and (several instances) what the others hold.
 #[derive(Debug)]
 pub struct Presence {
-    members: Mutex<HashMap<(TeamId, MemberId), MemberPresence>>,
+    members: Mutex<Table<(TeamId, MemberId), MemberPresence>>,
     shared: OnceLock<Shared>,
     /// Most bytes the records take (`limits.presence_max_bytes`): past it, the offline members
     /// seen longest ago are forgotten (their "last seen" becomes unknown, as after a restart).
@@ -43,24 +44,28 @@ impl Default for Presence {
     }
 }
 
-/// `limits.presence_max_bytes` unless set: about 60,000 members' records.
+/// `limits.presence_max_bytes` unless set: up to 57,344 members' records (a table of 65,536 slots).
 pub const DEFAULT_MAX_BYTES: usize = 4 * 1024 * 1024;
 
-/// What one record of a map keyed by member takes (hashbrown: the entry, a control byte, buckets
-/// at most 7/8 full).
-fn record_bytes<V>() -> usize {
-    (std::mem::size_of::<((TeamId, MemberId), V)>() + 1) * 8 / 7
-}
-
-/// Forgets the offline records seen longest ago while `map` takes more than `max` bytes, down to
-/// 7/8 of it (so one pass serves many disconnects). Online records are never forgotten: they are
-/// bounded by the connections.
-fn forget_offline<V>(map: &mut HashMap<(TeamId, MemberId), V>, max: usize, offline_since: impl Fn(&V) -> Option<i64>) {
-    let per = record_bytes::<V>();
-    if map.len().saturating_mul(per) <= max {
+/// Forgets the offline records seen longest ago when `map`'s table takes more than `max` bytes,
+/// or (`room_for`) would take more once that key is inserted (a full table doubles): down to 7/8 of
+/// what a table within `max` holds (so one pass serves many disconnects), then makes the table
+/// again without them. Online records are never forgotten: they are bounded by the connections.
+fn forget_offline<V>(
+    map: &mut Table<(TeamId, MemberId), V>,
+    max: usize,
+    room_for: Option<&(TeamId, MemberId)>,
+    offline_since: impl Fn(&V) -> Option<i64>,
+) {
+    let over = match room_for {
+        Some(k) => map.bytes_after_insert() > max && !map.contains_key(k),
+        None => map.bytes() > max,
+    };
+    if !over {
         return;
     }
-    let keep = (max - max / 8) / per;
+    let most = Table::<(TeamId, MemberId), V>::most(max);
+    let keep = (most - most / 8).min(most.saturating_sub(1));
     let mut offline: Vec<(i64, (TeamId, MemberId))> =
         map.iter().filter_map(|(k, v)| offline_since(v).map(|t| (t, *k))).collect();
     offline.sort_unstable();
@@ -68,15 +73,23 @@ fn forget_offline<V>(map: &mut HashMap<(TeamId, MemberId), V>, max: usize, offli
     for (_, k) in offline.into_iter().take(drop) {
         map.remove(&k);
     }
-    map.shrink_to_fit();
+    // (With none to drop, the online members alone fill the table: it is not made again.)
+    if drop > 0 {
+        map.reset(most);
+    }
     metrics::counter!("kith_presence_forgotten_total").increment(drop as u64);
 }
 
+/// When a member of this server went offline (`None`: online).
+fn offline_since(e: &MemberPresence) -> Option<i64> {
+    if e.connections == 0 { e.last_seen.or(Some(0)) } else { None }
+}
+
 impl Presence {
-    /// The bytes the records of this server's members take (at most `limits.presence_max_bytes`,
-    /// beyond the online ones).
+    /// The bytes the records of this server's members take: the map's table (at most
+    /// `limits.presence_max_bytes`, beyond the online ones).
     pub fn bytes(&self) -> usize {
-        lock(&self.members).len() * record_bytes::<MemberPresence>()
+        lock(&self.members).bytes()
     }
 }
 
@@ -93,9 +106,9 @@ struct Shared {
     /// Members whose count waits or is being written (see [`LiveHub::presence_pending_writes`]).
     pending: watch::Sender<usize>,
     /// Team-wide presence as last read from the database: online, last seen.
-    team_wide: Mutex<HashMap<(TeamId, MemberId), (bool, i64)>>,
+    team_wide: Mutex<Table<(TeamId, MemberId), (bool, i64)>>,
     /// Whether each member was last told online or offline on this instance's streams.
-    told: Mutex<HashMap<(TeamId, MemberId), bool>>,
+    told: Mutex<Table<(TeamId, MemberId), bool>>,
 }
 
 impl Shared {
@@ -121,8 +134,8 @@ impl LiveHub {
             writes: Mutex::new(HashMap::new()),
             wake: Notify::new(),
             pending: watch::channel(0).0,
-            team_wide: Mutex::new(HashMap::new()),
-            told: Mutex::new(HashMap::new()),
+            team_wide: Mutex::default(),
+            told: Mutex::default(),
         };
         if self.presence.shared.set(shared).is_err() {
             return;
@@ -171,9 +184,12 @@ impl LiveHub {
             match storage.presence(None, crate::now_ms()).await {
                 Ok(rows) => {
                     if let Some(sh) = hub.presence.shared.get() {
+                        let max = hub.presence.max_bytes.load(Ordering::Relaxed);
                         let mut tw = lock(&sh.team_wide);
                         for r in rows {
-                            tw.insert((r.team, r.member), (r.online, r.last_seen));
+                            let key = (r.team, r.member);
+                            forget_offline(&mut tw, max, Some(&key), |(online, seen)| (!online).then_some(*seen));
+                            tw.insert(key, (r.online, r.last_seen));
                         }
                     }
                 }
@@ -216,16 +232,15 @@ impl LiveHub {
         {
             // A copy of what the database holds: an offline member forgotten is read again.
             let mut tw = lock(&sh.team_wide);
+            forget_offline(&mut tw, max, Some(&(team, member)), |(online, seen)| (!online).then_some(*seen));
             tw.insert((team, member), (online, last_seen));
-            forget_offline(&mut tw, max, |(online, seen)| (!online).then_some(*seen));
         }
         let now_online = here || online;
         let told = {
             let mut t = lock(&sh.told);
-            let told = t.insert((team, member), now_online);
             // Not told online is what a missing record means.
-            forget_offline(&mut t, max, |online| (!online).then_some(0));
-            told
+            forget_offline(&mut t, max, Some(&(team, member)), |online| (!online).then_some(0));
+            t.insert((team, member), now_online)
         };
         if told.unwrap_or(false) != now_online {
             self.publish(LiveEvent::Presence {
@@ -243,7 +258,9 @@ impl LiveHub {
     pub fn connect(self: &Arc<Self>, team: TeamId, member: MemberId, now: i64) -> PresenceGuard {
         let (first, n) = {
             let mut p = lock(&self.presence.members);
-            let e = p.entry((team, member)).or_default();
+            let max = self.presence.max_bytes.load(Ordering::Relaxed);
+            forget_offline(&mut p, max, Some(&(team, member)), offline_since);
+            let e = p.get_or_insert_with((team, member), MemberPresence::default);
             e.connections += 1;
             e.last_seen = Some(now);
             (e.connections == 1, e.connections)
@@ -251,7 +268,11 @@ impl LiveHub {
         metrics::gauge!("kith_live_connections").increment(1.0);
         if first {
             if let Some(sh) = self.presence.shared.get() {
-                lock(&sh.told).insert((team, member), true);
+                let max = self.presence.max_bytes.load(Ordering::Relaxed);
+                let mut t = lock(&sh.told);
+                forget_offline(&mut t, max, Some(&(team, member)), |online| (!online).then_some(0));
+                t.insert((team, member), true);
+                drop(t);
                 sh.write(team, member, n, now);
             }
             self.publish(LiveEvent::Presence {
@@ -266,13 +287,15 @@ impl LiveHub {
         let now = crate::now_ms();
         let last = {
             let mut p = lock(&self.presence.members);
-            let e = p.entry((team, member)).or_default();
+            let max = self.presence.max_bytes.load(Ordering::Relaxed);
+            forget_offline(&mut p, max, Some(&(team, member)), offline_since);
+            let e = p.get_or_insert_with((team, member), MemberPresence::default);
             e.connections = e.connections.saturating_sub(1);
             e.last_seen = Some(now);
             let last = e.connections == 0;
             if last {
-                let max = self.presence.max_bytes.load(Ordering::Relaxed);
-                forget_offline(&mut p, max, |e| if e.connections == 0 { e.last_seen.or(Some(0)) } else { None });
+                // A table grown past the budget (the online members, or a lowered budget).
+                forget_offline(&mut p, max, None, offline_since);
             }
             last
         };
@@ -359,7 +382,7 @@ mod tests {
     #[test]
     fn presence_keeps_to_its_bytes_and_forgets_only_offline_members() {
         let hub = Arc::new(LiveHub::new());
-        let max = 200 * record_bytes::<MemberPresence>();
+        let max = 200 * 65;
         hub.set_presence_max_bytes(max);
         let team = TeamId::new();
         // 100 members stay connected; 2,000 more come and go.
@@ -375,5 +398,26 @@ mod tests {
         }
         assert!(seen.len() > 100 && seen.len() < 2100, "offline members past the bound were forgotten: {}", seen.len());
         drop(guards);
+    }
+
+    /// A map's table doubles when it fills: counting its records, not its buckets, presence held
+    /// up to twice its budget just past a power of two.
+    #[test]
+    fn presence_holds_no_more_than_its_budget_as_the_table_grows() {
+        // What docs/operations.md quotes of the default.
+        assert_eq!(Table::<(TeamId, MemberId), MemberPresence>::most(DEFAULT_MAX_BYTES), 57_344);
+        let per = (std::mem::size_of::<((TeamId, MemberId), MemberPresence)>() + 1) * 8 / 7;
+        // Budgets whose records end just past a full table (1,792 or 3,584 records), and the default.
+        for max in [1800 * per, 3600 * per, DEFAULT_MAX_BYTES] {
+            let hub = Arc::new(LiveHub::new());
+            hub.set_presence_max_bytes(max);
+            let team = TeamId::new();
+            for i in 0..(2 * max / per) as i64 {
+                drop(hub.connect(team, MemberId::new(), i));
+                let held = crate::table::measured(&lock(&hub.presence.members));
+                assert!(held <= max, "{held} bytes held after {i} members, budget {max}");
+                assert!(hub.presence_bytes() >= held, "{} bytes counted, {held} held", hub.presence_bytes());
+            }
+        }
     }
 }

@@ -14,6 +14,7 @@ use kith_domain::{CheckIn, DeviceId, Shift, ShiftId, Timestamp};
 use crate::storage::{
     CheckinReceipt, DocMeta, EntryKind, EntryReceipt, Storage, StorageResult, StoredReceipts, TrackedShift, Tracking,
 };
+use crate::table::{self, Table};
 
 /// Device clock offsets are stored again only when they move by more than this (ms): a sync is
 /// not worth a write for network jitter.
@@ -47,7 +48,7 @@ impl DeviceClock {
 /// are made (see [`DeviceClocks::others`]): absent, the device's offset is not known.
 pub type OtherClocks = HashMap<DeviceId, i64>;
 
-/// `cache.clocks_max_bytes` unless set: about 8,000 devices.
+/// `cache.clocks_max_bytes` unless set: up to 7,168 devices ([`bytes_for`]).
 pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
 
 #[derive(Debug)]
@@ -59,7 +60,7 @@ struct Entry {
 
 #[derive(Debug)]
 struct Inner {
-    clocks: HashMap<DeviceId, Entry>,
+    clocks: Table<DeviceId, Entry>,
     /// Least recently exchanged first.
     order: BTreeMap<u64, DeviceId>,
     next: u64,
@@ -68,14 +69,45 @@ struct Inner {
 impl Default for Inner {
     fn default() -> Self {
         // Room below the first to put an entry whose storing failed before every other.
-        Inner { clocks: HashMap::new(), order: BTreeMap::new(), next: 1 << 40 }
+        Inner { clocks: Table::default(), order: BTreeMap::new(), next: 1 << 40 }
     }
 }
 
-/// What one device's entry takes: its map entry (hashbrown: the entry and a control byte, buckets
-/// at most 7/8 full) and its place in the order (a B-tree entry, nodes about half full at worst).
-pub const CLOCK_RECORD_BYTES: usize =
-    (std::mem::size_of::<(DeviceId, Entry)>() + 1) * 8 / 7 + 2 * std::mem::size_of::<(u64, DeviceId)>();
+impl Inner {
+    /// What the entries take: the map's table and the order's B-tree.
+    fn bytes(&self) -> usize {
+        self.clocks.bytes() + order_bytes(self.order.len())
+    }
+}
+
+/// What the order's B-tree takes at most for `n` entries: its nodes hold 11 entries and a 16-byte
+/// header (an internal node 12 edges more), and every node but the root is at least 5 full, at
+/// most one in 6 of them internal.
+const fn order_bytes(n: usize) -> usize {
+    const LEAF: usize = 16 + 11 * std::mem::size_of::<(u64, DeviceId)>();
+    const INTERNAL: usize = LEAF + 12 * std::mem::size_of::<usize>();
+    if n == 0 { 0 } else { n.div_ceil(5) * (5 * LEAF + INTERNAL) / 6 + INTERNAL }
+}
+
+/// What `devices` take at most, devices of a table just made for them: the budget
+/// (`cache.clocks_max_bytes`) that holds them. About 130 to 250 bytes a device, as the table is
+/// between 7/16 and 7/8 full.
+pub const fn bytes_for(devices: usize) -> usize {
+    let buckets = table::buckets_for(devices);
+    table::bytes_of::<(DeviceId, Entry)>(buckets) + order_bytes(table::capacity_of(buckets))
+}
+
+/// The most devices held within `max` bytes: those of the largest table that fits, full, with
+/// their order.
+const fn most_within(max: usize) -> usize {
+    let mut most = 0;
+    let mut next = 3;
+    while bytes_for(next) <= max {
+        most = next;
+        next = table::capacity_of(table::buckets_for(next + 1));
+    }
+    most
+}
 
 /// Devices' clock offsets, measured on each exchange (server minus device, ms): the devices that
 /// exchanged most recently, within `cache.clocks_max_bytes`. A device not held is read from
@@ -86,6 +118,8 @@ pub const CLOCK_RECORD_BYTES: usize =
 pub struct DeviceClocks {
     inner: Mutex<Inner>,
     max_bytes: usize,
+    /// The most devices held within `max_bytes` ([`most_within`]).
+    most: usize,
 }
 
 impl Default for DeviceClocks {
@@ -108,7 +142,7 @@ pub struct Exchange {
 
 impl DeviceClocks {
     pub fn new(max_bytes: usize) -> DeviceClocks {
-        DeviceClocks { inner: Mutex::default(), max_bytes }
+        DeviceClocks { inner: Mutex::default(), max_bytes, most: most_within(max_bytes) }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -142,16 +176,45 @@ impl DeviceClocks {
         Ok(out)
     }
 
+    /// Lets the least recently exchanged go, down to 7/8 of the devices the budget holds (so one
+    /// pass serves many exchanges): at once if storage holds their latest exchange, else once it
+    /// does (the caller stores it). Then makes the table again without them (a table keeps its
+    /// size, and its removed entries' tombstones, otherwise).
+    fn shed(&self, inner: &mut Inner, forget: &mut Vec<(DeviceId, DeviceClock)>) {
+        let keep = (self.most - self.most / 8).min(self.most.saturating_sub(1));
+        while inner.order.len() > keep {
+            let Some((_, d)) = inner.order.pop_first() else { break };
+            let Some(e) = inner.clocks.get_mut(&d) else { continue };
+            if e.clock.unstored() {
+                e.used = None;
+                forget.push((d, e.clock));
+            } else {
+                inner.clocks.remove(&d);
+            }
+        }
+        inner.clocks.reset(self.most);
+    }
+
     /// Records the offset measured on an exchange at `now`. `known` is the device's clock as
     /// [`DeviceClocks::known`] gave it (used only if the device is not held by now).
     pub fn exchange(&self, device: DeviceId, offset_ms: i64, now: i64, known: Option<DeviceClock>) -> Exchange {
         let mut inner = self.lock();
         let inner = &mut *inner;
-        let held = inner.clocks.get(&device);
-        let old = held.map(|e| e.clock).or(known);
-        if let Some(used) = held.and_then(|e| e.used) {
-            inner.order.remove(&used);
+        let mut forget = Vec::new();
+        let held = inner.clocks.get(&device).map(|e| (e.clock, e.used));
+        match held {
+            Some((_, Some(used))) => {
+                inner.order.remove(&used);
+            }
+            Some((_, None)) => {}
+            // A new device in a full table would double it: past the budget, room first.
+            None => {
+                if inner.clocks.bytes_after_insert() + order_bytes(inner.order.len() + 1) > self.max_bytes {
+                    self.shed(inner, &mut forget);
+                }
+            }
         }
+        let old = held.map(|(c, _)| c).or(known);
         let store = old.is_none_or(|o| o.stored_ms.abs_diff(offset_ms) > OFFSET_WRITE_THRESHOLD_MS.unsigned_abs());
         let (stored_ms, stored_at) = match old {
             Some(o) if !store => (o.stored_ms, o.stored_at),
@@ -162,18 +225,10 @@ impl DeviceClocks {
         inner.order.insert(used, device);
         let clock = DeviceClock { offset_ms, at: now, stored_ms, stored_at };
         inner.clocks.insert(device, Entry { clock, used: Some(used) });
-        // Past the budget, the least recently exchanged go: at once if storage holds their
-        // latest exchange, else once it does (the caller stores it).
-        let mut forget = Vec::new();
-        while inner.order.len().saturating_mul(CLOCK_RECORD_BYTES) > self.max_bytes {
-            let Some((_, d)) = inner.order.pop_first() else { break };
-            let Some(e) = inner.clocks.get_mut(&d) else { continue };
-            if e.clock.unstored() {
-                e.used = None;
-                forget.push((d, e.clock));
-            } else {
-                inner.clocks.remove(&d);
-            }
+        // Still past it: a budget that holds no device, devices being stored, or a table an
+        // insert doubled for its removed entries' tombstones.
+        if inner.bytes() > self.max_bytes {
+            self.shed(inner, &mut forget);
         }
         Exchange { previous: old.map(|o| (Timestamp(o.at), o.offset_ms)), store, forget }
     }
@@ -190,6 +245,10 @@ impl DeviceClocks {
         }
         if stored {
             inner.clocks.remove(&device);
+            // A table grown for devices being stored is made smaller once they are.
+            if inner.bytes() > self.max_bytes {
+                inner.clocks.shrink_to(self.most);
+            }
         } else {
             // Before every other: the first to go again.
             let first = inner.order.first_key_value().map_or(inner.next, |(k, _)| *k);
@@ -199,9 +258,10 @@ impl DeviceClocks {
         }
     }
 
-    /// The bytes the entries take (at most `cache.clocks_max_bytes`, and those being stored).
+    /// The bytes the entries take: the map's table and the order (at most
+    /// `cache.clocks_max_bytes`, and those being stored).
     pub fn bytes(&self) -> usize {
-        self.lock().clocks.len() * CLOCK_RECORD_BYTES
+        self.lock().bytes()
     }
 }
 
@@ -413,9 +473,39 @@ mod tests {
         assert_eq!((e.previous, e.store), (Some((Timestamp(100), 7)), false));
     }
 
+    /// What the order's B-tree may hold for `n` entries: nodes of 11 entries (a 16-byte header; an
+    /// internal node 12 edges more), each but the root at least 5 full, at most one in 6 internal.
+    fn order_held(n: usize) -> usize {
+        let leaf = 16 + 11 * std::mem::size_of::<(u64, DeviceId)>();
+        let internal = leaf + 12 * std::mem::size_of::<usize>();
+        n.div_ceil(5) * (5 * leaf + internal) / 6 + internal
+    }
+
+    /// A map's table doubles when it fills: counting its entries, not its buckets, the cache held
+    /// up to twice its budget just past a power of two.
+    #[test]
+    fn the_clock_cache_holds_no_more_than_its_budget_as_the_table_grows() {
+        // What docs/operations.md quotes.
+        assert_eq!(most_within(DEFAULT_MAX_BYTES), 7_168);
+        assert!(bytes_for(100_000) <= 15 * 1024 * 1024, "{}", bytes_for(100_000));
+        // Budgets whose entries end just past a full table (1,792 or 3,584 entries), and the default.
+        for max in [1800 * 122, 3600 * 122, DEFAULT_MAX_BYTES] {
+            let clocks = DeviceClocks::new(max);
+            for i in 0..(2 * max / 122) as i64 {
+                let e = clocks.exchange(DeviceId::new(), 0, i, None);
+                assert!(e.forget.is_empty(), "every exchange is stored");
+                let inner = clocks.lock();
+                let held = crate::table::measured(&inner.clocks) + order_held(inner.order.len());
+                assert!(held <= max, "{held} bytes held after {i} devices, budget {max}");
+                drop(inner);
+                assert!(clocks.bytes() >= held, "{} bytes counted, {held} held", clocks.bytes());
+            }
+        }
+    }
+
     #[test]
     fn the_clock_cache_keeps_to_its_byte_budget_and_stores_a_clock_before_forgetting_it() {
-        let max = 100 * CLOCK_RECORD_BYTES;
+        let max = bytes_for(100);
         let clocks = DeviceClocks::new(max);
         let devices: Vec<DeviceId> = (0..1000).map(|_| DeviceId::new()).collect();
         let mut forgotten = Vec::new();
@@ -434,8 +524,8 @@ mod tests {
                 assert_eq!(c, DeviceClock { offset_ms: 1, at: c.at, stored_ms: 0, stored_at: c.at - 1 });
                 forgotten.push((f, c));
             }
-            // Those being stored are held until they are, past the budget.
-            assert!(clocks.bytes() <= max + forgotten.len() * CLOCK_RECORD_BYTES, "{} bytes after {i}", clocks.bytes());
+            // Those being stored are held until they are (within the table the budget holds).
+            assert!(clocks.bytes() <= max, "{} bytes after {i}", clocks.bytes());
             for (f, c) in forgotten.drain(..) {
                 assert_eq!(clocks.held(f), Some(c), "held until stored");
                 clocks.forgotten(f, c.at, true);
@@ -446,24 +536,25 @@ mod tests {
         assert_eq!(clocks.held(devices[999]).map(|c| c.offset_ms), Some(1), "the latest is kept");
         assert_eq!(clocks.held(devices[0]), None, "the least recently exchanged is forgotten");
 
-        // A device that exchanges again while being stored stays; one whose storing failed is
-        // tried again first.
-        let clocks = DeviceClocks::new(CLOCK_RECORD_BYTES);
-        let (a, b, c) = (DeviceId::new(), DeviceId::new(), DeviceId::new());
-        clocks.exchange(a, 0, 1, None);
-        clocks.exchange(a, 1, 2, None);
-        let e = clocks.exchange(b, 0, 3, None);
-        assert_eq!(e.forget.len(), 1);
+        // With no room, every device is let go after its exchange: at once if its latest exchange
+        // is stored, else once it is. A device that exchanges again while being stored stays; one
+        // whose storing failed is tried again first.
+        let clocks = DeviceClocks::new(0);
+        let (a, b) = (DeviceId::new(), DeviceId::new());
+        assert!(clocks.exchange(a, 0, 1, None).forget.is_empty(), "stored: let go at once");
+        assert_eq!(clocks.held(a), None);
+        let e = clocks.exchange(a, 1, 2, Some(DeviceClock::stored(0, 1)));
+        assert_eq!(e.forget.iter().map(|f| f.0).collect::<Vec<_>>(), vec![a], "jitter: let go once stored");
         let again = clocks.exchange(a, 2, 4, None);
         assert_eq!(again.previous, Some((Timestamp(2), 1)), "still held: its latest exchange counts");
+        let (_, fc) = again.forget[0];
         clocks.forgotten(a, 2, true);
         assert!(clocks.held(a).is_some(), "it exchanged again meanwhile");
-        let e = clocks.exchange(c, 0, 5, None);
-        let (f, fc) = e.forget[0];
-        assert_eq!(f, a);
         clocks.forgotten(a, fc.at, false);
         assert_eq!(clocks.held(a), Some(fc), "storing failed: still held");
         let e = clocks.exchange(b, 0, 6, None);
         assert_eq!(e.forget.first().map(|x| x.0), Some(a), "tried again first");
+        clocks.forgotten(a, fc.at, true);
+        assert_eq!(clocks.bytes(), 0, "nothing is held once stored");
     }
 }

@@ -246,6 +246,15 @@ impl TestServer {
         s
     }
 
+    /// [`TestServer::start_manual`] whose storage faults can be switched on
+    /// ([`TestServer::storage_faults`]).
+    pub async fn start_manual_with_storage_faults() -> TestServer {
+        let mut s = TestServer::start_manual().await;
+        s.faults = Some(faults::StorageFaults::new());
+        s.restart().await;
+        s
+    }
+
     /// The switch of a server started with [`TestServer::start_with_storage_faults`].
     pub fn storage_faults(&self) -> faults::StorageFaults {
         self.faults.clone().expect("a server started with start_with_storage_faults")

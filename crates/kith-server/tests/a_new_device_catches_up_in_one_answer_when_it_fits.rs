@@ -138,9 +138,9 @@ async fn whole_documents_go_raw_inside_a_compressed_answer_and_are_the_same_docu
         }
     };
     // The devices' client: accepts zstd and gzip, and decodes.
-    let (_, compressed) = answer(reqwest::Client::new()).await;
+    let (_, compressed) = answer(common::http()).await;
     // A client that accepts no compression.
-    let (encoding, plain) = answer(reqwest::Client::builder().no_gzip().no_zstd().build().unwrap()).await;
+    let (encoding, plain) = answer(common::client().no_gzip().no_zstd().build().unwrap()).await;
     assert_eq!(encoding, None);
     let fed = |r: &kith_proto::SyncResponse| r.feed.iter().find(|f| f.id == s.uuid()).unwrap().clone();
     let (raw, compact) = (fed(&compressed), fed(&plain));

@@ -14,7 +14,7 @@ async fn the_best_accepted_encoding_is_used_and_the_body_is_the_same() {
     let server = TestServer::start().await;
     let url = server.url("/openapi.json");
     // Sees the bytes as sent.
-    let raw = reqwest::Client::builder().no_gzip().no_zstd().build().unwrap();
+    let raw = common::client().no_gzip().no_zstd().build().unwrap();
     let plain = raw.get(&url).send().await.unwrap();
     assert!(plain.headers().get("content-encoding").is_none(), "no accept-encoding: sent as it is");
     let plain = plain.bytes().await.unwrap();
@@ -30,7 +30,7 @@ async fn the_best_accepted_encoding_is_used_and_the_body_is_the_same() {
     }
 
     // A client that decodes (the devices' own) reads exactly the plain body.
-    let decoding = reqwest::Client::builder().no_gzip().build().unwrap();
+    let decoding = common::client().no_gzip().build().unwrap();
     let resp = decoding.get(&url).send().await.unwrap();
     assert_eq!(resp.bytes().await.unwrap(), plain);
 }
@@ -43,7 +43,7 @@ async fn a_checkins_small_answer_goes_as_it_is_with_its_length() {
     alice.sync().await;
     alice.checkin(shift, CheckInStatus::Ok, 10);
     let body = kith_proto::encode(&alice.request(vec![alice.push_for(shift.uuid())])).unwrap();
-    let raw = reqwest::Client::builder().no_gzip().no_zstd().build().unwrap();
+    let raw = common::client().no_gzip().no_zstd().build().unwrap();
     let resp = raw
         .post(server.url("/v1/sync"))
         .bearer_auth(&alice.token)

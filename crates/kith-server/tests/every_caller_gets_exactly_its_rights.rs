@@ -165,7 +165,7 @@ impl World {
             Caller { token: token(&eve), dev: Some(eve) },
         ];
         World {
-            http: reqwest::Client::new(),
+            http: common::http(),
             server,
             callers,
             finn,

@@ -29,7 +29,7 @@ async fn junk(client: &reqwest::Client, server: &TestServer, round: usize) -> Ve
 #[tokio::test]
 async fn made_up_methods_and_paths_add_no_series() {
     let server = TestServer::start_with(|c| c.metrics_token = Some(TOKEN.into())).await;
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder().pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE).build().unwrap();
     let sent = junk(&client, &server, 1).await;
     // Reading /metrics is a request too: read once so its own series exists.
     series(&client, &server).await;

@@ -73,7 +73,7 @@ async fn healthz_metrics_and_openapi_respond() {
     let ack = &api["paths"]["/v1/shifts/{id}/checkins/{checkin}/ack"]["post"];
     assert!(ack["responses"]["403"].is_object() && ack["security"].is_array(), "{ack}");
 
-    let raw = reqwest::Client::builder().no_gzip().build().unwrap();
+    let raw = common::client().no_gzip().build().unwrap();
     let resp = raw.get(server.url("/openapi.json")).header("accept-encoding", "gzip").send().await.unwrap();
     assert_eq!(resp.headers()["content-encoding"], "gzip");
 }

@@ -3,6 +3,7 @@
 //! (the phone web app's WebAssembly is ~450 KB in brotli against ~630 KB gzipped on the fly), and
 //! the plain file to a client that accepts neither. A route of the UI gets the page's copies too.
 
+use crate::common;
 use kith_server::testing::TestServer;
 
 const INDEX: &str = "<!doctype html><html><head><title>Kith</title></head><body></body></html>";
@@ -25,7 +26,7 @@ async fn each_file_goes_out_in_the_best_encoding_the_browser_accepts() {
     let dir = d.to_path_buf();
     let server = TestServer::start_with(|c| c.ui_dir = Some(dir)).await;
     // The client decodes nothing itself: what arrives is what the server sent.
-    let raw = reqwest::Client::builder().no_gzip().no_zstd().build().unwrap();
+    let raw = common::client().no_gzip().no_zstd().build().unwrap();
     let get = |path: &'static str, accept: &'static str| {
         let req = raw.get(server.url(path));
         let req = if accept.is_empty() { req } else { req.header("accept-encoding", accept) };

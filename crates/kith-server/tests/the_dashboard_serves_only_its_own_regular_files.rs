@@ -2,6 +2,7 @@
 //! `.git/`), nothing a symlink leads to outside it, no directory listing or redirect (`//assets`
 //! used to redirect to the protocol-relative `//assets/`, another site to a browser).
 
+use crate::common;
 use kith_server::testing::TestServer;
 
 const INDEX: &str = "<!doctype html><html><head><title>Kith</title></head><body></body></html>";
@@ -28,7 +29,7 @@ async fn dotfiles_symlinks_out_and_redirects_are_never_served() {
 
     let dir = d.to_path_buf();
     let server = TestServer::start_with(|c| c.ui_dir = Some(dir)).await;
-    let raw = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let raw = common::client().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
     for path in [
         "/.env",

@@ -14,8 +14,9 @@
 //! "Memory per connected device"): every device syncs its shift once, then stays on `/v1/live`;
 //! `--server-wrap "heaptrack -o FILE"` runs the server under a heap profiler. `--sync-conn
 //! keepalive|close|h2c` gives each device its own HTTP client, as a real device has, and adds a
-//! phase: each device syncs once more over it while its stream is open, and the memory is read
-//! again (`keepalive`: HTTP/1.1, the sync's connection kept idle beside the stream, as reqwest's
+//! phase: each device syncs once more over it while its stream is open (its periodic sync: the
+//! next check-in to the same shift, from the cursor its first sync's answer gave), and the memory
+//! is read again (`keepalive`: HTTP/1.1, the sync's connection kept idle beside the stream, as reqwest's
 //! pool keeps it for 90 s and devices sync every 60 s; `close`: the same sync, its connection
 //! closed after it, so `keepalive` less `close` is what the idle connection holds; `device`:
 //! kept for `kith_sync::client::SYNC_CONNECTION_IDLE` as a device's own client keeps it, the
@@ -385,7 +386,7 @@ async fn run(a: Args) -> Result<()> {
         .and_then(|r| r.split_whitespace().next())
         .context("a lead invite")?
         .to_string();
-    let http = reqwest::Client::new();
+    let http = kith_stories::http_client().build().unwrap();
     let join = |code: String, name: String| {
         let http = http.clone();
         let b = b.clone();
@@ -427,7 +428,7 @@ async fn run(a: Args) -> Result<()> {
     // One client per source address; connections are spread over them.
     let clients: Vec<reqwest::Client> = (1..=a.sources.max(1))
         .map(|i| {
-            reqwest::Client::builder()
+            kith_stories::http_client()
                 .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
                 .pool_max_idle_per_host(0)
                 .build()
@@ -546,46 +547,64 @@ mod shifts {
     use automerge::{Automerge, ChangeHash};
     use kith_domain::doc::shift;
     use kith_domain::*;
-    use kith_proto::{DocPush, Kind};
+    use kith_proto::{Cursor, DocPush, Kind};
     use kith_stories::loadgen::Dev;
     use serde_bytes::ByteBuf;
 
-    /// The device's shift, begun now (so nothing falls due during the run) with one check-in.
-    fn shift_push(d: &Dev, now: Timestamp) -> DocPush {
+    /// A device's shift, begun now (so nothing falls due during the run) with one check-in, and
+    /// the device's next check-in to it, made ahead so the generator only does HTTP.
+    struct DeviceShift {
+        id: uuid::Uuid,
+        /// The shift's first push: its creation and first check-in.
+        first: Vec<ByteBuf>,
+        first_heads: Vec<ByteBuf>,
+        /// The next check-in (bytes, hash), pushed on top of `first_heads` by the periodic sync.
+        next: (ByteBuf, ByteBuf),
+    }
+
+    fn device_shift(d: &Dev, now: Timestamp) -> DeviceShift {
         let s = Shift::begin(d.team, d.member, "load", now, now + Secs::hours(8), Secs::minutes(30));
         let mut doc = Automerge::new().with_actor(d.actor.clone());
         doc.transact(|tx| shift::init(tx, &s)).map_err(|f| f.error).unwrap();
-        let c = CheckIn {
-            mood: Some(Rating::new(4, "mood").unwrap()),
-            ..CheckIn::new(CheckInStatus::Ok, now, d.member, d.device)
+        let checkin = |doc: &mut Automerge| {
+            let c = CheckIn {
+                mood: Some(Rating::new(4, "mood").unwrap()),
+                ..CheckIn::new(CheckInStatus::Ok, now, d.member, d.device)
+            };
+            doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
         };
-        doc.transact(|tx| shift::add_checkin(tx, &c)).map_err(|f| f.error).unwrap();
-        let changes: Vec<ByteBuf> =
-            doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
-        let heads = doc.get_heads().iter().map(|h: &ChangeHash| ByteBuf::from(h.0.to_vec())).collect();
-        DocPush { id: s.id.uuid(), kind: Kind::Shift, have: vec![], changes, heads, vouch: None, save: None }
+        checkin(&mut doc);
+        let heads =
+            |doc: &Automerge| doc.get_heads().iter().map(|h: &ChangeHash| ByteBuf::from(h.0.to_vec())).collect();
+        let first = doc.get_changes(&[]).iter().map(|c| ByteBuf::from(c.raw_bytes().to_vec())).collect();
+        let first_heads = heads(&doc);
+        checkin(&mut doc);
+        let c = doc.get_last_local_change().expect("the check-in just made");
+        let next = (ByteBuf::from(c.raw_bytes().to_vec()), ByteBuf::from(c.hash().0.to_vec()));
+        DeviceShift { id: s.id.uuid(), first, first_heads, next }
     }
 
-    /// Every device pushes its shift ([`shift_sync`]) over `client(i)`, 32 at once.
-    async fn sync_shifts(
-        devs: &[Dev],
-        b: &str,
-        now: Timestamp,
-        client: impl Fn(usize) -> reqwest::Client,
-    ) -> Result<()> {
-        let url = format!("{b}/v1/sync");
-        let results = futures_util::stream::iter(devs.iter().enumerate().map(|(i, d)| {
-            let (http, url, req) = (client(i), url.clone(), shift_sync(d, now));
-            async move { kith_stories::loadgen::sync_all_accepted(&http, &url, &d.token, &req).await.map(drop) }
-        }))
-        .buffer_unordered(32)
-        .collect::<Vec<_>>()
-        .await;
-        results.into_iter().collect::<Result<Vec<_>>>()?;
-        Ok(())
+    impl DeviceShift {
+        /// The shift's first push: created and checked in to, pushed whole.
+        fn first_push(&self) -> DocPush {
+            DocPush {
+                id: self.id,
+                kind: Kind::Shift,
+                have: vec![],
+                changes: self.first.clone(),
+                heads: self.first_heads.clone(),
+                vouch: None,
+                save: None,
+            }
+        }
     }
 
-    /// A sync that pushes the device's shift ([`shift_push`]), with no cursor.
+    /// A new shift of the device, pushed whole (the probe's sync).
+    fn shift_push(d: &Dev, now: Timestamp) -> DocPush {
+        device_shift(d, now).first_push()
+    }
+
+    /// A probe's sync: a new shift pushed whole ([`shift_push`]), with no cursor.
     fn shift_sync(d: &Dev, now: Timestamp) -> SyncRequest {
         SyncRequest {
             protocol: kith_proto::PROTOCOL_VERSION,
@@ -593,6 +612,60 @@ mod shifts {
             cursor: None,
             docs: vec![shift_push(d, now)],
         }
+    }
+
+    /// The first sync of every device ([`sync_devices`]): its shift pushed whole, with no cursor.
+    fn first_sync(s: &DeviceShift) -> SyncRequest {
+        SyncRequest {
+            protocol: kith_proto::PROTOCOL_VERSION,
+            client_time: kith_server::now_ms(),
+            cursor: None,
+            docs: vec![s.first_push()],
+        }
+    }
+
+    /// A device's periodic sync after its first: its next check-in to the same shift, on top of
+    /// the heads and from the cursor the first sync's answer gave, as a device sends it.
+    fn next_sync(s: &DeviceShift, cursor: &Cursor) -> SyncRequest {
+        SyncRequest {
+            protocol: kith_proto::PROTOCOL_VERSION,
+            client_time: kith_server::now_ms(),
+            cursor: Some(cursor.clone()),
+            docs: vec![DocPush {
+                id: s.id,
+                kind: Kind::Shift,
+                have: s.first_heads.clone(),
+                changes: vec![s.next.0.clone()],
+                heads: vec![s.next.1.clone()],
+                vouch: None,
+                save: None,
+            }],
+        }
+    }
+
+    /// Every device sends the sync `req(i)` over `client(i)`, 32 at once; the answers' cursors,
+    /// by device.
+    async fn sync_devices(
+        n: usize,
+        tokens: impl Fn(usize) -> String,
+        b: &str,
+        req: impl Fn(usize) -> SyncRequest,
+        client: impl Fn(usize) -> reqwest::Client,
+    ) -> Result<Vec<Cursor>> {
+        let url = format!("{b}/v1/sync");
+        let results =
+            futures_util::stream::iter(
+                (0..n).map(|i| {
+                    let (http, url, req, token) = (client(i), url.clone(), req(i), tokens(i));
+                    async move {
+                        kith_stories::loadgen::sync_all_accepted(&http, &url, &token, &req).await.map(|r| r.cursor)
+                    }
+                }),
+            )
+            .buffered(32)
+            .collect::<Vec<_>>()
+            .await;
+        results.into_iter().collect()
     }
 
     fn mib(k: u64) -> f64 {
@@ -610,7 +683,7 @@ mod shifts {
             "kith-load shifts: {n} devices in teams of {}, each syncs its shift then stays live ({b}, pid {pid})",
             a.team_size
         );
-        let http = reqwest::Client::new();
+        let http = kith_stories::http_client().build().unwrap();
         let start_rss = rss_kib(pid);
         let teams = n.div_ceil(a.team_size);
         let started = Instant::now();
@@ -641,7 +714,9 @@ mod shifts {
         // Each device syncs its shift once: a pull from scratch that pushes it.
         let synced = Instant::now();
         let now = Timestamp(kith_server::now_ms());
-        sync_shifts(&devs, &b, now, |_| http.clone()).await?;
+        let shifts: Vec<DeviceShift> = devs.iter().map(|d| device_shift(d, now)).collect();
+        let token = |i: usize| devs[i].token.clone();
+        let cursors = sync_devices(n, token, &b, |i| first_sync(&shifts[i]), |_| http.clone()).await?;
         tokio::time::sleep(Duration::from_secs(1)).await;
         let synced_rss = rss_kib(pid);
         println!("  {n} shifts synced in {:.1} s; RSS {synced_rss} KiB", synced.elapsed().as_secs_f64());
@@ -654,11 +729,13 @@ mod shifts {
         let source = |i: usize| IpAddr::V4(Ipv4Addr::new(127, 0, 0, (i % usize::from(a.sources.max(1))) as u8 + 1));
         let clients: Vec<reqwest::Client> = match a.sync_conn.as_str() {
             "none" => (0..usize::from(a.sources.max(1)))
-                .map(|i| reqwest::Client::builder().local_address(source(i)).pool_max_idle_per_host(0).build().unwrap())
+                .map(|i| {
+                    kith_stories::http_client().local_address(source(i)).pool_max_idle_per_host(0).build().unwrap()
+                })
                 .collect(),
             conn => (0..n)
                 .map(|i| {
-                    let c = reqwest::Client::builder().local_address(source(i));
+                    let c = kith_stories::http_client().local_address(source(i));
                     match conn {
                         "h2c" => c.pool_max_idle_per_host(1).http2_prior_knowledge(),
                         "close" => c.pool_max_idle_per_host(0).http1_only(),
@@ -720,9 +797,10 @@ mod shifts {
             per(start_rss, live_rss)
         );
         if a.sync_conn != "none" {
-            // Each device syncs once more over its own client while its stream is open.
+            // Each device syncs once more over its own client while its stream is open: its next
+            // check-in to its shift, from the cursor its first sync's answer gave.
             let before = sockets(pid);
-            sync_shifts(&devs, &b, now, |i| clients[i].clone()).await?;
+            sync_devices(n, token, &b, |i| next_sync(&shifts[i], &cursors[i]), |i| clients[i].clone()).await?;
             tokio::time::sleep(Duration::from_secs(3)).await;
             let after_rss = rss_median(pid).await;
             println!(
@@ -911,7 +989,7 @@ mod write {
         // `--new-connections`, each sync on a connection of its own (a quiet device's, once a
         // minute: it lets its idle connection go after `SYNC_CONNECTION_IDLE`).
         let idle = if a.new_connections { 0 } else { usize::MAX };
-        let http = reqwest::Client::builder().pool_max_idle_per_host(idle).no_gzip().no_zstd().build()?;
+        let http = kith_stories::http_client().pool_max_idle_per_host(idle).no_gzip().no_zstd().build()?;
         let devs = members(&a, &http, &data, &b, n).await?;
         println!(
             "kith-load write: {} devices in teams of {} against {b} (pid {pid}, {}); {} run(s) per level\n",
@@ -1129,7 +1207,7 @@ mod quiet {
     pub async fn run(mut a: Args) -> Result<()> {
         let Bench { _dir, data, mut server, pid, b } = Bench::start(&mut a)?;
         let n = a.clients.iter().copied().max().unwrap_or(1);
-        let http = reqwest::Client::builder().no_gzip().no_zstd().build()?;
+        let http = kith_stories::http_client().no_gzip().no_zstd().build()?;
         let devs = super::write::members(&a, &http, &data, &b, n).await?;
         let mut cursors = settle(&http, &b, &devs).await?;
         if a.behind > 0 {

@@ -138,7 +138,7 @@ async fn seed(a: &Args) -> Result<()> {
     let log = a.seed_dir.join("seed.log");
     let server = kith_stories::loadgen::spawn_server("", &a.server_bin, &data, &listen, &log)?;
     let b = format!("http://{listen}");
-    let http = reqwest::Client::new();
+    let http = kith_stories::http_client().build().unwrap();
     let started = Instant::now();
     while http.get(format!("{b}/healthz")).send().await.is_err() {
         if started.elapsed() > Duration::from_secs(60) {
@@ -209,7 +209,7 @@ async fn measure(a: &Args, leads: &[String], i: usize) -> Result<Run> {
     }
     let listen = free_addr()?;
     let b = format!("http://{listen}");
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let http = kith_stories::http_client().timeout(Duration::from_secs(30)).build()?;
     let token = &leads[i % leads.len()];
     let log = dir.path().join("server.log");
     let t0 = Instant::now();

@@ -450,7 +450,7 @@ fn mutate_one(v: &mut Value, rng: &mut StdRng, with: Value) {
 async fn main() -> Result<()> {
     let a = args()?;
     println!("kith-sync-fuzz: seed {} ({} requests against {})", a.seed, a.requests, a.server);
-    let http = reqwest::Client::new();
+    let http = kith_stories::http_client().build().unwrap();
     let worker = Fuzz::join(&http, &a.server, &a.lead_token, "member", "Fuzzy").await?;
     let now = kith_server::now_ms();
     let s = Shift::begin(

@@ -107,7 +107,8 @@ pub struct DeviceRecord {
     pub revoked_at: Option<i64>,
 }
 
-/// The default bound of the device-lookup cache (`cache.auth_max_bytes`): about 46,000 devices.
+/// The default bound of the device-lookup cache (`cache.auth_max_bytes`): 46,000 to 57,000 devices
+/// (a table of 65,536 slots and each device's token hash, label and name).
 pub const DEFAULT_AUTH_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
 /// A device as the sync path needs it: the device and its member's name and role.

@@ -19,23 +19,20 @@
 //! the window answers nothing until it has been extended past it (`seen`), so one feed never
 //! mixes a cursor from the database with documents from a window that lacks some changes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use kith_domain::{DeviceId, MemberId, TeamId};
 use kith_proto::Kind;
 use uuid::Uuid;
 
 use super::{DocMeta, FeedEntry, FeedPosition, FeedScope, StoredRef};
+use crate::table::Table;
 
 /// Changes read from the database at once to extend the window, at most.
 pub const CAPACITY: usize = 1 << 16;
 
 /// The window's bound unless set (`cache.feed_window_bytes`): about 58,000 changes.
 pub const DEFAULT_MAX_BYTES: usize = 8 * 1024 * 1024;
-
-/// What a team with changes in the window counts for its index (its map entry: hashbrown, the
-/// entry and a control byte, buckets at most 7/8 full), besides its changes' places in it.
-const TEAM_BYTES: usize = (std::mem::size_of::<(TeamId, VecDeque<u64>)>() + 1) * 8 / 7;
 
 /// A change's slot in the window's deque.
 const SLOT_BYTES: usize = std::mem::size_of::<RecentChange>();
@@ -94,13 +91,14 @@ pub struct Recent {
     /// own team's: a quiet device's cursor stays at the last change it may see, tens of
     /// thousands of other teams' changes behind on a busy server, and its periodic sync would
     /// otherwise walk all of them (docs/benchmarks.md, "A quiet sync").
-    teams: HashMap<TeamId, VecDeque<u64>>,
+    teams: Table<TeamId, VecDeque<u64>>,
     /// The greatest seq a reader saw in the database. Greater than the window's: changes were
     /// stored that the window does not hold yet, and it answers nothing until it does.
     seen: u64,
     /// What the window holds: the capacity of `changes` (allocated slots, not only used ones: a
     /// deque grows by doubling, and counting its length let the window hold up to twice its
-    /// budget), the changes' hashes, and each team's index by its capacity and map entry. Kept at
+    /// budget), the changes' hashes, each team's index by its capacity, and the teams' map's table
+    /// (by its buckets: it doubles too, and keeps its size as teams go). Kept at
     /// most `max_bytes`: the deque grows only as far as the budget reaches, and the oldest
     /// changes are forgotten to make room.
     bytes: usize,
@@ -114,7 +112,7 @@ impl Default for Recent {
             base_hash: None,
             changes: VecDeque::new(),
             front: 0,
-            teams: HashMap::new(),
+            teams: Table::default(),
             seen: 0,
             bytes: 0,
             max_bytes: DEFAULT_MAX_BYTES,
@@ -153,9 +151,12 @@ impl Recent {
         if let Some(own) = self.teams.get_mut(&c.team) {
             own.pop_front();
             if own.is_empty() {
-                let freed = own.capacity() * INDEX_BYTES + TEAM_BYTES;
+                let index = own.capacity() * INDEX_BYTES;
+                let freed = index + self.teams.bytes();
                 self.teams.remove(&c.team);
-                self.bytes = self.bytes.saturating_sub(freed);
+                // The table keeps its size: made smaller once a quarter full or less.
+                self.teams.shrink_to(2 * self.teams.len());
+                self.bytes = self.bytes.saturating_sub(freed) + self.teams.bytes();
             } else if own.capacity() > 2 * own.len() + 64 {
                 let before = own.capacity();
                 own.shrink_to_fit();
@@ -200,12 +201,19 @@ impl Recent {
         capacity.max(4).min(self.max_bytes.saturating_sub(self.bytes + need) / each)
     }
 
+    /// What the teams' table grows by if `team` is new to it.
+    fn teams_growth(&self, team: TeamId) -> usize {
+        if self.teams.contains_key(&team) { 0 } else { self.teams.bytes_after_insert() - self.teams.bytes() }
+    }
+
     fn push(&mut self, c: RecentChange) {
         // Room first, so that the deques grow only as far as the budget reaches: the change's
         // hash and its team's index entry, and a slot (a full deque grows by at most what is
         // left, or the oldest change is forgotten and its slot used).
-        let need = c.bytes() + INDEX_BYTES;
-        while self.bytes + need > self.max_bytes && self.forget_oldest() {}
+        let mut need = c.bytes() + INDEX_BYTES;
+        // A new team in a full table of teams doubles it.
+        while self.bytes + need + self.teams_growth(c.team) > self.max_bytes && self.forget_oldest() {}
+        need += self.teams_growth(c.team);
         if self.changes.len() == self.changes.capacity() {
             let grow = self.growth(self.changes.capacity(), need, SLOT_BYTES + need);
             // No room to grow: the oldest change's slot is used instead.
@@ -216,17 +224,19 @@ impl Recent {
             self.changes.reserve_exact(grow.max(1));
             self.bytes += (self.changes.capacity() - before) * SLOT_BYTES;
         }
+        let table = self.teams.bytes();
         let (len, capacity) = match self.teams.get(&c.team) {
             Some(own) => (own.len(), own.capacity()),
             None => {
-                self.bytes += TEAM_BYTES;
+                self.teams.insert(c.team, VecDeque::new());
                 (0, 0)
             }
         };
+        self.bytes += self.teams.bytes() - table;
         let grow = if len == capacity { self.growth(capacity, c.bytes(), INDEX_BYTES + c.bytes()).max(1) } else { 0 };
         let number = self.front + self.changes.len() as u64;
         self.bytes += c.bytes();
-        let own = self.teams.entry(c.team).or_default();
+        let own = self.teams.get_or_insert_with(c.team, VecDeque::new);
         own.reserve_exact(grow);
         self.bytes += (own.capacity() - capacity) * INDEX_BYTES;
         own.push_back(number);
@@ -411,7 +421,40 @@ mod tests {
     fn held(r: &Recent) -> usize {
         r.changes.capacity() * SLOT_BYTES
             + r.changes.iter().map(|c| c.hash.capacity()).sum::<usize>()
-            + r.teams.values().map(|t| t.capacity() * INDEX_BYTES + TEAM_BYTES).sum::<usize>()
+            + r.teams.values().map(|t| t.capacity() * INDEX_BYTES).sum::<usize>()
+            + teams_table(r)
+    }
+
+    /// The teams' map's table: as counted (by its buckets), checked against its own capacity
+    /// (which misses the tombstones of removed teams, so it can only be less).
+    fn teams_table(r: &Recent) -> usize {
+        let measured = crate::table::measured(&r.teams);
+        assert!(measured <= r.teams.bytes(), "the teams' table holds {measured} bytes, counted {}", r.teams.bytes());
+        r.teams.bytes()
+    }
+
+    /// The teams' map's table doubles when it fills: counting its entries, not its buckets, the
+    /// window held more than its budget just past a power of two of teams.
+    #[test]
+    fn the_window_holds_no_more_than_its_budget_as_its_teams_table_grows() {
+        let doc = Uuid::now_v7();
+        // Budgets whose changes, each of a team of its own, end just past a full table (1,792 or
+        // 3,584 teams).
+        for teams in [1800usize, 3600] {
+            let mut r = Recent::after(None);
+            let each = per_change(&change(1, doc, TeamId::new(), None, true)) + 3 * INDEX_BYTES + 56;
+            r.set_max_bytes(teams * each);
+            for s in 1..=3 * teams as u64 {
+                assert!(r.extend_range(s - 1, [change(s, doc, TeamId::new(), None, true)]));
+                assert!(
+                    held(&r) <= r.max_bytes(),
+                    "{teams}: {} bytes held after change {s}, budget {}",
+                    held(&r),
+                    r.max_bytes()
+                );
+            }
+            assert!(r.teams.len() * 3 >= teams, "{teams}: only {} teams held", r.teams.len());
+        }
     }
 
     /// A deque grows by doubling: counting its changes, not its capacity, a window just past a
@@ -422,7 +465,7 @@ mod tests {
         let doc = Uuid::now_v7();
         for fits in [1025usize, 1500, 4097] {
             let mut r = Recent::after(None);
-            r.set_max_bytes(fits * per_change(&change(1, doc, team, None, true)) + TEAM_BYTES);
+            r.set_max_bytes(fits * per_change(&change(1, doc, team, None, true)) + 256);
             for s in 1..=3 * fits as u64 {
                 assert!(r.extend_range(s - 1, [change(s, doc, team, None, s == 1)]));
                 assert!(
@@ -610,7 +653,7 @@ mod tests {
         let mut r = Recent::after(None);
         let doc = Uuid::now_v7();
         let one = per_change(&change(1, doc, team, None, true));
-        r.set_max_bytes(1000 * one + TEAM_BYTES);
+        r.set_max_bytes(1000 * one + 256);
         r.extend_range(0, (1..=1005).map(|s| change(s, doc, team, None, s == 1)));
         assert!(r.bytes() <= r.max_bytes());
         assert_eq!(r.bytes(), held(&r));

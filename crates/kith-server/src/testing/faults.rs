@@ -18,6 +18,8 @@ use crate::storage::*;
 #[derive(Clone, Debug)]
 pub struct StorageFaults {
     fault: Arc<std::sync::Mutex<Option<Fault>>>,
+    /// Whether the deadline engine's alert writes (`insert_alert`, `fire_step`) fail, and how.
+    alert_fault: Arc<std::sync::Mutex<Option<Fault>>>,
     refused: Arc<AtomicU64>,
     hold: Arc<Hold>,
     /// Reads of a document's changes from the database (`changes_after`).
@@ -84,6 +86,7 @@ impl Default for StorageFaults {
     fn default() -> StorageFaults {
         StorageFaults {
             fault: Arc::default(),
+            alert_fault: Arc::default(),
             refused: Arc::default(),
             hold: Arc::default(),
             change_reads: Arc::default(),
@@ -139,9 +142,23 @@ impl StorageFaults {
         *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(fault);
     }
 
-    /// Appends go through to the real storage again.
+    /// From now on every alert the deadline engine raises, and every step it fires, fails with
+    /// `fault` (nothing is stored).
+    pub fn fail_alert_writes(&self, fault: Fault) {
+        *self.alert_fault.lock().unwrap_or_else(|e| e.into_inner()) = Some(fault);
+    }
+
+    /// Appends and alert writes go through to the real storage again.
     pub fn heal(&self) {
         *self.fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.alert_fault.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn check_alert_write(&self) -> StorageResult<()> {
+        match *self.alert_fault.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(fault) => Err(fault.error()),
+            None => Ok(()),
+        }
     }
 
     fn current(&self) -> Option<Fault> {
@@ -210,7 +227,7 @@ impl FaultyStorage {
     }
 }
 
-// Every method delegates; only the appends of document changes consult the switch.
+// Every method delegates; only the appends of document changes and the alert writes consult the switch.
 #[async_trait]
 impl Storage for FaultyStorage {
     async fn server_actor(&self) -> StorageResult<Vec<u8>> {
@@ -352,10 +369,12 @@ impl Storage for FaultyStorage {
     }
 
     async fn insert_alert(&self, alert: AlertRecord, event: Option<WebhookEvent>) -> StorageResult<bool> {
+        self.faults.check_alert_write()?;
         self.inner.insert_alert(alert, event).await
     }
 
     async fn fire_step(&self, alert: uuid::Uuid, step: FiredStep, event: Option<WebhookEvent>) -> StorageResult<bool> {
+        self.faults.check_alert_write()?;
         self.inner.fire_step(alert, step, event).await
     }
 

@@ -27,8 +27,16 @@ pub fn process_counter(name: &str) -> u64 {
         .map_or(0, |v| v.trim().parse().unwrap())
 }
 
+/// An HTTP client that lets an idle connection go before the server closes it
+/// (`limits.idle_timeout_s`, 30 s), as Kith's own clients do (`SYNC_CONNECTION_IDLE`, 20 s).
+/// reqwest's default keeps one 90 s, so a request sent just as the server closed it met
+/// "Connection reset by peer" (a_new_device_catches_up_in_one_answer_when_it_fits, under load).
+pub fn client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().pool_idle_timeout(kith_sync::client::SYNC_CONNECTION_IDLE)
+}
+
 pub fn http() -> reqwest::Client {
-    reqwest::Client::new()
+    client().build().unwrap()
 }
 
 /// One device with its own actor, token and replicas.

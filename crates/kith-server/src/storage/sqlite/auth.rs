@@ -1,12 +1,11 @@
 //! Teams, members, invites, devices and their clocks; the auth cache.
 
-use std::collections::HashMap;
-
 use kith_domain::{DeviceId, MemberId, Role, TeamId};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::*;
 use crate::storage::*;
+use crate::table::Table;
 
 /// Sets the roles of a team's existing members (see [`Storage::set_member_roles`]).
 pub(super) fn set_roles(c: &Connection, team: TeamId, roles: &[(MemberId, Role)]) -> Result<usize, StorageError> {
@@ -90,8 +89,9 @@ pub(super) fn device_by_token_of(c: &Connection, token_hash: Vec<u8>) -> Result<
 #[derive(Debug)]
 pub(super) struct AuthCache {
     generation: i64,
-    by_token: HashMap<Vec<u8>, DeviceAuth>,
-    /// What the entries take (estimated, [`AuthCache::entry_bytes`]).
+    by_token: Table<Vec<u8>, DeviceAuth>,
+    /// What the entries' heap parts take ([`AuthCache::entry_bytes`]); the map's table is
+    /// counted by its buckets ([`AuthCache::total_bytes`]).
     bytes: usize,
     /// Past this the cache starts over (`cache.auth_max_bytes`).
     max_bytes: usize,
@@ -99,32 +99,31 @@ pub(super) struct AuthCache {
 
 impl Default for AuthCache {
     fn default() -> Self {
-        AuthCache { generation: 0, by_token: HashMap::new(), bytes: 0, max_bytes: DEFAULT_AUTH_CACHE_BYTES }
+        AuthCache { generation: 0, by_token: Table::default(), bytes: 0, max_bytes: DEFAULT_AUTH_CACHE_BYTES }
     }
 }
 
 impl AuthCache {
-    /// What one entry takes: its key and record, their heap parts, and the map's control byte.
-    /// Labels and names are bounded by the domain's checks, not by this cache.
+    /// What one entry's heap parts take: its key, label, actor and name (the entry itself is in
+    /// the map's table). Labels and names are bounded by the domain's checks, not by this cache.
     fn entry_bytes(key: &[u8], d: &DeviceAuth) -> usize {
-        std::mem::size_of::<(Vec<u8>, DeviceAuth)>()
-            + 1
-            + key.len()
-            + d.device.label.len()
-            + d.device.actor.len()
-            + d.member_name.len()
+        key.len() + d.device.label.len() + d.device.actor.len() + d.member_name.len()
+    }
+
+    /// What the cache holds: the map's table and the entries' heap parts.
+    fn total_bytes(&self) -> usize {
+        self.bytes + self.by_token.bytes()
     }
 
     pub(super) fn set_max_bytes(&mut self, max: usize) {
         self.max_bytes = max;
-        if self.bytes > max {
+        if self.total_bytes() > max {
             self.clear();
         }
     }
 
     fn clear(&mut self) {
         self.by_token.clear();
-        self.by_token.shrink_to_fit();
         self.bytes = 0;
     }
 
@@ -139,17 +138,18 @@ impl AuthCache {
             return;
         }
         let add = Self::entry_bytes(&key, &d);
-        if self.bytes + add > self.max_bytes {
+        let mut old = self.by_token.get(&key).map(|old| Self::entry_bytes(&key, old));
+        // A new entry in a full table doubles it.
+        let table = if old.is_some() { self.by_token.bytes() } else { self.by_token.bytes_after_insert() };
+        if self.bytes - old.unwrap_or(0) + add + table > self.max_bytes {
             self.clear();
-            if add > self.max_bytes {
+            old = None;
+            if add + self.by_token.bytes_after_insert() > self.max_bytes {
                 return;
             }
         }
-        if let Some(old) = self.by_token.get(&key) {
-            self.bytes -= Self::entry_bytes(&key, old);
-        }
         self.by_token.insert(key, d);
-        self.bytes += add;
+        self.bytes = self.bytes - old.unwrap_or(0) + add;
     }
 }
 
@@ -452,13 +452,42 @@ mod tests {
         c.by_token.iter().map(|(k, d)| AuthCache::entry_bytes(k, d)).sum()
     }
 
+    /// What the cache holds: its map's table, measured, and its entries' heap parts.
+    fn held(c: &AuthCache) -> usize {
+        crate::table::measured(&c.by_token)
+            + c.by_token
+                .iter()
+                .map(|(k, d)| {
+                    k.capacity() + d.device.label.capacity() + d.device.actor.capacity() + d.member_name.capacity()
+                })
+                .sum::<usize>()
+    }
+
+    /// The map's table doubles when it fills: counting its entries, not its buckets, the cache
+    /// held up to twice its budget just past a power of two.
+    #[test]
+    fn the_device_cache_holds_no_more_than_its_budget_as_the_table_grows() {
+        let per = AuthCache::entry_bytes(&[0; 32], &device(20));
+        // Budgets whose entries end just past a full table (1,792 or 3,584 entries).
+        for max in [1800 * per, 3600 * per] {
+            let mut c = AuthCache::default();
+            c.set_max_bytes(max);
+            for i in 0..4 * max / per {
+                let mut key = [0u8; 32];
+                key[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                c.remember(1, key.to_vec(), device(20));
+                assert!(held(&c) <= max, "{} bytes held after {i} lookups, budget {max}", held(&c));
+            }
+        }
+    }
+
     #[test]
     fn the_device_cache_keeps_to_its_byte_bound_and_counts_what_it_holds() {
         let mut c = AuthCache::default();
         c.set_max_bytes(16 * 1024);
         for i in 0..1000u32 {
             c.remember(1, i.to_be_bytes().repeat(8), device(usize::try_from(i % 300).unwrap()));
-            assert!(c.bytes <= 16 * 1024, "{} bytes held after {i} lookups", c.bytes);
+            assert!(c.total_bytes() <= 16 * 1024, "{} bytes held after {i} lookups", c.total_bytes());
             assert_eq!(c.bytes, counted(&c), "the count follows the entries");
         }
         assert!(!c.by_token.is_empty(), "it still caches");
