@@ -15,6 +15,7 @@ use automerge::{Automerge, ObjType, Prop, ROOT, ReadDoc, ScalarValue};
 use crate::change::Decoded;
 use crate::doc::fields::{self, Schema, Write};
 use crate::doc::{SHIFT_SCHEMA, Settled, TEAM_SCHEMA, get_obj, get_str};
+use crate::ids::is_canonical;
 use crate::{DeviceId, MemberId, Role, TeamId};
 
 /// Who made a change, as the server knows them from the device that owns the change's actor.
@@ -315,15 +316,15 @@ impl Ctx<'_> {
             ([], "ended", _) => forbidden("only the worker may end their shift, once"),
             ([], _, _) => forbidden(format!("'{key}' of a shift cannot be changed after the shift starts")),
             (["checkins"], _, Action::Make) if is_worker => {
-                if key.parse::<crate::CheckInId>().is_err() || self.has_key(&["checkins"], key) {
-                    return forbidden("a check-in needs a new, valid id");
+                if !is_canonical(key) || self.has_key(&["checkins"], key) {
+                    return forbidden("a check-in needs a new id, written as a lower-case UUID");
                 }
                 Ok(())
             }
             (["checkins"], _, Action::Make) => forbidden("only the worker may check in on their own shift"),
             (["acks"], _, Action::Make) if is_lead => {
-                if key.parse::<crate::AckId>().is_err() || self.has_key(&["acks"], key) {
-                    return forbidden("an acknowledgement needs a new, valid id");
+                if !is_canonical(key) || self.has_key(&["acks"], key) {
+                    return forbidden("an acknowledgement needs a new id, written as a lower-case UUID");
                 }
                 Ok(())
             }

@@ -99,3 +99,36 @@ id_type!(
     ExtensionId,
     "extension id"
 );
+
+/// Whether `s` is an id written as Kith writes ids (`Uuid`'s `Display`: lower case, hyphenated).
+///
+/// Readers accept any spelling `Uuid::parse_str` does (upper case, braces, no hyphens), so two
+/// spellings of one id would be two keys of one map that read as the same entry: a second
+/// check-in with a check-in's id, a member listed twice. Every id a change writes, as a key or as
+/// a value, must therefore be in this one spelling ([`crate::doc::fields::check_op`]).
+pub fn is_canonical(s: &str) -> bool {
+    // 36 bytes is only the hyphenated form; parsing checks the hex digits and hyphens.
+    s.len() == 36 && !s.bytes().any(|b| b.is_ascii_uppercase()) && Uuid::try_parse(s).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_spelling_ids_are_written_in_is_canonical() {
+        let id = CheckInId::new().to_string();
+        assert!(is_canonical(&id));
+        assert!(is_canonical(&Uuid::nil().to_string()));
+        // Each reads as the same id, which is the danger: a second key for one entry.
+        for other in
+            [id.to_uppercase(), format!("{{{id}}}"), id.replace('-', ""), format!("urn:uuid:{id}"), format!(" {id}")]
+        {
+            assert_eq!(other.parse::<CheckInId>().ok().map(|c| c.to_string()), Some(id.clone()), "{other:?}");
+            assert!(!is_canonical(&other), "{other:?} is not how ids are written");
+        }
+        for junk in [&id[..35], "not an id", "", "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz"] {
+            assert!(!is_canonical(junk), "{junk:?}");
+        }
+    }
+}

@@ -90,8 +90,6 @@ pub const ALL: &[TextLimit] = &[
 
 /// Longest map key a change may write, in bytes (not user text): keys are field names and UUIDs.
 pub const MAX_KEY_BYTES: usize = 64;
-/// Longest id value (a UUID is 36 bytes).
-pub const MAX_ID_BYTES: usize = 64;
 /// Longest enumerated word (`"emergency"`, `"kith.shift"`).
 pub const MAX_WORD_BYTES: usize = 32;
 

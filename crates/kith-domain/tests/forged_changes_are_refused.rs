@@ -237,3 +237,147 @@ fn a_change_rewriting_what_never_changes_is_refused_and_the_facts_known_before_a
     assert!(is_forbidden(authorize_settled(&before, &after, &ch, &me)));
     assert!(is_forbidden(authorize(&before, &ch, &me)));
 }
+
+/// Readers take an id in any spelling a UUID parses from, so an upper-case key would be a second
+/// entry that reads as one already there (two check-ins with one id; a member listed twice).
+/// Each id a change writes, as a map key or as a value, is refused unless written as Kith writes
+/// ids; the same change with the id written so is allowed, so the spelling alone decides.
+#[test]
+fn an_id_written_in_any_spelling_but_kiths_is_refused_wherever_a_change_writes_one() {
+    use automerge::{ObjType, ScalarValue};
+    type Fields = Vec<(&'static str, ScalarValue)>;
+    /// Writes `fields` as a new entry `key` of the map at `path` (from the root).
+    fn entry(p: &mut Peer, path: &[&str], key: String, fields: Fields) -> (Automerge, automerge::Change) {
+        let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+        raw(p, move |tx| {
+            let mut obj = ROOT;
+            for name in &path {
+                obj = tx.get(&obj, name.as_str())?.expect("the map is there").1;
+            }
+            if fields.is_empty() {
+                return tx.put(&obj, key.as_str(), true);
+            }
+            let o = tx.put_object(&obj, key.as_str(), ObjType::Map)?;
+            for (k, v) in fields {
+                tx.put(&o, k, v)?;
+            }
+            Ok(())
+        })
+    }
+    fn spellings(id: String) -> [(String, bool); 3] {
+        [(id.to_uppercase(), false), (format!("{{{id}}}"), false), (id, true)]
+    }
+    fn judge(case: &str, spelled: &str, allowed: bool, r: Result<(), AuthzError>) {
+        eprintln!("{case} {spelled}: {r:?}");
+        if allowed {
+            assert_eq!(r, Ok(()), "{case}: the id as Kith writes it is allowed");
+            return;
+        }
+        match r {
+            Err(AuthzError::Invalid(m)) => assert!(m.contains("lower case with hyphens"), "{case}: {m}"),
+            Err(AuthzError::Forbidden(m)) => assert!(m.contains("lower-case UUID"), "{case}: {m}"),
+            r => panic!("{case} keyed or filled with {spelled:?}: expected a refusal, got {r:?}"),
+        }
+    }
+
+    let team_id = TeamId::new();
+    let (alice, _) = worker_with_shift("alice", team_id);
+    let me = author(&alice, team_id, Role::Member);
+    let str = |s: String| ScalarValue::Str(s.into());
+    let checkin_fields = |p: &Peer| -> Fields {
+        vec![
+            ("status", str("ok".into())),
+            ("device_time", ScalarValue::Int(at_min(5).millis())),
+            ("by", str(p.member.to_string())),
+            ("device", str(p.device.to_string())),
+        ]
+    };
+
+    // The worker's own writes into their shift: a check-in, an extension, a buddy.
+    for (key, ok) in spellings(CheckInId::new().to_string()) {
+        let mut p = alice.clone();
+        let fields = checkin_fields(&p);
+        let (before, ch) = entry(&mut p, &["checkins"], key.clone(), fields);
+        judge("a check-in", &key, ok, authorize(&before, &Decoded::new(ch), &me));
+    }
+    for (key, ok) in spellings(ExtensionId::new().to_string()) {
+        let mut p = alice.clone();
+        let fields = vec![
+            ("new_end", ScalarValue::Int(at_min(9 * 60).millis())),
+            ("at", ScalarValue::Int(at_min(10).millis())),
+            ("reason", str("the last meter is far".into())),
+        ];
+        let (before, ch) = entry(&mut p, &["extensions"], key.clone(), fields);
+        judge("an extension", &key, ok, authorize(&before, &Decoded::new(ch), &me));
+    }
+    for (key, ok) in spellings(MemberId::new().to_string()) {
+        let mut p = alice.clone();
+        let (before, ch) = entry(&mut p, &["buddies"], key.clone(), vec![]);
+        judge("a buddy", &key, ok, authorize(&before, &Decoded::new(ch), &me));
+    }
+    // A new shift whose first change already holds a check-in.
+    for (key, ok) in spellings(CheckInId::new().to_string()) {
+        let mut p = Peer::new("alice", alice.member);
+        let s = new_shift(p.member, team_id);
+        let fields = checkin_fields(&p);
+        let (empty, ch) = raw(&mut p, |tx| {
+            shift::init(tx, &s).expect("init");
+            let checkins = tx.get(ROOT, "checkins")?.expect("checkins").1;
+            let o = tx.put_object(&checkins, key.as_str(), ObjType::Map)?;
+            for (k, v) in fields {
+                tx.put(&o, k, v)?;
+            }
+            Ok(())
+        });
+        judge(
+            "a new shift's check-in",
+            &key,
+            ok,
+            authorize(&empty, &Decoded::new(ch), &author(&p, team_id, Role::Member)),
+        );
+    }
+
+    // A lead's acknowledgement: its own id, and the check-in it names.
+    let mut worker = alice.clone();
+    let c = worker.checkin(CheckInStatus::Support, at_min(20)).expect("check in");
+    let mut lead = Peer::new("lead", MemberId::new());
+    lead.merge_from(&worker);
+    let as_lead = author(&lead, team_id, Role::Lead);
+    let ack_fields = |checkin: String| -> Fields {
+        vec![
+            ("checkin", str(checkin)),
+            ("by", str(lead.member.to_string())),
+            ("at", ScalarValue::Int(at_min(21).millis())),
+        ]
+    };
+    for (key, ok) in spellings(AckId::new().to_string()) {
+        let mut p = lead.clone();
+        let (before, ch) = entry(&mut p, &["acks"], key.clone(), ack_fields(c.id.to_string()));
+        judge("an acknowledgement", &key, ok, authorize(&before, &Decoded::new(ch), &as_lead));
+    }
+    for (named, ok) in spellings(c.id.to_string()) {
+        let mut p = lead.clone();
+        let (before, ch) = entry(&mut p, &["acks"], AckId::new().to_string(), ack_fields(named.clone()));
+        judge("the check-in an acknowledgement names", &named, ok, authorize(&before, &Decoded::new(ch), &as_lead));
+    }
+
+    // The team document: a lead adding a member, a member choosing a buddy.
+    let sam = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None };
+    let bea = Member { id: MemberId::new(), name: "Bea".into(), role: Role::Member, buddies: vec![], phone: None };
+    let t = new_team(vec![sam.clone(), bea.clone()]);
+    let team_lead = team_peer("sam", &t);
+    for (key, ok) in spellings(MemberId::new().to_string()) {
+        let mut p = team_lead.clone();
+        let fields = vec![("name", str("Cat".into())), ("role", str("member".into()))];
+        let (before, ch) = entry(&mut p, &["members"], key.clone(), fields);
+        judge("a new member", &key, ok, authorize(&before, &Decoded::new(ch), &author(&p, t.id, Role::Lead)));
+    }
+    let mut member = Peer::new("bea", bea.id);
+    member.merge_from(&team_lead);
+    let bea_key = bea.id.to_string();
+    for (key, ok) in spellings(sam.id.to_string()) {
+        let mut p = member.clone();
+        let (before, ch) = entry(&mut p, &["members", bea_key.as_str(), "buddies"], key.clone(), vec![]);
+        judge("a member's buddy", &key, ok, authorize(&before, &Decoded::new(ch), &author(&p, t.id, Role::Member)));
+    }
+}

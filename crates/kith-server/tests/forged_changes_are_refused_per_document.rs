@@ -101,3 +101,66 @@ async fn reusing_another_devices_actor_id_is_refused() {
     assert_eq!(resp.docs[0].outcome, Outcome::Accepted);
     assert_eq!(max_seq(&server).await, seq);
 }
+
+/// Readers take an id in any spelling a UUID parses from: a check-in keyed by another spelling of
+/// an existing check-in's id would be a second check-in with that id (which one the board, the
+/// alerts and the engine's copy read would depend on the order of the keys). Refused through the
+/// real protocol, like an acknowledgement naming its check-in so, and nothing is stored.
+#[tokio::test]
+async fn a_second_spelling_of_an_id_is_refused_and_nothing_is_stored() {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+    let server = TestServer::start().await;
+    let (mut lead, mut alice) = team_of_two(&server).await;
+    let shift = alice.start_shift();
+    let c = alice.checkin(shift, CheckInStatus::Ok, 10);
+    alice.sync().await;
+    let stored = server_doc(&server, shift.uuid()).await.unwrap().get_heads();
+    let seq = max_seq(&server).await;
+
+    // Alice's device writes a second check-in under her first one's id, upper-cased.
+    let (member, device) = (alice.member.to_string(), alice.device.to_string());
+    let twin = c.to_string().to_uppercase();
+    let doc = alice.docs.get_mut(&shift.uuid()).unwrap();
+    doc.transact(|tx| {
+        let checkins = tx.get(ROOT, "checkins")?.unwrap().1;
+        let o = tx.put_object(&checkins, twin.as_str(), ObjType::Map)?;
+        tx.put(&o, "status", "emergency")?;
+        tx.put(&o, "device_time", t0().0 + 11 * 60_000)?;
+        tx.put(&o, "by", member.as_str())?;
+        tx.put(&o, "device", device.as_str())
+    })
+    .map_err(|f| f.error)
+    .unwrap();
+    let resp = alice.sync_docs(&[shift.uuid()]).await;
+    match &resp.docs[0].outcome {
+        Outcome::Rejected { code: RejectCode::Forbidden, message } => {
+            assert!(message.contains("lower-case UUID"), "{message}")
+        }
+        o => panic!("expected Forbidden, got {o:?}"),
+    }
+
+    // The lead acknowledges the check-in, naming it upper-cased.
+    lead.sync().await;
+    let (by, named) = (lead.member.to_string(), c.to_string().to_uppercase());
+    let doc = lead.docs.get_mut(&shift.uuid()).unwrap();
+    doc.transact(|tx| {
+        let acks = tx.get(ROOT, "acks")?.unwrap().1;
+        let o = tx.put_object(&acks, kith_domain::AckId::new().to_string(), ObjType::Map)?;
+        tx.put(&o, "checkin", named.as_str())?;
+        tx.put(&o, "by", by.as_str())?;
+        tx.put(&o, "at", t0().0)
+    })
+    .map_err(|f| f.error)
+    .unwrap();
+    let resp = lead.sync_docs(&[shift.uuid()]).await;
+    match &resp.docs[0].outcome {
+        Outcome::Rejected { code: RejectCode::Invalid, message } => {
+            assert!(message.contains("lower case with hyphens"), "{message}")
+        }
+        o => panic!("expected Invalid, got {o:?}"),
+    }
+
+    assert_eq!(server_doc(&server, shift.uuid()).await.unwrap().get_heads(), stored, "stored document unchanged");
+    assert_eq!(max_seq(&server).await, seq, "nothing stored");
+}

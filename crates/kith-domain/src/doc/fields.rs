@@ -9,7 +9,8 @@
 
 use automerge::{ObjType, ScalarValue};
 
-use crate::limits::{self, MAX_ID_BYTES, MAX_KEY_BYTES, MAX_WORD_BYTES, TextLimit};
+use crate::ids::is_canonical;
+use crate::limits::{self, MAX_KEY_BYTES, MAX_WORD_BYTES, TextLimit};
 
 /// Which document a change writes into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,6 +91,18 @@ pub fn field(schema: Schema, path: &[&str], key: &str) -> Option<FieldType> {
     }
 }
 
+/// What the keys of the map at `path` are, if they are ids (a check-in's id, a member's id, ...):
+/// each must then be written as [`crate::ids::is_canonical`] says.
+pub fn key_is_id(schema: Schema, path: &[&str]) -> Option<&'static str> {
+    match (schema, path) {
+        (Schema::Shift, ["checkins"]) => Some("a check-in id"),
+        (Schema::Shift, ["acks"]) => Some("an acknowledgement id"),
+        (Schema::Shift, ["extensions"]) => Some("an extension id"),
+        (Schema::Shift, ["buddies"]) | (Schema::Team, ["members"] | ["members", _, "buddies"]) => Some("a member id"),
+        _ => None,
+    }
+}
+
 /// What one operation does, as far as the schema cares.
 #[derive(Clone, Copy, Debug)]
 pub enum Write<'a> {
@@ -98,6 +111,10 @@ pub enum Write<'a> {
     /// Deleting a field or a set member: allowed by the schema wherever the author may write.
     Delete,
 }
+
+/// How an id must be written, for the messages of refused ids.
+const ID_SPELLING: &str = "written as a UUID in lower case with hyphens (as 0190a5c4-7e1b-7c3d-9f00-5a1b2c3d4e5f): \
+     another spelling would read as the same id as an entry written the usual way; write ids as Kith's clients do";
 
 fn describe(schema: Schema, path: &[&str], key: &str) -> String {
     let doc = match schema {
@@ -119,7 +136,13 @@ pub fn check_op(schema: Schema, path: &[&str], key: &str, write: Write<'_>) -> R
         ));
     }
     if matches!(write, Write::Delete) {
+        // Deleting a key that is not there changes nothing; one in another spelling is cleaned up.
         return Ok(());
+    }
+    if let Some(what) = key_is_id(schema, path)
+        && !is_canonical(key)
+    {
+        return Err(format!("{} is keyed by {what}, {ID_SPELLING}", describe(schema, path, key)));
     }
     let Some(ty) = field(schema, path, key) else {
         return Err(format!(
@@ -137,7 +160,10 @@ pub fn check_op(schema: Schema, path: &[&str], key: &str, write: Write<'_>) -> R
         (_, Write::Put(ScalarValue::Null)) => Ok(()),
         (FieldType::Text(limit), Write::Put(ScalarValue::Str(s))) => limit.check(s).map_err(|e| e.to_string()),
         (FieldType::Text(_), _) => wrong("text"),
-        (FieldType::Id, Write::Put(ScalarValue::Str(s))) if s.len() <= MAX_ID_BYTES => Ok(()),
+        (FieldType::Id, Write::Put(ScalarValue::Str(s))) if is_canonical(s) => Ok(()),
+        (FieldType::Id, Write::Put(ScalarValue::Str(_))) => {
+            Err(format!("{} should be an id, {ID_SPELLING}", describe(schema, path, key)))
+        }
         (FieldType::Id, _) => wrong("an id"),
         (FieldType::Word, Write::Put(ScalarValue::Str(s))) if s.len() <= MAX_WORD_BYTES => Ok(()),
         (FieldType::Word, _) => wrong("a short word"),

@@ -13,6 +13,7 @@ pub fn at_min(m: i64) -> Timestamp {
 }
 
 /// One device: a name (used as its actor id) and its replica of one document.
+#[derive(Clone)]
 pub struct Peer {
     pub name: &'static str,
     pub member: MemberId,
