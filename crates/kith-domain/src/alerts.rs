@@ -152,7 +152,9 @@ pub struct TimedCheckIn {
     pub effective_at: Timestamp,
 }
 
-/// A shift's deadlines-relevant facts on the server clock.
+/// A shift's deadlines-relevant facts on the server clock: what [`wanted`], [`resolution`] and
+/// [`next_wake`] read, and nothing that grows with the shift's check-ins (the deadline engine
+/// holds one per active shift; [`Summary`] keeps it up to date from each change's additions).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timeline {
     /// Effective start of the shift.
@@ -160,12 +162,27 @@ pub struct Timeline {
     /// The planned end in force (the latest extension's, or the initial one), corrected.
     pub planned_end: Timestamp,
     pub interval: Secs,
-    /// Sorted by effective time, then id.
-    pub checkins: Vec<TimedCheckIn>,
+    /// The latest check-in on the server clock (by effective time, then id).
+    pub last: Option<TimedCheckIn>,
+    /// The support and emergency check-ins that were the latest on the server clock of all those
+    /// received no later than they were, by effective time then id: the ones that raise an alert
+    /// ([`wanted`]). Whether one was the latest then can only stop being true (a check-in received
+    /// at the same moment, or earlier on a server clock put back, may come later), never start.
+    pub raising: Vec<TimedCheckIn>,
     /// When the end of shift reached the server, if it has.
     pub ended_at: Option<Timestamp>,
     /// Number of extensions: a new one resolves an alert about the planned end.
     pub extensions: usize,
+}
+
+/// The order of check-ins on the server clock: effective time, then id.
+fn order(c: &TimedCheckIn) -> (Timestamp, CheckInId) {
+    (c.effective_at, c.id)
+}
+
+/// Whether `c` raises an alert of its own (support, emergency).
+fn raises(c: &TimedCheckIn) -> bool {
+    !matches!(c.status, CheckInStatus::Ok)
 }
 
 impl Timeline {
@@ -186,7 +203,16 @@ impl Timeline {
                 }
             })
             .collect();
-        checkins.sort_by_key(|c| (c.effective_at, c.id));
+        checkins.sort_by_key(order);
+        let raising = checkins
+            .iter()
+            .filter(|c| raises(c))
+            .filter(|c| {
+                let latest_then = checkins.iter().filter(|o| o.received_at <= c.received_at).max_by_key(|o| order(o));
+                latest_then.map(|l| l.id) == Some(c.id)
+            })
+            .copied()
+            .collect();
         // The extension in force is the latest on the server clock, as `on_server_clock` sorts them.
         let planned_end = shift
             .extensions
@@ -201,14 +227,15 @@ impl Timeline {
             started_at: r.header.effective(shift.started_at),
             planned_end,
             interval: shift.interval,
-            checkins,
+            last: checkins.last().copied(),
+            raising,
             ended_at: shift.ended.as_ref().map(|_| r.end(now).received_at),
             extensions: shift.extensions.len(),
         }
     }
 
     pub fn last_checkin(&self) -> Option<&TimedCheckIn> {
-        self.checkins.last()
+        self.last.as_ref()
     }
 
     /// When the next check-in is due: one interval after the last effective check-in, or the start.
@@ -227,6 +254,198 @@ impl Timeline {
         };
         Deadline { reason, due, overdue_at: due + policy.grace }
     }
+}
+
+/// Why a change's additions could not be applied to a [`Summary`]: what it needs to know was
+/// let go (it keeps no history), so the shift must be read whole ([`Summary::of`]) instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NeedsWhole {
+    /// An added entry may replace one the shift has (its key is not its id's own spelling, or the
+    /// shift has such a key): which one, and its first receipt, are not kept.
+    #[error("an added entry may replace one the shift has")]
+    MayReplace,
+    /// A value has no receipt: its times move with the clock until it gets one.
+    #[error("a value has no receipt yet")]
+    NoReceipt,
+    /// A support or emergency check-in received before the latest receipt (the server clock was
+    /// put back): whether it was the latest then depends on check-ins not kept.
+    #[error("a support or emergency check-in was received before the latest check-in")]
+    Earlier,
+    /// The end was taken back.
+    #[error("the end of shift was taken back")]
+    Unended,
+}
+
+/// A shift's [`Timeline`] kept up to date from what each of its changes adds ([`Summary::add`]),
+/// in memory that does not grow with its check-ins: the deadline engine's copy of a shift. Built
+/// from the whole shift ([`Summary::of`]); every rule read from it decides as on the whole shift.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    tl: Timeline,
+    /// The header's receipt (start and initial planned end).
+    header: Receipt,
+    /// The initial planned end, corrected: in force while there is no extension.
+    initial_end: Timestamp,
+    /// The extension in force: its effective time and id (its order), and its end, corrected.
+    extension: Option<(Timestamp, ExtensionId, Timestamp)>,
+    /// The first receipt of the end (kept as the rows keep it).
+    ended: Option<Receipt>,
+    /// The latest receipt of a check-in.
+    latest_received: Option<Timestamp>,
+    /// A shift with a value that has no receipt (its times move with `now`), or with an entry
+    /// whose key is not its id's own spelling (a later entry may replace it): kept whole, its
+    /// timeline derived at each look as before. Never so for a shift the server tracks.
+    whole: Option<Box<(Shift, ShiftReceipts)>>,
+}
+
+impl Summary {
+    /// The summary of `shift` with its receipts at `now`. `odd_keys`: the shift has an entry
+    /// under a key that is not its id's own spelling (see [`crate::doc::shift::odd_keys`]).
+    pub fn of(shift: &Shift, r: &ShiftReceipts, now: Timestamp, odd_keys: bool) -> Summary {
+        let tl = Timeline::of(shift, r, now);
+        let unreceipted = shift.checkins.iter().any(|c| !r.checkins.contains_key(&c.id))
+            || shift.extensions.iter().any(|e| !r.extensions.contains_key(&e.id))
+            || (shift.ended.is_some() && r.ended.is_none());
+        let extension = shift
+            .extensions
+            .iter()
+            .map(|e| {
+                let rc = r.extension(e.id, now);
+                (rc.effective(e.at), e.id, rc.corrected(e.new_end))
+            })
+            .max_by_key(|(at, id, _)| (*at, *id));
+        let latest_received = shift.checkins.iter().map(|c| r.checkin(c.id, now).received_at).max();
+        Summary {
+            header: r.header,
+            initial_end: r.header.corrected(shift.initial_end),
+            extension,
+            ended: r.ended,
+            latest_received,
+            whole: (unreceipted || odd_keys).then(|| Box::new((shift.clone(), r.clone()))),
+            tl,
+        }
+    }
+
+    /// The timeline at `now`.
+    pub fn timeline(&self, now: Timestamp) -> std::borrow::Cow<'_, Timeline> {
+        match &self.whole {
+            Some(w) => std::borrow::Cow::Owned(Timeline::of(&w.0, &w.1, now)),
+            None => std::borrow::Cow::Borrowed(&self.tl),
+        }
+    }
+
+    /// Whether the summary keeps the whole shift (see `whole`).
+    pub fn is_whole(&self) -> bool {
+        self.whole.is_some()
+    }
+
+    /// The three times of check-in `id` at `now`, if the summary knows them: those of the latest
+    /// check-in (the one a check-in resolution names), or of any, for a shift kept whole.
+    pub fn times(&self, id: CheckInId, now: Timestamp) -> Option<TimedCheckIn> {
+        if let Some(w) = &self.whole {
+            let c = w.0.checkin(id)?;
+            let r = w.1.checkin(id, now);
+            return Some(TimedCheckIn {
+                id,
+                status: c.status,
+                device_time: c.device_time,
+                received_at: r.received_at,
+                effective_at: r.effective(c.device_time),
+            });
+        }
+        self.tl.last.filter(|c| c.id == id)
+    }
+
+    /// Applies what a change added (`a`, with `r` the receipts stored with it): the summary is
+    /// then that of the shift after the change, as [`Summary::of`] would make it. O(the change).
+    /// On an error the summary is left part way: apply to a copy, and read the shift whole.
+    pub fn add(&mut self, a: &crate::doc::ShiftAdditions, r: &ShiftReceipts) -> Result<(), NeedsWhole> {
+        if self.whole.is_some() || a.odd_keys {
+            return Err(NeedsWhole::MayReplace);
+        }
+        for e in &a.extensions {
+            let rc = r.extensions.get(&e.id).ok_or(NeedsWhole::NoReceipt)?;
+            let x = (rc.effective(e.at), e.id, rc.corrected(e.new_end));
+            if self.extension.is_none_or(|(at, id, _)| (x.0, x.1) > (at, id)) {
+                self.extension = Some(x);
+            }
+            self.tl.extensions += 1;
+        }
+        self.tl.planned_end = self.extension.map_or(self.initial_end, |(_, _, end)| end);
+        match &a.ended {
+            None => {}
+            Some(None) if self.tl.ended_at.is_some() => return Err(NeedsWhole::Unended),
+            Some(None) => {}
+            Some(Some(_)) => {
+                if self.ended.is_none() {
+                    self.ended = Some(*r.ended.as_ref().ok_or(NeedsWhole::NoReceipt)?);
+                }
+                self.tl.ended_at = self.ended.map(|e| e.received_at);
+            }
+        }
+        for c in &a.checkins {
+            let rc = r.checkins.get(&c.id).ok_or(NeedsWhole::NoReceipt)?;
+            let t = TimedCheckIn {
+                id: c.id,
+                status: c.status,
+                device_time: c.device_time,
+                received_at: rc.received_at,
+                effective_at: rc.effective(c.device_time),
+            };
+            // No longer the latest of those received no later than it was.
+            self.tl.raising.retain(|x| !(t.received_at <= x.received_at && order(&t) > order(x)));
+            if raises(&t) {
+                if self.latest_received.is_some_and(|l| t.received_at < l) {
+                    return Err(NeedsWhole::Earlier);
+                }
+                // Every check-in so far was received no later: the latest of them all.
+                if self.tl.last.is_none_or(|l| order(&t) > order(&l)) {
+                    let at = self.tl.raising.partition_point(|x| order(x) < order(&t));
+                    self.tl.raising.insert(at, t);
+                }
+            }
+            if self.tl.last.is_none_or(|l| order(&t) > order(&l)) {
+                self.tl.last = Some(t);
+            }
+            self.latest_received = Some(self.latest_received.map_or(t.received_at, |l| l.max(t.received_at)));
+        }
+        Ok(())
+    }
+
+    /// Lets go of the raising check-ins whose alert is stored (`stored` is asked with the alert's
+    /// key as [`wanted`] gives it): [`wanted`] would list them again, only for the caller to pass
+    /// them over, so the summary stays as small as the shift's open business.
+    pub fn forget_raised(&mut self, stored: impl Fn(&str) -> bool) {
+        self.tl.raising.retain(|c| !stored(&raising_key(c)));
+        // Its room too: a shift that asked for help once would otherwise keep it all shift long.
+        self.tl.raising.shrink_to_fit();
+    }
+
+    /// Roughly the heap the summary takes beyond its own size: its raising check-ins, and a shift
+    /// kept whole (its entries, not their texts).
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let mut n = self.tl.raising.capacity() * size_of::<TimedCheckIn>();
+        if let Some(w) = &self.whole {
+            let (s, r) = &**w;
+            let map = |cap: usize, each: usize| cap * (each + 1) * 8 / 7;
+            n += size_of::<(Shift, ShiftReceipts)>()
+                + s.checkins.capacity() * size_of::<crate::CheckIn>()
+                + s.extensions.capacity() * size_of::<crate::Extension>()
+                + s.acks.capacity() * size_of::<crate::Ack>()
+                + s.buddies.capacity() * size_of::<crate::MemberId>()
+                + map(r.checkins.capacity(), size_of::<(CheckInId, Receipt)>())
+                + map(r.extensions.capacity(), size_of::<(ExtensionId, Receipt)>())
+                + map(r.acks.capacity(), size_of::<(AckId, Receipt)>());
+        }
+        n
+    }
+}
+
+/// The key of the alert a raising check-in raises (unique within its shift).
+fn raising_key(c: &TimedCheckIn) -> String {
+    let kind = if c.status == CheckInStatus::Emergency { AlertKind::Emergency } else { AlertKind::Support };
+    format!("{}:{}", kind.as_str(), c.id)
 }
 
 /// A deadline on the server clock.
@@ -340,10 +559,11 @@ pub fn wanted(tl: &Timeline, policy: &Policy, now: Timestamp) -> Vec<WantedAlert
         }
     }
     // A support or emergency check-in raises its alert if it was the latest check-in when it
-    // reached the server, before any end: judged on the receipts, so whenever (and however many
-    // stored changes later) the engine looks, the same check-ins raise alerts, each once. One
-    // replaced since is raised and resolved at once (see `resolution`): nobody misses that it was sent.
-    for c in &tl.checkins {
+    // reached the server, before any end (`Timeline::raising`): judged on the receipts, so whenever
+    // (and however many stored changes later) the engine looks, the same check-ins raise alerts,
+    // each once. One replaced since is raised and resolved at once (see `resolution`): nobody
+    // misses that it was sent.
+    for c in &tl.raising {
         let kind = match c.status {
             CheckInStatus::Emergency => AlertKind::Emergency,
             CheckInStatus::Support => AlertKind::Support,
@@ -352,13 +572,8 @@ pub fn wanted(tl: &Timeline, policy: &Policy, now: Timestamp) -> Vec<WantedAlert
         if tl.ended_at.is_some_and(|e| e <= c.received_at) {
             continue;
         }
-        let latest_then =
-            tl.checkins.iter().filter(|o| o.received_at <= c.received_at).max_by_key(|o| (o.effective_at, o.id));
-        if latest_then.map(|l| l.id) != Some(c.id) {
-            continue;
-        }
         out.push(WantedAlert {
-            key: format!("{}:{}", kind.as_str(), c.id),
+            key: raising_key(c),
             kind,
             opened_at: c.effective_at.min(now),
             due: None,

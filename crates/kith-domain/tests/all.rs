@@ -5,6 +5,7 @@
 
 mod common;
 
+mod a_shifts_summary_decides_as_the_whole_shift;
 mod alerts_climb_the_chain_on_the_server_clock;
 mod connection_health_figures;
 mod due_overdue_and_board_order;

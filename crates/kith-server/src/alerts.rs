@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use automerge::ChangeHash;
-use kith_domain::alerts::{self, Resolution, ShiftReceipts, Timeline};
+use kith_domain::alerts::{self, Resolution, ShiftReceipts, Summary};
 use kith_domain::doc::{shift, team};
 use kith_domain::{CheckInId, DeviceId, MemberId, Notify, Role, Shift, ShiftId, Team, TeamId, Timestamp};
 use kith_proto::Kind;
@@ -86,75 +86,51 @@ impl From<AlertError> for crate::ApiErr {
     }
 }
 
-/// A shift the engine watches: as written, its heads, and its receipts.
-#[derive(Debug)]
+/// A shift the engine watches: what its deadlines read of it (a [`Summary`], not the shift:
+/// its check-ins are let go once taken into account), and the heads of the document it is of.
+#[derive(Clone, Debug)]
 struct Watched {
-    shift: Shift,
-    /// The heads of the document `shift` was read from.
+    summary: Summary,
+    /// The heads of the document `summary` is of.
     heads: Vec<ChangeHash>,
-    receipts: ShiftReceipts,
-    /// The heap the shift's texts take ([`texts`]), kept with every change of `shift` so that
-    /// [`Watched::bytes`] is O(1): set through [`Watched::new`], [`Watched::set_shift`] and
-    /// [`Watched::add`] only.
-    text: usize,
-}
-
-/// The heap the texts of `s` take: its purpose, notes, replies, reasons and end note, by capacity.
-fn texts(s: &Shift) -> usize {
-    s.purpose.capacity() + additions_text(&s.checkins, &s.acks, &s.extensions, s.ended.as_ref())
-}
-
-fn additions_text(
-    checkins: &[kith_domain::CheckIn],
-    acks: &[kith_domain::Ack],
-    extensions: &[kith_domain::Extension],
-    ended: Option<&kith_domain::ShiftEnd>,
-) -> usize {
-    let text = |t: &Option<String>| t.as_ref().map_or(0, String::capacity);
-    checkins.iter().map(|c| c.note.as_ref().map_or(0, |n| n.text.capacity())).sum::<usize>()
-        + acks.iter().map(|a| text(&a.reply)).sum::<usize>()
-        + extensions.iter().map(|e| e.reason.capacity()).sum::<usize>()
-        + ended.map_or(0, |e| text(&e.note))
+    team: TeamId,
+    worker: MemberId,
+    /// The buddies the worker chose for the shift ([`Audience::of`]).
+    buddies: Vec<MemberId>,
 }
 
 impl Watched {
-    fn new(shift: Shift, heads: Vec<ChangeHash>, receipts: ShiftReceipts) -> Watched {
-        Watched { text: texts(&shift), shift, heads, receipts }
-    }
-
-    /// Replaces the shift (read whole).
-    fn set_shift(&mut self, s: Shift) {
-        self.text = texts(&s);
-        self.shift = s;
-    }
-
-    /// Applies a change's additions, counting the texts they bring and those of what they
-    /// replace: O(the change), not O(the shift).
-    fn add(&mut self, a: kith_domain::doc::ShiftAdditions) {
-        let brought = additions_text(&a.checkins, &a.acks, &a.extensions, a.ended.as_ref().and_then(Option::as_ref));
-        let gone = a.apply_to(&mut self.shift);
-        let left =
-            additions_text(&gone.checkins, &gone.acks, &gone.extensions, gone.ended.as_ref().and_then(Option::as_ref));
-        self.text = (self.text + brought).saturating_sub(left);
+    /// The engine's copy of `shift` at `heads`, with its receipts, read at `now`. `odd_keys`: see
+    /// [`shift::odd_keys`].
+    fn new(shift: &Shift, heads: Vec<ChangeHash>, receipts: &ShiftReceipts, now: i64, odd_keys: bool) -> Watched {
+        Watched {
+            summary: Summary::of(shift, receipts, Timestamp(now), odd_keys),
+            heads,
+            team: shift.team,
+            worker: shift.worker,
+            buddies: shift.buddies.clone(),
+        }
     }
 
     /// Roughly the heap this copy takes, its box included (the map's table is counted on its own,
-    /// [`State::shed`]): what `alerts.shifts_max_bytes` counts. Vectors and strings by their
-    /// capacity, hash maps by their tables. O(1): the texts are counted as they change (`text`).
+    /// [`State::shed`]): what `alerts.shifts_max_bytes` counts. Vectors by their capacity. The
+    /// same however many check-ins the shift has (unless it is kept whole, [`Summary::is_whole`]).
     fn bytes(&self) -> usize {
-        use crate::table::held_by as map;
         use std::mem::size_of;
-        let s = &self.shift;
         size_of::<Watched>()
-            + self.text
-            + s.buddies.capacity() * size_of::<MemberId>()
-            + s.extensions.capacity() * size_of::<kith_domain::Extension>()
-            + s.checkins.capacity() * size_of::<kith_domain::CheckIn>()
-            + s.acks.capacity() * size_of::<kith_domain::Ack>()
+            + self.summary.heap_bytes()
+            + self.buddies.capacity() * size_of::<MemberId>()
             + self.heads.capacity() * size_of::<ChangeHash>()
-            + map(&self.receipts.checkins)
-            + map(&self.receipts.extensions)
-            + map(&self.receipts.acks)
+    }
+
+    /// The three times of check-in `c`, if the copy knows them (the latest check-in's).
+    fn times(&self, c: CheckInId, now: Timestamp) -> Option<CheckinTimes> {
+        self.summary.times(c, now).map(|t| CheckinTimes {
+            checkin: c.uuid(),
+            device_time: t.device_time.0,
+            received_at: t.received_at.0,
+            effective_at: t.effective_at.0,
+        })
     }
 }
 
@@ -246,21 +222,9 @@ impl State {
         Some(*w)
     }
 
-    /// Changes the copy of shift `id` in place, keeping `held_bytes` right (O(1): the copy counts
-    /// its texts as they change).
-    fn update<R>(&mut self, id: ShiftId, f: impl FnOnce(&mut Watched) -> R) -> Option<R> {
-        let w = self.shifts.get_mut(&id)?;
-        let before = w.bytes();
-        let r = f(w);
-        debug_assert_eq!(w.text, texts(&w.shift), "the texts of shift {id} are counted as they change");
-        let after = w.bytes();
-        self.held_bytes = self.held_bytes.saturating_sub(before) + after;
-        Some(r)
-    }
-
     /// The team of a watched shift (held or shed).
     fn team_of(&self, id: &ShiftId) -> Option<TeamId> {
-        self.shifts.get(id).map(|w| w.shift.team).or_else(|| self.evicted.get(id).copied())
+        self.shifts.get(id).map(|w| w.team).or_else(|| self.evicted.get(id).copied())
     }
 
     /// The team document `id`, if held.
@@ -347,7 +311,7 @@ impl State {
         let n = out.len() as u64;
         for id in out {
             if let Some(w) = self.unhold(id) {
-                self.evicted.insert(id, w.shift.team);
+                self.evicted.insert(id, w.team);
             }
         }
         self.shifts.shrink_to(self.shifts.len());
@@ -373,17 +337,17 @@ struct Inbox {
 
 /// How a changed shift is brought up to date.
 enum Refresh {
-    /// From the notes of its commits, in order.
-    Notes(Vec<Committed>),
+    /// From the notes of its commits: the copy they make of the one held at `before` (none: the
+    /// shift is new to the engine).
+    Notes { before: Option<Vec<ChangeHash>>, after: Box<Watched> },
     /// From the document and the stored receipts.
     Read,
 }
 
-/// A shift read from its document and storage.
+/// A shift read from its document and storage, as the engine holds it.
 struct Read {
-    shift: Shift,
-    heads: Vec<ChangeHash>,
-    receipts: ShiftReceipts,
+    id: ShiftId,
+    w: Watched,
 }
 
 /// The deadline engine.
@@ -724,11 +688,11 @@ impl AlertEngine {
         // between them; a shift is watched (and so seen by the ticker) once it is evaluated. By
         // team, so each slice reads few team documents and a team is read once, whatever
         // `alerts.teams_max_bytes` holds.
-        read.sort_by_key(|r| r.shift.team.uuid());
+        read.sort_by_key(|r| r.w.team.uuid());
         let mut read = read.into_iter().peekable();
         while read.peek().is_some() {
             let slice: Vec<Read> = read.by_ref().take(256).collect();
-            let ids = slice.iter().map(|r| r.shift.id).collect();
+            let ids = slice.iter().map(|r| r.id).collect();
             self.evaluate_with(ids, slice, self.clock.now_ms()).await?;
         }
         self.ready.send_replace(true);
@@ -873,8 +837,10 @@ impl AlertEngine {
             for (id, seqs) in shifts {
                 let ns = notes.remove(&id.uuid()).unwrap_or_default();
                 let covered = seqs.iter().all(|s| ns.iter().any(|n| n.first_seq <= *s && *s <= n.last_seq));
-                let r = if covered && notes_apply(st.shifts.get(&id).map(|w| &**w), &ns) {
-                    Refresh::Notes(ns)
+                let held = st.shifts.get(&id).map(|w| &**w);
+                let applied = if covered { notes_apply(held, &ns, now) } else { None };
+                let r = if let Some(after) = applied {
+                    Refresh::Notes { before: held.map(|w| w.heads.clone()), after: Box::new(after) }
                 } else {
                     // A shed shift has no copy for its notes to apply to: read whole again.
                     again += u64::from(st.evicted.contains_key(&id));
@@ -891,7 +857,7 @@ impl AlertEngine {
         let to_read: Vec<ShiftId> =
             refresh.iter().filter(|(_, r)| matches!(r, Refresh::Read)).map(|(id, _)| *id).collect();
         if !to_read.is_empty() {
-            read.extend(self.read_shifts(to_read, now).await?.into_iter().map(|r| (r.shift.id, r)));
+            read.extend(self.read_shifts(to_read, now).await?.into_iter().map(|r| (r.id, r)));
         }
         // A changed team document is read again if it is held; one not held is read when a
         // shift of it is evaluated.
@@ -908,7 +874,7 @@ impl AlertEngine {
         let mut evaluate: Vec<ShiftId> = Vec::new();
         for t in &teams_changed {
             // A new member (lead or buddy) must be reached by the next step; a new policy applies.
-            evaluate.extend(st.shifts.iter().filter(|(_, w)| w.shift.team == *t).map(|(id, _)| *id));
+            evaluate.extend(st.shifts.iter().filter(|(_, w)| w.team == *t).map(|(id, _)| *id));
             // The shed ones are read again to be evaluated ([`AlertEngine::evaluate_with`]).
             evaluate.extend(st.evicted.iter().filter(|(_, team)| *team == t).map(|(id, _)| *id));
         }
@@ -918,9 +884,14 @@ impl AlertEngine {
         let mut fresh = Vec::new();
         for (id, r) in refresh {
             match r {
-                Refresh::Notes(ns) => {
-                    for c in ns {
-                        apply_note(&mut st, id, c);
+                Refresh::Notes { before, after } => {
+                    // Unless the copy changed meanwhile (a run of the ticker shed it, or ended and
+                    // dropped it): a shed shift is read when it is evaluated, below.
+                    let now_held = st.shifts.get(&id).map(|w| &w.heads);
+                    if now_held == before.as_ref() && (before.is_some() || !st.evicted.contains_key(&id)) {
+                        st.hold(id, *after);
+                    } else {
+                        tracing::debug!(shift = %id, "notes for a shift no longer held as they found it");
                     }
                 }
                 Refresh::Read => {
@@ -945,19 +916,20 @@ impl AlertEngine {
         let read = self
             .docs
             .read_many(ids.iter().map(|id| id.uuid()).collect(), |d| {
-                (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads())
+                // Unreadable keys count as odd: the shift is then kept whole, as before.
+                (d.meta.clone(), shift::read(&d.doc), d.doc.get_heads(), shift::odd_keys(&d.doc).unwrap_or(true))
             })
             .await?;
         for (id, r) in ids.into_iter().zip(read) {
             match r {
-                Some((meta, Ok(shift), heads)) => docs.push((meta, shift, heads)),
-                Some((_, Err(e), _)) => {
+                Some((meta, Ok(shift), heads, odd)) => docs.push((meta, shift, heads, odd)),
+                Some((_, Err(e), _, _)) => {
                     tracing::error!(shift = %id, error = %e, "a stored shift document is not readable: it is not watched");
                 }
                 None => {}
             }
         }
-        let ids = docs.iter().map(|(_, s, _)| s.id).collect();
+        let ids = docs.iter().map(|(_, s, _, _)| s.id).collect();
         let mut stored: HashMap<ShiftId, StoredReceipts> =
             self.storage.shift_receipts(ids).await?.into_iter().map(|r| (r.tracked.shift, r)).collect();
         // The check-ins with no receipt yet count with their devices' offsets: read those first.
@@ -965,13 +937,13 @@ impl AlertEngine {
             stored.values().flat_map(|r| r.checkins.iter().map(|c| c.checkin)).collect();
         let devices: HashSet<DeviceId> = docs
             .iter()
-            .flat_map(|(_, s, _)| s.checkins.iter().filter(|c| !receipted.contains(&c.id)).map(|c| c.device))
+            .flat_map(|(_, s, _, _)| s.checkins.iter().filter(|c| !receipted.contains(&c.id)).map(|c| c.device))
             .collect();
         let others = self.docs.clocks.others(self.storage.as_ref(), devices).await?;
         let arrival = Arrival { now, offset_ms: 0, previous: None, device: None, others: &others };
         let mut out = Vec::with_capacity(docs.len());
         let mut writes = Vec::new();
-        for (meta, shift, heads) in docs {
+        for (meta, shift, heads, odd) in docs {
             let stored = stored.remove(&shift.id);
             let whole = ShiftFacts::Whole { shift: &shift, header_written: false };
             // Values with no receipt yet (stored before receipts existed) are received now.
@@ -998,7 +970,7 @@ impl AlertEngine {
                 receipts::apply_tracking(&mut receipts, &t);
                 writes.push(t);
             }
-            out.push(Read { shift, heads, receipts });
+            out.push(Read { id: shift.id, w: Watched::new(&shift, heads, &receipts, now, odd) });
         }
         if !writes.is_empty() {
             self.storage.track_shifts(writes).await?;
@@ -1090,13 +1062,13 @@ impl AlertEngine {
     async fn evaluate_with(&self, ids: Vec<ShiftId>, fresh: Vec<Read>, now: i64) -> Result<usize, StorageError> {
         let (shed, teams): (Vec<ShiftId>, Vec<TeamId>) = {
             let st = self.state.lock().await;
-            let fresh_ids: HashSet<ShiftId> = fresh.iter().map(|r| r.shift.id).collect();
+            let fresh_ids: HashSet<ShiftId> = fresh.iter().map(|r| r.id).collect();
             let shed =
                 ids.iter().filter(|id| st.evicted.contains_key(id) && !fresh_ids.contains(id)).copied().collect();
             let mut teams: Vec<TeamId> = ids
                 .iter()
                 .filter_map(|id| st.team_of(id))
-                .chain(fresh.iter().map(|r| r.shift.team))
+                .chain(fresh.iter().map(|r| r.w.team))
                 .filter(|t| !st.teams.contains_key(t))
                 .collect::<HashSet<_>>()
                 .into_iter()
@@ -1129,7 +1101,7 @@ impl AlertEngine {
             }
         }
         for r in fresh {
-            st.hold(r.shift.id, Watched::new(r.shift, r.heads, r.receipts));
+            st.hold(r.id, r.w);
         }
         if !read.is_empty() {
             st.shedding.shifts_read_again += read.len() as u64;
@@ -1137,11 +1109,11 @@ impl AlertEngine {
         }
         let mut found = HashSet::new();
         for r in read {
-            let id = r.shift.id;
+            let id = r.id;
             found.insert(id);
             // Unless something brought it back meanwhile (a change read it: that copy is as new).
             if st.evicted.contains_key(&id) && !st.shifts.contains_key(&id) {
-                st.hold(id, Watched::new(r.shift, r.heads, r.receipts));
+                st.hold(id, r.w);
             }
         }
         for id in shed.iter().filter(|id| !found.contains(id)) {
@@ -1228,10 +1200,15 @@ impl AlertEngine {
         }
         // Taken out while it is evaluated (so the state can change meanwhile), put back unless it
         // ended with nothing left open.
-        let Some(w) = st.unhold(id) else { return Ok(()) };
+        let Some(mut w) = st.unhold(id) else { return Ok(()) };
         match self.evaluate_watched(st, id, &w, now, unreadable).await {
             Ok(keep) => {
                 if keep {
+                    // The alerts of its support and emergency check-ins are stored now: the copy
+                    // need not keep them to raise them (the domain keys are those `known` holds).
+                    if let Some(known) = st.known.get(&id) {
+                        w.summary.forget_raised(|key| known.contains(&format!("{id}:{key}")));
+                    }
                     st.hold(id, w);
                 } else {
                     st.known.remove(&id);
@@ -1261,8 +1238,8 @@ impl AlertEngine {
         now: i64,
         unreadable: &HashSet<TeamId>,
     ) -> Result<bool, StorageError> {
-        let Some(team) = st.team(w.shift.team) else {
-            let t = if unreadable.contains(&w.shift.team) {
+        let Some(team) = st.team(w.team) else {
+            let t = if unreadable.contains(&w.team) {
                 // Its team document is not readable: look again shortly rather than never.
                 tracing::error!(shift = %id, "the shift's team document is not readable: evaluating it later");
                 now.saturating_add(60_000)
@@ -1278,15 +1255,16 @@ impl AlertEngine {
         };
         let policy = &team.policy;
         let tnow = Timestamp(now);
-        let tl = Timeline::of(&w.shift, &w.receipts, tnow);
+        let tl = w.summary.timeline(tnow);
         let mut wanted = alerts::wanted(&tl, policy, tnow);
         // Domain keys are unique within a shift; the table's are unique across all shifts.
         for w in &mut wanted {
             w.key = format!("{id}:{}", w.key);
         }
-        let audience = Audience::of(&team, &w.shift);
-        let times = |c: CheckInId| receipts::checkin_times(&w.shift, &w.receipts, c, tnow);
-        let (worker, shift_id, team_of) = (w.shift.worker, w.shift.id, w.shift.team);
+        let audience = Audience::of(&team, w.worker, &w.buddies);
+        // Only a check-in resolution names a check-in: the latest, which the copy knows.
+        let times = |c: CheckInId| w.times(c, tnow);
+        let (worker, shift_id, team_of) = (w.worker, id, w.team);
         let extensions = tl.extensions;
         let ended = tl.ended_at.is_some();
         // A copy: if storage fails half way, what the engine knew stays as it was, and the retry
@@ -1492,15 +1470,22 @@ impl AlertEngine {
         }
     }
 
-    /// A shift as written and its receipts: the engine's copy if it watches it, else read.
-    async fn shift_info(&self, id: ShiftId) -> Result<Option<(Shift, ShiftReceipts)>, StorageError> {
-        if let Some(w) = self.state.lock().await.shifts.get(&id) {
-            return Ok(Some((w.shift.clone(), w.receipts.clone())));
+    /// Who a shift's alerts concern, and the three times of the check-ins `names` (those their
+    /// resolutions name): from the engine's copy if it watches the shift and knows them (the
+    /// latest check-in's), else read from the document and the stored receipts.
+    async fn shift_info(&self, id: ShiftId, names: &[CheckInId], now: i64) -> Result<Option<ShiftInfo>, StorageError> {
+        let now = Timestamp(now);
+        if let Some(w) = self.state.lock().await.shifts.get(&id)
+            && let Some(times) = names.iter().map(|c| w.times(*c, now).map(|t| (*c, t))).collect::<Option<_>>()
+        {
+            return Ok(Some(ShiftInfo { worker: w.worker, buddies: w.buddies.clone(), times }));
         }
         let Some(Ok(s)) = self.docs.with_doc(id.uuid(), |d| shift::read(&d.doc)).await? else { return Ok(None) };
         let stored = self.storage.shift_receipts(vec![id]).await?;
         let receipts = stored.first().map(receipts::to_domain).unwrap_or_default();
-        Ok(Some((s, receipts)))
+        let times =
+            names.iter().filter_map(|c| receipts::checkin_times(&s, &receipts, *c, now).map(|t| (*c, t))).collect();
+        Ok(Some(ShiftInfo { worker: s.worker, buddies: s.buddies, times }))
     }
 
     /// Alerts a device may see, newest first (unresolved only unless `all`).
@@ -1508,17 +1493,24 @@ impl AlertEngine {
         let team_id = dev.device.team;
         let records = self.storage.alerts(Some(team_id), !all, 500).await?;
         let Some(team) = self.team(team_id).await? else { return Err(unreadable_team(team_id)) };
-        let now = Timestamp(self.clock.now_ms());
-        let mut shifts: HashMap<ShiftId, Option<(Shift, ShiftReceipts)>> = HashMap::new();
+        let now = self.clock.now_ms();
+        let mut names: HashMap<ShiftId, Vec<CheckInId>> = HashMap::new();
+        for a in &records {
+            if let Some(Resolution::CheckIn { checkin, .. }) = a.resolution {
+                names.entry(a.shift).or_default().push(checkin);
+            }
+        }
+        let mut shifts: HashMap<ShiftId, Option<ShiftInfo>> = HashMap::new();
         let mut out = Vec::new();
         for a in records {
             if let std::collections::hash_map::Entry::Vacant(e) = shifts.entry(a.shift) {
-                e.insert(self.shift_info(a.shift).await?);
+                let names = names.get(&a.shift).map_or(&[][..], Vec::as_slice);
+                e.insert(self.shift_info(a.shift, names, now).await?);
             }
             let info = shifts.get(&a.shift).and_then(Option::as_ref);
-            let buddies = info.map(|(s, _)| Audience::of(&team, s).buddies).unwrap_or_default();
+            let buddies = info.map(|i| Audience::of(&team, i.worker, &i.buddies).buddies).unwrap_or_default();
             if may_see(dev, &a, &buddies) {
-                let times = |c: CheckInId| info.and_then(|(s, r)| receipts::checkin_times(s, r, c, now));
+                let times = |c: CheckInId| info.and_then(|i| i.times.get(&c).cloned());
                 out.push(self.view(&team, &a, &times));
             }
         }
@@ -1527,9 +1519,8 @@ impl AlertEngine {
 
     /// `who` takes the alert: everyone sees who owns it, and its chain stops.
     pub async fn claim(&self, dev: &DeviceAuth, id: Uuid, now: i64) -> Result<AlertView, AlertError> {
-        let (team, a, shift, receipts, audience) = self.for_action(dev, id).await?;
-        let now_t = Timestamp(now);
-        let times = |c: CheckInId| receipts::checkin_times(&shift, &receipts, c, now_t);
+        let (team, a, info, audience) = self.for_action(dev, id, now).await?;
+        let times = |c: CheckInId| info.times.get(&c).cloned();
         let me = dev.device.member;
         if a.worker == me {
             return Err(AlertError::Forbidden(
@@ -1589,9 +1580,8 @@ impl AlertEngine {
 
     /// Makes `to` the owner of alert `id`, on behalf of the lead `dev`.
     async fn give(&self, dev: &DeviceAuth, id: Uuid, to: MemberId, now: i64) -> Result<AlertView, AlertError> {
-        let (team, a, shift, receipts, audience) = self.for_action(dev, id).await?;
-        let now_t = Timestamp(now);
-        let times = |c: CheckInId| receipts::checkin_times(&shift, &receipts, c, now_t);
+        let (team, a, info, audience) = self.for_action(dev, id, now).await?;
+        let times = |c: CheckInId| info.times.get(&c).cloned();
         let me = dev.device.member;
         let Some(owner) = team.member(to) else {
             return Err(AlertError::Invalid(
@@ -1642,9 +1632,8 @@ impl AlertEngine {
 
     /// The person who claimed the alert resolves it, with a note.
     pub async fn resolve(&self, dev: &DeviceAuth, id: Uuid, note: &str, now: i64) -> Result<AlertView, AlertError> {
-        let (team, a, shift, receipts, audience) = self.for_action(dev, id).await?;
-        let now_t = Timestamp(now);
-        let times = |c: CheckInId| receipts::checkin_times(&shift, &receipts, c, now_t);
+        let (team, a, info, audience) = self.for_action(dev, id, now).await?;
+        let times = |c: CheckInId| info.times.get(&c).cloned();
         let me = dev.device.member;
         match a.state {
             AlertState::Resolved => return Err(AlertError::Conflict("This alert is already resolved.".into())),
@@ -1681,74 +1670,76 @@ impl AlertEngine {
         &self,
         dev: &DeviceAuth,
         id: Uuid,
-    ) -> Result<(Arc<Team>, AlertRecord, Shift, ShiftReceipts, Audience), AlertError> {
+        now: i64,
+    ) -> Result<(Arc<Team>, AlertRecord, ShiftInfo, Audience), AlertError> {
         let a = self.storage.alert(id).await?.filter(|a| a.team == dev.device.team).ok_or(AlertError::NotFound)?;
         let team = self.team(a.team).await?.ok_or_else(|| unreadable_team(a.team))?;
-        let (shift, receipts) = self.shift_info(a.shift).await?.ok_or_else(|| {
+        let names: Vec<CheckInId> = match a.resolution {
+            Some(Resolution::CheckIn { checkin, .. }) => vec![checkin],
+            _ => Vec::new(),
+        };
+        let info = self.shift_info(a.shift, &names, now).await?.ok_or_else(|| {
             AlertError::Internal(format!("the shift {} of alert {} is missing or not readable", a.shift, a.id))
         })?;
-        let audience = Audience::of(&team, &shift);
+        let audience = Audience::of(&team, info.worker, &info.buddies);
         if !may_see(dev, &a, &audience.buddies) {
             return Err(AlertError::NotFound);
         }
-        Ok((team, a, shift, receipts, audience))
+        Ok((team, a, info, audience))
     }
+}
+
+/// Who a shift's alerts concern, and the times of the check-ins their views name
+/// ([`AlertEngine::shift_info`]).
+struct ShiftInfo {
+    worker: MemberId,
+    buddies: Vec<MemberId>,
+    times: HashMap<CheckInId, CheckinTimes>,
 }
 
 fn unreadable_team(team: TeamId) -> AlertError {
     AlertError::Internal(format!("the team document of {team} is missing or not readable"))
 }
 
-/// Whether `notes`, in order, bring the copy `w` (None: not held) up to date.
-fn notes_apply(w: Option<&Watched>, notes: &[Committed]) -> bool {
-    let mut heads = w.map(|w| w.heads.clone());
+/// The copy `notes`, in order, make of `w` (None: not held), or None if they cannot make it: they
+/// do not follow on from it, or what they did needs the whole shift read (a whole shift of one
+/// held, whose earlier receipts the copy does not keep; see also [`Summary::add`]). `now`: when
+/// they are taken in. O(the notes): `w` is copied, not changed, so a refusal leaves it as it was.
+fn notes_apply(w: Option<&Watched>, notes: &[Committed], now: i64) -> Option<Watched> {
+    let mut cur: Option<Watched> = None;
     for n in notes {
-        match (&n.note.update, &heads) {
-            // A whole shift: a document new to the server, or one the engine holds.
-            (ShiftUpdate::Whole(_), None) if !n.note.before.is_empty() => return false,
-            (ShiftUpdate::Whole(_), _) => {}
-            (ShiftUpdate::Added(_), Some(h)) if *h == n.note.before => {}
-            (ShiftUpdate::Added(_), _) => return false,
-        }
-        heads = Some(n.note.after.clone());
-    }
-    true
-}
-
-/// Brings the engine's copy of a shift up to date with one note (checked by [`notes_apply`]).
-fn apply_note(st: &mut State, id: ShiftId, c: Committed) {
-    let Committed { note, tracking, .. } = c;
-    let held = st.shifts.get(&id).map(|w| w.heads == note.before);
-    match (note.update, held) {
-        (ShiftUpdate::Whole(s), Some(_)) => {
-            st.update(id, |w| {
-                w.set_shift(s);
-                w.heads = note.after;
-                if let Some(t) = &tracking {
-                    receipts::apply_tracking(&mut w.receipts, t);
+        let Committed { note, tracking, .. } = n;
+        let heads = cur.as_ref().or(w).map(|w| &w.heads);
+        let next = match (&note.update, heads) {
+            // A document new to the server: every receipt is in the note.
+            (ShiftUpdate::Whole(s), None) if note.before.is_empty() => {
+                let mut r = ShiftReceipts::default();
+                if let Some(t) = tracking {
+                    r.header =
+                        alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
+                    receipts::apply_tracking(&mut r, t);
                 }
-            });
-        }
-        (ShiftUpdate::Whole(s), None) => {
-            let mut r = ShiftReceipts::default();
-            if let Some(t) = &tracking {
-                r.header = alerts::Receipt { received_at: Timestamp(t.shift.first_seen), offset_ms: t.shift.offset_ms };
-                receipts::apply_tracking(&mut r, t);
+                Watched::new(s, note.after.clone(), &r, now, note.odd_keys)
             }
-            st.hold(id, Watched::new(s, note.after, r));
-        }
-        (ShiftUpdate::Added(a), Some(true)) => {
-            st.update(id, |w| {
-                w.add(a);
-                w.heads = note.after;
-                if let Some(t) = &tracking {
-                    receipts::apply_tracking(&mut w.receipts, t);
+            (ShiftUpdate::Whole(_), _) => return None,
+            (ShiftUpdate::Added(a), Some(h)) if *h == note.before => {
+                let mut next = match cur.take() {
+                    Some(c) => c,
+                    None => w?.clone(),
+                };
+                let mut r = ShiftReceipts::default();
+                if let Some(t) = tracking {
+                    receipts::apply_tracking(&mut r, t);
                 }
-            });
-        }
-        // Ended and dropped by a run of the ticker meanwhile: nothing left to decide about it.
-        (ShiftUpdate::Added(_), _) => tracing::debug!(shift = %id, "a note for a shift no longer watched"),
+                next.summary.add(a, &r).ok()?;
+                next.heads = note.after.clone();
+                next
+            }
+            (ShiftUpdate::Added(_), _) => return None,
+        };
+        cur = Some(next);
     }
+    cur
 }
 
 /// Puts a person's action on an alert into the engine's state (a shift with none left open has
@@ -1779,16 +1770,17 @@ pub(crate) struct Audience {
 }
 
 impl Audience {
-    pub(crate) fn of(team: &Team, shift: &Shift) -> Audience {
-        let mut buddies: Vec<MemberId> = shift.buddies.clone();
-        if let Some(m) = team.member(shift.worker) {
+    /// Who the alerts of `worker`'s shift concern; `buddies`: those the worker chose for it.
+    pub(crate) fn of(team: &Team, worker: MemberId, buddies: &[MemberId]) -> Audience {
+        let mut buddies: Vec<MemberId> = buddies.to_vec();
+        if let Some(m) = team.member(worker) {
             buddies.extend(m.buddies.iter().copied());
         }
-        buddies.retain(|b| *b != shift.worker);
+        buddies.retain(|b| *b != worker);
         buddies.sort();
         buddies.dedup();
         let leads = team.members.iter().filter(|m| matches!(m.role, Role::Lead | Role::Admin)).map(|m| m.id).collect();
-        Audience { worker: shift.worker, buddies, leads }
+        Audience { worker, buddies, leads }
     }
 
     pub(crate) fn for_step(&self, n: Notify) -> Vec<MemberId> {
@@ -1887,19 +1879,11 @@ mod tests {
 
     /// What a held shift's box holds on the heap (the map's slot not included).
     fn heap(w: &Watched) -> usize {
-        use crate::table::measured;
         use std::mem::size_of;
-        let s = &w.shift;
         size_of::<Watched>()
-            + texts(s)
-            + s.buddies.capacity() * size_of::<MemberId>()
-            + s.extensions.capacity() * size_of::<kith_domain::Extension>()
-            + s.checkins.capacity() * size_of::<kith_domain::CheckIn>()
-            + s.acks.capacity() * size_of::<kith_domain::Ack>()
+            + w.summary.heap_bytes()
+            + w.buddies.capacity() * size_of::<MemberId>()
             + w.heads.capacity() * size_of::<ChangeHash>()
-            + measured(&w.receipts.checkins)
-            + measured(&w.receipts.extensions)
-            + measured(&w.receipts.acks)
     }
 
     /// A map's table doubles when it fills: counting its entries at 8/7, not its buckets, the
@@ -1910,7 +1894,7 @@ mod tests {
         let shift = || {
             let s =
                 Shift::begin(TeamId::new(), MemberId::new(), "Meter readings", Timestamp(0), Timestamp(1), Secs(60));
-            Watched::new(s, Vec::new(), ShiftReceipts::default())
+            Watched::new(&s, Vec::new(), &ShiftReceipts::default(), 0, false)
         };
         let one = heap(&shift()) + 28;
         // Budgets whose shifts end just past a full table (1,792 or 3,584 shifts).
@@ -1952,27 +1936,25 @@ mod tests {
     }
 
     #[test]
-    fn a_shifts_bytes_are_counted_as_it_changes() {
+    fn a_held_shift_takes_the_same_bytes_however_many_checkins_it_has() {
         let member = MemberId::new();
-        let mut shift = Shift::begin(TeamId::new(), member, "Meter readings", Timestamp(0), Timestamp(1), Secs(60));
-        let note = |t: &str| Some(Note { text: t.into(), visibility: Visibility::Team });
-        let checkin = |t: i64, n: &str| CheckIn {
-            note: note(n),
-            ..CheckIn::new(CheckInStatus::Ok, Timestamp(t), member, DeviceId::new())
-        };
-        shift.checkins.push(checkin(1, "first"));
-        let mut w = Watched::new(shift, Vec::new(), ShiftReceipts::default());
-        assert_eq!(w.text, texts(&w.shift));
-        let again = checkin(3, "a longer note, written twice");
-        for c in [checkin(2, "second"), again.clone(), CheckIn { note: note("replaced"), ..again }] {
-            w.add(kith_domain::doc::ShiftAdditions { checkins: vec![c], ..Default::default() });
-            assert_eq!(w.text, texts(&w.shift), "counted incrementally as a walk counts it");
+        let shift = Shift::begin(TeamId::new(), member, "Meter readings", Timestamp(0), Timestamp(1), Secs(60));
+        let note =
+            Some(Note { text: "a note of some length, as workers write them".into(), visibility: Visibility::Team });
+        let mut w = Watched::new(&shift, Vec::new(), &ShiftReceipts::default(), 0, false);
+        let first = w.bytes();
+        for t in 1..=500i64 {
+            let c = CheckIn {
+                note: note.clone(),
+                ..CheckIn::new(CheckInStatus::Ok, Timestamp(t), member, DeviceId::new())
+            };
+            let r = ShiftReceipts {
+                checkins: [(c.id, alerts::Receipt { received_at: Timestamp(t), offset_ms: 0 })].into(),
+                ..ShiftReceipts::default()
+            };
+            w.summary.add(&kith_domain::doc::ShiftAdditions { checkins: vec![c], ..Default::default() }, &r).unwrap();
+            assert_eq!(w.bytes(), first, "check-in {t}");
         }
-        assert_eq!(w.shift.checkins.len(), 3);
-        w.add(kith_domain::doc::ShiftAdditions {
-            ended: Some(Some(kith_domain::ShiftEnd { at: Timestamp(9), note: Some("done".into()) })),
-            ..Default::default()
-        });
-        assert_eq!(w.text, texts(&w.shift));
+        assert_eq!(w.summary.timeline(Timestamp(600)).last.map(|c| c.device_time), Some(Timestamp(500)));
     }
 }

@@ -211,7 +211,7 @@ fn alert_history(
         text: None,
     };
     let mut out = vec![item(a.opened_at, AlertAction::Opened)];
-    let audience = Audience::of(team, s);
+    let audience = Audience::of(team, s.worker, &s.buddies);
     for step in steps {
         out.push(AlertHistoryItem {
             told: audience.for_step(step.notify).into_iter().map(name).collect(),

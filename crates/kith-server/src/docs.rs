@@ -794,7 +794,8 @@ impl DocService {
                     }
                 };
                 let tracking = receipts::tracking(&meta, facts, &arrival);
-                let note = ShiftNote { update, before, after: fork.get_heads() };
+                let odd_keys = matches!(update, ShiftUpdate::Whole(_)) && shift::odd_keys(&fork)?;
+                let note = ShiftNote { update, before, after: fork.get_heads(), odd_keys };
                 Derived { tracking, roles: None, note: Some(note) }
             }
             Kind::Team => {

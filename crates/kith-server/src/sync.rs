@@ -828,7 +828,8 @@ impl SyncService {
                     },
                 };
                 let tracking = receipts::tracking(meta, facts, arrival);
-                Ok(Derived { tracking, roles: None, note: Some(ShiftNote { update, before, after }) })
+                let odd_keys = matches!(update, ShiftUpdate::Whole(_)) && shift::odd_keys(doc)?;
+                Ok(Derived { tracking, roles: None, note: Some(ShiftNote { update, before, after, odd_keys }) })
             }
         }
     }

@@ -461,6 +461,9 @@ pub struct ShiftNote {
     pub update: ShiftUpdate,
     pub before: Vec<automerge::ChangeHash>,
     pub after: Vec<automerge::ChangeHash>,
+    /// A whole shift's document has an entry under a key that is not its id's own spelling
+    /// ([`kith_domain::doc::shift::odd_keys`]; additions say it of theirs themselves).
+    pub odd_keys: bool,
 }
 
 /// What the server derives from a batch of changes and stores with them, in the same transaction.
