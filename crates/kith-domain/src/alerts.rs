@@ -185,6 +185,19 @@ fn raises(c: &TimedCheckIn) -> bool {
     !matches!(c.status, CheckInStatus::Ok)
 }
 
+/// The extension in force: the latest on the server clock, as `on_server_clock` sorts them (its
+/// effective time and id, its order), with its new end corrected.
+fn extension_in_force(shift: &Shift, r: &ShiftReceipts, now: Timestamp) -> Option<(Timestamp, ExtensionId, Timestamp)> {
+    shift
+        .extensions
+        .iter()
+        .map(|e| {
+            let rc = r.extension(e.id, now);
+            (rc.effective(e.at), e.id, rc.corrected(e.new_end))
+        })
+        .max_by_key(|(at, id, _)| (*at, *id))
+}
+
 impl Timeline {
     /// The timeline of `shift` with its receipts at `now` (values without a receipt are being
     /// received now). The same times as [`on_server_clock`], without copying the shift.
@@ -213,16 +226,8 @@ impl Timeline {
             })
             .copied()
             .collect();
-        // The extension in force is the latest on the server clock, as `on_server_clock` sorts them.
-        let planned_end = shift
-            .extensions
-            .iter()
-            .map(|e| {
-                let rc = r.extension(e.id, now);
-                (rc.effective(e.at), e.id, rc.corrected(e.new_end))
-            })
-            .max_by_key(|(at, id, _)| (*at, *id))
-            .map_or_else(|| r.header.corrected(shift.initial_end), |(_, _, end)| end);
+        let planned_end =
+            extension_in_force(shift, r, now).map_or_else(|| r.header.corrected(shift.initial_end), |(_, _, end)| end);
         Timeline {
             started_at: r.header.effective(shift.started_at),
             planned_end,
@@ -306,14 +311,7 @@ impl Summary {
         let unreceipted = shift.checkins.iter().any(|c| !r.checkins.contains_key(&c.id))
             || shift.extensions.iter().any(|e| !r.extensions.contains_key(&e.id))
             || (shift.ended.is_some() && r.ended.is_none());
-        let extension = shift
-            .extensions
-            .iter()
-            .map(|e| {
-                let rc = r.extension(e.id, now);
-                (rc.effective(e.at), e.id, rc.corrected(e.new_end))
-            })
-            .max_by_key(|(at, id, _)| (*at, *id));
+        let extension = extension_in_force(shift, r, now);
         let latest_received = shift.checkins.iter().map(|c| r.checkin(c.id, now).received_at).max();
         Summary {
             header: r.header,
