@@ -294,6 +294,9 @@ impl Ctx<'_> {
             (Some("checkins"), "device") if !Self::is_str(v, &self.author.device.to_string()) => {
                 forbidden("a check-in's 'device' must be the device that made it")
             }
+            (Some("buddies"), _) if path.len() == 1 && key == self.member => {
+                forbidden("a worker cannot be their own buddy: name a teammate")
+            }
             _ => Ok(()),
         }
     }
@@ -331,6 +334,9 @@ impl Ctx<'_> {
             (["acks"], _, Action::Make) => forbidden("only a lead may acknowledge check-ins"),
             (["extensions"], _, Action::Make) if is_worker && !self.has_key(&["extensions"], key) => Ok(()),
             (["extensions"], _, _) => forbidden("only the worker may extend their shift"),
+            (["buddies"], _, Action::Put(_)) if is_worker && key == self.member => {
+                forbidden("a worker cannot be their own buddy: name a teammate")
+            }
             (["buddies"], _, Action::Put(ScalarValue::Boolean(true)) | Action::Delete) if is_worker => Ok(()),
             (["buddies"], _, _) => forbidden("only the worker may choose their buddies"),
             ([first, ..], _, _) if matches!(*first, "checkins" | "acks" | "ended") => {
@@ -346,6 +352,14 @@ impl Ctx<'_> {
         }
         if matches!(action, Action::Other) {
             return forbidden("the team document holds no counters or marks");
+        }
+        if let [members, m, buddies] = path
+            && members.as_str() == "members"
+            && buddies.as_str() == "buddies"
+            && m.as_str() == key
+            && !matches!(action, Action::Delete)
+        {
+            return forbidden("a member cannot be their own buddy: name a teammate");
         }
         if self.author.role.is_lead() {
             return match (path.len(), key) {

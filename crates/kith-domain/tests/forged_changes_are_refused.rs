@@ -381,3 +381,51 @@ fn an_id_written_in_any_spelling_but_kiths_is_refused_wherever_a_change_writes_o
         judge("a member's buddy", &key, ok, authorize(&before, &Decoded::new(ch), &author(&p, t.id, Role::Member)));
     }
 }
+
+/// The device refuses to make a member their own buddy (`team::set_buddies`, `upsert_member`, a
+/// shift's buddies): the "buddies" step of an alarm would then reach the person it is about. A
+/// change that does it anyway is refused, in a shift (new or started) and in the team's roster,
+/// by the member or a lead; naming a teammate is allowed.
+#[test]
+fn nobody_is_made_their_own_buddy_by_a_change_the_device_would_not_write() {
+    let team_id = TeamId::new();
+    let (alice, _) = worker_with_shift("alice", team_id);
+    let me = author(&alice, team_id, Role::Member);
+    let buddy = |p: &mut Peer, path: Vec<String>, who: MemberId| {
+        raw(p, move |tx| {
+            let mut obj = ROOT;
+            for name in &path {
+                obj = tx.get(&obj, name.as_str())?.expect("the map is there").1;
+            }
+            tx.put(&obj, who.to_string(), true)
+        })
+    };
+    let (before, ch) = buddy(&mut alice.clone(), vec!["buddies".into()], alice.member);
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch), &me)), "a started shift");
+    let (before, ch) = buddy(&mut alice.clone(), vec!["buddies".into()], MemberId::new());
+    assert_eq!(authorize(&before, &Decoded::new(ch), &me), Ok(()), "a teammate");
+
+    let mut bob = Peer::new("bob", MemberId::new());
+    let mut s = new_shift(bob.member, team_id);
+    s.buddies = vec![bob.member];
+    let (empty, ch) = raw(&mut bob, |tx| {
+        shift::init(tx, &Shift { buddies: vec![], ..s.clone() }).expect("init");
+        let buddies = tx.get(ROOT, "buddies")?.expect("buddies").1;
+        tx.put(&buddies, s.worker.to_string(), true)
+    });
+    assert!(is_forbidden(authorize(&empty, &Decoded::new(ch), &author(&bob, team_id, Role::Member))), "a new shift");
+
+    let sam = Member { id: MemberId::new(), name: "Sam".into(), role: Role::Lead, buddies: vec![], phone: None };
+    let bea = Member { id: MemberId::new(), name: "Bea".into(), role: Role::Member, buddies: vec![], phone: None };
+    let t = new_team(vec![sam.clone(), bea.clone()]);
+    let lead = team_peer("sam", &t);
+    let mut member = Peer::new("bea", bea.id);
+    member.merge_from(&lead);
+    let path = vec!["members".to_string(), bea.id.to_string(), "buddies".to_string()];
+    let (before, ch) = buddy(&mut member.clone(), path.clone(), bea.id);
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch), &author(&member, t.id, Role::Member))), "the member");
+    let (before, ch) = buddy(&mut lead.clone(), path.clone(), bea.id);
+    assert!(is_forbidden(authorize(&before, &Decoded::new(ch), &author(&lead, t.id, Role::Lead))), "a lead");
+    let (before, ch) = buddy(&mut member.clone(), path, sam.id);
+    assert_eq!(authorize(&before, &Decoded::new(ch), &author(&member, t.id, Role::Member)), Ok(()), "a teammate");
+}

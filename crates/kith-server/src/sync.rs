@@ -946,6 +946,18 @@ impl SyncService {
                 format!("the document is a {} document but was sent as a {}", kind.as_str(), push.kind.as_str()),
             ));
         }
+        // What a device asks of a shift and its extensions before writing them. Not of changes this
+        // server vouched for: those were accepted once, and a restore must not lose them.
+        if vouched.is_empty() {
+            let rules = match &shift {
+                Some(CheckedShift::Whole(s)) => doc::shift::check_new(s),
+                Some(CheckedShift::Added(a)) => doc::shift::check_added(&*doc, a),
+                None => Ok(()),
+            };
+            if let Err(e) = rules {
+                return Err(Refusal::Reject(RejectCode::Invalid, format!("a device would not write this: {e}")));
+            }
+        }
         if existing.is_some() {
             return Ok(Checked { created: None, shift });
         }

@@ -66,6 +66,7 @@ mod revoked_devices_get_401;
 mod roles_follow_the_team_roster;
 mod server_faults_answer_5xx_never_400;
 mod service_endpoints_respond;
+mod shifts_and_extensions_a_device_would_refuse_are_refused_by_the_server;
 mod slow_and_idle_connections_are_closed_and_others_still_served;
 mod text_limits_count_characters_in_every_script;
 mod the_board_never_hides_an_active_shift;

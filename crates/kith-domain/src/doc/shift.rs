@@ -126,24 +126,51 @@ pub fn add_ack<T: Transactable + ReadDoc>(tx: &mut T, a: &Ack) -> Result<(), Dom
     Ok(())
 }
 
+/// What [`extend`] asks of an extension that the entry itself shows, whatever else the shift
+/// holds: a reason, and a new end later than when it was made and than the start. The server asks
+/// the same of every extension pushed to it ([`check_new`], [`check_added`]); whether the shift
+/// had ended is not asked there, since another device of the worker's may have ended it meanwhile.
+pub fn check_extension(e: &Extension, started_at: Timestamp) -> Result<(), DomainError> {
+    if e.reason.trim().is_empty() {
+        return Err(DomainError::Invalid("an extension needs a reason: say why the shift runs longer".into()));
+    }
+    if e.new_end <= e.at {
+        return Err(DomainError::EndNotAfter { after: e.at, now: true });
+    }
+    if e.new_end <= started_at {
+        return Err(DomainError::EndNotAfter { after: started_at, now: false });
+    }
+    Ok(())
+}
+
+/// What [`init`] and [`extend`] ask of a shift and its extensions, asked of a shift pushed to
+/// the server as a new document (its reader takes any times in range, so stored documents stay
+/// readable whatever they hold).
+pub fn check_new(shift: &Shift) -> Result<(), DomainError> {
+    if shift.initial_end <= shift.started_at {
+        return Err(DomainError::EndNotAfter { after: shift.started_at, now: false });
+    }
+    shift.extensions.iter().try_for_each(|e| check_extension(e, shift.started_at))
+}
+
+/// [`check_new`] of what changes added to a shift document `doc` (as it is after them).
+pub fn check_added<D: ReadDoc>(doc: &D, added: &super::ShiftAdditions) -> Result<(), DomainError> {
+    if added.extensions.is_empty() {
+        return Ok(());
+    }
+    let started = req_time(doc, &ROOT, "started_at")?;
+    added.extensions.iter().try_for_each(|e| check_extension(e, started))
+}
+
 /// Moves the planned end, explicitly and with a reason.
 pub fn extend<T: Transactable + ReadDoc>(tx: &mut T, e: &Extension) -> Result<(), DomainError> {
     check_time("the extension's time", e.at)?;
     check_time("the new end", e.new_end)?;
-    if e.reason.trim().is_empty() {
-        return Err(DomainError::Invalid("an extension needs a reason: say why the shift runs longer".into()));
-    }
     limits::EXTENSION_REASON.check(&e.reason)?;
-    if e.new_end <= e.at {
-        return Err(DomainError::EndNotAfter { after: e.at, now: true });
-    }
     if tx.get(ROOT, "ended")?.is_some() {
         return Err(DomainError::ShiftEnded);
     }
-    let started = req_time(tx, &ROOT, "started_at")?;
-    if e.new_end <= started {
-        return Err(DomainError::EndNotAfter { after: started, now: false });
-    }
+    check_extension(e, req_time(tx, &ROOT, "started_at")?)?;
     let exts = req_obj(tx, &ROOT, "extensions", ObjType::Map)?;
     let o = tx.put_object(&exts, e.id.to_string(), ObjType::Map)?;
     tx.put(&o, "new_end", e.new_end.millis())?;
