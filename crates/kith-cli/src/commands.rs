@@ -190,7 +190,7 @@ pub fn shift_start(cx: &mut Ctx<'_>, a: &StartArgs) -> Result<(), CliError> {
     let interval = new.interval;
     let sharing = net::share(&mut s, new.id.uuid(), cx.now);
 
-    let next_due = rules::next_due(&new);
+    let next_due = rules::next_due(&new, &team.policy);
     let unknown: Vec<String> = started.unknown_buddies.iter().map(ToString::to_string).collect();
     let value = json!({
         "shift": ShiftSummary::from(&new),
@@ -282,7 +282,7 @@ fn checkin_inner(cx: &mut Ctx<'_>, a: &CheckinArgs) -> Result<(), CliError> {
     let (c, team, auto_started, shift_id) = (done.checkin, done.team, done.auto_started, done.shift.id);
     let sharing = net::share(&mut s, shift_id.uuid(), cx.now);
     let current = s.shift(shift_id)?;
-    let next_due = rules::next_due(&current);
+    let next_due = rules::next_due(&current, &team.as_ref().map(|t| t.policy.clone()).unwrap_or_default());
 
     let phone = team.as_ref().and_then(|t| t.phone.clone());
     let call = match &phone {

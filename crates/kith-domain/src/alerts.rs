@@ -243,15 +243,17 @@ impl Timeline {
         self.last.as_ref()
     }
 
-    /// When the next check-in is due: one interval after the last effective check-in, or the start.
-    pub fn next_due(&self) -> Timestamp {
+    /// When the next check-in is due: one interval after the last effective check-in, or the
+    /// start, on the interval in force under `policy` ([`Policy::interval_in_force`]).
+    pub fn next_due(&self, policy: &Policy) -> Timestamp {
         let last = self.last_checkin().map_or(self.started_at, |c| c.effective_at.max(self.started_at));
-        last + self.interval
+        last + policy.interval_in_force(self.interval)
     }
 
-    /// The deciding deadline: the earlier of the next check-in and the planned end.
+    /// The deciding deadline: the earlier of the next check-in (on the interval in force,
+    /// [`Policy::interval_in_force`]) and the planned end.
     pub fn deadline(&self, policy: &Policy) -> Deadline {
-        let next_due = self.next_due();
+        let next_due = self.next_due(policy);
         let (due, reason) = if self.planned_end <= next_due {
             (self.planned_end, DueReason::PlannedEnd)
         } else {

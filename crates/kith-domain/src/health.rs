@@ -86,7 +86,7 @@ pub fn worker_health(member: MemberId, team: &Team, shifts: &[Shift], window: Wi
         for c in &s.checkins {
             h.checkins += 1;
             // On time: before the moment it would have been overdue (due plus grace, inclusive).
-            if c.device_time < prev + s.interval + policy.grace {
+            if c.device_time < prev + policy.interval_in_force(s.interval) + policy.grace {
                 h.on_time_checkins += 1;
             }
             prev = c.device_time.max(prev);
@@ -100,7 +100,7 @@ pub fn worker_health(member: MemberId, team: &Team, shifts: &[Shift], window: Wi
         }
         // A check-in that was due and never came, before the end (or before now/window end).
         let until = s.ended.as_ref().map_or(now.min(window.to), |e| e.at);
-        if until >= prev + s.interval + policy.grace {
+        if until >= prev + policy.interval_in_force(s.interval) + policy.grace {
             h.missed_checkins += 1;
         }
         if let Some(end) = &s.ended {

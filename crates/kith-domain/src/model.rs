@@ -356,6 +356,16 @@ impl Policy {
         Ok(())
     }
 
+    /// The interval a shift's deadlines run on: its own, but never longer than the policy allows
+    /// now. A device checks the interval against its copy of the policy when the shift starts, but
+    /// the server cannot refuse a shift for it (a device offline with an older policy started it
+    /// rightly, and refusing would lose it), so the bound holds here, for the board, the deadline
+    /// engine and the health figures alike. Never lengthened to the minimum: that would only make
+    /// an alarm later.
+    pub fn interval_in_force(&self, interval: Secs) -> Secs {
+        if interval > self.max_interval { self.max_interval } else { interval }
+    }
+
     /// Whether the policy itself is coherent.
     pub fn check(&self) -> Result<(), DomainError> {
         let bad = |m: &str| Err(DomainError::Invalid(format!("policy: {m}")));

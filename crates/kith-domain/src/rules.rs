@@ -52,15 +52,17 @@ pub struct DueStatus {
     pub planned_end: Timestamp,
 }
 
-/// When the next check-in is due: one interval after the last check-in, or after the start.
-pub fn next_due(shift: &Shift) -> Timestamp {
+/// When the next check-in is due: one interval after the last check-in, or after the start, on
+/// the interval in force under `policy` ([`Policy::interval_in_force`]).
+pub fn next_due(shift: &Shift, policy: &Policy) -> Timestamp {
     let last = shift.last_checkin().map_or(shift.started_at, |c| c.device_time.max(shift.started_at));
-    last + shift.interval
+    last + policy.interval_in_force(shift.interval)
 }
 
-/// The shift's deadlines and state at `now`.
+/// The shift's deadlines and state at `now`, its interval bounded by `policy`
+/// ([`Policy::interval_in_force`]).
 pub fn due_status(shift: &Shift, policy: &Policy, now: Timestamp) -> DueStatus {
-    let next_due = next_due(shift);
+    let next_due = next_due(shift, policy);
     let planned_end = shift.planned_end();
     // Whichever deadline comes first decides; past the planned end, the end decides.
     let (deadline, reason) =
@@ -93,7 +95,11 @@ pub fn reminders(shift: &Shift, policy: &Policy) -> Vec<Reminder> {
         return Vec::new();
     }
     let mut out = vec![
-        Reminder { at: next_due(shift) - policy.reminder_lead, reason: DueReason::CheckIn, deadline: next_due(shift) },
+        Reminder {
+            at: next_due(shift, policy) - policy.reminder_lead,
+            reason: DueReason::CheckIn,
+            deadline: next_due(shift, policy),
+        },
         Reminder {
             at: shift.planned_end() - policy.reminder_lead,
             reason: DueReason::PlannedEnd,
@@ -292,7 +298,7 @@ pub fn board_with(team: &Team, shifts: &[Shift], alerts: Option<&[AlertFact]>, n
                 shift: shift.map(|s| s.id),
                 purpose: shift.map(|s| s.purpose.clone()),
                 last_checkin: shift.and_then(|s| s.last_checkin()).map(|c| c.device_time),
-                next_due: active.map(next_due),
+                next_due: active.map(|s| next_due(s, &team.policy)),
                 planned_end: active.map(Shift::planned_end),
             }
         })

@@ -265,9 +265,9 @@ fn the_server_clock_view_of_a_shift_and_the_timeline_agree() {
     assert_eq!((server.started_at, tl.started_at), (T0, T0));
     assert_eq!((server.planned_end(), tl.planned_end), (at_min(300), at_min(300)));
     assert_eq!(server.last_checkin().map(|c| c.device_time), tl.last_checkin().map(|c| c.effective_at));
-    assert_eq!(kith_domain::rules::next_due(&server), tl.next_due());
+    assert_eq!(kith_domain::rules::next_due(&server, &p), tl.next_due(&p));
     let due = kith_domain::rules::due_status(&server, &p, now);
-    assert_eq!((due.next_due, due.overdue_at), (tl.next_due(), tl.deadline(&p).overdue_at));
+    assert_eq!((due.next_due, due.overdue_at), (tl.next_due(&p), tl.deadline(&p).overdue_at));
 }
 
 #[test]

@@ -12,9 +12,9 @@ fn checkin(s: &Shift, status: CheckInStatus, at: Timestamp) -> CheckIn {
 #[test]
 fn next_due_is_one_interval_after_the_last_checkin_or_the_start() {
     let mut s = new_shift(MemberId::new(), TeamId::new());
-    assert_eq!(rules::next_due(&s), at_min(30));
+    assert_eq!(rules::next_due(&s, &Policy::default()), at_min(30));
     s.checkins.push(checkin(&s, CheckInStatus::Ok, at_min(20)));
-    assert_eq!(rules::next_due(&s), at_min(50));
+    assert_eq!(rules::next_due(&s, &Policy::default()), at_min(50));
 }
 
 #[test]
@@ -134,4 +134,25 @@ fn interval_must_lie_within_the_team_policy() {
     let err = p.check_interval(Secs(1)).unwrap_err();
     assert!(err.to_string().contains("between 15m and 4h"), "{err}");
     assert!(p.check_interval(Secs::hours(5)).is_err());
+}
+
+/// The device checks a shift's interval against the policy when it starts; one longer than the
+/// policy allows now (an older policy, a buggy client) is held to the policy's longest, in the
+/// views' rules and in the deadline engine's alike, and a check-in later than that is not on time.
+#[test]
+fn a_shift_is_due_within_the_policys_longest_interval_whatever_it_asked() {
+    let mut s = new_shift(MemberId::new(), TeamId::new());
+    s.interval = Secs::hours(30);
+    s.initial_end = at_min(36 * 60);
+    let p = Policy::default(); // at most 4 hours, 10 minutes' grace
+    let due = rules::due_status(&s, &p, at_min(0));
+    assert_eq!((due.next_due, due.overdue_at), (at_min(240), at_min(250)));
+    assert_eq!(rules::due_status(&s, &p, at_min(250)).state, DueState::Overdue);
+    // Received as it was made: the server's clock and the device's agree.
+    let header = alerts::Receipt { received_at: s.started_at, offset_ms: 0 };
+    let tl = alerts::Timeline::of(&s, &alerts::ShiftReceipts { header, ..Default::default() }, at_min(0));
+    assert_eq!(tl.deadline(&p).overdue_at, at_min(250), "the deadline engine decides the same");
+    // A shorter interval than the policy's shortest is kept: lengthening it would only make an alarm later.
+    s.interval = Secs::minutes(5);
+    assert_eq!(rules::due_status(&s, &p, at_min(0)).next_due, at_min(5));
 }
