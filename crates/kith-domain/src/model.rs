@@ -492,6 +492,28 @@ impl Team {
         self.members.iter().filter(|m| m.role.is_lead())
     }
 
+    /// What a lead's edit must keep, asked of the team as an edit left it (`self`) against the
+    /// team before (`before`): a changed policy is one a team can live with ([`Policy::check_edit`]:
+    /// a chain that reaches the leads, bounded intervals), nobody new is an admin, and a team that
+    /// had a lead keeps one. The console asks each edit as it makes it; the server asks this of a
+    /// lead device's pushed changes, so a buggy or forged client cannot store what the console refuses.
+    pub fn check_edit_from(&self, before: &Team) -> Result<(), DomainError> {
+        if self.policy != before.policy {
+            self.policy.check_edit()?;
+        }
+        let admin = |t: &Team, id: MemberId| t.member(id).is_some_and(|m| m.role == Role::Admin);
+        if self.members.iter().any(|m| m.role == Role::Admin && !admin(before, m.id)) {
+            return Err(DomainError::Invalid("admins run the server and are not made from the roster".into()));
+        }
+        if before.leads().next().is_some() && self.leads().next().is_none() {
+            return Err(DomainError::Invalid(
+                "a team keeps at least one lead: nobody else could edit it or own its alerts; make another member a lead first"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether `member` may be given `role`: admins run the server and are not made from the
     /// roster, and a team never loses its last lead (nobody could edit it or own its alerts).
     pub fn check_role_change(&self, member: MemberId, role: Role) -> Result<(), DomainError> {

@@ -873,6 +873,12 @@ impl SyncService {
         existing: Option<Kind>,
         id: Uuid,
     ) -> Result<Checked, Refusal> {
+        // A lead device's team edit is held to what the console holds it to (`Team::check_edit_from`):
+        // the team as it was, to compare. Not for changes this server vouched for (accepted once).
+        let team_before = match existing {
+            Some(Kind::Team) if vouched.is_empty() => team::read(&*doc).ok(),
+            _ => None,
+        };
         for c in new {
             let verdict = if vouched.contains(&c.hash()) {
                 // Authorised when it was first accepted; its author may not be this device.
@@ -945,6 +951,12 @@ impl SyncService {
                 RejectCode::Invalid,
                 format!("the document is a {} document but was sent as a {}", kind.as_str(), push.kind.as_str()),
             ));
+        }
+        if let Some(before) = &team_before {
+            let kept = team::read(&*doc).and_then(|after| after.check_edit_from(before));
+            if let Err(e) = kept {
+                return Err(Refusal::Reject(RejectCode::Invalid, format!("the team edit is not allowed: {e}")));
+            }
         }
         // What a device asks of a shift and its extensions before writing them. Not of changes this
         // server vouched for: those were accepted once, and a restore must not lose them.

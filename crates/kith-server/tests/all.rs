@@ -3,6 +3,7 @@
 //! the behaviour it proves. A file that needs a process of its own is a `[[test]]` of its own in
 //! Cargo.toml (autotests is off); `every_test_file_is_built` (tests/tests) checks none is left out.
 
+mod a_lead_devices_team_edit_is_held_to_what_the_console_allows;
 mod a_shift_is_due_within_the_teams_longest_interval_whatever_it_asked;
 mod a_storage_fault_while_the_engine_raises_or_escalates_loses_no_alarm;
 mod common;
