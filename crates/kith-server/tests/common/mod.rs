@@ -324,6 +324,16 @@ pub fn code_of(o: &Outcome) -> Option<kith_proto::RejectCode> {
 }
 
 /// The server's copy of a document, read straight from its state.
+/// Asserts that a document was refused as `Invalid`, with a message that says `says`.
+pub fn assert_invalid(o: &Outcome, says: &str) {
+    match o {
+        Outcome::Rejected { code: kith_proto::RejectCode::Invalid, message } => {
+            assert!(message.contains(says), "{message} (expected to say {says:?})")
+        }
+        o => panic!("expected Invalid ({says}), got {o:?}"),
+    }
+}
+
 pub async fn server_doc(server: &TestServer, id: Uuid) -> Option<Automerge> {
     server.app().docs.with_doc(id, |st| st.doc.clone()).await.unwrap()
 }
