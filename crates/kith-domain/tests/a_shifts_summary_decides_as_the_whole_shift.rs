@@ -123,6 +123,6 @@ fn an_entry_under_another_spelling_of_its_id_needs_the_whole_shift() {
     let br = ShiftReceipts { checkins: [(c.id, Receipt::default())].into(), ..ShiftReceipts::default() };
     assert_eq!(summary.add(&added, &br), Err(alerts::NeedsWhole::MayReplace));
     assert!(Summary::of(&s, &r, T0, true).is_whole());
-    assert!(kith_domain::doc::shift::own_spelling(&c.id.to_string()));
-    assert!(!kith_domain::doc::shift::own_spelling(&c.id.to_string().to_uppercase()));
+    assert!(kith_domain::ids::is_canonical(&c.id.to_string()));
+    assert!(!kith_domain::ids::is_canonical(&c.id.to_string().to_uppercase()));
 }

@@ -164,7 +164,7 @@ pub struct ShiftAdditions {
     /// The end as it is after the changes, if they wrote it.
     pub ended: Option<Option<ShiftEnd>>,
     /// A check-in or extension added under a key that is not its id's own spelling
-    /// ([`super::shift::own_spelling`]): it may replace an entry of the shift with the same id.
+    /// ([`crate::ids::is_canonical`]): it may replace an entry of the shift with the same id.
     pub odd_keys: bool,
 }
 
@@ -272,7 +272,7 @@ fn additions<D: ReadDoc>(
             Some(w) if w.regular && o.to_string() == *created => read_checkin(w, key)?,
             _ => read_checkin(&InDoc(doc, &o), key)?,
         };
-        added.odd_keys |= !super::shift::own_spelling(key);
+        added.odd_keys |= !crate::ids::is_canonical(key);
         added.checkins.push(c);
     }
     if !t.acks.is_empty() {
@@ -290,7 +290,7 @@ fn additions<D: ReadDoc>(
         let exts = maps.req("extensions")?;
         for (key, _) in &t.extensions {
             let o = req_obj(doc, &exts, key, ObjType::Map)?;
-            added.odd_keys |= !super::shift::own_spelling(key);
+            added.odd_keys |= !crate::ids::is_canonical(key);
             added.extensions.push(read_extension(doc, key, &o)?);
         }
     }

@@ -272,25 +272,14 @@ pub fn read<D: ReadDoc>(doc: &D) -> Result<Shift, DomainError> {
     })
 }
 
-/// Whether `key` is the way ids are written as keys (lowercase, hyphenated): the only spelling
-/// of its id. Authorisation lets a worker write an entry under another spelling of an id (it
-/// parses), so two keys of one map can hold one id; [`crate::doc::ShiftAdditions::apply_to`]
-/// replaces by id.
-pub fn own_spelling(key: &str) -> bool {
-    key.len() == 36
-        && key.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_digit() || (b'a'..=b'f').contains(&b),
-        })
-}
-
 /// Whether the shift document has a check-in or an extension under a key that is not its id's
-/// own spelling ([`own_spelling`]): then an entry added later may replace it, which a summary
-/// of the shift cannot tell ([`crate::alerts::Summary::of`]). O(entries), no entry read.
+/// own spelling ([`crate::ids::is_canonical`]; pushes are refused such keys now, so only a
+/// document stored before can have one): then an entry added later may replace it, which a
+/// summary of the shift cannot tell ([`crate::alerts::Summary::of`]). O(entries), no entry read.
 pub fn odd_keys<D: ReadDoc>(doc: &D) -> Result<bool, DomainError> {
     for name in ["checkins", "extensions"] {
         if let Some(o) = get_obj(doc, &ROOT, name, ObjType::Map)?
-            && doc.keys(&o).any(|k| !own_spelling(&k))
+            && doc.keys(&o).any(|k| !crate::ids::is_canonical(&k))
         {
             return Ok(true);
         }
